@@ -1,0 +1,160 @@
+"""Builders for roster records: invite, join, remove (+ rekey), leave, role, rekey, pin.
+
+Each takes the author's identity, the roster state they see, their chain
+position in the circle and the time, and returns signed records. They refuse
+(``RosterError``) what the roster would reject, so a local mistake gets a
+sentence instead of a record that every peer drops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol import crypto, records
+from protocol.chain import ChainPos
+from protocol.errors import RosterError
+from protocol.identity import Identity, peer_id
+from protocol.records import Record
+from protocol.roster import ADMIN, MEMBER, Epoch, RosterState
+
+DEFAULT_INVITE_TTL_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Rekeyed:
+    record: Record
+    key: bytes
+
+
+def _roster_body(identity: Identity, state: RosterState, pos: ChainPos, t: str, now_ms: int) -> dict[str, object]:
+    return {
+        "t": t,
+        "a": identity.public_key,
+        "c": state.circle_id,
+        "q": pos.seq,
+        "p": pos.prev,
+        "h": list(state.heads),
+        "ts": now_ms,
+    }
+
+
+def invite(
+    identity: Identity,
+    state: RosterState,
+    pos: ChainPos,
+    invitee: bytes,
+    now_ms: int,
+    *,
+    role: str = MEMBER,
+    ttl_s: int = DEFAULT_INVITE_TTL_S,
+    nonce: bytes | None = None,
+) -> Record:
+    if not state.may_invite(identity.public_key):
+        raise RosterError("You cannot invite in this circle; ask an admin.")
+    if role not in (MEMBER, ADMIN):
+        raise RosterError("The role must be member or admin.")
+    if role == ADMIN and not state.may_admin(identity.public_key):
+        raise RosterError("Only admins can invite admins.")
+    if invitee in state.members:
+        raise RosterError(f"{peer_id(invitee)} is already a member.")
+    if state.current_epoch is None:
+        raise RosterError("The circle needs a rekey before anyone can be invited.")
+    body = _roster_body(identity, state, pos, records.INVITE, now_ms)
+    body |= {
+        "k": invitee,
+        "r": role,
+        "x": now_ms // 1000 + ttl_s,
+        "n": nonce or crypto.random_bytes(16),
+        "e": state.current_epoch.id,
+    }
+    return records.sign(identity, body)
+
+
+def join(identity: Identity, invite_record: Record, pos: ChainPos, now_ms: int) -> Record:
+    """The invitee's join; it cites the invite as its roster head."""
+    if invite_record.type != records.INVITE or bytes(invite_record.body["k"]) != identity.public_key:
+        raise RosterError("This invitation is not for your key.")
+    body = {
+        "t": records.JOIN,
+        "a": identity.public_key,
+        "c": invite_record.circle,
+        "q": pos.seq,
+        "p": pos.prev,
+        "h": [invite_record.id],
+        "ts": now_ms,
+        "i": invite_record.id,
+    }
+    return records.sign(identity, body)
+
+
+def rekey(
+    identity: Identity,
+    state: RosterState,
+    pos: ChainPos,
+    now_ms: int,
+    *,
+    recipients: list[bytes] | None = None,
+    heads: list[bytes] | None = None,
+    key: bytes | None = None,
+) -> Rekeyed:
+    """A fresh epoch key, sealed to each member (or the given recipients) only."""
+    if not state.is_member(identity.public_key):
+        raise RosterError("Only members can rekey a circle.")
+    prev = _latest_epoch(state)
+    new_key = key or crypto.random_bytes(crypto.KEY_SIZE)
+    keys = sorted(recipients if recipients is not None else state.recipients())
+    body = _roster_body(identity, state, pos, records.REKEY, now_ms)
+    if heads is not None:
+        body["h"] = sorted(heads)
+    body |= {"e": prev.number + 1, "pe": prev.id, "ks": [[k, crypto.seal(k, new_key)] for k in keys]}
+    return Rekeyed(records.sign(identity, body), new_key)
+
+
+def _latest_epoch(state: RosterState) -> Epoch:
+    return min(state.epochs.values(), key=lambda e: (-e.number, e.id))
+
+
+def remove(
+    identity: Identity, state: RosterState, pos: ChainPos, target: bytes, cut: int, now_ms: int
+) -> tuple[Record, Rekeyed]:
+    """Remove ``target`` and rekey to the members that remain, in two records."""
+    if not state.may_admin(identity.public_key):
+        raise RosterError("Only admins can remove someone from this circle.")
+    if target == state.founder:
+        raise RosterError("The founder cannot be removed.")
+    pending = any(i.invitee == target and i.used_by is None and not i.revoked for i in state.invites.values())
+    if target not in state.members and target not in state.relays and not pending:
+        raise RosterError(f"{peer_id(target)} is not in this circle.")
+    body = _roster_body(identity, state, pos, records.REMOVE, now_ms) | {"k": target, "s": cut}
+    rm = records.sign(identity, body)
+    remaining = [k for k in state.recipients() if k != target]
+    rk = rekey(identity, state, pos.after(rm.id), now_ms, recipients=remaining, heads=[rm.id])
+    return rm, rk
+
+
+def leave(identity: Identity, state: RosterState, pos: ChainPos, now_ms: int) -> Record:
+    if not state.is_member(identity.public_key):
+        raise RosterError("You are not a member of this circle.")
+    return records.sign(identity, _roster_body(identity, state, pos, records.LEAVE, now_ms))
+
+
+def change_role(
+    identity: Identity, state: RosterState, pos: ChainPos, target: bytes, role: str, now_ms: int
+) -> Record:
+    if not state.may_admin(identity.public_key):
+        raise RosterError("Only admins can change roles.")
+    if target not in state.members or target == state.founder:
+        raise RosterError("That key is not a member whose role can change.")
+    body = _roster_body(identity, state, pos, records.ROLE, now_ms) | {"k": target, "r": role}
+    return records.sign(identity, body)
+
+
+def pin(
+    identity: Identity, state: RosterState, pos: ChainPos, relay: bytes, addrs: list[str], now_ms: int
+) -> Record:
+    if not state.is_member(identity.public_key):
+        raise RosterError("Only members can pin a relay.")
+    if relay in state.members:
+        raise RosterError("A member cannot also be the circle's relay.")
+    body = _roster_body(identity, state, pos, records.PIN, now_ms) | {"k": relay, "ad": list(addrs)}
+    return records.sign(identity, body)

@@ -1,0 +1,154 @@
+"""Forks: a child circle made from a subset of a parent's members.
+
+The forking member creates a child genesis citing the parent circle and the
+parent's roster hash, signs child-circle invites for the chosen members, and
+posts one ``fork`` record in the *parent* circle carrying the child genesis,
+the invites, and per invitee the child's epoch key and name sealed to them.
+An invitee accepts with a join in the child: no token, because the trust is
+inherited from the parent. Children can fork again; :func:`protocol.circle.ancestry`
+walks the tree from genesis records alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from protocol import actions, circle, crypto, records, schema, wire
+from protocol.chain import ChainPos
+from protocol.circle import NewCircle
+from protocol.errors import DecodeError, DecryptError, ProtocolError, RosterError, SchemaError
+from protocol.identity import Identity, peer_id
+from protocol.records import Record
+from protocol.roster import RosterState, fold
+
+_SEALED_SCHEMA = {
+    "c": schema.ident,
+    "k": schema.fixed_bytes(crypto.KEY_SIZE),
+    "nm": schema.text(schema.MAX_NAME_CHARS * 4, 1),
+}
+
+
+@dataclass(frozen=True)
+class ForkCreated:
+    child: NewCircle
+    invites: tuple[Record, ...]
+    fork_record: Record
+    """The record to post in the parent circle."""
+
+
+@dataclass(frozen=True)
+class ForkContents:
+    """A fork record's verified parts, readable by anyone who can read roster records."""
+
+    genesis: Record
+    invites: tuple[Record, ...]
+    invitees: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class ForkInvitation:
+    """A fork opened by one of its invitees."""
+
+    contents: ForkContents
+    invite: Record
+    epoch_key: bytes
+    name: str
+
+    @property
+    def circle_id(self) -> bytes:
+        return self.contents.genesis.id
+
+
+def create(
+    identity: Identity,
+    parent: RosterState,
+    parent_pos: ChainPos,
+    name: str,
+    members: Sequence[bytes],
+    now_ms: int,
+    *,
+    ttl_s: int = actions.DEFAULT_INVITE_TTL_S,
+) -> ForkCreated:
+    """Fork ``parent`` into a child circle with ``members`` (parent members, not yourself)."""
+    me = identity.public_key
+    if not parent.is_member(me):
+        raise RosterError("Only members of a circle can fork it.")
+    chosen = sorted(set(members) - {me})
+    if not chosen:
+        raise RosterError("Pick at least one other member for the new circle.")
+    for k in chosen:
+        if not parent.is_member(k):
+            raise RosterError(f"{peer_id(k)} is not a member of the parent circle.")
+    child = circle.create(identity, name, now_ms, parent=(parent.circle_id, parent.roster_hash))
+    invites: list[Record] = []
+    pos = ChainPos()
+    for k in chosen:
+        state = fold(child.genesis, invites)
+        inv = actions.invite(identity, state, pos, k, now_ms, ttl_s=ttl_s)
+        invites.append(inv)
+        pos = pos.after(inv.id)
+    secret = {"c": child.circle_id, "k": child.epoch_key, "nm": child.name}
+    sealed = [[k, crypto.seal(k, wire.encode(secret))] for k in chosen]
+    body = {
+        "t": records.FORK,
+        "a": me,
+        "c": parent.circle_id,
+        "q": parent_pos.seq,
+        "p": parent_pos.prev,
+        "ts": now_ms,
+        "g": child.genesis.raw,
+        "iv": [i.raw for i in invites],
+        "sl": sealed,
+    }
+    return ForkCreated(child, tuple(invites), records.sign(identity, body))
+
+
+def contents(fork_record: Record) -> ForkContents:
+    """Verify the parts of a fork record (raises ``ProtocolError``)."""
+    if fork_record.type != records.FORK:
+        raise SchemaError("not a fork record")
+    genesis = records.parse(bytes(fork_record.body["g"]))
+    if genesis.type != records.GENESIS:
+        raise SchemaError("a fork must carry a genesis")
+    par = genesis.body.get("par")
+    if genesis.author != fork_record.author or not par or bytes(par["c"]) != fork_record.circle:
+        raise SchemaError("the child genesis does not belong to this fork")
+    invites = tuple(records.parse(bytes(raw)) for raw in fork_record.body["iv"])
+    for inv in invites:
+        if inv.type != records.INVITE or inv.circle != genesis.id or inv.author != genesis.author:
+            raise SchemaError("a fork invite does not belong to the child circle")
+    invitees = tuple(bytes(p[0]) for p in fork_record.body["sl"])
+    if sorted(bytes(i.body["k"]) for i in invites) != list(invitees):
+        raise SchemaError("the fork's invites and sealed keys name different people")
+    return ForkContents(genesis, invites, invitees)
+
+
+def check_against(parent: RosterState, fork_record: Record) -> str | None:
+    """Why a fork does not fit its parent's roster, or None."""
+    try:
+        c = contents(fork_record)
+    except ProtocolError as e:
+        return str(e)
+    for k in c.invitees:
+        if not parent.is_member(k) and k not in parent.departed:
+            return "a fork invitee is not a member of the parent"
+    return None
+
+
+def open_fork(fork_record: Record, me: Identity) -> ForkInvitation:
+    """The child circle's key, name and my invite, for an invitee of this fork."""
+    c = contents(fork_record)
+    sealed = {bytes(p[0]): bytes(p[1]) for p in fork_record.body["sl"]}
+    if me.public_key not in sealed:
+        raise RosterError("This fork did not invite you.")
+    try:
+        inner = wire.decode(me.unseal(sealed[me.public_key]), 1024)
+        schema.check(inner, _SEALED_SCHEMA)
+    except (DecryptError, DecodeError) as e:
+        raise RosterError("The fork's sealed key does not open with your key.") from e
+    if inner["c"] != c.genesis.id:
+        raise RosterError("The fork's sealed key is for another circle.")
+    invite = next(i for i in c.invites if bytes(i.body["k"]) == me.public_key)
+    name = circle.open_name(bytes(inner["k"]), c.genesis)
+    return ForkInvitation(c, invite, bytes(inner["k"]), name)

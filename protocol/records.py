@@ -1,0 +1,207 @@
+"""Signed records: the one envelope for everything a circle holds.
+
+On the wire a record is the canonical msgpack array ``[body, sig]``: ``body``
+is the canonical msgpack of a map holding ``v`` (version) and ``t`` (type)
+among its fields, and ``sig`` is the author's Ed25519 signature over
+``DOMAIN[t] || body``: the exact body bytes carried, never a re-encoding.
+The record id is BLAKE2b-256 of the whole encoded record.
+
+:func:`parse` takes untrusted bytes and returns a verified :class:`Record` or
+raises (``DecodeError`` family for malformed input, ``VerifyError`` for a bad
+signature). :func:`sign` builds one from a body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol import crypto, schema, wire
+from protocol.errors import SchemaError, VerifyError
+from protocol.identity import Identity
+
+VERSION = 1
+MAX_RECORD_SIZE = 256 * 1024
+"""No record of any type is larger; checked before a byte is decoded."""
+SIG_SIZE = 64
+
+GENESIS = "genesis"
+INVITE = "invite"
+JOIN = "join"
+REMOVE = "remove"
+LEAVE = "leave"
+ROLE = "role"
+REKEY = "rekey"
+PIN = "pin"
+FORK = "fork"
+MSG = "msg"
+
+ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN})
+"""Record types that form the roster DAG (they cite roster heads in ``h``)."""
+
+TYPES = (GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG)
+
+
+def domain(record_type: str) -> bytes:
+    """The signing domain of a record type: ``smallsocial/v1/<type>`` and a NUL."""
+    return f"smallsocial/v{VERSION}/{record_type}".encode() + b"\x00"
+
+
+DOMAINS = {t: domain(t) for t in TYPES}
+
+s = schema
+_base: dict[str, schema.Validator] = {"v": s.one_of(VERSION), "t": s.one_of(*TYPES), "a": s.key}
+_chain = {**_base, "c": s.ident, "q": s.seq, "p": s.optional(s.ident)}
+_roster = {**_chain, "h": s.heads, "ts": s.uint}
+_name_box = s.some_bytes(crypto.NONCE_SIZE + crypto.BOX_OVERHEAD + s.MAX_NAME_CHARS * 4, 1)
+
+SCHEMAS: dict[str, dict[str, schema.Validator]] = {
+    GENESIS: {
+        **_base,
+        "ts": s.uint,
+        "n": s.fixed_bytes(16),
+        "pol": s.mapping({"inv": s.one_of("member", "admin")}),
+        "nm": _name_box,
+        "par": s.optional(s.mapping({"c": s.ident, "r": s.ident})),
+    },
+    INVITE: {
+        **_roster,
+        "k": s.key,
+        "r": s.role,
+        "x": s.uint,
+        "n": s.fixed_bytes(16),
+        "e": s.ident,
+    },
+    JOIN: {**_roster, "i": s.ident},
+    REMOVE: {**_roster, "k": s.key, "s": s.uint},
+    LEAVE: _roster,
+    ROLE: {**_roster, "k": s.key, "r": s.role},
+    REKEY: {
+        **_roster,
+        "e": s.integer(1, 2**63 - 1),
+        "pe": s.ident,
+        "ks": s.sorted_unique(
+            s.list_of(
+                s.pair(s.key, s.fixed_bytes(crypto.KEY_SIZE + crypto.SEAL_OVERHEAD)),
+                s.MAX_MEMBERS,
+                1,
+            ),
+            key=lambda p: p[0],
+        ),
+    },
+    PIN: {
+        **_roster,
+        "k": s.key,
+        "ad": s.list_of(s.text(s.MAX_ADDR_CHARS), s.MAX_ADDRS),
+    },
+    FORK: {
+        **_chain,
+        "ts": s.uint,
+        "g": s.some_bytes(4096, 1),
+        "iv": s.list_of(s.some_bytes(1024, 1), s.MAX_FORK_INVITES, 1),
+        "sl": s.sorted_unique(
+            s.list_of(s.pair(s.key, s.some_bytes(512, 1)), s.MAX_FORK_INVITES, 1), key=lambda p: p[0]
+        ),
+    },
+    MSG: {
+        **_chain,
+        "e": s.ident,
+        "n": s.fixed_bytes(crypto.NONCE_SIZE),
+        "x": s.some_bytes(s.MAX_TEXT_BYTES + 1024, crypto.BOX_OVERHEAD),
+    },
+}
+
+
+def validate_body(body: Any) -> str:
+    """Check a decoded body against its type's schema; return the type."""
+    if not isinstance(body, dict):
+        raise SchemaError("a record body must be a map")
+    t = body.get("t")
+    if t not in SCHEMAS:
+        raise SchemaError(f"unknown record type {t!r}")
+    if body.get("v") != VERSION:
+        raise SchemaError(f"unsupported record version {body.get('v')!r}")
+    schema.check(body, SCHEMAS[t])
+    if t != GENESIS and (body["q"] == 1) != (body["p"] is None):
+        raise SchemaError("field 'p' must be empty exactly when 'q' is 1")
+    return str(t)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A verified record: its exact bytes, id, decoded body and signature."""
+
+    raw: bytes = field(repr=False)
+    id: bytes
+    body: Mapping[str, Any] = field(repr=False)
+    body_bytes: bytes = field(repr=False)
+    sig: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Record({self.type}, id={self.id.hex()[:12]}, seq={self.seq})"
+
+    @property
+    def type(self) -> str:
+        return str(self.body["t"])
+
+    @property
+    def author(self) -> bytes:
+        return bytes(self.body["a"])
+
+    @property
+    def circle(self) -> bytes:
+        """The circle a record belongs to; a genesis belongs to the circle it creates."""
+        return self.id if self.type == GENESIS else bytes(self.body["c"])
+
+    @property
+    def seq(self) -> int:
+        """Position in the author's chain in this circle (0 for a genesis)."""
+        return 0 if self.type == GENESIS else int(self.body["q"])
+
+    @property
+    def prev(self) -> bytes | None:
+        p = self.body.get("p")
+        return bytes(p) if p is not None else None
+
+    @property
+    def heads(self) -> tuple[bytes, ...]:
+        return tuple(self.body.get("h", ()))
+
+    @property
+    def is_roster(self) -> bool:
+        return self.type in ROSTER_TYPES
+
+
+def record_id(raw: bytes) -> bytes:
+    return crypto.blake2b256(raw)
+
+
+def sign(identity: Identity, body: Mapping[str, Any]) -> Record:
+    """Sign ``body`` (which names ``identity`` as its author ``a``) and return the record."""
+    full = {"v": VERSION, **body}
+    if full.get("a") != identity.public_key:
+        raise SchemaError("the author field must be the signing key")
+    t = validate_body(wire.decode(wire.encode(full), MAX_RECORD_SIZE))
+    body_bytes = wire.encode(full)
+    sig = identity.sign(DOMAINS[t] + body_bytes)
+    raw = wire.encode([body_bytes, sig])
+    if len(raw) > MAX_RECORD_SIZE:
+        raise SchemaError(f"record of {len(raw)} bytes is over the limit of {MAX_RECORD_SIZE}")
+    return Record(raw=raw, id=record_id(raw), body=full, body_bytes=body_bytes, sig=sig)
+
+
+def parse(raw: bytes) -> Record:
+    """Verify untrusted bytes as a record: size, decode, schema, then signature."""
+    outer = wire.decode(raw, MAX_RECORD_SIZE)
+    if not isinstance(outer, list) or len(outer) != 2:
+        raise SchemaError("a record is a pair [body, signature]")
+    body_bytes, sig = outer
+    if not isinstance(body_bytes, bytes) or not isinstance(sig, bytes) or len(sig) != SIG_SIZE:
+        raise SchemaError("a record is a pair [body bytes, 64-byte signature]")
+    body = wire.decode(body_bytes, MAX_RECORD_SIZE)
+    t = validate_body(body)
+    if not crypto.verify(body["a"], sig, DOMAINS[t] + body_bytes):
+        raise VerifyError(f"the signature on this {t} record does not verify for its author")
+    raw = bytes(raw)
+    return Record(raw=raw, id=record_id(raw), body=body, body_bytes=body_bytes, sig=sig)

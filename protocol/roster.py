@@ -1,0 +1,383 @@
+"""The roster: who is in a circle, with which role, and the current epoch.
+
+:func:`fold` is a pure, deterministic function of a genesis and a *set* of
+roster records (invite, join, remove, leave, role, rekey, pin). Two members
+holding the same records get the same :class:`RosterState`, whatever order
+the records arrived in. The rules (docs/protocol.md has a worked example):
+
+1. Roster records form a DAG: each cites in ``h`` the roster heads its author
+   had seen (the genesis id at first). A record whose ancestors are not all
+   present is *pending* (kept, not applied; sync fetches the rest).
+2. The DAG is walked in one canonical order: parents first, ties broken by the
+   smaller record id. Each record is checked against the state so far.
+3. A removal (or a leave) beats whatever the removed member did that is not
+   causally before it: records by the removed member that are neither
+   ancestors nor descendants of the removal are void, and so is everything
+   that depended on them. When a removal voids a record the walk had already
+   applied, the walk restarts with that record void; the void set only grows,
+   so this ends.
+4. Epochs: the genesis opens epoch 0 (holder: the founder); a rekey opens the
+   next epoch, its key sealed to each listed recipient. An invite hands the
+   epoch it names to its invitee (the token carries that key). The *current*
+   epoch is the highest-numbered one (ties: smaller id) that no departed
+   member ever held; if there is none, the circle needs a rekey before anyone
+   sends.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from protocol import crypto, records, wire
+from protocol.records import Record
+
+ADMIN = "admin"
+MEMBER = "member"
+RELAY = "relay"
+
+
+@dataclass(frozen=True)
+class Member:
+    key: bytes
+    role: str
+    invited_by: bytes | None
+    since: bytes
+    """The join record (or the genesis, for the founder) that made them a member."""
+
+
+@dataclass(frozen=True)
+class Relay:
+    key: bytes
+    addrs: tuple[str, ...]
+    pinned_by: bytes
+    record: bytes
+
+
+@dataclass(frozen=True)
+class Invitation:
+    id: bytes
+    inviter: bytes
+    invitee: bytes
+    role: str
+    expires: int
+    epoch: bytes
+    used_by: bytes | None = None
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class Departure:
+    key: bytes
+    kind: str  # "removed" or "left"
+    by: bytes
+    record: bytes
+    cut: int
+    """The departed member's messages with a higher seq than this are refused."""
+
+
+@dataclass(frozen=True)
+class Epoch:
+    id: bytes
+    number: int
+    holders: frozenset[bytes]
+    sealed: Mapping[bytes, bytes] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class RosterState:
+    """The outcome of :func:`fold`."""
+
+    circle_id: bytes
+    founder: bytes
+    invite_policy: str
+    members: Mapping[bytes, Member]
+    relays: Mapping[bytes, Relay]
+    departed: Mapping[bytes, Departure]
+    invites: Mapping[bytes, Invitation]
+    epochs: Mapping[bytes, Epoch]
+    current_epoch: Epoch | None
+    heads: tuple[bytes, ...]
+    accepted: frozenset[bytes]
+    rejected: Mapping[bytes, str]
+    pending: frozenset[bytes]
+    roster_hash: bytes
+
+    def is_member(self, key: bytes) -> bool:
+        return key in self.members
+
+    def role(self, key: bytes) -> str | None:
+        if key in self.members:
+            return self.members[key].role
+        return RELAY if key in self.relays else None
+
+    def may_invite(self, key: bytes) -> bool:
+        m = self.members.get(key)
+        return m is not None and (self.invite_policy == MEMBER or m.role == ADMIN)
+
+    def may_admin(self, key: bytes) -> bool:
+        m = self.members.get(key)
+        return m is not None and m.role == ADMIN
+
+    @property
+    def needs_rekey(self) -> bool:
+        """True when no safe epoch exists or a member does not hold the current one."""
+        cur = self.current_epoch
+        return cur is None or any(k not in cur.holders for k in self.members)
+
+    def recipients(self) -> list[bytes]:
+        """Who a new epoch key must be sealed to: every member, sorted."""
+        return sorted(self.members)
+
+
+class _Walk:
+    """The mutable state of one canonical walk over the DAG."""
+
+    def __init__(self, genesis: Record) -> None:
+        self.cid = genesis.id
+        self.founder = genesis.author
+        self.policy = str(genesis.body["pol"]["inv"])
+        self.members: dict[bytes, Member] = {
+            self.founder: Member(self.founder, ADMIN, None, genesis.id)
+        }
+        self.relays: dict[bytes, Relay] = {}
+        self.departed: dict[bytes, Departure] = {}
+        self.invites: dict[bytes, Invitation] = {}
+        self.epochs: dict[bytes, Epoch] = {self.cid: Epoch(self.cid, 0, frozenset({self.founder}))}
+
+    def check(self, r: Record, is_ancestor: bool) -> str | None:
+        """Why ``r`` cannot apply now, or None. ``is_ancestor``: a JOIN cites its invite."""
+        b, a, t = r.body, r.author, r.type
+        if t == records.JOIN:
+            inv = self.invites.get(bytes(b["i"]))
+            if inv is None:
+                return "cites an invitation that is unknown or was not valid"
+            if not is_ancestor:
+                return "does not cite its invitation among its ancestors"
+            if inv.invitee != a:
+                return "the invitation is for another key"
+            if inv.used_by is not None:
+                return "the invitation was already used"
+            if inv.revoked:
+                return "the invitation was revoked"
+            if int(b["ts"]) > inv.expires * 1000:
+                return "joined after the invitation expired"
+            if a in self.members:
+                return "already a member"
+            return None
+        member = self.members.get(a)
+        if member is None:
+            return "the author is not a member"
+        if t == records.INVITE:
+            k = bytes(b["k"])
+            if not (self.policy == MEMBER or member.role == ADMIN):
+                return "only admins may invite in this circle"
+            if b["r"] == ADMIN and member.role != ADMIN:
+                return "only admins may invite admins"
+            if k in self.members or k in self.relays:
+                return "the invitee is already in the circle"
+            if bytes(b["e"]) not in self.epochs:
+                return "cites an unknown epoch"
+            return None
+        if t == records.REMOVE:
+            k = bytes(b["k"])
+            if member.role != ADMIN:
+                return "only admins may remove"
+            if k == self.founder:
+                return "the founder cannot be removed"
+            pending_invitee = any(i.invitee == k and i.used_by is None for i in self.invites.values())
+            if k not in self.members and k not in self.relays and not pending_invitee:
+                return "the key is not in the circle"
+            return None
+        if t == records.LEAVE:
+            return None
+        if t == records.ROLE:
+            k = bytes(b["k"])
+            if member.role != ADMIN:
+                return "only admins may change roles"
+            if k == self.founder:
+                return "the founder's role cannot change"
+            if k not in self.members:
+                return "the key is not a member"
+            return None
+        if t == records.REKEY:
+            prev = self.epochs.get(bytes(b["pe"]))
+            if prev is None:
+                return "cites an unknown previous epoch"
+            if int(b["e"]) != prev.number + 1:
+                return "epoch number does not follow its previous epoch"
+            keys = [bytes(p[0]) for p in b["ks"]]
+            if a not in keys:
+                return "the author must be among the recipients"
+            if any(k not in self.members for k in keys):
+                return "a recipient is not a member"
+            return None
+        if t == records.PIN:
+            k = bytes(b["k"])
+            if k in self.members:
+                return "a member cannot be pinned as a relay"
+            return None
+        return "not a roster record"
+
+    def apply(self, r: Record) -> None:
+        b, a, t = r.body, r.author, r.type
+        if t == records.INVITE:
+            e = bytes(b["e"])
+            inv = Invitation(r.id, a, bytes(b["k"]), str(b["r"]), int(b["x"]), e)
+            self.invites[r.id] = inv
+            ep = self.epochs[e]
+            self.epochs[e] = Epoch(ep.id, ep.number, ep.holders | {inv.invitee}, ep.sealed)
+        elif t == records.JOIN:
+            inv = self.invites[bytes(b["i"])]
+            self.invites[inv.id] = Invitation(
+                inv.id, inv.inviter, inv.invitee, inv.role, inv.expires, inv.epoch, used_by=r.id
+            )
+            self.members[a] = Member(a, inv.role, inv.inviter, r.id)
+            self.departed.pop(a, None)
+        elif t in (records.REMOVE, records.LEAVE):
+            k = bytes(b["k"]) if t == records.REMOVE else a
+            cut = int(b["s"]) if t == records.REMOVE else r.seq
+            self.members.pop(k, None)
+            self.relays.pop(k, None)
+            kind = "removed" if t == records.REMOVE else "left"
+            self.departed[k] = Departure(k, kind, a, r.id, cut)
+            for iid, inv in list(self.invites.items()):
+                if inv.used_by is None and (inv.invitee == k or inv.inviter == k):
+                    self.invites[iid] = Invitation(
+                        inv.id, inv.inviter, inv.invitee, inv.role, inv.expires, inv.epoch, revoked=True
+                    )
+        elif t == records.ROLE:
+            k = bytes(b["k"])
+            m = self.members[k]
+            self.members[k] = Member(k, str(b["r"]), m.invited_by, m.since)
+        elif t == records.REKEY:
+            sealed = {bytes(p[0]): bytes(p[1]) for p in b["ks"]}
+            self.epochs[r.id] = Epoch(r.id, int(b["e"]), frozenset(sealed), sealed)
+        elif t == records.PIN:
+            k = bytes(b["k"])
+            self.relays[k] = Relay(k, tuple(b["ad"]), a, r.id)
+            self.departed.pop(k, None)
+
+
+def _order(
+    cid: bytes, recs: Mapping[bytes, Record]
+) -> tuple[list[bytes], set[bytes]]:
+    """Canonical topological order of the placeable records, and the pending ones."""
+    children: dict[bytes, list[bytes]] = defaultdict(list)
+    indeg: dict[bytes, int] = {}
+    pending: set[bytes] = set()
+    for rid, r in recs.items():
+        parents = [h for h in r.heads if h != cid]
+        indeg[rid] = len(parents)
+        for h in parents:
+            children[h].append(rid)
+            if h not in recs:
+                pending.add(rid)
+    stack = list(pending)
+    while stack:
+        x = stack.pop()
+        for c in children.get(x, ()):
+            if c not in pending:
+                pending.add(c)
+                stack.append(c)
+    heap = [rid for rid in recs if rid not in pending and indeg[rid] == 0]
+    heapq.heapify(heap)
+    order: list[bytes] = []
+    while heap:
+        x = heapq.heappop(heap)
+        order.append(x)
+        for c in children.get(x, ()):
+            indeg[c] -= 1
+            if indeg[c] == 0 and c not in pending:
+                heapq.heappush(heap, c)
+    placed = set(order)
+    pending |= {rid for rid in recs if rid not in placed}
+    return order, pending
+
+
+def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
+    """The roster and current epoch of ``genesis``'s circle given a set of roster records."""
+    cid = genesis.id
+    recs: dict[bytes, Record] = {}
+    rejected: dict[bytes, str] = {}
+    for r in roster_records:
+        if not r.is_roster:
+            rejected[r.id] = "not a roster record"
+        elif r.circle != cid:
+            rejected[r.id] = "belongs to another circle"
+        else:
+            recs[r.id] = r
+    order, pending = _order(cid, recs)
+    index = {rid: i for i, rid in enumerate(order)}
+    anc: list[int] = []
+    for rid in order:
+        bits = 0
+        for h in recs[rid].heads:
+            j = index.get(h)
+            if j is not None:
+                bits |= anc[j] | (1 << j)
+        anc.append(bits)
+    by_author: dict[bytes, list[int]] = defaultdict(list)
+    for i, rid in enumerate(order):
+        by_author[recs[rid].author].append(i)
+
+    void: dict[int, str] = {}
+    while True:
+        walk = _Walk(genesis)
+        applied: list[int] = []
+        applied_set: set[int] = set()
+        reasons: dict[int, str] = {}
+        restart = False
+        for i, rid in enumerate(order):
+            if i in void:
+                continue
+            r = recs[rid]
+            inv_idx = index.get(bytes(r.body["i"])) if r.type == records.JOIN else None
+            is_anc = inv_idx is not None and bool((anc[i] >> inv_idx) & 1)
+            why = walk.check(r, is_anc)
+            if why is not None:
+                reasons[i] = why
+                continue
+            if r.type in (records.REMOVE, records.LEAVE):
+                target = bytes(r.body["k"]) if r.type == records.REMOVE else r.author
+                for j in by_author.get(target, ()):
+                    if j == i or j in void or (anc[i] >> j) & 1 or (anc[j] >> i) & 1:
+                        continue
+                    void[j] = "its author was removed or left concurrently"
+                    restart = restart or j in applied_set
+                if restart:
+                    break
+            walk.apply(r)
+            applied.append(i)
+            applied_set.add(i)
+        if not restart:
+            break
+
+    for i, why in {**reasons, **void}.items():
+        rejected[order[i]] = why
+    accepted = frozenset(order[i] for i in applied)
+    cited: set[bytes] = set()
+    for rid in accepted:
+        cited.update(recs[rid].heads)
+    heads = tuple(sorted(rid for rid in accepted if rid not in cited)) or (cid,)
+    departed_keys = set(walk.departed)
+    eligible = [e for e in walk.epochs.values() if not (e.holders & departed_keys)]
+    current = min(eligible, key=lambda e: (-e.number, e.id)) if eligible else None
+    return RosterState(
+        circle_id=cid,
+        founder=walk.founder,
+        invite_policy=walk.policy,
+        members=dict(walk.members),
+        relays=dict(walk.relays),
+        departed=dict(walk.departed),
+        invites=dict(walk.invites),
+        epochs=dict(walk.epochs),
+        current_epoch=current,
+        heads=heads,
+        accepted=accepted,
+        rejected=rejected,
+        pending=frozenset(pending),
+        roster_hash=crypto.blake2b256(wire.encode(sorted(accepted))),
+    )

@@ -1,0 +1,140 @@
+"""Anti-entropy sync state: what to send a peer and what to ask it for.
+
+Peers that share a circle exchange version vectors ``{author: latest seq}``
+(latest seq held with no gap below it). :func:`plan` turns my holdings and a
+peer's vector into exact ranges: what I send (everything I hold above the
+peer's seq for each author) and what I ask for (every seq up to the peer's
+that I miss). :func:`batches` cuts ranges into bounded batches. The vector
+and want messages have canonical wire forms with limits, like records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+
+from protocol import schema, wire
+from protocol.errors import SchemaError
+
+VERSION = 1
+MAX_SYNC_MESSAGE = 128 * 1024
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True, order=True)
+class Range:
+    """Seqs ``first..last`` (inclusive) of one author."""
+
+    author: bytes
+    first: int
+    last: int
+
+    def __len__(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    send: tuple[Range, ...]
+    ask: tuple[Range, ...]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.send and not self.ask
+
+
+def _runs(author: bytes, seqs: list[int]) -> list[Range]:
+    out: list[Range] = []
+    for q in sorted(seqs):
+        if out and out[-1].last + 1 == q:
+            out[-1] = Range(author, out[-1].first, q)
+        else:
+            out.append(Range(author, q, q))
+    return out
+
+
+def contiguous(seqs: Collection[int]) -> int:
+    n = 0
+    while n + 1 in seqs:
+        n += 1
+    return n
+
+
+def vector(held: Mapping[bytes, Collection[int]]) -> dict[bytes, int]:
+    """My version vector: for each author, the latest seq with nothing missing below."""
+    return {a: c for a, seqs in held.items() if (c := contiguous(seqs))}
+
+
+def plan(held: Mapping[bytes, Collection[int]], theirs: Mapping[bytes, int]) -> SyncPlan:
+    send: list[Range] = []
+    ask: list[Range] = []
+    for author, seqs in held.items():
+        above = [q for q in seqs if q > theirs.get(author, 0)]
+        send.extend(_runs(author, above))
+    for author, their_seq in theirs.items():
+        mine = held.get(author, ())
+        missing = [q for q in range(contiguous(mine) + 1, their_seq + 1) if q not in mine]
+        ask.extend(_runs(author, missing))
+    return SyncPlan(tuple(sorted(send)), tuple(sorted(ask)))
+
+
+def batches(ranges: Collection[Range], limit: int = MAX_BATCH) -> Iterator[list[Range]]:
+    """Split ranges into lists covering at most ``limit`` seqs each, in order."""
+    batch: list[Range] = []
+    room = limit
+    for r in sorted(ranges):
+        first = r.first
+        while first <= r.last:
+            take = min(room, r.last - first + 1)
+            batch.append(Range(r.author, first, first + take - 1))
+            first += take
+            room -= take
+            if room == 0:
+                yield batch
+                batch, room = [], limit
+    if batch:
+        yield batch
+
+
+_VECTOR_SCHEMA = {
+    "v": schema.one_of(VERSION),
+    "c": schema.ident,
+    "vec": schema.sorted_unique(
+        schema.list_of(schema.pair(schema.key, schema.seq), schema.MAX_MEMBERS * 2), key=lambda p: p[0]
+    ),
+}
+_WANT_SCHEMA = {
+    "v": schema.one_of(VERSION),
+    "c": schema.ident,
+    "want": schema.list_of(
+        schema.pair(schema.key, schema.list_of(schema.seq, 2, 2)),
+        MAX_BATCH,
+    ),
+}
+
+
+def encode_vector(circle_id: bytes, vec: Mapping[bytes, int]) -> bytes:
+    return wire.encode({"v": VERSION, "c": circle_id, "vec": [[a, q] for a, q in sorted(vec.items())]})
+
+
+def decode_vector(data: bytes) -> tuple[bytes, dict[bytes, int]]:
+    obj = wire.decode(data, MAX_SYNC_MESSAGE)
+    schema.check(obj, _VECTOR_SCHEMA)
+    return bytes(obj["c"]), {bytes(a): int(q) for a, q in obj["vec"]}
+
+
+def encode_want(circle_id: bytes, ranges: Collection[Range]) -> bytes:
+    return wire.encode(
+        {"v": VERSION, "c": circle_id, "want": [[r.author, [r.first, r.last]] for r in sorted(ranges)]}
+    )
+
+
+def decode_want(data: bytes) -> tuple[bytes, list[Range]]:
+    obj = wire.decode(data, MAX_SYNC_MESSAGE)
+    schema.check(obj, _WANT_SCHEMA)
+    out = []
+    for author, (first, last) in obj["want"]:
+        if last < first or last - first >= 1 << 20:
+            raise SchemaError("a wanted range is empty or too long")
+        out.append(Range(bytes(author), int(first), int(last)))
+    return bytes(obj["c"]), out

@@ -1,0 +1,150 @@
+"""One circle as a member sees it: the validator every incoming record goes through.
+
+:class:`CircleView` holds a circle's genesis, its stored records, the roster
+folded from them and the per-author chains. :meth:`CircleView.receive` takes
+untrusted bytes and returns one outcome:
+
+- :class:`Stored`: keep it (and these records are now deliverable in order);
+- :class:`Held`: valid, but not placeable yet (an author whose join, or an
+  epoch whose rekey, has not arrived): keep it aside and let sync fetch the rest;
+- :class:`Dropped`: never store or forward, with the reason for the log;
+- :class:`Duplicate`: already held (gossip replays, cache replays).
+
+It is the same code for the topic validator, sync and file import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from protocol import fork, records
+from protocol.chain import Buffered, ChainPos, ChainTracker, Delivered, Duplicate, Equivocation
+from protocol.errors import ProtocolError
+from protocol.records import Record
+from protocol.roster import RosterState, fold
+
+
+@dataclass(frozen=True)
+class Stored:
+    record: Record
+    delivered: tuple[Record, ...]
+    """Records of the circle now in chain order (this one and any it unblocked)."""
+    missing: int = 0
+    """Seqs of this author still missing below it (a known gap)."""
+    roster_changed: bool = False
+    note: str | None = None
+    """Set when the record is kept for chain completeness but has no effect."""
+
+
+@dataclass(frozen=True)
+class Held:
+    record: Record
+    reason: str
+
+
+@dataclass(frozen=True)
+class Dropped:
+    reason: str
+
+
+Outcome = Stored | Held | Dropped | Duplicate
+
+
+class CircleView:
+    """A circle's validated state, fed one record at a time."""
+
+    def __init__(self, genesis: Record, stored: Iterable[Record] = ()) -> None:
+        self.genesis = genesis
+        self.id = genesis.id
+        self.records: dict[bytes, Record] = {}
+        self._roster: list[Record] = []
+        self.chains = ChainTracker()
+        for r in sorted(stored, key=lambda r: (r.author, r.seq)):
+            if r.type == records.GENESIS or r.id in self.records:
+                continue
+            self.records[r.id] = r
+            self.chains.feed(r)
+            if r.is_roster:
+                self._roster.append(r)
+        self.roster: RosterState = fold(genesis, self._roster)
+
+    def next_pos(self, author: bytes) -> ChainPos:
+        """Where ``author``'s next record goes (after the last one held)."""
+        mine = [r for r in self.records.values() if r.author == author]
+        if not mine:
+            return ChainPos()
+        last = max(mine, key=lambda r: r.seq)
+        return ChainPos(last.seq + 1, last.id)
+
+    def receive(self, raw: bytes) -> Outcome:
+        try:
+            record = records.parse(raw)
+        except ProtocolError as e:
+            return Dropped(f"{type(e).__name__}: {e}")
+        return self.add(record)
+
+    def _known(self, key: bytes) -> bool:
+        r = self.roster
+        return (
+            key == r.founder
+            or key in r.members
+            or key in r.departed
+            or any(i.invitee == key for i in r.invites.values())
+        )
+
+    def check(self, record: Record) -> Outcome | None:
+        """The authorisation checks, without storing; None when the record may go in."""
+        if record.circle != self.id:
+            return Dropped("the record belongs to another circle")
+        if record.type == records.GENESIS:
+            return Duplicate() if record.id == self.id else Dropped("a second genesis")
+        if record.id in self.records:
+            return Duplicate()
+        author = record.author
+        roster = self.roster
+        if not self._known(author):
+            if record.type == records.JOIN or (record.is_roster and self._missing_parents(record)):
+                return Held(record, "the author's invitation has not arrived yet")
+            if record.type == records.MSG and bytes(record.body["e"]) not in roster.epochs:
+                return Held(record, "from an unknown author under an unknown epoch")
+            return Dropped("the author is not a member of this circle")
+        gone = roster.departed.get(author)
+        if gone is not None and record.seq > gone.cut and record.type != records.JOIN:
+            verb = "was removed from" if gone.kind == "removed" else "left"
+            return Dropped(f"the author {verb} the circle; records after that are refused")
+        if record.type == records.MSG:
+            epoch = roster.epochs.get(bytes(record.body["e"]))
+            if epoch is None:
+                return Held(record, "the message's epoch key has not arrived yet")
+            if author not in epoch.holders:
+                return Dropped("signed under an epoch the author does not hold")
+        return None
+
+    def _missing_parents(self, record: Record) -> bool:
+        return any(h != self.id and h not in self.records for h in record.heads)
+
+    def add(self, record: Record) -> Outcome:
+        verdict = self.check(record)
+        if verdict is not None:
+            return verdict
+        placed = self.chains.feed(record)
+        if isinstance(placed, Duplicate):
+            return placed
+        if isinstance(placed, Equivocation):
+            return Dropped(f"equivocation by the author: {placed.reason}")
+        self.records[record.id] = record
+        note = None
+        changed = False
+        if record.is_roster:
+            before = self.roster.roster_hash
+            self._roster.append(record)
+            self.roster = fold(self.genesis, self._roster)
+            changed = self.roster.roster_hash != before
+            note = self.roster.rejected.get(record.id)
+        elif record.type == records.FORK:
+            note = fork.check_against(self.roster, record)
+        if isinstance(placed, Buffered):
+            return Stored(record, (), placed.missing, changed, note)
+        assert isinstance(placed, Delivered)
+        return Stored(record, placed.records, self.chains.missing(record.author), changed, note)
