@@ -1,0 +1,387 @@
+"""A profile: one identity, its store, and the circle operations the CLI and node share.
+
+:class:`Profile` opens (or creates) the identity key file (mode 0600, optional
+passphrase) and the store, and offers the user's actions: create a circle,
+invite a key, join with a token or a fork invitation, fork, send, remove,
+leave, read the log, and import records (a bundle file now, the network later)
+through the same validator. Every action commits in one transaction before it
+returns, so what it reports is on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocol import actions, circle, crypto, fork, invitation, messages, records
+from protocol.chain import ChainPos
+from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError
+from protocol.identity import Identity, dump_identity, load_identity
+from protocol.node.paths import ProfilePaths
+from protocol.node.store import CircleRow, Store
+from protocol.records import Record
+from protocol.view import CircleView, Stored
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class CircleInfo:
+    id: bytes
+    name: str
+    parent: bytes | None
+    status: str
+    members: int
+    epoch: int | None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: bytes
+    author: bytes
+    seq: int
+    ts: int
+    kind: str
+    text: str | None
+    ref: bytes | None
+    edited: bool = False
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    stored: int
+    duplicates: int
+    held: int
+    dropped: list[str]
+    new_circles: list[bytes]
+    skipped: int = 0
+    """Records of circles this profile is not in (or has not accepted yet)."""
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600, atomically (no half-written key file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class Profile:
+    """A user's identity and store, and the actions on their circles."""
+
+    def __init__(self, paths: ProfilePaths, identity: Identity, store: Store, clock: Clock = time.time):
+        self.paths = paths
+        self.identity = identity
+        self.store = store
+        self.clock = clock
+        self._views: dict[bytes, CircleView] = {}
+
+    # opening ---------------------------------------------------------------
+    @staticmethod
+    def exists(paths: ProfilePaths) -> bool:
+        return paths.keyfile.exists()
+
+    @classmethod
+    def create(
+        cls,
+        paths: ProfilePaths,
+        display_name: str,
+        passphrase: str | None = None,
+        clock: Clock = time.time,
+        identity: Identity | None = None,
+        **kdf: int,
+    ) -> Profile:
+        if paths.keyfile.exists():
+            raise IdentityError(f"A profile already exists in {paths.root}.")
+        paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        identity = identity or Identity.generate()
+        write_private(paths.keyfile, dump_identity(identity, passphrase, **kdf))
+        store = Store(paths.database)
+        store.set_identity(identity.public_key, display_name, int(clock()))
+        return cls(paths, identity, store, clock)
+
+    @classmethod
+    def open(cls, paths: ProfilePaths, passphrase: str | None = None, clock: Clock = time.time) -> Profile:
+        if not paths.keyfile.exists():
+            raise IdentityError(f"No identity in {paths.root}; run `smallsocial id` to create one.")
+        identity = load_identity(paths.keyfile.read_bytes(), passphrase)
+        store = Store(paths.database)
+        row = store.identity_row()
+        if row is None:
+            store.set_identity(identity.public_key, "me", int(clock()))
+        elif row[0] != identity.public_key:
+            raise IdentityError("The identity file does not match this profile's store.")
+        return cls(paths, identity, store, clock)
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def me(self) -> bytes:
+        return self.identity.public_key
+
+    @property
+    def display_name(self) -> str:
+        row = self.store.identity_row()
+        return row[1] if row else "me"
+
+    def set_passphrase(self, passphrase: str | None, **kdf: int) -> None:
+        write_private(self.paths.keyfile, dump_identity(self.identity, passphrase, **kdf))
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    # secrets at rest: sealed to my own key --------------------------------
+    def _seal(self, data: bytes) -> bytes:
+        return crypto.seal(self.me, data)
+
+    def _unseal(self, data: bytes) -> bytes:
+        return self.identity.unseal(data)
+
+    def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]:
+        return {e: self._unseal(k) for e, k in self.store.epoch_keys(circle_id).items()}
+
+    def circle_name(self, row: CircleRow) -> str:
+        try:
+            return self._unseal(row.name_sealed).decode()
+        except (DecryptError, UnicodeDecodeError):
+            return "(unreadable name)"
+
+    # views -----------------------------------------------------------------
+    def view(self, circle_id: bytes) -> CircleView:
+        v = self._views.get(circle_id)
+        if v is None:
+            stored = self.store.load_records(circle_id)
+            genesis = next((r for r in stored if r.type == records.GENESIS), None)
+            if genesis is None:
+                raise RosterError("This circle's genesis is missing from the store.")
+            v = CircleView(genesis, stored)
+            self._views[circle_id] = v
+        return v
+
+    def circles(self) -> list[CircleInfo]:
+        out = []
+        for row in self.store.circles():
+            members, epoch = 0, None
+            if row.status != "invited":
+                roster = self.view(row.id).roster
+                members = len(roster.members)
+                epoch = roster.current_epoch.number if roster.current_epoch else None
+            out.append(CircleInfo(row.id, self.circle_name(row), row.parent, row.status, members, epoch))
+        return out
+
+    def _store_own(self, record: Record, *, outbox: bool = True) -> None:
+        """Validate my own record like anyone else's, then commit it (and queue it)."""
+        outcome = self.view(record.circle).add(record)
+        if not isinstance(outcome, Stored):
+            self._views.pop(record.circle, None)
+            raise RosterError(f"Your own record was refused: {getattr(outcome, 'reason', outcome)}.")
+        self.store.add_record(record, self._now(), outbox=outbox)
+
+    # actions ---------------------------------------------------------------
+    def new_circle(self, name: str, *, parent: tuple[bytes, bytes] | None = None) -> circle.NewCircle:
+        c = circle.create(self.identity, name, self._now_ms(), parent=parent)
+        with self.store.tx():
+            self.store.add_circle(c.circle_id, None, self._seal(c.name.encode()), "member", self._now())
+            self.store.add_record(c.genesis, self._now(), outbox=True)
+            self.store.add_epoch_key(c.circle_id, c.circle_id, self._seal(c.epoch_key))
+        return c
+
+    def invite(
+        self, circle_id: bytes, invitee: bytes, *, role: str = "member", ttl_s: int | None = None,
+        addrs: Iterable[str] = (),
+    ) -> str:
+        view = self.view(circle_id)
+        roster = view.roster
+        if roster.current_epoch is None:
+            raise RosterError("The circle needs a new key first; send a message or rekey.")
+        keys = self.epoch_keys(circle_id)
+        if roster.current_epoch.id not in keys:
+            raise RosterError("You do not hold the circle's current key yet; sync first.")
+        ttl = actions.DEFAULT_INVITE_TTL_S if ttl_s is None else ttl_s
+        inv = actions.invite(
+            self.identity, roster, view.next_pos(self.me), invitee, self._now_ms(), role=role, ttl_s=ttl
+        )
+        chain = self._chain_to_founder(view)
+        row = self.store.circle(circle_id)
+        assert row is not None
+        with self.store.tx():
+            self._store_own(inv)
+        all_addrs = list(dict.fromkeys([*addrs, *self.store.peer_addrs(circle_id)]))[:16]
+        return invitation.make_token(
+            inv, view.genesis, chain, roster.current_epoch.id, keys[roster.current_epoch.id],
+            self.circle_name(row), all_addrs,
+        )
+
+    def _chain_to_founder(self, view: CircleView) -> list[Record]:
+        chain: list[Record] = []
+        key = self.me
+        roster = view.roster
+        while key != roster.founder:
+            m = roster.members.get(key)
+            if m is None or m.invited_by is None:
+                break
+            join = view.records.get(m.since)
+            if join is None:
+                break
+            inv = view.records.get(bytes(join.body["i"]))
+            if inv is None:
+                break
+            chain += [join, inv]
+            key = m.invited_by
+        return chain
+
+    def join_token(self, token_text: str) -> bytes:
+        """Join with a pasted token; all or nothing."""
+        opened = invitation.open_token(token_text, self.identity, self._now(), self.store.used_invites())
+        tok = opened.token
+        cid = opened.circle_id
+        row = self.store.circle(cid)
+        if row is not None and row.status == "member" and self.me in self.view(cid).roster.members:
+            raise RosterError(f"You are already a member of {self.circle_name(row)}.")
+        join = actions.join(self.identity, tok.invite, ChainPos(), self._now_ms())
+        with self.store.tx():
+            self.store.add_circle(cid, circle.parent_of(tok.genesis), self._seal(opened.name.encode()),
+                                  "member", self._now())
+            for r in (tok.genesis, *tok.chain, tok.invite):
+                self.store.add_record(r, self._now())
+            self.store.add_record(join, self._now(), outbox=True)
+            self.store.add_epoch_key(cid, opened.epoch_id, self._seal(opened.epoch_key))
+            self.store.mark_invite_used(tok.invite.id, cid, self._now())
+            self.store.add_peer_addrs(cid, list(tok.addrs), "token", self._now())
+        self._views.pop(cid, None)
+        return cid
+
+    def accept_fork(self, child_id: bytes) -> bytes:
+        row = self.store.circle(child_id)
+        if row is None or row.status != "invited" or row.fork_record is None:
+            raise RosterError("There is no fork invitation for that circle.")
+        fork_rec = records.parse(row.fork_record)
+        inv = fork.open_fork(fork_rec, self.identity)
+        join = actions.join(self.identity, inv.invite, ChainPos(), self._now_ms())
+        with self.store.tx():
+            for r in (inv.contents.genesis, *inv.contents.invites):
+                self.store.add_record(r, self._now())
+            self.store.add_record(join, self._now(), outbox=True)
+            self.store.add_epoch_key(child_id, child_id, self._seal(inv.epoch_key))
+            self.store.mark_invite_used(inv.invite.id, child_id, self._now())
+            self.store.set_circle_status(child_id, "member")
+        self._views.pop(child_id, None)
+        return child_id
+
+    def fork(self, parent_id: bytes, name: str, members: list[bytes]) -> bytes:
+        view = self.view(parent_id)
+        f = fork.create(self.identity, view.roster, view.next_pos(self.me), name, members, self._now_ms())
+        cid = f.child.circle_id
+        with self.store.tx():
+            self.store.add_circle(cid, parent_id, self._seal(f.child.name.encode()), "member", self._now())
+            self.store.add_record(f.child.genesis, self._now(), outbox=True)
+            for inv in f.invites:
+                self.store.add_record(inv, self._now(), outbox=True)
+            self.store.add_epoch_key(cid, cid, self._seal(f.child.epoch_key))
+            self._store_own(f.fork_record)
+        self._views.pop(cid, None)
+        return cid
+
+    def _ensure_epoch(self, circle_id: bytes) -> tuple[bytes, bytes]:
+        """The epoch to send in, rekeying first when the roster needs it."""
+        view = self.view(circle_id)
+        roster = view.roster
+        if not roster.is_member(self.me):
+            raise RosterError("You are not a member of this circle.")
+        if roster.needs_rekey:
+            rk = actions.rekey(self.identity, roster, view.next_pos(self.me), self._now_ms())
+            with self.store.tx():
+                self._store_own(rk.record)
+                self.store.add_epoch_key(circle_id, rk.record.id, self._seal(rk.key))
+            roster = view.roster
+        cur = roster.current_epoch
+        keys = self.epoch_keys(circle_id)
+        if cur is None or cur.id not in keys:
+            raise RosterError("You do not hold the circle's current key yet; sync first.")
+        return cur.id, keys[cur.id]
+
+    def send(self, circle_id: bytes, content: messages.Content) -> Record:
+        with self.store.tx():
+            epoch_id, key = self._ensure_epoch(circle_id)
+            view = self.view(circle_id)
+            rec = messages.seal(self.identity, circle_id, view.next_pos(self.me), epoch_id, key, content)
+            self._store_own(rec)
+        return rec
+
+    def send_text(self, circle_id: bytes, text: str, *, reply_to: bytes | None = None) -> Record:
+        kind = messages.REPLY if reply_to else messages.TEXT
+        return self.send(circle_id, messages.Content(kind, self._now_ms(), text, reply_to))
+
+    def remove(self, circle_id: bytes, target: bytes) -> None:
+        view = self.view(circle_id)
+        cut = view.chains.contiguous(target)
+        rm, rk = actions.remove(self.identity, view.roster, view.next_pos(self.me), target, cut, self._now_ms())
+        with self.store.tx():
+            self._store_own(rm)
+            self._store_own(rk.record)
+            self.store.add_epoch_key(circle_id, rk.record.id, self._seal(rk.key))
+
+    def leave(self, circle_id: bytes) -> None:
+        view = self.view(circle_id)
+        rec = actions.leave(self.identity, view.roster, view.next_pos(self.me), self._now_ms())
+        with self.store.tx():
+            self._store_own(rec)
+            self.store.set_circle_status(circle_id, "left")
+
+    # reading ---------------------------------------------------------------
+    def log(self, circle_id: bytes) -> list[LogEntry]:
+        """Readable messages in order of their authors' time, edits and deletes applied."""
+        view = self.view(circle_id)
+        keys = self.epoch_keys(circle_id)
+        entries: dict[bytes, LogEntry] = {}
+        changes: list[tuple[LogEntry, messages.Content]] = []
+        for r in view.records.values():
+            if r.type != records.MSG:
+                continue
+            key = keys.get(bytes(r.body["e"]))
+            if key is None:
+                continue
+            try:
+                c = messages.open_message(r, key)
+            except ProtocolError:
+                continue
+            e = LogEntry(r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref)
+            if c.kind in (messages.EDIT, messages.DELETE):
+                changes.append((e, c))
+            else:
+                entries[r.id] = e
+        for e, c in sorted(changes, key=lambda x: x[0].ts):
+            target = entries.get(c.ref) if c.ref else None
+            if target is None or target.author != e.author:
+                continue
+            if c.kind == messages.EDIT:
+                entries[target.id] = LogEntry(**{**target.__dict__, "text": c.text, "edited": True})
+            else:
+                entries[target.id] = LogEntry(**{**target.__dict__, "text": None, "deleted": True})
+        return sorted(entries.values(), key=lambda e: (e.ts, e.author, e.seq))
+
+    # moving records between profiles without a network --------------------
+    def export(self, circle_ids: Iterable[bytes]) -> bytes:
+        from protocol.node.ingest import encode_bundle
+
+        raws: list[bytes] = []
+        for cid in circle_ids:
+            raws += self.store.raw_records(cid)
+        return encode_bundle(raws)
+
+    def import_bundle(self, data: bytes) -> ImportReport:
+        from protocol.node.ingest import import_bundle
+
+        return import_bundle(self, data)

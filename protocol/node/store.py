@@ -1,0 +1,324 @@
+"""The local store: one SQLite file per profile, WAL mode, versioned schema.
+
+Holds the identity's public part and display name, contacts (petnames),
+circles, every accepted raw record (deduplicated by record id, one per
+author and seq), epoch keys and circle names sealed to the identity key, the
+outbox of records to publish, read markers, used invitations, known peer
+addresses, and records held until their dependencies arrive. Writes that
+belong together happen in one transaction (``with store.tx():``); a caller
+acknowledges only after it returns.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocol import records
+from protocol.records import Record
+
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        public_key BLOB NOT NULL,
+        display_name TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE contacts (
+        key BLOB PRIMARY KEY,
+        petname TEXT NOT NULL UNIQUE,
+        added_at INTEGER NOT NULL
+    );
+    CREATE TABLE circles (
+        id BLOB PRIMARY KEY,
+        parent BLOB,
+        name_sealed BLOB NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('member', 'invited', 'left', 'removed')),
+        fork_record BLOB,
+        added_at INTEGER NOT NULL
+    );
+    CREATE TABLE records (
+        id BLOB PRIMARY KEY,
+        circle BLOB NOT NULL,
+        author BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        UNIQUE (circle, author, seq)
+    );
+    CREATE INDEX records_by_circle ON records (circle, type);
+    CREATE TABLE epoch_keys (
+        circle BLOB NOT NULL,
+        epoch BLOB NOT NULL,
+        key_sealed BLOB NOT NULL,
+        PRIMARY KEY (circle, epoch)
+    );
+    CREATE TABLE outbox (
+        record BLOB PRIMARY KEY REFERENCES records (id),
+        circle BLOB NOT NULL,
+        queued_at INTEGER NOT NULL,
+        sent_at INTEGER
+    );
+    CREATE TABLE read_markers (
+        circle BLOB PRIMARY KEY,
+        record BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE used_invites (
+        invite BLOB PRIMARY KEY,
+        circle BLOB NOT NULL,
+        used_at INTEGER NOT NULL
+    );
+    CREATE TABLE peer_addrs (
+        circle BLOB NOT NULL,
+        addr TEXT NOT NULL,
+        source TEXT NOT NULL,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (circle, addr)
+    );
+    CREATE TABLE held (
+        id BLOB PRIMARY KEY,
+        circle BLOB NOT NULL,
+        raw BLOB NOT NULL,
+        reason TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used (a newer schema, a damaged file)."""
+
+
+@dataclass(frozen=True)
+class CircleRow:
+    id: bytes
+    parent: bytes | None
+    name_sealed: bytes
+    status: str
+    fork_record: bytes | None
+    added_at: int
+
+
+def _create_private(path: Path) -> None:
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+class Store:
+    """A profile's SQLite database."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _create_private(path)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._depth = 0
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"This data directory was written by a newer smallsocial (schema {version}); upgrade smallsocial."
+            )
+        for n in range(version, SCHEMA_VERSION):
+            with self.tx():
+                for stmt in MIGRATIONS[n].split(";"):
+                    if stmt.strip():
+                        self.db.execute(stmt)
+                self.db.execute(f"PRAGMA user_version = {n + 1}")
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction (nested calls join the outer one); committed when the block ends."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.db
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.db
+        except BaseException:
+            self._depth = 0
+            self.db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.db.execute("COMMIT")
+
+    # identity -------------------------------------------------------------
+    def identity_row(self) -> tuple[bytes, str] | None:
+        row = self.db.execute("SELECT public_key, display_name FROM identity WHERE id = 1").fetchone()
+        return (bytes(row[0]), str(row[1])) if row else None
+
+    def set_identity(self, public_key: bytes, name: str, now: int) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO identity (id, public_key, display_name, created_at) VALUES (1, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key, "
+                "display_name = excluded.display_name",
+                (public_key, name, now),
+            )
+
+    # contacts -------------------------------------------------------------
+    def set_contact(self, key: bytes, petname: str, now: int) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM contacts WHERE petname = ? AND key != ?", (petname, key))
+            db.execute(
+                "INSERT INTO contacts (key, petname, added_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET petname = excluded.petname",
+                (key, petname, now),
+            )
+
+    def contacts(self) -> dict[bytes, str]:
+        return {bytes(k): str(n) for k, n in self.db.execute("SELECT key, petname FROM contacts")}
+
+    # circles --------------------------------------------------------------
+    def add_circle(
+        self,
+        circle_id: bytes,
+        parent: bytes | None,
+        name_sealed: bytes,
+        status: str,
+        now: int,
+        fork_record: bytes | None = None,
+    ) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO circles (id, parent, name_sealed, status, fork_record, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+                (circle_id, parent, name_sealed, status, fork_record, now),
+            )
+
+    def set_circle_status(self, circle_id: bytes, status: str) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE circles SET status = ? WHERE id = ?", (status, circle_id))
+
+    def circles(self) -> list[CircleRow]:
+        rows = self.db.execute(
+            "SELECT id, parent, name_sealed, status, fork_record, added_at FROM circles ORDER BY added_at, id"
+        )
+        return [
+            CircleRow(bytes(r[0]), bytes(r[1]) if r[1] else None, bytes(r[2]), r[3], r[4], int(r[5]))
+            for r in rows
+        ]
+
+    def circle(self, circle_id: bytes) -> CircleRow | None:
+        return next((c for c in self.circles() if c.id == circle_id), None)
+
+    # records --------------------------------------------------------------
+    def add_record(self, record: Record, now: int, *, outbox: bool = False) -> bool:
+        """Store a record once; True if it was new. ``outbox``: also queue it for publishing."""
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO records (id, circle, author, seq, type, raw, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (record.id, record.circle, record.author, record.seq, record.type, record.raw, now),
+            )
+            new = cur.rowcount == 1
+            if new and outbox:
+                db.execute(
+                    "INSERT INTO outbox (record, circle, queued_at) VALUES (?, ?, ?)",
+                    (record.id, record.circle, now),
+                )
+            db.execute("DELETE FROM held WHERE id = ?", (record.id,))
+        return new
+
+    def has_record(self, record_id: bytes) -> bool:
+        return self.db.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is not None
+
+    def raw_records(self, circle_id: bytes) -> list[bytes]:
+        rows = self.db.execute(
+            "SELECT raw FROM records WHERE circle = ? ORDER BY author, seq", (circle_id,)
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def load_records(self, circle_id: bytes) -> list[Record]:
+        """Stored records of a circle, re-verified (a damaged row is an error, not a crash)."""
+        return [records.parse(raw) for raw in self.raw_records(circle_id)]
+
+    def outbox(self) -> list[tuple[bytes, bytes]]:
+        rows = self.db.execute(
+            "SELECT o.record, r.raw FROM outbox o JOIN records r ON r.id = o.record "
+            "WHERE o.sent_at IS NULL ORDER BY o.queued_at, r.author, r.seq"
+        )
+        return [(bytes(a), bytes(b)) for a, b in rows]
+
+    # epoch keys -----------------------------------------------------------
+    def add_epoch_key(self, circle_id: bytes, epoch_id: bytes, key_sealed: bytes) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO epoch_keys (circle, epoch, key_sealed) VALUES (?, ?, ?)",
+                (circle_id, epoch_id, key_sealed),
+            )
+
+    def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]:
+        rows = self.db.execute("SELECT epoch, key_sealed FROM epoch_keys WHERE circle = ?", (circle_id,))
+        return {bytes(e): bytes(k) for e, k in rows}
+
+    # invitations, peers, held records, read markers ----------------------
+    def mark_invite_used(self, invite_id: bytes, circle_id: bytes, now: int) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO used_invites (invite, circle, used_at) VALUES (?, ?, ?)",
+                (invite_id, circle_id, now),
+            )
+
+    def used_invites(self) -> set[bytes]:
+        return {bytes(r[0]) for r in self.db.execute("SELECT invite FROM used_invites")}
+
+    def add_peer_addrs(self, circle_id: bytes, addrs: list[str], source: str, now: int) -> None:
+        with self.tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO peer_addrs (circle, addr, source, added_at) VALUES (?, ?, ?, ?)",
+                [(circle_id, a, source, now) for a in addrs],
+            )
+
+    def peer_addrs(self, circle_id: bytes) -> list[str]:
+        rows = self.db.execute("SELECT addr FROM peer_addrs WHERE circle = ? ORDER BY added_at", (circle_id,))
+        return [str(r[0]) for r in rows]
+
+    def hold(self, record: Record, reason: str, now: int) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO held (id, circle, raw, reason, received_at) VALUES (?, ?, ?, ?, ?)",
+                (record.id, record.circle, record.raw, reason, now),
+            )
+
+    def held(self, circle_id: bytes) -> list[bytes]:
+        return [bytes(r[0]) for r in self.db.execute("SELECT raw FROM held WHERE circle = ?", (circle_id,))]
+
+    def set_read_marker(self, circle_id: bytes, record_id: bytes, now: int) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO read_markers (circle, record, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (circle) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+                (circle_id, record_id, now),
+            )
+
+    def read_marker(self, circle_id: bytes) -> bytes | None:
+        row = self.db.execute("SELECT record FROM read_markers WHERE circle = ?", (circle_id,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

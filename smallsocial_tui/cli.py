@@ -1,0 +1,417 @@
+"""The ``smallsocial`` command line: offline circle management and chat.
+
+Every command that prints data takes ``--json``. Errors are one sentence on
+stderr and exit code 1 (2 for a usage mistake). CIRCLE is a circle id, an
+unambiguous id prefix, or an unambiguous name; KEY is a peer ID (``12D3KooW…``)
+or a contact's petname.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from protocol.errors import ProtocolError
+from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
+from protocol.node.paths import PathError, resolve
+from protocol.node.profile import CircleInfo, Profile
+from protocol.node.store import StoreError
+from smallsocial_tui.text import safe, safe_name
+
+
+class CliError(Exception):
+    """A sentence for the user; exit code 1."""
+
+
+def _passphrase(keyfile: Path) -> str | None:
+    if not keyfile_is_encrypted(keyfile.read_bytes()):
+        return None
+    env = os.environ.get("SMALLSOCIAL_PASSPHRASE")
+    if env is not None:
+        return env
+    if sys.stdin.isatty():
+        return getpass.getpass("Passphrase: ")
+    raise CliError("The identity is protected by a passphrase; set SMALLSOCIAL_PASSPHRASE or run in a terminal.")
+
+
+def _open(args: argparse.Namespace, *, create: bool = True) -> Profile:
+    paths = resolve(args.data_dir, args.profile)
+    if not Profile.exists(paths):
+        if not create:
+            raise CliError(f"No identity in {paths.root}; run `smallsocial id` to create one.")
+        name = getattr(args, "name", None) or os.environ.get("USER") or "me"
+        profile = Profile.create(paths, name)
+        print(f"Created a new identity {profile.identity.peer_id} in {paths.root}.", file=sys.stderr)
+        return profile
+    return Profile.open(paths, _passphrase(paths.keyfile))
+
+
+def _key(profile: Profile, text: str) -> bytes:
+    """A peer ID, or a contact's petname (with or without a leading @)."""
+    name = text.removeprefix("@")
+    for key, pet in profile.store.contacts().items():
+        if pet == name:
+            return key
+    return parse_peer_id(text)
+
+
+def _circle(profile: Profile, text: str, *, include_invited: bool = False) -> CircleInfo:
+    circles = [c for c in profile.circles() if include_invited or c.status != "invited"]
+    t = text.strip().lower()
+    exact = [c for c in circles if c.id.hex() == t]
+    by_prefix = [c for c in circles if len(t) >= 4 and c.id.hex().startswith(t)]
+    by_name = [c for c in circles if c.name.lower() == t]
+    for found in (exact, by_prefix, by_name):
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            ids = ", ".join(c.id.hex()[:12] for c in found)
+            raise CliError(f"{text!r} matches {len(found)} circles ({ids}); use more of the id.")
+    raise CliError(f"No circle matches {text!r}; see `smallsocial circle list`.")
+
+
+def _who(profile: Profile, key: bytes) -> str:
+    if key == profile.me:
+        return "you"
+    pet = profile.store.contacts().get(key)
+    return safe_name(pet) if pet else peer_id(key)[:8] + "…" + peer_id(key)[-6:]
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=None, ensure_ascii=False) if args.json else text)
+
+
+def _circle_json(c: CircleInfo) -> dict[str, Any]:
+    return {
+        "id": c.id.hex(),
+        "name": c.name,
+        "parent": c.parent.hex() if c.parent else None,
+        "status": c.status,
+        "members": c.members,
+        "epoch": c.epoch,
+    }
+
+
+# commands ---------------------------------------------------------------------
+def cmd_overview(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    print(f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}")
+    circles = profile.circles()
+    if circles:
+        print(_tree(circles))
+    else:
+        print("No circles yet. Start one:  smallsocial circle new NAME")
+    print("The chat screen arrives with the TUI; for now: smallsocial --help")
+
+
+def cmd_id(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    if args.name:
+        profile.store.set_identity(profile.me, args.name, profile._now())
+    if args.set_passphrase:
+        new = os.environ.get("SMALLSOCIAL_NEW_PASSPHRASE")
+        if new is None:
+            if not sys.stdin.isatty():
+                raise CliError("Set SMALLSOCIAL_NEW_PASSPHRASE or run in a terminal to choose a passphrase.")
+            new = getpass.getpass("New passphrase (empty for none): ")
+            if new != getpass.getpass("Again: "):
+                raise CliError("The two passphrases differ; nothing changed.")
+        profile.set_passphrase(new or None)
+    data = {
+        "key": profile.identity.peer_id,
+        "name": profile.display_name,
+        "data_dir": str(profile.paths.root),
+        "encrypted": keyfile_is_encrypted(profile.paths.keyfile.read_bytes()),
+        "addresses": [],
+    }
+    _emit(args, data, f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)}\n"
+          f"data: {profile.paths.root}")
+
+
+def _tree(circles: list[CircleInfo]) -> str:
+    ids = {c.id for c in circles}
+    kids: dict[bytes | None, list[CircleInfo]] = {}
+    for c in circles:
+        kids.setdefault(c.parent if c.parent in ids else None, []).append(c)
+    lines: list[str] = []
+
+    def walk(parent: bytes | None, prefix: str) -> None:
+        items = kids.get(parent, [])
+        for i, c in enumerate(items):
+            last = i == len(items) - 1
+            branch = "" if parent is None else ("└─ " if last else "├─ ")
+            status = {
+                "member": f"{c.members} member{'s' if c.members != 1 else ''}",
+                "invited": f"invited — accept with: smallsocial join {c.id.hex()[:12]}",
+                "left": "you left",
+                "removed": "you were removed",
+            }[c.status]
+            lines.append(f"{prefix}{branch}{safe_name(c.name)}  {c.id.hex()[:12]}  ({status})")
+            walk(c.id, prefix + ("" if parent is None else ("   " if last else "│  ")))
+
+    walk(None, "")
+    return "\n".join(lines)
+
+
+def cmd_circle_new(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    c = profile.new_circle(args.name_arg)
+    _emit(args, {"id": c.circle_id.hex(), "name": c.name},
+          f"Created {safe_name(c.name)}  {c.circle_id.hex()}")
+
+
+def cmd_circle_list(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    circles = profile.circles()
+    _emit(args, [_circle_json(c) for c in circles], _tree(circles) if circles else "No circles yet.")
+
+
+def cmd_members(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    c = _circle(profile, args.circle)
+    roster = profile.view(c.id).roster
+    rows = [
+        {"key": peer_id(m.key), "role": m.role, "invited_by": peer_id(m.invited_by) if m.invited_by else None}
+        for m in roster.members.values()
+    ]
+    text = "\n".join(f"{r['role']:<7} {_who(profile, parse_peer_id(r['key']))}  {r['key']}" for r in rows)
+    _emit(args, rows, text)
+
+
+def _parse_ttl(text: str) -> int:
+    units = {"m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            value = int(text[:-1]) * units[text[-1]]
+        else:
+            value = int(text)
+    except (ValueError, IndexError):
+        raise CliError(f"{text!r} is not a duration; use e.g. 30m, 12h or 7d.") from None
+    if not 60 <= value <= 90 * 86400:
+        raise CliError("An invitation lasts between 1 minute and 90 days.")
+    return value
+
+
+def cmd_invite(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    c = _circle(profile, args.circle)
+    invitee = _key(profile, args.key)
+    token = profile.invite(c.id, invitee, role=args.role, ttl_s=_parse_ttl(args.expires), addrs=args.addr)
+    _emit(args, {"circle": c.id.hex(), "invitee": peer_id(invitee), "token": token}, token)
+
+
+def cmd_join(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    arg = "".join(args.token.split())
+    if arg.lower().startswith("ssi"):
+        cid = profile.join_token(arg)
+    else:
+        cid = profile.accept_fork(_circle(profile, arg, include_invited=True).id)
+    info = next(c for c in profile.circles() if c.id == cid)
+    _emit(args, _circle_json(info), f"Joined {safe_name(info.name)}  {cid.hex()}")
+
+
+def cmd_fork(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    parent = _circle(profile, args.circle)
+    members = [_key(profile, m) for m in args.member]
+    cid = profile.fork(parent.id, args.name_arg, members)
+    _emit(args, {"id": cid.hex(), "parent": parent.id.hex(), "name": args.name_arg},
+          f"Forked {safe_name(args.name_arg)}  {cid.hex()}  from {safe_name(parent.name)}")
+
+
+def cmd_send(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    c = _circle(profile, args.circle)
+    reply = bytes.fromhex(args.reply) if args.reply else None
+    rec = profile.send_text(c.id, args.text, reply_to=reply)
+    _emit(args, {"id": rec.id.hex(), "circle": c.id.hex(), "seq": rec.seq, "status": "queued"}, rec.id.hex())
+
+
+def cmd_log(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    c = _circle(profile, args.circle)
+    entries = profile.log(c.id)[-args.limit :] if args.limit else profile.log(c.id)
+    if args.json:
+        for e in entries:
+            print(json.dumps({
+                "id": e.id.hex(), "author": peer_id(e.author), "seq": e.seq, "ts": e.ts, "kind": e.kind,
+                "text": e.text, "ref": e.ref.hex() if e.ref else None, "edited": e.edited, "deleted": e.deleted,
+            }, ensure_ascii=False))
+        return
+    for e in entries:
+        when = datetime.fromtimestamp(e.ts / 1000).strftime("%Y-%m-%d %H:%M")
+        body = "(deleted)" if e.deleted else safe(e.text or "")
+        extra = " (edited)" if e.edited else ""
+        if e.kind == "reply" and e.ref:
+            body = f"↪ {e.ref.hex()[:8]} {body}"
+        if e.kind == "react" and e.ref:
+            body = f"reacted {body} to {e.ref.hex()[:8]}"
+        print(f"{when}  {_who(profile, e.author)}: {body}{extra}")
+
+
+def cmd_remove(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    c = _circle(profile, args.circle)
+    target = _key(profile, args.key)
+    profile.remove(c.id, target)
+    _emit(args, {"circle": c.id.hex(), "removed": peer_id(target)},
+          f"Removed {_who(profile, target)} from {safe_name(c.name)}; the circle has a new key.")
+
+
+def cmd_leave(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    c = _circle(profile, args.circle)
+    profile.leave(c.id)
+    _emit(args, {"circle": c.id.hex(), "left": True}, f"You left {safe_name(c.name)}.")
+
+
+def cmd_contact_add(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    key = parse_peer_id(args.key)
+    name = args.petname.removeprefix("@")
+    if not name or len(name) > 32 or safe(name) != name:
+        raise CliError("A petname is 1 to 32 printable characters.")
+    profile.store.set_contact(key, name, profile._now())
+    _emit(args, {"petname": name, "key": peer_id(key)}, f"{name} = {peer_id(key)}")
+
+
+def cmd_contact_list(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    rows = [{"petname": n, "key": peer_id(k)} for k, n in sorted(profile.store.contacts().items(), key=lambda x: x[1])]
+    _emit(args, rows, "\n".join(f"{r['petname']:<16} {r['key']}" for r in rows) or "No contacts yet.")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    ids = [_circle(profile, c).id for c in args.circle] or [
+        c.id for c in profile.circles() if c.status != "invited"
+    ]
+    data = profile.export(ids)
+    out = Path(args.output)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    _emit(args, {"file": str(out), "bytes": len(data), "circles": [i.hex() for i in ids]},
+          f"Wrote {len(data)} bytes for {len(ids)} circle(s) to {out}")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as e:
+        raise CliError(f"Cannot read {args.file}: {e.strerror}.") from None
+    try:
+        rep = profile.import_bundle(data)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    data_out = {"stored": rep.stored, "duplicates": rep.duplicates, "held": rep.held,
+                "dropped": rep.dropped, "skipped": rep.skipped, "new_circles": [c.hex() for c in rep.new_circles]}
+    text = f"Stored {rep.stored} new record(s), {rep.duplicates} already known, {rep.held} waiting"
+    text += f", {len(rep.dropped)} dropped" if rep.dropped else ""
+    text += f", {rep.skipped} for circles you are not in." if rep.skipped else "."
+    for reason in rep.dropped[:5]:
+        text += f"\n  dropped: {reason}"
+    _emit(args, data_out, text)
+
+
+# parser -----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help="where profiles live")
+    common.add_argument("--profile", default=argparse.SUPPRESS, help="profile name (default: default)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+
+    p = argparse.ArgumentParser(prog="smallsocial", parents=[common],
+                                description="Peer-to-peer encrypted chat for small circles.")
+    p.set_defaults(func=cmd_overview)
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    def add(name: str, func: Any, help_: str, parent: Any = sub) -> argparse.ArgumentParser:
+        sp = parent.add_parser(name, help=help_, parents=[common], description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("id", cmd_id, "show (or create) my key, name and data directory")
+    sp.add_argument("--name", help="set my display name")
+    sp.add_argument("--set-passphrase", action="store_true", help="protect the key file with a passphrase")
+
+    circle = sub.add_parser("circle", help="create and list circles")
+    csub = circle.add_subparsers(title="circle commands", metavar="COMMAND", required=True)
+    sp = add("new", cmd_circle_new, "create a circle", csub)
+    sp.add_argument("name_arg", metavar="NAME")
+    add("list", cmd_circle_list, "circles, as a tree", csub)
+
+    sp = add("members", cmd_members, "members of a circle")
+    sp.add_argument("circle", metavar="CIRCLE")
+
+    sp = add("invite", cmd_invite, "print an invitation token for a key")
+    sp.add_argument("circle", metavar="CIRCLE")
+    sp.add_argument("key", metavar="KEY")
+    sp.add_argument("--role", choices=["member", "admin"], default="member")
+    sp.add_argument("--expires", default="7d", help="how long it stays valid (30m, 12h, 7d; default 7d)")
+    sp.add_argument("--addr", action="append", default=[], metavar="MADDR",
+                    help="an address where the circle can be reached (repeatable)")
+
+    sp = add("join", cmd_join, "accept an invitation token, or a fork invitation by circle")
+    sp.add_argument("token", metavar="TOKEN|CIRCLE")
+
+    sp = add("fork", cmd_fork, "fork a child circle with some members")
+    sp.add_argument("circle", metavar="CIRCLE")
+    sp.add_argument("name_arg", metavar="NAME")
+    sp.add_argument("--member", action="append", required=True, metavar="KEY")
+
+    sp = add("send", cmd_send, "commit a message to the outbox; prints its record id")
+    sp.add_argument("circle", metavar="CIRCLE")
+    sp.add_argument("text", metavar="TEXT")
+    sp.add_argument("--reply", metavar="ID", help="record id of the message this answers")
+
+    sp = add("log", cmd_log, "messages of a circle")
+    sp.add_argument("circle", metavar="CIRCLE")
+    sp.add_argument("--limit", type=int, default=0, help="only the last N")
+
+    sp = add("remove", cmd_remove, "remove a member (admins); the circle gets a new key")
+    sp.add_argument("circle", metavar="CIRCLE")
+    sp.add_argument("key", metavar="KEY")
+
+    sp = add("leave", cmd_leave, "leave a circle")
+    sp.add_argument("circle", metavar="CIRCLE")
+
+    contact = sub.add_parser("contact", help="petnames for keys")
+    ksub = contact.add_subparsers(title="contact commands", metavar="COMMAND", required=True)
+    sp = add("add", cmd_contact_add, "name a key", ksub)
+    sp.add_argument("petname", metavar="PETNAME")
+    sp.add_argument("key", metavar="KEY")
+    add("list", cmd_contact_list, "my contacts", ksub)
+
+    sp = add("export", cmd_export, "write circles' records to a file (offline sync)")
+    sp.add_argument("circle", nargs="*", metavar="CIRCLE")
+    sp.add_argument("-o", "--output", required=True, metavar="FILE")
+
+    sp = add("import", cmd_import, "take in records from a file written by export")
+    sp.add_argument("file", metavar="FILE")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (("data_dir", None), ("profile", None), ("json", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    try:
+        args.func(args)
+    except (CliError, ProtocolError, PathError, StoreError) as e:
+        print(f"smallsocial: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
