@@ -26,7 +26,9 @@ class Rekeyed:
     key: bytes
 
 
-def _roster_body(identity: Identity, state: RosterState, pos: ChainPos, t: str, now_ms: int) -> dict[str, object]:
+def _roster_body(
+    identity: Identity, state: RosterState, pos: ChainPos, t: str, now_ms: int
+) -> dict[str, object]:
     return {
         "t": t,
         "a": identity.public_key,

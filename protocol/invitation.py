@@ -144,12 +144,15 @@ def decode_token(text: str) -> Token:
         raise TokenMalformed(f"This is not a smallsocial invitation; tokens start with {PREFIX}{VERSION}.")
     if int(m.group(1)[:6]) != VERSION:
         raise TokenVersionError(
-            f"This invitation uses format {m.group(1)[:6]}, which this smallsocial cannot read; upgrade smallsocial."
+            f"This invitation uses format {m.group(1)[:6]}, which this smallsocial cannot read; "
+            "upgrade smallsocial."
         )
     b32 = t[m.end() :]
     if not _B32.fullmatch(b32):
         bad = next(ch for ch in b32 if not _B32.fullmatch(ch))
-        raise TokenMangled(f"The invitation contains {bad!r}, which cannot be in a token; copy it again exactly.")
+        raise TokenMangled(
+            f"The invitation contains {bad!r}, which cannot be in a token; copy it again exactly."
+        )
     if len(b32) > (MAX_TOKEN_BODY + 16) * 8 // 5:
         raise TokenMangled("The invitation is far too long to be a token; copy only the token.")
     if len(b32) < 8 or len(b32) % 8 in (1, 3, 6):
@@ -182,7 +185,9 @@ def decode_token(text: str) -> Token:
     if invite.type != records.INVITE or genesis.type != records.GENESIS:
         raise TokenInvalid("The invitation does not hold an invite and a circle; ask for a new one.")
     if invite.circle != genesis.id:
-        raise TokenInvalid("The invite inside is for a different circle than the one it names; ask for a new one.")
+        raise TokenInvalid(
+            "The invite inside is for a different circle than the one it names; ask for a new one."
+        )
     return Token(invite, genesis, chain, bytes(body["sl"]), tuple(body["ad"]))
 
 
@@ -198,7 +203,8 @@ def verify_chain(token: Token) -> None:
         j = by_join_author.get(inviter)
         if j is None or inviter in seen:
             raise TokenInvalid(
-                f"The invitation was signed by {peer_id(inviter)}, who does not link back to the circle's founder."
+                f"The invitation was signed by {peer_id(inviter)}, "
+                "who does not link back to the circle's founder."
             )
         seen.add(inviter)
         inv = invites.get(bytes(j.body["i"]))
@@ -224,7 +230,9 @@ def open_token(text: str, me: Identity, now_s: int, used: Container[bytes] = ())
         inner = wire.decode(me.unseal(token.sealed), 2048)
         schema.check(inner, _SEALED_SCHEMA)
     except (DecryptError, DecodeError) as e:
-        raise TokenInvalid("The key inside the invitation does not open with your key; ask for a new one.") from e
+        raise TokenInvalid(
+            "The key inside the invitation does not open with your key; ask for a new one."
+        ) from e
     if inner["c"] != token.genesis.id or inner["e"] != bytes(token.invite.body["e"]):
         raise TokenInvalid("The key inside the invitation is for another circle or epoch; ask for a new one.")
     return OpenedInvitation(token, bytes(inner["e"]), bytes(inner["k"]), str(inner["nm"]))

@@ -58,9 +58,8 @@ class Content:
             raise SchemaError(f"unknown message kind {self.kind!r}")
         if needs_text != (self.text is not None) or needs_ref != (self.ref is not None):
             raise SchemaError(f"a {self.kind} message has the wrong fields")
-        if self.kind == TEXT or self.kind == REPLY or self.kind == EDIT:
-            if not self.text or not self.text.strip():
-                raise SchemaError("a message cannot be empty")
+        if self.kind in (TEXT, REPLY, EDIT) and (not self.text or not self.text.strip()):
+            raise SchemaError("a message cannot be empty")
         if self.kind == REACT and (not self.text or len(self.text.encode()) > MAX_REACTION_BYTES):
             raise SchemaError("a reaction is 1 to 64 bytes")
 

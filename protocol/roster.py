@@ -139,9 +139,7 @@ class _Walk:
         self.cid = genesis.id
         self.founder = genesis.author
         self.policy = str(genesis.body["pol"]["inv"])
-        self.members: dict[bytes, Member] = {
-            self.founder: Member(self.founder, ADMIN, None, genesis.id)
-        }
+        self.members: dict[bytes, Member] = {self.founder: Member(self.founder, ADMIN, None, genesis.id)}
         self.relays: dict[bytes, Relay] = {}
         self.departed: dict[bytes, Departure] = {}
         self.invites: dict[bytes, Invitation] = {}
@@ -261,9 +259,7 @@ class _Walk:
             self.departed.pop(k, None)
 
 
-def _order(
-    cid: bytes, recs: Mapping[bytes, Record]
-) -> tuple[list[bytes], set[bytes]]:
+def _order(cid: bytes, recs: Mapping[bytes, Record]) -> tuple[list[bytes], set[bytes]]:
     """Canonical topological order of the placeable records, and the pending ones."""
     children: dict[bytes, list[bytes]] = defaultdict(list)
     indeg: dict[bytes, int] = {}

@@ -8,6 +8,7 @@ value with a :class:`~protocol.errors.SchemaError` naming the field.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import pairwise
 from typing import Any
 
 from protocol.errors import SchemaError
@@ -98,7 +99,7 @@ def sorted_unique(inner: Validator, key: Callable[[Any], Any] = lambda x: x) -> 
     def v(x: Any) -> None:
         inner(x)
         keys = [key(i) for i in x]
-        if any(a >= b for a, b in zip(keys, keys[1:])):
+        if any(a >= b for a, b in pairwise(keys)):
             raise SchemaError("must be sorted and without repeats")
 
     return v

@@ -104,6 +104,8 @@ class CircleView:
         author = record.author
         roster = self.roster
         if not self._known(author):
+            if record.type == records.JOIN and bytes(record.body["i"]) in roster.invites:
+                return Dropped("the join cites an invitation for another key")
             if record.type == records.JOIN or (record.is_roster and self._missing_parents(record)):
                 return Held(record, "the author's invitation has not arrived yet")
             if record.type == records.MSG and bytes(record.body["e"]) not in roster.epochs:
@@ -113,6 +115,8 @@ class CircleView:
         if gone is not None and record.seq > gone.cut and record.type != records.JOIN:
             verb = "was removed from" if gone.kind == "removed" else "left"
             return Dropped(f"the author {verb} the circle; records after that are refused")
+        if gone is None and author not in roster.members and record.type in (records.MSG, records.FORK):
+            return Held(record, "the author was invited but is not a member yet")
         if record.type == records.MSG:
             epoch = roster.epochs.get(bytes(record.body["e"]))
             if epoch is None:

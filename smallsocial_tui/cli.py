@@ -38,7 +38,9 @@ def _passphrase(keyfile: Path) -> str | None:
         return env
     if sys.stdin.isatty():
         return getpass.getpass("Passphrase: ")
-    raise CliError("The identity is protected by a passphrase; set SMALLSOCIAL_PASSPHRASE or run in a terminal.")
+    raise CliError(
+        "The identity is protected by a passphrase; set SMALLSOCIAL_PASSPHRASE or run in a terminal."
+    )
 
 
 def _open(args: argparse.Namespace, *, create: bool = True) -> Profile:
@@ -131,8 +133,11 @@ def cmd_id(args: argparse.Namespace) -> None:
         "encrypted": keyfile_is_encrypted(profile.paths.keyfile.read_bytes()),
         "addresses": [],
     }
-    _emit(args, data, f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)}\n"
-          f"data: {profile.paths.root}")
+    _emit(
+        args,
+        data,
+        f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)}\ndata: {profile.paths.root}",
+    )
 
 
 def _tree(circles: list[CircleInfo]) -> str:
@@ -163,8 +168,9 @@ def _tree(circles: list[CircleInfo]) -> str:
 def cmd_circle_new(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = profile.new_circle(args.name_arg)
-    _emit(args, {"id": c.circle_id.hex(), "name": c.name},
-          f"Created {safe_name(c.name)}  {c.circle_id.hex()}")
+    _emit(
+        args, {"id": c.circle_id.hex(), "name": c.name}, f"Created {safe_name(c.name)}  {c.circle_id.hex()}"
+    )
 
 
 def cmd_circle_list(args: argparse.Namespace) -> None:
@@ -188,10 +194,7 @@ def cmd_members(args: argparse.Namespace) -> None:
 def _parse_ttl(text: str) -> int:
     units = {"m": 60, "h": 3600, "d": 86400}
     try:
-        if text[-1] in units:
-            value = int(text[:-1]) * units[text[-1]]
-        else:
-            value = int(text)
+        value = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
     except (ValueError, IndexError):
         raise CliError(f"{text!r} is not a duration; use e.g. 30m, 12h or 7d.") from None
     if not 60 <= value <= 90 * 86400:
@@ -201,9 +204,10 @@ def _parse_ttl(text: str) -> int:
 
 def cmd_invite(args: argparse.Namespace) -> None:
     profile = _open(args)
+    ttl = _parse_ttl(args.expires)
     c = _circle(profile, args.circle)
     invitee = _key(profile, args.key)
-    token = profile.invite(c.id, invitee, role=args.role, ttl_s=_parse_ttl(args.expires), addrs=args.addr)
+    token = profile.invite(c.id, invitee, role=args.role, ttl_s=ttl, addrs=args.addr)
     _emit(args, {"circle": c.id.hex(), "invitee": peer_id(invitee), "token": token}, token)
 
 
@@ -213,7 +217,14 @@ def cmd_join(args: argparse.Namespace) -> None:
     if arg.lower().startswith("ssi"):
         cid = profile.join_token(arg)
     else:
-        cid = profile.accept_fork(_circle(profile, arg, include_invited=True).id)
+        try:
+            target = _circle(profile, arg, include_invited=True)
+        except CliError:
+            raise CliError(
+                f"{arg[:20]!r} is not a smallsocial invitation (tokens start with ssi1) "
+                "nor a circle you were invited to by a fork."
+            ) from None
+        cid = profile.accept_fork(target.id)
     info = next(c for c in profile.circles() if c.id == cid)
     _emit(args, _circle_json(info), f"Joined {safe_name(info.name)}  {cid.hex()}")
 
@@ -223,8 +234,11 @@ def cmd_fork(args: argparse.Namespace) -> None:
     parent = _circle(profile, args.circle)
     members = [_key(profile, m) for m in args.member]
     cid = profile.fork(parent.id, args.name_arg, members)
-    _emit(args, {"id": cid.hex(), "parent": parent.id.hex(), "name": args.name_arg},
-          f"Forked {safe_name(args.name_arg)}  {cid.hex()}  from {safe_name(parent.name)}")
+    _emit(
+        args,
+        {"id": cid.hex(), "parent": parent.id.hex(), "name": args.name_arg},
+        f"Forked {safe_name(args.name_arg)}  {cid.hex()}  from {safe_name(parent.name)}",
+    )
 
 
 def cmd_send(args: argparse.Namespace) -> None:
@@ -241,10 +255,22 @@ def cmd_log(args: argparse.Namespace) -> None:
     entries = profile.log(c.id)[-args.limit :] if args.limit else profile.log(c.id)
     if args.json:
         for e in entries:
-            print(json.dumps({
-                "id": e.id.hex(), "author": peer_id(e.author), "seq": e.seq, "ts": e.ts, "kind": e.kind,
-                "text": e.text, "ref": e.ref.hex() if e.ref else None, "edited": e.edited, "deleted": e.deleted,
-            }, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": e.id.hex(),
+                        "author": peer_id(e.author),
+                        "seq": e.seq,
+                        "ts": e.ts,
+                        "kind": e.kind,
+                        "text": e.text,
+                        "ref": e.ref.hex() if e.ref else None,
+                        "edited": e.edited,
+                        "deleted": e.deleted,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         return
     for e in entries:
         when = datetime.fromtimestamp(e.ts / 1000).strftime("%Y-%m-%d %H:%M")
@@ -262,8 +288,11 @@ def cmd_remove(args: argparse.Namespace) -> None:
     c = _circle(profile, args.circle)
     target = _key(profile, args.key)
     profile.remove(c.id, target)
-    _emit(args, {"circle": c.id.hex(), "removed": peer_id(target)},
-          f"Removed {_who(profile, target)} from {safe_name(c.name)}; the circle has a new key.")
+    _emit(
+        args,
+        {"circle": c.id.hex(), "removed": peer_id(target)},
+        f"Removed {_who(profile, target)} from {safe_name(c.name)}; the circle has a new key.",
+    )
 
 
 def cmd_leave(args: argparse.Namespace) -> None:
@@ -285,7 +314,10 @@ def cmd_contact_add(args: argparse.Namespace) -> None:
 
 def cmd_contact_list(args: argparse.Namespace) -> None:
     profile = _open(args)
-    rows = [{"petname": n, "key": peer_id(k)} for k, n in sorted(profile.store.contacts().items(), key=lambda x: x[1])]
+    rows = [
+        {"petname": n, "key": peer_id(k)}
+        for k, n in sorted(profile.store.contacts().items(), key=lambda x: x[1])
+    ]
     _emit(args, rows, "\n".join(f"{r['petname']:<16} {r['key']}" for r in rows) or "No contacts yet.")
 
 
@@ -299,8 +331,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(out)
-    _emit(args, {"file": str(out), "bytes": len(data), "circles": [i.hex() for i in ids]},
-          f"Wrote {len(data)} bytes for {len(ids)} circle(s) to {out}")
+    _emit(
+        args,
+        {"file": str(out), "bytes": len(data), "circles": [i.hex() for i in ids]},
+        f"Wrote {len(data)} bytes for {len(ids)} circle(s) to {out}",
+    )
 
 
 def cmd_import(args: argparse.Namespace) -> None:
@@ -313,8 +348,14 @@ def cmd_import(args: argparse.Namespace) -> None:
         rep = profile.import_bundle(data)
     except ValueError as e:
         raise CliError(str(e)) from None
-    data_out = {"stored": rep.stored, "duplicates": rep.duplicates, "held": rep.held,
-                "dropped": rep.dropped, "skipped": rep.skipped, "new_circles": [c.hex() for c in rep.new_circles]}
+    data_out = {
+        "stored": rep.stored,
+        "duplicates": rep.duplicates,
+        "held": rep.held,
+        "dropped": rep.dropped,
+        "skipped": rep.skipped,
+        "new_circles": [c.hex() for c in rep.new_circles],
+    }
     text = f"Stored {rep.stored} new record(s), {rep.duplicates} already known, {rep.held} waiting"
     text += f", {len(rep.dropped)} dropped" if rep.dropped else ""
     text += f", {rep.skipped} for circles you are not in." if rep.skipped else "."
@@ -328,10 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", default=argparse.SUPPRESS, help="where profiles live")
     common.add_argument("--profile", default=argparse.SUPPRESS, help="profile name (default: default)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
 
-    p = argparse.ArgumentParser(prog="smallsocial", parents=[common],
-                                description="Peer-to-peer encrypted chat for small circles.")
+    p = argparse.ArgumentParser(
+        prog="smallsocial", parents=[common], description="Peer-to-peer encrypted chat for small circles."
+    )
     p.set_defaults(func=cmd_overview)
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -358,8 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("key", metavar="KEY")
     sp.add_argument("--role", choices=["member", "admin"], default="member")
     sp.add_argument("--expires", default="7d", help="how long it stays valid (30m, 12h, 7d; default 7d)")
-    sp.add_argument("--addr", action="append", default=[], metavar="MADDR",
-                    help="an address where the circle can be reached (repeatable)")
+    sp.add_argument(
+        "--addr",
+        action="append",
+        default=[],
+        metavar="MADDR",
+        help="an address where the circle can be reached (repeatable)",
+    )
 
     sp = add("join", cmd_join, "accept an invitation token, or a fork invitation by circle")
     sp.add_argument("token", metavar="TOKEN|CIRCLE")

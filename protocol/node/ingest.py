@@ -80,16 +80,19 @@ def _effects(profile: Profile, record: Record, outcome: Stored) -> None:
                 except ProtocolError:
                     return
                 profile.store.add_epoch_key(cid, record.id, profile._seal(key))
-    elif record.type == records.FORK and outcome.note is None:
-        if any(bytes(p[0]) == me for p in record.body["sl"]):
-            try:
-                inv = fork.open_fork(record, profile.identity)
-            except ProtocolError:
-                return
-            if profile.store.circle(inv.circle_id) is None:
-                profile.store.add_circle(
-                    inv.circle_id, cid, profile._seal(inv.name.encode()), "invited", now, record.raw
-                )
+    elif (
+        record.type == records.FORK
+        and outcome.note is None
+        and any(bytes(p[0]) == me for p in record.body["sl"])
+    ):
+        try:
+            inv = fork.open_fork(record, profile.identity)
+        except ProtocolError:
+            return
+        if profile.store.circle(inv.circle_id) is None:
+            profile.store.add_circle(
+                inv.circle_id, cid, profile._seal(inv.name.encode()), "invited", now, record.raw
+            )
     if outcome.roster_changed:
         gone = profile.view(cid).roster.departed.get(me)
         if gone is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from protocol import actions, circle, crypto, fork, invitation, messages, records
 from protocol.chain import ChainPos
 from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError
-from protocol.identity import Identity, dump_identity, load_identity
+from protocol.identity import MEMLIMIT, OPSLIMIT, Identity, dump_identity, load_identity
 from protocol.node.paths import ProfilePaths
 from protocol.node.store import CircleRow, Store
 from protocol.records import Record
@@ -97,13 +97,15 @@ class Profile:
         passphrase: str | None = None,
         clock: Clock = time.time,
         identity: Identity | None = None,
-        **kdf: int,
+        opslimit: int = OPSLIMIT,
+        memlimit: int = MEMLIMIT,
     ) -> Profile:
         if paths.keyfile.exists():
             raise IdentityError(f"A profile already exists in {paths.root}.")
         paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         identity = identity or Identity.generate()
-        write_private(paths.keyfile, dump_identity(identity, passphrase, **kdf))
+        keyfile = dump_identity(identity, passphrase, opslimit=opslimit, memlimit=memlimit)
+        write_private(paths.keyfile, keyfile)
         store = Store(paths.database)
         store.set_identity(identity.public_key, display_name, int(clock()))
         return cls(paths, identity, store, clock)
@@ -133,8 +135,11 @@ class Profile:
         row = self.store.identity_row()
         return row[1] if row else "me"
 
-    def set_passphrase(self, passphrase: str | None, **kdf: int) -> None:
-        write_private(self.paths.keyfile, dump_identity(self.identity, passphrase, **kdf))
+    def set_passphrase(
+        self, passphrase: str | None, *, opslimit: int = OPSLIMIT, memlimit: int = MEMLIMIT
+    ) -> None:
+        keyfile = dump_identity(self.identity, passphrase, opslimit=opslimit, memlimit=memlimit)
+        write_private(self.paths.keyfile, keyfile)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -199,7 +204,12 @@ class Profile:
         return c
 
     def invite(
-        self, circle_id: bytes, invitee: bytes, *, role: str = "member", ttl_s: int | None = None,
+        self,
+        circle_id: bytes,
+        invitee: bytes,
+        *,
+        role: str = "member",
+        ttl_s: int | None = None,
         addrs: Iterable[str] = (),
     ) -> str:
         view = self.view(circle_id)
@@ -220,8 +230,13 @@ class Profile:
             self._store_own(inv)
         all_addrs = list(dict.fromkeys([*addrs, *self.store.peer_addrs(circle_id)]))[:16]
         return invitation.make_token(
-            inv, view.genesis, chain, roster.current_epoch.id, keys[roster.current_epoch.id],
-            self.circle_name(row), all_addrs,
+            inv,
+            view.genesis,
+            chain,
+            roster.current_epoch.id,
+            keys[roster.current_epoch.id],
+            self.circle_name(row),
+            all_addrs,
         )
 
     def _chain_to_founder(self, view: CircleView) -> list[Record]:
@@ -252,8 +267,9 @@ class Profile:
             raise RosterError(f"You are already a member of {self.circle_name(row)}.")
         join = actions.join(self.identity, tok.invite, ChainPos(), self._now_ms())
         with self.store.tx():
-            self.store.add_circle(cid, circle.parent_of(tok.genesis), self._seal(opened.name.encode()),
-                                  "member", self._now())
+            self.store.add_circle(
+                cid, circle.parent_of(tok.genesis), self._seal(opened.name.encode()), "member", self._now()
+            )
             for r in (tok.genesis, *tok.chain, tok.invite):
                 self.store.add_record(r, self._now())
             self.store.add_record(join, self._now(), outbox=True)
@@ -327,7 +343,9 @@ class Profile:
     def remove(self, circle_id: bytes, target: bytes) -> None:
         view = self.view(circle_id)
         cut = view.chains.contiguous(target)
-        rm, rk = actions.remove(self.identity, view.roster, view.next_pos(self.me), target, cut, self._now_ms())
+        rm, rk = actions.remove(
+            self.identity, view.roster, view.next_pos(self.me), target, cut, self._now_ms()
+        )
         with self.store.tx():
             self._store_own(rm)
             self._store_own(rk.record)

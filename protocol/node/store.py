@@ -136,7 +136,8 @@ class Store:
         version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"This data directory was written by a newer smallsocial (schema {version}); upgrade smallsocial."
+                f"This data directory was written by a newer smallsocial (schema {version}); "
+                "upgrade smallsocial."
             )
         for n in range(version, SCHEMA_VERSION):
             with self.tx():
@@ -248,9 +249,7 @@ class Store:
         return self.db.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is not None
 
     def raw_records(self, circle_id: bytes) -> list[bytes]:
-        rows = self.db.execute(
-            "SELECT raw FROM records WHERE circle = ? ORDER BY author, seq", (circle_id,)
-        )
+        rows = self.db.execute("SELECT raw FROM records WHERE circle = ? ORDER BY author, seq", (circle_id,))
         return [bytes(r[0]) for r in rows]
 
     def load_records(self, circle_id: bytes) -> list[Record]:
@@ -312,7 +311,8 @@ class Store:
         with self.tx() as db:
             db.execute(
                 "INSERT INTO read_markers (circle, record, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (circle) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+                "ON CONFLICT (circle) DO UPDATE SET record = excluded.record, "
+                "updated_at = excluded.updated_at",
                 (circle_id, record_id, now),
             )
 
@@ -321,4 +321,4 @@ class Store:
         return bytes(row[0]) if row else None
 
     def integrity_ok(self) -> bool:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return bool(self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
