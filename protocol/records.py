@@ -118,7 +118,7 @@ def validate_body(body: Any) -> str:
     if not isinstance(body, dict):
         raise SchemaError("a record body must be a map")
     t = body.get("t")
-    if t not in SCHEMAS:
+    if not isinstance(t, str) or t not in SCHEMAS:
         raise SchemaError(f"unknown record type {t!r}")
     if body.get("v") != VERSION:
         raise SchemaError(f"unsupported record version {body.get('v')!r}")
