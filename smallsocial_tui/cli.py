@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,8 +22,9 @@ from typing import Any
 from protocol.errors import ProtocolError
 from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node.paths import PathError, resolve
-from protocol.node.profile import CircleInfo, Profile
+from protocol.node.profile import CircleInfo, LogEntry, Profile
 from protocol.node.store import StoreError
+from smallsocial_tui import control
 from smallsocial_tui.text import safe, safe_name
 
 
@@ -77,6 +79,24 @@ def _circle(profile: Profile, text: str, *, include_invited: bool = False) -> Ci
             ids = ", ".join(c.id.hex()[:12] for c in found)
             raise CliError(f"{text!r} matches {len(found)} circles ({ids}); use more of the id.")
     raise CliError(f"No circle matches {text!r}; see `smallsocial circle list`.")
+
+
+def _via_node(profile: Profile, req: dict[str, Any]) -> dict[str, Any] | None:
+    """Send a write to the running node, if there is one (it owns the chain positions)."""
+    if not control.node_running(profile.paths.root):
+        return None
+    try:
+        reply = control.request(profile.paths.root, req)
+    except (OSError, ValueError) as e:
+        raise CliError(f"A node is running but did not answer ({e}); stop it or try again.") from None
+    if not reply.get("ok"):
+        raise CliError(str(reply.get("error", "The node refused the request.")))
+    return reply
+
+
+def _own_addrs(profile: Profile) -> list[str]:
+    path = profile.paths.root / "addrs"
+    return path.read_text().split() if path.exists() else []
 
 
 def _who(profile: Profile, key: bytes) -> str:
@@ -207,7 +227,16 @@ def cmd_invite(args: argparse.Namespace) -> None:
     ttl = _parse_ttl(args.expires)
     c = _circle(profile, args.circle)
     invitee = _key(profile, args.key)
-    token = profile.invite(c.id, invitee, role=args.role, ttl_s=ttl, addrs=args.addr)
+    reply = _via_node(
+        profile,
+        {"op": "invite", "circle": c.id.hex(), "key": peer_id(invitee), "role": args.role, "ttl_s": ttl},
+    )
+    if reply is not None:
+        token = reply["token"]
+    else:
+        token = profile.invite(
+            c.id, invitee, role=args.role, ttl_s=ttl, addrs=[*args.addr, *_own_addrs(profile)]
+        )
     _emit(args, {"circle": c.id.hex(), "invitee": peer_id(invitee), "token": token}, token)
 
 
@@ -215,7 +244,8 @@ def cmd_join(args: argparse.Namespace) -> None:
     profile = _open(args)
     arg = "".join(args.token.split())
     if arg.lower().startswith("ssi"):
-        cid = profile.join_token(arg)
+        reply = _via_node(profile, {"op": "join", "token": arg})
+        cid = bytes.fromhex(reply["circle"]) if reply else profile.join_token(arg)
     else:
         try:
             target = _circle(profile, arg, include_invited=True)
@@ -224,7 +254,8 @@ def cmd_join(args: argparse.Namespace) -> None:
                 f"{arg[:20]!r} is not a smallsocial invitation (tokens start with ssi1) "
                 "nor a circle you were invited to by a fork."
             ) from None
-        cid = profile.accept_fork(target.id)
+        reply = _via_node(profile, {"op": "accept_fork", "circle": target.id.hex()})
+        cid = bytes.fromhex(reply["circle"]) if reply else profile.accept_fork(target.id)
     info = next(c for c in profile.circles() if c.id == cid)
     _emit(args, _circle_json(info), f"Joined {safe_name(info.name)}  {cid.hex()}")
 
@@ -233,7 +264,14 @@ def cmd_fork(args: argparse.Namespace) -> None:
     profile = _open(args)
     parent = _circle(profile, args.circle)
     members = [_key(profile, m) for m in args.member]
-    cid = profile.fork(parent.id, args.name_arg, members)
+    req = {
+        "op": "fork",
+        "circle": parent.id.hex(),
+        "name": args.name_arg,
+        "members": [peer_id(k) for k in members],
+    }
+    reply = _via_node(profile, req)
+    cid = bytes.fromhex(reply["circle"]) if reply else profile.fork(parent.id, args.name_arg, members)
     _emit(
         args,
         {"id": cid.hex(), "parent": parent.id.hex(), "name": args.name_arg},
@@ -244,50 +282,87 @@ def cmd_fork(args: argparse.Namespace) -> None:
 def cmd_send(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = _circle(profile, args.circle)
-    reply = bytes.fromhex(args.reply) if args.reply else None
-    rec = profile.send_text(c.id, args.text, reply_to=reply)
-    _emit(args, {"id": rec.id.hex(), "circle": c.id.hex(), "seq": rec.seq, "status": "queued"}, rec.id.hex())
+    try:
+        reply_to = bytes.fromhex(args.reply) if args.reply else None
+    except ValueError:
+        raise CliError(f"{args.reply!r} is not a record id (64 hex characters).") from None
+    node = _via_node(profile, {"op": "send", "circle": c.id.hex(), "text": args.text, "reply": args.reply})
+    if node is not None:
+        rid, seq, status = node["record_id"], node["seq"], "sent"
+    else:
+        rec = profile.send_text(c.id, args.text, reply_to=reply_to)
+        rid, seq, status = rec.id.hex(), rec.seq, "queued"
+    _emit(args, {"id": rid, "circle": c.id.hex(), "seq": seq, "status": status}, rid)
+
+
+def _print_entry(args: argparse.Namespace, profile: Profile, e: LogEntry) -> None:
+    if args.json:
+        row = {
+            "id": e.id.hex(),
+            "author": peer_id(e.author),
+            "seq": e.seq,
+            "ts": e.ts,
+            "kind": e.kind,
+            "text": e.text,
+            "ref": e.ref.hex() if e.ref else None,
+            "edited": e.edited,
+            "deleted": e.deleted,
+        }
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+        return
+    when = datetime.fromtimestamp(e.ts / 1000).strftime("%Y-%m-%d %H:%M")
+    body = "(deleted)" if e.deleted else safe(e.text or "")
+    extra = " (edited)" if e.edited else ""
+    if e.kind == "reply" and e.ref:
+        body = f"↪ {e.ref.hex()[:8]} {body}"
+    if e.kind == "react" and e.ref:
+        body = f"reacted {body} to {e.ref.hex()[:8]}"
+    print(f"{when}  {_who(profile, e.author)}: {body}{extra}", flush=True)
 
 
 def cmd_log(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = _circle(profile, args.circle)
-    entries = profile.log(c.id)[-args.limit :] if args.limit else profile.log(c.id)
-    if args.json:
-        for e in entries:
-            print(
-                json.dumps(
-                    {
-                        "id": e.id.hex(),
-                        "author": peer_id(e.author),
-                        "seq": e.seq,
-                        "ts": e.ts,
-                        "kind": e.kind,
-                        "text": e.text,
-                        "ref": e.ref.hex() if e.ref else None,
-                        "edited": e.edited,
-                        "deleted": e.deleted,
-                    },
-                    ensure_ascii=False,
-                )
-            )
+    entries = profile.log(c.id)
+    shown = {e.id: (e.text, e.deleted) for e in entries}
+    for e in entries[-args.limit :] if args.limit else entries:
+        _print_entry(args, profile, e)
+    if not args.follow:
         return
-    for e in entries:
-        when = datetime.fromtimestamp(e.ts / 1000).strftime("%Y-%m-%d %H:%M")
-        body = "(deleted)" if e.deleted else safe(e.text or "")
-        extra = " (edited)" if e.edited else ""
-        if e.kind == "reply" and e.ref:
-            body = f"↪ {e.ref.hex()[:8]} {body}"
-        if e.kind == "react" and e.ref:
-            body = f"reacted {body} to {e.ref.hex()[:8]}"
-        print(f"{when}  {_who(profile, e.author)}: {body}{extra}")
+    version = profile.store.data_version()
+    while True:  # the store is the source of truth, with or without a running node
+        time.sleep(0.2)
+        now = profile.store.data_version()
+        if now == version:
+            continue
+        version = now
+        profile.forget_views()
+        for e in profile.log(c.id):
+            if shown.get(e.id) != (e.text, e.deleted):
+                shown[e.id] = (e.text, e.deleted)
+                _print_entry(args, profile, e)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    paths, passphrase = profile.paths, None
+    if keyfile_is_encrypted(paths.keyfile.read_bytes()):
+        passphrase = _passphrase(paths.keyfile)
+    profile.close()
+    from protocol.node.runner import AlreadyRunning, run_headless
+
+    try:
+        run_headless(paths, passphrase, args.listen or ["/ip4/127.0.0.1/tcp/0"], args.peer, as_json=args.json)
+    except AlreadyRunning as e:
+        raise CliError(str(e)) from None
 
 
 def cmd_remove(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = _circle(profile, args.circle)
     target = _key(profile, args.key)
-    profile.remove(c.id, target)
+    if _via_node(profile, {"op": "remove", "circle": c.id.hex(), "key": peer_id(target)}) is None:
+        profile.remove(c.id, target)
     _emit(
         args,
         {"circle": c.id.hex(), "removed": peer_id(target)},
@@ -298,7 +373,8 @@ def cmd_remove(args: argparse.Namespace) -> None:
 def cmd_leave(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = _circle(profile, args.circle)
-    profile.leave(c.id)
+    if _via_node(profile, {"op": "leave", "circle": c.id.hex()}) is None:
+        profile.leave(c.id)
     _emit(args, {"circle": c.id.hex(), "left": True}, f"You left {safe_name(c.name)}.")
 
 
@@ -426,6 +502,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("log", cmd_log, "messages of a circle")
     sp.add_argument("circle", metavar="CIRCLE")
     sp.add_argument("--limit", type=int, default=0, help="only the last N")
+    sp.add_argument("--follow", action="store_true", help="keep printing new messages")
+
+    sp = add("run", cmd_run, "a headless member node: stays online, syncs, prints a line per event")
+    sp.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="MADDR",
+        help="address to listen on (default /ip4/127.0.0.1/tcp/0)",
+    )
+    sp.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="MADDR",
+        help="a peer to dial, /ip4/…/tcp/…/p2p/12D3KooW… (repeatable)",
+    )
 
     sp = add("remove", cmd_remove, "remove a member (admins); the circle gets a new key")
     sp.add_argument("circle", metavar="CIRCLE")

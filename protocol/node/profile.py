@@ -175,6 +175,10 @@ class Profile:
             self._views[circle_id] = v
         return v
 
+    def forget_views(self) -> None:
+        """Drop cached views (another process wrote to the store)."""
+        self._views.clear()
+
     def circles(self) -> list[CircleInfo]:
         out = []
         for row in self.store.circles():

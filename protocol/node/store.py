@@ -322,3 +322,27 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return bool(self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    # what the node needs ----------------------------------------------------
+    def circle_of(self, record_id: bytes) -> bytes | None:
+        row = self.db.execute("SELECT circle FROM records WHERE id = ?", (record_id,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def mark_sent(self, record_id: bytes, now: int) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE outbox SET sent_at = ? WHERE record = ?", (now, record_id))
+
+    def seqs(self, circle_id: bytes) -> list[tuple[bytes, int]]:
+        rows = self.db.execute("SELECT author, seq FROM records WHERE circle = ? AND seq > 0", (circle_id,))
+        return [(bytes(a), int(q)) for a, q in rows]
+
+    def raw_range(self, circle_id: bytes, author: bytes, first: int, last: int) -> list[bytes]:
+        rows = self.db.execute(
+            "SELECT raw FROM records WHERE circle = ? AND author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (circle_id, author, first, last),
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the database."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])

@@ -1,0 +1,223 @@
+"""Commands to the node and events from it: the only things that cross the bridge.
+
+Frozen dataclasses, no libp2p types: the UI and CLI import this module and
+nothing of the node's internals. Commands are imperative and carry a request
+id; events are past tense. ``CommandFailed`` answers a command with one
+sentence; a command that succeeds answers with its own event.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+_ids = itertools.count(1)
+
+
+def next_request_id() -> int:
+    return next(_ids)
+
+
+# commands -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Command:
+    request_id: int = field(default_factory=next_request_id, kw_only=True)
+
+
+@dataclass(frozen=True)
+class SendMessage(Command):
+    circle: bytes
+    text: str
+    reply_to: bytes | None = None
+
+
+@dataclass(frozen=True)
+class CreateCircle(Command):
+    name: str
+
+
+@dataclass(frozen=True)
+class InviteKey(Command):
+    circle: bytes
+    invitee: bytes
+    role: str = "member"
+    ttl_s: int | None = None
+
+
+@dataclass(frozen=True)
+class AcceptInvite(Command):
+    token: str
+
+
+@dataclass(frozen=True)
+class AcceptFork(Command):
+    circle: bytes
+
+
+@dataclass(frozen=True)
+class ForkCircle(Command):
+    circle: bytes
+    name: str
+    members: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class RemoveMember(Command):
+    circle: bytes
+    member: bytes
+
+
+@dataclass(frozen=True)
+class LeaveCircle(Command):
+    circle: bytes
+
+
+@dataclass(frozen=True)
+class ConnectPeer(Command):
+    addr: str
+
+
+@dataclass(frozen=True)
+class SyncNow(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Shutdown(Command):
+    pass
+
+
+# events -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class NodeStarted(Event):
+    peer_id: str
+    addrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodeStopped(Event):
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandDone(Event):
+    """A command that has no event of its own finished."""
+
+    request_id: int
+
+
+@dataclass(frozen=True)
+class CommandFailed(Event):
+    request_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class MessageSent(Event):
+    request_id: int | None
+    circle: bytes
+    record_id: bytes
+    seq: int
+
+
+@dataclass(frozen=True)
+class MessagePublished(Event):
+    circle: bytes
+    record_id: bytes
+
+
+@dataclass(frozen=True)
+class MessageReceived(Event):
+    circle: bytes
+    record_id: bytes
+    author: bytes
+    seq: int
+    ts: int
+    kind: str
+    text: str | None
+    ref: bytes | None
+
+
+@dataclass(frozen=True)
+class MemberJoined(Event):
+    circle: bytes
+    member: bytes
+
+
+@dataclass(frozen=True)
+class MemberLeft(Event):
+    circle: bytes
+    member: bytes
+
+
+@dataclass(frozen=True)
+class MemberRemoved(Event):
+    circle: bytes
+    member: bytes
+
+
+@dataclass(frozen=True)
+class CircleCreated(Event):
+    request_id: int | None
+    circle: bytes
+    name: str
+
+
+@dataclass(frozen=True)
+class CircleJoined(Event):
+    request_id: int | None
+    circle: bytes
+    name: str
+
+
+@dataclass(frozen=True)
+class CircleForked(Event):
+    request_id: int | None
+    circle: bytes
+    parent: bytes
+    name: str
+    invited: bool
+    """True when someone else's fork invited me (accept with AcceptFork)."""
+
+
+@dataclass(frozen=True)
+class InviteCreated(Event):
+    request_id: int
+    circle: bytes
+    token: str
+
+
+@dataclass(frozen=True)
+class PeerConnected(Event):
+    peer_id: str
+
+
+@dataclass(frozen=True)
+class PeerDisconnected(Event):
+    peer_id: str
+
+
+@dataclass(frozen=True)
+class SyncProgress(Event):
+    circle: bytes
+    peer_id: str
+    received: int
+    sent: int
+
+
+@dataclass(frozen=True)
+class GapDetected(Event):
+    circle: bytes
+    author: bytes
+    missing: int
+
+
+@dataclass(frozen=True)
+class RecordDropped(Event):
+    circle: bytes | None
+    reason: str

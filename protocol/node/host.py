@@ -1,0 +1,74 @@
+"""libp2p wiring: logging to a file, a host from our identity, gossipsub as LIBP2P.md says.
+
+py-libp2p 0.8.1 defaults that lose messages or time are changed here, once:
+heartbeat 1 s, adaptive gossip and built-in spam protection off (we rate-limit
+per author in our validator), mesh degrees above circle size, IP-diversity
+rules off (every peer is 127.0.0.1 in tests), one connection per peer (a
+connect takes milliseconds, not 250 ms), and the swarm's auto-connector
+stopped (it redials every known peer behind our back).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import libp2p  # noqa: F401  (its import resets the "libp2p" logger; configure after)
+import multiaddr
+from libp2p import new_host
+from libp2p.abc import IHost
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.network.config import ConnectionConfig
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+
+from protocol.identity import Identity, parse_peer_id
+
+LOG = logging.getLogger("smallsocial.node")
+DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
+
+
+def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
+    """Send libp2p's and our logs to ``log_dir/node.log``, never to the terminal."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "node.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name, lvl in (("libp2p", logging.WARNING), ("multiaddr", logging.WARNING), ("smallsocial", level)):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.addHandler(handler)
+        lg.setLevel(lvl)
+        lg.propagate = False
+    return path
+
+
+def make_host(identity: Identity, listen: list[str]) -> IHost:
+    return new_host(
+        key_pair=create_new_key_pair(identity.seed),
+        listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
+        connection_config=ConnectionConfig(max_connections_per_peer=1),
+    )
+
+
+def make_gossipsub(degree: int = 24) -> GossipSub:
+    return GossipSub(
+        protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+        degree=degree,
+        degree_low=max(1, degree // 2),
+        degree_high=degree * 2,
+        heartbeat_initial_delay=0.1,
+        heartbeat_interval=1,
+        adaptive_gossip_enabled=False,
+        spam_protection_enabled=False,
+        eclipse_protection_enabled=False,
+        min_mesh_diversity_ips=1,
+    )
+
+
+def key_of(peer: ID) -> bytes | None:
+    """The Ed25519 identity key behind a peer ID, or None for a non-Ed25519 peer."""
+    try:
+        return parse_peer_id(peer.to_base58())
+    except Exception:
+        return None
