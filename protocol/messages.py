@@ -6,8 +6,8 @@ ordering need: circle ``c``, author ``a``, chain position ``q``/``p``, epoch id
 inside the ciphertext ``x``: a canonical msgpack map ``{k, ts, tx?, re?}``.
 
 Kinds: ``text`` (tx), ``reply`` (tx, re), ``react`` (tx = the reaction, re),
-``edit`` (tx, re = the message edited), ``delete`` (re), ``fork`` (tx = the
-child circle name, re = the fork record id; written by the client for display).
+``edit`` (tx, re = the message edited), ``delete`` (re). Any other kind is
+refused (a fork is announced by its own ``fork`` record, not by a message).
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class Content:
             raise SchemaError(f"a {self.kind} message has the wrong fields")
         if self.kind in (TEXT, REPLY, EDIT) and (not self.text or not self.text.strip()):
             raise SchemaError("a message cannot be empty")
+        if self.text is not None and len(self.text.encode()) > schema.MAX_TEXT_BYTES:
+            raise SchemaError(f"a message has at most {schema.MAX_TEXT_BYTES} bytes of text")
         if self.kind == REACT and (not self.text or len(self.text.encode()) > MAX_REACTION_BYTES):
             raise SchemaError("a reaction is 1 to 64 bytes")
 
