@@ -1,0 +1,53 @@
+"""Three member nodes as separate processes: invite and join over the network, chat both ways."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.node.harness import Peer, wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_three_nodes_invite_join_and_chat(make_peer: Callable[[str], Peer]) -> None:
+    alice, bob, carol = make_peer("alice"), make_peer("bob"), make_peer("carol")
+    circle = alice.json("circle", "new", "friends")["id"]
+    alice.start()
+    bob.start()
+    carol.start()
+
+    # alice (running) invites bob; bob's node joins and finds alice from the token's addresses.
+    token = alice.json("invite", "friends", bob.key)["token"]
+    assert bob.json("join", token)["name"] == "friends"
+    wait_until(
+        lambda: alice.saw("MemberJoined", circle=circle, member=bob.key), 30, what="alice sees bob join"
+    )
+
+    # bob (a member, not the founder) invites carol: the token chains back to alice.
+    token = bob.json("invite", "friends", carol.key)["token"]
+    carol.json("join", token)
+    for p in (alice, bob):
+        wait_until(
+            lambda p=p: p.saw("MemberJoined", circle=circle, member=carol.key), 30, what="carol's join"
+        )
+
+    sent = {}
+    for p in (alice, bob, carol):
+        for i in range(3):
+            text = f"{p.name} says {i}"
+            sent[text] = p.json("send", "friends", text)["id"]
+    expected = sorted(sent)
+    for p in (alice, bob, carol):
+        wait_until(
+            lambda p=p: sorted(p.texts(circle)) == expected, 45, what=f"{p.name} to have every message"
+        )
+
+    sets = [p.record_ids(circle) for p in (alice, bob, carol)]
+    assert sets[0] == sets[1] == sets[2]
+    assert set(sent.values()) <= sets[0]
+    for p in (alice, bob, carol):
+        members = {m["key"] for m in p.json("members", "friends")}
+        assert members == {alice.key, bob.key, carol.key}
+        assert p.stop() == 0
