@@ -352,7 +352,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from protocol.node.runner import AlreadyRunning, run_headless
 
     try:
-        run_headless(paths, passphrase, args.listen or ["/ip4/127.0.0.1/tcp/0"], args.peer, as_json=args.json)
+        run_headless(paths, passphrase, args.listen, args.peer, as_json=args.json)
     except AlreadyRunning as e:
         raise CliError(str(e)) from None
 
@@ -510,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="MADDR",
-        help="address to listen on (default /ip4/127.0.0.1/tcp/0)",
+        help="address to listen on (default: the one used last time, else /ip4/127.0.0.1/tcp/0)",
     )
     sp.add_argument(
         "--peer",

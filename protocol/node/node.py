@@ -411,10 +411,25 @@ class Node:
             for pid in list(self._connected):
                 self._want_sync(pid, None)
 
+    def _remember(self, pid: ID, key: bytes) -> None:
+        """Keep a connected member's listen addresses, so either side can redial later."""
+        try:
+            addrs = [str(a) for a in self.host.get_peerstore().addrs(pid)]
+        except Exception:
+            return
+        addrs = [f"{a}/p2p/{pid.to_base58()}" for a in addrs if "/tcp/" in a and "/p2p/" not in a][:4]
+        if not addrs:
+            return
+        for c in self.profile.store.circles():
+            if c.status == "member" and self.profile.view(c.id).roster.is_member(key):
+                self.profile.store.add_peer_addrs(c.id, addrs, "peer", self.profile._now())
+
     async def _syncer(self) -> None:
         async for pid, cid in self._sync_queue:
             circles = [cid] if cid else [c.id for c in self.profile.store.circles() if c.status == "member"]
             key = key_of(pid)
+            if key is not None and cid is None:
+                self._remember(pid, key)
             for c in circles:
                 roster = self.profile.view(c).roster
                 if key is None or not (roster.is_member(key) or key in roster.relays):

@@ -65,6 +65,17 @@ def _line(profile: Profile, ev: api.Event) -> str | None:
     return None
 
 
+def default_listen(paths: ProfilePaths) -> list[str]:
+    """The address this profile's node used last time (a stable address for friends), else any port."""
+    saved = paths.root / "addrs"
+    if saved.exists():
+        for line in saved.read_text().split():
+            addr = line.split("/p2p/")[0]
+            if addr.startswith("/ip4/127.0.0.1/tcp/") or addr.startswith("/ip4/"):
+                return [addr]
+    return ["/ip4/127.0.0.1/tcp/0"]
+
+
 def run_headless(
     paths: ProfilePaths,
     passphrase: str | None,
@@ -97,7 +108,9 @@ def run_headless(
         out.flush()
 
     async def main() -> None:
-        node = Node(profile, emit, listen=listen, peers=peers, sync_interval=sync_interval)
+        node = Node(
+            profile, emit, listen=listen or default_listen(paths), peers=peers, sync_interval=sync_interval
+        )
         done = trio.Event()
 
         async def run_node(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
