@@ -297,12 +297,19 @@ class Store:
         rows = self.db.execute("SELECT addr FROM peer_addrs WHERE circle = ? ORDER BY added_at", (circle_id,))
         return [str(r[0]) for r in rows]
 
-    def hold(self, record: Record, reason: str, now: int) -> None:
+    MAX_HELD_PER_CIRCLE = 5000
+
+    def hold(self, record: Record, reason: str, now: int) -> bool:
+        """Keep a record until its dependencies arrive; False when the circle's held area is full."""
         with self.tx() as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM held WHERE circle = ?", (record.circle,)).fetchone()
+            if count >= self.MAX_HELD_PER_CIRCLE:
+                return False
             db.execute(
                 "INSERT OR IGNORE INTO held (id, circle, raw, reason, received_at) VALUES (?, ?, ?, ?, ?)",
                 (record.id, record.circle, record.raw, reason, now),
             )
+        return True
 
     def held(self, circle_id: bytes) -> list[bytes]:
         return [bytes(r[0]) for r in self.db.execute("SELECT raw FROM held WHERE circle = ?", (circle_id,))]
