@@ -487,10 +487,23 @@ class Node:
                 key = key_of(pid)
                 row = self.profile.store.circle(cid)
                 roster = self.profile.view(cid).roster if row and row.status != "invited" else None
-                if roster is None or key is None or not (roster.is_member(key) or key in roster.relays):
+                departed = roster is not None and key is not None and key in roster.departed
+                if (
+                    roster is None
+                    or key is None
+                    or not (roster.is_member(key) or key in roster.relays or departed)
+                ):
                     self.stats["sync_denied"] += 1
                     await stream.write(syncwire.frame(syncwire.DENIED, b"not a member of that circle"))
                     return
+                # A departed member gets only the roster records it lacks: they tell it that it
+                # is out, and why (the rekey in them is sealed to the remaining members only).
+                # Without them a removed member, offline at the removal, never learns of it.
+                roster_only = (
+                    {i for i, rec in self.profile.view(cid).records.items() if rec.is_roster}
+                    if departed
+                    else None
+                )
                 held = self._held_seqs(cid)
                 plan = sync.plan(held, theirs)
                 sent = 0
@@ -498,6 +511,8 @@ class Node:
                 size = 0
                 for r in plan.send:
                     for raw in self.profile.store.raw_range(cid, r.author, r.first, r.last):
+                        if roster_only is not None and records.record_id(raw) not in roster_only:
+                            continue
                         batch.append(raw)
                         size += len(raw)
                         if len(batch) >= syncwire.BATCH_RECORDS or size >= syncwire.BATCH_BYTES:
