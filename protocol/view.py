@@ -84,7 +84,8 @@ class CircleView:
             return Dropped(f"{type(e).__name__}: {e}")
         return self.add(record)
 
-    def _known(self, key: bytes) -> bool:
+    def known(self, key: bytes) -> bool:
+        """Founder, member, departed member or invitee: someone whose records may be kept."""
         r = self.roster
         return (
             key == r.founder
@@ -103,7 +104,7 @@ class CircleView:
             return Duplicate()
         author = record.author
         roster = self.roster
-        if not self._known(author):
+        if not self.known(author):
             if record.type == records.JOIN and bytes(record.body["i"]) in roster.invites:
                 return Dropped("the join cites an invitation for another key")
             if record.type == records.JOIN or (record.is_roster and self._missing_parents(record)):

@@ -240,7 +240,8 @@ class Node:
             self._drop(cid, "a record published on another circle's topic")
             return False
         if record.author == self.profile.me:
-            return True
+            # My own publish passes; a replay of my record by someone else is not forwarded again.
+            return bool(forwarder == self.host.get_id())
         if not self.rate.allow(record.author):
             self._drop(cid, f"rate limit for author {peer_id(record.author)}")
             return False
@@ -252,7 +253,10 @@ class Node:
         if verdict is None:
             return True
         if isinstance(verdict, Held):
-            self.profile.store.hold(record, verdict.reason, self.profile._now())
+            # Keep it aside only when its author is someone the roster knows; a stranger's
+            # unplaceable record is not stored (sync will bring it if it is real).
+            if self.profile.view(cid).known(record.author):
+                self.profile.store.hold(record, verdict.reason, self.profile._now())
             self._want_sync(forwarder, cid)
             return False
         if isinstance(verdict, Dropped):
