@@ -18,10 +18,12 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
    so this ends.
 4. Epochs: the genesis opens epoch 0 (holder: the founder); a rekey opens the
    next epoch, its key sealed to each listed recipient. An invite hands the
-   epoch it names to its invitee (the token carries that key). The *current*
-   epoch is the highest-numbered one (ties: smaller id) that no departed
-   member ever held; if there is none, the circle needs a rekey before anyone
-   sends.
+   epoch it names to its invitee (the token carries that key). An epoch is
+   *burned* when someone holding it departs (is removed or leaves). The
+   *current* epoch is the highest-numbered one (ties: smaller id) that is not
+   burned; if there is none, the circle needs a rekey before anyone sends.
+   (Re-inviting a departed member hands them the current key on purpose, so
+   it does not burn it.)
 """
 
 from __future__ import annotations
@@ -144,6 +146,8 @@ class _Walk:
         self.departed: dict[bytes, Departure] = {}
         self.invites: dict[bytes, Invitation] = {}
         self.epochs: dict[bytes, Epoch] = {self.cid: Epoch(self.cid, 0, frozenset({self.founder}))}
+        self.burned: set[bytes] = set()
+        """Epochs that someone held when they departed: never current again."""
 
     def check(self, r: Record, is_ancestor: bool) -> str | None:
         """Why ``r`` cannot apply now, or None. ``is_ancestor``: a JOIN cites its invite."""
@@ -241,6 +245,7 @@ class _Walk:
             self.relays.pop(k, None)
             kind = "removed" if t == records.REMOVE else "left"
             self.departed[k] = Departure(k, kind, a, r.id, cut)
+            self.burned.update(eid for eid, ep in self.epochs.items() if k in ep.holders)
             for iid, inv in list(self.invites.items()):
                 if inv.used_by is None and (inv.invitee == k or inv.inviter == k):
                     self.invites[iid] = Invitation(
@@ -358,8 +363,7 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
     for rid in accepted:
         cited.update(recs[rid].heads)
     heads = tuple(sorted(rid for rid in accepted if rid not in cited)) or (cid,)
-    departed_keys = set(walk.departed)
-    eligible = [e for e in walk.epochs.values() if not (e.holders & departed_keys)]
+    eligible = [e for e in walk.epochs.values() if e.id not in walk.burned]
     current = min(eligible, key=lambda e: (-e.number, e.id)) if eligible else None
     return RosterState(
         circle_id=cid,

@@ -368,10 +368,13 @@ def test_rejoin_after_removal_with_a_new_invite(world3: World) -> None:
     _, rk = w.remove(ALICE, CAROL)
     inv = w.invite(ALICE, CAROL)
     assert bytes(inv.body["e"]) == rk.record.id
-    # Documented rule (docs/protocol.md 8.1.4): an epoch with a departed holder is not
-    # current. Re-inviting carol hands her epoch 1 while she is still "departed", so
-    # until she joins there is no current epoch and the next sender must rekey.
-    assert w.roster.current_epoch is None and w.roster.needs_rekey
+    # Re-inviting carol hands her epoch 1 on purpose while she is still "departed": that
+    # must not make epoch 1 unsafe (it used to, leaving the circle with no current epoch,
+    # unable to invite anyone, until she joined or someone rekeyed).
+    assert CAROL.public_key in w.roster.epochs[rk.record.id].holders
+    assert w.roster.current_epoch is not None and w.roster.current_epoch.id == rk.record.id
+    assert not w.roster.needs_rekey
+    w.invite(ALICE, DAVE)  # the circle keeps working meanwhile
     join = w.join(CAROL, inv)
     s = w.roster
     assert s.is_member(CAROL.public_key)
@@ -379,6 +382,34 @@ def test_rejoin_after_removal_with_a_new_invite(world3: World) -> None:
     assert s.members[CAROL.public_key].since == join.id
     assert s.current_epoch is not None and s.current_epoch.id == rk.record.id
     assert not s.needs_rekey  # the invite handed carol the current epoch
+
+
+def test_removing_a_reinvited_member_again_burns_what_they_were_handed(world3: World) -> None:
+    w = world3
+    _, rk = w.remove(ALICE, CAROL)
+    w.invite(ALICE, CAROL)
+    # Alice changes her mind before carol joins: carol holds epoch 1 from the token, so
+    # epoch 1 is burned and the removal's own rekey (epoch 2) becomes current.
+    _, rk2 = w.remove(ALICE, CAROL)
+    s = w.roster
+    assert rk.record.id in s.epochs and s.current_epoch is not None
+    assert (s.current_epoch.id, s.current_epoch.number) == (rk2.record.id, 2)
+    assert CAROL.public_key not in s.current_epoch.holders
+
+
+def test_an_epoch_stays_burned_after_its_holder_rejoins(world3: World) -> None:
+    w = world3
+    w.remove(ALICE, CAROL)  # burns epoch 0 (carol held it); epoch 1 to alice and bob
+    w.invite_and_join(ALICE, DAVE)  # dave gets epoch 1 only
+    w.join(CAROL, w.invite(ALICE, CAROL))  # carol is back, with epoch 1
+    w.add(actions.leave(DAVE, w.roster, w.pos(DAVE), NOW_MS))  # burns epoch 1
+    s = w.roster
+    # Every holder of epoch 0 is a member again, but a key that was out with a departed
+    # member is never current again: the circle needs a fresh one.
+    assert s.epochs[w.cid].holders <= set(s.members)
+    assert s.current_epoch is None and s.needs_rekey
+    rk = w.rekey(BOB)
+    assert w.roster.current_epoch is not None and w.roster.current_epoch.id == rk.record.id
 
 
 # ---- removal beats concurrent actions ----------------------------------------------------------
@@ -612,10 +643,14 @@ def _check_accounting(s: RosterState, ids: set[bytes]) -> None:
     assert s.accepted | set(s.rejected) | s.pending == ids
     assert not s.accepted & set(s.rejected)
     assert not s.pending & (s.accepted | set(s.rejected))
-    # Nobody is both in and out; the current epoch was never held by anyone who left.
+    # Nobody is both in and out. The only departed keys that may hold the current epoch
+    # are ones re-invited with it (they got it after leaving, from an open invite).
     assert not set(s.members) & set(s.departed)
     if s.current_epoch is not None:
-        assert not s.current_epoch.holders & set(s.departed)
+        reinvited = {
+            i.invitee for i in s.invites.values() if i.epoch == s.current_epoch.id and i.used_by is None
+        }
+        assert s.current_epoch.holders & set(s.departed) <= reinvited
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
