@@ -46,6 +46,7 @@ class NodeThread:
         self._token: trio.lowlevel.TrioToken | None = None
         self._node: Node | None = None
         self._started = threading.Event()
+        self._stopping = False
         self._thread = threading.Thread(target=self._main, name="smallsocial-node", daemon=True)
         self.error: BaseException | None = None
 
@@ -75,20 +76,39 @@ class NodeThread:
             async with trio.open_nursery() as n:
                 await n.start(node.run)
                 self._started.set()
+            self._fail_pending(node)
         finally:
             profile.close()
 
+    def _fail_pending(self, node: Node) -> None:
+        """Answer the commands the node stopped before reading: each caller waits for one event."""
+        node.commands_in.close()  # from now on ``put`` answers at once
+        while True:
+            try:
+                cmd = node._commands_out.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
+                return
+            self.on_event(api.CommandFailed(cmd.request_id, "The node stopped before it could do this."))
+
     def submit(self, command: api.Command) -> None:
-        """Hand a command to the node from any thread; its answer arrives as an event."""
+        """Hand a command to the node from any thread; its answer arrives as an event.
+
+        Every command accepted here is answered, with ``CommandFailed`` if the node
+        stops before doing it; once ``stop()`` has been called this raises BridgeError.
+        """
         node, token = self._node, self._token
         if node is None or token is None or not self._thread.is_alive():
             raise BridgeError("The node is not running.")
+        if self._stopping:
+            raise BridgeError("The node is stopping.")
 
         def put() -> None:
             try:
                 node.submit_nowait(command)
-            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            except trio.WouldBlock:
                 self.on_event(api.CommandFailed(command.request_id, "The node is busy; try again."))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.on_event(api.CommandFailed(command.request_id, "The node has stopped."))
 
         try:
             token.run_sync_soon(put)
@@ -97,6 +117,7 @@ class NodeThread:
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Shut the node down and join its thread; True if it ended within ``timeout``."""
+        self._stopping = True
         node, token = self._node, self._token
         if node is not None and token is not None and self._thread.is_alive():
             with contextlib.suppress(trio.RunFinishedError):
