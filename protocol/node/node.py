@@ -44,6 +44,8 @@ from protocol.records import Record
 from protocol.view import Dropped, Held, Stored
 
 LOG = logging.getLogger("smallsocial.node")
+PUBLISH_GROUP = 4
+"""Outbox records published back to back before the publisher pauses."""
 Emit = Callable[[api.Event], None]
 
 
@@ -122,6 +124,7 @@ class Node:
         self._sync_queue: trio.MemoryReceiveChannel[tuple[ID, bytes | None]]
         self._sync_wanted, self._sync_queue = trio.open_memory_channel[tuple[ID, bytes | None]](1000)
         self._backoff: dict[str, tuple[float, float]] = {}
+        self._sync_pending: set[tuple[ID, bytes | None]] = set()
         self.addrs: list[str] = []
         self.token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
@@ -334,7 +337,7 @@ class Node:
                 with trio.move_on_after(1.0):
                     await self._outbox_ready.wait()
                 continue
-            for rid, raw in pending:
+            for n, (rid, raw) in enumerate(pending):
                 cid = self.profile.store.circle_of(rid)
                 if cid is not None:
                     t = circle.topic(cid)
@@ -344,7 +347,8 @@ class Node:
                         await self.pubsub.publish(t, raw)
                         self.emit(api.MessagePublished(cid, rid))
                 self.profile.store.mark_sent(rid, self.profile._now())
-                await trio.sleep(self.publish_interval)
+                # A few back to back, then a pause: py-libp2p drops silently past 32 queued per peer.
+                await trio.sleep(self.publish_interval if n % PUBLISH_GROUP == PUBLISH_GROUP - 1 else 0)
 
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)
@@ -406,8 +410,12 @@ class Node:
 
     # sync ------------------------------------------------------------------
     def _want_sync(self, pid: ID, circle_id: bytes | None) -> None:
+        """Queue a pull from ``pid`` (all shared circles when None); repeats while queued collapse."""
+        if (pid, circle_id) in self._sync_pending or (pid, None) in self._sync_pending:
+            return
         with contextlib.suppress(trio.WouldBlock):
             self._sync_wanted.send_nowait((pid, circle_id))
+            self._sync_pending.add((pid, circle_id))
 
     async def _periodic_sync(self) -> None:
         while True:
@@ -430,6 +438,7 @@ class Node:
 
     async def _syncer(self) -> None:
         async for pid, cid in self._sync_queue:
+            self._sync_pending.discard((pid, cid))
             circles = [cid] if cid else [c.id for c in self.profile.store.circles() if c.status == "member"]
             key = key_of(pid)
             if key is not None and cid is None:

@@ -83,6 +83,7 @@ class Profile:
         self.store = store
         self.clock = clock
         self._views: dict[bytes, CircleView] = {}
+        self._keys: dict[bytes, dict[bytes, bytes]] = {}
 
     # opening ---------------------------------------------------------------
     @staticmethod
@@ -155,7 +156,13 @@ class Profile:
         return self.identity.unseal(data)
 
     def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]:
-        return {e: self._unseal(k) for e, k in self.store.epoch_keys(circle_id).items()}
+        """Epoch keys I hold for a circle, unsealed (kept in memory after the first read)."""
+        sealed = self.store.epoch_keys(circle_id)
+        cache = self._keys.setdefault(circle_id, {})
+        for e, k in sealed.items():
+            if e not in cache:
+                cache[e] = self._unseal(k)
+        return dict(cache)
 
     def circle_name(self, row: CircleRow) -> str:
         try:
