@@ -7,6 +7,8 @@ sealing keys are derived from the Ed25519 identity keys (one key per person).
 
 from __future__ import annotations
 
+import hashlib
+
 import nacl.bindings
 import nacl.exceptions
 import nacl.hash
@@ -26,7 +28,10 @@ BOX_OVERHEAD = nacl.secret.SecretBox.MACBYTES  # 16
 
 def blake2b256(data: bytes) -> bytes:
     """BLAKE2b with a 32-byte digest: record ids, circle ids, roster hashes."""
-    return nacl.hash.blake2b(data, digest_size=32, encoder=RawEncoder)
+    if isinstance(data, bytes):
+        # The same BLAKE2b (RFC 7693, unkeyed) as libsodium's, without pynacl's FFI overhead.
+        return hashlib.blake2b(data, digest_size=32).digest()
+    return nacl.hash.blake2b(data, digest_size=32, encoder=RawEncoder)  # raises as before
 
 
 def checksum(data: bytes, size: int = 4) -> bytes:

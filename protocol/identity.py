@@ -12,8 +12,10 @@ with a passphrase (Argon2id, then secretbox).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import base58
+import nacl.bindings
 import nacl.exceptions
 import nacl.pwhash
 import nacl.signing
@@ -82,16 +84,28 @@ class Identity:
     def seed(self) -> bytes:
         return bytes(self.signing_key)
 
+    @cached_property
+    def _keys(self) -> tuple[bytes, bytes]:
+        """(public key, libsodium secret key): derived once, not on every signature.
+
+        The libsodium Ed25519 secret key is the seed followed by the public key.
+        ``cached_property`` stores into the instance ``__dict__``, which a frozen
+        dataclass allows (it is not a field: equality and repr are unchanged).
+        """
+        public = bytes(self.signing_key.verify_key)
+        return public, bytes(self.signing_key) + public
+
     @property
     def public_key(self) -> bytes:
-        return bytes(self.signing_key.verify_key)
+        return self._keys[0]
 
     @property
     def peer_id(self) -> str:
         return peer_id(self.public_key)
 
     def sign(self, message: bytes) -> bytes:
-        return self.signing_key.sign(message).signature
+        # What SigningKey.sign does, without building a SignedMessage around it.
+        return bytes(nacl.bindings.crypto_sign(message, self._keys[1])[: nacl.bindings.crypto_sign_BYTES])
 
     def unseal(self, sealed: bytes) -> bytes:
         return crypto.unseal(self.signing_key, sealed)
