@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -45,6 +45,8 @@ from protocol.view import Dropped, Held, Stored
 
 LOG = logging.getLogger("smallsocial.node")
 PUBLISH_GROUP = 4
+HINT_DELAY = 0.5
+"""Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
 """Outbox records published back to back before the publisher pauses."""
 Emit = Callable[[api.Event], None]
 
@@ -67,6 +69,19 @@ class RateLimit:
             return False
         self._buckets[author] = (tokens - 1, now)
         return True
+
+
+class BoundedCache(OrderedDict[bytes, Record]):
+    """Records the validator already parsed, by their bytes, for the receive loop (oldest evicted)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: bytes, value: Record) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.limit:
+            self.popitem(last=False)
 
 
 class _Notifee(INotifee):
@@ -125,6 +140,7 @@ class Node:
         self._sync_wanted, self._sync_queue = trio.open_memory_channel[tuple[ID, bytes | None]](1000)
         self._backoff: dict[str, tuple[float, float]] = {}
         self._sync_pending: set[tuple[ID, bytes | None]] = set()
+        self._parsed: BoundedCache = BoundedCache(4096)
         self.addrs: list[str] = []
         self.token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
@@ -220,7 +236,8 @@ class Node:
         if t in self._topics:
             return
         self._topics[t] = circle_id
-        self.pubsub.set_topic_validator(t, self._validator, True)
+        # A synchronous validator runs inline; an async one costs py-libp2p a nursery per message.
+        self.pubsub.set_topic_validator(t, self._validator, False)
         sub = await self.pubsub.subscribe(t)
         assert self._nursery is not None
         self._nursery.start_soon(self._receive, circle_id, sub)
@@ -230,7 +247,7 @@ class Node:
         LOG.info("dropped a record: %s", reason)
         self.emit(api.RecordDropped(circle_id, reason))
 
-    async def _validator(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
+    def _validator(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
         cid = next((self._topics[t] for t in msg.topicIDs if t in self._topics), None)
         if cid is None:
             return False
@@ -239,6 +256,7 @@ class Node:
         except ProtocolError as e:
             self._drop(cid, f"from {forwarder}: {type(e).__name__}: {e}")
             return False
+        self._parsed[msg.data] = record
         if record.circle != cid:
             self._drop(cid, "a record published on another circle's topic")
             return False
@@ -268,10 +286,12 @@ class Node:
 
     async def _receive(self, circle_id: bytes, sub: Any) -> None:
         async for msg in sub:
-            try:
-                record = records.parse(msg.data)
-            except ProtocolError:
-                continue
+            record = self._parsed.pop(msg.data, None)
+            if record is None:
+                try:
+                    record = records.parse(msg.data)
+                except ProtocolError:
+                    continue
             self._take(record, ID(msg.from_id))
 
     def _take(self, record: Record, source: ID | None) -> bool:
@@ -330,9 +350,13 @@ class Node:
         self._outbox_ready.set()
 
     async def _publisher(self) -> None:
+        published: set[bytes] = set()
         while True:
             pending = self.profile.store.outbox()
             if not pending:
+                if published:
+                    self._hint_after(set(published))
+                    published.clear()
                 self._outbox_ready = trio.Event()
                 with trio.move_on_after(1.0):
                     await self._outbox_ready.wait()
@@ -345,10 +369,27 @@ class Node:
                         await self._join_topic(cid)
                     if t in self._topics:
                         await self.pubsub.publish(t, raw)
+                        published.add(cid)
                         self.emit(api.MessagePublished(cid, rid))
                 self.profile.store.mark_sent(rid, self.profile._now())
                 # A few back to back, then a pause: py-libp2p drops silently past 32 queued per peer.
                 await trio.sleep(self.publish_interval if n % PUBLISH_GROUP == PUBLISH_GROUP - 1 else 0)
+
+    def _hint_after(self, circles: set[bytes]) -> None:
+        """After a send, pull from each peer once: seeing my newer vector, they pull from me.
+
+        Gossip can drop the tail of a burst (py-libp2p's per-peer and subscription queues hold
+        32), and a receiver only notices a gap when a later record arrives; this closes the tail.
+        """
+
+        async def later() -> None:
+            await trio.sleep(HINT_DELAY)
+            for pid in list(self._connected):
+                for cid in circles:
+                    self._want_sync(pid, cid)
+
+        if self._nursery is not None:
+            self._nursery.start_soon(later)
 
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)

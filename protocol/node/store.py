@@ -91,6 +91,10 @@ MIGRATIONS: list[str] = [
         received_at INTEGER NOT NULL
     );
     """,
+    # 2: find unsent outbox records without scanning everything ever sent
+    """
+    CREATE INDEX outbox_unsent ON outbox (queued_at) WHERE sent_at IS NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -225,7 +229,13 @@ class Store:
         ]
 
     def circle(self, circle_id: bytes) -> CircleRow | None:
-        return next((c for c in self.circles() if c.id == circle_id), None)
+        r = self.db.execute(
+            "SELECT id, parent, name_sealed, status, fork_record, added_at FROM circles WHERE id = ?",
+            (circle_id,),
+        ).fetchone()
+        if r is None:
+            return None
+        return CircleRow(bytes(r[0]), bytes(r[1]) if r[1] else None, bytes(r[2]), r[3], r[4], int(r[5]))
 
     # records --------------------------------------------------------------
     def add_record(self, record: Record, now: int, *, outbox: bool = False) -> bool:
