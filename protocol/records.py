@@ -36,11 +36,15 @@ REKEY = "rekey"
 PIN = "pin"
 FORK = "fork"
 MSG = "msg"
+PRESENCE = "presence"
 
 ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN})
 """Record types that form the roster DAG (they cite roster heads in ``h``)."""
 
-TYPES = (GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG)
+UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
+"""Record types outside the authors' chains: no ``q``/``p``, never stored as chain records."""
+
+TYPES = (GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE)
 
 
 def domain(record_type: str) -> bytes:
@@ -110,6 +114,12 @@ SCHEMAS: dict[str, dict[str, schema.Validator]] = {
         "n": s.fixed_bytes(crypto.NONCE_SIZE),
         "x": s.some_bytes(s.MAX_TEXT_BYTES + 1024, crypto.BOX_OVERHEAD),
     },
+    PRESENCE: {
+        **_base,
+        "c": s.ident,
+        "ts": s.uint,
+        "ad": s.list_of(s.text(s.MAX_ADDR_CHARS, 1), s.MAX_ADDRS, 1),
+    },
 }
 
 
@@ -123,7 +133,7 @@ def validate_body(body: Any) -> str:
     if body.get("v") != VERSION:
         raise SchemaError(f"unsupported record version {body.get('v')!r}")
     schema.check(body, SCHEMAS[t])
-    if t != GENESIS and (body["q"] == 1) != (body["p"] is None):
+    if t not in UNCHAINED_TYPES and (body["q"] == 1) != (body["p"] is None):
         raise SchemaError("field 'p' must be empty exactly when 'q' is 1")
     return str(t)
 
@@ -157,7 +167,7 @@ class Record:
     @property
     def seq(self) -> int:
         """Position in the author's chain in this circle (0 for a genesis)."""
-        return 0 if self.type == GENESIS else int(self.body["q"])
+        return 0 if self.type in UNCHAINED_TYPES else int(self.body["q"])
 
     @property
     def prev(self) -> bytes | None:

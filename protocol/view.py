@@ -100,6 +100,8 @@ class CircleView:
             return Dropped("the record belongs to another circle")
         if record.type == records.GENESIS:
             return Duplicate() if record.id == self.id else Dropped("a second genesis")
+        if record.type == records.PRESENCE:
+            return Dropped("a presence announcement is not stored")
         if record.id in self.records:
             return Duplicate()
         author = record.author

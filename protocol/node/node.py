@@ -32,7 +32,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
-from protocol import circle, messages, records, sync
+from protocol import circle, messages, presence, records, schema, sync
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
@@ -45,6 +45,8 @@ from protocol.view import Dropped, Held, Stored
 
 LOG = logging.getLogger("smallsocial.node")
 PUBLISH_GROUP = 4
+PRESENCE_INTERVAL = 60.0
+"""Seconds between presence announcements in each circle."""
 HINT_DELAY = 0.5
 """Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
 """Outbox records published back to back before the publisher pauses."""
@@ -141,6 +143,7 @@ class Node:
         self._backoff: dict[str, tuple[float, float]] = {}
         self._sync_pending: set[tuple[ID, bytes | None]] = set()
         self._parsed: BoundedCache = BoundedCache(4096)
+        self._announce_now = trio.Event()
         self.addrs: list[str] = []
         self.token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
@@ -210,6 +213,7 @@ class Node:
                     nursery.start_soon(self._syncer)
                     nursery.start_soon(self._periodic_sync)
                     nursery.start_soon(self._command_loop)
+                    nursery.start_soon(self._announcer)
                     self.emit(api.NodeStarted(self.profile.identity.peer_id, tuple(self.addrs)))
                     task_status.started()
                     await self._stop.wait()
@@ -266,6 +270,13 @@ class Node:
         if not self.rate.allow(record.author):
             self._drop(cid, f"rate limit for author {peer_id(record.author)}")
             return False
+        if record.type == records.PRESENCE:
+            why = presence.check(record, self.profile.view(cid).roster, self.profile._now_ms())
+            if why is not None:
+                self._drop(cid, why)
+                return False
+            self.profile.store.add_peer_addrs(cid, list(record.body["ad"]), "presence", self.profile._now())
+            return True
         try:
             verdict = self.profile.view(cid).check(record)
         except ProtocolError as e:
@@ -292,7 +303,8 @@ class Node:
                     record = records.parse(msg.data)
                 except ProtocolError:
                     continue
-            self._take(record, ID(msg.from_id))
+            if record.type != records.PRESENCE:
+                self._take(record, ID(msg.from_id))
 
     def _take(self, record: Record, source: ID | None) -> bool:
         """Ingest one record and emit what it means; True if it was stored."""
@@ -391,6 +403,21 @@ class Node:
         if self._nursery is not None:
             self._nursery.start_soon(later)
 
+    async def _announcer(self) -> None:
+        """Tell each circle where I am: soon after start, when a peer connects, then every minute."""
+        await trio.sleep(1.0)
+        while True:
+            addrs = self.public_addrs()[: schema.MAX_ADDRS]
+            if addrs:
+                for c in self.profile.store.circles():
+                    if c.status == "member" and circle.topic(c.id) in self._topics:
+                        rec = presence.announce(self.profile.identity, c.id, addrs, self.profile._now_ms())
+                        await self.pubsub.publish(circle.topic(c.id), rec.raw)
+            self._announce_now = trio.Event()
+            with trio.move_on_after(PRESENCE_INTERVAL):
+                await self._announce_now.wait()
+                await trio.sleep(1.0)  # let the new peer's subscriptions and mesh settle
+
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)
         return row is not None and row.status == "member"
@@ -402,6 +429,7 @@ class Node:
         self._connected.add(pid)
         self.emit(api.PeerConnected(pid.to_base58()))
         self._want_sync(pid, None)
+        self._announce_now.set()
 
     def _on_disconnected(self, pid: ID) -> None:
         if pid in self._connected and not self.host.get_network().get_connections(pid):

@@ -299,12 +299,16 @@ class Store:
     def add_peer_addrs(self, circle_id: bytes, addrs: list[str], source: str, now: int) -> None:
         with self.tx() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO peer_addrs (circle, addr, source, added_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO peer_addrs (circle, addr, source, added_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (circle, addr) DO UPDATE "
+                "SET source = excluded.source, added_at = excluded.added_at",
                 [(circle_id, a, source, now) for a in addrs],
             )
 
     def peer_addrs(self, circle_id: bytes) -> list[str]:
-        rows = self.db.execute("SELECT addr FROM peer_addrs WHERE circle = ? ORDER BY added_at", (circle_id,))
+        rows = self.db.execute(
+            "SELECT addr FROM peer_addrs WHERE circle = ? ORDER BY added_at DESC", (circle_id,)
+        )
         return [str(r[0]) for r in rows]
 
     MAX_HELD_PER_CIRCLE = 5000

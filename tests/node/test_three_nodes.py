@@ -51,3 +51,25 @@ def test_three_nodes_invite_join_and_chat(make_peer: Callable[[str], Peer]) -> N
         members = {m["key"] for m in p.json("members", "friends")}
         assert members == {alice.key, bob.key, carol.key}
         assert p.stop() == 0
+
+
+def test_members_announce_where_they_are(make_peer: Callable[[str], Peer]) -> None:
+    alice, bob = make_peer("alice"), make_peer("bob")
+    circle = alice.json("circle", "new", "friends")["id"]
+    alice.start()
+    bob.json("join", alice.json("invite", "friends", bob.key)["token"])
+    bob.start()
+    wait_until(lambda: alice.saw("MemberJoined", circle=circle, member=bob.key), 30, what="bob's join")
+    # alice moves to a new port; bob learns it from her signed presence announcement.
+    assert alice.stop() == 0
+    new_addr = alice.start(bob.addr or "")
+    assert new_addr != ""
+
+    def announced() -> bool:
+        with bob._db() as db:
+            rows = db.execute(
+                "SELECT addr, source FROM peer_addrs WHERE circle = ?", (bytes.fromhex(circle),)
+            )
+            return (new_addr, "presence") in {(str(a), str(s)) for a, s in rows}
+
+    wait_until(announced, 30, what="bob to learn alice's new address from her presence")

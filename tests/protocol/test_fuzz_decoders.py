@@ -27,7 +27,7 @@ from proto_kit import (
     roster_body,
 )
 
-from protocol import actions, crypto, fork, invitation, messages, records, sync, wire
+from protocol import actions, crypto, fork, invitation, messages, presence, records, sync, wire
 from protocol.chain import Duplicate
 from protocol.errors import DecodeError, ProtocolError, SchemaError, TokenError
 from protocol.records import Record
@@ -51,6 +51,7 @@ def sample() -> tuple[World, dict[str, Record], str]:
     )
     w.add(out["pin"])
     out["msg"] = w.post(BOB, "hello fuzz")
+    out["presence"] = presence.announce(BOB, w.cid, [f"/ip4/127.0.0.1/tcp/9/p2p/{BOB.peer_id}"], NOW_MS)
     made = fork.create(ALICE, w.roster, w.pos(ALICE), "side", [BOB.public_key], NOW_MS)
     out["fork"] = made.fork_record
     w.add(made.fork_record)
@@ -67,7 +68,9 @@ def fresh_view() -> CircleView:
     return CircleView(w.genesis, w.history)
 
 
-RECORD_TYPES = ["genesis", "invite", "join", "remove", "leave", "role", "rekey", "pin", "fork", "msg"]
+RECORD_TYPES = [
+    "genesis", "invite", "join", "remove", "leave", "role", "rekey", "pin", "fork", "msg", "presence",
+]  # fmt: skip
 
 
 # ---- round trips ----------------------------------------------------------------------------
