@@ -19,7 +19,7 @@ from pathlib import Path
 from protocol import actions, circle, crypto, fork, invitation, messages, records
 from protocol.chain import ChainPos
 from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError
-from protocol.identity import MEMLIMIT, OPSLIMIT, Identity, dump_identity, load_identity
+from protocol.identity import MEMLIMIT, OPSLIMIT, Identity, dump_identity, load_identity, peer_id
 from protocol.node.paths import ProfilePaths
 from protocol.node.store import CircleRow, Store
 from protocol.records import Record
@@ -224,12 +224,13 @@ class Profile:
         addrs: Iterable[str] = (),
     ) -> str:
         view = self.view(circle_id)
+        if invitee in view.roster.members:
+            raise RosterError(f"{peer_id(invitee)} is already a member.")
+        with self.store.tx():
+            self._ensure_epoch(circle_id)  # rekeys first when someone left (or the roster needs it)
         roster = view.roster
-        if roster.current_epoch is None:
-            raise RosterError("The circle needs a new key first; send a message or rekey.")
+        assert roster.current_epoch is not None
         keys = self.epoch_keys(circle_id)
-        if roster.current_epoch.id not in keys:
-            raise RosterError("You do not hold the circle's current key yet; sync first.")
         ttl = actions.DEFAULT_INVITE_TTL_S if ttl_s is None else ttl_s
         inv = actions.invite(
             self.identity, roster, view.next_pos(self.me), invitee, self._now_ms(), role=role, ttl_s=ttl
@@ -270,20 +271,24 @@ class Profile:
 
     def join_token(self, token_text: str) -> bytes:
         """Join with a pasted token; all or nothing."""
+        cid = invitation.decode_token(token_text).genesis.id
+        row = self.store.circle(cid)
+        known = row is not None and row.status != "invited"
+        if known and row is not None and self.me in self.view(cid).roster.members:
+            raise RosterError(f"You are already a member of {self.circle_name(row)}.")
         opened = invitation.open_token(token_text, self.identity, self._now(), self.store.used_invites())
         tok = opened.token
-        cid = opened.circle_id
-        row = self.store.circle(cid)
-        if row is not None and row.status == "member" and self.me in self.view(cid).roster.members:
-            raise RosterError(f"You are already a member of {self.circle_name(row)}.")
-        join = actions.join(self.identity, tok.invite, ChainPos(), self._now_ms())
+        # Someone who left and is invited back continues their own chain in the circle.
+        pos = self.view(cid).next_pos(self.me) if known else ChainPos()
+        join = actions.join(self.identity, tok.invite, pos, self._now_ms())
         with self.store.tx():
             self.store.add_circle(
                 cid, circle.parent_of(tok.genesis), self._seal(opened.name.encode()), "member", self._now()
             )
             for r in (tok.genesis, *tok.chain, tok.invite):
                 self.store.add_record(r, self._now())
-            self.store.add_record(join, self._now(), outbox=True)
+            if not self.store.add_record(join, self._now(), outbox=True):
+                raise RosterError("Your join could not be recorded; your store already has that position.")
             self.store.add_epoch_key(cid, opened.epoch_id, self._seal(opened.epoch_key))
             self.store.mark_invite_used(tok.invite.id, cid, self._now())
             self.store.add_peer_addrs(cid, list(tok.addrs), "token", self._now())

@@ -84,7 +84,7 @@ def test_offline_invite_join_fork(people: tuple[Cli, Cli, Cli], tmp_path: Path) 
     assert joined["id"] == circle["id"] and joined["name"] == "friends"
     listed = bob.json("circle", "list")
     assert [(c["name"], c["status"]) for c in listed] == [("friends", "member")]
-    assert "already been used" in bob.fails("join", token)
+    assert "already a member of friends" in bob.fails("join", token)
 
     bob_msg = bob.json("send", "friends", "hello from bob")
     assert len(bob_msg["id"]) == 64

@@ -9,7 +9,7 @@ from pathlib import Path
 import nacl.pwhash
 import pytest
 
-from protocol.errors import RosterError, TokenReused, WrongPassphrase
+from protocol.errors import RosterError, WrongPassphrase
 from protocol.identity import Identity
 from protocol.node.paths import PathError, resolve
 from protocol.node.profile import Profile
@@ -110,7 +110,7 @@ def test_join_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert bob.store.epoch_keys(c.circle_id) == {}
     bob.join_token(token)
     assert [x.name for x in bob.circles()] == ["friends"]
-    with pytest.raises(TokenReused):
+    with pytest.raises(RosterError, match="already a member of friends"):
         bob.join_token(token)
 
 
@@ -132,3 +132,25 @@ def test_removed_member_loses_the_new_key_and_cannot_post(tmp_path: Path) -> Non
     assert carol.store.circle(c.circle_id).status == "removed"  # type: ignore[union-attr]
     with pytest.raises(RosterError, match="not a member"):
         carol.send_text(c.circle_id, "still here?")
+
+
+def test_leave_then_rejoin_with_a_new_invitation(tmp_path: Path) -> None:
+    alice, bob = make(tmp_path, "alice", 1), make(tmp_path, "bob", 2)
+    c = alice.new_circle("friends")
+    bob.join_token(alice.invite(c.circle_id, bob.me))
+    alice.import_bundle(bob.export([c.circle_id]))
+    bob.leave(c.circle_id)
+    alice.import_bundle(bob.export([c.circle_id]))
+    assert bob.me not in alice.view(c.circle_id).roster.members
+    # Inviting again rekeys first (bob held the old key), then hands bob the new one.
+    token = alice.invite(c.circle_id, bob.me)
+    assert alice.view(c.circle_id).roster.current_epoch is not None
+    bob.import_bundle(alice.export([c.circle_id]))
+    bob.join_token(token)
+    assert bob.me in bob.view(c.circle_id).roster.members
+    bob.send_text(c.circle_id, "back again")
+    alice.import_bundle(bob.export([c.circle_id]))
+    assert bob.me in alice.view(c.circle_id).roster.members
+    assert [e.text for e in alice.log(c.circle_id)] == ["back again"]
+    with pytest.raises(RosterError, match="already a member"):
+        bob.join_token(token)
