@@ -25,7 +25,7 @@ from protocol.node.paths import PathError, resolve
 from protocol.node.profile import CircleInfo, LogEntry, Profile
 from protocol.node.store import StoreError
 from smallsocial_tui import control
-from smallsocial_tui.text import safe, safe_name
+from smallsocial_tui.text import safe, safe_name, short_key
 
 
 class CliError(Exception):
@@ -103,7 +103,7 @@ def _who(profile: Profile, key: bytes) -> str:
     if key == profile.me:
         return "you"
     pet = profile.store.contacts().get(key)
-    return safe_name(pet) if pet else peer_id(key)[:8] + "…" + peer_id(key)[-6:]
+    return safe_name(pet) if pet else short_key(peer_id(key))
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -127,7 +127,7 @@ def cmd_overview(args: argparse.Namespace) -> None:
     print(f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}")
     circles = profile.circles()
     if circles:
-        print(_tree(circles))
+        print(_tree(circles, _me_cmd(args)))
     else:
         print("No circles yet. Start one:  smallsocial circle new NAME")
     print("The chat screen arrives with the TUI; for now: smallsocial --help")
@@ -151,16 +151,23 @@ def cmd_id(args: argparse.Namespace) -> None:
         "name": profile.display_name,
         "data_dir": str(profile.paths.root),
         "encrypted": keyfile_is_encrypted(profile.paths.keyfile.read_bytes()),
-        "addresses": [],
+        "addresses": _own_addrs(profile),
+        "node_running": control.node_running(profile.paths.root),
     }
     _emit(
         args,
         data,
-        f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)}\ndata: {profile.paths.root}",
+        f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)} (shown only to you for now)"
+        f"\ndata: {profile.paths.root}" + "".join(f"\naddress: {a}" for a in data["addresses"]),
     )
 
 
-def _tree(circles: list[CircleInfo]) -> str:
+def _me_cmd(args: argparse.Namespace) -> str:
+    """``smallsocial`` with this profile's flag, for hints a user can paste."""
+    return "smallsocial" + (f" --profile {args.profile}" if args.profile else "")
+
+
+def _tree(circles: list[CircleInfo], cmd: str = "smallsocial") -> str:
     ids = {c.id for c in circles}
     kids: dict[bytes | None, list[CircleInfo]] = {}
     for c in circles:
@@ -174,7 +181,7 @@ def _tree(circles: list[CircleInfo]) -> str:
             branch = "" if parent is None else ("└─ " if last else "├─ ")
             status = {
                 "member": f"{c.members} member{'s' if c.members != 1 else ''}",
-                "invited": f"invited — accept with: smallsocial join {c.id.hex()[:12]}",
+                "invited": f"invited — accept with: {cmd} join {c.id.hex()[:12]}",
                 "left": "you left",
                 "removed": "you were removed",
             }[c.status]
@@ -196,7 +203,11 @@ def cmd_circle_new(args: argparse.Namespace) -> None:
 def cmd_circle_list(args: argparse.Namespace) -> None:
     profile = _open(args)
     circles = profile.circles()
-    _emit(args, [_circle_json(c) for c in circles], _tree(circles) if circles else "No circles yet.")
+    _emit(
+        args,
+        [_circle_json(c) for c in circles],
+        _tree(circles, _me_cmd(args)) if circles else "No circles yet.",
+    )
 
 
 def cmd_members(args: argparse.Namespace) -> None:
@@ -257,7 +268,10 @@ def cmd_join(args: argparse.Namespace) -> None:
         reply = _via_node(profile, {"op": "accept_fork", "circle": target.id.hex()})
         cid = bytes.fromhex(reply["circle"]) if reply else profile.accept_fork(target.id)
     info = next(c for c in profile.circles() if c.id == cid)
-    _emit(args, _circle_json(info), f"Joined {safe_name(info.name)}  {cid.hex()}")
+    text = f"Joined {safe_name(info.name)}  {cid.hex()}"
+    if not control.node_running(profile.paths.root):
+        text += f"\nStart your node ({_me_cmd(args)} run) to meet the circle and sync."
+    _emit(args, _circle_json(info), text)
 
 
 def cmd_fork(args: argparse.Namespace) -> None:
@@ -349,11 +363,11 @@ def cmd_run(args: argparse.Namespace) -> None:
     if keyfile_is_encrypted(paths.keyfile.read_bytes()):
         passphrase = _passphrase(paths.keyfile)
     profile.close()
-    from protocol.node.runner import AlreadyRunning, run_headless
+    from protocol.node.runner import AlreadyRunning, BadAddress, run_headless
 
     try:
         run_headless(paths, passphrase, args.listen, args.peer, as_json=args.json)
-    except AlreadyRunning as e:
+    except (AlreadyRunning, BadAddress) as e:
         raise CliError(str(e)) from None
 
 
@@ -405,8 +419,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     data = profile.export(ids)
     out = Path(args.output)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(out)
+    except OSError as e:
+        raise CliError(f"Cannot write {out}: {e.strerror}.") from None
     _emit(
         args,
         {"file": str(out), "bytes": len(data), "circles": [i.hex() for i in ids]},
@@ -492,7 +509,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("fork", cmd_fork, "fork a child circle with some members")
     sp.add_argument("circle", metavar="CIRCLE")
     sp.add_argument("name_arg", metavar="NAME")
-    sp.add_argument("--member", action="append", required=True, metavar="KEY")
+    sp.add_argument(
+        "--member",
+        action="append",
+        required=True,
+        metavar="KEY",
+        help="a parent member to bring along (repeat for each)",
+    )
 
     sp = add("send", cmd_send, "commit a message to the outbox; prints its record id")
     sp.add_argument("circle", metavar="CIRCLE")
@@ -556,4 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `smallsocial … | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0

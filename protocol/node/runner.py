@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sys
 from datetime import datetime
 from typing import Any, TextIO
 
+import multiaddr
 import trio
 
+from protocol.display import safe, safe_name, short_key
 from protocol.identity import peer_id
 from protocol.node import api, control
 from protocol.node.host import setup_logging
@@ -29,40 +32,96 @@ class AlreadyRunning(RuntimeError):
 
 
 def _line(profile: Profile, ev: api.Event) -> str | None:
+    paths_name = profile.paths.root.name
+
     def who(k: bytes) -> str:
-        return "you" if k == profile.me else peer_id(k)[-8:]
+        if k == profile.me:
+            return "you"
+        pet = profile.store.contacts().get(k)
+        return safe_name(pet) if pet else short_key(peer_id(k))
 
     def name(c: bytes) -> str:
         row = profile.store.circle(c)
-        return profile.circle_name(row) if row else c.hex()[:12]
+        return safe_name(profile.circle_name(row)) if row else c.hex()[:12]
 
     if isinstance(ev, api.NodeStarted):
         return f"node {ev.peer_id} listening on " + " ".join(ev.addrs)
     if isinstance(ev, api.MessageReceived):
-        text = (ev.text or "").encode("unicode_escape").decode() if ev.text else ev.kind
+        text = safe(ev.text) if ev.text else ev.kind
         return f"[{name(ev.circle)}] {who(ev.author)}: {text}"
     if isinstance(ev, api.MessageSent):
         return f"[{name(ev.circle)}] sent {ev.record_id.hex()[:12]}"
     if isinstance(ev, api.MemberJoined):
         return f"[{name(ev.circle)}] {who(ev.member)} joined"
     if isinstance(ev, (api.MemberLeft, api.MemberRemoved)):
-        verb = "left" if isinstance(ev, api.MemberLeft) else "was removed"
+        verb = "left" if isinstance(ev, api.MemberLeft) else "removed"
+        if isinstance(ev, api.MemberRemoved):
+            verb = "were removed" if ev.member == profile.me else "was removed"
         return f"[{name(ev.circle)}] {who(ev.member)} {verb}"
     if isinstance(ev, api.PeerConnected):
-        return f"peer connected {ev.peer_id}"
+        return f"peer connected {short_key(ev.peer_id)}"
     if isinstance(ev, api.PeerDisconnected):
-        return f"peer disconnected {ev.peer_id}"
+        return f"peer disconnected {short_key(ev.peer_id)}"
     if isinstance(ev, api.SyncProgress):
-        return f"[{name(ev.circle)}] synced {ev.received} record(s) from {ev.peer_id[-8:]}"
+        return f"[{name(ev.circle)}] synced {ev.received} record(s) from {short_key(ev.peer_id)}"
     if isinstance(ev, api.GapDetected):
         return f"[{name(ev.circle)}] {ev.missing} missing from {who(ev.author)}, syncing"
     if isinstance(ev, api.CircleForked) and ev.invited:
-        return f"invited to fork {ev.name} of {name(ev.parent)}: smallsocial join {ev.circle.hex()[:12]}"
+        flag = "" if paths_name == "default" else f" --profile {paths_name}"
+        hint = f"smallsocial{flag} join {ev.circle.hex()[:12]}"
+        return f"invited to fork {safe_name(ev.name)} of {name(ev.parent)}: {hint}"
     if isinstance(ev, api.RecordDropped):
         return f"dropped a record: {ev.reason}"
     if isinstance(ev, api.CommandFailed):
         return f"error: {ev.message}"
     return None
+
+
+class BadAddress(ValueError):
+    """A --listen or --peer value that cannot be used; the message is one sentence."""
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether nobody listens there (libp2p binds with SO_REUSEPORT and would share the port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _tcp(addr: str) -> tuple[str, int] | None:
+    parts = addr.split("/")
+    if len(parts) >= 5 and parts[1] in ("ip4", "ip6") and parts[3] == "tcp" and parts[4].isdigit():
+        return parts[2], int(parts[4])
+    return None
+
+
+def check_listen(addrs: list[str]) -> None:
+    for a in addrs:
+        try:
+            multiaddr.Multiaddr(a)
+        except Exception:
+            raise BadAddress(f"{a!r} is not an address to listen on, like /ip4/127.0.0.1/tcp/4001.") from None
+        tcp = _tcp(a)
+        if tcp is None:
+            raise BadAddress(f"{a!r} is not a TCP address, like /ip4/127.0.0.1/tcp/4001.")
+        if tcp[1] and not _port_free(*tcp):
+            raise BadAddress(f"Port {tcp[1]} on {tcp[0]} is already in use; choose another with --listen.")
+
+
+def check_peers(addrs: list[str]) -> None:
+    for a in addrs:
+        try:
+            multiaddr.Multiaddr(a)
+        except Exception:
+            raise BadAddress(
+                f"{a!r} is not a peer address, like /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…."
+            ) from None
+        if "/p2p/" not in a:
+            raise BadAddress(f"{a!r} lacks the peer's key; it should end in /p2p/12D3KooW….")
 
 
 def default_listen(paths: ProfilePaths) -> list[str]:
@@ -71,7 +130,8 @@ def default_listen(paths: ProfilePaths) -> list[str]:
     if saved.exists():
         for line in saved.read_text().split():
             addr = line.split("/p2p/")[0]
-            if addr.startswith("/ip4/127.0.0.1/tcp/") or addr.startswith("/ip4/"):
+            tcp = _tcp(addr)
+            if tcp is not None and _port_free(*tcp):
                 return [addr]
     return ["/ip4/127.0.0.1/tcp/0"]
 
@@ -86,6 +146,9 @@ def run_headless(
     out: TextIO = sys.stdout,
     sync_interval: float = 30.0,
 ) -> None:
+    if listen:
+        check_listen(listen)
+    check_peers(peers)
     setup_logging(paths.logs)
     lock = control.NodeLock(paths.root)
     if not lock.acquire():

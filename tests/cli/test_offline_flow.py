@@ -130,4 +130,7 @@ def test_bad_arguments_get_one_sentence(people: tuple[Cli, Cli, Cli]) -> None:
     )
     assert "not a duration" in alice.fails("invite", "friends", "12D3KooW", "--expires", "soon")
     assert "not a smallsocial bundle" in alice.fails("import", __file__)
+    assert "Cannot write" in alice.fails("export", "-o", "/nonexistent-dir/x.ssb")
+    assert "not an address to listen on" in alice.fails("run", "--listen", "nonsense")
+    assert "lacks the peer's key" in alice.fails("run", "--peer", "/ip4/127.0.0.1/tcp/4001")
     assert "not a usable profile name" in Cli(alice.data_dir, "../x").fails("id")
