@@ -17,6 +17,7 @@ from collections.abc import Callable
 import trio
 
 from protocol.node import api
+from protocol.node.host import setup_logging
 from protocol.node.node import Node
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
@@ -68,6 +69,7 @@ class NodeThread:
         self.on_event(api.NodeStopped())
 
     async def _run(self) -> None:
+        setup_logging(self.paths.logs)  # libp2p writes to stderr otherwise, which a TUI cannot show
         profile = Profile.open(self.paths, self.passphrase)
         try:
             node = Node(profile, self.on_event, listen=self.listen, peers=self.peers, **self.node_options)
