@@ -36,6 +36,8 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     for name, lvl in (("libp2p", logging.WARNING), ("multiaddr", logging.WARNING), ("smallsocial", level)):
         lg = logging.getLogger(name)
+        for old in lg.handlers:
+            old.close()
         lg.handlers.clear()
         lg.addHandler(handler)
         lg.setLevel(lvl)
