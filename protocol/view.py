@@ -35,6 +35,9 @@ class Stored:
     roster_changed: bool = False
     note: str | None = None
     """Set when the record is kept for chain completeness but has no effect."""
+    conflict: bool = False
+    """A roster record signed for a chain position its author already used: kept outside the
+    chain, as evidence and as part of the roster set, so every member folds the same records."""
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,13 @@ Outcome = Stored | Held | Dropped | Duplicate
 class CircleView:
     """A circle's validated state, fed one record at a time."""
 
-    def __init__(self, genesis: Record, stored: Iterable[Record] = ()) -> None:
+    def __init__(
+        self, genesis: Record, stored: Iterable[Record] = (), conflicts: Iterable[Record] = ()
+    ) -> None:
         self.genesis = genesis
         self.id = genesis.id
         self.records: dict[bytes, Record] = {}
+        self.conflicts: dict[bytes, Record] = {}
         self._roster: list[Record] = []
         self.chains = ChainTracker()
         for r in sorted(stored, key=lambda r: (r.author, r.seq)):
@@ -66,6 +72,10 @@ class CircleView:
             self.records[r.id] = r
             self.chains.feed(r)
             if r.is_roster:
+                self._roster.append(r)
+        for r in conflicts:
+            if r.is_roster and r.circle == self.id and r.id not in self.records:
+                self.conflicts[r.id] = r
                 self._roster.append(r)
         self.roster: RosterState = fold(genesis, self._roster)
 
@@ -102,7 +112,7 @@ class CircleView:
             return Duplicate() if record.id == self.id else Dropped("a second genesis")
         if record.type == records.PRESENCE:
             return Dropped("a presence announcement is not stored")
-        if record.id in self.records:
+        if record.id in self.records or record.id in self.conflicts:
             return Duplicate()
         author = record.author
         roster = self.roster
@@ -139,7 +149,16 @@ class CircleView:
         if isinstance(placed, Duplicate):
             return placed
         if isinstance(placed, Equivocation):
-            return Dropped(f"equivocation by the author: {placed.reason}")
+            if not record.is_roster:
+                return Dropped(f"equivocation by the author: {placed.reason}")
+            # Dropping one of two conflicting roster records would let members who saw them in
+            # different orders fold different rosters forever; keep both, outside the chain.
+            before = self.roster.roster_hash
+            self.conflicts[record.id] = record
+            self._roster.append(record)
+            self.roster = fold(self.genesis, self._roster)
+            why = f"equivocation by the author ({placed.reason}), kept as evidence"
+            return Stored(record, (), 0, self.roster.roster_hash != before, why, conflict=True)
         self.records[record.id] = record
         note = None
         changed = False

@@ -61,7 +61,10 @@ def ingest(profile: Profile, record: Record) -> Outcome:
     if not isinstance(outcome, Stored):
         return outcome
     with profile.store.tx():
-        profile.store.add_record(record, now)
+        if outcome.conflict:
+            profile.store.add_conflict(record, now)
+        else:
+            profile.store.add_record(record, now)
         _effects(profile, record, outcome)
     if outcome.roster_changed:
         retry_held(profile, record.circle)
@@ -110,7 +113,10 @@ def retry_held(profile: Profile, circle_id: bytes) -> int:
             out = profile.view(circle_id).add(rec)
             if isinstance(out, Stored):
                 with profile.store.tx():
-                    profile.store.add_record(rec, profile._now())
+                    if out.conflict:
+                        profile.store.add_conflict(rec, profile._now())
+                    else:
+                        profile.store.add_record(rec, profile._now())
                     _effects(profile, rec, out)
                 stored += 1
                 progress = True

@@ -601,6 +601,8 @@ class Node:
                             await stream.write(syncwire.records_frame(batch))
                             sent += len(batch)
                             batch, size = [], 0
+                conflicts = self.profile.store.conflicts(cid)  # rare; always sent so rosters converge
+                batch += conflicts
                 if batch:
                     await stream.write(syncwire.records_frame(batch))
                     sent += len(batch)

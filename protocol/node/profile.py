@@ -178,7 +178,8 @@ class Profile:
             genesis = next((r for r in stored if r.type == records.GENESIS), None)
             if genesis is None:
                 raise RosterError("This circle's genesis is missing from the store.")
-            v = CircleView(genesis, stored)
+            conflicts = [records.parse(raw) for raw in self.store.conflicts(circle_id)]
+            v = CircleView(genesis, stored, conflicts)
             self._views[circle_id] = v
         return v
 

@@ -95,6 +95,15 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX outbox_unsent ON outbox (queued_at) WHERE sent_at IS NULL;
     """,
+    # 3: roster records that reuse an author's chain position, kept as evidence and for the fold
+    """
+    CREATE TABLE conflicts (
+        id BLOB PRIMARY KEY,
+        circle BLOB NOT NULL,
+        raw BLOB NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -367,3 +376,16 @@ class Store:
     def data_version(self) -> int:
         """Changes whenever another connection commits to the database."""
         return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def add_conflict(self, record: Record, now: int) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO conflicts (id, circle, raw, received_at) VALUES (?, ?, ?, ?)",
+                (record.id, record.circle, record.raw, now),
+            )
+            db.execute("DELETE FROM held WHERE id = ?", (record.id,))
+
+    def conflicts(self, circle_id: bytes) -> list[bytes]:
+        return [
+            bytes(r[0]) for r in self.db.execute("SELECT raw FROM conflicts WHERE circle = ?", (circle_id,))
+        ]
