@@ -544,9 +544,18 @@ class Node:
                         except ProtocolError as e:
                             self._drop(circle_id, f"sync from {pid}: {e}")
                     batch.sort(key=lambda r: (not r.is_roster, r.author, r.seq))
-                    for r in batch:
-                        if r.type != records.GENESIS and r.circle == circle_id and self._take(r, None):
-                            received += 1
+                    try:
+                        with self.profile.store.tx():  # one commit per batch, not per record
+                            for r in batch:
+                                if (
+                                    r.type != records.GENESIS
+                                    and r.circle == circle_id
+                                    and self._take(r, None)
+                                ):
+                                    received += 1
+                    except BaseException:
+                        self.profile.forget_views()  # the memory views ran ahead of a rolled-back store
+                        raise
                     await trio.sleep(0)
                 elif tag == syncwire.VECTOR:
                     break
