@@ -64,12 +64,14 @@ class CircleView:
         self.id = genesis.id
         self.records: dict[bytes, Record] = {}
         self.conflicts: dict[bytes, Record] = {}
+        self._last: dict[bytes, Record] = {}
         self._roster: list[Record] = []
         self.chains = ChainTracker()
         for r in sorted(stored, key=lambda r: (r.author, r.seq)):
             if r.type == records.GENESIS or r.id in self.records:
                 continue
             self.records[r.id] = r
+            self._note(r)
             self.chains.feed(r)
             if r.is_roster:
                 self._roster.append(r)
@@ -81,11 +83,20 @@ class CircleView:
 
     def next_pos(self, author: bytes) -> ChainPos:
         """Where ``author``'s next record goes (after the last one held)."""
-        mine = [r for r in self.records.values() if r.author == author]
-        if not mine:
-            return ChainPos()
-        last = max(mine, key=lambda r: r.seq)
-        return ChainPos(last.seq + 1, last.id)
+        last = self._last.get(author)
+        return ChainPos() if last is None else ChainPos(last.seq + 1, last.id)
+
+    def held_seqs(self) -> dict[bytes, set[int]]:
+        """Every seq held per author (gaps allowed): the input of :func:`protocol.sync.plan`."""
+        held: dict[bytes, set[int]] = {}
+        for r in self.records.values():
+            held.setdefault(r.author, set()).add(r.seq)
+        return held
+
+    def _note(self, record: Record) -> None:
+        last = self._last.get(record.author)
+        if last is None or record.seq > last.seq:
+            self._last[record.author] = record
 
     def receive(self, raw: bytes) -> Outcome:
         try:
@@ -160,6 +171,7 @@ class CircleView:
             why = f"equivocation by the author ({placed.reason}), kept as evidence"
             return Stored(record, (), 0, self.roster.roster_hash != before, why, conflict=True)
         self.records[record.id] = record
+        self._note(record)
         note = None
         changed = False
         if record.is_roster:

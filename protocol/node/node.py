@@ -47,7 +47,7 @@ LOG = logging.getLogger("smallsocial.node")
 PUBLISH_GROUP = 4
 PRESENCE_INTERVAL = 60.0
 """Seconds between presence announcements in each circle."""
-HINT_DELAY = 0.5
+HINT_DELAY = 1.0
 """Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
 """Outbox records published back to back before the publisher pauses."""
 Emit = Callable[[api.Event], None]
@@ -144,6 +144,7 @@ class Node:
         self._sync_pending: set[tuple[ID, bytes | None]] = set()
         self._parsed: BoundedCache = BoundedCache(4096)
         self._announce_now = trio.Event()
+        self._hint_pending: set[bytes] = set()
         self.addrs: list[str] = []
         self.token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
@@ -388,6 +389,13 @@ class Node:
                 await trio.sleep(self.publish_interval if n % PUBLISH_GROUP == PUBLISH_GROUP - 1 else 0)
 
     def _hint_after(self, circles: set[bytes]) -> None:
+        if self._hint_pending:
+            self._hint_pending |= circles  # one nudge per HINT_DELAY, however many sends
+            return
+        self._hint_pending = set(circles)
+        self._schedule_hint()
+
+    def _schedule_hint(self) -> None:
         """After a send, pull from each peer once: seeing my newer vector, they pull from me.
 
         Gossip can drop the tail of a burst (py-libp2p's per-peer and subscription queues hold
@@ -396,6 +404,7 @@ class Node:
 
         async def later() -> None:
             await trio.sleep(HINT_DELAY)
+            circles, self._hint_pending = self._hint_pending, set()
             for pid in list(self._connected):
                 for cid in circles:
                     self._want_sync(pid, cid)
@@ -523,10 +532,7 @@ class Node:
                     LOG.info("sync of %s with %s failed: %s", c.hex()[:12], pid, e)
 
     def _held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
-        held: dict[bytes, set[int]] = defaultdict(set)
-        for author, seq in self.profile.store.seqs(circle_id):
-            held[author].add(seq)
-        return held
+        return self.profile.view(circle_id).held_seqs()  # in memory: no store scan per sync
 
     async def _pull(self, pid: ID, circle_id: bytes) -> None:
         stream = await self.host.new_stream(pid, [TProtocol(syncwire.PROTOCOL)])
