@@ -145,6 +145,7 @@ class Node:
         self._parsed: BoundedCache = BoundedCache(4096)
         self._announce_now = trio.Event()
         self._hint_pending: set[bytes] = set()
+        self._publish_lock = trio.Lock()
         self.addrs: list[str] = []
         self.token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
@@ -375,18 +376,29 @@ class Node:
                     await self._outbox_ready.wait()
                 continue
             for n, (rid, raw) in enumerate(pending):
-                cid = self.profile.store.circle_of(rid)
+                cid = await self._publish_one(rid, raw)
                 if cid is not None:
-                    t = circle.topic(cid)
-                    if t not in self._topics and self._is_member(cid):
-                        await self._join_topic(cid)
-                    if t in self._topics:
-                        await self.pubsub.publish(t, raw)
-                        published.add(cid)
-                        self.emit(api.MessagePublished(cid, rid))
-                self.profile.store.mark_sent(rid, self.profile._now())
+                    published.add(cid)
                 # A few back to back, then a pause: py-libp2p drops silently past 32 queued per peer.
                 await trio.sleep(self.publish_interval if n % PUBLISH_GROUP == PUBLISH_GROUP - 1 else 0)
+
+    async def _publish_one(self, rid: bytes, raw: bytes) -> bytes | None:
+        """Publish one outbox record unless someone already did; returns its circle if published."""
+        async with self._publish_lock:
+            if not self.profile.store.unsent(rid):
+                return None
+            cid = self.profile.store.circle_of(rid)
+            published = None
+            if cid is not None:
+                t = circle.topic(cid)
+                if t not in self._topics and self._is_member(cid):
+                    await self._join_topic(cid)
+                if t in self._topics:
+                    await self.pubsub.publish(t, raw)
+                    published = cid
+                    self.emit(api.MessagePublished(cid, rid))
+            self.profile.store.mark_sent(rid, self.profile._now())
+            return published
 
     def _hint_after(self, circles: set[bytes]) -> None:
         if self._hint_pending:
@@ -656,7 +668,10 @@ class Node:
         if isinstance(cmd, api.SendMessage):
             rec = p.send_text(cmd.circle, cmd.text, reply_to=cmd.reply_to)
             self.emit(api.MessageSent(cmd.request_id, cmd.circle, rec.id, rec.seq))
-            self._kick_outbox()
+            if self._publish_lock.locked():
+                self._kick_outbox()  # the publisher is busy; it takes this one in turn
+            elif await self._publish_one(rec.id, rec.raw) is not None:
+                self._hint_after({cmd.circle})  # an idle outbox: publish now, no wake-up delay
         elif isinstance(cmd, api.CreateCircle):
             c = p.new_circle(cmd.name)
             await self._join_topic(c.circle_id)

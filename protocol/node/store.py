@@ -358,6 +358,12 @@ class Store:
         row = self.db.execute("SELECT circle FROM records WHERE id = ?", (record_id,)).fetchone()
         return bytes(row[0]) if row else None
 
+    def unsent(self, record_id: bytes) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM outbox WHERE record = ? AND sent_at IS NULL", (record_id,)
+        ).fetchone()
+        return row is not None
+
     def mark_sent(self, record_id: bytes, now: int) -> None:
         with self.tx() as db:
             db.execute("UPDATE outbox SET sent_at = ? WHERE record = ?", (now, record_id))
