@@ -428,13 +428,14 @@ class Node:
         """Tell each circle where I am: soon after start, when a peer connects, then every minute."""
         await trio.sleep(1.0)
         while True:
+            # A fresh event before publishing, so a peer that connects meanwhile is not missed.
+            self._announce_now = trio.Event()
             addrs = self.public_addrs()[: schema.MAX_ADDRS]
             if addrs:
                 for c in self.profile.store.circles():
                     if c.status == "member" and circle.topic(c.id) in self._topics:
                         rec = presence.announce(self.profile.identity, c.id, addrs, self.profile._now_ms())
                         await self.pubsub.publish(circle.topic(c.id), rec.raw)
-            self._announce_now = trio.Event()
             with trio.move_on_after(PRESENCE_INTERVAL):
                 await self._announce_now.wait()
                 await trio.sleep(1.0)  # let the new peer's subscriptions and mesh settle

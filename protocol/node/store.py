@@ -309,8 +309,9 @@ class Store:
         with self.tx() as db:
             db.executemany(
                 "INSERT INTO peer_addrs (circle, addr, source, added_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (circle, addr) DO UPDATE "
-                "SET source = excluded.source, added_at = excluded.added_at",
+                "ON CONFLICT (circle, addr) DO UPDATE SET added_at = excluded.added_at, "
+                # a signed presence announcement is the strongest source; nothing downgrades it
+                "source = CASE WHEN peer_addrs.source = 'presence' THEN 'presence' ELSE excluded.source END",
                 [(circle_id, a, source, now) for a in addrs],
             )
 
