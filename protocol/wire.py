@@ -229,24 +229,28 @@ def decode(data: bytes, max_size: int) -> Any:
     data = bytes(data)
     if type(data) is bytes and 0 < len(data) <= max_size:
         try:
-            obj = msgpack.unpackb(
-                data,
-                raw=False,
-                strict_map_key=True,
-                ext_hook=_no_ext,
-                use_list=True,
-                max_str_len=max_size,
-                max_bin_len=max_size,
-                max_array_len=MAX_CONTAINER,
-                max_map_len=MAX_CONTAINER,
-                max_ext_len=0,
-            )
+            obj = msgpack.unpackb(data, **_unpack_limits(max_size))
         except Exception:
             pass
         else:
             if _plain(obj, 0) and _packb(obj) == data:
                 return obj
     return _decode_strict(data, max_size)
+
+
+def _unpack_limits(max_size: int) -> dict[str, Any]:
+    """The msgpack options both decode paths share: text keys, no ext types, bounded sizes."""
+    return {
+        "raw": False,
+        "strict_map_key": True,
+        "ext_hook": _no_ext,
+        "use_list": True,
+        "max_str_len": max_size,
+        "max_bin_len": max_size,
+        "max_array_len": MAX_CONTAINER,
+        "max_map_len": MAX_CONTAINER,
+        "max_ext_len": 0,
+    }
 
 
 def _check(obj: Any, depth: int) -> None:
@@ -274,19 +278,7 @@ def _decode_strict(data: bytes, max_size: int) -> Any:
     if not data:
         raise MalformedError("input is empty")
     try:
-        obj = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            object_pairs_hook=_pairs,
-            ext_hook=_no_ext,
-            use_list=True,
-            max_str_len=max_size,
-            max_bin_len=max_size,
-            max_array_len=MAX_CONTAINER,
-            max_map_len=MAX_CONTAINER,
-            max_ext_len=0,
-        )
+        obj = msgpack.unpackb(data, object_pairs_hook=_pairs, **_unpack_limits(max_size))
     except MalformedError:
         raise
     except msgpack.ExtraData as e:
