@@ -88,7 +88,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import queue
 import shutil
 import signal
@@ -103,6 +102,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402  (scripts/benchkit.py, beside this file)
+
 if str(ROOT) not in sys.path:  # use this checkout's protocol/, not another installed one
     sys.path.insert(0, str(ROOT))
 
@@ -1506,39 +1508,12 @@ def print_table(
 
 def machine_info() -> dict[str, Any]:
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "protocol"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        commit, dirty = "", ""
-    try:
         from importlib.metadata import version
 
         libp2p_version = version("libp2p")
     except Exception:
         libp2p_version = "?"
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "libp2p": libp2p_version,
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
-        "git_commit": commit or None,
-        "protocol_modified": bool(dirty),
-    }
+    return benchkit.machine_info(ROOT, libp2p=libp2p_version)
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:

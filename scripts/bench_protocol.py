@@ -35,10 +35,7 @@ import gc
 import io
 import json
 import math
-import os
-import platform
 import pstats
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -46,6 +43,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402  (scripts/benchkit.py, beside this file)
+
 if str(ROOT) not in sys.path:  # use this checkout's protocol/, not another installed one
     sys.path.insert(0, str(ROOT))
 
@@ -418,27 +418,9 @@ def profile(fn: Callable[[], object], calls: int, top: int = 18) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "pynacl": getattr(nacl, "__version__", "?"),
-        "msgpack": ".".join(map(str, msgpack.version)),
-        "git_commit": commit or None,
-    }
+    return benchkit.machine_info(
+        ROOT, pynacl=getattr(nacl, "__version__", "?"), msgpack=".".join(map(str, msgpack.version))
+    )
 
 
 def fmt(x: float | None, digits: int = 1) -> str:
