@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -133,4 +134,26 @@ def test_bad_arguments_get_one_sentence(people: tuple[Cli, Cli, Cli]) -> None:
     assert "Cannot write" in alice.fails("export", "-o", "/nonexistent-dir/x.ssb")
     assert "not an address to listen on" in alice.fails("run", "--listen", "nonsense")
     assert "lacks the peer's key" in alice.fails("run", "--peer", "/ip4/127.0.0.1/tcp/4001")
+    with socket.socket() as busy:  # libp2p would share the port (SO_REUSEPORT): refuse instead
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert "already in use" in alice.fails("run", "--listen", f"/ip4/127.0.0.1/tcp/{port}")
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(people: tuple[Cli, Cli, Cli]) -> None:
+    alice, _, _ = people
+    alice.run("id")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "smallsocial_tui", "--help"],
+        env={**os.environ, "SMALLSOCIAL_DATA_DIR": str(alice.data_dir), "SMALLSOCIAL_PROFILE": "alice"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # like `smallsocial … | head -0`
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    assert p.wait(30) == 0 and "Traceback" not in err
     assert "not a usable profile name" in Cli(alice.data_dir, "../x").fails("id")

@@ -154,3 +154,13 @@ def test_leave_then_rejoin_with_a_new_invitation(tmp_path: Path) -> None:
     assert [e.text for e in alice.log(c.circle_id)] == ["back again"]
     with pytest.raises(RosterError, match="already a member"):
         bob.join_token(token)
+
+
+def test_the_held_area_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    alice = make(tmp_path, "alice", 1)
+    c = alice.new_circle("friends")
+    monkeypatch.setattr(Store, "MAX_HELD_PER_CIRCLE", 2)
+    recs = [alice.send_text(c.circle_id, f"m{i}") for i in range(3)]
+    assert alice.store.hold(recs[0], "test", 0) and alice.store.hold(recs[1], "test", 0)
+    assert not alice.store.hold(recs[2], "test", 0)
+    assert len(alice.store.held(c.circle_id)) == 2
