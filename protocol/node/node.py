@@ -32,11 +32,11 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
-from protocol import circle, messages, presence, records, schema, sync
+from protocol import circle, messages, presence, records, schema
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
-from protocol.node import api, syncwire
+from protocol.node import api, syncer, syncwire
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host
 from protocol.node.ingest import ingest
 from protocol.node.profile import Profile
@@ -548,107 +548,10 @@ class Node:
         return self.profile.view(circle_id).held_seqs()  # in memory: no store scan per sync
 
     async def _pull(self, pid: ID, circle_id: bytes) -> None:
-        stream = await self.host.new_stream(pid, [TProtocol(syncwire.PROTOCOL)])
-        try:
-            vec = sync.vector(self._held_seqs(circle_id))
-            await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(circle_id, vec)))
-            received = 0
-            while True:
-                tag, payload = await _read_frame(stream)
-                if tag == syncwire.RECORDS:
-                    batch = []
-                    for raw in syncwire.parse_records(payload):
-                        try:
-                            batch.append(records.parse(raw))
-                        except ProtocolError as e:
-                            self._drop(circle_id, f"sync from {pid}: {e}")
-                    batch.sort(key=lambda r: (not r.is_roster, r.author, r.seq))
-                    try:
-                        with self.profile.store.tx():  # one commit per batch, not per record
-                            for r in batch:
-                                if (
-                                    r.type != records.GENESIS
-                                    and r.circle == circle_id
-                                    and self._take(r, None)
-                                ):
-                                    received += 1
-                    except BaseException:
-                        self.profile.forget_views()  # the memory views ran ahead of a rolled-back store
-                        raise
-                    await trio.sleep(0)
-                elif tag == syncwire.VECTOR:
-                    break
-                else:
-                    LOG.info("sync denied by %s: %s", pid, payload[:200].decode(errors="replace"))
-                    return
-            if received:
-                self.emit(api.SyncProgress(circle_id, pid.to_base58(), received, 0))
-        finally:
-            await stream.close()
+        await syncer.pull(self, pid, circle_id)
 
     async def _serve_sync(self, stream: INetStream) -> None:
-        pid = stream.muxed_conn.peer_id
-        try:
-            with trio.fail_after(60):
-                tag, payload = await _read_frame(stream)
-                if tag != syncwire.VECTOR:
-                    return
-                cid, theirs = sync.decode_vector(payload)
-                key = key_of(pid)
-                row = self.profile.store.circle(cid)
-                roster = self.profile.view(cid).roster if row and row.status != "invited" else None
-                departed = roster is not None and key is not None and key in roster.departed
-                if (
-                    roster is None
-                    or key is None
-                    or not (roster.is_member(key) or key in roster.relays or departed)
-                ):
-                    self.stats["sync_denied"] += 1
-                    await stream.write(syncwire.frame(syncwire.DENIED, b"not a member of that circle"))
-                    return
-                # A departed member gets only the roster records it lacks: they tell it that it
-                # is out, and why (the rekey in them is sealed to the remaining members only).
-                # Without them a removed member, offline at the removal, never learns of it.
-                roster_only = (
-                    {i for i, rec in self.profile.view(cid).records.items() if rec.is_roster}
-                    if departed
-                    else None
-                )
-                held = self._held_seqs(cid)
-                plan = sync.plan(held, theirs)
-                sent = 0
-                batch: list[bytes] = []
-                size = 0
-                for r in plan.send:
-                    for raw in self.profile.store.raw_range(cid, r.author, r.first, r.last):
-                        if roster_only is not None and records.record_id(raw) not in roster_only:
-                            continue
-                        batch.append(raw)
-                        size += len(raw)
-                        if len(batch) >= syncwire.BATCH_RECORDS or size >= syncwire.BATCH_BYTES:
-                            await stream.write(syncwire.records_frame(batch))
-                            sent += len(batch)
-                            batch, size = [], 0
-                conflicts = self.profile.store.conflicts(cid)  # rare; always sent so rosters converge
-                batch += conflicts
-                if batch:
-                    await stream.write(syncwire.records_frame(batch))
-                    sent += len(batch)
-                await stream.write(
-                    syncwire.frame(syncwire.VECTOR, sync.encode_vector(cid, sync.vector(held)))
-                )
-                self.stats["sync_served"] += sent
-                if any(theirs.get(a, 0) > sync.contiguous(s) for a, s in held.items()) or any(
-                    a not in held for a in theirs
-                ):
-                    self._want_sync(pid, cid)
-        except (ProtocolError, trio.TooSlowError) as e:
-            LOG.info("sync request from %s refused: %s", pid, e)
-        except Exception as e:
-            LOG.info("sync stream with %s ended: %s", pid, e)
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.close()
+        await syncer.serve(self, stream)
 
     # commands --------------------------------------------------------------
     async def _command_loop(self) -> None:
@@ -731,23 +634,6 @@ class Node:
     def public_addrs(self) -> list[str]:
         """Addresses to put in invitation tokens (with our peer ID)."""
         return [a for a in self.addrs if "/p2p/" in a]
-
-
-async def _read_exactly(stream: INetStream, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = await stream.read(n - len(buf))
-        if not chunk:
-            raise EOFError("the stream ended inside a frame")
-        buf += chunk
-    return bytes(buf)
-
-
-async def _read_frame(stream: INetStream) -> tuple[bytes, bytes]:
-    n = int.from_bytes(await _read_exactly(stream, 4), "big")
-    syncwire.check_length(n)
-    body = await _read_exactly(stream, n)
-    return body[:1], body[1:]
 
 
 __all__ = ["Node", "RateLimit"]

@@ -1,0 +1,142 @@
+"""The sync stream protocol, both ends: pull what I lack, serve what a peer lacks.
+
+Framing and limits are in :mod:`protocol.node.syncwire`; what to send is
+:func:`protocol.sync.plan`. Every record received here goes through the same
+validation as gossip (``Node._take``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import trio
+from libp2p.abc import INetStream
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+
+from protocol import records, sync
+from protocol.errors import ProtocolError
+from protocol.node import api, syncwire
+from protocol.node.host import LOG, key_of
+
+if TYPE_CHECKING:
+    from protocol.node.node import Node
+
+
+async def pull(node: Node, pid: ID, circle_id: bytes) -> None:
+    """Ask ``pid`` for what I lack in one circle and take it in, a batch per commit."""
+    stream = await node.host.new_stream(pid, [TProtocol(syncwire.PROTOCOL)])
+    try:
+        vec = sync.vector(node._held_seqs(circle_id))
+        await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(circle_id, vec)))
+        received = 0
+        while True:
+            tag, payload = await _read_frame(stream)
+            if tag == syncwire.RECORDS:
+                batch = []
+                for raw in syncwire.parse_records(payload):
+                    try:
+                        batch.append(records.parse(raw))
+                    except ProtocolError as e:
+                        node._drop(circle_id, f"sync from {pid}: {e}")
+                batch.sort(key=lambda r: (not r.is_roster, r.author, r.seq))
+                try:
+                    with node.profile.store.tx():  # one commit per batch, not per record
+                        for r in batch:
+                            if r.type != records.GENESIS and r.circle == circle_id and node._take(r, None):
+                                received += 1
+                except BaseException:
+                    node.profile.forget_views()  # the memory views ran ahead of a rolled-back store
+                    raise
+                await trio.sleep(0)
+            elif tag == syncwire.VECTOR:
+                break
+            else:
+                LOG.info("sync denied by %s: %s", pid, payload[:200].decode(errors="replace"))
+                return
+        if received:
+            node.emit(api.SyncProgress(circle_id, pid.to_base58(), received, 0))
+    finally:
+        await stream.close()
+
+
+async def serve(node: Node, stream: INetStream) -> None:
+    """Answer a pull: members get what they lack; departed members roster records only."""
+    pid = stream.muxed_conn.peer_id
+    try:
+        with trio.fail_after(60):
+            tag, payload = await _read_frame(stream)
+            if tag != syncwire.VECTOR:
+                return
+            cid, theirs = sync.decode_vector(payload)
+            key = key_of(pid)
+            row = node.profile.store.circle(cid)
+            roster = node.profile.view(cid).roster if row and row.status != "invited" else None
+            departed = roster is not None and key is not None and key in roster.departed
+            if (
+                roster is None
+                or key is None
+                or not (roster.is_member(key) or key in roster.relays or departed)
+            ):
+                node.stats["sync_denied"] += 1
+                await stream.write(syncwire.frame(syncwire.DENIED, b"not a member of that circle"))
+                return
+            # A departed member gets only the roster records it lacks: they tell it that it
+            # is out, and why (the rekey in them is sealed to the remaining members only).
+            # Without them a removed member, offline at the removal, never learns of it.
+            roster_only = (
+                {i for i, rec in node.profile.view(cid).records.items() if rec.is_roster}
+                if departed
+                else None
+            )
+            held = node._held_seqs(cid)
+            plan = sync.plan(held, theirs)
+            sent = 0
+            batch: list[bytes] = []
+            size = 0
+            for r in plan.send:
+                for raw in node.profile.store.raw_range(cid, r.author, r.first, r.last):
+                    if roster_only is not None and records.record_id(raw) not in roster_only:
+                        continue
+                    batch.append(raw)
+                    size += len(raw)
+                    if len(batch) >= syncwire.BATCH_RECORDS or size >= syncwire.BATCH_BYTES:
+                        await stream.write(syncwire.records_frame(batch))
+                        sent += len(batch)
+                        batch, size = [], 0
+            conflicts = node.profile.store.conflicts(cid)  # rare; always sent so rosters converge
+            batch += conflicts
+            if batch:
+                await stream.write(syncwire.records_frame(batch))
+                sent += len(batch)
+            await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(cid, sync.vector(held))))
+            node.stats["sync_served"] += sent
+            if any(theirs.get(a, 0) > sync.contiguous(s) for a, s in held.items()) or any(
+                a not in held for a in theirs
+            ):
+                node._want_sync(pid, cid)
+    except (ProtocolError, trio.TooSlowError) as e:
+        LOG.info("sync request from %s refused: %s", pid, e)
+    except Exception as e:
+        LOG.info("sync stream with %s ended: %s", pid, e)
+    finally:
+        with contextlib.suppress(Exception):
+            await stream.close()
+
+
+async def _read_exactly(stream: INetStream, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = await stream.read(n - len(buf))
+        if not chunk:
+            raise EOFError("the stream ended inside a frame")
+        buf += chunk
+    return bytes(buf)
+
+
+async def _read_frame(stream: INetStream) -> tuple[bytes, bytes]:
+    n = int.from_bytes(await _read_exactly(stream, 4), "big")
+    syncwire.check_length(n)
+    body = await _read_exactly(stream, n)
+    return body[:1], body[1:]
