@@ -21,7 +21,10 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
 
+from protocol import records
 from protocol.identity import Identity, parse_peer_id
 
 LOG = logging.getLogger("smallsocial.node")
@@ -66,6 +69,20 @@ def make_gossipsub(degree: int = 24) -> GossipSub:
         eclipse_protection_enabled=False,
         min_mesh_diversity_ips=1,
     )
+
+
+def message_id(msg: rpc_pb2.Message) -> bytes:
+    """Gossip message id = our record id (BLAKE2b-256 of the record bytes).
+
+    py-libp2p's default id is sender + seqno, and the seqno counter starts at
+    the current Unix second: a node restarted within a few seconds of sending
+    reuses seqnos, and peers drop its new messages as already seen.
+    """
+    return records.record_id(msg.data)
+
+
+def make_pubsub(host: IHost, router: GossipSub) -> Pubsub:
+    return Pubsub(host, router, msg_id_constructor=message_id)
 
 
 def key_of(peer: ID) -> bytes | None:

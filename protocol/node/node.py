@@ -29,7 +29,6 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import circle, messages, presence, records, schema
@@ -37,7 +36,7 @@ from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api, syncer, syncwire
-from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host
+from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
 from protocol.node.ingest import ingest
 from protocol.node.profile import Profile
 from protocol.records import Record
@@ -47,6 +46,8 @@ LOG = logging.getLogger("smallsocial.node")
 PUBLISH_GROUP = 4
 PRESENCE_INTERVAL = 60.0
 """Seconds between presence announcements in each circle."""
+GREET_TIMEOUT = 15.0
+"""Seconds a new peer has to join a shared circle's mesh before I stop waiting to greet it."""
 HINT_DELAY = 1.0
 """Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
 """Outbox records published back to back before the publisher pauses."""
@@ -143,7 +144,6 @@ class Node:
         self._backoff: dict[str, tuple[float, float]] = {}
         self._sync_pending: set[tuple[ID, bytes | None]] = set()
         self._parsed: BoundedCache = BoundedCache(4096)
-        self._announce_now = trio.Event()
         self._hint_pending: set[bytes] = set()
         self._publish_lock = trio.Lock()
         self.addrs: list[str] = []
@@ -193,7 +193,7 @@ class Node:
         self.token = trio.lowlevel.current_trio_token()
         self.host = make_host(self.profile.identity, self.listen)
         self.gossipsub = make_gossipsub()
-        self.pubsub = Pubsub(self.host, self.gossipsub)
+        self.pubsub = make_pubsub(self.host, self.gossipsub)
         listen = [multiaddr.Multiaddr(a) for a in self.listen]
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.host.run(listen_addrs=listen))
@@ -425,20 +425,42 @@ class Node:
             self._nursery.start_soon(later)
 
     async def _announcer(self) -> None:
-        """Tell each circle where I am: soon after start, when a peer connects, then every minute."""
+        """Tell each circle where I am: soon after start, then every minute (new peers: `_greet`)."""
         await trio.sleep(1.0)
         while True:
-            # A fresh event before publishing, so a peer that connects meanwhile is not missed.
-            self._announce_now = trio.Event()
-            addrs = self.public_addrs()[: schema.MAX_ADDRS]
-            if addrs:
-                for c in self.profile.store.circles():
-                    if c.status == "member" and circle.topic(c.id) in self._topics:
-                        rec = presence.announce(self.profile.identity, c.id, addrs, self.profile._now_ms())
-                        await self.pubsub.publish(circle.topic(c.id), rec.raw)
-            with trio.move_on_after(PRESENCE_INTERVAL):
-                await self._announce_now.wait()
-                await trio.sleep(1.0)  # let the new peer's subscriptions and mesh settle
+            for c in self.profile.store.circles():
+                if c.status == "member":
+                    await self._announce_presence(c.id)
+            await trio.sleep(PRESENCE_INTERVAL)
+
+    async def _announce_presence(self, circle_id: bytes) -> None:
+        """Publish a fresh signed presence record (my addresses) in one circle."""
+        addrs = self.public_addrs()[: schema.MAX_ADDRS]
+        topic = circle.topic(circle_id)
+        if addrs and topic in self._topics:
+            rec = presence.announce(self.profile.identity, circle_id, addrs, self.profile._now_ms())
+            await self.pubsub.publish(topic, rec.raw)
+
+    async def _greet(self, pid: ID) -> None:
+        """Announce myself to a newly connected peer once it is in each shared circle's mesh.
+
+        Publishing right at connect time reaches nobody: the peer's subscriptions
+        and the mesh graft arrive a heartbeat or more later, and a busy machine
+        stretches that. So wait for the mesh per circle (bounded), then publish.
+        """
+
+        async def one(circle_id: bytes) -> None:
+            with trio.move_on_after(GREET_TIMEOUT):
+                try:
+                    await self.pubsub.wait_for_mesh(pid, circle.topic(circle_id), timeout=GREET_TIMEOUT)
+                except trio.TooSlowError:
+                    return  # not a member there, or gone again
+                await self._announce_presence(circle_id)
+
+        async with trio.open_nursery() as n:
+            for c in self.profile.store.circles():
+                if c.status == "member":
+                    n.start_soon(one, c.id)
 
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)
@@ -451,7 +473,8 @@ class Node:
         self._connected.add(pid)
         self.emit(api.PeerConnected(pid.to_base58()))
         self._want_sync(pid, None)
-        self._announce_now.set()
+        if self._nursery is not None:
+            self._nursery.start_soon(self._greet, pid)
 
     def _on_disconnected(self, pid: ID) -> None:
         if pid in self._connected and not self.host.get_network().get_connections(pid):
