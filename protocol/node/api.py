@@ -32,6 +32,75 @@ class SendMessage(Command):
 
 
 @dataclass(frozen=True)
+class ReactTo(Command):
+    circle: bytes
+    target: bytes
+    emoji: str
+
+
+@dataclass(frozen=True)
+class EditMessage(Command):
+    circle: bytes
+    target: bytes
+    text: str
+
+
+@dataclass(frozen=True)
+class DeleteMessage(Command):
+    circle: bytes
+    target: bytes
+
+
+@dataclass(frozen=True)
+class MarkRead(Command):
+    """Everything up to and including ``record`` in ``circle`` has been seen."""
+
+    circle: bytes
+    record: bytes
+
+
+@dataclass(frozen=True)
+class SetDisplayName(Command):
+    name: str
+
+
+@dataclass(frozen=True)
+class SetPetname(Command):
+    """My local name for someone's key (a contact); never sent anywhere."""
+
+    key: bytes
+    petname: str
+
+
+@dataclass(frozen=True)
+class PinRelay(Command):
+    """Give a relay (``/ip4/.../p2p/<relay peer ID>``) the relay role in a circle."""
+
+    circle: bytes
+    addr: str
+
+
+@dataclass(frozen=True)
+class LoadOverview(Command):
+    """Answered by ``OverviewLoaded``: who I am, my circles, contacts, peers."""
+
+
+@dataclass(frozen=True)
+class LoadHistory(Command):
+    """Answered by ``HistoryLoaded``: the newest ``limit`` messages of a circle."""
+
+    circle: bytes
+    limit: int = 10_000
+
+
+@dataclass(frozen=True)
+class LoadMembers(Command):
+    """Answered by ``MembersLoaded``."""
+
+    circle: bytes
+
+
+@dataclass(frozen=True)
 class CreateCircle(Command):
     name: str
 
@@ -221,3 +290,72 @@ class GapDetected(Event):
 class RecordDropped(Event):
     circle: bytes | None
     reason: str
+
+
+# answers to the Load* commands ------------------------------------------------
+@dataclass(frozen=True)
+class CircleSummary:
+    id: bytes
+    name: str
+    parent: bytes | None
+    status: str
+    """member, invited (a fork invitation to accept), left or removed."""
+    members: int
+    epoch: int | None
+    unread: int
+    mentions: int
+    relays: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OverviewLoaded(Event):
+    request_id: int
+    me: bytes
+    peer_id: str
+    name: str
+    addrs: tuple[str, ...]
+    circles: tuple[CircleSummary, ...]
+    contacts: tuple[tuple[bytes, str], ...]
+    connected: tuple[str, ...]
+    """Peer IDs of connected peers."""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: bytes
+    author: bytes
+    seq: int
+    ts: int
+    kind: str
+    """text, reply or react (edits and deletes are applied: see ``edited``, ``deleted``)."""
+    text: str | None
+    ref: bytes | None
+    edited: bool = False
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class HistoryLoaded(Event):
+    request_id: int
+    circle: bytes
+    entries: tuple[HistoryEntry, ...]
+    read_marker: bytes | None
+    missing: int
+    """Records known to exist (held, waiting for earlier ones) that are not placed yet."""
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    key: bytes
+    peer_id: str
+    role: str
+    invited_by: bytes | None
+    online: bool
+
+
+@dataclass(frozen=True)
+class MembersLoaded(Event):
+    request_id: int
+    circle: bytes
+    members: tuple[MemberInfo, ...]
+    relays: tuple[MemberInfo, ...]

@@ -35,7 +35,7 @@ from protocol import circle, messages, presence, records, schema
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
-from protocol.node import api, syncer, syncwire
+from protocol.node import api, queries, syncer, syncwire
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
 from protocol.node.ingest import ingest
 from protocol.node.profile import Profile
@@ -599,6 +599,38 @@ class Node:
                 self._kick_outbox()  # the publisher is busy; it takes this one in turn
             elif await self._publish_one(rec.id, rec.raw) is not None:
                 self._hint_after({cmd.circle})  # an idle outbox: publish now, no wake-up delay
+        elif isinstance(cmd, (api.ReactTo, api.EditMessage, api.DeleteMessage)):
+            kind, text = {
+                api.ReactTo: (messages.REACT, getattr(cmd, "emoji", None)),
+                api.EditMessage: (messages.EDIT, getattr(cmd, "text", None)),
+                api.DeleteMessage: (messages.DELETE, None),
+            }[type(cmd)]
+            rec = p.send(cmd.circle, messages.Content(kind, p._now_ms(), text, cmd.target))
+            self.emit(api.MessageSent(cmd.request_id, cmd.circle, rec.id, rec.seq))
+            self._kick_outbox()
+        elif isinstance(cmd, api.MarkRead):
+            p.store.set_read_marker(cmd.circle, cmd.record, p._now())
+            self.emit(api.CommandDone(cmd.request_id))
+        elif isinstance(cmd, api.SetDisplayName):
+            p.set_display_name(cmd.name)
+            self.emit(api.CommandDone(cmd.request_id))
+        elif isinstance(cmd, api.SetPetname):
+            p.store.set_contact(cmd.key, cmd.petname, p._now())
+            self.emit(api.CommandDone(cmd.request_id))
+        elif isinstance(cmd, api.PinRelay):
+            p.pin(cmd.circle, cmd.addr)
+            self.emit(api.CommandDone(cmd.request_id))
+            self._kick_outbox()
+            if self._nursery is not None:
+                self._nursery.start_soon(self.connect, cmd.addr.strip())
+        elif isinstance(cmd, api.LoadOverview):
+            connected = [pid.to_base58() for pid in self._connected]
+            self.emit(queries.overview(p, cmd.request_id, self.public_addrs(), connected))
+        elif isinstance(cmd, api.LoadHistory):
+            self.emit(queries.history(p, cmd.request_id, cmd.circle, cmd.limit))
+        elif isinstance(cmd, api.LoadMembers):
+            connected = [pid.to_base58() for pid in self._connected]
+            self.emit(queries.members(p, cmd.request_id, cmd.circle, connected))
         elif isinstance(cmd, api.CreateCircle):
             c = p.new_circle(cmd.name)
             await self._join_topic(c.circle_id)

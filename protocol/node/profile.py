@@ -19,7 +19,15 @@ from pathlib import Path
 from protocol import actions, circle, crypto, fork, invitation, messages, records
 from protocol.chain import ChainPos
 from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError
-from protocol.identity import MEMLIMIT, OPSLIMIT, Identity, dump_identity, load_identity, peer_id
+from protocol.identity import (
+    MEMLIMIT,
+    OPSLIMIT,
+    Identity,
+    dump_identity,
+    load_identity,
+    parse_peer_id,
+    peer_id,
+)
 from protocol.node.paths import ProfilePaths
 from protocol.node.store import CircleRow, Store
 from protocol.records import Record
@@ -60,6 +68,16 @@ class ImportReport:
     new_circles: list[bytes]
     skipped: int = 0
     """Records of circles this profile is not in (or has not accepted yet)."""
+
+
+def relay_key_of(addr: str) -> bytes:
+    """The key in a relay address's ``/p2p/<peer ID>`` part, or a one-sentence ValueError."""
+    addr = addr.strip()
+    if "/p2p/" not in addr or not addr.startswith("/"):
+        raise ValueError(
+            "A relay address looks like /ip4/HOST/tcp/PORT/p2p/PEER_ID; ask the relay's operator for it."
+        )
+    return parse_peer_id(addr.rsplit("/p2p/", 1)[1].strip("/"))
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -374,6 +392,24 @@ class Profile:
         with self.store.tx():
             self._store_own(rec)
             self.store.set_circle_status(circle_id, "left")
+
+    def pin(self, circle_id: bytes, relay_addr: str) -> bytes:
+        """Pin a relay to a circle by its address (ending in ``/p2p/<peer ID>``); returns its key."""
+        relay = relay_key_of(relay_addr)
+        view = self.view(circle_id)
+        rec = actions.pin(
+            self.identity, view.roster, view.next_pos(self.me), relay, [relay_addr], self._now_ms()
+        )
+        with self.store.tx():
+            self._store_own(rec)
+            self.store.add_peer_addrs(circle_id, [relay_addr], "pin", self._now())
+        return relay
+
+    def set_display_name(self, name: str) -> None:
+        name = " ".join(name.split())
+        if not 1 <= len(name) <= 64:
+            raise ValueError("A display name has 1 to 64 characters.")
+        self.store.set_identity(self.me, name, self._now())
 
     # reading ---------------------------------------------------------------
     def log(self, circle_id: bytes) -> list[LogEntry]:

@@ -396,3 +396,14 @@ class Store:
         return [
             bytes(r[0]) for r in self.db.execute("SELECT raw FROM conflicts WHERE circle = ?", (circle_id,))
         ]
+
+    # what the UI asks ---------------------------------------------------------
+    def raw_after_marker(self, circle_id: bytes, not_author: bytes) -> list[bytes]:
+        """Others' message records stored after the circle's read marker (all of them without one)."""
+        rows = self.db.execute(
+            "SELECT raw FROM records WHERE circle = ? AND type = ? AND author != ? AND rowid > "
+            "COALESCE((SELECT r.rowid FROM records r JOIN read_markers m ON m.record = r.id "
+            "WHERE m.circle = ?), 0) ORDER BY rowid",
+            (circle_id, records.MSG, not_author, circle_id),
+        )
+        return [bytes(r[0]) for r in rows]

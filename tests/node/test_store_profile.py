@@ -11,6 +11,7 @@ import pytest
 
 from protocol.errors import RosterError, WrongPassphrase
 from protocol.identity import Identity
+from protocol.node import queries
 from protocol.node.paths import PathError, resolve
 from protocol.node.profile import Profile
 from protocol.node.store import SCHEMA_VERSION, Store, StoreError
@@ -164,3 +165,20 @@ def test_the_held_area_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert alice.store.hold(recs[0], "test", 0) and alice.store.hold(recs[1], "test", 0)
     assert not alice.store.hold(recs[2], "test", 0)
     assert len(alice.store.held(c.circle_id)) == 2
+
+
+def test_unread_and_mentions_count_from_the_read_marker(tmp_path: Path) -> None:
+    alice, bob = make(tmp_path, "alice", 1), make(tmp_path, "bob", 2)
+    alice.set_display_name("Alice")
+    c = alice.new_circle("friends")
+    bob.join_token(alice.invite(c.circle_id, bob.me))
+    bob.send_text(c.circle_id, "hi @alice, look")
+    bob.send_text(c.circle_id, "and this")
+    bob.send_text(c.circle_id, "mail to x@alice.org is not a mention")
+    alice.import_bundle(bob.export([c.circle_id]))
+    assert queries.unread(alice, c.circle_id) == (3, 1)
+    last = alice.log(c.circle_id)[-1]
+    alice.store.set_read_marker(c.circle_id, last.id, 0)
+    assert queries.unread(alice, c.circle_id) == (0, 0)
+    alice.send_text(c.circle_id, "my own messages are never unread")
+    assert queries.unread(alice, c.circle_id) == (0, 0)

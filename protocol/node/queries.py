@@ -1,0 +1,104 @@
+"""Answers to the UI's Load* commands: overview, history and members, read from the store.
+
+Plain functions over a :class:`Profile` (and the set of connected peers'
+keys) that build the frozen answers defined in :mod:`protocol.node.api`, so the
+TUI never opens the store or the node's internals itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+from protocol import messages, records
+from protocol.errors import ProtocolError
+from protocol.identity import peer_id
+from protocol.node import api
+from protocol.node.profile import Profile
+
+
+def _mentions_me(text: str | None, name: str) -> bool:
+    if not text or not name:
+        return False
+    return re.search(r"(?<![\w@])@" + re.escape(name) + r"\b", text, re.IGNORECASE) is not None
+
+
+def unread(profile: Profile, circle_id: bytes) -> tuple[int, int]:
+    """(unread messages, of which mention me) after the circle's read marker."""
+    keys = profile.epoch_keys(circle_id)
+    name = profile.display_name
+    count = mentions = 0
+    for raw in profile.store.raw_after_marker(circle_id, profile.me):
+        try:
+            rec = records.parse(raw)
+            key = keys.get(bytes(rec.body["e"]))
+            if key is None:
+                continue
+            c = messages.open_message(rec, key)
+        except ProtocolError:
+            continue
+        if c.kind in (messages.TEXT, messages.REPLY):
+            count += 1
+            mentions += _mentions_me(c.text, name)
+    return count, mentions
+
+
+def overview(
+    profile: Profile, request_id: int, addrs: list[str], connected: Collection[str]
+) -> api.OverviewLoaded:
+    summaries = []
+    for info in profile.circles():
+        relays: tuple[str, ...] = ()
+        n_unread = n_mentions = 0
+        if info.status != "invited":
+            roster = profile.view(info.id).roster
+            relays = tuple(a for r in roster.relays.values() for a in r.addrs)
+            if info.status == "member":
+                n_unread, n_mentions = unread(profile, info.id)
+        summaries.append(
+            api.CircleSummary(
+                info.id, info.name, info.parent, info.status, info.members, info.epoch,
+                n_unread, n_mentions, relays,
+            )
+        )  # fmt: skip
+    return api.OverviewLoaded(
+        request_id,
+        profile.me,
+        profile.identity.peer_id,
+        profile.display_name,
+        tuple(addrs),
+        tuple(summaries),
+        tuple(sorted(profile.store.contacts().items(), key=lambda kv: kv[1])),
+        tuple(sorted(connected)),
+    )
+
+
+def history(profile: Profile, request_id: int, circle_id: bytes, limit: int) -> api.HistoryLoaded:
+    entries = profile.log(circle_id)[-limit:] if limit > 0 else []
+    return api.HistoryLoaded(
+        request_id,
+        circle_id,
+        tuple(
+            api.HistoryEntry(e.id, e.author, e.seq, e.ts, e.kind, e.text, e.ref, e.edited, e.deleted)
+            for e in entries
+        ),
+        profile.store.read_marker(circle_id),
+        len(profile.store.held(circle_id)),
+    )
+
+
+def members(
+    profile: Profile, request_id: int, circle_id: bytes, connected: Collection[str]
+) -> api.MembersLoaded:
+    roster = profile.view(circle_id).roster
+
+    def info(key: bytes, role: str, invited_by: bytes | None) -> api.MemberInfo:
+        pid = peer_id(key)
+        return api.MemberInfo(key, pid, role, invited_by, key == profile.me or pid in connected)
+
+    return api.MembersLoaded(
+        request_id,
+        circle_id,
+        tuple(info(m.key, m.role, m.invited_by) for m in roster.members.values()),
+        tuple(info(r.key, "relay", r.pinned_by) for r in roster.relays.values()),
+    )
