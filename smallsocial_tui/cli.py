@@ -123,6 +123,14 @@ def _circle_json(c: CircleInfo) -> dict[str, Any]:
 
 # commands ---------------------------------------------------------------------
 def cmd_overview(args: argparse.Namespace) -> None:
+    """``smallsocial`` alone: the TUI in a terminal, a short overview when piped."""
+    if sys.stdin.isatty() and sys.stdout.isatty() and not args.json:
+        from smallsocial_tui.app import run_app  # Textual loads only when the TUI runs
+
+        code = run_app(args.data_dir, args.profile)
+        if code:
+            raise SystemExit(code)
+        return
     profile = _open(args)
     print(f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}")
     circles = profile.circles()
@@ -130,7 +138,14 @@ def cmd_overview(args: argparse.Namespace) -> None:
         print(_tree(circles, _me_cmd(args)))
     else:
         print("No circles yet. Start one:  smallsocial circle new NAME")
-    print("The chat screen arrives with the TUI; for now: smallsocial --help")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from smallsocial_tui.demo import run_demo
+
+    code = run_demo(friends=args.friends, keep=args.keep)
+    if code:
+        raise SystemExit(code)
 
 
 def cmd_id(args: argparse.Namespace) -> None:
@@ -476,6 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp = parent.add_parser(name, help=help_, parents=[common], description=help_)
         sp.set_defaults(func=func)
         return sp
+
+    sp = add("demo", cmd_demo, "a circle with simulated friends on 127.0.0.1, opened in the TUI")
+    sp.add_argument("--friends", type=int, default=3, choices=range(1, 6), metavar="N", help="1 to 5")
+    sp.add_argument("--keep", action="store_true", help="keep the demo's temporary data after exit")
 
     sp = add("id", cmd_id, "show (or create) my key, name and data directory")
     sp.add_argument("--name", help="set my display name")
