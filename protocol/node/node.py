@@ -36,6 +36,7 @@ from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api, queries, syncer, syncwire
+from protocol.node.blocklist import BlockList
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
 from protocol.node.ingest import ingest
 from protocol.node.profile import Profile
@@ -132,6 +133,7 @@ class Node:
         self.publish_interval = publish_interval
         self.dial_interval = dial_interval
         self.rate = RateLimit()
+        self.blocklist = BlockList.for_profile(profile.paths.root)
         self.stats: dict[str, int] = defaultdict(int)
         self.commands_in, self._commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
@@ -254,6 +256,8 @@ class Node:
         self.emit(api.RecordDropped(circle_id, reason))
 
     def _validator(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        if self.blocklist.blocked(forwarder.to_base58()):
+            return False
         cid = next((self._topics[t] for t in msg.topicIDs if t in self._topics), None)
         if cid is None:
             return False
@@ -468,6 +472,10 @@ class Node:
 
     # peers -----------------------------------------------------------------
     def _on_connected(self, pid: ID) -> None:
+        if self.blocklist.blocked(pid.to_base58()):
+            if self._nursery is not None:
+                self._nursery.start_soon(self._disconnect_quietly, pid)
+            return
         if pid in self._connected:
             return
         self._connected.add(pid)
@@ -493,7 +501,7 @@ class Node:
         except Exception as e:
             LOG.info("bad peer address %s: %s", addr, e)
             return False
-        if info.peer_id == self.host.get_id():
+        if info.peer_id == self.host.get_id() or self.blocklist.blocked(info.peer_id.to_base58()):
             return False
         if self.host.get_network().get_connections(info.peer_id):
             return True
@@ -514,6 +522,9 @@ class Node:
     async def _dialer(self) -> None:
         while True:
             now = trio.current_time()
+            for pid in list(self._connected):
+                if self.blocklist.blocked(pid.to_base58()):
+                    await self._disconnect_quietly(pid)
             for addr in self.known_addrs():
                 wait_until, delay = self._backoff.get(addr, (0.0, 1.0))
                 if now < wait_until:

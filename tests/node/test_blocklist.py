@@ -1,0 +1,38 @@
+"""The block list: a blocked peer is disconnected, not redialled, and let back in when unblocked."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from protocol.node.blocklist import BlockList
+from tests.node.harness import Peer, wait_until
+
+
+def test_blocklist_file_is_reread_when_it_changes(tmp_path: Path) -> None:
+    bl = BlockList(tmp_path / "blocked")
+    assert bl.peers == frozenset()
+    (tmp_path / "blocked").write_text("# friends I fell out with\n12D3KooWabc  # since Tuesday\n\n")
+    assert bl.blocked("12D3KooWabc") and not bl.blocked("12D3KooWxyz")
+    (tmp_path / "blocked").unlink()
+    assert bl.peers == frozenset()
+
+
+def test_a_blocked_peer_is_cut_off_until_unblocked(make_peer: Callable[[str], Peer]) -> None:
+    alice, bob = make_peer("alice"), make_peer("bob")
+    circle = alice.json("circle", "new", "friends")["id"]
+    alice.start()
+    bob.json("join", alice.json("invite", "friends", bob.key)["token"])
+    bob.start()
+    wait_until(lambda: alice.saw("MemberJoined", circle=circle, member=bob.key), 30, what="bob's join")
+
+    (alice.root / "blocked").write_text(bob.key + "\n")
+    wait_until(lambda: bob.saw("PeerDisconnected", peer_id=alice.key), 15, what="alice to drop bob")
+    bob.json("send", "friends", "can you hear me?")
+    time.sleep(5)  # bob's node redials and publishes meanwhile; alice must refuse all of it
+    assert "can you hear me?" not in alice.texts(circle)
+
+    (alice.root / "blocked").write_text("")
+    wait_until(lambda: "can you hear me?" in alice.texts(circle), 30, what="the message after unblocking")
+    assert alice.stop() == 0 and bob.stop() == 0
