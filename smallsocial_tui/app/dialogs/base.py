@@ -1,0 +1,50 @@
+"""What every dialog shares: a centred modal box that escape closes, and QR rendering."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+import segno
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen
+
+if TYPE_CHECKING:
+    from smallsocial_tui.app.app import SmallSocialApp
+
+
+class Dialog(ModalScreen[Any]):
+    DEFAULT_CSS = """
+    Dialog { align: center middle; }
+    Dialog > .box {
+        width: 84; max-width: 95%; height: auto; max-height: 95%;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
+    Dialog .box-title { text-style: bold; margin-bottom: 1; }
+    Dialog .hint { color: $text-muted; width: 100%; }
+    Dialog .error { color: $error; text-style: bold; height: auto; }
+    Dialog .buttons { height: auto; margin-top: 1; align-horizontal: right; }
+    Dialog .buttons Button { margin-left: 1; }
+    Dialog Input, Dialog Select { margin-bottom: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    @property
+    def ss(self) -> SmallSocialApp:
+        return cast("SmallSocialApp", self.app)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def qr_text(data: str) -> str:
+    """A QR code of ``data`` drawn with half-block characters (two modules per character cell)."""
+    qr = segno.make(data, error="l", micro=False)
+    matrix = [[bool(v) for v in row] for row in qr.matrix_iter(scale=1, border=2)]
+    if len(matrix) % 2:
+        matrix.append([False] * len(matrix[0]))
+    chars = {(False, False): "█", (True, True): " ", (True, False): "▄", (False, True): "▀"}
+    # light modules are drawn as the glyph: on the usual dark background the code reads as printed
+    lines = []
+    for top, bottom in zip(matrix[0::2], matrix[1::2], strict=True):
+        lines.append("".join(chars[(t, b)] for t, b in zip(top, bottom, strict=True)))
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""The invite dialog: a key, a role and an expiry in; a token, its QR code and a copy action out."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Label, Select, Static
+
+from protocol.errors import ProtocolError
+from protocol.identity import parse_peer_id
+from protocol.node import api
+from smallsocial_tui.app.dialogs.base import Dialog, qr_text
+from smallsocial_tui.text import safe
+
+EXPIRIES = [("1 hour", 3600), ("1 day", 86400), ("7 days", 7 * 86400), ("30 days", 30 * 86400)]
+
+
+class InviteDialog(Dialog):
+    def __init__(self, circle: bytes, key: str = "") -> None:
+        super().__init__()
+        self.circle = circle
+        self.key = key
+        self.token: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="box"):
+            yield Label(
+                Text(f"Invite someone to {self.ss.state.circle_name(self.circle)}"), classes="box-title"
+            )
+            yield Label("Their key (they see it with ctrl+g or `smallsocial id`):", classes="hint")
+            yield Input(self.key, placeholder="12D3KooW…", id="key")
+            with Horizontal(classes="buttons"):
+                yield Select(
+                    [("member", "member"), ("admin", "admin")], value="member", allow_blank=False, id="role"
+                )
+                yield Select(EXPIRIES, value=7 * 86400, allow_blank=False, id="ttl")
+            yield Static("", id="error", classes="error")
+            yield Static("", id="token")
+            yield Static("", id="qr")
+            with Horizontal(classes="buttons"):
+                yield Button("Copy token", id="copy", disabled=True)
+                yield Button("Create invitation", variant="primary", id="create")
+                yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        self.query_one("#error").display = False
+        self.query_one("#key", Input).focus()
+
+    @on(Input.Submitted, "#key")
+    @on(Button.Pressed, "#create")
+    def create(self) -> None:
+        error = self.query_one("#error", Static)
+        text = self.query_one("#key", Input).value.strip()
+        try:
+            key = parse_peer_id(text)
+        except (ProtocolError, ValueError):
+            error.update(Text("That is not a key; a key looks like 12D3KooW… (52 characters)."))
+            error.display = True
+            return
+        role = str(self.query_one("#role", Select).value)
+        ttl = int(self.query_one("#ttl", Select).value)  # type: ignore[arg-type]
+        error.display = False
+        self.query_one("#create", Button).disabled = True
+        self.ss.submit(api.InviteKey(self.circle, key, role, ttl), self._answer)
+
+    def _answer(self, ev: api.Event) -> None:
+        self.query_one("#create", Button).disabled = False
+        if isinstance(ev, api.InviteCreated):
+            self.show_token(ev.token)
+        elif isinstance(ev, api.CommandFailed):
+            error = self.query_one("#error", Static)
+            error.update(Text(safe(ev.message)))
+            error.display = True
+
+    def show_token(self, token: str) -> None:
+        self.token = token
+        self.query_one("#token", Static).update(
+            Text.assemble(("Send them this token (single use):\n", "bold"), safe(token))
+        )
+        try:
+            self.query_one("#qr", Static).update(Text(qr_text(token)))
+        except Exception:  # a token too long for a QR code: the text is enough
+            self.query_one("#qr", Static).update(Text("(too long for a QR code)"))
+        self.query_one("#copy", Button).disabled = False
+        self.query_one("#copy", Button).focus()
+
+    @on(Button.Pressed, "#copy")
+    def copy(self) -> None:
+        if self.token:
+            self.app.copy_to_clipboard(self.token)
+            self.notify("Token copied (if your terminal allows OSC 52).", timeout=3)
+
+    @on(Button.Pressed, "#close")
+    def close(self) -> None:
+        self.dismiss(self.token)

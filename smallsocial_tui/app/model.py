@@ -1,0 +1,226 @@
+"""What the TUI knows, built only from the node's events: circles as a tree, histories, members.
+
+Plain Python (no Textual): the widgets render from it and the tests can check it
+directly. Nothing here trusts the text it holds; widgets pass it through
+:func:`smallsocial_tui.text.safe` when they draw it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from protocol.identity import peer_id
+from protocol.node import api
+from smallsocial_tui.text import safe_name, short_key
+
+
+def mentions(text: str | None, name: str) -> bool:
+    """Whether ``text`` mentions ``@name`` (the node's own rule, for live messages)."""
+    if not text or not name:
+        return False
+    return re.search(r"(?<![\w@])@" + re.escape(name) + r"\b", text, re.IGNORECASE) is not None
+
+
+@dataclass
+class Row:
+    """One message as shown: edits and deletes applied, reactions gathered under it."""
+
+    id: bytes
+    author: bytes
+    ts: int
+    kind: str
+    text: str | None
+    ref: bytes | None
+    edited: bool = False
+    deleted: bool = False
+    reactions: dict[str, list[bytes]] = field(default_factory=dict)
+    pending: bool = False
+
+    def react(self, author: bytes, emoji: str) -> None:
+        who = self.reactions.setdefault(emoji, [])
+        if author not in who:
+            who.append(author)
+
+
+class History:
+    """The messages of one circle, in order, with an index by record id."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.by_id: dict[bytes, Row] = {}
+        self.read_marker: bytes | None = None
+        self.missing = 0
+        self.loaded = False
+
+    @classmethod
+    def from_loaded(cls, ev: api.HistoryLoaded) -> History:
+        h = cls()
+        h.read_marker = ev.read_marker
+        h.missing = ev.missing
+        h.loaded = True
+        for e in ev.entries:
+            h.apply(e.id, e.author, e.ts, e.kind, e.text, e.ref, edited=e.edited, deleted=e.deleted)
+        return h
+
+    def apply(
+        self,
+        rid: bytes,
+        author: bytes,
+        ts: int,
+        kind: str,
+        text: str | None,
+        ref: bytes | None,
+        *,
+        edited: bool = False,
+        deleted: bool = False,
+    ) -> Row | None:
+        """Add one record; returns the row that changed (new or updated), or None."""
+        if kind in ("text", "reply"):
+            if rid in self.by_id:
+                return None
+            row = Row(rid, author, ts, kind, text, ref, edited, deleted)
+            self.rows.append(row)
+            self.by_id[rid] = row
+            return row
+        target = self.by_id.get(ref) if ref is not None else None
+        if target is None:
+            return None
+        if kind == "react" and text:
+            target.react(author, text)
+        elif kind == "edit" and author == target.author:
+            target.text, target.edited = text, True
+        elif kind == "delete" and author == target.author:
+            target.deleted, target.text = True, None
+        else:
+            return None
+        return target
+
+    def first_unread(self, me: bytes) -> int | None:
+        """Index of the first row after the read marker written by someone else, if any."""
+        start = 0
+        if self.read_marker is not None:
+            for i in range(len(self.rows) - 1, -1, -1):
+                if self.rows[i].id == self.read_marker:
+                    start = i + 1
+                    break
+        for i in range(start, len(self.rows)):
+            if self.rows[i].author != me:
+                return i
+        return None
+
+    def last_own(self, me: bytes) -> Row | None:
+        for row in reversed(self.rows):
+            if row.author == me and not row.deleted:
+                return row
+        return None
+
+
+@dataclass
+class CircleNode:
+    summary: api.CircleSummary
+    children: list[bytes] = field(default_factory=list)
+    loud: bool = False
+
+    @property
+    def id(self) -> bytes:
+        return self.summary.id
+
+
+class State:
+    """Everything the UI shows, updated from node events."""
+
+    def __init__(self) -> None:
+        self.me = b""
+        self.peer_id = ""
+        self.name = ""
+        self.addrs: tuple[str, ...] = ()
+        self.circles: dict[bytes, CircleNode] = {}
+        self.roots: list[bytes] = []
+        self.contacts: dict[bytes, str] = {}
+        self.connected: set[str] = set()
+        self.histories: dict[bytes, History] = {}
+        self.members: dict[bytes, api.MembersLoaded] = {}
+        self.syncing = False
+
+    # overview -----------------------------------------------------------------
+    def load_overview(self, ev: api.OverviewLoaded, loud: set[bytes]) -> None:
+        self.me, self.peer_id, self.name, self.addrs = ev.me, ev.peer_id, ev.name, ev.addrs
+        self.contacts = dict(ev.contacts)
+        self.connected = set(ev.connected)
+        self.circles = {c.id: CircleNode(c, loud=c.id in loud) for c in ev.circles}
+        self.roots = []
+        for c in ev.circles:
+            parent = self.circles.get(c.parent) if c.parent else None
+            if parent is not None and parent.id != c.id:
+                parent.children.append(c.id)
+            else:
+                self.roots.append(c.id)
+
+    def walk(self) -> Iterator[tuple[int, CircleNode]]:
+        """Circles in tree order with their depth (a cycle in bad data is cut)."""
+        seen: set[bytes] = set()
+
+        def go(cid: bytes, depth: int) -> Iterator[tuple[int, CircleNode]]:
+            if cid in seen:
+                return
+            seen.add(cid)
+            node = self.circles[cid]
+            yield depth, node
+            for child in node.children:
+                yield from go(child, depth + 1)
+
+        for root in self.roots:
+            yield from go(root, 0)
+
+    def order(self) -> list[bytes]:
+        return [n.id for _, n in self.walk()]
+
+    def rolled_up(self, cid: bytes) -> tuple[int, int]:
+        """(unread, mentions) of a circle and everything under it."""
+        node = self.circles[cid]
+        unread, ment = node.summary.unread, node.summary.mentions
+        stack, seen = list(node.children), {cid}
+        while stack:
+            c = stack.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            n = self.circles[c]
+            unread += n.summary.unread
+            ment += n.summary.mentions
+            stack.extend(n.children)
+        return unread, ment
+
+    def bump(self, cid: bytes, *, mention: bool) -> None:
+        node = self.circles.get(cid)
+        if node is not None:
+            s = node.summary
+            node.summary = replace(s, unread=s.unread + 1, mentions=s.mentions + int(mention))
+
+    def clear_unread(self, cid: bytes) -> None:
+        node = self.circles.get(cid)
+        if node is not None:
+            node.summary = replace(node.summary, unread=0, mentions=0)
+
+    # names ----------------------------------------------------------------------
+    def who(self, key: bytes) -> str:
+        """How a key is shown: me, a petname, or the short key; always terminal-safe."""
+        if key == self.me and self.name:
+            return safe_name(self.name, 24)
+        pet = self.contacts.get(key)
+        if pet:
+            return safe_name(pet, 24)
+        return short_key(peer_id(key))
+
+    def circle_name(self, cid: bytes) -> str:
+        node = self.circles.get(cid)
+        return safe_name(node.summary.name, 40) if node else cid.hex()[:12]
+
+    def member_keys(self, cid: bytes) -> list[bytes]:
+        loaded = self.members.get(cid)
+        return [m.key for m in loaded.members] if loaded else []
+
+    def relays(self) -> set[str]:
+        return {a for n in self.circles.values() for a in n.summary.relays}

@@ -1,0 +1,319 @@
+"""The main screen: circle tree, messages, members, composer and status bar; node events land here.
+
+Slash commands and the key actions are in :mod:`.commands` (a mixin), so this
+module is the layout and what each node event changes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.style import Style
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Static, Tree
+
+from protocol.node import api
+from smallsocial_tui.app.model import History, mentions
+from smallsocial_tui.app.screens.commands import CommandsMixin
+from smallsocial_tui.app.widgets.circle_tree import CircleTree
+from smallsocial_tui.app.widgets.composer import Composer
+from smallsocial_tui.app.widgets.members import MembersPanel
+from smallsocial_tui.app.widgets.message_log import MessageLog
+from smallsocial_tui.app.widgets.status_bar import StatusBar
+from smallsocial_tui.text import safe, short_key
+
+if TYPE_CHECKING:
+    from smallsocial_tui.app.app import SmallSocialApp
+
+
+class MainScreen(CommandsMixin, Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(f"alt+{n}", f"jump({n})", f"Circle {n}", show=False, priority=True) for n in range(1, 10)),
+        Binding("ctrl+n", "next_circle(1)", "Next circle", priority=True),
+        Binding("ctrl+p", "next_circle(-1)", "Previous circle", priority=True),
+        Binding("pageup", "page(-1)", "Page up", show=False, priority=True),
+        Binding("pagedown", "page(1)", "Page down", show=False, priority=True),
+        Binding("ctrl+l", "toggle_loud", "Loud/quiet", priority=True),
+        Binding("ctrl+o", "invite", "Invite", priority=True),
+        Binding("ctrl+j", "join", "Join", show=False),
+        Binding("ctrl+f", "fork", "Fork", priority=True),
+        Binding("ctrl+g", "identity", "Identity", show=False, priority=True),
+        Binding("ctrl+t", "connection", "Connection", show=False, priority=True),
+        Binding("question_mark", "app.help", "Help", show=False),
+        Binding("escape", "focus_composer", "Composer", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: bytes | None = None
+        self.gaps: dict[bytes, dict[bytes, int]] = {}
+        self._sync_timer = None
+
+    @property
+    def ss(self) -> SmallSocialApp:
+        return cast("SmallSocialApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield CircleTree(id="circles")
+            with Vertical(id="middle"):
+                yield Static(id="title")
+                yield Static(id="notice")
+                yield MessageLog(self.ss.state.who, tz=self.ss.tz, id="log")
+                yield Static(id="gap")
+                yield Composer(self._names, id="composer")
+            yield MembersPanel(id="members")
+        yield StatusBar(id="status")
+
+    def on_mount(self) -> None:
+        self.query_one(Composer).focus()
+        self._notice(Text("Starting the node…", style=Style(dim=True)))
+        self._update_status()
+
+    # helpers -------------------------------------------------------------------------
+    @property
+    def log_view(self) -> MessageLog:
+        return self.query_one(MessageLog)
+
+    def _names(self) -> list[str]:
+        st = self.ss.state
+        names = [st.who(k) for k in st.member_keys(self.current) if k != st.me] if self.current else []
+        return [n for n in names if " " not in n]
+
+    def _notice(self, text: Text | None) -> None:
+        notice = self.query_one("#notice", Static)
+        notice.display = text is not None
+        self.log_view.display = text is None
+        if text is not None:
+            notice.update(text)
+
+    def _update_status(self, note: str = "") -> None:
+        self.query_one(StatusBar).update_from(self.ss.state, self.current, note)
+
+    def _update_title(self) -> None:
+        st, title = self.ss.state, self.query_one("#title", Static)
+        if self.current is None or self.current not in st.circles:
+            title.update(Text("smallsocial", style=Style(bold=True)))
+            return
+        s = st.circles[self.current].summary
+        t = Text(st.circle_name(self.current), style=Style(bold=True))
+        if s.parent and s.parent in st.circles:
+            t.append(f"  fork of {st.circle_name(s.parent)}", Style(dim=True))
+        t.append(f"  · {s.members} members", Style(dim=True))
+        if s.relays:
+            t.append(f" · {len(s.relays)} relay{'s' if len(s.relays) != 1 else ''}", Style(dim=True))
+        title.update(t)
+
+    def _update_gap(self) -> None:
+        gap = self.query_one("#gap", Static)
+        h = self.ss.state.histories.get(self.current) if self.current else None
+        n = sum(self.gaps.get(self.current, {}).values()) if self.current else 0
+        n = max(n, h.missing if h else 0)
+        gap.display = n > 0
+        if n:
+            gap.update(Text(f"{n} missing — syncing…", style=Style(color="yellow", italic=True)))
+
+    def _welcome(self) -> Text:
+        st = self.ss.state
+        t = Text()
+        t.append("Welcome to smallsocial.\n\n", Style(bold=True))
+        t.append("You have no circles yet. Start one with  /new NAME  or join one with  /join TOKEN\n")
+        t.append("(a friend makes the token for your key with /invite).\n\nYour key: ")
+        t.append(st.peer_id or "…", Style(bold=True))
+        t.append("\nCopy it with ctrl+g, and F1 lists every key.")
+        return t
+
+    # choosing a circle ------------------------------------------------------------------
+    def choose(self, cid: bytes) -> None:
+        st = self.ss.state
+        if cid not in st.circles:
+            return
+        self.current = cid
+        tree = self.query_one(CircleTree)
+        tree.select_circle(cid)
+        self.log_view.clear_selection()
+        node = st.circles[cid]
+        self._update_title()
+        if node.summary.status == "invited":
+            parent = node.summary.parent
+            t = Text()
+            t.append("You are invited into ", Style())
+            t.append(st.circle_name(cid), Style(bold=True))
+            if parent:
+                t.append(f", a fork of {st.circle_name(parent)}")
+            t.append(".\n\nType  /accept  (or press enter on it in the tree) to join it.")
+            self._notice(t)
+        else:
+            hist = st.histories.get(cid)
+            if hist is None:
+                self._notice(Text("Loading…", style=Style(dim=True)))
+                self.ss.submit(api.LoadHistory(cid))
+            else:
+                self._notice(None)
+                self.log_view.show(hist, st.me)
+                self._mark_read(cid)
+            if node.summary.status in ("left", "removed"):
+                self.query_one(Composer).placeholder = f"You have {node.summary.status} this circle"
+            else:
+                self.query_one(Composer).placeholder = "Message, or /help"
+        self.ss.submit(api.LoadMembers(cid))
+        self._update_gap()
+        self._update_status()
+
+    def _mark_read(self, cid: bytes) -> None:
+        st = self.ss.state
+        hist = st.histories.get(cid)
+        node = st.circles.get(cid)
+        if hist is None or not hist.rows or node is None or node.summary.status != "member":
+            return
+        if node.summary.unread or hist.read_marker != hist.rows[-1].id:
+            hist.read_marker = hist.rows[-1].id
+            self.ss.submit(api.MarkRead(cid, hist.rows[-1].id))
+        st.clear_unread(cid)
+        self.query_one(CircleTree).refresh_labels(st)
+
+    @on(Tree.NodeSelected, "#circles")
+    def _tree_selected(self, event: Tree.NodeSelected[bytes]) -> None:
+        cid = event.node.data
+        if cid is None:
+            return
+        st = self.ss.state
+        if cid == self.current and st.circles[cid].summary.status == "invited":
+            self.accept_fork(cid)
+        elif cid != self.current:
+            self.choose(cid)
+
+    # node events ---------------------------------------------------------------------
+    def handle_event(self, ev: api.Event) -> None:
+        st = self.ss.state
+        tree = self.query_one(CircleTree)
+        if isinstance(ev, api.OverviewLoaded):
+            st.load_overview(ev, self.ss.settings.loud)
+            tree.rebuild(st)
+            if self.current is None or self.current not in st.circles:
+                order = [c for c in st.order() if st.circles[c].summary.status != "invited"] or st.order()
+                if order:
+                    self.choose(order[0])
+                else:
+                    self.current = None
+                    self._notice(self._welcome())
+            else:
+                self._update_title()
+            self._update_status()
+        elif isinstance(ev, api.HistoryLoaded):
+            hist = History.from_loaded(ev)
+            st.histories[ev.circle] = hist
+            self.gaps.pop(ev.circle, None)
+            if ev.circle == self.current:
+                self._notice(None)
+                self.log_view.show(hist, st.me)
+                self._mark_read(ev.circle)
+                self._update_gap()
+        elif isinstance(ev, api.MembersLoaded):
+            st.members[ev.circle] = ev
+            if ev.circle == self.current:
+                self.query_one(MembersPanel).show(st, ev)
+        elif isinstance(ev, api.MessageReceived):
+            self._received(ev)
+        elif isinstance(ev, (api.MemberJoined, api.MemberLeft, api.MemberRemoved)):
+            verb = {api.MemberJoined: "joined", api.MemberLeft: "left", api.MemberRemoved: "was removed from"}
+            who = "You" if ev.member == st.me else st.who(ev.member)
+            text = f"{who} {verb[type(ev)]} {st.circle_name(ev.circle)}"
+            if isinstance(ev, api.MemberRemoved) and ev.member == st.me:
+                text = f"You were removed from {st.circle_name(ev.circle)}"
+            if ev.member == st.me:
+                st.histories.pop(ev.circle, None)
+            self.notify(text, timeout=4, markup=False)
+            if ev.circle == self.current:
+                self.ss.submit(api.LoadMembers(ev.circle))
+            self.ss.submit(api.LoadOverview())
+        elif isinstance(ev, (api.CircleCreated, api.CircleJoined)):
+            self.ss.submit(api.LoadOverview(), lambda e: self._after_overview(e, ev.circle))
+        elif isinstance(ev, api.CircleForked):
+            if ev.invited:
+                self.notify(
+                    f"You are invited into the fork {safe(ev.name)[:40]} of {st.circle_name(ev.parent)}; "
+                    "select it and type /accept.",
+                    timeout=10,
+                    markup=False,
+                )
+                self.app.bell()
+                self.ss.submit(api.LoadOverview())
+            else:
+                self.ss.submit(api.LoadOverview(), lambda e: self._after_overview(e, ev.circle))
+        elif isinstance(ev, api.PeerConnected):
+            st.connected.add(ev.peer_id)
+            self._peers_changed()
+        elif isinstance(ev, api.PeerDisconnected):
+            st.connected.discard(ev.peer_id)
+            self._peers_changed()
+        elif isinstance(ev, api.SyncProgress):
+            st.syncing = True
+            if ev.received and self.gaps.pop(ev.circle, None) is not None:
+                self._update_gap()
+            if self._sync_timer is not None:
+                self._sync_timer.stop()
+            self._sync_timer = self.set_timer(2.0, self._sync_idle)
+            self._update_status()
+        elif isinstance(ev, api.GapDetected):
+            self.gaps.setdefault(ev.circle, {})[ev.author] = ev.missing
+            st.syncing = True
+            self._update_gap()
+            self._update_status()
+        elif isinstance(ev, api.NodeStarted):
+            st.peer_id, st.addrs = ev.peer_id, ev.addrs
+            self._update_status()
+        elif isinstance(ev, api.NodeStopped):
+            self._update_status("node stopped")
+
+    def _after_overview(self, ev: api.Event, cid: bytes) -> None:
+        self.handle_event(ev)
+        self.choose(cid)
+
+    def _peers_changed(self) -> None:
+        self._update_status()
+        if self.current is not None:
+            self.ss.submit(api.LoadMembers(self.current))
+
+    def _sync_idle(self) -> None:
+        self.ss.state.syncing = False
+        self._sync_timer = None
+        self._update_status()
+
+    def _received(self, ev: api.MessageReceived) -> None:
+        st = self.ss.state
+        hist = st.histories.get(ev.circle)
+        row = hist.apply(ev.record_id, ev.author, ev.ts, ev.kind, ev.text, ev.ref) if hist else None
+        viewing = ev.circle == self.current and self.log_view.display
+        if row is not None and viewing:
+            if row.id == ev.record_id:
+                self.log_view.appended()
+            else:
+                self.log_view.changed(row)
+        if ev.kind not in ("text", "reply") or ev.author == st.me:
+            return
+        mentioned = mentions(ev.text, st.name)
+        if viewing:
+            self._mark_read(ev.circle)
+        else:
+            st.bump(ev.circle, mention=mentioned)
+            self.query_one(CircleTree).refresh_labels(st)
+        node = st.circles.get(ev.circle)
+        if mentioned or (node is not None and node.loud):
+            title = f"{st.who(ev.author)} in {st.circle_name(ev.circle)}"
+            body = safe(ev.text or "")
+            self.notify(body[:200] or "…", title=title, markup=False, timeout=6)
+            self.app.bell()
+
+    def on_unmount(self) -> None:
+        if self._sync_timer is not None:
+            self._sync_timer.stop()
+
+
+def peer_label(peer_id: str) -> str:
+    return short_key(peer_id)

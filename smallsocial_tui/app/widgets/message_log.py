@@ -1,0 +1,283 @@
+"""The message view: a virtualised line renderer, so 10,000 messages cost lines, not widgets.
+
+:class:`MessageLog` is a ``ScrollView`` that draws only the visible lines
+(``render_line``) from a cache of pre-wrapped ``Strip`` blocks, one block per
+message (day separator, unread marker, reply context, the message, its
+reactions). A message that changes (an edit, a delete, a reaction) re-renders
+only its own block. It stays pinned to the bottom while messages arrive, unless
+the user has scrolled up. All text from others goes through ``safe()`` and is
+built as ``rich.text.Text``, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import zlib
+from bisect import bisect_right
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import ClassVar
+
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from smallsocial_tui.app.model import History, Row
+from smallsocial_tui.text import safe
+
+NAME_COL = 15
+_NAME_COLOURS = ("cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan", "orange3")
+_DIM = Style(dim=True)
+_TIME = Style(color="grey58")
+_MARKER = Style(color="red", bold=True)
+_SELECTED = Style(bgcolor="grey23")
+_ME_STYLE = Style(bold=True, color="bright_white")
+
+
+def name_style(key: bytes) -> Style:
+    return Style(color=_NAME_COLOURS[zlib.crc32(key) % len(_NAME_COLOURS)], bold=True)
+
+
+class MessageLog(ScrollView, can_focus=True):
+    """Messages of one circle; up/down select a message for /reply, /react, /delete."""
+
+    DEFAULT_CSS = """
+    MessageLog { background: $surface; }
+    MessageLog:focus { background-tint: $foreground 3%; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "select(-1)", "Previous message", show=False),
+        Binding("down", "select(1)", "Next message", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("end", "scroll_end", "Bottom", show=False),
+    ]
+
+    class Selected(Message):
+        def __init__(self, row: Row | None) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(
+        self,
+        who: Callable[[bytes], str],
+        *,
+        tz: tzinfo | None = None,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.who = who
+        self.tz = tz
+        self.me = b""
+        self.history: History | None = None
+        self._blocks: list[list[Strip]] = []
+        self._head: list[int] = []  # decoration lines at the top of each block (not selectable)
+        self._starts: list[int] = [0]
+        self._width = 0
+        self._unread_at: int | None = None
+        self.selected: int | None = None
+        self._follow = True
+        self._text_console = Console(width=200, color_system="truecolor", markup=False, emoji=False)
+
+    # content -------------------------------------------------------------------
+    def show(self, history: History | None, me: bytes) -> None:
+        """Show another circle's history (or none); the unread marker is placed once, here."""
+        self.history, self.me = history, me
+        self._unread_at = history.first_unread(me) if history is not None else None
+        self.selected = None
+        self._follow = True
+        self._rebuild()
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+    def appended(self) -> None:
+        """The history has one or more new rows at its end."""
+        if self.history is None or not self._width:
+            return
+        for i in range(len(self._blocks), len(self.history.rows)):
+            self._blocks.append(self._render_row(i))
+            self._starts.append(self._starts[-1] + len(self._blocks[-1]))
+        self._resize_virtual()
+        if self._follow:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+    def changed(self, row: Row) -> None:
+        """One row changed in place (edited, deleted, a reaction)."""
+        if self.history is None or not self._width:
+            return
+        try:
+            i = self.history.rows.index(row, max(0, len(self.history.rows) - 2000))
+        except ValueError:
+            try:
+                i = self.history.rows.index(row)
+            except ValueError:
+                return
+        if i >= len(self._blocks):
+            self.appended()
+            return
+        old = len(self._blocks[i])
+        self._blocks[i] = self._render_row(i)
+        if len(self._blocks[i]) != old:
+            delta = len(self._blocks[i]) - old
+            for k in range(i + 1, len(self._starts)):
+                self._starts[k] += delta
+            self._resize_virtual()
+            if self._follow:
+                self.scroll_end(animate=False, immediate=False, x_axis=False)
+        self.refresh()
+
+    @property
+    def line_count(self) -> int:
+        return self._starts[-1]
+
+    def selected_row(self) -> Row | None:
+        if self.history is None or self.selected is None or self.selected >= len(self.history.rows):
+            return None
+        return self.history.rows[self.selected]
+
+    # rendering ---------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        self._width = self.scrollable_content_region.width
+        self._blocks, self._head, self._starts = [], [], [0]
+        if self.history is not None and self._width:
+            for i in range(len(self.history.rows)):
+                block = self._render_row(i)
+                self._blocks.append(block)
+                self._starts.append(self._starts[-1] + len(block))
+        self._resize_virtual()
+        self.refresh()
+
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(self._width, self._starts[-1])
+
+    def _time(self, ts: int) -> datetime:
+        return datetime.fromtimestamp(ts / 1000, self.tz)
+
+    def _render_row(self, i: int) -> list[Strip]:
+        assert self.history is not None
+        rows = self.history.rows
+        row = rows[i]
+        width = max(self._width, NAME_COL + 12)
+        out: list[Strip] = []
+        when = self._time(row.ts)
+        if i == 0 or self._time(rows[i - 1].ts).date() != when.date():
+            out.append(self._centered(when.strftime(" %a %d %b %Y "), _DIM, width))
+        if i == self._unread_at:
+            out.append(self._centered(" new messages ", _MARKER, width))
+        head = len(out)
+        body_col = 6 + NAME_COL + 3
+        body_width = max(10, width - body_col)
+        if row.kind == "reply" and row.ref is not None:
+            target = self.history.by_id.get(row.ref)
+            if target is None:
+                ctx = Text("↳ replying to a message not here yet", style=_DIM)
+            else:
+                quoted = "(deleted)" if target.deleted else safe(target.text or "").replace("\\u000a", " ")
+                ctx = Text.assemble(
+                    ("↳ ", _DIM), (self.who(target.author), name_style(target.author)), (": ", _DIM)
+                )
+                ctx.append(quoted[: max(10, body_width - ctx.cell_len - 1)], _DIM)
+            ctx.truncate(body_width, overflow="ellipsis")
+            out.append(self._line(Text(" " * body_col) + ctx, width))
+        author = self.who(row.author)
+        text = row.text or ""
+        action = text.startswith("/me ")
+        if row.deleted:
+            body = Text("(message deleted)", style=Style(dim=True, italic=True))
+        elif action:
+            body = Text(f"{author} {safe(text[4:], keep_newlines=True)}", style=Style(italic=True))
+        else:
+            body = Text(safe(text, keep_newlines=True))
+        if row.edited and not row.deleted:
+            body.append(" (edited)", _DIM)
+        if row.pending:
+            body.append(" …", _DIM)
+        name_text = Text(
+            "*" if action else author, style=_ME_STYLE if row.author == self.me else name_style(row.author)
+        )
+        name_text.truncate(NAME_COL, overflow="ellipsis")
+        name_text.align("right", NAME_COL)
+        prefix = Text.assemble((when.strftime("%H:%M "), _TIME), name_text, (" │ ", _DIM))
+        lines = (
+            [body]
+            if "\n" not in body.plain and body.cell_len <= body_width
+            else list(body.wrap(self._text_console, body_width, overflow="fold"))
+        )
+        pad = Text(" " * (body_col - 2) + "│ ", style=_DIM)
+        for k, line in enumerate(lines):
+            out.append(self._line((prefix if k == 0 else pad) + line, width))
+        if row.reactions:
+            r = Text(" " * body_col)
+            for emoji, who in row.reactions.items():
+                r.append(f" {safe(emoji)[:8]} {len(who)} ", Style(bgcolor="grey27"))
+                r.append(" ")
+            r.truncate(width, overflow="ellipsis")
+            out.append(self._line(r, width))
+        self._head.append(head) if len(self._head) == i else self._head.__setitem__(i, head)
+        return out
+
+    def _line(self, text: Text, width: int) -> Strip:
+        segments = list(text.render(self._text_console))
+        return Strip(segments, text.cell_len).crop_extend(0, width, None)
+
+    def _centered(self, label: str, style: Style, width: int) -> Strip:
+        side = max(0, (width - len(label)) // 2)
+        line = Text("─" * side, style=_DIM) + Text(label, style=style)
+        line.append("─" * max(0, width - line.cell_len), _DIM)
+        return Strip(list(line.render(self._text_console)), line.cell_len)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = round(self.scroll_offset.y) + y
+        if index >= self._starts[-1] or not self._blocks:
+            return Strip([Segment(" " * width)], width)
+        b = bisect_right(self._starts, index) - 1
+        strip = self._blocks[b][index - self._starts[b]]
+        if b == self.selected and index - self._starts[b] >= self._head[b]:
+            strip = strip.apply_style(_SELECTED)
+        return strip.crop_extend(0, width, None)
+
+    # events ---------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        if self.scrollable_content_region.width != self._width:
+            follow = self._follow
+            self._rebuild()
+            if follow:
+                self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._follow = new_value >= self.max_scroll_y - 1
+
+    def action_select(self, step: int) -> None:
+        if self.history is None or not self.history.rows:
+            return
+        n = len(self.history.rows)
+        if self.selected is None:
+            self.selected = n - 1
+        else:
+            self.selected = max(0, min(n - 1, self.selected + step))
+        top, bottom = self._starts[self.selected], self._starts[self.selected + 1]
+        if top < self.scroll_y:
+            self.scroll_to(y=top, animate=False)
+        elif bottom > self.scroll_y + self.scrollable_content_region.height:
+            self.scroll_to(y=bottom - self.scrollable_content_region.height, animate=False)
+        self.refresh()
+        self.post_message(self.Selected(self.selected_row()))
+
+    def clear_selection(self) -> None:
+        if self.selected is not None:
+            self.selected = None
+            self.refresh()
+            self.post_message(self.Selected(None))
+
+    def action_scroll_home(self) -> None:
+        self.scroll_home(animate=False)
+
+    def action_scroll_end(self) -> None:
+        self.scroll_end(animate=False)

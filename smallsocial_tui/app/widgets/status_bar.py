@@ -1,0 +1,35 @@
+"""The status bar: my name, peers connected, relays, sync state, and the circle's loudness."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Static
+
+from smallsocial_tui.app.model import State
+from smallsocial_tui.text import safe_name
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar { dock: bottom; height: 1; background: $primary-background; color: $text; padding: 0 1; }
+    """
+
+    def update_from(self, state: State, circle: bytes | None, note: str = "") -> None:
+        t = Text()
+        t.append(safe_name(state.name or "…", 24), Style(bold=True))
+        peers = len(state.connected)
+        t.append("  ● " if peers else "  ○ ", Style(color="green" if peers else "grey50"))
+        t.append(f"{peers} peer{'s' if peers != 1 else ''}")
+        relays = len(state.relays())
+        t.append(f"  {relays} relay{'s' if relays != 1 else ''}")
+        t.append("  syncing…" if state.syncing else "  synced", Style(dim=not state.syncing))
+        if circle is not None and circle in state.circles:
+            node = state.circles[circle]
+            t.append(f"  │ {state.circle_name(circle)} ", Style(bold=True))
+            t.append(f"{node.summary.members} members", Style(dim=True))
+            t.append("  loud" if node.loud else "  quiet", Style(dim=not node.loud))
+        if note:
+            t.append(f"  │ {note}", Style(italic=True))
+        t.append("   F1 help  ^P palette", Style(dim=True))
+        self.update(t)
