@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import trio
 
-from protocol.node import api
+from protocol.node import api, control
 from protocol.node.host import setup_logging
 from protocol.node.node import Node
 from protocol.node.paths import ProfilePaths
@@ -36,9 +36,13 @@ class NodeThread:
         passphrase: str | None = None,
         listen: list[str] | None = None,
         peers: list[str] | None = None,
+        serve_control: bool = False,
         **node_options: float,
     ) -> None:
         self.paths = paths
+        self.serve_control = serve_control
+        """Hold the profile's node lock and serve its control socket, as ``smallsocial run`` does
+        (the TUI sets it, so ``smallsocial send`` from another terminal goes through this node)."""
         self.on_event = on_event
         self.passphrase = passphrase
         self.listen = listen
@@ -70,17 +74,37 @@ class NodeThread:
 
     async def _run(self) -> None:
         setup_logging(self.paths.logs)  # libp2p writes to stderr otherwise, which a TUI cannot show
-        profile = Profile.open(self.paths, self.passphrase)
+        lock = control.NodeLock(self.paths.root) if self.serve_control else None
+        if lock is not None and not lock.acquire():
+            raise BridgeError("A node is already running for this profile; stop it first.")
+        try:
+            profile = Profile.open(self.paths, self.passphrase)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         try:
             node = Node(profile, self.on_event, listen=self.listen, peers=self.peers, **self.node_options)
             self._node = node
             self._token = trio.lowlevel.current_trio_token()
             async with trio.open_nursery() as n:
-                await n.start(node.run)
+
+                async def run_node(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+                    try:
+                        await node.run(task_status=task_status)
+                    finally:
+                        n.cancel_scope.cancel()  # the control socket ends with the node
+
+                await n.start(run_node)
+                if lock is not None:
+                    (self.paths.root / "addrs").write_text("\n".join(node.public_addrs()) + "\n")
+                    await n.start(control.serve, node, self.paths.root / "control.sock")
                 self._started.set()
             self._fail_pending(node)
         finally:
             profile.close()
+            if lock is not None:
+                lock.release()
 
     def _fail_pending(self, node: Node) -> None:
         """Answer the commands the node stopped before reading: each caller waits for one event."""
