@@ -163,6 +163,8 @@ class _Printer:
                 f"[{safe_name(parent)}] you are invited to the side circle {safe_name(name)}; accept with:\n"
                 f"    smallsocial --data-dir {w.data_dir} --profile {YOU} join {circle[:12]}"
             )
+        elif kind == "MessageSent":
+            self.texts[str(ev.get("record_id"))] = ("you", "…")
         elif kind == "CircleJoined":
             self.circles[circle] = str(ev.get("name", ""))
         elif kind == "PeerConnected":

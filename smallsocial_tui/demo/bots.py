@@ -35,6 +35,11 @@ LINES = (
     "does anyone have a good soup recipe?",
     "nice to chat somewhere without ads, isn't it",
     "all of this is on 127.0.0.1, by the way",
+    "fun fact: every message here is signed and encrypted",
+    "I watched the sunset from the roof yesterday",
+    "back from the market, the strawberries are in",
+    "my cat just walked across the keyboard, sorry if I sent gibberish",
+    "what's everyone listening to these days?",
 )
 REPLIES = (
     "haha, yes!",
@@ -54,9 +59,13 @@ HELLO_YOU = (
 )
 SIDE_LINES = (
     "shh, this is the side circle — a surprise party planning room 🎉",
-    "only the three of us see this one",
+    "only the people in here can read this one",
     "what do we get them? I'm thinking a kite",
     "let's keep it small, a picnic maybe",
+    "I can bake something",
+    "saturday afternoon works for me",
+    "who keeps them busy while we set up?",
+    "balloons: yes or no?",
 )
 EMOJI = ("👍", "❤️", "😄", "🎉", "🙌")
 SIDE_NAME = "side-quest"
@@ -117,6 +126,8 @@ class Bot(threading.Thread):
         self._answer_you: list[_Seen] = []
         self._accept: list[str] = []
         self._react_ok = True
+        self._last: str | None = None
+        self._greeted = False
         self._mu = threading.Lock()
 
     # events from the node (reader thread) ----------------------------------------
@@ -171,6 +182,12 @@ class Bot(threading.Thread):
             self._log(f"{req.get('op')}: {reply.get('error')}")
         return reply
 
+    def _pick(self, lines: tuple[str, ...]) -> str:
+        """A random line, never the one this bot said just before."""
+        text = self.rng.choice([t for t in lines if t != self._last] or list(lines))
+        self._last = text
+        return text
+
     def _send(self, circle: str, text: str, reply: str | None = None) -> bool:
         ok = bool(self._request({"op": "send", "circle": circle, "text": text, "reply": reply}).get("ok"))
         self.sent += ok
@@ -190,7 +207,8 @@ class Bot(threading.Thread):
             pending, self._answer_you = self._answer_you[-1:], []
         for seen in pending:
             time.sleep(self.rng.uniform(0.8, 2.5))  # typing…
-            self._send(seen.circle, self.rng.choice(HELLO_YOU + REPLIES), reply=seen.record_id)
+            lines = REPLIES if self._greeted else HELLO_YOU
+            self._greeted = self._send(seen.circle, self._pick(lines), reply=seen.record_id) or self._greeted
 
     def _fork(self) -> None:
         assert self.fork_plan is not None
@@ -207,18 +225,18 @@ class Bot(threading.Thread):
             recent = [s for s in self._seen if s.circle == self.circle]
         roll = self.rng.random()
         if self.side and roll < 0.25:
-            self._send(self.side, self.rng.choice(SIDE_LINES[1:]))
+            self._send(self.side, self._pick(SIDE_LINES[1:]))
         elif recent and roll < 0.45:
-            self._send(self.circle, self.rng.choice(REPLIES), reply=self.rng.choice(recent).record_id)
+            self._send(self.circle, self._pick(REPLIES), reply=self.rng.choice(recent).record_id)
         elif recent and roll < 0.6 and self._react_ok:
             target = self.rng.choice(recent)
             req = {"op": "react", "circle": self.circle, "target": target.record_id}
-            reply = control.request(self.root, {**req, "emoji": self.rng.choice(EMOJI)}, timeout=15)
+            reply = control.request(self.root, {**req, "emoji": self._pick(EMOJI)}, timeout=15)
             if not reply.get("ok"):  # a node without the react op: a reply says the same
                 self._react_ok = "unknown op" not in str(reply.get("error", ""))
-                self._send(self.circle, self.rng.choice(EMOJI), reply=target.record_id)
+                self._send(self.circle, self._pick(EMOJI), reply=target.record_id)
         else:
-            self._send(self.circle, self.rng.choice(LINES))
+            self._send(self.circle, self._pick(LINES))
 
     def _log(self, text: str) -> None:
         if self.config.log is None:
