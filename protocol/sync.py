@@ -73,9 +73,24 @@ def plan(held: Mapping[bytes, Collection[int]], theirs: Mapping[bytes, int]) -> 
         send.extend(_runs(author, above))
     for author, their_seq in theirs.items():
         mine = held.get(author, ())
-        missing = [q for q in range(contiguous(mine) + 1, their_seq + 1) if q not in mine]
-        ask.extend(_runs(author, missing))
+        ask.extend(_gaps(author, mine, contiguous(mine) + 1, their_seq))
     return SyncPlan(tuple(sorted(send)), tuple(sorted(ask)))
+
+
+def _gaps(author: bytes, mine: Collection[int], first: int, last: int) -> list[Range]:
+    """The runs of seqs in ``first..last`` not in ``mine``, in time linear in ``len(mine)``.
+
+    ``last`` comes from a peer's vector (up to 2**63 - 1): listing every seq up to it
+    would let one sync request hang the node that serves it.
+    """
+    out: list[Range] = []
+    for q in sorted(q for q in mine if first <= q <= last):
+        if q > first:
+            out.append(Range(author, first, q - 1))
+        first = q + 1
+    if first <= last:
+        out.append(Range(author, first, last))
+    return out
 
 
 def batches(ranges: Collection[Range], limit: int = MAX_BATCH) -> Iterator[list[Range]]:

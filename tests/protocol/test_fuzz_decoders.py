@@ -529,3 +529,16 @@ def test_validator_never_raises_on_signed_nonsense(batch: list[Record]) -> None:
     held = [*view.records.values(), *view.conflicts.values()]
     assert view.roster == fold(w.genesis, [r for r in held if r.is_roster])
     assert not view.roster.is_member(MALLORY.public_key)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("their_seq", [10**7, 2**63 - 1])
+def test_sync_plan_for_a_huge_vector_seq_is_immediate(their_seq: int) -> None:
+    # Regression (found by scripts/fuzz): sync.plan listed every seq up to a peer's claimed
+    # latest seq, so one sync request with a vector {author: 2**63 - 1} (valid on the wire)
+    # made the serving node build a list of 2**63 ints: a hang, then MemoryError.
+    w, _, _ = sample()
+    theirs = sync.decode_vector(sync.encode_vector(w.cid, {BOB.public_key: their_seq}))[1]
+    p = sync.plan({BOB.public_key: {1, 2, 5}}, theirs)
+    assert p.ask == (sync.Range(BOB.public_key, 3, 4), sync.Range(BOB.public_key, 6, their_seq))
+    assert p.send == ()
