@@ -12,6 +12,7 @@ import argparse
 import getpass
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -595,6 +596,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except (CliError, ProtocolError, PathError, StoreError) as e:
         print(f"smallsocial: {e}", file=sys.stderr)
+        return 1
+    except sqlite3.OperationalError as e:  # a full disk, most often: one sentence, not a traceback
+        print(
+            f"smallsocial: the store could not be written ({e}); free some disk space and try again.",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

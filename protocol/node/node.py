@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
@@ -281,7 +282,10 @@ class Node:
             if why is not None:
                 self._drop(cid, why)
                 return False
-            self.profile.store.add_peer_addrs(cid, list(record.body["ad"]), "presence", self.profile._now())
+            with contextlib.suppress(sqlite3.OperationalError):  # a full disk: the next one will do
+                self.profile.store.add_peer_addrs(
+                    cid, list(record.body["ad"]), "presence", self.profile._now()
+                )
             return True
         try:
             verdict = self.profile.view(cid).check(record)
@@ -294,7 +298,8 @@ class Node:
             # Keep it aside only when its author is someone the roster knows; a stranger's
             # unplaceable record is not stored (sync will bring it if it is real).
             if self.profile.view(cid).known(record.author):
-                self.profile.store.hold(record, verdict.reason, self.profile._now())
+                with contextlib.suppress(sqlite3.OperationalError):  # a full disk: sync brings it
+                    self.profile.store.hold(record, verdict.reason, self.profile._now())
             self._want_sync(forwarder, cid)
             return False
         if isinstance(verdict, Dropped):
@@ -316,7 +321,14 @@ class Node:
         """Ingest one record and emit what it means; True if it was stored."""
         view = self.profile.view(record.circle)
         before = view.roster
-        outcome = ingest(self.profile, record)
+        try:
+            outcome = ingest(self.profile, record)
+        except sqlite3.OperationalError as e:
+            # A full disk: nothing of it was kept (and the profile dropped its cached views),
+            # so sync asks for it again later; the node stays up.
+            LOG.warning("could not store a record: %s", e)
+            self.stats["write_failed"] += 1
+            return False
         if isinstance(outcome, Held):
             if source is not None:
                 self._want_sync(source, record.circle)
@@ -401,7 +413,10 @@ class Node:
                     await self.pubsub.publish(t, raw)
                     published = cid
                     self.emit(api.MessagePublished(cid, rid))
-            self.profile.store.mark_sent(rid, self.profile._now())
+            try:
+                self.profile.store.mark_sent(rid, self.profile._now())
+            except sqlite3.OperationalError as e:  # a full disk: published again later, deduplicated
+                LOG.warning("could not mark a record sent: %s", e)
             return published
 
     def _hint_after(self, circles: set[bytes]) -> None:

@@ -102,6 +102,7 @@ class Profile:
         self.clock = clock
         self._views: dict[bytes, CircleView] = {}
         self._keys: dict[bytes, dict[bytes, bytes]] = {}
+        store.on_rollback = self._rolled_back
 
     # opening ---------------------------------------------------------------
     @staticmethod
@@ -204,6 +205,11 @@ class Profile:
     def forget_views(self) -> None:
         """Drop cached views (another process wrote to the store)."""
         self._views.clear()
+
+    def _rolled_back(self) -> None:
+        """A write failed (a full disk): the views may hold records the store never kept."""
+        self._views.clear()
+        self._keys.clear()
 
     def circles(self) -> list[CircleInfo]:
         out = []

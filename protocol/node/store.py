@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +140,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
+        self.on_rollback: Callable[[], None] | None = None
         self._migrate()
 
     def close(self) -> None:
@@ -173,12 +174,18 @@ class Store:
         self._depth = 1
         try:
             yield self.db
-        except BaseException:
             self._depth = 0
-            self.db.execute("ROLLBACK")
+            self.db.execute("COMMIT")
+        except BaseException:
+            # A failed COMMIT (a full disk) may leave the transaction open, or SQLite may have
+            # rolled it back already; either way nothing of it is kept, and whoever cached
+            # state from inside it (the profile's views) must drop that cache.
+            self._depth = 0
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if self.on_rollback is not None:
+                self.on_rollback()
             raise
-        self._depth = 0
-        self.db.execute("COMMIT")
 
     # identity -------------------------------------------------------------
     def identity_row(self) -> tuple[bytes, str] | None:

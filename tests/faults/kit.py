@@ -1,0 +1,272 @@
+"""Helpers for the fault tests: real ``smallsocial run`` nodes, short and long settings, figures.
+
+Builds on :mod:`tests.node.harness` (not edited): :class:`Node` is a harness ``Peer``
+that also timestamps each event line as it arrives (for latency) and can start its
+process with a ``preexec_fn`` (for resource limits). :func:`report` appends a JSON line
+of measured figures to ``$SMALLSOCIAL_STRESS_REPORT`` (``scripts/stress`` reads it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from smallsocial_tui import control
+from tests.node.harness import LOOPBACK, Peer, wait_until
+
+CIRCLE = "friends"
+REPORT_ENV = "SMALLSOCIAL_STRESS_REPORT"
+STRESS_ENV = "SMALLSOCIAL_STRESS"
+
+
+def stress() -> bool:
+    """Whether the long versions were asked for (``scripts/stress`` sets it)."""
+    return os.environ.get(STRESS_ENV, "") not in ("", "0")
+
+
+def report(test: str, **figures: Any) -> None:
+    """Keep one test's measured figures: printed (``pytest -s``) and appended to the report file."""
+    line = json.dumps({"test": test, **figures}, sort_keys=True)
+    print(f"\nFIGURES {line}")
+    path = os.environ.get(REPORT_ENV)
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
+class Node(Peer):
+    """A harness peer whose events carry ``_t`` (monotonic arrival time) and whose start takes a preexec."""
+
+    preexec: Callable[[], None] | None = None
+
+    def start(self, *peers: str, listen: str = LOOPBACK, timeout: float = 30) -> str:
+        if self.preexec is None:
+            return super().start(*peers, listen=listen, timeout=timeout)
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        args = [sys.executable, "-m", "smallsocial_tui", "run", "--json", "--listen", listen]
+        for p in peers:
+            args += ["--peer", p]
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            args,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=self.preexec,
+        )
+        self.stderr_lines: list[str] = []
+        threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
+        self.addr = None
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self._reader.start()
+        wait_until(
+            lambda: self.addr is not None or self.proc is None or self.proc.poll() is not None,
+            timeout,
+            what=f"{self.name} to listen",
+        )
+        if self.addr is None:
+            raise AssertionError(f"{self.name} node did not start: {''.join(self.stderr_lines)[-3000:]}")
+        return self.addr
+
+    def _reap(self) -> int:
+        proc = self.proc
+        code = super()._reap()
+        if proc is not None and proc.stderr is not None:
+            proc.stderr.close()
+        return code
+
+    def _drain_stderr(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            self.stderr_lines.append(line)
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            ev["_t"] = time.monotonic()
+            self.events.append(ev)
+            if ev.get("event") == "NodeStarted":
+                self.addr = ev["addrs"][0]
+
+    def stderr_text(self) -> str:
+        if getattr(self, "stderr_lines", None):
+            return "".join(self.stderr_lines)
+        path = self.root / "stderr.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def status(self, timeout: float = 5.0) -> dict[str, Any]:
+        return control.request(self.root, {"op": "status"}, timeout)
+
+    def peers(self) -> int:
+        try:
+            return int(self.status()["peers"])
+        except (OSError, ValueError, KeyError):
+            return -1
+
+
+def kill_quietly(node: Peer) -> None:
+    """SIGKILL a node if it runs, and reap it (also one that already exited)."""
+    if node.proc is not None:
+        with contextlib.suppress(Exception):
+            node.kill()
+
+
+# talking to a running node ------------------------------------------------------------
+def send(node: Peer, circle: str, text: str, timeout: float = 10.0) -> dict[str, Any]:
+    """One message through the node's control socket (what ``smallsocial send`` does); the reply."""
+    return control.request(node.root, {"op": "send", "circle": circle, "text": text}, timeout)
+
+
+def remove(node: Peer, circle: str, key: str, timeout: float = 10.0) -> dict[str, Any]:
+    return control.request(node.root, {"op": "remove", "circle": circle, "key": key}, timeout)
+
+
+# reading a store ----------------------------------------------------------------------
+@contextlib.contextmanager
+def db(node: Peer) -> Iterator[sqlite3.Connection]:
+    path = node.root / "store.sqlite3"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def rows(node: Peer, circle: str) -> list[tuple[str, str, int, str]]:
+    """(record id, author key hex, seq, type) of every stored record of the circle."""
+    with db(node) as conn:
+        got = conn.execute(
+            "SELECT id, author, seq, type FROM records WHERE circle = ?", (bytes.fromhex(circle),)
+        ).fetchall()
+    return [(bytes(i).hex(), bytes(a).hex(), int(q), str(t)) for i, a, q, t in got]
+
+
+def ids(node: Peer, circle: str) -> set[str]:
+    return {r[0] for r in rows(node, circle)}
+
+
+def integrity(node: Peer) -> str:
+    with db(node) as conn:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def held(node: Peer, circle: str) -> set[str]:
+    with db(node) as conn:
+        got = conn.execute("SELECT id FROM held WHERE circle = ?", (bytes.fromhex(circle),)).fetchall()
+    return {bytes(r[0]).hex() for r in got}
+
+
+def epoch_keys(node: Peer, circle: str) -> set[str]:
+    with db(node) as conn:
+        got = conn.execute("SELECT epoch FROM epoch_keys WHERE circle = ?", (bytes.fromhex(circle),))
+        return {bytes(r[0]).hex() for r in got}
+
+
+def chain_problems(node: Peer, circle: str, author_hex: str | None = None) -> list[str]:
+    """Duplicate (author, seq) pairs and gaps in each author's chain (or one author's)."""
+    by_author: dict[str, list[int]] = {}
+    for _, a, q, t in rows(node, circle):
+        if t != "genesis" and (author_hex is None or a == author_hex):
+            by_author.setdefault(a, []).append(q)
+    out = []
+    for a, seqs in by_author.items():
+        if len(seqs) != len(set(seqs)):
+            out.append(f"{a[:12]}: an (author, seq) twice")
+        missing = sorted(set(range(1, max(seqs) + 1)) - set(seqs))
+        if missing:
+            out.append(f"{a[:12]}: gaps at {missing[:10]}")
+    return out
+
+
+def author_hex(node: Peer) -> str:
+    """A profile's public key as hex (how the store keeps authors)."""
+    with db(node) as conn:
+        return bytes(conn.execute("SELECT public_key FROM identity WHERE id = 1").fetchone()[0]).hex()
+
+
+# circles ------------------------------------------------------------------------------
+def join(inviter: Peer, joiner: Peer, circle: str, *watchers: Peer, timeout: float = 30) -> None:
+    """``inviter`` invites ``joiner``'s key through its running node; the joiner joins with the token."""
+    token = inviter.json("invite", CIRCLE, joiner.key)["token"]
+    joiner.json("join", token)
+    for w in watchers:
+        wait_until(
+            lambda w=w: w.saw("MemberJoined", circle=circle, member=joiner.key),
+            timeout,
+            what=f"{w.name} to see {joiner.name} join",
+        )
+
+
+def members(node: Peer) -> list[dict[str, Any]]:
+    return sorted(node.json("members", CIRCLE), key=lambda m: str(m["key"]))
+
+
+def circle_row(node: Peer, circle: str) -> dict[str, Any]:
+    return dict(next(c for c in node.json("circle", "list") if c["id"] == circle))
+
+
+# latency ------------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 50) * 1000, 2),
+        "p99_ms": round(percentile(values, 99) * 1000, 2),
+        "mean_ms": round(statistics.fmean(values) * 1000, 2) if values else float("nan"),
+    }
+
+
+def arrival(node: Node, record_id: str) -> float | None:
+    """When ``node``'s event stream announced the record as received (monotonic), if it did."""
+    for ev in reversed(node.events):
+        if ev.get("event") == "MessageReceived" and ev.get("record_id") == record_id:
+            return float(ev["_t"])
+    return None
+
+
+__all__ = [
+    "CIRCLE",
+    "Node",
+    "arrival",
+    "author_hex",
+    "chain_problems",
+    "circle_row",
+    "held",
+    "ids",
+    "integrity",
+    "join",
+    "kill_quietly",
+    "members",
+    "percentile",
+    "remove",
+    "report",
+    "rows",
+    "send",
+    "stress",
+    "summary",
+    "wait_until",
+]
