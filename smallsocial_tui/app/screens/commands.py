@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from textual import on
 from textual.app import SystemCommand
 
 from protocol.errors import ProtocolError
@@ -76,8 +75,8 @@ class CommandsMixin(_Base):
             self.notify("There is no message to do that to.", severity="warning")
         return row
 
-    @on(Composer.Submitted)
-    def _composer_submitted(self, event: Composer.Submitted) -> None:
+    def on_composer_submitted(self, event: Composer.Submitted) -> None:
+        # named handlers (not @on): a plain mixin's @on handlers are not collected by Textual
         if event.editing is not None:
             circle = self._circle_for_writing()
             if circle is not None:
@@ -97,8 +96,7 @@ class CommandsMixin(_Base):
             return
         handler(parsed.args)
 
-    @on(Composer.RecallRequested)
-    def _recall(self) -> None:
+    def on_composer_recall_requested(self) -> None:
         hist = self.ss.state.histories.get(self.current) if self.current else None
         row = hist.last_own(self.ss.state.me) if hist else None
         if row is not None and row.text:

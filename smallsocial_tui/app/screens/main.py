@@ -73,6 +73,7 @@ class MainScreen(CommandsMixin, Screen[None]):
     def on_mount(self) -> None:
         self.query_one(Composer).focus()
         self._notice(Text("Starting the node…", style=Style(dim=True)))
+        self._update_title()
         self._update_status()
 
     # helpers -------------------------------------------------------------------------
@@ -202,6 +203,7 @@ class MainScreen(CommandsMixin, Screen[None]):
                 else:
                     self.current = None
                     self._notice(self._welcome())
+                    self._update_title()
             else:
                 self._update_title()
             self._update_status()

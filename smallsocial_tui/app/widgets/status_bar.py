@@ -31,5 +31,5 @@ class StatusBar(Static):
             t.append("  loud" if node.loud else "  quiet", Style(dim=not node.loud))
         if note:
             t.append(f"  │ {note}", Style(italic=True))
-        t.append("   F1 help  ^P palette", Style(dim=True))
+        t.append("   F1 help  F2 palette", Style(dim=True))
         self.update(t)
