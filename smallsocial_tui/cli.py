@@ -23,7 +23,7 @@ from typing import Any
 from protocol.errors import ProtocolError
 from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node.paths import PathError, resolve
-from protocol.node.profile import CircleInfo, LogEntry, Profile
+from protocol.node.profile import CircleInfo, LogEntry, Profile, relay_key_of
 from protocol.node.store import StoreError
 from smallsocial_tui import control
 from smallsocial_tui.text import safe, safe_name, short_key
@@ -387,6 +387,74 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise CliError(str(e)) from None
 
 
+def cmd_circle_pin(args: argparse.Namespace) -> None:
+    profile = _open(args)
+    c = _circle(profile, args.circle)
+    try:
+        relay = relay_key_of(args.relay_addr)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if _via_node(profile, {"op": "pin", "circle": c.id.hex(), "addr": args.relay_addr.strip()}) is None:
+        try:
+            profile.pin(c.id, args.relay_addr)
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        hint = "; it reaches the relay when your node runs (smallsocial run)"
+    else:
+        hint = "; your node is handing the circle to the relay now"
+    _emit(
+        args,
+        {"circle": c.id.hex(), "relay": peer_id(relay), "addr": args.relay_addr.strip()},
+        f"Pinned {safe_name(c.name)} to relay {short_key(peer_id(relay))}{hint}.",
+    )
+
+
+def cmd_relay(args: argparse.Namespace) -> None:
+    paths = resolve(args.data_dir, args.profile or os.environ.get("SMALLSOCIAL_PROFILE") or "relay")
+    from protocol.node.relay import Quota, QuotaError
+
+    if args.action == "status":
+        from protocol.node.relay_runner import read_status
+
+        status = read_status(paths)
+        if status is None:
+            raise CliError(f"No relay is running in {paths.root}; start one with `smallsocial relay`.")
+        _emit(args, status, f"relay {status['key']}, up as pid {status['pid']}: " + _relay_line(status))
+        return
+    try:
+        quota = Quota.load(
+            Path(args.config) if args.config else None,
+            records=args.max_records,
+            bytes=args.max_bytes,
+            retention_days=args.retention_days,
+            circles=args.max_circles,
+        )
+    except QuotaError as e:
+        raise CliError(str(e)) from None
+    from protocol.node.relay_runner import AlreadyRunning, BadAddress, run_relay
+
+    try:
+        run_relay(
+            paths,
+            args.listen,
+            quota,
+            announce=args.announce,
+            peers=args.peer,
+            as_json=args.json,
+            status_interval=args.status_interval,
+        )
+    except (AlreadyRunning, BadAddress) as e:
+        raise CliError(str(e)) from None
+
+
+def _relay_line(s: dict[str, Any]) -> str:
+    return (
+        f"{s['circles']} circle(s), {s['members']} member(s), {s['records']} record(s), "
+        f"{s['bytes'] / 1e6:.1f} MB, {s['peers']} peer(s), {s['rejected']} rejected, "
+        f"{s['over_quota']} refused over quota; addresses: {' '.join(s['addrs'])}"
+    )
+
+
 def cmd_remove(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = _circle(profile, args.circle)
@@ -506,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("new", cmd_circle_new, "create a circle", csub)
     sp.add_argument("name_arg", metavar="NAME")
     add("list", cmd_circle_list, "circles, as a tree", csub)
+    sp = add("pin", cmd_circle_pin, "pin a circle to a relay (it stores and forwards, cannot read)", csub)
+    sp.add_argument("circle", metavar="CIRCLE")
+    sp.add_argument("relay_addr", metavar="RELAY_ADDR", help="/ip4/HOST/tcp/PORT/p2p/RELAY_PEER_ID")
 
     sp = add("members", cmd_members, "members of a circle")
     sp.add_argument("circle", metavar="CIRCLE")
@@ -562,6 +633,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MADDR",
         help="a peer to dial, /ip4/…/tcp/…/p2p/12D3KooW… (repeatable)",
     )
+
+    sp = add("relay", cmd_relay, "run a blind relay for circles pinned to it (or: relay status)")
+    sp.add_argument("action", nargs="?", choices=["status"], help="report on the running relay")
+    sp.add_argument("--listen", action="append", default=[], metavar="MADDR", help="address to listen on")
+    sp.add_argument(
+        "--announce", action="append", default=[], metavar="MADDR", help="address members should dial"
+    )
+    sp.add_argument("--peer", action="append", default=[], metavar="MADDR", help="a peer to dial")
+    sp.add_argument("--config", metavar="FILE", help="a TOML file with a [quota] section")
+    sp.add_argument("--max-records", type=int, metavar="N", help="records stored per circle")
+    sp.add_argument("--max-bytes", type=int, metavar="N", help="bytes stored per circle")
+    sp.add_argument("--retention-days", type=float, metavar="D", help="keep messages this many days")
+    sp.add_argument("--max-circles", type=int, metavar="N", help="circles this relay takes")
+    sp.add_argument("--status-interval", type=float, default=60.0, help=argparse.SUPPRESS)
 
     sp = add("remove", cmd_remove, "remove a member (admins); the circle gets a new key")
     sp.add_argument("circle", metavar="CIRCLE")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -89,7 +90,7 @@ class NodeThread:
             self._token = trio.lowlevel.current_trio_token()
             async with trio.open_nursery() as n:
 
-                async def run_node(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+                async def run_node(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
                     try:
                         await node.run(task_status=task_status)
                     finally:

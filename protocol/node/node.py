@@ -36,7 +36,7 @@ from protocol import circle, messages, presence, records, schema
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
-from protocol.node import api, queries, syncer, syncwire
+from protocol.node import api, pinning, queries, syncer, syncwire
 from protocol.node.blocklist import BlockList
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
 from protocol.node.ingest import ingest
@@ -48,6 +48,8 @@ LOG = logging.getLogger("smallsocial.node")
 PUBLISH_GROUP = 4
 PRESENCE_INTERVAL = 60.0
 """Seconds between presence announcements in each circle."""
+ACTIVE = ("member", "relay")
+"""Circle statuses the node takes part in: as a member, or as the circle's relay."""
 GREET_TIMEOUT = 15.0
 """Seconds a new peer has to join a shared circle's mesh before I stop waiting to greet it."""
 HINT_DELAY = 1.0
@@ -206,12 +208,13 @@ class Node:
             await stack.enter_async_context(background_trio_service(self.gossipsub))
             await self.pubsub.wait_until_ready()
             self.host.set_stream_handler(TProtocol(syncwire.PROTOCOL), self._serve_sync)
+            self._more_handlers()
             self.addrs = [str(a) for a in self.host.get_addrs()]
             try:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     for c in self.profile.store.circles():
-                        if c.status == "member":
+                        if c.status in ACTIVE:
                             await self._join_topic(c.id)
                     nursery.start_soon(self._publisher)
                     nursery.start_soon(self._dialer)
@@ -219,6 +222,7 @@ class Node:
                     nursery.start_soon(self._periodic_sync)
                     nursery.start_soon(self._command_loop)
                     nursery.start_soon(self._announcer)
+                    self._more_tasks(nursery)
                     self.emit(api.NodeStarted(self.profile.identity.peer_id, tuple(self.addrs)))
                     task_status.started()
                     await self._stop.wait()
@@ -227,6 +231,12 @@ class Node:
                 with trio.move_on_after(2) as scope:
                     scope.shield = True
                     await self._disconnect_all()
+
+    def _more_handlers(self) -> None:
+        """Stream handlers a subclass adds (the relay's pin stream)."""
+
+    def _more_tasks(self, nursery: trio.Nursery) -> None:
+        """Background tasks a subclass adds (the relay's retention sweep and status)."""
 
     async def _disconnect_all(self) -> None:
         async with trio.open_nursery() as n:
@@ -448,7 +458,7 @@ class Node:
         await trio.sleep(1.0)
         while True:
             for c in self.profile.store.circles():
-                if c.status == "member":
+                if c.status in ACTIVE:
                     await self._announce_presence(c.id)
             await trio.sleep(PRESENCE_INTERVAL)
 
@@ -478,12 +488,12 @@ class Node:
 
         async with trio.open_nursery() as n:
             for c in self.profile.store.circles():
-                if c.status == "member":
+                if c.status in ACTIVE:
                     n.start_soon(one, c.id)
 
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)
-        return row is not None and row.status == "member"
+        return row is not None and row.status in ACTIVE
 
     # peers -----------------------------------------------------------------
     def _on_connected(self, pid: ID) -> None:
@@ -498,6 +508,20 @@ class Node:
         self._want_sync(pid, None)
         if self._nursery is not None:
             self._nursery.start_soon(self._greet, pid)
+            self._nursery.start_soon(self._offer_pins, pid)
+
+    async def _offer_pins(self, pid: ID, only: bytes | None = None) -> None:
+        """If ``pid`` is a relay pinned to circles of mine, hand it those circles (it cannot know them)."""
+        key = key_of(pid)
+        if key is None:
+            return
+        for c in self.profile.store.circles():
+            if c.status == "member" and (only is None or c.id == only):
+                view = self.profile.view(c.id)
+                if key in view.roster.relays:
+                    why = await pinning.offer(self, pid, view)
+                    if why is not None:
+                        LOG.info("relay %s refused circle %s: %s", pid, c.id.hex()[:12], why)
 
     def _on_disconnected(self, pid: ID) -> None:
         if pid in self._connected and not self.host.get_network().get_connections(pid):
@@ -507,6 +531,8 @@ class Node:
     def known_addrs(self) -> list[str]:
         addrs = list(self.extra_peers)
         for c in self.profile.store.circles():
+            if c.status == "member":
+                addrs += [a for r in self.profile.view(c.id).roster.relays.values() for a in r.addrs]
             addrs += self.profile.store.peer_addrs(c.id)
         return [a for a in dict.fromkeys(addrs) if "/p2p/" in a]
 
@@ -573,13 +599,13 @@ class Node:
         if not addrs:
             return
         for c in self.profile.store.circles():
-            if c.status == "member" and self.profile.view(c.id).roster.is_member(key):
+            if c.status in ACTIVE and self.profile.view(c.id).roster.is_member(key):
                 self.profile.store.add_peer_addrs(c.id, addrs, "peer", self.profile._now())
 
     async def _syncer(self) -> None:
         async for pid, cid in self._sync_queue:
             self._sync_pending.discard((pid, cid))
-            circles = [cid] if cid else [c.id for c in self.profile.store.circles() if c.status == "member"]
+            circles = [cid] if cid else [c.id for c in self.profile.store.circles() if c.status in ACTIVE]
             key = key_of(pid)
             if key is not None and cid is None:
                 self._remember(pid, key)
@@ -648,7 +674,7 @@ class Node:
             self.emit(api.CommandDone(cmd.request_id))
             self._kick_outbox()
             if self._nursery is not None:
-                self._nursery.start_soon(self.connect, cmd.addr.strip())
+                self._nursery.start_soon(self._reach_relay, cmd.circle, cmd.addr.strip())
         elif isinstance(cmd, api.LoadOverview):
             connected = [pid.to_base58() for pid in self._connected]
             self.emit(queries.overview(p, cmd.request_id, self.public_addrs(), connected))
@@ -707,6 +733,13 @@ class Node:
         elif isinstance(cmd, api.Shutdown):
             self.emit(api.CommandDone(cmd.request_id))
             self.stop()
+
+    async def _reach_relay(self, circle_id: bytes, addr: str) -> None:
+        """After a pin: connect to the relay (which offers it our circles), or offer this one now."""
+        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        already = bool(self.host.get_network().get_connections(info.peer_id))
+        if await self.connect(addr) and already:
+            await self._offer_pins(info.peer_id, only=circle_id)
 
     def _name(self, circle_id: bytes) -> str:
         row = self.profile.store.circle(circle_id)

@@ -261,11 +261,15 @@ class Profile:
             self.identity, roster, view.next_pos(self.me), invitee, self._now_ms(), role=role, ttl_s=ttl
         )
         chain = self._chain_to_founder(view)
+        past = self._roster_past(view, inv, skip={r.id for r in chain})
+        if len(chain) + len(past) <= invitation.MAX_CHAIN:
+            chain += past
         row = self.store.circle(circle_id)
         assert row is not None
         with self.store.tx():
             self._store_own(inv)
-        all_addrs = list(dict.fromkeys([*addrs, *self.store.peer_addrs(circle_id)]))[:16]
+        relays = [a for r in roster.relays.values() for a in r.addrs]  # always on: try them first
+        all_addrs = list(dict.fromkeys([*relays, *addrs, *self.store.peer_addrs(circle_id)]))[:16]
         return invitation.make_token(
             inv,
             view.genesis,
@@ -275,6 +279,35 @@ class Profile:
             self.circle_name(row),
             all_addrs,
         )
+
+    MAX_TOKEN_PAST = 12
+    MAX_TOKEN_PAST_BYTES = 6000
+
+    def _roster_past(self, view: CircleView, inv: Record, skip: set[bytes]) -> list[Record]:
+        """The roster records the invite causally follows (its ``h`` closure), when few and small.
+
+        With them in the token the joiner's own view folds at once (a pin or a removal
+        before the invite would otherwise leave the join pending until the first sync).
+        A big roster past does not fit a pasteable token: then none, and sync brings it.
+        """
+        out: list[Record] = []
+        size = 0
+        todo = [bytes(h) for h in inv.body.get("h", [])]
+        seen: set[bytes] = set(skip)
+        while todo:
+            rid = todo.pop()
+            if rid in seen or rid == view.genesis.id:
+                continue
+            seen.add(rid)
+            rec = view.records.get(rid) or view.conflicts.get(rid)
+            if rec is None:
+                continue
+            out.append(rec)
+            size += len(rec.raw)
+            if len(out) > self.MAX_TOKEN_PAST or size > self.MAX_TOKEN_PAST_BYTES or len(rec.raw) > 4096:
+                return []
+            todo += [bytes(h) for h in rec.body.get("h", [])]
+        return out
 
     def _chain_to_founder(self, view: CircleView) -> list[Record]:
         chain: list[Record] = []

@@ -104,6 +104,31 @@ MIGRATIONS: list[str] = [
         received_at INTEGER NOT NULL
     );
     """,
+    # 4: circles a relay serves (status 'relay': it stores and forwards, holds no key); counters
+    """
+    CREATE TABLE circles_v4 (
+        id BLOB PRIMARY KEY,
+        parent BLOB,
+        name_sealed BLOB NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('member', 'invited', 'left', 'removed', 'relay')),
+        fork_record BLOB,
+        added_at INTEGER NOT NULL
+    );
+    INSERT INTO circles_v4 SELECT id, parent, name_sealed, status, fork_record, added_at FROM circles;
+    DROP TABLE circles;
+    ALTER TABLE circles_v4 RENAME TO circles;
+    CREATE INDEX records_by_received ON records (circle, received_at);
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE TABLE expired (
+        circle BLOB NOT NULL,
+        author BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (circle, author, seq)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -414,3 +439,47 @@ class Store:
             (circle_id, records.MSG, not_author, circle_id),
         )
         return [bytes(r[0]) for r in rows]
+
+    # what a relay needs ---------------------------------------------------------
+    def usage(self, circle_id: bytes) -> tuple[int, int]:
+        """(records, bytes) stored for a circle."""
+        n, size = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(raw)), 0) FROM records WHERE circle = ?", (circle_id,)
+        ).fetchone()
+        return int(n), int(size)
+
+    def expire_messages(self, circle_id: bytes, before: int) -> int:
+        """Delete a circle's message records received before ``before``; roster records stay."""
+        with self.tx() as db:
+            ids = [
+                (r[0],)
+                for r in db.execute(
+                    "SELECT id FROM records WHERE circle = ? AND type = ? AND received_at < ? "
+                    "AND id NOT IN (SELECT record FROM outbox WHERE sent_at IS NULL)",
+                    (circle_id, records.MSG, before),
+                )
+            ]
+            db.executemany(
+                "INSERT OR IGNORE INTO expired (circle, author, seq) SELECT circle, author, seq "
+                "FROM records WHERE id = ?",
+                ids,
+            )
+            db.executemany("DELETE FROM outbox WHERE record = ?", ids)
+            db.executemany("DELETE FROM records WHERE id = ?", ids)
+        return len(ids)
+
+    def expired_seqs(self, circle_id: bytes) -> list[tuple[bytes, int]]:
+        """(author, seq) of message records deleted by retention: not to be fetched again."""
+        rows = self.db.execute("SELECT author, seq FROM expired WHERE circle = ?", (circle_id,))
+        return [(bytes(a), int(q)) for a, q in rows]
+
+    def bump(self, name: str, by: int = 1) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                (name, by),
+            )
+
+    def counters(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.db.execute("SELECT name, value FROM counters")}

@@ -32,7 +32,7 @@ async def pull(node: Node, pid: ID, circle_id: bytes) -> None:
         await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(circle_id, vec)))
         received = 0
         while True:
-            tag, payload = await _read_frame(stream)
+            tag, payload = await read_frame(stream)
             if tag == syncwire.RECORDS:
                 batch = []
                 for raw in syncwire.parse_records(payload):
@@ -66,7 +66,7 @@ async def serve(node: Node, stream: INetStream) -> None:
     pid = stream.muxed_conn.peer_id
     try:
         with trio.fail_after(60):
-            tag, payload = await _read_frame(stream)
+            tag, payload = await read_frame(stream)
             if tag != syncwire.VECTOR:
                 return
             cid, theirs = sync.decode_vector(payload)
@@ -135,7 +135,7 @@ async def _read_exactly(stream: INetStream, n: int) -> bytes:
     return bytes(buf)
 
 
-async def _read_frame(stream: INetStream) -> tuple[bytes, bytes]:
+async def read_frame(stream: INetStream) -> tuple[bytes, bytes]:
     n = int.from_bytes(await _read_exactly(stream, 4), "big")
     syncwire.check_length(n)
     body = await _read_exactly(stream, n)

@@ -1,0 +1,46 @@
+"""Relay limits from defaults, a TOML file and flags; a bad value is one sentence."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from protocol.node.relay import Quota, QuotaError
+
+
+def test_flags_override_the_file_which_overrides_defaults(tmp_path: Path) -> None:
+    cfg = tmp_path / "relay.toml"
+    cfg.write_text("[quota]\nrecords = 500\nretention_days = 7\n")
+    q = Quota.load(cfg, records=None, bytes=10_000, retention_days=None, circles=None)
+    assert (q.records, q.bytes, q.retention_days, q.circles) == (500, 10_000, 7, Quota().circles)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[quota]\nrecords = -1\n", "must be a positive number"),
+        ("[quota]\nrecord = 5\n", "takes only"),
+        ("[quota\n", "Cannot read the relay config"),
+        ('[quota]\nbytes = "lots"\n', "must be a positive number"),
+    ],
+)
+def test_bad_configs_are_refused_with_a_sentence(tmp_path: Path, text: str, says: str) -> None:
+    cfg = tmp_path / "relay.toml"
+    cfg.write_text(text)
+    with pytest.raises(QuotaError, match=says):
+        Quota.load(cfg)
+
+
+def test_the_cli_reports_a_bad_quota_and_exits_1(tmp_path: Path) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "smallsocial_tui", "--data-dir", str(tmp_path), "relay", "--max-records", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert p.returncode == 1
+    assert p.stderr.strip() == "smallsocial: The quota records must be a positive number, not 0."
