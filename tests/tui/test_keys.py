@@ -1,0 +1,89 @@
+"""Keybindings: alt+n, ctrl+n/p, pageup/pagedown, escape, help, and ctrl+q stopping the node."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol.node.paths import ProfilePaths
+from smallsocial_tui.app.dialogs.info import ConnectionDialog, IdentityDialog
+from smallsocial_tui.app.screens.help import HelpScreen
+from smallsocial_tui.app.screens.main import MainScreen
+from smallsocial_tui.app.widgets.message_log import MessageLog
+from tests.tui.conftest import make_app, world
+from tests.tui.helpers import ready, wait_for
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+
+
+async def test_alt_n_and_ctrl_n_p_move_between_circles(profile_paths: ProfilePaths) -> None:
+    node, ids = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        order = [ids["friends"], ids["games"], ids["chess"], ids["work"]]
+        assert app.state.order() == order
+        await pilot.press("alt+3")
+        assert app.screen.current == ids["chess"]
+        await pilot.press("ctrl+n")
+        assert app.screen.current == ids["work"]
+        await pilot.press("ctrl+n")  # wraps around
+        assert app.screen.current == ids["friends"]
+        await pilot.press("ctrl+p")
+        assert app.screen.current == ids["work"]
+        await pilot.press("alt+9")  # no ninth circle: nothing happens
+        assert app.screen.current == ids["work"]
+
+
+async def test_pageup_pagedown_scroll_history(profile_paths: ProfilePaths) -> None:
+    node, ids = world()
+    for i in range(200):
+        node.add_message(ids["friends"], ids["bob"], f"line {i}")
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        log = app.screen.query_one(MessageLog)
+        await wait_for(pilot, lambda: log.scroll_y > 0 and log.scroll_y == log.max_scroll_y)
+        bottom = log.scroll_y
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: log.scroll_y < bottom)
+        node.receive(ids["friends"], ids["carol"], "while scrolled up")
+        await pilot.pause(0.1)
+        assert log.scroll_y < log.max_scroll_y  # not yanked to the bottom while reading
+        await pilot.press("pagedown", "pagedown")
+        await wait_for(pilot, lambda: log.scroll_y == log.max_scroll_y)
+        node.receive(ids["friends"], ids["carol"], "pinned again")
+        await wait_for(pilot, lambda: log.scroll_y == log.max_scroll_y and log.line_count > 0)
+
+
+async def test_escape_closes_dialogs_and_f1_shows_help(profile_paths: ProfilePaths) -> None:
+    node, _ = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        for key, screen in (("f1", HelpScreen), ("ctrl+g", IdentityDialog), ("ctrl+t", ConnectionDialog)):
+            await pilot.press(key)
+            await wait_for(pilot, lambda screen=screen: isinstance(app.screen, screen))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_identity_dialog_copies_my_key(profile_paths: ProfilePaths) -> None:
+    node, _ = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, IdentityDialog))
+        await pilot.click("#copy")
+        assert app.clipboard == node.me.peer_id
+
+
+async def test_ctrl_q_stops_the_node_and_exits(profile_paths: ProfilePaths) -> None:
+    node, _ = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: node.stopped)
+    assert app.return_code == 0
+    assert node.stopped
