@@ -114,6 +114,19 @@ def _exit_on_signals() -> Iterator[None]:
             signal.signal(s, h)
 
 
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Ctrl-C pressed again while cleaning up must not leave half the nodes running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _tui_runner() -> Callable[[str | None, str | None], int] | None:
     try:
         from smallsocial_tui.app import run_app
@@ -249,7 +262,7 @@ def run_demo(
             code = 1
         finally:
             if demo is not None:
-                with contextlib.suppress(KeyboardInterrupt, _Terminated):
+                with _no_interrupts(), contextlib.suppress(KeyboardInterrupt, _Terminated):
                     demo.close()
                 atexit.unregister(demo.close)
                 if keep:

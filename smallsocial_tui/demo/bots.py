@@ -199,14 +199,14 @@ class Bot(threading.Thread):
         for cid in pending:
             if self._request({"op": "accept_fork", "circle": cid}).get("ok"):
                 self.side = cid
-                time.sleep(self.rng.uniform(0.5, 1.5))
+                self._stop_event.wait(self.rng.uniform(0.5, 1.5))
                 self._send(cid, "ooh, a side circle! count me in")
 
     def _answer(self) -> None:
         with self._mu:
             pending, self._answer_you = self._answer_you[-1:], []
         for seen in pending:
-            time.sleep(self.rng.uniform(0.8, 2.5))  # typing…
+            self._stop_event.wait(self.rng.uniform(0.8, 2.5))  # typing…
             lines = REPLIES if self._greeted else HELLO_YOU
             self._greeted = self._send(seen.circle, self._pick(lines), reply=seen.record_id) or self._greeted
 
@@ -217,7 +217,7 @@ class Bot(threading.Thread):
         self.forked = str(reply.get("circle", "")) if reply.get("ok") else ""
         if self.forked:
             self.side = self.forked
-            time.sleep(0.5)
+            self._stop_event.wait(0.5)
             self._send(self.forked, SIDE_LINES[0])
 
     def _say_something(self) -> None:

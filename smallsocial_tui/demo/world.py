@@ -71,6 +71,8 @@ class NodeProc:
         self._subscribers.append(callback)
 
     def start(self) -> None:
+        """Launch the node. Call from a thread that outlives it (the main thread): on Linux the
+        node gets SIGTERM when the thread that started it ends (``PR_SET_PDEATHSIG``)."""
         args = [sys.executable, "-m", "smallsocial_tui.demo", "node"]
         args += ["--data-dir", str(self.data_dir), "--profile", self.name, "run", "--json"]
         args += ["--listen", LOOPBACK]

@@ -133,3 +133,36 @@ def test_killing_the_demo_cleans_up(sig: int, code: int, args: list[str]) -> Non
     wait_until(lambda: not any(alive(p) for p in children), 10, "the demo's nodes to exit")
     assert processes_mentioning(data_dir.group(0)) == []
     assert not Path(data_dir.group(0)).exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_demo_killed_outright_leaves_no_node_running() -> None:
+    """SIGKILL gives no chance to clean up; the nodes still go (the data dir stays, in /tmp)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMALLSOCIAL_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallsocial_tui.demo", "--no-tui", "--friends", "1"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    data_dir = None
+    try:
+        _read_until(proc, lines, "Press Ctrl-C")
+        data_dir = DIR.search("".join(lines))
+        assert data_dir, lines
+        children = processes_mentioning(data_dir.group(0))
+        assert len(children) == 2, children
+        proc.kill()
+        proc.wait(10)
+        wait_until(lambda: not any(alive(p) for p in children), 15, "the orphaned nodes to stop")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if data_dir:
+            shutil.rmtree(data_dir.group(0), ignore_errors=True)
