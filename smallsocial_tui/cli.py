@@ -442,6 +442,7 @@ def cmd_relay(args: argparse.Namespace) -> None:
             peers=args.peer,
             as_json=args.json,
             status_interval=args.status_interval,
+            sweep_interval=args.sweep_interval,
         )
     except (AlreadyRunning, BadAddress) as e:
         raise CliError(str(e)) from None
@@ -647,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--retention-days", type=float, metavar="D", help="keep messages this many days")
     sp.add_argument("--max-circles", type=int, metavar="N", help="circles this relay takes")
     sp.add_argument("--status-interval", type=float, default=60.0, help=argparse.SUPPRESS)
+    sp.add_argument("--sweep-interval", type=float, default=3600.0, help=argparse.SUPPRESS)
 
     sp = add("remove", cmd_remove, "remove a member (admins); the circle gets a new key")
     sp.add_argument("circle", metavar="CIRCLE")
