@@ -132,7 +132,7 @@ def _tui_runner() -> Callable[[str | None, str | None], int] | None:
         from smallsocial_tui.app import run_app
     except ImportError:
         return None
-    return run_app  # type: ignore[no-any-return]
+    return run_app
 
 
 class _Printer:

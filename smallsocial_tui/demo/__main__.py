@@ -47,12 +47,10 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from smallsocial_tui.demo import run_demo
 
-    kw: dict[str, object] = {}
-    if args.interval:
-        kw["interval"] = tuple(args.interval)
-    if args.fork_after is not None:
-        kw["fork_after"] = (args.fork_after, args.fork_after)
-    return run_demo(friends=args.friends, keep=args.keep, tui=False if args.no_tui else None, **kw)  # type: ignore[arg-type]
+    interval = (args.interval[0], args.interval[1]) if args.interval else (5.0, 15.0)
+    fork_after = (args.fork_after, args.fork_after) if args.fork_after is not None else (20.0, 40.0)
+    tui = False if args.no_tui else None
+    return run_demo(args.friends, args.keep, tui=tui, interval=interval, fork_after=fork_after)
 
 
 if __name__ == "__main__":
