@@ -22,7 +22,8 @@ async def wait_for(pilot: Pilot, cond: Callable[[], object], timeout: float = 10
 
 def log_lines(app: object) -> list[str]:
     log = app.screen.query_one(MessageLog)  # type: ignore[attr-defined]
-    return ["".join(seg.text for seg in strip).rstrip() for block in log._blocks for strip in block]
+    blocks = [log._block(i) for i in range(len(log._blocks))]  # draws what is only measured so far
+    return ["".join(seg.text for seg in strip).rstrip() for block in blocks for strip in block]
 
 
 def log_text(app: object) -> str:

@@ -315,7 +315,14 @@ class CommandsMixin(_Base):
 
     def action_page(self, step: int) -> None:
         log = self.query_one(MessageLog)
-        log.scroll_page_down(animate=False) if step > 0 else log.scroll_page_up(animate=False)
+        if step == -2:
+            log.scroll_home(animate=False)
+        elif step == 2:
+            log.scroll_end(animate=False)
+        elif step > 0:
+            log.scroll_page_down(animate=False)
+        else:
+            log.scroll_page_up(animate=False)
 
     def action_toggle_loud(self) -> None:
         if self.current is None:

@@ -18,6 +18,7 @@ KEYS = [
     ("alt+1 … alt+9", "jump to the n-th circle"),
     ("ctrl+n / ctrl+p", "next / previous circle"),
     ("pageup / pagedown", "scroll the messages"),
+    ("ctrl+home / ctrl+end", "oldest / newest message"),
     ("tab", "complete a /command or an @name"),
     ("up (empty composer)", "edit my last message"),
     ("shift+tab, then up/down", "select a message (for /reply, /react, /delete)"),

@@ -38,6 +38,8 @@ class MainScreen(CommandsMixin, Screen[None]):
         Binding("ctrl+p", "next_circle(-1)", "Previous circle", priority=True),
         Binding("pageup", "page(-1)", "Page up", show=False, priority=True),
         Binding("pagedown", "page(1)", "Page down", show=False, priority=True),
+        Binding("ctrl+home", "page(-2)", "Oldest", show=False, priority=True),
+        Binding("ctrl+end", "page(2)", "Newest", show=False, priority=True),
         Binding("ctrl+l", "toggle_loud", "Loud/quiet", priority=True),
         Binding("ctrl+o", "invite", "Invite", priority=True),
         Binding("ctrl+j", "join", "Join", show=False),

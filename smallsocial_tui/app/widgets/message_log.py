@@ -31,6 +31,7 @@ from smallsocial_tui.app.model import History, Row
 from smallsocial_tui.text import safe
 
 NAME_COL = 15
+BODY_COL = 6 + NAME_COL + 3
 _NAME_COLOURS = ("cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan", "orange3")
 _DIM = Style(dim=True)
 _TIME = Style(color="grey58")
@@ -75,7 +76,7 @@ class MessageLog(ScrollView, can_focus=True):
         self.tz = tz
         self.me = b""
         self.history: History | None = None
-        self._blocks: list[list[Strip]] = []
+        self._blocks: list[list[Strip] | None] = []
         self._head: list[int] = []  # decoration lines at the top of each block (not selectable)
         self._starts: list[int] = [0]
         self._width = 0
@@ -100,8 +101,9 @@ class MessageLog(ScrollView, can_focus=True):
         if self.history is None or not self._width:
             return
         for i in range(len(self._blocks), len(self.history.rows)):
-            self._blocks.append(self._render_row(i))
-            self._starts.append(self._starts[-1] + len(self._blocks[-1]))
+            self._blocks.append(None)
+            self._head.append(0)
+            self._starts.append(self._starts[-1] + self._height(i))
         self._resize_virtual()
         if self._follow:
             self.scroll_end(animate=False, immediate=False, x_axis=False)
@@ -110,45 +112,54 @@ class MessageLog(ScrollView, can_focus=True):
         """One row changed in place (edited, deleted, a reaction)."""
         if self.history is None or not self._width:
             return
-        try:
-            i = self.history.rows.index(row, max(0, len(self.history.rows) - 2000))
-        except ValueError:
-            try:
-                i = self.history.rows.index(row)
-            except ValueError:
-                return
+        rows = self.history.rows
+        i = next((k for k in range(len(rows) - 1, -1, -1) if rows[k] is row), None)
+        if i is None:
+            return
         if i >= len(self._blocks):
             self.appended()
             return
-        old = len(self._blocks[i])
-        self._blocks[i] = self._render_row(i)
-        if len(self._blocks[i]) != old:
-            delta = len(self._blocks[i]) - old
-            for k in range(i + 1, len(self._starts)):
-                self._starts[k] += delta
-            self._resize_virtual()
-            if self._follow:
-                self.scroll_end(animate=False, immediate=False, x_axis=False)
+        self._blocks[i] = None
+        self._set_height(i, self._height(i))
         self.refresh()
+
+    def _set_height(self, i: int, height: int) -> None:
+        delta = height - (self._starts[i + 1] - self._starts[i])
+        if not delta:
+            return
+        for k in range(i + 1, len(self._starts)):
+            self._starts[k] += delta
+        self._resize_virtual()
+        if self._follow:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
 
     @property
     def line_count(self) -> int:
         return self._starts[-1]
+
+    @property
+    def rendered_blocks(self) -> int:
+        """How many messages have been drawn into lines so far (the rest are only measured)."""
+        return sum(b is not None for b in self._blocks)
 
     def selected_row(self) -> Row | None:
         if self.history is None or self.selected is None or self.selected >= len(self.history.rows):
             return None
         return self.history.rows[self.selected]
 
-    # rendering ---------------------------------------------------------------------
+    # measuring and rendering ----------------------------------------------------------
     def _rebuild(self) -> None:
+        """Measure every message (cheap); lines are drawn only when they scroll into view."""
         self._width = self.scrollable_content_region.width
-        self._blocks, self._head, self._starts = [], [], [0]
-        if self.history is not None and self._width:
-            for i in range(len(self.history.rows)):
-                block = self._render_row(i)
-                self._blocks.append(block)
-                self._starts.append(self._starts[-1] + len(block))
+        n = len(self.history.rows) if self.history is not None and self._width else 0
+        self._blocks = [None] * n
+        self._head = [0] * n
+        starts = [0] * (n + 1)
+        total = 0
+        for i in range(n):
+            total += self._height(i)
+            starts[i + 1] = total
+        self._starts = starts
         self._resize_virtual()
         self.refresh()
 
@@ -157,6 +168,51 @@ class MessageLog(ScrollView, can_focus=True):
 
     def _time(self, ts: int) -> datetime:
         return datetime.fromtimestamp(ts / 1000, self.tz)
+
+    @property
+    def _body_width(self) -> int:
+        return max(10, max(self._width, NAME_COL + 12) - BODY_COL)
+
+    def _decorations(self, i: int) -> int:
+        assert self.history is not None
+        rows = self.history.rows
+        n = int(i == self._unread_at)
+        if i == 0 or self._time(rows[i - 1].ts).date() != self._time(rows[i].ts).date():
+            n += 1
+        return n
+
+    def _height(self, i: int) -> int:
+        """The number of lines row ``i`` takes, without drawing it (plain short text: no Rich at all)."""
+        assert self.history is not None
+        row = self.history.rows[i]
+        n = self._decorations(i) + (row.kind == "reply" and row.ref is not None) + bool(row.reactions)
+        text = row.text or ""
+        if row.deleted:
+            return n + 1
+        extra = (9 if row.edited else 0) + (2 if row.pending else 0)
+        plain = text.isascii() and text.isprintable() and not text.startswith("/me ")
+        if plain and len(text) + extra <= self._body_width:
+            return n + 1
+        return n + len(self._body_lines(row))
+
+    def _body_lines(self, row: Row) -> list[Text]:
+        text = row.text or ""
+        if row.deleted:
+            body = Text("(message deleted)", style=Style(dim=True, italic=True))
+        elif text.startswith("/me "):
+            body = Text(
+                f"{self.who(row.author)} {safe(text[4:], keep_newlines=True)}", style=Style(italic=True)
+            )
+        else:
+            body = Text(safe(text, keep_newlines=True))
+        if row.edited and not row.deleted:
+            body.append(" (edited)", _DIM)
+        if row.pending:
+            body.append(" …", _DIM)
+        width = self._body_width
+        if "\n" not in body.plain and body.cell_len <= width:
+            return [body]
+        return list(body.wrap(self._text_console, width, overflow="fold"))
 
     def _render_row(self, i: int) -> list[Strip]:
         assert self.history is not None
@@ -169,57 +225,45 @@ class MessageLog(ScrollView, can_focus=True):
             out.append(self._centered(when.strftime(" %a %d %b %Y "), _DIM, width))
         if i == self._unread_at:
             out.append(self._centered(" new messages ", _MARKER, width))
-        head = len(out)
-        body_col = 6 + NAME_COL + 3
-        body_width = max(10, width - body_col)
+        self._head[i] = len(out)
+        body_width = self._body_width
         if row.kind == "reply" and row.ref is not None:
             target = self.history.by_id.get(row.ref)
             if target is None:
                 ctx = Text("↳ replying to a message not here yet", style=_DIM)
             else:
-                quoted = "(deleted)" if target.deleted else safe(target.text or "").replace("\\u000a", " ")
+                quoted = "(deleted)" if target.deleted else safe(target.text or "")
                 ctx = Text.assemble(
                     ("↳ ", _DIM), (self.who(target.author), name_style(target.author)), (": ", _DIM)
                 )
                 ctx.append(quoted[: max(10, body_width - ctx.cell_len - 1)], _DIM)
             ctx.truncate(body_width, overflow="ellipsis")
-            out.append(self._line(Text(" " * body_col) + ctx, width))
-        author = self.who(row.author)
-        text = row.text or ""
-        action = text.startswith("/me ")
-        if row.deleted:
-            body = Text("(message deleted)", style=Style(dim=True, italic=True))
-        elif action:
-            body = Text(f"{author} {safe(text[4:], keep_newlines=True)}", style=Style(italic=True))
-        else:
-            body = Text(safe(text, keep_newlines=True))
-        if row.edited and not row.deleted:
-            body.append(" (edited)", _DIM)
-        if row.pending:
-            body.append(" …", _DIM)
-        name_text = Text(
-            "*" if action else author, style=_ME_STYLE if row.author == self.me else name_style(row.author)
-        )
+            out.append(self._line(Text(" " * BODY_COL) + ctx, width))
+        action = (row.text or "").startswith("/me ") and not row.deleted
+        author = "*" if action else self.who(row.author)
+        name_text = Text(author, style=_ME_STYLE if row.author == self.me else name_style(row.author))
         name_text.truncate(NAME_COL, overflow="ellipsis")
         name_text.align("right", NAME_COL)
         prefix = Text.assemble((when.strftime("%H:%M "), _TIME), name_text, (" │ ", _DIM))
-        lines = (
-            [body]
-            if "\n" not in body.plain and body.cell_len <= body_width
-            else list(body.wrap(self._text_console, body_width, overflow="fold"))
-        )
-        pad = Text(" " * (body_col - 2) + "│ ", style=_DIM)
-        for k, line in enumerate(lines):
+        pad = Text(" " * (BODY_COL - 2) + "│ ", style=_DIM)
+        for k, line in enumerate(self._body_lines(row)):
             out.append(self._line((prefix if k == 0 else pad) + line, width))
         if row.reactions:
-            r = Text(" " * body_col)
+            r = Text(" " * BODY_COL)
             for emoji, who in row.reactions.items():
                 r.append(f" {safe(emoji)[:8]} {len(who)} ", Style(bgcolor="grey27"))
                 r.append(" ")
             r.truncate(width, overflow="ellipsis")
             out.append(self._line(r, width))
-        self._head.append(head) if len(self._head) == i else self._head.__setitem__(i, head)
         return out
+
+    def _block(self, b: int) -> list[Strip]:
+        block = self._blocks[b]
+        if block is None:
+            block = self._blocks[b] = self._render_row(b)
+            if len(block) != self._starts[b + 1] - self._starts[b]:  # a measuring shortcut was wrong
+                self._set_height(b, len(block))
+        return block
 
     def _line(self, text: Text, width: int) -> Strip:
         segments = list(text.render(self._text_console))
@@ -237,7 +281,10 @@ class MessageLog(ScrollView, can_focus=True):
         if index >= self._starts[-1] or not self._blocks:
             return Strip([Segment(" " * width)], width)
         b = bisect_right(self._starts, index) - 1
-        strip = self._blocks[b][index - self._starts[b]]
+        block = self._block(b)
+        if index - self._starts[b] >= len(block):
+            return Strip([Segment(" " * width)], width)
+        strip = block[index - self._starts[b]]
         if b == self.selected and index - self._starts[b] >= self._head[b]:
             strip = strip.apply_style(_SELECTED)
         return strip.crop_extend(0, width, None)

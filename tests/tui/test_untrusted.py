@@ -1,0 +1,49 @@
+"""Untrusted text: markup, links, ANSI escapes, bidi overrides and zero-width characters in a
+message, a petname and a circle name are shown literally or neutralised, and nothing crashes."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol.node.paths import ProfilePaths
+from smallsocial_tui.app.widgets.members import MembersPanel
+from tests.tui.conftest import make_app
+from tests.tui.fake_node import FakeNode, ident
+from tests.tui.helpers import log_text, ready, tree_labels, wait_for
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+
+NASTY = "[/b] [link=https://x]y[/link] \x1b[31mred\x1b[0m \u202eevil\u202c zero\u200bwidth [bold]"
+
+
+async def test_hostile_text_is_shown_literally(profile_paths: ProfilePaths) -> None:
+    node = FakeNode()
+    bob = ident(2).public_key
+    node.contacts = {bob: "bob" + NASTY + "x" * 100}
+    cid = node.add_circle("club " + NASTY, members=(bob,))
+    node.add_message(cid, bob, "hello " + NASTY)
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        await wait_for(pilot, lambda: cid in app.state.members)
+        node.receive(cid, bob, "@alice " + NASTY)  # a mention: a toast with a hostile title and body
+        await wait_for(pilot, lambda: len(app._notifications) == 1)
+        await pilot.pause(0.1)
+        screen_svg = app.export_screenshot()  # renders every widget: must not raise
+        text = log_text(app)
+        assert "[/b] [link=https://x]y[/link]" in text and "[bold]" in text
+        assert "\x1b" not in text and "\\u001b[31mred" in text
+        assert "\u202e" not in text and "\\u202eevil" in text
+        assert "\u200b" not in text and "zero\\u200bwidth" in text
+        name = app.state.who(bob)
+        assert len(name) <= 24 and name.endswith("…") and "\x1b" not in name
+        label = tree_labels(app)["club"]
+        assert "[/b]" in label and "\x1b" not in label and "\u202e" not in label
+        members = app.screen.query_one(MembersPanel)
+        plain, stack = [], list(members.root.children)
+        while stack:
+            n = stack.pop()
+            plain.append(n.label.plain)
+            stack.extend(n.children)
+        assert any(p[2:].startswith("bob[/b]") for p in plain), plain
+        assert "\x1b" not in screen_svg and "\u202e" not in screen_svg
