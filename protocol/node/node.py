@@ -25,36 +25,30 @@ from typing import Any
 
 import multiaddr
 import trio
-from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
 
-from protocol import circle, messages, presence, records, schema
+from protocol import circle, messages, presence, records
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
-from protocol.node import api, pinning, queries, syncer, syncwire
+from protocol.node import api, commands, syncer, syncwire
 from protocol.node.blocklist import BlockList
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
 from protocol.node.ingest import ingest
+from protocol.node.peers import ACTIVE, Notifee, Peering
 from protocol.node.profile import Profile
 from protocol.records import Record
 from protocol.view import Dropped, Held, Stored
 
 LOG = logging.getLogger("smallsocial.node")
 PUBLISH_GROUP = 4
-PRESENCE_INTERVAL = 60.0
-"""Seconds between presence announcements in each circle."""
-ACTIVE = ("member", "relay")
-"""Circle statuses the node takes part in: as a member, or as the circle's relay."""
-GREET_TIMEOUT = 15.0
-"""Seconds a new peer has to join a shared circle's mesh before I stop waiting to greet it."""
+"""Outbox records published back to back before the publisher pauses."""
 HINT_DELAY = 1.0
 """Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
-"""Outbox records published back to back before the publisher pauses."""
 Emit = Callable[[api.Event], None]
 
 
@@ -91,30 +85,7 @@ class BoundedCache(OrderedDict[bytes, Record]):
             self.popitem(last=False)
 
 
-class _Notifee(INotifee):
-    def __init__(self, node: Node) -> None:
-        self.node = node
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self.node._on_connected(conn.muxed_conn.peer_id)
-
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        self.node._on_disconnected(conn.muxed_conn.peer_id)
-
-    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        pass
-
-    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        pass
-
-
-class Node:
+class Node(Peering):
     """A headless member node for one profile."""
 
     def __init__(
@@ -203,7 +174,7 @@ class Node:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.host.run(listen_addrs=listen))
             await self.host.get_network().auto_connector.stop()  # type: ignore[attr-defined]
-            self.host.get_network().register_notifee(_Notifee(self))
+            self.host.get_network().register_notifee(Notifee(self))
             await stack.enter_async_context(background_trio_service(self.pubsub))
             await stack.enter_async_context(background_trio_service(self.gossipsub))
             await self.pubsub.wait_until_ready()
@@ -453,126 +424,9 @@ class Node:
         if self._nursery is not None:
             self._nursery.start_soon(later)
 
-    async def _announcer(self) -> None:
-        """Tell each circle where I am: soon after start, then every minute (new peers: `_greet`)."""
-        await trio.sleep(1.0)
-        while True:
-            for c in self.profile.store.circles():
-                if c.status in ACTIVE:
-                    await self._announce_presence(c.id)
-            await trio.sleep(PRESENCE_INTERVAL)
-
-    async def _announce_presence(self, circle_id: bytes) -> None:
-        """Publish a fresh signed presence record (my addresses) in one circle."""
-        addrs = self.public_addrs()[: schema.MAX_ADDRS]
-        topic = circle.topic(circle_id)
-        if addrs and topic in self._topics:
-            rec = presence.announce(self.profile.identity, circle_id, addrs, self.profile._now_ms())
-            await self.pubsub.publish(topic, rec.raw)
-
-    async def _greet(self, pid: ID) -> None:
-        """Announce myself to a newly connected peer once it is in each shared circle's mesh.
-
-        Publishing right at connect time reaches nobody: the peer's subscriptions
-        and the mesh graft arrive a heartbeat or more later, and a busy machine
-        stretches that. So wait for the mesh per circle (bounded), then publish.
-        """
-
-        async def one(circle_id: bytes) -> None:
-            with trio.move_on_after(GREET_TIMEOUT):
-                try:
-                    await self.pubsub.wait_for_mesh(pid, circle.topic(circle_id), timeout=GREET_TIMEOUT)
-                except trio.TooSlowError:
-                    return  # not a member there, or gone again
-                await self._announce_presence(circle_id)
-
-        async with trio.open_nursery() as n:
-            for c in self.profile.store.circles():
-                if c.status in ACTIVE:
-                    n.start_soon(one, c.id)
-
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)
         return row is not None and row.status in ACTIVE
-
-    # peers -----------------------------------------------------------------
-    def _on_connected(self, pid: ID) -> None:
-        if self.blocklist.blocked(pid.to_base58()):
-            if self._nursery is not None:
-                self._nursery.start_soon(self._disconnect_quietly, pid)
-            return
-        if pid in self._connected:
-            return
-        self._connected.add(pid)
-        self.emit(api.PeerConnected(pid.to_base58()))
-        self._want_sync(pid, None)
-        if self._nursery is not None:
-            self._nursery.start_soon(self._greet, pid)
-            self._nursery.start_soon(self._offer_pins, pid)
-
-    async def _offer_pins(self, pid: ID, only: bytes | None = None) -> None:
-        """If ``pid`` is a relay pinned to circles of mine, hand it those circles (it cannot know them)."""
-        key = key_of(pid)
-        if key is None:
-            return
-        for c in self.profile.store.circles():
-            if c.status == "member" and (only is None or c.id == only):
-                view = self.profile.view(c.id)
-                if key in view.roster.relays:
-                    why = await pinning.offer(self, pid, view)
-                    if why is not None:
-                        LOG.info("relay %s refused circle %s: %s", pid, c.id.hex()[:12], why)
-
-    def _on_disconnected(self, pid: ID) -> None:
-        if pid in self._connected and not self.host.get_network().get_connections(pid):
-            self._connected.discard(pid)
-            self.emit(api.PeerDisconnected(pid.to_base58()))
-
-    def known_addrs(self) -> list[str]:
-        addrs = list(self.extra_peers)
-        for c in self.profile.store.circles():
-            if c.status == "member":
-                addrs += [a for r in self.profile.view(c.id).roster.relays.values() for a in r.addrs]
-            addrs += self.profile.store.peer_addrs(c.id)
-        return [a for a in dict.fromkeys(addrs) if "/p2p/" in a]
-
-    async def connect(self, addr: str) -> bool:
-        try:
-            info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
-        except Exception as e:
-            LOG.info("bad peer address %s: %s", addr, e)
-            return False
-        if info.peer_id == self.host.get_id() or self.blocklist.blocked(info.peer_id.to_base58()):
-            return False
-        if self.host.get_network().get_connections(info.peer_id):
-            return True
-        net = self.host.get_network()
-        try:
-            net.unblock_peer(info.peer_id)  # type: ignore[attr-defined]
-            self.host.get_peerstore().clear_addrs(info.peer_id)
-        except Exception:
-            pass
-        try:
-            with trio.fail_after(5):
-                await self.host.connect(info)
-        except Exception as e:
-            LOG.info("dial %s failed: %s", addr, e)
-            return False
-        return True
-
-    async def _dialer(self) -> None:
-        while True:
-            now = trio.current_time()
-            for pid in list(self._connected):
-                if self.blocklist.blocked(pid.to_base58()):
-                    await self._disconnect_quietly(pid)
-            for addr in self.known_addrs():
-                wait_until, delay = self._backoff.get(addr, (0.0, 1.0))
-                if now < wait_until:
-                    continue
-                ok = await self.connect(addr)
-                self._backoff[addr] = (0.0, 1.0) if ok else (now + delay, min(delay * 2, 60.0))
-            await trio.sleep(self.dial_interval)
 
     # sync ------------------------------------------------------------------
     def _want_sync(self, pid: ID, circle_id: bytes | None) -> None:
@@ -588,19 +442,6 @@ class Node:
             await trio.sleep(self.sync_interval)
             for pid in list(self._connected):
                 self._want_sync(pid, None)
-
-    def _remember(self, pid: ID, key: bytes) -> None:
-        """Keep a connected member's listen addresses, so either side can redial later."""
-        try:
-            addrs = [str(a) for a in self.host.get_peerstore().addrs(pid)]
-        except Exception:
-            return
-        addrs = [f"{a}/p2p/{pid.to_base58()}" for a in addrs if "/tcp/" in a and "/p2p/" not in a][:4]
-        if not addrs:
-            return
-        for c in self.profile.store.circles():
-            if c.status in ACTIVE and self.profile.view(c.id).roster.is_member(key):
-                self.profile.store.add_peer_addrs(c.id, addrs, "peer", self.profile._now())
 
     async def _syncer(self) -> None:
         async for pid, cid in self._sync_queue:
@@ -643,107 +484,7 @@ class Node:
             self.emit(api.CommandFailed(cmd.request_id, f"Internal error: {e}"))
 
     async def handle(self, cmd: api.Command) -> None:
-        p = self.profile
-        if isinstance(cmd, api.SendMessage):
-            rec = p.send_text(cmd.circle, cmd.text, reply_to=cmd.reply_to)
-            self.emit(api.MessageSent(cmd.request_id, cmd.circle, rec.id, rec.seq))
-            if self._publish_lock.locked():
-                self._kick_outbox()  # the publisher is busy; it takes this one in turn
-            elif await self._publish_one(rec.id, rec.raw) is not None:
-                self._hint_after({cmd.circle})  # an idle outbox: publish now, no wake-up delay
-        elif isinstance(cmd, (api.ReactTo, api.EditMessage, api.DeleteMessage)):
-            kind, text = {
-                api.ReactTo: (messages.REACT, getattr(cmd, "emoji", None)),
-                api.EditMessage: (messages.EDIT, getattr(cmd, "text", None)),
-                api.DeleteMessage: (messages.DELETE, None),
-            }[type(cmd)]
-            rec = p.send(cmd.circle, messages.Content(kind, p._now_ms(), text, cmd.target))
-            self.emit(api.MessageSent(cmd.request_id, cmd.circle, rec.id, rec.seq))
-            self._kick_outbox()
-        elif isinstance(cmd, api.MarkRead):
-            p.store.set_read_marker(cmd.circle, cmd.record, p._now())
-            self.emit(api.CommandDone(cmd.request_id))
-        elif isinstance(cmd, api.SetDisplayName):
-            p.set_display_name(cmd.name)
-            self.emit(api.CommandDone(cmd.request_id))
-        elif isinstance(cmd, api.SetPetname):
-            p.store.set_contact(cmd.key, cmd.petname, p._now())
-            self.emit(api.CommandDone(cmd.request_id))
-        elif isinstance(cmd, api.PinRelay):
-            p.pin(cmd.circle, cmd.addr)
-            self.emit(api.CommandDone(cmd.request_id))
-            self._kick_outbox()
-            if self._nursery is not None:
-                self._nursery.start_soon(self._reach_relay, cmd.circle, cmd.addr.strip())
-        elif isinstance(cmd, api.LoadOverview):
-            connected = [pid.to_base58() for pid in self._connected]
-            self.emit(queries.overview(p, cmd.request_id, self.public_addrs(), connected))
-        elif isinstance(cmd, api.LoadHistory):
-            self.emit(queries.history(p, cmd.request_id, cmd.circle, cmd.limit))
-        elif isinstance(cmd, api.LoadMembers):
-            connected = [pid.to_base58() for pid in self._connected]
-            self.emit(queries.members(p, cmd.request_id, cmd.circle, connected))
-        elif isinstance(cmd, api.CreateCircle):
-            c = p.new_circle(cmd.name)
-            await self._join_topic(c.circle_id)
-            self.emit(api.CircleCreated(cmd.request_id, c.circle_id, c.name))
-        elif isinstance(cmd, api.InviteKey):
-            token = p.invite(
-                cmd.circle, cmd.invitee, role=cmd.role, ttl_s=cmd.ttl_s, addrs=self.public_addrs()
-            )
-            self.emit(api.InviteCreated(cmd.request_id, cmd.circle, token))
-            self._kick_outbox()
-        elif isinstance(cmd, api.AcceptInvite):
-            cid = p.join_token(cmd.token)
-            await self._join_topic(cid)
-            self.emit(api.CircleJoined(cmd.request_id, cid, self._name(cid)))
-            self._kick_outbox()
-            for addr in p.store.peer_addrs(cid):
-                if self._nursery is not None:
-                    self._nursery.start_soon(self.connect, addr)
-        elif isinstance(cmd, api.AcceptFork):
-            cid = p.accept_fork(cmd.circle)
-            await self._join_topic(cid)
-            self.emit(api.CircleJoined(cmd.request_id, cid, self._name(cid)))
-            self._kick_outbox()
-        elif isinstance(cmd, api.ForkCircle):
-            cid = p.fork(cmd.circle, cmd.name, list(cmd.members))
-            await self._join_topic(cid)
-            self.emit(api.CircleForked(cmd.request_id, cid, cmd.circle, cmd.name, invited=False))
-            self._kick_outbox()
-        elif isinstance(cmd, api.RemoveMember):
-            p.remove(cmd.circle, cmd.member)
-            self.emit(api.CommandDone(cmd.request_id))
-            self.emit(api.MemberRemoved(cmd.circle, cmd.member))
-            self._kick_outbox()
-        elif isinstance(cmd, api.LeaveCircle):
-            p.leave(cmd.circle)
-            self.emit(api.CommandDone(cmd.request_id))
-            self.emit(api.MemberLeft(cmd.circle, p.me))
-            self._kick_outbox()
-        elif isinstance(cmd, api.ConnectPeer):
-            if not await self.connect(cmd.addr):
-                raise ValueError(f"Could not reach {cmd.addr}.")
-            self.extra_peers.append(cmd.addr)
-            self.emit(api.CommandDone(cmd.request_id))
-        elif isinstance(cmd, api.SyncNow):
-            for pid in list(self._connected):
-                self._want_sync(pid, None)
-            self.emit(api.CommandDone(cmd.request_id))
-        elif isinstance(cmd, api.Shutdown):
-            self.emit(api.CommandDone(cmd.request_id))
-            self.stop()
-
-    async def _reach_relay(self, circle_id: bytes, addr: str) -> None:
-        """After a pin: connect to the relay (which offers it our circles), or offer this one now."""
-        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
-        already = bool(self.host.get_network().get_connections(info.peer_id))
-        if await self.connect(addr) and already:
-            await self._offer_pins(info.peer_id, only=circle_id)
-
-    def _name(self, circle_id: bytes) -> str:
-        row = self.profile.store.circle(circle_id)
-        return self.profile.circle_name(row) if row else ""
+        await commands.handle(self, cmd)
 
     def public_addrs(self) -> list[str]:
         """Addresses to put in invitation tokens (with our peer ID)."""

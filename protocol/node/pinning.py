@@ -25,7 +25,7 @@ from protocol.node.syncer import read_frame
 from protocol.view import CircleView
 
 if TYPE_CHECKING:
-    from protocol.node.node import Node
+    from protocol.node.peers import Peering
     from protocol.node.relay import RelayNode
 
 PROTOCOL = "/smallsocial/pin/1.0.0"
@@ -34,7 +34,7 @@ TAKEN = b"K"
 DENIED = b"D"
 
 
-async def offer(node: Node, pid: ID, view: CircleView) -> str | None:
+async def offer(node: Peering, pid: ID, view: CircleView) -> str | None:
     """Offer one circle to the relay ``pid``; None when taken, else why not."""
     try:
         with trio.fail_after(30):

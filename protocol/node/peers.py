@@ -1,0 +1,211 @@
+"""The node's peers: dialling with backoff, connect/disconnect, presence, pin offers to relays.
+
+:class:`Peering` is the part of :class:`protocol.node.node.Node` that finds and
+keeps peers: it redials known addresses (from tokens, presence, the roster's
+relays, ``--peer`` and the peerstore) with backoff, clearing libp2p's negative
+dial cache; refuses blocked peers; greets a new peer with a presence
+announcement once it is in a shared circle's mesh; announces presence every
+minute; and hands pinned circles to relays when it meets them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import multiaddr
+import trio
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.pubsub import Pubsub
+
+from protocol import circle, presence, schema
+from protocol.node import api, pinning
+from protocol.node.blocklist import BlockList
+from protocol.node.host import LOG, key_of
+from protocol.node.profile import Profile
+
+PRESENCE_INTERVAL = 60.0
+"""Seconds between presence announcements in each circle."""
+GREET_TIMEOUT = 15.0
+"""Seconds a new peer has to join a shared circle's mesh before I stop waiting to greet it."""
+ACTIVE = ("member", "relay")
+"""Circle statuses the node takes part in: as a member, or as the circle's relay."""
+
+
+class Notifee(INotifee):
+    """Tells the node when connections open and close."""
+
+    def __init__(self, node: Peering) -> None:
+        self.node = node
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        self.node._on_connected(conn.muxed_conn.peer_id)
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        self.node._on_disconnected(conn.muxed_conn.peer_id)
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+
+class Peering:
+    """Peer handling, mixed into ``Node`` (which sets these attributes)."""
+
+    host: IHost
+    pubsub: Pubsub
+    profile: Profile
+    blocklist: BlockList
+    emit: Any
+    extra_peers: list[str]
+    dial_interval: float
+    addrs: list[str]
+    _connected: set[ID]
+    _topics: dict[str, bytes]
+    _backoff: dict[str, tuple[float, float]]
+    _nursery: trio.Nursery | None
+
+    if TYPE_CHECKING:
+
+        def _want_sync(self, pid: ID, circle_id: bytes | None) -> None: ...
+        async def _disconnect_quietly(self, pid: ID) -> None: ...
+        def public_addrs(self) -> list[str]: ...
+
+    async def _announcer(self) -> None:
+        """Tell each circle where I am: soon after start, then every minute (new peers: `_greet`)."""
+        await trio.sleep(1.0)
+        while True:
+            for c in self.profile.store.circles():
+                if c.status in ACTIVE:
+                    await self._announce_presence(c.id)
+            await trio.sleep(PRESENCE_INTERVAL)
+
+    async def _announce_presence(self, circle_id: bytes) -> None:
+        """Publish a fresh signed presence record (my addresses) in one circle."""
+        addrs = self.public_addrs()[: schema.MAX_ADDRS]
+        topic = circle.topic(circle_id)
+        if addrs and topic in self._topics:
+            rec = presence.announce(self.profile.identity, circle_id, addrs, self.profile._now_ms())
+            await self.pubsub.publish(topic, rec.raw)
+
+    async def _greet(self, pid: ID) -> None:
+        """Announce myself to a newly connected peer once it is in each shared circle's mesh.
+
+        Publishing right at connect time reaches nobody: the peer's subscriptions
+        and the mesh graft arrive a heartbeat or more later, and a busy machine
+        stretches that. So wait for the mesh per circle (bounded), then publish.
+        """
+
+        async def one(circle_id: bytes) -> None:
+            with trio.move_on_after(GREET_TIMEOUT):
+                try:
+                    await self.pubsub.wait_for_mesh(pid, circle.topic(circle_id), timeout=GREET_TIMEOUT)
+                except trio.TooSlowError:
+                    return  # not a member there, or gone again
+                await self._announce_presence(circle_id)
+
+        async with trio.open_nursery() as n:
+            for c in self.profile.store.circles():
+                if c.status in ACTIVE:
+                    n.start_soon(one, c.id)
+
+    # peers -----------------------------------------------------------------
+    def _on_connected(self, pid: ID) -> None:
+        if self.blocklist.blocked(pid.to_base58()):
+            if self._nursery is not None:
+                self._nursery.start_soon(self._disconnect_quietly, pid)
+            return
+        if pid in self._connected:
+            return
+        self._connected.add(pid)
+        self.emit(api.PeerConnected(pid.to_base58()))
+        self._want_sync(pid, None)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._greet, pid)
+            self._nursery.start_soon(self._offer_pins, pid)
+
+    async def _offer_pins(self, pid: ID, only: bytes | None = None) -> None:
+        """If ``pid`` is a relay pinned to circles of mine, hand it those circles (it cannot know them)."""
+        key = key_of(pid)
+        if key is None:
+            return
+        for c in self.profile.store.circles():
+            if c.status == "member" and (only is None or c.id == only):
+                view = self.profile.view(c.id)
+                if key in view.roster.relays:
+                    why = await pinning.offer(self, pid, view)
+                    if why is not None:
+                        LOG.info("relay %s refused circle %s: %s", pid, c.id.hex()[:12], why)
+
+    def _on_disconnected(self, pid: ID) -> None:
+        if pid in self._connected and not self.host.get_network().get_connections(pid):
+            self._connected.discard(pid)
+            self.emit(api.PeerDisconnected(pid.to_base58()))
+
+    def known_addrs(self) -> list[str]:
+        addrs = list(self.extra_peers)
+        for c in self.profile.store.circles():
+            if c.status == "member":
+                addrs += [a for r in self.profile.view(c.id).roster.relays.values() for a in r.addrs]
+            addrs += self.profile.store.peer_addrs(c.id)
+        return [a for a in dict.fromkeys(addrs) if "/p2p/" in a]
+
+    async def connect(self, addr: str) -> bool:
+        try:
+            info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        except Exception as e:
+            LOG.info("bad peer address %s: %s", addr, e)
+            return False
+        if info.peer_id == self.host.get_id() or self.blocklist.blocked(info.peer_id.to_base58()):
+            return False
+        if self.host.get_network().get_connections(info.peer_id):
+            return True
+        net = self.host.get_network()
+        try:
+            net.unblock_peer(info.peer_id)  # type: ignore[attr-defined]
+            self.host.get_peerstore().clear_addrs(info.peer_id)
+        except Exception:
+            pass
+        try:
+            with trio.fail_after(5):
+                await self.host.connect(info)
+        except Exception as e:
+            LOG.info("dial %s failed: %s", addr, e)
+            return False
+        return True
+
+    async def _dialer(self) -> None:
+        while True:
+            now = trio.current_time()
+            for pid in list(self._connected):
+                if self.blocklist.blocked(pid.to_base58()):
+                    await self._disconnect_quietly(pid)
+            for addr in self.known_addrs():
+                wait_until, delay = self._backoff.get(addr, (0.0, 1.0))
+                if now < wait_until:
+                    continue
+                ok = await self.connect(addr)
+                self._backoff[addr] = (0.0, 1.0) if ok else (now + delay, min(delay * 2, 60.0))
+            await trio.sleep(self.dial_interval)
+
+    def _remember(self, pid: ID, key: bytes) -> None:
+        """Keep a connected member's listen addresses, so either side can redial later."""
+        try:
+            addrs = [str(a) for a in self.host.get_peerstore().addrs(pid)]
+        except Exception:
+            return
+        addrs = [f"{a}/p2p/{pid.to_base58()}" for a in addrs if "/tcp/" in a and "/p2p/" not in a][:4]
+        if not addrs:
+            return
+        for c in self.profile.store.circles():
+            if c.status in ACTIVE and self.profile.view(c.id).roster.is_member(key):
+                self.profile.store.add_peer_addrs(c.id, addrs, "peer", self.profile._now())
