@@ -45,7 +45,8 @@ class InviteDialog(Dialog):
                 yield Button("Close", id="close")
 
     def on_mount(self) -> None:
-        self.query_one("#error").display = False
+        for hidden in ("#error", "#token", "#qr", "#copy"):
+            self.query_one(hidden).display = False
         self.query_one("#key", Input).focus()
 
     @on(Input.Submitted, "#key")
@@ -83,7 +84,10 @@ class InviteDialog(Dialog):
             self.query_one("#qr", Static).update(Text(qr_text(token)))
         except Exception:  # a token too long for a QR code: the text is enough
             self.query_one("#qr", Static).update(Text("(too long for a QR code)"))
+        for shown in ("#token", "#qr", "#copy"):
+            self.query_one(shown).display = True
         self.query_one("#copy", Button).disabled = False
+        self.query_one("#create", Button).display = False
         self.query_one("#copy", Button).focus()
 
     @on(Button.Pressed, "#copy")

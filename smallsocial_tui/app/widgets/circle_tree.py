@@ -31,11 +31,10 @@ class CircleTree(Tree[bytes]):
         self.current: bytes | None = None
         self._by_id: dict[bytes, TreeNode[bytes]] = {}
 
-    def label_for(self, state: State, cid: bytes, expanded: bool = True) -> Text:
+    def label_for(self, state: State, cid: bytes) -> Text:
+        """Name, then this circle's own counts as badges and what is unread further down as ``+N``."""
         node = state.circles[cid]
         s = node.summary
-        own_unread, own_mentions = s.unread, s.mentions
-        unread, ment = (own_unread, own_mentions) if expanded else state.rolled_up(cid)
         total_unread, total_ment = state.rolled_up(cid)
         style = Style(bold=True) if cid == self.current else Style()
         if s.status in ("left", "removed"):
@@ -47,13 +46,12 @@ class CircleTree(Tree[bytes]):
             label.append(" invited", Style(color="black", bgcolor="yellow"))
         elif s.status in ("left", "removed"):
             label.append(f" {s.status}", Style(dim=True))
-        # a collapsed node, or children with unread: show the subtree's totals
-        if total_ment or total_unread:
-            unread, ment = total_unread, total_ment
-        if ment:
-            label.append(f" @{ment}", _MENTION)
-        if unread:
-            label.append(f" {unread}", _UNREAD if not ment else Style(bold=True))
+        if total_ment:
+            label.append(f" @{total_ment}", _MENTION)
+        if s.unread:
+            label.append(f" {s.unread}", _UNREAD)
+        if total_unread > s.unread:
+            label.append(f" +{total_unread - s.unread}", Style(dim=True))
         return label
 
     def rebuild(self, state: State) -> None:
