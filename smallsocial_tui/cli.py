@@ -12,6 +12,7 @@ import argparse
 import getpass
 import json
 import os
+import shlex
 import sqlite3
 import sys
 import time
@@ -144,7 +145,7 @@ def cmd_overview(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from smallsocial_tui.demo import run_demo
 
-    code = run_demo(friends=args.friends, keep=args.keep)
+    code = run_demo(friends=args.friends, keep=args.keep, tui=False if args.no_tui else None)
     if code:
         raise SystemExit(code)
 
@@ -179,8 +180,11 @@ def cmd_id(args: argparse.Namespace) -> None:
 
 
 def _me_cmd(args: argparse.Namespace) -> str:
-    """``smallsocial`` with this profile's flag, for hints a user can paste."""
-    return "smallsocial" + (f" --profile {args.profile}" if args.profile else "")
+    """``smallsocial`` with this data dir's and profile's flags, for hints a user can paste."""
+    cmd = "smallsocial"
+    if args.data_dir:
+        cmd += f" --data-dir {shlex.quote(args.data_dir)}"
+    return cmd + (f" --profile {shlex.quote(args.profile)}" if args.profile else "")
 
 
 def _tree(circles: list[CircleInfo], cmd: str = "smallsocial") -> str:
@@ -565,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("demo", cmd_demo, "a circle with simulated friends on 127.0.0.1, opened in the TUI")
     sp.add_argument("--friends", type=int, default=3, choices=range(1, 6), metavar="N", help="1 to 5")
     sp.add_argument("--keep", action="store_true", help="keep the demo's temporary data after exit")
+    sp.add_argument("--no-tui", action="store_true", help="print the conversation instead of opening the TUI")
 
     sp = add("id", cmd_id, "show (or create) my key, name and data directory")
     sp.add_argument("--name", help="set my display name")

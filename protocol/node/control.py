@@ -7,7 +7,7 @@ a node runs must go through the node (it owns the chain positions in memory),
 so every write command has an op here; reads go to the store directly.
 
 Ops: ``send``, ``circle_new``, ``invite``, ``join``, ``fork``, ``remove``,
-``leave``, ``connect``, ``pin``, ``status``, ``follow`` (then a stream of event lines).
+``leave``, ``connect``, ``pin``, ``react``, ``status``, ``follow`` (then a stream of event lines).
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ def command_from(req: dict[str, Any]) -> api.Command:
         return api.LeaveCircle(_bytes(req, "circle"))
     if op == "connect":
         return api.ConnectPeer(str(req["addr"]))
+    if op == "react":
+        return api.ReactTo(_bytes(req, "circle"), _bytes(req, "target"), str(req["emoji"]))
     if op == "pin":
         return api.PinRelay(_bytes(req, "circle"), str(req["addr"]))
     raise ValueError(f"unknown op {op!r}")

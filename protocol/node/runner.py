@@ -9,6 +9,7 @@ invitations made while it is offline still say where to find it.
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import socket
 import sys
@@ -23,7 +24,7 @@ from protocol.identity import peer_id
 from protocol.node import api, control
 from protocol.node.host import setup_logging
 from protocol.node.node import Node
-from protocol.node.paths import ProfilePaths
+from protocol.node.paths import ProfilePaths, resolve
 from protocol.node.profile import Profile
 
 
@@ -67,7 +68,10 @@ def _line(profile: Profile, ev: api.Event) -> str | None:
     if isinstance(ev, api.GapDetected):
         return f"[{name(ev.circle)}] {ev.missing} missing from {who(ev.author)}, syncing"
     if isinstance(ev, api.CircleForked) and ev.invited:
-        flag = "" if paths_name == "default" else f" --profile {paths_name}"
+        flag = ""
+        if profile.paths.root != resolve(None, paths_name).root:  # not where a bare command looks
+            flag += f" --data-dir {shlex.quote(str(profile.paths.root.parent.parent))}"
+        flag += "" if paths_name == "default" else f" --profile {paths_name}"
         hint = f"smallsocial{flag} join {ev.circle.hex()[:12]}"
         return f"invited to fork {safe_name(ev.name)} of {name(ev.parent)}: {hint}"
     if isinstance(ev, api.RecordDropped):

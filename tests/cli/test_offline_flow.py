@@ -111,6 +111,9 @@ def test_offline_invite_join_fork(people: tuple[Cli, Cli, Cli], tmp_path: Path) 
     assert listed[child["id"]]["name"] == "side"
     tree = bob.run("circle", "list").stdout
     assert tree.splitlines()[1].startswith("└─ side")
+    # The hint to accept names the same data dir and profile, so it can be pasted as is.
+    explicit = bob.run("--data-dir", str(tmp_path), "--profile", "bob", "circle", "list").stdout
+    assert f"smallsocial --data-dir {tmp_path} --profile bob join {child['id'][:12]}" in explicit
 
     bob.json("join", child["id"][:12])
     listed = {c["id"]: c for c in bob.json("circle", "list")}
