@@ -66,6 +66,7 @@ class SmallSocialApp(App[int]):
         self._pending: dict[int, Answer] = {}
         self._stopping = False
         self.started = False
+        self.start_error: str | None = None
 
     # start-up ------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -98,6 +99,11 @@ class SmallSocialApp(App[int]):
         self.call_from_thread(self._node_ready)
 
     def _start_failed(self, message: str) -> None:
+        self.node = None  # nothing to stop
+        self.start_error = message
+        main = self.main_screen
+        if main is not None and main.is_mounted:
+            main.node_failed(message)
         self.notify(message, title="The node did not start", severity="error", timeout=30, markup=False)
 
     def _node_ready(self) -> None:
@@ -154,6 +160,9 @@ class SmallSocialApp(App[int]):
         if self._stopping:
             return
         self._stopping = True
+        main = self.main_screen
+        if main is not None and self.node is not None:
+            main._flush_read()  # what was seen stays seen: MarkRead goes before Shutdown
         if self.node is not None:
             self.notify("Stopping the node…", timeout=5)
             await self._stop_node().wait()

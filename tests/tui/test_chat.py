@@ -25,8 +25,13 @@ async def test_history_shows_and_marks_read(profile_paths: ProfilePaths) -> None
         assert "hi all" in text and "hello bob" in text
         assert "bob" in text and "carol" in text
         assert "new messages" in text  # no read marker yet: the unread line sits above the first
+        await wait_for(pilot, lambda: node.sent(api.MarkRead))
         marks = node.sent(api.MarkRead)
-        assert marks and marks[-1].record == node.circles[ids["friends"]].entries[-1].id
+        assert len(marks) == 1 and marks[-1].record == node.circles[ids["friends"]].entries[-1].id
+        for i in range(20):  # a burst in the open circle: one MarkRead for all of it
+            node.receive(ids["friends"], ids["bob"], f"burst {i}")
+        await wait_for(pilot, lambda: len(node.sent(api.MarkRead)) == 2)
+        assert node.sent(api.MarkRead)[-1].record == node.circles[ids["friends"]].entries[-1].id
 
 
 async def test_send_shows_my_message_once_committed(profile_paths: ProfilePaths) -> None:

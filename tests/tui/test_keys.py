@@ -87,3 +87,18 @@ async def test_ctrl_q_stops_the_node_and_exits(profile_paths: ProfilePaths) -> N
         await wait_for(pilot, lambda: node.stopped)
     assert app.return_code == 0
     assert node.stopped
+
+
+async def test_a_node_that_cannot_start_says_why(profile_paths: ProfilePaths) -> None:
+    node, _ = world()
+
+    def refuse() -> None:
+        raise RuntimeError("A node is already running for this profile; stop it first.")
+
+    node.start = refuse  # type: ignore[method-assign]
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        notice = app.screen.query_one("#notice")
+        await wait_for(pilot, lambda: "already running" in str(notice.render()))
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0

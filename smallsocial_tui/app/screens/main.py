@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Static, Tree
 
 from protocol.node import api
@@ -54,7 +55,9 @@ class MainScreen(CommandsMixin, Screen[None]):
         super().__init__()
         self.current: bytes | None = None
         self.gaps: dict[bytes, dict[bytes, int]] = {}
-        self._sync_timer = None
+        self._sync_timer: Timer | None = None
+        self._read_timer: Timer | None = None
+        self._read_due: dict[bytes, bytes] = {}
 
     @property
     def ss(self) -> SmallSocialApp:
@@ -77,6 +80,8 @@ class MainScreen(CommandsMixin, Screen[None]):
         self._notice(Text("Starting the node…", style=Style(dim=True)))
         self._update_title()
         self._update_status()
+        if self.ss.start_error is not None:
+            self.node_failed(self.ss.start_error)
 
     # helpers -------------------------------------------------------------------------
     @property
@@ -139,6 +144,7 @@ class MainScreen(CommandsMixin, Screen[None]):
         self.current = cid
         tree = self.query_one(CircleTree)
         tree.select_circle(cid)
+        tree.refresh_labels(st)  # the open circle's name is bold
         self.log_view.clear_selection()
         node = st.circles[cid]
         self._update_title()
@@ -176,9 +182,18 @@ class MainScreen(CommandsMixin, Screen[None]):
             return
         if node.summary.unread or hist.read_marker != hist.rows[-1].id:
             hist.read_marker = hist.rows[-1].id
-            self.ss.submit(api.MarkRead(cid, hist.rows[-1].id))
-        st.clear_unread(cid)
-        self.query_one(CircleTree).refresh_labels(st)
+            self._read_due[cid] = hist.rows[-1].id
+            if self._read_timer is None:  # a burst of messages sends one MarkRead, not one each
+                self._read_timer = self.set_timer(0.3, self._flush_read)
+        if node.summary.unread or node.summary.mentions:
+            st.clear_unread(cid)
+            self.query_one(CircleTree).refresh_labels(st)
+
+    def _flush_read(self) -> None:
+        self._read_timer = None
+        due, self._read_due = self._read_due, {}
+        for cid, record in due.items():
+            self.ss.submit(api.MarkRead(cid, record))
 
     @on(Tree.NodeSelected, "#circles")
     def _tree_selected(self, event: Tree.NodeSelected[bytes]) -> None:
@@ -317,6 +332,15 @@ class MainScreen(CommandsMixin, Screen[None]):
     def on_unmount(self) -> None:
         if self._sync_timer is not None:
             self._sync_timer.stop()
+        if self._read_timer is not None:
+            self._read_timer.stop()
+
+    def node_failed(self, message: str) -> None:
+        t = Text("The node did not start.\n\n", style=Style(bold=True, color="red"))
+        t.append(safe(message))
+        t.append("\n\nctrl+q quits.", style=Style(dim=True))
+        self._notice(t)
+        self._update_status("node not running")
 
 
 def peer_label(peer_id: str) -> str:
