@@ -693,6 +693,8 @@ class Stats:
     corpus: int | None = None
     signatures: list[str] = field(default_factory=list)
     error: str | None = None
+    slow_instrumented: int = 0
+    """Inputs over the time limit under atheris' instrumentation, but not when timed without it."""
 
     @property
     def failures(self) -> int:
@@ -1053,7 +1055,80 @@ def run_atheris(
         stats.error = f"the fuzzing process ended with status {p.returncode} after {wall:.0f} s"
         crash_dir.mkdir(parents=True, exist_ok=True)
         (crash_dir / f"{target.name}-process.txt").write_text(tail)
+    recheck_slow(target, stats, crash_dir)
     return stats
+
+
+def recheck_slow(target: Target, stats: Stats, crash_dir: Path) -> None:
+    """Time each input the instrumented child found slow again here, uninstrumented.
+
+    Coverage instrumentation makes the protocol code several times slower, so the
+    :data:`SLOW_MS` budget is about the code as it runs in a node: only inputs that
+    are slow here too count.
+    """
+    d = crash_dir / target.name
+    confirmed = []
+    for path in sorted(d.glob("slow-*")) if d.is_dir() else []:
+        if path.suffix == ".txt":
+            continue
+        ms = confirm_slow(target, path.read_bytes())
+        if ms > SLOW_MS:
+            confirmed.append(f"slow: one input took {ms:.0f} ms")
+            path.with_suffix(".txt").write_text(f"slow: {ms:.0f} ms without instrumentation\n")
+        else:
+            stats.slow -= 1
+            stats.slow_instrumented += 1
+            path.unlink()
+            path.with_suffix(".txt").unlink(missing_ok=True)
+    stats.signatures = [s for s in stats.signatures if not s.startswith("slow:")] + confirmed
+
+
+# ---- worst cases: the largest inputs each limit allows ------------------------------------------
+
+
+def worst_cases() -> list[tuple[str, str, bytes]]:
+    """``(what, target, input)``: maximal inputs, which mutation of small seeds never builds.
+
+    Each is as large as the decoder's size limit lets it be and packed with the most
+    expensive structure (containers: one Python object per byte), on the fast
+    (canonical) and the strict (non-canonical) decode paths.
+    """
+    lists = [[[]] * 60] * 4096  # ~252 KB, 250k containers, within depth and container limits
+    body = wire.encode(lists)
+    strict = body.replace(b"\x90", b"\xdc\x00\x00", 1)  # one empty list in a longer form
+    maps = wire.encode([[{"a": {}}] * 30] * 2048)
+    sig = b"\x00" * records.SIG_SIZE
+    rec = wire.encode([body, sig])
+    out = [
+        ("record: 256 KB of lists, canonical", "record", rec),
+        ("record: 256 KB of lists, one non-canonical byte", "record", wire.encode([strict, sig])),
+        ("record: 256 KB of maps, canonical", "record", wire.encode([maps, sig])),
+        ("record: 256 KB of bytes", "record", wire.encode([b"\x00" * (records.MAX_RECORD_SIZE - 80), sig])),
+        (
+            "sync: vector of 2048 authors at 2**63-1",
+            "sync",
+            sync.encode_vector(b"\x01" * 32, {i.to_bytes(32, "big"): 2**63 - 1 for i in range(2048)}),
+        ),
+        ("syncstream: 4 MB frame of 15 such records", "syncstream", syncwire.records_frame([rec] * 15)),
+        ("token: 24 KB body of lists", "token_body", wire.encode([[[]] * 60] * 390)),
+        ("content: 16 KB of text", "content", messages.Content(messages.TEXT, 1, "é" * 8192).encode()),
+    ]
+    return out
+
+
+def run_worst_cases() -> int:
+    world(), _held()
+    over = 0
+    print(f"{'worst case':48} {'bytes':>9}  {'ms':>7}  result")
+    for what, name, data in worst_cases():
+        target = TARGETS[name]
+        f, ms = check_one(target, data)
+        ms = min(ms, confirm_slow(target, data))
+        verdict = f.signature if f else ("OVER" if ms > SLOW_MS else "ok")
+        over += ms > SLOW_MS or f is not None
+        print(f"{what:48} {len(data):>9,}  {ms:>7.1f}  {verdict}")
+    print(f"{over} over the {SLOW_MS:.0f} ms budget or failing")
+    return 1 if over else 0
 
 
 # ---- the command ------------------------------------------------------------------------------
@@ -1114,6 +1189,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--crash-dir", type=Path, default=CRASH_DIR, help=f"default {CRASH_DIR.relative_to(ROOT)}")
     p.add_argument("--make-corpus", action="store_true", help="(re)write tests/fuzz_corpus/ and exit")
     p.add_argument("--list", action="store_true", help="list the targets and exit")
+    p.add_argument(
+        "--worst-case", action="store_true", help="time the largest inputs each size limit allows, and exit"
+    )
     p.add_argument("--child", metavar="TARGET", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -1127,6 +1205,8 @@ def main(argv: list[str] | None = None, script: Path | None = None) -> int:
         for t in TARGETS.values():
             print(f"{t.name:14} {t.doc}")
         return 0
+    if args.worst_case:
+        return run_worst_cases()
     if args.make_corpus:
         for name, n in make_corpus().items():
             print(f"{name:14} {n} seeds")
@@ -1172,6 +1252,9 @@ def main(argv: list[str] | None = None, script: Path | None = None) -> int:
             print(f"  {s.target}: {sig}")
         if s.error:
             print(f"  {s.target}: {s.error} (see {crash_dir / s.target}-process.txt)")
+        if s.slow_instrumented:
+            n = s.slow_instrumented
+            print(f"  {s.target}: {n} input(s) over {SLOW_MS:.0f} ms only under instrumentation")
     print(f"{sum(s.inputs for s in rows):,} inputs in {wall:.0f} s, {failed} failures", end="")
     print(f"; inputs saved under {crash_dir}/" if failed else "")
     sys.path.insert(0, str(Path(__file__).parent))

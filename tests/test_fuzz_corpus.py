@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import fuzzkit  # noqa: E402
 
-MUTANTS = 2500
+MUTANTS = 2000
 """Per target; the whole pass takes a few seconds."""
 CI_SLOW_MS = 250.0
 """CI machines are shared and noisy: here "slow" means a hang in small. scripts/fuzz checks 50 ms."""
@@ -133,3 +133,14 @@ def test_command_writes_json_and_a_table(tmp_path: Path) -> None:
     assert report["inputs"] == 600 and report["failures"] == 0
     assert [t["target"] for t in report["targets"]] == ["wire", "token"]
     assert {"inputs", "crashes", "roundtrip", "slow", "exec_s", "max_ms"} <= set(report["targets"][0])
+
+
+def test_slow_under_instrumentation_is_timed_again_without_it(tmp_path: Path) -> None:
+    target = fuzzkit.TARGETS["wire"]
+    (tmp_path / "wire").mkdir()
+    (tmp_path / "wire" / "slow-0123").write_bytes(b"\x90")
+    (tmp_path / "wire" / "slow-0123.txt").write_text("slow: one input took 61 ms")
+    stats = fuzzkit.Stats("wire", "atheris", inputs=10, slow=1, signatures=["slow: one input took 61 ms"])
+    fuzzkit.recheck_slow(target, stats, tmp_path)
+    assert (stats.slow, stats.slow_instrumented, stats.signatures, stats.failures) == (0, 1, [], 0)
+    assert not any((tmp_path / "wire").iterdir())
