@@ -145,9 +145,11 @@ def test_partition_and_heal(make_node: Callable[..., Node], settings: dict[str, 
             assert not kit.chain_problems(n, circle), (n.name, kit.chain_problems(n, circle))
 
     # a, b and d show the same messages (what d also shows of c past the cut is the known extra)
-    texts: dict[str, Any] = {n.name: sorted(n.texts(circle)) for n in (a, b)}
+    texts: dict[str, Any] = {n.name: sorted(n.texts(circle)) for n in (a, b, d)}
     assert texts["a"] == texts["b"]
     assert len(texts["a"]) == len(set(texts["a"])), "a message shown twice"
+    shown_only_by_d = set(texts["d"]) - set(texts["a"])
+    assert all(t.split()[2] == "c" for t in shown_only_by_d), shown_only_by_d  # "round R c I"
     assert {n.name: n.stop() for n in nodes} == {"a": 0, "b": 0, "c": 0, "d": 0}
     kit.report(
         "partition",
@@ -159,5 +161,6 @@ def test_partition_and_heal(make_node: Callable[..., Node], settings: dict[str, 
         within_10s=all(x <= 10 for x in heal_s),
         records=len(kit.ids(a, circle)),
         kept_by_d_past_cut=len(kept_by_d),
+        shown_only_by_d=len(shown_only_by_d),
     )
     assert max(heal_s) <= HEAL_BOUND_S, heal_s
