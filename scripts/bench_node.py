@@ -630,7 +630,9 @@ def worker_node(cfg: dict[str, Any]) -> None:
 class Worker:
     """One worker process; its stdout lines are parsed and kept as they arrive."""
 
-    def __init__(self, role: str, cfg: dict[str, Any], log_dir: Path, name: str) -> None:
+    def __init__(
+        self, role: str, cfg: dict[str, Any], log_dir: Path, name: str, script: Path = SCRIPT
+    ) -> None:
         self.name = name
         self.role = role
         self.lines: list[dict[str, Any]] = []
@@ -642,7 +644,7 @@ class Worker:
         self.spawned = time.time()
         with open(self.stderr_path, "a") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, str(SCRIPT), "--worker", role, json.dumps(cfg)],
+                [sys.executable, str(script), "--worker", role, json.dumps(cfg)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,

@@ -1,0 +1,612 @@
+#!/usr/bin/env python3
+"""Side by side: smallsocial against bare py-libp2p gossipsub and against IRC (ngircd), in one run.
+
+IRC is what terminal users use today for group chat, so it is the floor a user
+compares us with: Debian's ``ngircd`` (a small, single-process C server) is
+started by this script on 127.0.0.1, on a free port, with a temporary config
+(no MOTD file, no DNS or ident lookups, no PAM, flood protection off with
+``MaxPenaltyTime = 0`` so a client is not throttled to about a line a second,
+``MaxConnectionsIP = 0`` so many clients may come from one address). Each IRC
+member is a process with a plain socket (NICK/USER, JOIN, PRIVMSG), one channel.
+
+For each circle size N (``--members``; 2 in ``--quick``, 2 and 5 in a full run)
+three clusters of N processes are up at once, each built by
+``scripts/bench_node.py``'s machinery: **irc** (this file's worker),
+**bare** (py-libp2p gossipsub with our settings: no signing, encryption or
+store of ours) and **smallsocial** (member nodes). The same 400-byte messages
+with a JSON header holding a ``time.time()`` send stamp, one sender (member 0),
+the same paced rates; latency rounds alternate between the three systems so the
+machine's load hits all three. Then each system's highest 0-loss rate (one
+sender) is searched the way bench_node does it.
+
+Reported: p50 and p99 latency per system and rate, the highest 0-loss rate, and
+**smallsocial's ratios to both baselines** (p50, p99, throughput). The IRC
+latency is a plain socket read at the receiver; smallsocial's is the
+``MessageReceived`` event, after the record is committed in the receiver's store.
+
+Usage: scripts/bench_irc.py [--quick] [--members N[,N...]] [--json PATH] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_node  # noqa: E402  (scripts/bench_node.py, beside this file)
+from bench_node import BARE, SS, Plan, fmt  # noqa: E402
+
+SCRIPT = Path(__file__).resolve()
+ROOT = HERE.parent
+DEFAULT_JSON = "bench-results/bench_irc.json"
+IRC = "irc"
+SYSTEMS = (IRC, BARE, SS)
+LABEL = {IRC: "IRC (ngircd)", BARE: "bare gossipsub", SS: "smallsocial"}
+NGIRCD_MISSING = (
+    "ngircd is not installed (the IRC baseline needs it): install it with "
+    "`sudo apt-get install -y ngircd` and run again."
+)
+# Where each system's 0-loss search starts (IRC: LIBP2P.md measured 20,000-30,000 msg/s).
+SEARCH_START = {IRC: 5000}
+
+QUICK = dataclasses.replace(
+    bench_node.QUICK,
+    sizes=(2,),
+    latency=((5.0, 15), (50.0, 75)),
+    rounds=1,
+    step_s=1.0,
+    max_steps=3,
+    bisect=0,
+    catchup=0,
+)
+FULL = dataclasses.replace(
+    bench_node.FULL,
+    sizes=(2, 5),
+    latency=((5.0, 40), (50.0, 150)),
+    rounds=2,
+    step_s=2.0,
+    max_steps=5,
+    bisect=1,
+    catchup=0,
+)
+
+
+# =========================================================================== ngircd
+
+
+def ngircd_path() -> str | None:
+    return shutil.which("ngircd") or next(
+        (p for p in ("/usr/sbin/ngircd", "/usr/local/sbin/ngircd") if os.access(p, os.X_OK)), None
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+CONFIG = """\
+[Global]
+Name = bench.localhost
+Info = smallsocial benchmark baseline
+Listen = 127.0.0.1
+Ports = {port}
+MotdPhrase = bench
+PidFile = {dir}/ngircd.pid
+HelpFile = {dir}/none
+{uid}
+[Limits]
+MaxConnections = 0
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 30
+MaxPenaltyTime = 0
+PingTimeout = 600
+PongTimeout = 600
+IdleTimeout = 0
+[Options]
+DNS = no
+Ident = no
+PAM = no
+MorePrivacy = no
+NoticeBeforeRegistration = no
+"""
+
+
+class IrcServer:
+    """ngircd on 127.0.0.1 and a free port, with a temporary config; ``stop()`` ends it."""
+
+    def __init__(self, work: Path) -> None:
+        exe = ngircd_path()
+        if exe is None:
+            raise SystemExit(NGIRCD_MISSING)
+        self.dir = work / "ngircd"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        uid = "ServerUID = 0\nServerGID = 0" if os.geteuid() == 0 else ""
+        conf = self.dir / "ngircd.conf"
+        conf.write_text(CONFIG.format(port=self.port, dir=self.dir, uid=uid))
+        self.log = self.dir / "ngircd.log"
+        t0 = time.perf_counter()
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [exe, "--nodaemon", "--config", str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"ngircd did not start on 127.0.0.1:{self.port}:\n{self.log.read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.02)
+        self.start_s = round(time.perf_counter() - t0, 3)
+        try:
+            self.version = subprocess.run(
+                [exe, "--version"], capture_output=True, text=True, timeout=5, check=False
+            ).stdout.splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            self.version = "ngircd"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def irc_server(work: Path) -> Iterator[IrcServer]:
+    server = IrcServer(work)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# =========================================================================== the IRC client worker
+
+
+def worker_irc(cfg: dict[str, Any]) -> None:
+    """A minimal IRC client: register, join one channel, send paced PRIVMSGs, stamp what arrives.
+
+    Commands on stdin, JSON lines on stdout, the same as bench_node's workers
+    (``connect``, ``mesh``, ``send``, ``count``, ``report``, ``quit``), so its
+    ``Cluster`` machinery runs IRC members unchanged.
+    """
+    out, reply = bench_node._out, bench_node._reply
+    out({"ev": "boot", "t": time.time()})
+    host, port = cfg["server"].rsplit(":", 1)
+    nick, chan = cfg["nick"], cfg["channel"]
+    receipts = bench_node.Receipts()
+    send_lock = threading.Lock()
+    cond = threading.Condition()
+    members: set[str] = set()
+    state: dict[str, Any] = {"welcomed": False, "joined": False, "error": None}
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(None)
+
+    def send_line(line: str) -> None:
+        with send_lock:
+            sock.sendall(line.encode() + b"\r\n")
+
+    def handle(raw: bytes, t: float) -> None:
+        if raw.startswith(b"PING"):
+            send_line("PONG" + raw[4:].decode(errors="replace"))
+            return
+        prefix, _, rest = raw.partition(b" ") if raw.startswith(b":") else (b"", b"", raw)
+        cmd, _, params = rest.partition(b" ")
+        who = prefix[1:].split(b"!", 1)[0].decode(errors="replace")
+        if cmd == b"PRIVMSG":
+            i = params.find(b" :")
+            if i >= 0:
+                receipts.add(params[i + 2 :].decode(errors="replace"), t)
+            return
+        with cond:
+            if cmd == b"001":
+                state["welcomed"] = True
+            elif cmd == b"353":  # RPL_NAMREPLY: "me = #chan :a @b c"
+                names = params.split(b" :", 1)[-1].decode(errors="replace").split()
+                members.update(n.lstrip("@+%&~") for n in names)
+            elif cmd == b"366":
+                state["joined"] = True
+            elif cmd == b"JOIN":
+                members.add(who)
+            elif cmd in (b"PART", b"QUIT"):
+                members.discard(who)
+            elif cmd in (b"432", b"433", b"465", b"ERROR"):
+                state["error"] = raw.decode(errors="replace")
+            cond.notify_all()
+
+    def reader() -> None:
+        buf = b""
+        while True:
+            try:
+                chunk = sock.recv(1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            t = time.time()  # when the bytes reached this client
+            buf += chunk
+            *lines, buf = buf.split(b"\r\n")
+            for raw in lines:
+                handle(raw, t)
+        with cond:
+            state["error"] = state["error"] or "connection closed"
+            cond.notify_all()
+
+    def wait(key: str, timeout: float) -> bool:
+        with cond:
+            return cond.wait_for(lambda: state[key] or state["error"], timeout) and not state["error"]
+
+    def publish(phase: str, n: int, rate: float) -> None:
+        start = time.monotonic()
+        deadline = start + (2 * n / rate + 3 if rate > 0 else 120)
+        first: float | None = None
+        sent = 0
+        for i in range(n):
+            if rate > 0:
+                delay = start + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            if time.monotonic() > deadline:
+                break
+            ts = time.time()
+            first = ts if first is None else first
+            send_line(f"PRIVMSG {chan} :{bench_node.payload(phase, i, ts)}")
+            sent += 1
+        t = time.time()
+        out({"ev": "sent_done", "p": phase, "n": n, "sent": sent, "first": first, "last": t, "t": t})
+
+    threading.Thread(target=reader, name="irc-reader", daemon=True).start()
+    out({"ev": "ready", "addr": cfg["server"], "t": time.time()})
+    try:
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            op = cmd["op"]
+            if op == "connect":  # register and join; timed as one connect
+                t0 = time.perf_counter()
+                send_line(f"NICK {nick}")
+                send_line(f"USER {nick} 0 * :{nick}")
+                ok = wait("welcomed", 20)
+                if ok:
+                    send_line(f"JOIN {chan}")
+                    ok = wait("joined", 20)
+                ms = round((time.perf_counter() - t0) * 1000, 3)
+                reply(cmd, ms=[ms] if ok else [], failed=0 if ok else 1, error=state["error"])
+            elif op == "mesh":  # everyone in the channel
+                t0 = time.perf_counter()
+                want = int(cmd["n"])
+                with cond:
+                    cond.wait_for(lambda: len(members - {nick}) >= want, float(cmd.get("timeout", 20)))  # noqa: B023
+                    size = len(members - {nick})
+                reply(cmd, size=size, waited_s=round(time.perf_counter() - t0, 3))
+            elif op == "send":
+                threading.Thread(
+                    target=publish, args=(cmd["p"], int(cmd["n"]), float(cmd["rate"])), daemon=True
+                ).start()
+            elif op == "count":
+                n, last = receipts.count(cmd["p"])
+                reply(cmd, n=n, last=last)
+            elif op == "report":
+                recv, dups = receipts.report(cmd["p"])
+                reply(cmd, recv=recv, dups=dups, counters={})
+            elif op in ("quit", "stop"):
+                break
+    finally:
+        t0 = time.monotonic()
+        with contextlib.suppress(OSError):
+            send_line("QUIT :bye")
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        out({"ev": "exit", "stopped": True, "stop_s": round(time.monotonic() - t0, 3), "t": time.time()})
+
+
+class IrcCluster(bench_node.Cluster):
+    """N IRC clients in one channel of a running ngircd; member 0 sends, the others receive."""
+
+    def __init__(self, n: int, work: Path, plan: Plan, server: IrcServer, tag: str = "") -> None:
+        self.system, self.n, self.plan = IRC, n, plan
+        self.logs = work / f"{IRC}-{n}{tag}"
+        self.circle = None
+        self.prep_s = None
+        self.server = server
+        chan = f"#bench{n}{tag}"
+        self.workers = [
+            bench_node.Worker(
+                "irc",
+                {"server": server.addr, "nick": f"b{n}{tag}m{k}", "channel": chan},
+                self.logs,
+                f"m{k}",
+                script=SCRIPT,
+            )
+            for k in range(n)
+        ]
+        self.addrs = []
+        self.counters = {w.name: Counter() for w in self.workers}
+        self.sent_total = 0
+
+    def connect(self) -> dict[str, Any]:
+        ms: list[float] = []
+        failed = 0
+        for w in self.workers:
+            r = w.request({"op": "connect"}, 60)
+            ms += r["ms"]
+            failed += int(r.get("failed", 0))
+            if r.get("error"):
+                raise RuntimeError(f"IRC client {w.name}: {r['error']}")
+        qs = [(w, w.ask({"op": "mesh", "n": self.n - 1, "timeout": 20})) for w in self.workers]
+        mesh = [w.answer(q, 40, "mesh") for w, q in qs]
+        return {
+            "connect_ms": bench_node.summary(ms, 2),
+            "failed": failed,
+            "already_connected": 0,
+            "mesh_sizes": [m["size"] for m in mesh],
+            "mesh_wait_s": max(m["waited_s"] for m in mesh),
+        }
+
+    def phase(self, name: str, n: int, rate: float) -> dict[str, Any]:
+        c0 = bench_node.proc_cpu(self.server.pid)
+        raw = super().phase(name, n, rate)
+        raw["cpu_server_s"] = bench_node.proc_cpu(self.server.pid) - c0
+        return raw
+
+
+# =========================================================================== the comparison
+
+
+def make_cluster(system: str, n: int, work: Path, plan: Plan, server: IrcServer | None) -> bench_node.Cluster:
+    if system == IRC:
+        assert server is not None
+        return IrcCluster(n, work, plan, server)
+    return bench_node.Cluster(system, n, work, plan)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else round(a / b, 3)
+
+
+def compare_size(
+    n: int, plan: Plan, work: Path, server: IrcServer, log: Callable[[str], None], search: bool = True
+) -> dict[str, Any]:
+    """The three systems for one circle size, all up at once, latency rounds rotating between them."""
+    t0 = time.perf_counter()
+    clusters: dict[str, bench_node.Cluster] = {}
+    res: dict[str, dict[str, Any]] = {s: {"members": n, "system": s} for s in SYSTEMS}
+    try:
+        for system in SYSTEMS:
+            cl = clusters[system] = make_cluster(system, n, work, plan, server)
+            res[system]["startup"] = cl.start()
+        for system, cl in clusters.items():
+            r = res[system]
+            r["connect"] = cl.connect()
+            c = r["connect"]
+            log(
+                f"  {LABEL[system]}: listening {fmt(r['startup']['spawn_to_listening_s']['max'])} s after "
+                f"spawn, connect p50 {fmt(c['connect_ms']['p50'])} ms, "
+                f"mesh {min(c['mesh_sizes'])}..{max(c['mesh_sizes'])} of {n - 1}"
+            )
+            cl.phase("warmup", plan.warmup, 10.0)
+        time.sleep(0.5)
+        raws: dict[str, dict[str, list[dict[str, Any]]]] = {s: defaultdict(list) for s in SYSTEMS}
+        for rnd in range(plan.rounds):
+            order = SYSTEMS[rnd % 3 :] + SYSTEMS[: rnd % 3]
+            for rate, count in plan.latency:
+                for system in order:
+                    raws[system][f"{rate:g}"].append(
+                        clusters[system].phase(f"{rate:g} msg/s #{rnd + 1}", count, rate)
+                    )
+                    time.sleep(0.3)
+        for system in SYSTEMS:
+            lat = res[system]["latency"] = {}
+            for k, v in raws[system].items():
+                s = lat[k] = bench_node.summarize(v, plan)
+                if system == IRC:
+                    srv = sum(r.get("cpu_server_s", 0.0) for r in v)
+                    s["cpu"]["server_s"] = round(srv, 3)
+                    s["cpu"]["server_ms_per_message"] = round(1000 * srv / max(1, s["acknowledged"]), 3)
+                log(
+                    f"  {LABEL[system]} at {k} msg/s: p50 {fmt(s['p50_ms'])} ms, p99 {fmt(s['p99_ms'])} ms, "
+                    f"delivered {s['delivered']}/{s['expected']}"
+                )
+        if search:
+            for system in SYSTEMS:
+                start = SEARCH_START.get(system) or bench_node.LIBP2P_ZERO_LOSS.get(n, 100)
+                if system == SS:
+                    start = res[BARE]["search"]["highest_zero_loss"] or start
+                log(f"  {LABEL[system]}: highest 0-loss rate, one sender, from {start} msg/s ...")
+                res[system]["search"] = bench_node.search(clusters[system], int(start), log)
+        for system, cl in clusters.items():
+            res[system]["rss"] = cl.rss()
+        res[IRC]["server_rss"] = bench_node.rss_of(server.pid)
+        for system, cl in clusters.items():
+            res[system]["stop"] = cl.stop()
+    finally:
+        for cl in clusters.values():
+            cl.kill()
+    out: dict[str, Any] = {"members": n, "systems": res, "elapsed_s": round(time.perf_counter() - t0, 1)}
+    out["ratios"] = ratios(res)
+    return out
+
+
+def ratios(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """smallsocial / baseline for p50, p99 (per rate) and for the highest 0-loss rate."""
+    s = res[SS]
+    out: dict[str, Any] = {}
+    for base in (IRC, BARE):
+        b = res[base]
+        r: dict[str, Any] = {}
+        for rate, x in s["latency"].items():
+            y = b["latency"][rate]
+            r[rate] = {"p50": ratio(x["p50_ms"], y["p50_ms"]), "p99": ratio(x["p99_ms"], y["p99_ms"])}
+        if "search" in s and "search" in b:
+            r["throughput"] = ratio(s["search"]["highest_zero_loss"], b["search"]["highest_zero_loss"])
+            r["throughput_baseline_is_lower_bound"] = b["search"]["lowest_failing"] is None
+            r["throughput_is_lower_bound"] = s["search"]["lowest_failing"] is None
+        out[f"vs_{base}"] = r
+    return out
+
+
+def table_rows(sizes: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for key, cmp_ in sizes.items():
+        res = cmp_["systems"]
+        rates = list(res[SS]["latency"])
+        for system in SYSTEMS:
+            x = res[system]
+            row: tuple[str, ...] = (key if system == IRC else "", LABEL[system])
+            for r in rates:
+                lat = x["latency"][r]
+                pct = lat["delivery_pct"]
+                row += (
+                    f"{fmt(lat['p50_ms'])} / {fmt(lat['p99_ms'])}" + ("" if pct == 100 else f" ({pct:g}%)"),
+                )
+            if "search" in x:
+                best, low = x["search"]["highest_zero_loss"], x["search"]["lowest_failing"]
+                row += (f"{'>= ' if low is None and best else ''}{fmt(best) if best else '< ' + fmt(low)}",)
+            else:
+                row += ("-",)
+            row += (fmt(x["rss"]["mean_mib"]),)
+            rows.append(row)
+        rt = cmp_["ratios"]
+        for base in (IRC, BARE):
+            r = rt[f"vs_{base}"]
+            row = ("", f"ratio ours / {base}")
+            for rate in rates:
+                row += (f"{fmt(r[rate]['p50'])}x / {fmt(r[rate]['p99'])}x",)
+            thr = r.get("throughput")
+            row += (f"{fmt(thr)}x" if thr is not None else "-", "")
+            rows.append(row)
+    return rows
+
+
+def print_table(sizes: dict[str, dict[str, Any]]) -> None:
+    if not sizes:
+        return
+    rates = list(next(iter(sizes.values()))["systems"][SS]["latency"])
+    head = ("N", "system", *(f"{r} msg/s p50 / p99 ms" for r in rates), "0-loss msg/s", "RSS MiB")
+    bench_node_print(head, table_rows(sizes))
+
+
+def bench_node_print(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    lines = [head, *rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    for k, line in enumerate(lines):
+        print(
+            "  ".join(
+                c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def run(plan: Plan, log: Callable[[str], None], keep: bool = False, search: bool = True) -> dict[str, Any]:
+    """The whole comparison; raises SystemExit with one sentence when ngircd is missing."""
+    if ngircd_path() is None:
+        raise SystemExit(NGIRCD_MISSING)
+    work = Path(tempfile.mkdtemp(prefix="bench_irc_"))
+    sizes: dict[str, Any] = {}
+    try:
+        with irc_server(work) as server:
+            log(f"{server.version}: listening on {server.addr} after {server.start_s} s")
+            info = {"version": server.version, "start_s": server.start_s}
+            for n in plan.sizes:
+                log(f"N = {n}: IRC, bare gossipsub and smallsocial, {n} processes each ...")
+                sizes[str(n)] = compare_size(n, plan, work, server, log, search)
+    finally:
+        if keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return {
+        "ngircd": info,
+        "plan": dataclasses.asdict(plan),
+        "payload_bytes": bench_node.PAYLOAD_BYTES,
+        "sender": "one sender (member 0); the N-1 others receive",
+        "latency_stamp": {
+            IRC: "the socket read at the receiving IRC client",
+            BARE: "the subscription read at the receiver",
+            SS: "MessageReceived at the receiver, emitted after the record is committed in its store",
+        },
+        "sizes": sizes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        if argv[1] != "irc":
+            raise SystemExit(f"unknown worker role {argv[1]!r}")
+        worker_irc(json.loads(argv[2]))
+        return 0
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="2 members, short phases, a 2-step search")
+    ap.add_argument("--members", type=bench_node.parse_sizes, metavar="N[,N...]", help="sizes (2 / 2,5)")
+    ap.add_argument("--no-search", action="store_true", help="latency only, no 0-loss search")
+    ap.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help=f"results file ({DEFAULT_JSON})")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary config, logs and profiles")
+    args = ap.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.members:
+        plan = dataclasses.replace(plan, sizes=args.members)
+    started = time.perf_counter()
+    machine = bench_node.machine_info()
+    try:
+        result = run(plan, lambda s: print(s, flush=True), args.keep, not args.no_search)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        return 2
+    print()
+    print_table(result["sizes"])
+    result = {
+        "benchmark": "irc",
+        "mode": "quick" if args.quick else "full",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        **result,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwhole run {result['elapsed_s']:.1f} s; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""How smallsocial's cost grows: circle size, circles per node, missed messages.
+
+Built on ``scripts/bench_node.py``'s workers (one member node per process, a
+``NodeThread`` each, on 127.0.0.1) and its offline profile setup:
+
+- **circle size**: circles of 2, 5, 10 and 20 members (full mesh, member k dials
+  0..k-1), one sender at a chat rate (5 msg/s, 400-byte messages): latency p50 /
+  p99 over every (receiver, message) pair (send stamp -> committed at the
+  receiver), delivery, CPU per message and per delivery, and every member's RSS
+  after the phase.
+- **circles per node**: one node (A) in 1, 10 and 50 circles, each circle
+  shared with one other node (B, the founder of all of them). A's RSS and CPU
+  (share of one core) while idle, then while B sends at a low rate spread
+  round-robin over the circles (5 msg/s in all); every message must reach A.
+  ``--quick`` does circles of 2 and 5 members only (20 processes on two busy cores
+  take longer than its budget) and shorter idle and sending windows.
+- **catch-up**: a member comes back to 1,000, 10,000 and 100,000 missed
+  messages (``bench_node.run_catchup``: written offline into the other member's
+  store, then pulled by sync; the bare floor is one libp2p stream carrying the
+  same bytes). ``--quick`` does 1,000 and 10,000.
+
+Usage: scripts/bench_scale.py [--quick] [--sizes 2,5,10,20] [--circles 1,10,50]
+                              [--catchup 1000,10000,100000] [--json PATH] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_node  # noqa: E402  (scripts/bench_node.py, beside this file)
+from bench_node import SS, Worker, fmt, proc_cpu  # noqa: E402
+
+ROOT = HERE.parent
+DEFAULT_JSON = "bench-results/bench_scale.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScalePlan:
+    sizes: tuple[int, ...]
+    size_rate: float  # msg/s, one sender
+    size_count: int  # messages in the latency phase
+    circles: tuple[int, ...]
+    idle_s: float  # seconds of idle measured on the node in many circles
+    low_rate: float  # msg/s in all, round-robin over the circles
+    low_s: float  # seconds of sending at that rate
+    catchup: tuple[int, ...]
+    node_plan: bench_node.Plan  # quiet/settle times for the phases
+
+
+QUICK = ScalePlan(
+    sizes=(2, 5),
+    size_rate=5.0,
+    size_count=15,
+    circles=(1, 10, 50),
+    idle_s=3.0,
+    low_rate=5.0,
+    low_s=3.0,
+    catchup=(1000, 10000),
+    node_plan=dataclasses.replace(bench_node.QUICK, warmup=3),
+)
+FULL = ScalePlan(
+    sizes=(2, 5, 10, 20),
+    size_rate=5.0,
+    size_count=60,
+    circles=(1, 10, 50),
+    idle_s=30.0,
+    low_rate=5.0,
+    low_s=20.0,
+    catchup=(1000, 10000, 100000),
+    node_plan=bench_node.FULL,
+)
+TINY = ScalePlan(  # the smoke test's
+    sizes=(2,),
+    size_rate=10.0,
+    size_count=5,
+    circles=(2,),
+    idle_s=0.5,
+    low_rate=10.0,
+    low_s=0.5,
+    catchup=(200,),
+    node_plan=dataclasses.replace(bench_node.QUICK, warmup=2),
+)
+
+
+# --------------------------------------------------------------------------- circle size
+
+
+def run_size(n: int, plan: ScalePlan, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    cl = bench_node.Cluster(SS, n, work, plan.node_plan)
+    out: dict[str, Any] = {"members": n, "prep_s": bench_node._r(cl.prep_s, 3)}
+    try:
+        out["startup"] = cl.start()
+        out["connect"] = cl.connect()
+        cl.phase("warmup", plan.node_plan.warmup, 10.0)
+        time.sleep(0.5)
+        lat = cl.measure(f"{plan.size_rate:g} msg/s", plan.size_count, plan.size_rate)
+        out["latency"] = {
+            k: lat[k]
+            for k in (
+                "offered_rate",
+                "n",
+                "receivers",
+                "expected",
+                "delivered",
+                "delivery_pct",
+                "lost",
+                "duplicates",
+                "complete_after_send_s",
+                "p50_ms",
+                "p99_ms",
+                "max_ms",
+                "cpu",
+                "stages",
+                "receiver_events",
+            )
+        }
+        out["rss"] = cl.rss()
+        out["stop"] = cl.stop()
+    finally:
+        cl.kill()
+    out["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    x = out["latency"]
+    log(
+        f"  {n:>2} members: p50 {fmt(x['p50_ms'])} ms, p99 {fmt(x['p99_ms'])} ms, delivered "
+        f"{x['delivered']}/{x['expected']}, RSS mean {fmt(out['rss']['mean_mib'])} MiB, "
+        f"connect p50 {fmt(out['connect']['connect_ms']['p50'])} ms ({out['elapsed_s']} s)"
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- circles per node
+
+
+def make_circles(work: Path, k: int) -> tuple[Path, Path, list[str]]:
+    """B founds ``k`` circles and invites A to each; both know both joins. Returns (A, B, circle ids)."""
+    from protocol.node.paths import resolve
+    from protocol.node.profile import Profile
+
+    a = Profile.create(resolve(str(work), "a"), "a")
+    b = Profile.create(resolve(str(work), "b"), "b")
+    try:
+        ids = []
+        for j in range(k):
+            cid = b.new_circle(f"bench {j}").circle_id
+            a.join_token(b.invite(cid, a.me))
+            b.import_bundle(a.export([cid]))
+            ids.append(cid)
+        a.import_bundle(b.export(ids))
+        for cid in ids:
+            if len(a.view(cid).roster.members) != 2:
+                raise SystemExit("bench setup: A does not see both members of a circle")
+        return a.paths.root, b.paths.root, [c.hex() for c in ids]
+    finally:
+        a.close()
+        b.close()
+
+
+def run_circles(k: int, plan: ScalePlan, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    logs = work / f"circles-{k}"
+    t0 = time.perf_counter()
+    a_root, b_root, circles = make_circles(logs, k)
+    out: dict[str, Any] = {"circles": k, "prep_s": round(time.perf_counter() - t0, 2)}
+    b = Worker("node", {"root": str(b_root)}, logs, "b")
+    a: Worker | None = None
+    try:
+        b_addr = b.wait_for(b.first("NodeStarted"), 120, "B started")["addrs"][0]
+        a = Worker("node", {"root": str(a_root)}, logs, "a")
+        started = a.wait_for(a.first("NodeStarted"), 120, "A started")
+        out["spawn_to_listening_s"] = round(started["t"] - a.spawned, 3)
+        out["rss_started"] = a.rss()
+        r = a.request({"op": "connect", "addrs": [b_addr]}, 120)
+        out["connect_ms"] = r["ms"]
+        t1 = time.perf_counter()
+        meshes = [a.request({"op": "mesh", "n": 1, "circle": c, "timeout": 20}, 60)["size"] for c in circles]
+        out["mesh_ready_s"] = round(time.perf_counter() - t1, 3)
+        out["circles_in_mesh"] = sum(1 for m in meshes if m >= 1)
+        time.sleep(1.0)  # the first syncs after connecting settle
+        c0, w0 = proc_cpu(a.proc.pid), time.monotonic()
+        time.sleep(plan.idle_s)
+        cpu, wall = proc_cpu(a.proc.pid) - c0, time.monotonic() - w0
+        out["idle"] = {
+            "seconds": round(wall, 2),
+            "cpu_s": round(cpu, 3),
+            "cpu_pct": round(100 * cpu / wall, 2),
+        }
+        out["idle"]["rss"] = a.rss()
+
+        # Low rate: B sends round-robin over the circles, low_rate msg/s in all.
+        total = max(k, round(plan.low_rate * plan.low_s))
+        per = max(1, total // k)
+        total = per * k
+        c0, w0 = proc_cpu(a.proc.pid), time.monotonic()
+        for j, c in enumerate(circles):
+            b.send({"op": "send", "p": f"lo{j}", "n": per, "rate": plan.low_rate / k, "circle": c})
+            if j + 1 < k:
+                time.sleep(1 / plan.low_rate)
+        dones = [
+            b.wait_for(b.first("sent_done", p=f"lo{j}"), 120 + 2 * total / plan.low_rate, "sent")
+            for j in range(k)
+        ]
+        acked = sum(int(d["acked"]) for d in dones)
+        deadline = time.monotonic() + plan.node_plan.loss_wait_s
+        while True:
+            counts = [int(a.request({"op": "count", "p": f"lo{j}"}, 60)["n"]) for j in range(k)]
+            if sum(counts) >= acked or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        cpu, wall = proc_cpu(a.proc.pid) - c0, time.monotonic() - w0
+        lat: list[float] = []
+        dups = 0
+        for j in range(k):
+            rep = a.request({"op": "report", "p": f"lo{j}"}, 60)
+            lat += [(t - ts) * 1000 for _, ts, t in rep["recv"]]
+            dups += int(rep["dups"])
+        out["low_rate"] = {
+            "rate": plan.low_rate,
+            "sent": total,
+            "acknowledged": acked,
+            "received": sum(counts),
+            "lost": acked - sum(counts),
+            "duplicates": dups,
+            "seconds": round(wall, 2),
+            "cpu_s": round(cpu, 3),
+            "cpu_pct": round(100 * cpu / wall, 2),
+            "cpu_ms_per_message": round(1000 * cpu / max(1, sum(counts)), 3),
+            "p50_ms": bench_node._r(bench_node.median(lat)),
+            "p99_ms": bench_node._r(bench_node.percentile(lat, 0.99)),
+            "rss": a.rss(),
+        }
+        a_exit_t0 = time.monotonic()
+        a.close({"op": "stop"})
+        out["stop_s"] = round(time.monotonic() - a_exit_t0, 3)
+    finally:
+        if a is not None:
+            a.close({"op": "stop"})
+        b.close({"op": "stop"})
+    out["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    lo, idle = out["low_rate"], out["idle"]
+    log(
+        f"  {k:>2} circles: RSS {fmt(idle['rss']['rss_mib'])} MiB idle, "
+        f"{fmt(lo['rss']['rss_mib'])} MiB after; "
+        f"CPU {fmt(idle['cpu_pct'])}% idle, {fmt(lo['cpu_pct'])}% at {lo['rate']:g} msg/s; "
+        f"received {lo['received']}/{lo['acknowledged']}; listening {fmt(out['spawn_to_listening_s'])} s "
+        f"after spawn ({out['elapsed_s']} s)"
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- catch-up
+
+
+def run_catchup(n: int, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    res = bench_node.run_catchup(n, work / f"catchup-{n}", log)
+    res["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    s, b = res.get(SS, {}), res.get(bench_node.BARE, {})
+    per = s.get("from_listening_s")
+    res["ms_per_record_after_listening"] = round(1000 * per / n, 4) if per else None
+    log(
+        f"  {n:>7,} missed: {fmt(s.get('from_spawn_s'))} s from spawn, {fmt(per)} s after listening "
+        f"(received {s.get('received')}); bare stream {fmt(b.get('from_listening_s'))} s; "
+        f"RSS {fmt((s.get('rss') or {}).get('rss_mib'))} MiB"
+    )
+    return res
+
+
+# --------------------------------------------------------------------------- the whole
+
+
+def run(plan: ScalePlan, log: Callable[[str], None], keep: bool = False) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    out: dict[str, Any] = {"sizes": {}, "circles": {}, "catchup": {}}
+    try:
+        if plan.sizes:
+            log(f"circle size: {plan.size_count} messages at {plan.size_rate:g} msg/s, one sender ...")
+        for n in plan.sizes:
+            out["sizes"][str(n)] = run_size(n, plan, work, log)
+        if plan.circles:
+            log(f"one node in many circles: idle {plan.idle_s:g} s, then {plan.low_rate:g} msg/s in all ...")
+        for k in plan.circles:
+            out["circles"][str(k)] = run_circles(k, plan, work, log)
+        if plan.catchup:
+            log("catch-up of missed messages (2 members) ...")
+        for n in plan.catchup:
+            out["catchup"][str(n)] = run_catchup(n, work, log)
+    finally:
+        if keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    out["plan"] = dataclasses.asdict(plan)
+    return out
+
+
+def print_tables(res: dict[str, Any]) -> None:
+    def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        lines = [head, *rows]
+        widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
+        for k, line in enumerate(lines):
+            print("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
+            if k == 0:
+                print("  ".join("-" * w for w in widths))
+        print()
+
+    if res["sizes"]:
+        rows = []
+        for n, x in res["sizes"].items():
+            lat = x["latency"]
+            rows.append(
+                (
+                    n,
+                    f"{fmt(lat['p50_ms'])} / {fmt(lat['p99_ms'])}",
+                    f"{lat['delivered']}/{lat['expected']}",
+                    f"{fmt(x['rss']['mean_mib'])} / {fmt(x['rss']['max_mib'])}",
+                    fmt(lat["cpu"]["sender_ms_per_message"]),
+                    fmt(lat["cpu"]["receiver_ms_per_delivery"]),
+                    fmt(x["connect"]["connect_ms"]["p50"]),
+                )
+            )
+        rate = next(iter(res["sizes"].values()))["latency"]["offered_rate"]
+        table(
+            (
+                "members",
+                f"{rate:g} msg/s p50 / p99 ms",
+                "delivered",
+                "RSS MiB mean / max",
+                "sender CPU ms/msg",
+                "receiver CPU ms/delivery",
+                "connect ms p50",
+            ),
+            rows,
+        )
+    if res["circles"]:
+        rows = []
+        for k, x in res["circles"].items():
+            lo, idle = x["low_rate"], x["idle"]
+            rows.append(
+                (
+                    k,
+                    fmt(idle["rss"]["rss_mib"]),
+                    fmt(idle["cpu_pct"]),
+                    fmt(lo["rss"]["rss_mib"]),
+                    fmt(lo["cpu_pct"]),
+                    f"{fmt(lo['p50_ms'])} / {fmt(lo['p99_ms'])}",
+                    f"{lo['received']}/{lo['acknowledged']}",
+                    fmt(x["spawn_to_listening_s"]),
+                )
+            )
+        lr = next(iter(res["circles"].values()))["low_rate"]["rate"]
+        table(
+            (
+                "circles",
+                "idle RSS MiB",
+                "idle CPU %",
+                f"RSS MiB at {lr:g} msg/s",
+                f"CPU % at {lr:g} msg/s",
+                "p50 / p99 ms",
+                "received",
+                "listening s",
+            ),
+            rows,
+        )
+    if res["catchup"]:
+        rows = []
+        for n, x in res["catchup"].items():
+            s, b = x.get(SS, {}), x.get(bench_node.BARE, {})
+            rows.append(
+                (
+                    f"{int(n):,}",
+                    fmt(s.get("from_spawn_s")),
+                    fmt(s.get("from_listening_s")),
+                    fmt(x.get("ms_per_record_after_listening")),
+                    fmt(b.get("from_listening_s")),
+                    fmt((s.get("rss") or {}).get("rss_mib")),
+                    f"{s.get('received')}/{n}",
+                )
+            )
+        table(
+            (
+                "missed",
+                "catch-up s from spawn",
+                "s after listening",
+                "ms/record",
+                "bare stream s",
+                "RSS MiB",
+                "received",
+            ),
+            rows,
+        )
+
+
+def parse_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError("a comma-separated list of numbers") from e
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short phases; catch-up 1,000 and 10,000")
+    ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the smoke test's sizes
+    ap.add_argument("--sizes", type=parse_list, metavar="N,...", help="circle sizes (2,5,10,20)")
+    ap.add_argument("--circles", type=parse_list, metavar="K,...", help="circles per node (1,10,50)")
+    ap.add_argument("--catchup", type=parse_list, metavar="N,...", help="missed messages (1000,10000,100000)")
+    ap.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help=f"results file ({DEFAULT_JSON})")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary profiles and worker logs")
+    args = ap.parse_args(argv)
+    plan = TINY if args.tiny else QUICK if args.quick else FULL
+    for field in ("sizes", "circles", "catchup"):
+        if getattr(args, field) is not None:
+            plan = dataclasses.replace(plan, **{field: getattr(args, field)})
+    started = time.perf_counter()
+    machine = bench_node.machine_info()
+    res = run(plan, lambda s: print(s, flush=True), args.keep)
+    print()
+    print_tables(res)
+    result = {
+        "benchmark": "scale",
+        "mode": "tiny" if args.tiny else "quick" if args.quick else "full",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        **res,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"whole run {result['elapsed_s']:.1f} s; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
