@@ -59,7 +59,7 @@ async def test_join_with_a_good_token(profile_paths: ProfilePaths) -> None:
     app = make_app(profile_paths, node)
     async with app.run_test(size=(140, 40)) as pilot:
         await ready(pilot, app)
-        await pilot.press("ctrl+j")
+        await pilot.press("f3")
         await wait_for(pilot, lambda: isinstance(app.screen, JoinDialog))
         await pilot.press(*"good-books", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and "books" in tree_labels(app))

@@ -37,7 +37,10 @@ class Dialog(ModalScreen[Any]):
 
 
 def qr_text(data: str) -> str:
-    """A QR code of ``data`` drawn with half-block characters (two modules per character cell)."""
+    """A QR code of ``data`` drawn with half-block characters (two modules per character cell).
+
+    Upper-case base32 fits QR's alphanumeric mode: a token's code is then about a sixth smaller.
+    """
     qr = segno.make(data, error="l", micro=False)
     matrix = [[bool(v) for v in row] for row in qr.matrix_iter(scale=1, border=2)]
     if len(matrix) % 2:

@@ -18,6 +18,11 @@ EXPIRIES = [("1 hour", 3600), ("1 day", 86400), ("7 days", 7 * 86400), ("30 days
 
 
 class InviteDialog(Dialog):
+    DEFAULT_CSS = """
+    InviteDialog > .box.-token { width: 118; max-width: 100%; overflow-x: auto; }
+    InviteDialog #qr { width: auto; text-wrap: nowrap; margin-top: 1; }
+    """
+
     def __init__(self, circle: bytes, key: str = "") -> None:
         super().__init__()
         self.circle = circle
@@ -80,8 +85,9 @@ class InviteDialog(Dialog):
         self.query_one("#token", Static).update(
             Text.assemble(("Send them this token (single use):\n", "bold"), safe(token))
         )
+        self.query_one(".box").add_class("-token")
         try:
-            self.query_one("#qr", Static).update(Text(qr_text(token)))
+            self.query_one("#qr", Static).update(Text(qr_text(token.upper())))  # tokens read either case
         except Exception:  # a token too long for a QR code: the text is enough
             self.query_one("#qr", Static).update(Text("(too long for a QR code)"))
         for shown in ("#token", "#qr", "#copy"):

@@ -24,7 +24,7 @@ KEYS = [
     ("shift+tab, then up/down", "select a message (for /reply, /react, /delete)"),
     ("ctrl+o", "invite someone to this circle"),
     ("ctrl+f", "fork this circle"),
-    ("ctrl+j", "join with a token"),
+    ("f3", "join with a token"),
     ("ctrl+l", "loud / quiet notifications for this circle"),
     ("ctrl+g", "my identity (key, addresses)"),
     ("ctrl+t", "connection status"),

@@ -43,7 +43,7 @@ class MainScreen(CommandsMixin, Screen[None]):
         Binding("ctrl+end", "page(2)", "Newest", show=False, priority=True),
         Binding("ctrl+l", "toggle_loud", "Loud/quiet", priority=True),
         Binding("ctrl+o", "invite", "Invite", priority=True),
-        Binding("ctrl+j", "join", "Join", show=False),
+        Binding("f3", "join", "Join", show=False, priority=True),
         Binding("ctrl+f", "fork", "Fork", priority=True),
         Binding("ctrl+g", "identity", "Identity", show=False, priority=True),
         Binding("ctrl+t", "connection", "Connection", show=False, priority=True),
@@ -170,7 +170,9 @@ class MainScreen(CommandsMixin, Screen[None]):
                 self.query_one(Composer).placeholder = f"You have {node.summary.status} this circle"
             else:
                 self.query_one(Composer).placeholder = "Message, or /help"
-        self.ss.submit(api.LoadMembers(cid))
+        self.query_one(MembersPanel).show(st, st.members.get(cid))
+        if node.summary.status != "invited":  # no roster of mine to read until I accept
+            self.ss.submit(api.LoadMembers(cid))
         self._update_gap()
         self._update_status()
 

@@ -278,6 +278,9 @@ class MessageLog(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         index = round(self.scroll_offset.y) + y
+        if not self._blocks and self.history is not None and index == 1:
+            hint = Text("  No messages yet: say hello, or invite someone with ctrl+o.", style=_DIM)
+            return self._line(hint, width)
         if index >= self._starts[-1] or not self._blocks:
             return Strip([Segment(" " * width)], width)
         b = bisect_right(self._starts, index) - 1
