@@ -1,0 +1,1158 @@
+#!/usr/bin/env python3
+"""Benchmark one relay serving many pinned circles: CPU, memory, store rate, added latency, loss.
+
+One real relay process (``python -m smallsocial_tui relay --json``, a
+``RelayNode``) serves ``--circles`` (100) circles of ``--members`` (5) members
+each, and the members send a total of ``--rate`` (200) msg/s for
+``--duration`` seconds, all on 127.0.0.1.
+
+What is simulated. Every circle has all its members' identities in its roster
+(the founder invites the others, each joins, the founder pins the circle to the
+relay, and everyone imports everyone's records: done offline by the worker that
+owns the circle, before any node starts). Only ``--live`` (2) members of each
+circle run a node: each of the two sends half the circle's messages and
+receives the other's; the other members are offline for the whole run (their
+messages wait for them at the relay: the run checks that the relay stored every
+message). The live nodes are ``protocol.node.node.Node`` objects, several in one
+trio loop per worker process (``--workers`` processes, circles dealt round-robin),
+each with its own profile, host and port. Members reach the relay from its pin
+(the roster names the relay's address; the node dials it and offers the circle).
+
+Direct and relayed paths in the same run. Even-numbered circles are **direct**:
+the two live members also dial each other, so a message reaches its receiver
+straight from its sender (and a second time through the relay; the first copy
+counts). Odd-numbered circles are **relayed**: the two live members block each
+other (``<profile>/blocked``, as the relay tests do for members behind NATs), so
+every message goes sender -> relay -> receiver. Both kinds are spread evenly over
+the workers and the send schedule, so load hits both alike.
+
+Sending. Each live member sends ``rate / (circles x live)`` msg/s (1 msg/s by
+default) on an absolute wall-clock schedule, every sender with its own phase
+offset so the total is an even ``--rate`` msg/s. A message is a 400-byte text
+starting with a JSON header (circle, sender, index, ``time.time()`` just before
+the ``SendMessage`` command goes to the node). The receiver stamps
+``time.time()`` at its ``MessageReceived`` event, which the node emits after the
+record is committed in its store. Latency = receive stamp - send stamp (one
+machine, one clock). A phase of warm-up sends comes first and is not counted.
+
+Measured, over the send phase: the relay's CPU (user + system from
+``/proc/<pid>/stat``, as % of one core; sampled each second too, for the peak),
+its RSS at the end and its peak (``VmHWM``), its store rate (records it stored per
+second, from its status lines, one a second), and after the run: latency p50 /
+p99 for direct and relayed circles and their ratio, loss (every acknowledged
+message must reach its live receiver, sync included, within ``settle_s``; and
+the relay must hold every one, for the offline members), and how many arrived
+by sync. Targets (issue 4): relayed p50 under 2x direct p50; relay RSS under
+250 MB; no loss. They are printed as PASS/MISS; the exit status is 0 whatever
+they are.
+
+Usage: scripts/bench_relay.py [--quick] [--circles N] [--members N] [--live N]
+                              [--rate R] [--duration S] [--workers N]
+                              [--json PATH] [--keep] [--profile-relay FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import dataclasses
+import heapq
+import itertools
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402  (scripts/benchkit.py, beside this file)
+from bench_node import fmt, median, percentile, proc_cpu, rss_of, summary  # noqa: E402
+
+if str(ROOT) not in sys.path:  # use this checkout's protocol/, not another installed one
+    sys.path.insert(0, str(ROOT))
+
+SCRIPT = Path(__file__).resolve()
+DEFAULT_JSON = "bench-results/relay.json"
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+PAYLOAD_BYTES = 400
+DIRECT, RELAYED = "direct", "relayed"
+
+# The issue's targets.
+T_LATENCY_RATIO = 2.0
+T_RSS_MB = 250.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    circles: int
+    members: int  # identities in each circle's roster
+    live: int  # of them running a node (each sends and receives)
+    rate: float  # msg/s, all circles together
+    duration_s: float  # measured sending
+    warmup_s: float  # sending before it, not counted
+    workers: int  # member processes
+    idle_s: float  # relay CPU measured idle (all circles pinned, nothing sent)
+    settle_s: float  # after sending: every acknowledged message must have arrived within this
+    ready_timeout_s: float  # relay to take every circle and every mesh to form
+
+
+QUICK = Plan(
+    circles=10,
+    members=5,
+    live=2,
+    rate=20.0,
+    duration_s=8.0,
+    warmup_s=2.0,
+    workers=2,
+    idle_s=2.0,
+    settle_s=20.0,
+    ready_timeout_s=60.0,
+)
+FULL = Plan(
+    circles=100,
+    members=5,
+    live=2,
+    rate=200.0,
+    duration_s=60.0,
+    warmup_s=5.0,
+    workers=8,
+    idle_s=5.0,
+    settle_s=60.0,
+    ready_timeout_s=240.0,
+)
+
+
+def kind_of(c: int) -> str:
+    return DIRECT if c % 2 == 0 else RELAYED
+
+
+# --------------------------------------------------------------------------- payload
+
+
+def payload(phase: str, c: int, k: int, j: int, ts: float) -> str:
+    head = json.dumps({"p": phase, "c": c, "k": k, "j": j, "ts": ts}, separators=(",", ":"))
+    return head + " " + "x" * max(0, PAYLOAD_BYTES - len(head) - 1)
+
+
+_DECODER = json.JSONDecoder()
+
+
+def parse_payload(text: str) -> dict[str, Any] | None:
+    try:
+        head, _ = _DECODER.raw_decode(text)
+    except ValueError:
+        return None
+    return head if isinstance(head, dict) and "p" in head else None
+
+
+# =========================================================================== the member worker
+# ``--worker CONFIG``: builds its circles' profiles, runs their live members' nodes in one trio
+# loop, prints JSON lines (each with "t": time.time()) and answers JSON commands on stdin.
+
+
+_OUT_LOCK = threading.Lock()
+
+
+def _out(obj: dict[str, Any]) -> None:
+    line = json.dumps(obj, separators=(",", ":")) + "\n"
+    with _OUT_LOCK:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+def _reply(cmd: dict[str, Any], **fields: Any) -> None:
+    _out({"ev": "reply", "q": cmd.get("q"), "t": time.time(), **fields})
+
+
+def build_circle(work: Path, c: int, members: int, live: int, relay_addr: str) -> dict[str, Any]:
+    """Circle ``c``: m0 founds it, invites m1..; each joins; m0 pins it to the relay; all know all."""
+    from protocol.identity import peer_id
+    from protocol.node.paths import resolve
+    from protocol.node.profile import Profile
+
+    profiles = [Profile.create(resolve(str(work), f"c{c}m{k}"), f"c{c}m{k}") for k in range(members)]
+    try:
+        founder = profiles[0]
+        cid = founder.new_circle(f"bench {c}").circle_id
+        for p in profiles[1:]:
+            p.join_token(founder.invite(cid, p.me))
+            founder.import_bundle(p.export([cid]))
+        founder.pin(cid, relay_addr)
+        everything = founder.export([cid])
+        for p in profiles[1:]:
+            p.import_bundle(everything)
+        for p in profiles:
+            roster = p.view(cid).roster
+            if len(roster.members) != members or not roster.relays:
+                raise SystemExit(f"bench setup: circle {c} is not complete for {p.display_name}")
+        peer_ids = [peer_id(p.me) for p in profiles]
+        if kind_of(c) == RELAYED:  # the live members refuse each other: only the relay joins them
+            for k in range(live):
+                others = [peer_ids[i] for i in range(live) if i != k]
+                (profiles[k].paths.root / "blocked").write_text("".join(x + "\n" for x in others))
+        return {
+            "c": c,
+            "cid": cid,
+            "roots": [p.paths.root for p in profiles[:live]],
+            "peer_ids": peer_ids,
+        }
+    finally:
+        for p in profiles:
+            p.close()
+
+
+def worker_members(cfg: dict[str, Any]) -> None:
+    import trio
+    from libp2p.peer.id import ID
+
+    from protocol import circle as circle_mod
+    from protocol.node import api
+    from protocol.node.host import setup_logging
+    from protocol.node.node import Node
+    from protocol.node.paths import ProfilePaths
+    from protocol.node.profile import Profile
+
+    _out({"ev": "boot", "t": time.time()})
+    work = Path(cfg["work"])
+    setup_logging(work / "logs")
+    live, relay_addr = int(cfg["live"]), str(cfg["relay"])
+    relay_pid = ID.from_base58(relay_addr.rsplit("/p2p/", 1)[1])
+
+    t0 = time.perf_counter()
+    circles = [build_circle(work, c, int(cfg["members"]), live, relay_addr) for c in cfg["circles"]]
+    build_s = time.perf_counter() - t0
+
+    # Per phase: (c, k, j) -> [send stamp, acked stamp, record id hex]; first receipts by (c, k, j).
+    sent: dict[str, dict[tuple[int, int, int], list[Any]]] = defaultdict(dict)
+    recv: dict[str, dict[tuple[int, int, int, int], tuple[float, float]]] = defaultdict(dict)
+    pending: dict[int, tuple[str, int, int, int, float]] = {}  # request id -> (phase, c, k, j, ts)
+    failed: Counter[str] = Counter()
+    dups: Counter[str] = Counter()
+    wrong: Counter[str] = Counter()  # received by a member that is not the intended one
+    counters: Counter[str] = Counter()
+
+    def make_emit(c: int, k: int) -> Callable[[api.Event], None]:
+        def emit(ev: api.Event) -> None:
+            t = time.time()
+            if isinstance(ev, api.MessageReceived):
+                head = parse_payload(ev.text or "")
+                if head is None:
+                    return
+                key = (int(head["c"]), int(head["k"]), int(head["j"]), k)  # ..., and who received it
+                p = head["p"]
+                if key[0] != c or key[1] == k:
+                    wrong[p] += 1
+                elif key in recv[p]:
+                    dups[p] += 1
+                else:
+                    recv[p][key] = (float(head["ts"]), t)
+            elif isinstance(ev, api.MessageSent):
+                info = pending.pop(ev.request_id or -1, None)
+                if info is not None:
+                    sent[info[0]][info[1:4]] = [info[4], t, ev.record_id.hex()]
+            elif isinstance(ev, api.CommandFailed):
+                info = pending.pop(ev.request_id, None)
+                if info is not None:
+                    failed[info[0]] += 1
+                counters["command_failed"] += 1
+            elif isinstance(ev, api.SyncProgress):
+                counters["sync_batches"] += 1
+                counters["sync_records"] += ev.received
+            elif isinstance(ev, api.GapDetected):
+                counters["gaps"] += 1
+            elif isinstance(ev, api.RecordDropped):
+                counters["dropped"] += 1
+                if "rate limit" in ev.reason:
+                    counters["dropped_rate_limit"] += 1
+
+        return emit
+
+    nodes: dict[tuple[int, int], Node] = {}
+    profiles: list[Profile] = []
+    for info in circles:
+        for k, root in enumerate(info["roots"]):
+            profile = Profile.open(ProfilePaths(root))
+            profiles.append(profile)
+            nodes[(info["c"], k)] = Node(profile, make_emit(info["c"], k), listen=[LOOPBACK])
+    by_c = {info["c"]: info for info in circles}
+
+    def expected_mesh(c: int, k: int) -> set[ID]:
+        want = {relay_pid}
+        if kind_of(c) == DIRECT:
+            want |= {ID.from_base58(by_c[c]["peer_ids"][i]) for i in range(live) if i != k}
+        return want
+
+    async def send_phase(cmd: dict[str, Any]) -> None:
+        """This worker's part of the global schedule: sender (c, k) sends at start + offset + j*period."""
+        phase, start, dur = cmd["p"], float(cmd["start"]), float(cmd["duration"])
+        period, slots = float(cmd["period"]), int(cmd["slots"])
+        heap: list[tuple[float, int, int, int]] = []
+        for c, k in nodes:
+            offset = period * ((c * live + k) % slots) / slots
+            heap.append((start + offset, c, k, 0))
+        heapq.heapify(heap)
+        submitted = 0
+        while heap:
+            when, c, k, j = heapq.heappop(heap)
+            delay = when - time.time()
+            if delay > 0:
+                await trio.sleep(delay)
+            ts = time.time()
+            msg = api.SendMessage(by_c[c]["cid"], payload(phase, c, k, j, ts))
+            pending[msg.request_id] = (phase, c, k, j, ts)
+            try:
+                nodes[(c, k)].submit_nowait(msg)
+                submitted += 1
+            except trio.WouldBlock:
+                pending.pop(msg.request_id, None)
+                failed[phase] += 1
+            nxt = when + period
+            if nxt < start + dur - 1e-9:
+                heapq.heappush(heap, (nxt, c, k, j + 1))
+        with trio.move_on_after(30):
+            while any(v[0] == phase for v in pending.values()):
+                await trio.sleep(0.05)
+        _out(
+            {
+                "ev": "sent_done",
+                "p": phase,
+                "submitted": submitted,
+                "acked": len(sent[phase]),
+                "failed": failed[phase],
+                "t": time.time(),
+            }
+        )
+
+    reoffered: dict[tuple[int, int], float] = {}
+    started_at = time.monotonic()
+
+    def mesh_ready(nursery: trio.Nursery) -> tuple[int, int]:
+        """How many nodes have their whole mesh (the relay, the partner if direct) and the relay.
+
+        A member offers its pinned circles to the relay once per connection; an offer that timed
+        out is not repeated until it reconnects. A node whose mesh still lacks the relay 20 s after
+        it started offers its circle again here (counted as ``pin_reoffers``).
+        """
+        ok = connected = 0
+        now = time.monotonic()
+        for (c, k), node in nodes.items():
+            gs = getattr(node, "gossipsub", None)
+            mesh = set(gs.mesh.get(circle_mod.topic(by_c[c]["cid"]), ())) if gs is not None else set()
+            ok += expected_mesh(c, k) <= mesh
+            linked = relay_pid in getattr(node, "_connected", ())
+            connected += linked
+            if linked and relay_pid not in mesh and now - reoffered.get((c, k), started_at) > 20:
+                reoffered[(c, k)] = now
+                counters["pin_reoffers"] += 1
+                nursery.start_soon(node._offer_pins, relay_pid, by_c[c]["cid"])
+        return ok, connected
+
+    lags: list[float] = []  # how late a 10 ms sleep wakes up in this loop (ms): is the worker busy?
+
+    async def lag_probe() -> None:
+        while True:
+            t = trio.current_time()
+            await trio.sleep(0.01)
+            lags.append((trio.current_time() - t - 0.01) * 1000)
+
+    async def main() -> None:
+        nonlocal started_at
+        async with trio.open_nursery() as outer:  # the probe and the senders
+            outer.start_soon(lag_probe)
+            async with trio.open_nursery() as nursery:  # the nodes: it ends when they all stopped
+                t1 = time.perf_counter()
+                for node in nodes.values():
+                    await nursery.start(node.run)
+                start_s = time.perf_counter() - t1
+                started_at = time.monotonic()
+                for info in circles:  # direct circles: member k dials members 0..k-1 too
+                    if kind_of(info["c"]) != DIRECT:
+                        continue
+                    for k in range(1, live):
+                        for i in range(k):
+                            addr = nodes[(info["c"], i)].public_addrs()[0]
+                            nodes[(info["c"], k)].extra_peers.append(addr)  # the dialer redials it
+                            await nodes[(info["c"], k)].connect(addr)
+                _out(
+                    {
+                        "ev": "started",
+                        "nodes": len(nodes),
+                        "build_s": round(build_s, 3),
+                        "start_s": round(start_s, 3),
+                        "t": time.time(),
+                    }
+                )
+
+                stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+                buf = b""
+                running = True
+                while running:
+                    chunk = await stdin.receive_some(1 << 16)
+                    if not chunk:
+                        break
+                    buf += chunk
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        cmd = json.loads(line)
+                        op = cmd["op"]
+                        if op == "ready":
+                            ok, conn = mesh_ready(outer)
+                            _reply(cmd, mesh_ok=ok, relay_connected=conn, nodes=len(nodes))
+                        elif op == "send":
+                            lags.clear()
+                            outer.start_soon(send_phase, cmd)
+                        elif op == "count":
+                            p = cmd["p"]
+                            _reply(cmd, acked=len(sent[p]), received=len(recv[p]))
+                        elif op == "report":
+                            p = cmd["p"]
+                            _reply(
+                                cmd,
+                                sent=[[*key, *v] for key, v in sent[p].items()],
+                                recv=[[*key, *v] for key, v in recv[p].items()],
+                                failed=failed[p],
+                                dups=dups[p],
+                                wrong=wrong[p],
+                                counters=dict(counters),
+                                loop_lag_ms=lat_summary(lags),
+                            )
+                        elif op == "stop":
+                            running = False
+                            break
+                t2 = time.monotonic()
+                for node in nodes.values():
+                    node.stop()  # all at once: each closes its connections concurrently
+                stop_holder.append(t2)
+            stop_holder.append(time.monotonic())
+            outer.cancel_scope.cancel()
+
+    stop_holder: list[float] = []
+    try:
+        trio.run(main)
+    finally:
+        for p in profiles:
+            with contextlib.suppress(Exception):
+                p.close()
+    stop_s = stop_holder[1] - stop_holder[0] if len(stop_holder) == 2 else None
+    _out(
+        {
+            "ev": "exit",
+            "stopped": True,
+            "stop_s": None if stop_s is None else round(stop_s, 3),
+            "t": time.time(),
+        }
+    )
+
+
+# =========================================================================== orchestration
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: get SIGTERM if the benchmark process dies, so nothing is left behind."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Proc:
+    """A child process whose stdout JSON lines are parsed and kept as they arrive."""
+
+    def __init__(self, name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.lines: list[dict[str, Any]] = []
+        self.replies: dict[int, dict[str, Any]] = {}
+        self.cond = threading.Condition()
+        self._q = itertools.count(1)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.stderr_path = log_dir / f"{name}.stderr"
+        self.spawned = time.time()
+        with open(self.stderr_path, "a") as err:
+            self.proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                cwd=ROOT,
+                env=env,
+                preexec_fn=_die_with_parent,
+            )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            obj.setdefault("t_read", time.time())
+            with self.cond:
+                if obj.get("ev") == "reply":
+                    self.replies[obj.get("q")] = obj
+                else:
+                    self.lines.append(obj)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def send(self, obj: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(obj) + "\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, pred: Callable[[Proc], Any], timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                found = pred(self)
+                if found:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    err = self.stderr_path.read_text()[-2000:] if self.stderr_path.exists() else ""
+                    raise RuntimeError(f"{self.name}: timed out waiting for {what} ({timeout}s)\n{err}")
+                self.cond.wait(min(left, 0.2))
+
+    def first(self, ev: str, **match: Any) -> Callable[[Proc], Any]:
+        def pred(w: Proc) -> Any:
+            return next(
+                (x for x in w.lines if x.get("ev") == ev and all(x.get(k) == v for k, v in match.items())),
+                None,
+            )
+
+        return pred
+
+    def ask(self, op: dict[str, Any]) -> int:
+        q = next(self._q)
+        self.send({**op, "q": q})
+        return q
+
+    def answer(self, q: int, timeout: float, what: str) -> dict[str, Any]:
+        return self.wait_for(lambda w: w.replies.pop(q, None), timeout, what)  # type: ignore[no-any-return]
+
+    def request(self, op: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        return self.answer(self.ask(op), timeout, op["op"])
+
+    def close(self, op: dict[str, Any] | None = None, timeout: float = 20.0) -> int | None:
+        if self.proc.poll() is None and op is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.send(op)
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+    def terminate(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (the relay stops cleanly on it), then SIGKILL after ``timeout``."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.close(None, timeout)
+
+
+class Relay(Proc):
+    """``smallsocial relay --json`` with a status line each second."""
+
+    def __init__(self, work: Path, profile: Path | None = None) -> None:
+        self.data_dir = work / "relay-data"
+        env = {**os.environ, "SMALLSOCIAL_DATA_DIR": str(self.data_dir), "SMALLSOCIAL_PROFILE": "relay"}
+        env.pop("SMALLSOCIAL_PASSPHRASE", None)
+        args = [sys.executable]
+        if profile is not None:  # cProfile the whole relay process (written when it stops)
+            profile.parent.mkdir(parents=True, exist_ok=True)
+            args += ["-m", "cProfile", "-o", str(profile.resolve())]
+        args += ["-m", "smallsocial_tui", "relay", "--json", "--listen", LOOPBACK]
+        super().__init__("relay", [*args, "--status-interval", "1"], work / "logs", env)
+        started = self.wait_for(self.first("RelayStarted"), 60, "the relay to listen")
+        self.addr: str = started["addrs"][0]
+
+    @property
+    def status(self) -> dict[str, Any]:
+        with self.cond:
+            last = [x for x in self.lines if x.get("event") == "RelayStatus"]
+        return last[-1] if last else {}
+
+    def statuses(self) -> list[dict[str, Any]]:
+        with self.cond:
+            return [x for x in self.lines if x.get("event") == "RelayStatus"]
+
+    def first(self, ev: str, **match: Any) -> Callable[[Proc], Any]:
+        return lambda w: next((x for x in w.lines if x.get("event") == ev), None)
+
+    def stored_ids(self) -> set[str]:
+        """Record ids in the relay's store (read after it stopped)."""
+        db = next(self.data_dir.rglob("store.sqlite3"), None)
+        if db is None:
+            return set()
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return {bytes(r[0]).hex() for r in con.execute("SELECT id FROM records")}
+        finally:
+            con.close()
+
+
+class Sampler(threading.Thread):
+    """The relay's CPU % of one core and RSS, once a second."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.samples: list[tuple[float, float, float | None]] = []  # (t, cpu %, rss MiB)
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        last_t, last_cpu = time.monotonic(), proc_cpu(self.pid)
+        while not self.halt.wait(1.0):
+            t, cpu = time.monotonic(), proc_cpu(self.pid)
+            rss = rss_of(self.pid)["rss_mib"]
+            self.samples.append((time.time(), 100 * (cpu - last_cpu) / max(t - last_t, 1e-9), rss))
+            last_t, last_cpu = t, cpu
+
+    def between(self, t0: float, t1: float) -> list[tuple[float, float, float | None]]:
+        return [s for s in self.samples if t0 < s[0] <= t1 + 0.5]
+
+
+def lat_summary(values: list[float]) -> dict[str, Any]:
+    s = sorted(values)
+    return {
+        "n": len(s),
+        "p50_ms": None if not s else round(median(s) or 0.0, 2),
+        "p90_ms": None if not s else round(percentile(s, 0.9) or 0.0, 2),
+        "p99_ms": None if not s else round(percentile(s, 0.99) or 0.0, 2),
+        "max_ms": None if not s else round(s[-1], 2),
+    }
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU jiffies of the whole machine, from /proc/stat (every process, others' too)."""
+    try:
+        vals = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return float(sum(vals) - idle), float(sum(vals))
+
+
+def cpu_window(
+    relay: Relay, sampler: Sampler, members: list[int], fn: Callable[[], Any]
+) -> tuple[Any, dict[str, Any]]:
+    """Run ``fn``; the relay's CPU over it, the member processes' and the whole machine's."""
+    w0, c0 = time.monotonic(), proc_cpu(relay.proc.pid)
+    m0, (b0, a0) = sum(proc_cpu(p) for p in members), machine_busy()
+    t0 = time.time()
+    out = fn()
+    w1, c1 = time.monotonic(), proc_cpu(relay.proc.pid)
+    m1, (b1, a1) = sum(proc_cpu(p) for p in members), machine_busy()
+    per_s = [s[1] for s in sampler.between(t0, time.time())]
+    wall = max(w1 - w0, 1e-9)
+    ncpu = os.cpu_count() or 1
+    return out, {
+        "wall_s": round(w1 - w0, 2),
+        "cpu_s": round(c1 - c0, 2),
+        "cpu_pct_one_core": round(100 * (c1 - c0) / wall, 1),
+        "cpu_pct_max_1s": round(max(per_s), 1) if per_s else None,
+        "members_cpu_cores": round((m1 - m0) / wall, 2),
+        "machine_busy_cores": round(ncpu * (b1 - b0) / (a1 - a0), 2) if a1 > a0 else None,
+    }
+
+
+def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None = None) -> dict[str, Any]:
+    procs: list[Proc] = []
+    relay: Relay | None = None
+    sampler: Sampler | None = None
+    try:
+        t_start = time.perf_counter()
+        relay = Relay(work, profile)
+        procs.append(relay)
+        sampler = Sampler(relay.proc.pid)
+        sampler.start()
+        log(f"relay listening at {relay.addr} after {time.time() - relay.spawned:.2f} s")
+
+        # Circles dealt round-robin: every worker gets direct and relayed ones alike.
+        deal = [list(range(w, plan.circles, plan.workers)) for w in range(plan.workers)]
+        workers = []
+        for w, cs in enumerate(deal):
+            if not cs:
+                continue
+            cfg = {
+                "work": str(work / f"w{w}"),
+                "circles": cs,
+                "members": plan.members,
+                "live": plan.live,
+                "relay": relay.addr,
+            }
+            args = [sys.executable, str(SCRIPT), "--worker", json.dumps(cfg)]
+            workers.append(Proc(f"w{w}", args, work / "logs"))
+        procs += workers
+        member_pids = [w.proc.pid for w in workers]
+        started = [w.wait_for(w.first("started"), plan.ready_timeout_s, "nodes to start") for w in workers]
+        nodes = sum(int(s["nodes"]) for s in started)
+        log(
+            f"{len(workers)} worker processes, {nodes} live member nodes started "
+            f"(building profiles took up to {max(s['build_s'] for s in started):.1f} s a worker)"
+        )
+
+        # Ready: the relay took every circle, every node is connected to it, every mesh formed.
+        t_ready0 = time.monotonic()
+        ready: dict[str, Any] = {}
+        while True:
+            st = relay.status
+            replies = [w.request({"op": "ready"}, 60) for w in workers]
+            ready = {
+                "relay_circles": st.get("circles", 0),
+                "relay_peers": st.get("peers", 0),
+                "mesh_ok": sum(r["mesh_ok"] for r in replies),
+                "relay_connected": sum(r["relay_connected"] for r in replies),
+                "nodes": nodes,
+            }
+            if ready["relay_circles"] >= plan.circles and ready["mesh_ok"] >= nodes:
+                break
+            if time.monotonic() - t_ready0 > plan.ready_timeout_s:
+                log(f"not everything ready after {plan.ready_timeout_s:.0f} s; going on: {ready}")
+                break
+            time.sleep(0.5)
+        ready["waited_s"] = round(time.monotonic() - t_ready0, 2)
+        ready["setup_s"] = round(time.perf_counter() - t_start, 2)
+        log(f"ready after {ready['setup_s']:.1f} s: {ready}")
+
+        # Idle: all circles pinned, members connected, nothing sent.
+        _, idle = cpu_window(relay, sampler, member_pids, lambda: time.sleep(plan.idle_s))
+        idle["rss_mib"] = rss_of(relay.proc.pid)["rss_mib"]
+        log(f"relay idle: {idle['cpu_pct_one_core']}% of a core, {idle['rss_mib']} MiB")
+
+        senders = plan.circles * plan.live
+        period = senders / plan.rate  # seconds between two messages of one sender
+
+        def phase(name: str, duration: float) -> dict[str, Any]:
+            start = time.time() + 0.5
+            for w in workers:
+                w.send(
+                    {
+                        "op": "send",
+                        "p": name,
+                        "start": start,
+                        "duration": duration,
+                        "period": period,
+                        "slots": senders,
+                    }
+                )
+            done = [w.wait_for(w.first("sent_done", p=name), duration + 120, f"{name} sent") for w in workers]
+            return {"start": start, "end": max(d["t"] for d in done), "done": done}
+
+        log(f"warm-up: {plan.warmup_s:g} s at {plan.rate:g} msg/s ...")
+        phase("warmup", plan.warmup_s)
+        time.sleep(1.0)
+
+        log(
+            f"measuring: {plan.duration_s:g} s at {plan.rate:g} msg/s ({plan.live} senders a circle, "
+            f"one message every {period:g} s each) ..."
+        )
+        rss_before = rss_of(relay.proc.pid)
+        recs_before = relay.status.get("records", 0)
+        sent_phase, busy = cpu_window(relay, sampler, member_pids, lambda: phase("run", plan.duration_s))
+        rss_end = rss_of(relay.proc.pid)
+        t_send0, t_send1 = sent_phase["start"], sent_phase["end"]
+        acked = sum(int(d["acked"]) for d in sent_phase["done"])
+
+        # Settle: every acknowledged message at its receivers (gossip, else sync) and in the relay's
+        # store (its status line counts records; presence records are not stored), or the deadline.
+        t_settle0 = time.monotonic()
+        received = 0
+        while True:
+            counts = [w.request({"op": "count", "p": "run"}, 60) for w in workers]
+            received = sum(int(c["received"]) for c in counts)
+            relay_has = int(relay.status.get("records", 0)) - int(recs_before)
+            if received >= acked * (plan.live - 1) and relay_has >= acked:
+                break
+            if time.monotonic() - t_settle0 > plan.settle_s:
+                break
+            time.sleep(0.25)
+        settle_s = round(time.monotonic() - t_settle0, 2)
+        log(
+            f"sent {acked:,} acknowledged; {received:,} received and {relay_has:,} stored by the relay "
+            f"{settle_s:.1f} s after sending ended"
+        )
+        time.sleep(1.5)  # one status line more
+
+        # Store rate: from the relay's status lines (one a second) over the send phase.
+        sts = [(float(s["t_read"]), int(s["records"])) for s in relay.statuses()]
+        inside = [x for x in sts if t_send0 <= x[0] <= t_send1 + 1.0]
+        store_rate = None
+        if len(inside) >= 2:
+            (ta, ra), (tb, rb) = inside[0], inside[-1]
+            store_rate = (rb - ra) / (tb - ta) if tb > ta else None
+        per_s = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(inside) if b[0] - a[0] > 0.2]
+        status_end = relay.status
+
+        reports = [w.request({"op": "report", "p": "run"}, 120) for w in workers]
+        rss_peak = rss_of(relay.proc.pid)
+
+        # Stop: members first (all workers at once), then the relay (SIGTERM).
+        for w in workers:
+            with contextlib.suppress(OSError, ValueError):
+                w.send({"op": "stop"})
+        codes = [w.close(None, 30) for w in workers]
+        exits = [w.first("exit")(w) or {} for w in workers]
+        t_relay_stop = time.monotonic()
+        relay_code = relay.terminate(20)
+        relay_stop_s = time.monotonic() - t_relay_stop
+        sampler.halt.set()
+        stored = relay.stored_ids()
+
+        # Latency and loss, by kind of circle.
+        lat: dict[str, list[float]] = {DIRECT: [], RELAYED: []}
+        to_sent: dict[str, list[float]] = {DIRECT: [], RELAYED: []}  # send stamp -> MessageSent
+        expected: Counter[str] = Counter()
+        delivered: Counter[str] = Counter()
+        late: Counter[str] = Counter()
+        not_stored: Counter[str] = Counter()
+        counters: Counter[str] = Counter()
+        failed = dups = wrong = 0
+        loop_lags: list[dict[str, Any]] = []
+        for rep in reports:
+            got = {(int(c), int(k), int(j), int(rk)): (ts, t) for c, k, j, rk, ts, t in rep["recv"]}
+            for c, k, j, ts, acked_t, rid in rep["sent"]:
+                kind = kind_of(int(c))
+                to_sent[kind].append((acked_t - ts) * 1000)
+                receivers = plan.live - 1
+                expected[kind] += receivers
+                not_stored[kind] += rid not in stored
+                for kk in range(plan.live):
+                    if kk == k:
+                        continue
+                    # All live members of a circle are in one worker: its report has every receipt.
+                    hit = got.get((int(c), int(k), int(j), kk))
+                    if hit is not None:
+                        delivered[kind] += 1
+                        lat[kind].append((hit[1] - hit[0]) * 1000)
+                        late[kind] += hit[1] > t_send1 + plan.settle_s
+            failed += int(rep["failed"])
+            dups += int(rep["dups"])
+            wrong += int(rep["wrong"])
+            counters += Counter(rep["counters"])
+            loop_lags.append(rep["loop_lag_ms"])
+
+        by_kind = {}
+        for kind in (DIRECT, RELAYED):
+            by_kind[kind] = {
+                "circles": sum(1 for c in range(plan.circles) if kind_of(c) == kind),
+                "expected": expected[kind],
+                "delivered": delivered[kind],
+                "lost": expected[kind] - delivered[kind],
+                "not_stored_by_relay": not_stored[kind],
+                **lat_summary(lat[kind]),
+                "to_message_sent": lat_summary(to_sent[kind]),
+            }
+        d, r = by_kind[DIRECT], by_kind[RELAYED]
+        ratio_p50 = r["p50_ms"] / d["p50_ms"] if d["p50_ms"] and r["p50_ms"] is not None else None
+        ratio_p99 = r["p99_ms"] / d["p99_ms"] if d["p99_ms"] and r["p99_ms"] is not None else None
+        rss_peak_mb = rss_peak["peak_mib"]
+        run_s = t_send1 - t_send0
+        return {
+            "setup": {
+                **ready,
+                "workers": len(workers),
+                "live_nodes": nodes,
+                "build_s_max": max(s["build_s"] for s in started),
+                "node_start_s_max": max(s["start_s"] for s in started),
+            },
+            "relay": {
+                "idle": idle,
+                "busy": busy,
+                "rss_mib": {
+                    "before_send": rss_before["rss_mib"],
+                    "end": rss_end["rss_mib"],
+                    "peak": rss_peak_mb,
+                },
+                "store_rate_per_s": None if store_rate is None else round(store_rate, 1),
+                "store_rate_1s": summary(per_s, 1),
+                "records_stored_during_send": (inside[-1][1] - inside[0][1]) if len(inside) >= 2 else None,
+                "records_before_send": recs_before,
+                "status_end": {k: v for k, v in status_end.items() if k not in ("addrs", "t_read")},
+                "stop_s": round(relay_stop_s, 2),
+                "exit_code": relay_code,
+            },
+            "send": {
+                "offered_rate": plan.rate,
+                "achieved_rate": round((acked - 1) / run_s, 1) if run_s > 0 and acked > 1 else None,
+                "acked": acked,
+                "failed": failed,
+                "send_window_s": round(run_s, 2),
+            },
+            "latency": by_kind,
+            "latency_ratio_p50": None if ratio_p50 is None else round(ratio_p50, 2),
+            "latency_ratio_p99": None if ratio_p99 is None else round(ratio_p99, 2),
+            "added_latency_p50_ms": None if ratio_p50 is None else round(r["p50_ms"] - d["p50_ms"], 2),
+            "loss": {
+                "expected_deliveries": sum(expected.values()),
+                "delivered": sum(delivered.values()),
+                "lost": sum(expected.values()) - sum(delivered.values()),
+                "late_after_settle": sum(late.values()),
+                "not_stored_by_relay": sum(not_stored.values()),
+                "duplicates": dups,
+                "wrong_receiver": wrong,
+                "settled_after_s": settle_s,
+            },
+            "members": {
+                "counters": dict(counters),
+                "stop_s_max": max((float(e.get("stop_s") or 0) for e in exits), default=None),
+                "loop_lag_ms_by_worker": loop_lags,
+                "loop_lag_p50_ms_max": max((x["p50_ms"] or 0 for x in loop_lags), default=None),
+                "loop_lag_p99_ms_max": max((x["p99_ms"] or 0 for x in loop_lags), default=None),
+                "exit_codes": codes,
+            },
+        }
+    finally:
+        if sampler is not None:
+            sampler.halt.set()
+        for p in procs:  # whatever happened: nothing left running
+            if p.proc.poll() is None:
+                if isinstance(p, Relay):
+                    p.terminate(10)
+                else:
+                    p.close({"op": "stop"}, 15)
+
+
+def verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+
+    def add(target: str, value: Any, text: str, ok: bool | None) -> None:
+        out.append(
+            {
+                "target": target,
+                "value": value,
+                "target_text": text,
+                "verdict": "n/a" if ok is None else ("PASS" if ok else "MISS"),
+            }
+        )
+
+    ratio = res["latency_ratio_p50"]
+    add(
+        "relayed latency p50 / direct p50",
+        ratio,
+        f"< {T_LATENCY_RATIO:g}x",
+        None if ratio is None else ratio < T_LATENCY_RATIO,
+    )
+    peak = res["relay"]["rss_mib"]["peak"]
+    peak_mb = None if peak is None else round(peak * 2**20 / 1e6, 1)
+    add("relay RSS peak (MB)", peak_mb, f"< {T_RSS_MB:g} MB", None if peak_mb is None else peak_mb < T_RSS_MB)
+    loss = res["loss"]
+    lost = loss["lost"] + loss["not_stored_by_relay"]
+    add(
+        "messages lost (live receivers + relay store)",
+        lost,
+        "0",
+        lost == 0 and loss["expected_deliveries"] > 0,
+    )
+    return out
+
+
+def print_table(plan: Plan, res: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+    rel, lat = res["relay"], res["latency"]
+    print(
+        f"relay: {plan.circles} circles x {plan.members} members ({plan.live} live each), "
+        f"{res['send']['offered_rate']:g} msg/s offered, {fmt(res['send']['achieved_rate'])} achieved"
+    )
+    rows = [
+        (
+            "relay CPU, % of one core (send phase, mean / max 1 s)",
+            f"{fmt(rel['busy']['cpu_pct_one_core'])} / {fmt(rel['busy']['cpu_pct_max_1s'])}",
+        ),
+        ("relay CPU, % of one core (idle, all circles pinned)", fmt(rel["idle"]["cpu_pct_one_core"])),
+        (
+            "relay RSS MiB (before send / end / peak)",
+            " / ".join(fmt(rel["rss_mib"][k]) for k in ("before_send", "end", "peak")),
+        ),
+        (
+            "relay store rate, records/s (mean / p50 of 1 s)",
+            f"{fmt(rel['store_rate_per_s'])} / {fmt(rel['store_rate_1s']['p50'])}",
+        ),
+    ]
+    for kind in (DIRECT, RELAYED):
+        x = lat[kind]
+        rows.append(
+            (
+                f"{kind} latency p50 / p99 ms ({x['circles']} circles)",
+                f"{fmt(x['p50_ms'])} / {fmt(x['p99_ms'])}  ({x['delivered']:,}/{x['expected']:,} delivered; "
+                f"-> MessageSent p50 {fmt(x['to_message_sent']['p50_ms'])})",
+            )
+        )
+    rows.append(
+        (
+            "relayed / direct (p50, p99); added p50 ms",
+            f"{fmt(res['latency_ratio_p50'])}x, {fmt(res['latency_ratio_p99'])}x; "
+            f"{fmt(res['added_latency_p50_ms'])}",
+        )
+    )
+    loss = res["loss"]
+    rows.append(
+        (
+            "lost (receivers / relay store); by sync",
+            f"{loss['lost']} / {loss['not_stored_by_relay']}; "
+            f"{res['members']['counters'].get('sync_records', 0):,} records by sync",
+        )
+    )
+    m = res["members"]
+    idle, busy = rel["idle"], rel["busy"]
+    rows.append(
+        (
+            "member processes CPU, cores (idle / send phase)",
+            f"{fmt(idle['members_cpu_cores'])} / {fmt(busy['members_cpu_cores'])}",
+        )
+    )
+    rows.append(
+        (
+            f"whole machine busy, cores of {os.cpu_count()} (idle / send phase)",
+            f"{fmt(idle['machine_busy_cores'])} / {fmt(busy['machine_busy_cores'])}",
+        )
+    )
+    rows.append(
+        (
+            "member worker loop lag ms (worst worker p50 / p99)",
+            f"{fmt(m['loop_lag_p50_ms_max'])} / {fmt(m['loop_lag_p99_ms_max'])}",
+        )
+    )
+    w = max(len(a) for a, _ in rows)
+    for a, b in rows:
+        print(f"  {a.ljust(w)}  {b}")
+    print("\ntargets:")
+    for c in checks:
+        print(f"  {c['verdict']:<4}  {c['target']}: {fmt(c['value'])} (target {c['target_text']})")
+
+
+def machine_info() -> dict[str, Any]:
+    try:
+        from importlib.metadata import version
+
+        libp2p_version = version("libp2p")
+    except Exception:
+        libp2p_version = "?"
+    return benchkit.machine_info(ROOT, libp2p=libp2p_version)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        worker_members(json.loads(argv[1]))
+        return 0
+
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="10 circles, 20 msg/s, 8 s (under a minute)")
+    ap.add_argument("--circles", type=int, metavar="N", help="circles pinned to the relay (100)")
+    ap.add_argument("--members", type=int, metavar="N", help="members in each circle's roster (5)")
+    ap.add_argument("--live", type=int, metavar="N", help="members of each circle running a node (2)")
+    ap.add_argument("--rate", type=float, metavar="R", help="msg/s, all circles together (200)")
+    ap.add_argument("--duration", type=float, metavar="S", help="seconds of measured sending (60)")
+    ap.add_argument("--workers", type=int, metavar="N", help="member processes (8)")
+    ap.add_argument(
+        "--settle", type=float, metavar="S", help="seconds allowed after sending for stragglers (60)"
+    )
+    ap.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help=f"results file ({DEFAULT_JSON})")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary profiles and logs")
+    ap.add_argument(
+        "--profile-relay",
+        type=Path,
+        metavar="FILE",
+        help="run the relay under cProfile and write its stats to FILE (figures not comparable)",
+    )
+    args = ap.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    for field, value in (
+        ("circles", args.circles),
+        ("members", args.members),
+        ("live", args.live),
+        ("rate", args.rate),
+        ("duration_s", args.duration),
+        ("workers", args.workers),
+        ("settle_s", args.settle),
+    ):
+        if value is not None:
+            plan = dataclasses.replace(plan, **{field: value})
+    if plan.live < 2 or plan.members < plan.live or plan.circles < 2 or plan.rate <= 0 or plan.workers < 1:
+        ap.error("need --live >= 2, --members >= --live, --circles >= 2, --rate > 0, --workers >= 1")
+    mode = "quick" if args.quick else "full"
+    machine = machine_info()
+    started = time.perf_counter()
+
+    def log(text: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {text}", flush=True)
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    log(
+        f"relay benchmark ({mode} run): {plan.circles} circles x {plan.members} members "
+        f"({plan.live} live a circle, the rest offline), {plan.rate:g} msg/s in total for "
+        f"{plan.duration_s:g} s, {PAYLOAD_BYTES}-byte messages; even circles direct + relay, "
+        f"odd circles relay only; load average {os.getloadavg()[0]:.2f}"
+    )
+    work = Path(tempfile.mkdtemp(prefix="bench_relay_"))
+    try:
+        res = run(plan, work, log, args.profile_relay)
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    checks = verdicts(res)
+    print()
+    print_table(plan, res, checks)
+    elapsed = time.perf_counter() - started
+    result = {
+        "benchmark": "relay",
+        "mode": mode,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "plan": dataclasses.asdict(plan),
+        "payload_bytes": PAYLOAD_BYTES,
+        "simulated": (
+            f"{plan.circles} circles, each with {plan.members} identities in its roster and the relay "
+            f"pinned; {plan.live} of them run a member node (Node objects, several per worker process, "
+            f"{plan.workers} worker processes), each sending {plan.rate / (plan.circles * plan.live):g} "
+            f"msg/s and receiving the others'; {plan.members - plan.live} offline a circle (the relay "
+            "must store every message for them). Even circles: live members connected to each other "
+            "and to the relay (direct path). Odd circles: live members block each other, so all goes "
+            "through the relay (relayed path)."
+        ),
+        "latency_stamp": "send: time.time() before SendMessage goes to the node; receive: MessageReceived "
+        "at the receiver, emitted after the record is committed in its store",
+        "results": res,
+        "baseline": {
+            "what": "the direct path, same run, same load: even circles, receiver connected to the sender",
+            **res["latency"][DIRECT],
+        },
+        "targets": checks,
+        "elapsed_s": round(elapsed, 1),
+    }
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwhole run {elapsed:.1f} s; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
