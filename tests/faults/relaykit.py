@@ -45,7 +45,11 @@ def free_port() -> int:
 class ChaosProxy:
     """127.0.0.1:``port`` → 127.0.0.1:``target``; ``set(cut=, drop=, dup=, flip=, delay=)``: shares."""
 
-    KINDS = ("cut", "drop", "dup", "flip", "delay")
+    KINDS = ("cut", "drop", "dup", "flip", "delay", "life")
+    """Shares per segment, and ``life``: the mean seconds a connection lives before one of the
+    four faults (chosen at random) hits its next segment (0: no such deadline). Per-segment
+    shares alone make the chaos depend on how busy a connection is; ``life`` keeps each
+    connection carrying traffic for a while and then breaking, whatever the load."""
 
     def __init__(self, target: int, seed: int = 7) -> None:
         self.target = target
@@ -95,9 +99,10 @@ class ChaosProxy:
             return
         self._writers |= {writer, up_w}
         done = asyncio.Event()
+        deadline: list[float | None] = [None]  # set at the first segment while ``life`` is on
         tasks = [
-            asyncio.ensure_future(self._pipe(reader, up_w, done)),
-            asyncio.ensure_future(self._pipe(up_r, writer, done)),
+            asyncio.ensure_future(self._pipe(reader, up_w, done, deadline)),
+            asyncio.ensure_future(self._pipe(up_r, writer, done, deadline)),
         ]
         await done.wait()
         for w in (writer, up_w):
@@ -107,11 +112,26 @@ class ChaosProxy:
         for t in tasks:
             t.cancel()
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, done: asyncio.Event) -> None:
+    async def _pipe(
+        self,
+        src: asyncio.StreamReader,
+        dst: asyncio.StreamWriter,
+        done: asyncio.Event,
+        deadline: list[float | None],
+    ) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while chunk := await src.read(65536):
                 self.stats["segments"] += 1
                 s, x = self.shares, self.rng.random()
+                if s["life"] <= 0:
+                    deadline[0] = None
+                elif deadline[0] is None:
+                    deadline[0] = loop.time() + self.rng.expovariate(1 / s["life"])
+                elif loop.time() >= deadline[0]:  # this connection's time is up: one fault, at random
+                    deadline[0] = float("inf")
+                    self.stats["life_over"] += 1
+                    s = {**dict.fromkeys(("cut", "drop", "dup", "flip"), 0.25), "delay": s["delay"]}
                 if x < s["cut"]:
                     self.stats["cut"] += 1
                     return

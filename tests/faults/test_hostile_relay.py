@@ -92,7 +92,9 @@ def _check_end_state(nodes: list[Node], circle: str, acked: dict[str, str], expe
 
 
 # 1. the transport: a chaos TCP proxy in front of the relay -----------------------------------
-CHAOS = {"cut": 0.03, "drop": 0.03, "dup": 0.03, "flip": 0.05, "delay": 0.2}
+# Each connection lives ~6 s on average, then a cut, a dropped or repeated segment or a
+# flipped bit kills it; besides, a small share of all segments is hit, and a fifth delayed.
+CHAOS = {"cut": 0.005, "drop": 0.005, "dup": 0.005, "flip": 0.01, "delay": 0.2, "life": 6.0}
 
 
 @pytest.mark.parametrize(
@@ -221,7 +223,7 @@ def test_hostile_relay_is_detected_and_outlived(
         assert not (others_withheld & kit.ids(n, circle)), f"{n.name} got a withheld record"
         missing[n.name] = len(set(acked) - kit.ids(n, circle))
     gaps_seen = {n.name: gaps(n, marks[n.name]) for n in nodes}
-    assert all(v > 0 for v in gaps_seen.values()), gaps_seen
+    assert sum(gaps_seen.values()) > 0, gaps_seen
 
     # An honest path opens.
     t_heal = time.monotonic()
@@ -239,6 +241,17 @@ def test_hostile_relay_is_detected_and_outlived(
         lambda: all(set(acked) <= kit.ids(n, circle) for n in nodes), 120, 0.2, "the gaps to be filled"
     )
     heal_s = time.monotonic() - t_heal
+    # Each member saw a gap wherever one could be seen: a withheld record of another author
+    # with a later one of that author behind it (a missing tail shows no gap until more comes).
+    last = Counter[str]()
+    for _, author, seq, _ in kit.rows(nodes[0], circle):
+        last[author] = max(last[author], seq)
+    for n in nodes:
+        mine = kit.author_hex(n)
+        visible = [
+            a for a in acts if a["act"] == "withhold" and a["author"] != mine and a["seq"] < last[a["author"]]
+        ]
+        assert not visible or gaps_seen[n.name] > 0, (n.name, len(visible), gaps_seen)
     expected = setup | set(acked)
     if honest is not None:
         expected = kit.ids(nodes[0], circle)  # + the pin record
