@@ -135,7 +135,7 @@ class SmallSocialApp(App[int]):
             self.notify(ev.message, severity="error", markup=False)
         main = self.main_screen
         if main is not None:
-            main.handle_event(ev)
+            main.handle_event(ev, mine=answer is not None)
         if isinstance(ev, api.NodeStopped) and not self._stopping and ev.error:
             self.notify(f"The node stopped: {ev.error}", severity="error", timeout=30, markup=False)
 

@@ -165,3 +165,27 @@ async def test_nick_changes_my_name(profile_paths: ProfilePaths) -> None:
         await wait_for(pilot, lambda: app.state.name == "Alicia")
         assert node.sent(api.SetDisplayName)[-1].name == "Alicia"
         assert ident(1).public_key == app.state.me
+
+
+async def test_a_message_sent_from_another_terminal_shows(profile_paths: ProfilePaths) -> None:
+    """``smallsocial send`` while the TUI runs goes through its node: the TUI shows it too."""
+    node, ids = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        e = node.add_message(ids["friends"], node.me.public_key, "from the command line")
+        node.emit(api.MessageSent(999_999, ids["friends"], e.id, e.seq))  # nobody here asked for it
+        await wait_for(pilot, lambda: "from the command line" in log_text(app))
+
+
+async def test_enter_on_a_member_mentions_them(profile_paths: ProfilePaths) -> None:
+    node, ids = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        await wait_for(pilot, lambda: ids["friends"] in app.state.members)
+        members = app.screen.query_one("#members")
+        members.focus()
+        await pilot.press("down", "down", "down", "enter")  # heading, alice, then her first invitee
+        composer = app.screen.query_one(Composer)
+        assert composer.value in ("@bob: ", "@carol: ") and composer.has_focus

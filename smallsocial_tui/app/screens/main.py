@@ -112,7 +112,7 @@ class MainScreen(CommandsMixin, Screen[None]):
         t = Text(st.circle_name(self.current), style=Style(bold=True))
         if s.parent and s.parent in st.circles:
             t.append(f"  fork of {st.circle_name(s.parent)}", Style(dim=True))
-        t.append(f"  · {s.members} members", Style(dim=True))
+        t.append(f"  · {s.members} member{'s' if s.members != 1 else ''}", Style(dim=True))
         if s.relays:
             t.append(f" · {len(s.relays)} relay{'s' if len(s.relays) != 1 else ''}", Style(dim=True))
         title.update(t)
@@ -197,6 +197,18 @@ class MainScreen(CommandsMixin, Screen[None]):
         for cid, record in due.items():
             self.ss.submit(api.MarkRead(cid, record))
 
+    @on(Tree.NodeSelected, "#members")
+    def _member_selected(self, event: Tree.NodeSelected[bytes]) -> None:
+        """Enter on a member: mention them in the composer."""
+        key = event.node.data
+        if key is None or key == self.ss.state.me:
+            return
+        composer = self.query_one(Composer)
+        name = self.ss.state.who(key).replace(" ", "")
+        composer.value = f"{composer.value}@{name} " if composer.value else f"@{name}: "
+        composer.cursor_position = len(composer.value)
+        composer.focus()
+
     @on(Tree.NodeSelected, "#circles")
     def _tree_selected(self, event: Tree.NodeSelected[bytes]) -> None:
         cid = event.node.data
@@ -209,7 +221,9 @@ class MainScreen(CommandsMixin, Screen[None]):
             self.choose(cid)
 
     # node events ---------------------------------------------------------------------
-    def handle_event(self, ev: api.Event) -> None:
+    def handle_event(self, ev: api.Event, *, mine: bool = True) -> None:
+        """Apply one node event; ``mine`` is False for answers to someone else's request
+        (``smallsocial send`` from another terminal goes through this node's control socket)."""
         st = self.ss.state
         tree = self.query_one(CircleTree)
         if isinstance(ev, api.OverviewLoaded):
@@ -254,7 +268,12 @@ class MainScreen(CommandsMixin, Screen[None]):
                 self.ss.submit(api.LoadMembers(ev.circle))
             self.ss.submit(api.LoadOverview())
         elif isinstance(ev, (api.CircleCreated, api.CircleJoined)):
-            self.ss.submit(api.LoadOverview(), lambda e: self._after_overview(e, ev.circle))
+            if mine:
+                self.ss.submit(api.LoadOverview(), lambda e: self._after_overview(e, ev.circle))
+            else:
+                self.ss.submit(api.LoadOverview())
+        elif isinstance(ev, api.MessageSent) and not mine and ev.circle in st.histories:
+            self.ss.submit(api.LoadHistory(ev.circle))  # written from another terminal: show it too
         elif isinstance(ev, api.CircleForked):
             if ev.invited:
                 self.notify(
@@ -265,8 +284,10 @@ class MainScreen(CommandsMixin, Screen[None]):
                 )
                 self.app.bell()
                 self.ss.submit(api.LoadOverview())
-            else:
+            elif mine:
                 self.ss.submit(api.LoadOverview(), lambda e: self._after_overview(e, ev.circle))
+            else:
+                self.ss.submit(api.LoadOverview())
         elif isinstance(ev, api.PeerConnected):
             st.connected.add(ev.peer_id)
             self._peers_changed()

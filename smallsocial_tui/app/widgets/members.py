@@ -43,7 +43,10 @@ class MembersPanel(Tree[bytes]):
         for m in loaded.members:
             parent = m.invited_by if m.invited_by in by_key and m.invited_by != m.key else None
             children.setdefault(parent, []).append(m)
-        heading = self.root.add(Text(f"{len(loaded.members)} members", style=Style(bold=True)), expand=True)
+        n = len(loaded.members)
+        heading = self.root.add(
+            Text(f"{n} member{'s' if n != 1 else ''}", style=Style(bold=True)), expand=True
+        )
         seen: set[bytes] = set()
 
         def add(where, parent: bytes | None) -> None:  # type: ignore[no-untyped-def]

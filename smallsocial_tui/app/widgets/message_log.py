@@ -232,7 +232,7 @@ class MessageLog(ScrollView, can_focus=True):
             if target is None:
                 ctx = Text("↳ replying to a message not here yet", style=_DIM)
             else:
-                quoted = "(deleted)" if target.deleted else safe(target.text or "")
+                quoted = "(deleted)" if target.deleted else safe((target.text or "").replace("\n", " "))
                 ctx = Text.assemble(
                     ("↳ ", _DIM), (self.who(target.author), name_style(target.author)), (": ", _DIM)
                 )

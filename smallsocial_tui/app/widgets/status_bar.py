@@ -27,7 +27,8 @@ class StatusBar(Static):
         if circle is not None and circle in state.circles:
             node = state.circles[circle]
             t.append(f"  │ {state.circle_name(circle)} ", Style(bold=True))
-            t.append(f"{node.summary.members} members", Style(dim=True))
+            n = node.summary.members
+            t.append(f"{n} member{'s' if n != 1 else ''}", Style(dim=True))
             t.append("  loud" if node.loud else "  quiet", Style(dim=not node.loud))
         if note:
             t.append(f"  │ {note}", Style(italic=True))
