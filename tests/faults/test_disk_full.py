@@ -1,8 +1,9 @@
 """Disk full: a node refuses to acknowledge what it could not store, says so, and recovers.
 
 alice's profile lives on a small filesystem: a tmpfs mounted for the test when we may mount
-(root), otherwise alice's processes run under ``RLIMIT_FSIZE`` (the file-size limit) and
-"space" is the soft limit, lowered and raised on the running node with ``prlimit``. bob is
+(root), otherwise (or with ``SMALLSOCIAL_FAULTS_DISK=rlimit``) alice's processes run under
+``RLIMIT_FSIZE`` (the file-size limit) and "space" is the soft limit, lowered and raised on
+the running node with ``prlimit``. bob is
 on the normal disk. With alice's disk full, sends through her node (control socket and the
 ``smallsocial send`` CLI) must fail with one sentence and nothing acknowledged may be
 missing; the node stays up (or exits cleanly); the store passes ``integrity_check``; when
@@ -51,7 +52,8 @@ class SmallDisk:
     def _largest_file(self) -> int:
         return max((p.stat().st_size for p in self.root.rglob("*") if p.is_file()), default=0)
 
-    def fill(self) -> None:
+    def fill(self, strict: bool = False) -> None:
+        """No more space. ``strict`` (rlimit mode): no write at all, not even inside a file."""
         if self.mode == "tmpfs":
             fd = os.open(self.root / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             try:
@@ -68,7 +70,7 @@ class SmallDisk:
                 os.close(fd)
         else:
             # no file may grow past its current size: SQLite's WAL and database cannot extend
-            self._limit = self._largest_file()
+            self._limit = 0 if strict else self._largest_file()
             for n in self.nodes:
                 if n.running():
                     assert n.proc is not None
@@ -103,7 +105,7 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
     root = tmp_path / "small"
     root.mkdir()
     mounted = False
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and os.environ.get("SMALLSOCIAL_FAULTS_DISK") != "rlimit":
         got = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(root)],
             capture_output=True,
@@ -218,7 +220,7 @@ def test_disk_full_refuses_then_recovers(
 
     # the node exits cleanly; then the CLI on its own (no node) on a full disk
     assert alice.stop() == 0, alice.stderr_text()[-3000:]
-    disk.fill()
+    disk.fill(strict=True)  # a fresh process: a file-size limit must leave it no room at all
     p = disk.run_cli(alice, "send", CIRCLE, "offline on a full disk")
     assert p.returncode != 0, p.stdout
     assert _one_sentence(p.stderr), p.stderr
