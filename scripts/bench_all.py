@@ -217,7 +217,7 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                             part,
                             f"N={n} highest 0-loss msg/s",
                             vals,
-                            f"ours/IRC {fmt(ti)}x, ours/bare {fmt(tb)}x",
+                            f"ours/IRC {times(ti)}, ours/bare {times(tb)}",
                         )
                     )
         elif part == "scale":
@@ -253,6 +253,10 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     )
                 )
     return rows
+
+
+def times(x: float | None) -> str:
+    return "-" if x is None else f"{fmt(x)}x"
 
 
 def zero_loss(search: dict[str, Any]) -> str:

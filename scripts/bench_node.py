@@ -436,17 +436,17 @@ def worker_node(cfg: dict[str, Any]) -> None:
     sent: dict[str, dict[int, list[float | None]]] = defaultdict(dict)  # phase -> i -> [ts, acked, published]
     failed: Counter[str] = Counter()
     counters: Counter[str] = Counter()
-    answered = threading.Semaphore(0)
+    answered: dict[str, threading.Semaphore] = {}  # phase -> released per answered command
     waiters: dict[int, tuple[threading.Event, list[Any]]] = {}
     connected: set[str] = set()  # peer IDs the node reports connected (it may dial on its own)
 
     def on_event(ev: api.Event) -> None:  # on the node's thread: stamp and hand over
         t = time.time()
         # Check before handing over: the writer thread pops sent_info once it sees the event.
-        ours = isinstance(ev, (api.MessageSent, api.CommandFailed)) and ev.request_id in sent_info
+        info = sent_info.get(ev.request_id) if isinstance(ev, (api.MessageSent, api.CommandFailed)) else None
         events.put((t, ev))
-        if ours:
-            answered.release()
+        if info is not None:  # per phase: concurrent sends (several circles) each wait for their own
+            answered[info[0]].release()
         if isinstance(ev, api.PeerConnected):
             connected.add(ev.peer_id)
         elif isinstance(ev, api.PeerDisconnected):
@@ -519,13 +519,14 @@ def worker_node(cfg: dict[str, Any]) -> None:
         start = time.monotonic()
         deadline = start + (2 * n / rate + 3 if rate > 0 else 120)
         in_flight = submitted = 0
+        sem = answered[phase] = threading.Semaphore(0)
         for i in range(n):
             if rate > 0:
                 delay = start + i / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
             while in_flight >= 500:  # the node's command channel holds 1,000
-                answered.acquire()
+                sem.acquire()
                 in_flight -= 1
             if time.monotonic() > deadline:
                 break
@@ -536,7 +537,7 @@ def worker_node(cfg: dict[str, Any]) -> None:
             in_flight += 1
             submitted += 1
         for _ in range(in_flight):
-            answered.acquire(timeout=120)
+            sem.acquire(timeout=120)
         events.put((time.time(), ("sent_done", phase, n, submitted)))
 
     def command(cmd: api.Command, timeout: float = 30.0) -> tuple[float, Any]:

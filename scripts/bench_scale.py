@@ -98,13 +98,40 @@ TINY = ScalePlan(  # the smoke test's
 # --------------------------------------------------------------------------- circle size
 
 
+class BigCluster(bench_node.Cluster):
+    """bench_node's cluster with patient connects: 20 members on two busy cores dial for minutes."""
+
+    def connect(self) -> dict[str, Any]:
+        ms: list[float] = []
+        failed = already = 0
+        for k in range(1, self.n):
+            r = self.workers[k].request({"op": "connect", "addrs": self.addrs[:k]}, 60 + 30 * k)
+            ms += r["ms"]
+            failed += int(r.get("failed", 0))
+            already += int(r.get("already", 0))
+        qs = [
+            (w, w.ask({"op": "mesh", "n": self.n - 1, "circle": self.circle, "timeout": 60}))
+            for w in self.workers
+        ]
+        mesh = [w.answer(q, 120, "mesh") for w, q in qs]
+        return {
+            "connect_ms": bench_node.summary(ms, 2),
+            "failed": failed,
+            "already_connected": already,
+            "mesh_sizes": [m["size"] for m in mesh],
+            "mesh_wait_s": max(m["waited_s"] for m in mesh),
+        }
+
+
 def run_size(n: int, plan: ScalePlan, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    cl = bench_node.Cluster(SS, n, work, plan.node_plan)
+    cl = BigCluster(SS, n, work, plan.node_plan)
     out: dict[str, Any] = {"members": n, "prep_s": bench_node._r(cl.prep_s, 3)}
     try:
         out["startup"] = cl.start()
+        t1 = time.perf_counter()
         out["connect"] = cl.connect()
+        out["connect"]["seconds"] = round(time.perf_counter() - t1, 1)
         cl.phase("warmup", plan.node_plan.warmup, 10.0)
         time.sleep(0.5)
         lat = cl.measure(f"{plan.size_rate:g} msg/s", plan.size_count, plan.size_rate)
@@ -213,6 +240,8 @@ def run_circles(k: int, plan: ScalePlan, work: Path, log: Callable[[str], None])
             for j in range(k)
         ]
         acked = sum(int(d["acked"]) for d in dones)
+        refused = sum(int(d["failed"]) for d in dones)
+        submitted = sum(int(d["submitted"]) for d in dones)
         deadline = time.monotonic() + plan.node_plan.loss_wait_s
         while True:
             counts = [int(a.request({"op": "count", "p": f"lo{j}"}, 60)["n"]) for j in range(k)]
@@ -229,6 +258,8 @@ def run_circles(k: int, plan: ScalePlan, work: Path, log: Callable[[str], None])
         out["low_rate"] = {
             "rate": plan.low_rate,
             "sent": total,
+            "submitted": submitted,
+            "refused": refused,
             "acknowledged": acked,
             "received": sum(counts),
             "lost": acked - sum(counts),
