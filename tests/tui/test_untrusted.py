@@ -3,6 +3,8 @@ message, a petname and a circle name are shown literally or neutralised, and not
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from protocol.node.paths import ProfilePaths
@@ -17,16 +19,17 @@ NASTY = "[/b] [link=https://x]y[/link] \x1b[31mred\x1b[0m \u202eevil\u202c zero\
 
 
 async def test_hostile_text_is_shown_literally(profile_paths: ProfilePaths) -> None:
-    node = FakeNode()
+    node = FakeNode(name="me" + NASTY)
     bob = ident(2).public_key
     node.contacts = {bob: "bob" + NASTY + "x" * 100}
     cid = node.add_circle("club " + NASTY, members=(bob,))
     node.add_message(cid, bob, "hello " + NASTY)
+    (profile_paths.root / "tui.json").write_text(json.dumps({"loud": [cid.hex()]}))
     app = make_app(profile_paths, node)
     async with app.run_test(size=(140, 40)) as pilot:
         await ready(pilot, app)
         await wait_for(pilot, lambda: cid in app.state.members)
-        node.receive(cid, bob, "@alice " + NASTY)  # a mention: a toast with a hostile title and body
+        node.receive(cid, bob, "again " + NASTY)  # a loud circle: a toast with a hostile title and body
         await wait_for(pilot, lambda: len(app._notifications) == 1)
         await pilot.pause(0.1)
         screen_svg = app.export_screenshot()  # renders every widget: must not raise
@@ -47,3 +50,5 @@ async def test_hostile_text_is_shown_literally(profile_paths: ProfilePaths) -> N
             stack.extend(n.children)
         assert any(p[2:].startswith("bob[/b]") for p in plain), plain
         assert "\x1b" not in screen_svg and "\u202e" not in screen_svg
+        status = str(app.screen.query_one("#status").render())
+        assert "me[/b]" in status and "\x1b" not in status and "\u202e" not in status
