@@ -20,9 +20,23 @@ def run_app(data_dir: str | None, profile: str | None) -> int:
     except PathError as e:
         print(e, file=sys.stderr)
         return 2
+    _alt_digits_as_keys()
     app = SmallSocialApp(paths)
     code = app.run()
     return code or 0
+
+
+def _alt_digits_as_keys() -> None:
+    """Let alt+1…9 reach the app as keys in terminals that send ESC + digit (xterm, tmux, …).
+
+    Textual maps ESC + digit to the characters macOS's option key types in WezTerm
+    (``\x1b2`` → "™"), so alt+2 never arrives as ``alt+2``. Without those entries the
+    parser reports ``alt+<digit>``, which is how weechat and irssi users switch windows.
+    """
+    from textual import _ansi_sequences
+
+    for digit in "123456789":
+        _ansi_sequences.ANSI_SEQUENCES_KEYS.pop(f"\x1b{digit}", None)  # type: ignore[attr-defined]
 
 
 __all__ = ["run_app"]

@@ -12,9 +12,10 @@ from smallsocial_tui.app.widgets.message_log import MessageLog
 from tests.tui.conftest import make_app, world
 from tests.tui.helpers import ready, wait_for
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.mark.asyncio
 async def test_alt_n_and_ctrl_n_p_move_between_circles(profile_paths: ProfilePaths) -> None:
     node, ids = world()
     app = make_app(profile_paths, node)
@@ -34,6 +35,7 @@ async def test_alt_n_and_ctrl_n_p_move_between_circles(profile_paths: ProfilePat
         assert app.screen.current == ids["work"]
 
 
+@pytest.mark.asyncio
 async def test_pageup_pagedown_scroll_history(profile_paths: ProfilePaths) -> None:
     node, ids = world()
     for i in range(200):
@@ -55,6 +57,7 @@ async def test_pageup_pagedown_scroll_history(profile_paths: ProfilePaths) -> No
         await wait_for(pilot, lambda: log.scroll_y == log.max_scroll_y and log.line_count > 0)
 
 
+@pytest.mark.asyncio
 async def test_escape_closes_dialogs_and_f1_shows_help(profile_paths: ProfilePaths) -> None:
     node, _ = world()
     app = make_app(profile_paths, node)
@@ -67,6 +70,7 @@ async def test_escape_closes_dialogs_and_f1_shows_help(profile_paths: ProfilePat
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
+@pytest.mark.asyncio
 async def test_identity_dialog_copies_my_key(profile_paths: ProfilePaths) -> None:
     node, _ = world()
     app = make_app(profile_paths, node)
@@ -78,6 +82,7 @@ async def test_identity_dialog_copies_my_key(profile_paths: ProfilePaths) -> Non
         assert app.clipboard == node.me.peer_id
 
 
+@pytest.mark.asyncio
 async def test_ctrl_q_stops_the_node_and_exits(profile_paths: ProfilePaths) -> None:
     node, _ = world()
     app = make_app(profile_paths, node)
@@ -89,6 +94,7 @@ async def test_ctrl_q_stops_the_node_and_exits(profile_paths: ProfilePaths) -> N
     assert node.stopped
 
 
+@pytest.mark.asyncio
 async def test_a_node_that_cannot_start_says_why(profile_paths: ProfilePaths) -> None:
     node, _ = world()
 
@@ -102,3 +108,29 @@ async def test_a_node_that_cannot_start_says_why(profile_paths: ProfilePaths) ->
         await wait_for(pilot, lambda: "already running" in str(notice.render()))
         await pilot.press("ctrl+q")
     assert app.return_code == 0
+
+
+def test_alt_digit_sequences_parse_as_alt_keys() -> None:
+    """Terminals send alt+3 as ESC 3; Textual would read it as "£" (WezTerm's option key)."""
+    from textual._xterm_parser import XTermParser
+
+    from smallsocial_tui.app import _alt_digits_as_keys
+
+    def keys(data: str) -> list[str]:
+        parser = XTermParser()
+        return [k.key for k in [*parser.feed(data), *parser.feed("")]]  # type: ignore[attr-defined]
+
+    _alt_digits_as_keys()
+    assert keys("\x1b3") == ["alt+3"]
+    assert keys("£") == ["pound_sign"]  # typing £ still works
+
+
+@pytest.mark.asyncio
+async def test_leaving_says_so_in_the_composer(profile_paths: ProfilePaths) -> None:
+    node, _ = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        await pilot.press(*"/leave", "enter")
+        composer = app.screen.query_one("#composer")
+        await wait_for(pilot, lambda: "left" in composer.placeholder)

@@ -117,6 +117,18 @@ class MainScreen(CommandsMixin, Screen[None]):
             t.append(f" · {len(s.relays)} relay{'s' if len(s.relays) != 1 else ''}", Style(dim=True))
         title.update(t)
 
+    def _update_composer(self) -> None:
+        composer = self.query_one(Composer)
+        node = self.ss.state.circles.get(self.current) if self.current else None
+        status = node.summary.status if node else "member"
+        if composer.editing is None:
+            composer.placeholder = {
+                "member": "Message, or /help",
+                "left": "You have left this circle; /help",
+                "removed": "You were removed from this circle; /help",
+                "invited": "Type /accept to join this circle",
+            }.get(status, "Message, or /help")
+
     def _update_gap(self) -> None:
         gap = self.query_one("#gap", Static)
         h = self.ss.state.histories.get(self.current) if self.current else None
@@ -166,10 +178,7 @@ class MainScreen(CommandsMixin, Screen[None]):
                 self._notice(None)
                 self.log_view.show(hist, st.me)
                 self._mark_read(cid)
-            if node.summary.status in ("left", "removed"):
-                self.query_one(Composer).placeholder = f"You have {node.summary.status} this circle"
-            else:
-                self.query_one(Composer).placeholder = "Message, or /help"
+            self._update_composer()
         self.query_one(MembersPanel).show(st, st.members.get(cid))
         if node.summary.status != "invited":  # no roster of mine to read until I accept
             self.ss.submit(api.LoadMembers(cid))
@@ -239,6 +248,7 @@ class MainScreen(CommandsMixin, Screen[None]):
                     self._update_title()
             else:
                 self._update_title()
+                self._update_composer()
             self._update_status()
         elif isinstance(ev, api.HistoryLoaded):
             hist = History.from_loaded(ev)
