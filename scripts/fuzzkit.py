@@ -1226,7 +1226,7 @@ def main(argv: list[str] | None = None, script: Path | None = None) -> int:
         cap = MEMORY_LIMIT if hard == resource.RLIM_INFINITY else min(MEMORY_LIMIT, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     names = args.target or list(TARGETS)
-    per = max(args.runs // len(names), 1)
+    per = max(-(-args.runs // len(names)), 1)  # rounded up: at least --runs in total
     crash_dir: Path = args.crash_dir.resolve()
     for name in names:  # what an earlier run saved for these targets is stale now
         shutil.rmtree(crash_dir / name, ignore_errors=True)
@@ -1269,7 +1269,7 @@ def main(argv: list[str] | None = None, script: Path | None = None) -> int:
         "failures": failed,
         "slow_ms": SLOW_MS,
         "targets": [s.as_json() for s in rows],
-        "machine": machine_info(ROOT, started=time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        "machine": machine_info(ROOT, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z")),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")

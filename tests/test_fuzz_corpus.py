@@ -98,7 +98,9 @@ def test_bundle_value_errors_are_allowed_only_from_decode_bundle() -> None:
         assert not bundle.allowed(e)
 
 
-def test_hang_guard_interrupts_a_hang() -> None:
+def test_hang_guard_interrupts_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fuzzkit, "HANG_S", 0.2)
+
     def hang(data: bytes) -> None:
         while True:
             pass
