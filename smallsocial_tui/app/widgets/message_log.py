@@ -227,7 +227,15 @@ class MessageLog(ScrollView, can_focus=True):
             out.append(self._centered(" new messages ", _MARKER, width))
         self._head[i] = len(out)
         body_width = self._body_width
-        if row.kind == "reply" and row.ref is not None:
+        action = (row.text or "").startswith("/me ") and not row.deleted
+        author = "*" if action else self.who(row.author)
+        name_text = Text(author, style=_ME_STYLE if row.author == self.me else name_style(row.author))
+        name_text.truncate(NAME_COL, overflow="ellipsis")
+        name_text.align("right", NAME_COL)
+        prefix = Text.assemble((when.strftime("%H:%M "), _TIME), name_text, (" │ ", _DIM))
+        pad = Text(" " * (BODY_COL - 2) + "│ ", style=_DIM)
+        lines = self._body_lines(row)
+        if row.kind == "reply" and row.ref is not None:  # the quoted message first, beside my name
             target = self.history.by_id.get(row.ref)
             if target is None:
                 ctx = Text("↳ replying to a message not here yet", style=_DIM)
@@ -238,15 +246,8 @@ class MessageLog(ScrollView, can_focus=True):
                 )
                 ctx.append(quoted[: max(10, body_width - ctx.cell_len - 1)], _DIM)
             ctx.truncate(body_width, overflow="ellipsis")
-            out.append(self._line(Text(" " * BODY_COL) + ctx, width))
-        action = (row.text or "").startswith("/me ") and not row.deleted
-        author = "*" if action else self.who(row.author)
-        name_text = Text(author, style=_ME_STYLE if row.author == self.me else name_style(row.author))
-        name_text.truncate(NAME_COL, overflow="ellipsis")
-        name_text.align("right", NAME_COL)
-        prefix = Text.assemble((when.strftime("%H:%M "), _TIME), name_text, (" │ ", _DIM))
-        pad = Text(" " * (BODY_COL - 2) + "│ ", style=_DIM)
-        for k, line in enumerate(self._body_lines(row)):
+            lines = [ctx, *lines]
+        for k, line in enumerate(lines):
             out.append(self._line((prefix if k == 0 else pad) + line, width))
         if row.reactions:
             r = Text(" " * BODY_COL)
