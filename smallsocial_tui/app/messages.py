@@ -14,10 +14,3 @@ class NodeEvent(Message):
     """One event from the node, posted (thread-safely) to the app."""
 
     event: api.Event
-
-
-@dataclass
-class CircleChosen(Message):
-    """The user picked a circle (in the tree, by key, or after joining one)."""
-
-    circle: bytes

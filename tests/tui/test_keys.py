@@ -134,3 +134,18 @@ async def test_leaving_says_so_in_the_composer(profile_paths: ProfilePaths) -> N
         await pilot.press(*"/leave", "enter")
         composer = app.screen.query_one("#composer")
         await wait_for(pilot, lambda: "left" in composer.placeholder)
+
+
+@pytest.mark.asyncio
+async def test_escape_in_the_composer_clears_a_selected_message(profile_paths: ProfilePaths) -> None:
+    node, _ = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        log = app.screen.query_one(MessageLog)
+        log.focus()
+        await pilot.press("up")
+        assert log.selected is not None
+        app.screen.query_one("#composer").focus()
+        await pilot.press("escape")
+        assert log.selected is None

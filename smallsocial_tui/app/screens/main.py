@@ -26,7 +26,7 @@ from smallsocial_tui.app.widgets.composer import Composer
 from smallsocial_tui.app.widgets.members import MembersPanel
 from smallsocial_tui.app.widgets.message_log import MessageLog
 from smallsocial_tui.app.widgets.status_bar import StatusBar
-from smallsocial_tui.text import safe, short_key
+from smallsocial_tui.text import safe
 
 if TYPE_CHECKING:
     from smallsocial_tui.app.app import SmallSocialApp
@@ -206,6 +206,15 @@ class MainScreen(CommandsMixin, Screen[None]):
         for cid, record in due.items():
             self.ss.submit(api.MarkRead(cid, record))
 
+    @on(MessageLog.Selected)
+    def _message_selected(self, event: MessageLog.Selected) -> None:
+        row = event.row
+        if row is None:
+            self._update_status()
+            return
+        who = self.ss.state.who(row.author)
+        self._update_status(f"{who}'s message selected: /reply, /react, /edit, /delete; escape clears")
+
     @on(Tree.NodeSelected, "#members")
     def _member_selected(self, event: Tree.NodeSelected[bytes]) -> None:
         """Enter on a member: mention them in the composer."""
@@ -374,7 +383,3 @@ class MainScreen(CommandsMixin, Screen[None]):
         t.append("\n\nctrl+q quits.", style=Style(dim=True))
         self._notice(t)
         self._update_status("node not running")
-
-
-def peer_label(peer_id: str) -> str:
-    return short_key(peer_id)

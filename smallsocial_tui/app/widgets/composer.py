@@ -50,6 +50,14 @@ class Composer(Input):
         self._match_at = 0
         self._completed: str | None = None
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape and up are mine only while editing / while empty; otherwise they go on up."""
+        if action == "cancel_edit":
+            return self.editing is not None
+        if action == "recall":
+            return not self.value
+        return super().check_action(action, parameters)
+
     def action_complete(self) -> None:
         if self._completed is not None and self.value == self._completed and len(self._matches) > 1:
             self._match_at = (self._match_at + 1) % len(self._matches)
