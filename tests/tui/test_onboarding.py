@@ -57,7 +57,10 @@ async def test_first_run_rejects_differing_passphrases(paths: ProfilePaths) -> N
         assert not Profile.exists(paths)
 
 
-async def test_unlock_asks_again_after_a_wrong_passphrase(paths: ProfilePaths) -> None:
+async def test_unlock_asks_again_after_a_wrong_passphrase(
+    paths: ProfilePaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SMALLSOCIAL_PASSPHRASE", raising=False)
     Profile.create(paths, "alice", "secret", **CHEAP_KDF).close()
     node = FakeNode()
     app = make_app(paths, node)
@@ -68,5 +71,17 @@ async def test_unlock_asks_again_after_a_wrong_passphrase(paths: ProfilePaths) -
         assert "Wrong passphrase" in str(app.screen.query_one("#error", Static).render())
         assert not node.started
         await pilot.press(*"secret", "enter")
+        await wait_for(pilot, lambda: node.started)
+        assert node.passphrase == "secret"
+
+
+async def test_unlock_takes_the_passphrase_from_the_environment(
+    paths: ProfilePaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Profile.create(paths, "alice", "secret", **CHEAP_KDF).close()
+    monkeypatch.setenv("SMALLSOCIAL_PASSPHRASE", "secret")
+    node = FakeNode()
+    app = make_app(paths, node)
+    async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: node.started)
         assert node.passphrase == "secret"

@@ -57,6 +57,8 @@ class InviteDialog(Dialog):
     @on(Input.Submitted, "#key")
     @on(Button.Pressed, "#create")
     def create(self) -> None:
+        if self.query_one("#create", Button).disabled:
+            return  # one request at a time
         error = self.query_one("#error", Static)
         text = self.query_one("#key", Input).value.strip()
         try:

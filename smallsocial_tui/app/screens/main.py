@@ -280,6 +280,8 @@ class MainScreen(CommandsMixin, Screen[None]):
             text = f"{who} {verb[type(ev)]} {st.circle_name(ev.circle)}"
             if isinstance(ev, api.MemberRemoved) and ev.member == st.me:
                 text = f"You were removed from {st.circle_name(ev.circle)}"
+            elif isinstance(ev, api.MemberJoined) and ev.member != st.me and ev.member not in st.contacts:
+                text += f"; name them with /petname @{who} NAME"
             if ev.member == st.me:
                 st.histories.pop(ev.circle, None)
             self.notify(text, timeout=4, markup=False)

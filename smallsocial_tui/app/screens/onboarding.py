@@ -6,6 +6,7 @@ and checking a passphrase run in worker threads so the screen stays live.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, cast
 
 from rich.style import Style
@@ -162,6 +163,10 @@ class UnlockScreen(Screen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#error").display = False
         self.query_one("#pass", Input).focus()
+        env = os.environ.get("SMALLSOCIAL_PASSPHRASE")
+        if env is not None:  # as the command line does; a wrong one asks here
+            self.query_one("#pass", Input).disabled = True
+            self._check(env)
 
     @on(Input.Submitted, "#pass")
     def unlock(self) -> None:
