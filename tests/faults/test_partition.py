@@ -76,7 +76,7 @@ def test_partition_and_heal(make_node: Callable[..., Node], settings: dict[str, 
     kept_by_d: set[str] = set()
     cut = None
     for rnd in range(settings["rounds"]):
-        side1, side2 = (a, b), (c, d) if rnd == 0 else (d,)
+        side1, side2 = (a, b), (c, d)  # c, once removed, still runs a node and still connects
         t0 = time.monotonic()
         for n in side1:
             _block(n, *side2)
@@ -93,7 +93,7 @@ def test_partition_and_heal(make_node: Callable[..., Node], settings: dict[str, 
         split_s.append(time.monotonic() - t0)
 
         # both sides post; on side 1, a removes c (first round) halfway through
-        writers = [*side1, *side2]
+        writers = [a, b, c, d] if rnd == 0 else [a, b, d]
         for i in range(settings["per_node"]):
             for n in writers:
                 r = kit.send(n, circle, f"round {rnd} {n.name} {i}")
