@@ -1,7 +1,8 @@
 """Presence announcements: a member's signed "here is where to reach me", gossiped in a circle.
 
-A ``presence`` record (``{v, t, a, c, ts, ad}``) is outside the authors' chains
-and never stored: it only feeds the dialer. :func:`check` accepts it when the
+A ``presence`` record (``{v, t, a, c, ts, ad, nm}``) is outside the authors'
+chains and never stored as a record: it feeds the dialer (``ad``) and tells the
+circle the display name its author chose (``nm``; a petname always wins). :func:`check` accepts it when the
 author is a member (or the circle's relay), its time is within ``max_skew_ms``
 of the receiver's clock (so an old announcement cannot be replayed for long),
 and every address ends in the author's own ``/p2p/<peer ID>``. The addresses
@@ -20,8 +21,18 @@ from protocol.roster import RosterState
 MAX_SKEW_MS = 5 * 60 * 1000
 
 
-def announce(identity: Identity, circle_id: bytes, addrs: Sequence[str], now_ms: int) -> Record:
-    body = {"t": records.PRESENCE, "a": identity.public_key, "c": circle_id, "ts": now_ms, "ad": list(addrs)}
+def announce(
+    identity: Identity, circle_id: bytes, addrs: Sequence[str], now_ms: int, name: str = ""
+) -> Record:
+    """A signed announcement of where I am, and the display name I chose ("" for none)."""
+    body = {
+        "t": records.PRESENCE,
+        "a": identity.public_key,
+        "c": circle_id,
+        "ts": now_ms,
+        "ad": list(addrs),
+        "nm": name[:64],
+    }
     return records.sign(identity, body)
 
 

@@ -119,6 +119,7 @@ SCHEMAS: dict[str, dict[str, schema.Validator]] = {
         "c": s.ident,
         "ts": s.uint,
         "ad": s.list_of(s.text(s.MAX_ADDR_CHARS, 1), s.MAX_ADDRS, 1),
+        "nm": s.text(s.MAX_NAME_CHARS * 4),
     },
 }
 

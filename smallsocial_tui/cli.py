@@ -234,11 +234,23 @@ def cmd_members(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = _circle(profile, args.circle)
     roster = profile.view(c.id).roster
+    names = profile.store.names()
+    names[profile.me] = profile.display_name
     rows = [
-        {"key": peer_id(m.key), "role": m.role, "invited_by": peer_id(m.invited_by) if m.invited_by else None}
+        {
+            "key": peer_id(m.key),
+            "role": m.role,
+            "invited_by": peer_id(m.invited_by) if m.invited_by else None,
+            "name": names.get(m.key, ""),
+        }
         for m in roster.members.values()
     ]
-    text = "\n".join(f"{r['role']:<7} {_who(profile, parse_peer_id(r['key']))}  {r['key']}" for r in rows)
+
+    def line(r: dict[str, Any]) -> str:
+        named = f"  ({safe_name(r['name'], 32)})" if r["name"] else ""
+        return f"{r['role']:<7} {_who(profile, parse_peer_id(r['key']))}  {r['key']}{named}"
+
+    text = "\n".join(line(r) for r in rows)
     _emit(args, rows, text)
 
 

@@ -262,6 +262,14 @@ class InviteCreated(Event):
 
 
 @dataclass(frozen=True)
+class NameChanged(Event):
+    """A member announced (signed) the display name they chose; petnames still win."""
+
+    key: bytes
+    name: str
+
+
+@dataclass(frozen=True)
 class PeerConnected(Event):
     peer_id: str
 
@@ -318,6 +326,8 @@ class OverviewLoaded(Event):
     contacts: tuple[tuple[bytes, str], ...]
     connected: tuple[str, ...]
     """Peer IDs of connected peers."""
+    names: tuple[tuple[bytes, str], ...] = ()
+    """Display names members announced for themselves (untrusted text)."""
 
 
 @dataclass(frozen=True)
@@ -351,6 +361,8 @@ class MemberInfo:
     role: str
     invited_by: bytes | None
     online: bool
+    name: str = ""
+    """The display name they announced ("" if none yet): untrusted text."""
 
 
 @dataclass(frozen=True)

@@ -267,6 +267,9 @@ class Node(Peering):
                 self.profile.store.add_peer_addrs(
                     cid, list(record.body["ad"]), "presence", self.profile._now()
                 )
+                name = " ".join(str(record.body["nm"]).split())
+                if name and self.profile.store.set_name(record.author, name, int(record.body["ts"])):
+                    self.emit(api.NameChanged(record.author, name))
             return True
         try:
             verdict = self.profile.view(cid).check(record)

@@ -94,7 +94,8 @@ class Peering:
         addrs = self.public_addrs()[: schema.MAX_ADDRS]
         topic = circle.topic(circle_id)
         if addrs and topic in self._topics:
-            rec = presence.announce(self.profile.identity, circle_id, addrs, self.profile._now_ms())
+            me = self.profile
+            rec = presence.announce(me.identity, circle_id, addrs, me._now_ms(), me.display_name)
             await self.pubsub.publish(topic, rec.raw)
 
     async def _greet(self, pid: ID) -> None:

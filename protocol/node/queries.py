@@ -70,6 +70,7 @@ def overview(
         tuple(summaries),
         tuple(sorted(profile.store.contacts().items(), key=lambda kv: kv[1])),
         tuple(sorted(connected)),
+        tuple(sorted(profile.store.names().items())),
     )
 
 
@@ -91,10 +92,13 @@ def members(
     profile: Profile, request_id: int, circle_id: bytes, connected: Collection[str]
 ) -> api.MembersLoaded:
     roster = profile.view(circle_id).roster
+    names = profile.store.names()
+    names[profile.me] = profile.display_name
 
     def info(key: bytes, role: str, invited_by: bytes | None) -> api.MemberInfo:
         pid = peer_id(key)
-        return api.MemberInfo(key, pid, role, invited_by, key == profile.me or pid in connected)
+        online = key == profile.me or pid in connected
+        return api.MemberInfo(key, pid, role, invited_by, online, names.get(key, ""))
 
     return api.MembersLoaded(
         request_id,

@@ -129,6 +129,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (circle, author, seq)
     );
     """,
+    # 5: display names members announce about themselves (signed presence), newest wins
+    """
+    CREATE TABLE names (
+        key BLOB PRIMARY KEY,
+        name TEXT NOT NULL,
+        ts INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -483,3 +491,22 @@ class Store:
 
     def counters(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self.db.execute("SELECT name, value FROM counters")}
+
+    # names people give themselves --------------------------------------------------
+    def set_name(self, key: bytes, name: str, ts: int) -> bool:
+        """Keep ``key``'s self-chosen name if newer than what we hold; True if it changed."""
+        with self.tx() as db:
+            row = db.execute("SELECT name, ts FROM names WHERE key = ?", (key,)).fetchone()
+            if row is not None and (int(row[1]) >= ts or str(row[0]) == name):
+                if str(row[0]) == name and int(row[1]) < ts:
+                    db.execute("UPDATE names SET ts = ? WHERE key = ?", (ts, key))
+                return False
+            db.execute(
+                "INSERT INTO names (key, name, ts) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET name = excluded.name, ts = excluded.ts",
+                (key, name, ts),
+            )
+        return True
+
+    def names(self) -> dict[bytes, str]:
+        return {bytes(k): str(n) for k, n in self.db.execute("SELECT key, name FROM names")}

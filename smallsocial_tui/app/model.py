@@ -139,6 +139,8 @@ class State:
         self.circles: dict[bytes, CircleNode] = {}
         self.roots: list[bytes] = []
         self.contacts: dict[bytes, str] = {}
+        self.names: dict[bytes, str] = {}
+        """Display names members announced for themselves (signed, but chosen by them)."""
         self.connected: set[str] = set()
         self.histories: dict[bytes, History] = {}
         self.members: dict[bytes, api.MembersLoaded] = {}
@@ -148,6 +150,7 @@ class State:
     def load_overview(self, ev: api.OverviewLoaded, loud: set[bytes]) -> None:
         self.me, self.peer_id, self.name, self.addrs = ev.me, ev.peer_id, ev.name, ev.addrs
         self.contacts = dict(ev.contacts)
+        self.names = dict(ev.names)
         self.connected = set(ev.connected)
         self.circles = {c.id: CircleNode(c, loud=c.id in loud) for c in ev.circles}
         self.roots = []
@@ -212,6 +215,12 @@ class State:
         pet = self.contacts.get(key)
         if pet:
             return safe_name(pet, 24)
+        name = " ".join(self.names.get(key, "").split())
+        if name:
+            shown = safe_name(name, 24)
+            taken = {p.casefold() for p in self.contacts.values()} | {self.name.casefold()}
+            # Anyone may call themselves "alice": when that is a name I already use, show the key too.
+            return f"{shown} ({short_key(peer_id(key))})" if name.casefold() in taken else shown
         return short_key(peer_id(key))
 
     def circle_name(self, cid: bytes) -> str:

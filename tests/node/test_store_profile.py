@@ -182,3 +182,13 @@ def test_unread_and_mentions_count_from_the_read_marker(tmp_path: Path) -> None:
     assert queries.unread(alice, c.circle_id) == (0, 0)
     alice.send_text(c.circle_id, "my own messages are never unread")
     assert queries.unread(alice, c.circle_id) == (0, 0)
+
+
+def test_announced_names_keep_the_newest(tmp_path: Path) -> None:
+    alice = make(tmp_path, "alice", 1)
+    key = b"\x07" * 32
+    assert alice.store.set_name(key, "Bob", 10)
+    assert not alice.store.set_name(key, "Old Bob", 5)  # an older announcement arrives late
+    assert not alice.store.set_name(key, "Bob", 20)  # same name, newer: nothing to tell the UI
+    assert alice.store.set_name(key, "Robert", 30)
+    assert alice.store.names() == {key: "Robert"}

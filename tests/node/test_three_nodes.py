@@ -73,3 +73,6 @@ def test_members_announce_where_they_are(make_peer: Callable[[str], Peer]) -> No
             return (new_addr, "presence") in {(str(a), str(s)) for a, s in rows}
 
     wait_until(announced, 30, what="bob to learn alice's new address from her presence")
+    # The same signed announcement carries the display name alice chose.
+    names = {m["key"]: m["name"] for m in bob.json("members", "friends")}
+    assert names == {alice.key: "alice", bob.key: "bob"}

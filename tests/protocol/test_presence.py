@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from protocol import actions, circle, presence, records
 from protocol.chain import ChainPos
+from protocol.errors import ProtocolError
 from protocol.identity import Identity
 from protocol.view import CircleView
 
@@ -50,3 +53,13 @@ def test_a_presence_record_is_never_a_chain_record() -> None:
     before = dict(v.records)
     v.add(rec)
     assert v.records == before
+
+
+def test_the_announced_display_name_is_signed_and_cut_to_64() -> None:
+    v = _circle()
+    rec = presence.announce(BOB, v.id, [addr(BOB)], NOW, "Bob the Builder " * 10)
+    assert records.parse(rec.raw).body["nm"] == ("Bob the Builder " * 10)[:64]
+    assert presence.check(rec, v.roster, NOW) is None
+    tampered = rec.raw.replace(b"Bob the Builder", b"Bob the Burglar", 1)
+    with pytest.raises(ProtocolError):  # a changed name breaks the signature
+        records.parse(tampered)

@@ -189,3 +189,22 @@ async def test_enter_on_a_member_mentions_them(profile_paths: ProfilePaths) -> N
         await pilot.press("down", "down", "down", "enter")  # heading, alice, then her first invitee
         composer = app.screen.query_one(Composer)
         assert composer.value in ("@bob: ", "@carol: ") and composer.has_focus
+
+
+async def test_announced_display_names_show_and_never_pass_for_my_contacts(
+    profile_paths: ProfilePaths,
+) -> None:
+    node, ids = world()
+    dave = ident(4).public_key
+    node.contacts.pop(ids["carol"])  # carol is no contact now: her own name is what we have
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        node.emit(api.NameChanged(ids["carol"], "Carol Danvers"))
+        await wait_for(pilot, lambda: "Carol Danvers" in log_text(app))
+        # Someone new calls himself "bob", which is my petname for the real bob: the key shows.
+        node.emit(api.NameChanged(dave, "bob"))
+        node.receive(ids["friends"], dave, "trust me")
+        await wait_for(pilot, lambda: "trust me" in log_text(app))
+        line = next(ln for ln in log_text(app).splitlines() if "trust me" in ln)
+        assert "bob (12D3KooW" in line

@@ -268,8 +268,14 @@ class MainScreen(CommandsMixin, Screen[None]):
                 self.log_view.show(hist, st.me)
                 self._mark_read(ev.circle)
                 self._update_gap()
+        elif isinstance(ev, api.NameChanged):
+            st.names[ev.key] = ev.name
+            self._names_changed()
         elif isinstance(ev, api.MembersLoaded):
             st.members[ev.circle] = ev
+            for m in ev.members:
+                if m.name and m.key != st.me:
+                    st.names[m.key] = m.name
             if ev.circle == self.current:
                 self.query_one(MembersPanel).show(st, ev)
         elif isinstance(ev, api.MessageReceived):
@@ -333,6 +339,12 @@ class MainScreen(CommandsMixin, Screen[None]):
             self._update_status()
         elif isinstance(ev, api.NodeStopped):
             self._update_status("node stopped")
+
+    def _names_changed(self) -> None:
+        st = self.ss.state
+        self.log_view.names_changed()
+        if self.current is not None:
+            self.query_one(MembersPanel).show(st, st.members.get(self.current))
 
     def _after_overview(self, ev: api.Event, cid: bytes) -> None:
         self.handle_event(ev)

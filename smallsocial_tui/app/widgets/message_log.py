@@ -123,6 +123,18 @@ class MessageLog(ScrollView, can_focus=True):
         self._set_height(i, self._height(i))
         self.refresh()
 
+    def names_changed(self) -> None:
+        """Someone's shown name changed: draw again (heights may change), keeping the position."""
+        if self.history is None or not self._width:
+            return
+        y, follow = self.scroll_y, self._follow
+        self._rebuild()
+        if follow:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
+        else:
+            self.scroll_to(y=min(y, self.max_scroll_y), animate=False, immediate=True)
+        self.refresh()
+
     def _set_height(self, i: int, height: int) -> None:
         delta = height - (self._starts[i + 1] - self._starts[i])
         if not delta:
