@@ -19,6 +19,8 @@ from protocol import records, sync
 from protocol.errors import ProtocolError
 from protocol.node import api, syncwire
 from protocol.node.host import LOG, key_of
+from protocol.records import Record
+from protocol.view import Held
 
 if TYPE_CHECKING:
     from protocol.node.node import Node
@@ -31,6 +33,7 @@ async def pull(node: Node, pid: ID, circle_id: bytes) -> None:
         vec = sync.vector(node._held_seqs(circle_id))
         await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(circle_id, vec)))
         received = 0
+        strangers: list[Record] = []
         while True:
             tag, payload = await read_frame(stream)
             if tag == syncwire.RECORDS:
@@ -44,7 +47,11 @@ async def pull(node: Node, pid: ID, circle_id: bytes) -> None:
                 try:
                     with node.profile.store.tx():  # one commit per batch, not per record
                         for r in batch:
-                            if r.type != records.GENESIS and r.circle == circle_id and node._take(r, None):
+                            if r.type == records.GENESIS or r.circle != circle_id:
+                                continue
+                            if _unplaceable_stranger(node, r):
+                                strangers.append(r)  # its author's join may come later in this answer
+                            elif node._take(r, None):
                                 received += 1
                 except BaseException:
                     node.profile.forget_views()  # the memory views ran ahead of a rolled-back store
@@ -55,10 +62,45 @@ async def pull(node: Node, pid: ID, circle_id: bytes) -> None:
             else:
                 LOG.info("sync denied by %s: %s", pid, payload[:200].decode(errors="replace"))
                 return
+        received += _settle_strangers(node, pid, circle_id, strangers)
         if received:
             node.emit(api.SyncProgress(circle_id, pid.to_base58(), received, 0))
     finally:
         await stream.close()
+
+
+def _unplaceable_stranger(node: Node, record: Record) -> bool:
+    """A record that cannot be placed yet, by an author the roster does not know (yet)."""
+    view = node.profile.view(record.circle)
+    return isinstance(view.check(record), Held) and not view.known(record.author)
+
+
+def _settle_strangers(node: Node, pid: ID, circle_id: bytes, strangers: list[Record]) -> int:
+    """After a whole answer, take the strangers' records it placed; drop the rest with a reason.
+
+    As for gossip (``Node._validator``), a record by an author nobody knows is not parked in
+    the store's held area: a peer (a hostile relay, say) could fill it with records of made-up
+    keys. A real one comes again in a later sync, with what places it.
+    """
+    stored = 0
+    try:
+        with node.profile.store.tx():
+            progress = True
+            while strangers and progress:
+                progress, rest = False, []
+                for r in strangers:
+                    if _unplaceable_stranger(node, r):
+                        rest.append(r)
+                    elif node._take(r, None):
+                        stored += 1
+                        progress = True
+                strangers = rest
+    except BaseException:
+        node.profile.forget_views()
+        raise
+    for r in strangers:
+        node._drop(circle_id, f"sync from {pid}: a record by {r.author.hex()[:12]}, who is not a member")
+    return stored
 
 
 async def serve(node: Node, stream: INetStream) -> None:
