@@ -224,7 +224,34 @@ class HostileRelay(RelayNode):
             "n": crypto.random_bytes(crypto.NONCE_SIZE),
             "x": crypto.box_encrypt(crypto.random_bytes(32), text.encode(), b"\x00" * crypto.NONCE_SIZE),
         }
-        return [("inject_own", bytes(own)), ("inject_forged", forge_as(victim, self.profile.identity, body))]
+        # signed by me but unplaceable: under an epoch nobody knows, and a join citing no real invite
+        stray = messages.seal(
+            self.profile.identity,
+            cid,
+            ChainPos(),
+            crypto.random_bytes(32),
+            crypto.random_bytes(crypto.KEY_SIZE),
+            text,
+        ).raw
+        join = records.sign(
+            self.profile.identity,
+            {
+                "t": records.JOIN,
+                "a": self.profile.identity.public_key,
+                "c": cid,
+                "q": 1,
+                "p": None,
+                "h": [crypto.random_bytes(32)],
+                "ts": int(time.time() * 1000),
+                "i": crypto.random_bytes(32),
+            },
+        ).raw
+        return [
+            ("inject_own", bytes(own)),
+            ("inject_forged", forge_as(victim, self.profile.identity, body)),
+            ("inject_unplaceable", bytes(stray)),
+            ("inject_join", bytes(join)),
+        ]
 
     # sync --------------------------------------------------------------------------------
     async def _serve_sync(self, stream: INetStream) -> None:

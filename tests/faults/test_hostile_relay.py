@@ -141,7 +141,7 @@ def test_chaos_proxy_between_members_and_relay(
         lambda: all(set(acked) <= kit.ids(n, circle) for n in nodes), 120, 0.2, "every member to hold all"
     )
     heal_s = time.monotonic() - t_heal
-    reconnects = {
+    peer_connected = {
         n.name: sum(1 for e in n.events[marks[n.name] :] if e.get("event") == "PeerConnected") for n in nodes
     }
     dropped = Counter(reason_kind(r) for n in nodes for r in drops(n, marks[n.name]))
@@ -159,7 +159,7 @@ def test_chaos_proxy_between_members_and_relay(
         missing_when_healed=missing_at_heal,
         heal_s=round(heal_s, 2),
         proxy=stats,
-        reconnects=reconnects,
+        peer_connected_events=peer_connected,
         drops_by_reason=dict(dropped),
     )
 
