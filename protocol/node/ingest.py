@@ -97,9 +97,15 @@ def _effects(profile: Profile, record: Record, outcome: Stored) -> None:
                 inv.circle_id, cid, profile._seal(inv.name.encode()), "invited", now, record.raw
             )
     if outcome.roster_changed:
-        gone = profile.view(cid).roster.departed.get(me)
+        departed = profile.view(cid).roster.departed
+        gone = departed.get(me)
         if gone is not None:
             profile.store.set_circle_status(cid, gone.kind)
+        # What a departed member posted after their cut is refused by everyone who got the
+        # removal first; whoever stored it before must drop it too, or the stores never agree.
+        purged = sum(profile.store.purge_after_cut(cid, k, d.cut) for k, d in departed.items())
+        if purged:
+            profile.forget_views()
 
 
 def retry_held(profile: Profile, circle_id: bytes) -> int:

@@ -482,6 +482,12 @@ class Node(Peering):
             await self.handle(cmd)
         except (ProtocolError, ValueError) as e:
             self.emit(api.CommandFailed(cmd.request_id, str(e)))
+        except sqlite3.OperationalError as e:
+            LOG.warning("command %s could not be stored: %s", type(cmd).__name__, e)
+            why = "the disk is full" if "full" in str(e) else f"the store cannot be written ({e})"
+            self.emit(
+                api.CommandFailed(cmd.request_id, f"Nothing was done: {why}; free some space and retry.")
+            )
         except Exception as e:
             LOG.exception("command %r failed", cmd)
             self.emit(api.CommandFailed(cmd.request_id, f"Internal error: {e}"))

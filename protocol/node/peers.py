@@ -10,6 +10,8 @@ minute; and hands pinned circles to relays when it meets them.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import multiaddr
@@ -29,6 +31,8 @@ PRESENCE_INTERVAL = 60.0
 """Seconds between presence announcements in each circle."""
 GREET_TIMEOUT = 15.0
 """Seconds a new peer has to join a shared circle's mesh before I stop waiting to greet it."""
+MAX_BACKOFF = 15.0
+"""Longest wait between redials of a known address: a healed network is found within this."""
 ACTIVE = ("member", "relay")
 """Circle statuses the node takes part in: as a member, or as the circle's relay."""
 
@@ -195,7 +199,7 @@ class Peering:
                 if now < wait_until:
                     continue
                 ok = await self.connect(addr)
-                self._backoff[addr] = (0.0, 1.0) if ok else (now + delay, min(delay * 2, 60.0))
+                self._backoff[addr] = (0.0, 1.0) if ok else (now + delay, min(delay * 2, MAX_BACKOFF))
             await trio.sleep(self.dial_interval)
 
     def _remember(self, pid: ID, key: bytes) -> None:
@@ -207,6 +211,7 @@ class Peering:
         addrs = [f"{a}/p2p/{pid.to_base58()}" for a in addrs if "/tcp/" in a and "/p2p/" not in a][:4]
         if not addrs:
             return
-        for c in self.profile.store.circles():
-            if c.status in ACTIVE and self.profile.view(c.id).roster.is_member(key):
-                self.profile.store.add_peer_addrs(c.id, addrs, "peer", self.profile._now())
+        with contextlib.suppress(sqlite3.OperationalError):  # a full disk: remembered next time
+            for c in self.profile.store.circles():
+                if c.status in ACTIVE and self.profile.view(c.id).roster.is_member(key):
+                    self.profile.store.add_peer_addrs(c.id, addrs, "peer", self.profile._now())

@@ -510,3 +510,17 @@ class Store:
 
     def names(self) -> dict[bytes, str]:
         return {bytes(k): str(n) for k, n in self.db.execute("SELECT key, name FROM names")}
+
+    def purge_after_cut(self, circle_id: bytes, author: bytes, cut: int) -> int:
+        """Delete a departed author's messages and forks past their cut; roster records stay."""
+        with self.tx() as db:
+            ids = [
+                (r[0],)
+                for r in db.execute(
+                    "SELECT id FROM records WHERE circle = ? AND author = ? AND seq > ? AND type IN (?, ?)",
+                    (circle_id, author, cut, records.MSG, records.FORK),
+                )
+            ]
+            db.executemany("DELETE FROM outbox WHERE record = ?", ids)
+            db.executemany("DELETE FROM records WHERE id = ?", ids)
+        return len(ids)

@@ -192,3 +192,22 @@ def test_announced_names_keep_the_newest(tmp_path: Path) -> None:
     assert not alice.store.set_name(key, "Bob", 20)  # same name, newer: nothing to tell the UI
     assert alice.store.set_name(key, "Robert", 30)
     assert alice.store.names() == {key: "Robert"}
+
+
+def test_posts_past_a_removal_cut_are_dropped_by_whoever_stored_them_first(tmp_path: Path) -> None:
+    alice, bob, carol = make(tmp_path, "alice", 1), make(tmp_path, "bob", 2), make(tmp_path, "carol", 3)
+    c = alice.new_circle("friends").circle_id
+    for friend in (bob, carol):
+        friend.join_token(alice.invite(c, friend.me))
+        alice.import_bundle(friend.export([c]))
+    for p in (bob, carol):
+        p.import_bundle(alice.export([c]))
+    carol.send_text(c, "before")
+    alice.import_bundle(carol.export([c]))
+    alice.remove(c, carol.me)  # the cut: everything alice had of carol, "before" included
+    carol.send_text(c, "after the cut")  # carol has not heard of the removal yet
+    bob.import_bundle(carol.export([c]))
+    assert "after the cut" in [e.text for e in bob.log(c)]  # bob could not know, yet
+    bob.import_bundle(alice.export([c]))
+    assert [e.text for e in bob.log(c)] == ["before"]
+    assert set(bob.view(c).records) == set(alice.view(c).records)  # the same record set as alice
