@@ -14,7 +14,7 @@ from smallsocial_tui.app.dialogs.join import JoinDialog
 from smallsocial_tui.app.screens.main import MainScreen
 from tests.tui.conftest import make_app, world
 from tests.tui.fake_node import BAD_TOKEN_REASON, ident
-from tests.tui.helpers import ready, tree_labels, wait_for
+from tests.tui.helpers import log_text, ready, tree_labels, wait_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
@@ -116,6 +116,7 @@ async def test_fork_by_command(profile_paths: ProfilePaths) -> None:
 async def test_accept_a_fork_invitation(profile_paths: ProfilePaths) -> None:
     node, ids = world()
     invited = node.add_circle("surprise", parent=ids["friends"], status="invited")
+    node.add_message(invited, ids["bob"], "welcome to the surprise")
     app = make_app(profile_paths, node)
     async with app.run_test(size=(140, 40)) as pilot:
         await ready(pilot, app)
@@ -124,6 +125,8 @@ async def test_accept_a_fork_invitation(profile_paths: ProfilePaths) -> None:
         await pilot.press(*"/accept", "enter")
         await wait_for(pilot, lambda: "invited" not in tree_labels(app)["surprise"])
         assert node.sent(api.AcceptFork)[-1].circle == invited
+        # the open circle turns from the invitation notice into its history
+        await wait_for(pilot, lambda: "welcome to the surprise" in log_text(app))
 
 
 async def test_remove_a_member(profile_paths: ProfilePaths) -> None:

@@ -255,6 +255,8 @@ class MainScreen(CommandsMixin, Screen[None]):
                     self.current = None
                     self._notice(self._welcome())
                     self._update_title()
+            elif st.circles[self.current].summary.status != "invited" and self.current not in st.histories:
+                self.choose(self.current)  # it just became readable (a fork I accepted): show it
             else:
                 self._update_title()
                 self._update_composer()
