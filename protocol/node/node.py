@@ -108,6 +108,9 @@ class Node(Peering):
         self.dial_interval = dial_interval
         self.rate = RateLimit()
         self.blocklist = BlockList.for_profile(profile.paths.root)
+        self._gray: dict[str, float] = {}
+        self._strikes: dict[str, list[float]] = {}
+        self._invalid = False
         self.stats: dict[str, int] = defaultdict(int)
         self.commands_in, self._commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
@@ -238,18 +241,34 @@ class Node(Peering):
         self.emit(api.RecordDropped(circle_id, reason))
 
     def _validator(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
-        if self.blocklist.blocked(forwarder.to_base58()):
+        peer = forwarder.to_base58()
+        if self.refused(peer):
             return False
+        self._invalid = False
+        ok = self._validate(forwarder, msg)
+        if self._invalid and forwarder != self.host.get_id():
+            self.strike(peer)
+        return ok
+
+    def _validate(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        """The gossip checks; sets ``_invalid`` when no honest peer could have forwarded it.
+
+        That is only bytes that do not parse or verify, or a record on another circle's
+        topic: honest peers check those before forwarding. "Not a member" is not counted:
+        an honest peer may know a join that has not reached me yet.
+        """
         cid = next((self._topics[t] for t in msg.topicIDs if t in self._topics), None)
         if cid is None:
             return False
         try:
             record = records.parse(msg.data)
         except ProtocolError as e:
+            self._invalid = True
             self._drop(cid, f"from {forwarder}: {type(e).__name__}: {e}")
             return False
         self._parsed[msg.data] = record
         if record.circle != cid:
+            self._invalid = True
             self._drop(cid, "a record published on another circle's topic")
             return False
         if record.author == self.profile.me:

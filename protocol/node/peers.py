@@ -31,6 +31,10 @@ PRESENCE_INTERVAL = 60.0
 """Seconds between presence announcements in each circle."""
 GREET_TIMEOUT = 15.0
 """Seconds a new peer has to join a shared circle's mesh before I stop waiting to greet it."""
+STRIKES = 20
+STRIKE_WINDOW = 10.0
+GRAYLIST_S = 120.0
+"""A peer that forwards ``STRIKES`` invalid records within ``STRIKE_WINDOW`` s is refused this long."""
 MAX_BACKOFF = 15.0
 """Longest wait between redials of a known address: a healed network is found within this."""
 ACTIVE = ("member", "relay")
@@ -78,11 +82,42 @@ class Peering:
     _backoff: dict[str, tuple[float, float]]
     _nursery: trio.Nursery | None
 
+    _gray: dict[str, float]
+    _strikes: dict[str, list[float]]
+
     if TYPE_CHECKING:
 
         def _want_sync(self, pid: ID, circle_id: bytes | None) -> None: ...
         async def _disconnect_quietly(self, pid: ID) -> None: ...
         def public_addrs(self) -> list[str]: ...
+
+    # refusing peers ---------------------------------------------------------------
+    def refused(self, peer: str) -> bool:
+        """A peer in the block list, or graylisted for flooding me with invalid records."""
+        until = self._gray.get(peer)
+        if until is not None and until <= trio.current_time():
+            del self._gray[peer]
+            until = None
+        return until is not None or self.blocklist.blocked(peer)
+
+    def strike(self, peer: str) -> None:
+        """One invalid record forwarded by ``peer``; too many in a short time graylist it.
+
+        Honest nodes validate before they forward, so an honest peer never forwards an
+        invalid record; a peer that does, over and over, is cut off for a while.
+        """
+        now = trio.current_time()
+        recent = [t for t in self._strikes.get(peer, []) if now - t < STRIKE_WINDOW]
+        recent.append(now)
+        self._strikes[peer] = recent
+        if len(recent) >= STRIKES and peer not in self._gray:
+            self._gray[peer] = now + GRAYLIST_S
+            self._strikes.pop(peer, None)
+            LOG.warning("graylisted %s for %.0f s: %d invalid records in %.0f s", peer, GRAYLIST_S,
+                        len(recent), STRIKE_WINDOW)  # fmt: skip
+            pid = ID.from_base58(peer)
+            if self._nursery is not None:
+                self._nursery.start_soon(self._disconnect_quietly, pid)
 
     async def _announcer(self) -> None:
         """Tell each circle where I am: soon after start, then every minute (new peers: `_greet`)."""
@@ -125,7 +160,7 @@ class Peering:
 
     # peers -----------------------------------------------------------------
     def _on_connected(self, pid: ID) -> None:
-        if self.blocklist.blocked(pid.to_base58()):
+        if self.refused(pid.to_base58()):
             if self._nursery is not None:
                 self._nursery.start_soon(self._disconnect_quietly, pid)
             return
@@ -170,7 +205,7 @@ class Peering:
         except Exception as e:
             LOG.info("bad peer address %s: %s", addr, e)
             return False
-        if info.peer_id == self.host.get_id() or self.blocklist.blocked(info.peer_id.to_base58()):
+        if info.peer_id == self.host.get_id() or self.refused(info.peer_id.to_base58()):
             return False
         if self.host.get_network().get_connections(info.peer_id):
             return True
@@ -192,7 +227,7 @@ class Peering:
         while True:
             now = trio.current_time()
             for pid in list(self._connected):
-                if self.blocklist.blocked(pid.to_base58()):
+                if self.refused(pid.to_base58()):
                     await self._disconnect_quietly(pid)
             for addr in self.known_addrs():
                 wait_until, delay = self._backoff.get(addr, (0.0, 1.0))

@@ -6,7 +6,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import trio
+import trio.testing
+
+from protocol.identity import Identity
+from protocol.node import peers
 from protocol.node.blocklist import BlockList
+from protocol.node.node import Node
+from protocol.node.paths import resolve
+from protocol.node.profile import Profile
 from tests.node.harness import Peer, wait_until
 
 
@@ -36,3 +44,25 @@ def test_a_blocked_peer_is_cut_off_until_unblocked(make_peer: Callable[[str], Pe
     (alice.root / "blocked").write_text("")
     wait_until(lambda: "can you hear me?" in alice.texts(circle), 30, what="the message after unblocking")
     assert alice.stop() == 0 and bob.stop() == 0
+
+
+def test_a_peer_forwarding_invalid_records_is_graylisted_for_a_while(tmp_path: Path) -> None:
+    profile = Profile.create(resolve(str(tmp_path), "alice"), "alice")
+    node = Node(profile, lambda ev: None)
+    flooder, honest = Identity.generate().peer_id, Identity.generate().peer_id
+
+    async def main() -> None:
+        for _ in range(peers.STRIKES - 1):
+            node.strike(flooder)
+        assert not node.refused(flooder)  # a few bad records: could be a glitch
+        await trio.sleep(peers.STRIKE_WINDOW + 1)
+        for _ in range(peers.STRIKES - 1):
+            node.strike(flooder)
+        assert not node.refused(flooder)  # the old strikes have aged out of the window
+        node.strike(flooder)
+        assert node.refused(flooder) and not node.refused(honest)
+        await trio.sleep(peers.GRAYLIST_S + 1)
+        assert not node.refused(flooder)  # graylisting ends; the block list is for good
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    profile.close()
