@@ -363,7 +363,7 @@ def worker_members(cfg: dict[str, Any]) -> None:
 
         A member offers its pinned circles to the relay once per connection; an offer that timed
         out is not repeated until it reconnects. A node whose mesh still lacks the relay 20 s after
-        it started offers its circle again here (counted as ``pin_reoffers``).
+        it started offers its circle again here, once (counted as ``pin_reoffers``).
         """
         ok = connected = 0
         now = time.monotonic()
@@ -373,7 +373,7 @@ def worker_members(cfg: dict[str, Any]) -> None:
             ok += expected_mesh(c, k) <= mesh
             linked = relay_pid in getattr(node, "_connected", ())
             connected += linked
-            if linked and relay_pid not in mesh and now - reoffered.get((c, k), started_at) > 20:
+            if linked and relay_pid not in mesh and (c, k) not in reoffered and now - started_at > 20:
                 reoffered[(c, k)] = now
                 counters["pin_reoffers"] += 1
                 nursery.start_soon(node._offer_pins, relay_pid, by_c[c]["cid"])
