@@ -201,8 +201,8 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                             part,
                             f"N={n} {rate} msg/s p50/p99 ms",
                             vals,
-                            f"ours/IRC {fmt(ri['p50'])}x/{fmt(ri['p99'])}x, "
-                            f"ours/bare {fmt(rb['p50'])}x/{fmt(rb['p99'])}x",
+                            f"ours/IRC {times(ri['p50'])}/{times(ri['p99'])}, "
+                            f"ours/bare {times(rb['p50'])}/{times(rb['p99'])}",
                         )
                     )
                 if "search" in res[SS]:
@@ -256,7 +256,10 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def times(x: float | None) -> str:
-    return "-" if x is None else f"{fmt(x)}x"
+    """A ratio: two significant digits below 0.1 (ours / IRC's throughput is ~0.01)."""
+    if x is None:
+        return "-"
+    return f"{x:.2g}x" if abs(x) < 0.1 else f"{fmt(x)}x"
 
 
 def zero_loss(search: dict[str, Any]) -> str:
@@ -425,9 +428,21 @@ def main(argv: list[str] | None = None) -> int:
         "--plots", type=Path, default=DEFAULT_PLOTS, metavar="DIR", help="where PNGs go (docs/img)"
     )
     ap.add_argument("--no-plots", action="store_true", help="write no PNGs")
+    ap.add_argument(
+        "--from-report",
+        type=Path,
+        metavar="JSON",
+        help="run nothing: print the table of a report.json and redraw its plots",
+    )
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the smoke test's sizes
     ap.add_argument("--no-irc", action="store_true", help="run without the side-by-side part (no ngircd)")
     args = ap.parse_args(argv)
+    if args.from_report:
+        report = json.loads(args.from_report.read_text())
+        if not args.no_plots:
+            report["plots"] = make_plots(report, args.plots)
+        print_table(headline(report))
+        return 0
     parts = args.only or PARTS
     if args.no_irc:
         parts = tuple(p for p in parts if p != "side_by_side")

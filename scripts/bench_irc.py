@@ -480,6 +480,13 @@ def ratios(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def times(x: float | None) -> str:
+    """A ratio: two significant digits below 0.1 (ours / IRC's throughput is ~0.01)."""
+    if x is None:
+        return "-"
+    return f"{x:.2g}x" if abs(x) < 0.1 else f"{fmt(x)}x"
+
+
 def table_rows(sizes: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for key, cmp_ in sizes.items():
@@ -506,9 +513,8 @@ def table_rows(sizes: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
             r = rt[f"vs_{base}"]
             row = ("", f"ratio ours / {base}")
             for rate in rates:
-                row += (f"{fmt(r[rate]['p50'])}x / {fmt(r[rate]['p99'])}x",)
-            thr = r.get("throughput")
-            row += (f"{fmt(thr)}x" if thr is not None else "-", "")
+                row += (f"{times(r[rate]['p50'])} / {times(r[rate]['p99'])}",)
+            row += (times(r.get("throughput")), "")
             rows.append(row)
     return rows
 
