@@ -109,6 +109,8 @@ class Node(Peering):
         self.rate = RateLimit()
         self.blocklist = BlockList.for_profile(profile.paths.root)
         self._gray: dict[str, float] = {}
+        self._repaired: dict[ID, float] = {}
+        self._pinned_at: set[tuple[ID, bytes]] = set()
         self._strikes: dict[str, list[float]] = {}
         self._invalid = False
         self.stats: dict[str, int] = defaultdict(int)

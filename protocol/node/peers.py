@@ -35,6 +35,8 @@ STRIKES = 20
 STRIKE_WINDOW = 10.0
 GRAYLIST_S = 120.0
 """A peer that forwards ``STRIKES`` invalid records within ``STRIKE_WINDOW`` s is refused this long."""
+REPAIR_S = 20.0
+"""How often a connected peer's pubsub stream and unanswered pin offers are checked."""
 MAX_BACKOFF = 15.0
 """Longest wait between redials of a known address: a healed network is found within this."""
 ACTIVE = ("member", "relay")
@@ -83,6 +85,8 @@ class Peering:
     _nursery: trio.Nursery | None
 
     _gray: dict[str, float]
+    _repaired: dict[ID, float]
+    _pinned_at: set[tuple[ID, bytes]]
     _strikes: dict[str, list[float]]
 
     if TYPE_CHECKING:
@@ -169,6 +173,7 @@ class Peering:
         self._connected.add(pid)
         self.emit(api.PeerConnected(pid.to_base58()))
         self._want_sync(pid, None)
+        self._repaired[pid] = trio.current_time()  # first check a while after the greeting
         if self._nursery is not None:
             self._nursery.start_soon(self._greet, pid)
             self._nursery.start_soon(self._offer_pins, pid)
@@ -183,12 +188,16 @@ class Peering:
                 view = self.profile.view(c.id)
                 if key in view.roster.relays:
                     why = await pinning.offer(self, pid, view)
-                    if why is not None:
+                    if why is None:
+                        self._pinned_at.add((pid, c.id))
+                    else:
                         LOG.info("relay %s refused circle %s: %s", pid, c.id.hex()[:12], why)
 
     def _on_disconnected(self, pid: ID) -> None:
         if pid in self._connected and not self.host.get_network().get_connections(pid):
             self._connected.discard(pid)
+            self._repaired.pop(pid, None)
+            self._pinned_at = {(p, c) for p, c in self._pinned_at if p != pid}
             self.emit(api.PeerDisconnected(pid.to_base58()))
 
     def known_addrs(self) -> list[str]:
@@ -229,6 +238,8 @@ class Peering:
             for pid in list(self._connected):
                 if self.refused(pid.to_base58()):
                     await self._disconnect_quietly(pid)
+                elif self._nursery is not None:
+                    self._repair(pid, now)
             for addr in self.known_addrs():
                 wait_until, delay = self._backoff.get(addr, (0.0, 1.0))
                 if now < wait_until:
@@ -236,6 +247,37 @@ class Peering:
                 ok = await self.connect(addr)
                 self._backoff[addr] = (0.0, 1.0) if ok else (now + delay, min(delay * 2, MAX_BACKOFF))
             await trio.sleep(self.dial_interval)
+
+    def _repair(self, pid: ID, now: float) -> None:
+        """Mend what py-libp2p does not: a connected peer left out of pubsub, an offer unanswered.
+
+        When a pubsub stream fails to open on a busy peer (a 10 s timeout), py-libp2p
+        never tries again while the connection lasts: the peer is connected but gets no
+        gossip. And a relay that was too busy to answer a pin offer is not asked again
+        until the next reconnect. Both are retried here, at most every ``REPAIR_S``.
+        """
+        assert self._nursery is not None
+        if now - self._repaired.get(pid, -1e9) < REPAIR_S:
+            return
+        self._repaired[pid] = now
+        if pid not in self.pubsub.peers:
+            LOG.info("peer %s is connected but not in pubsub; reopening its stream", pid)
+            self._nursery.start_soon(self._ensure_pubsub, pid)
+        key = key_of(pid)
+        if key is not None:
+            for c in self.profile.store.circles():
+                if (
+                    c.status == "member"
+                    and (pid, c.id) not in self._pinned_at
+                    and key in self.profile.view(c.id).roster.relays
+                ):
+                    self._nursery.start_soon(self._offer_pins, pid, c.id)
+
+    async def _ensure_pubsub(self, pid: ID) -> None:
+        try:
+            await self.pubsub.ensure_peer_stream(pid, timeout=REPAIR_S)
+        except Exception as e:
+            LOG.info("could not reopen pubsub with %s: %s", pid, e)
 
     def _remember(self, pid: ID, key: bytes) -> None:
         """Keep a connected member's listen addresses, so either side can redial later."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import trio
 import trio.testing
+from libp2p.peer.id import ID
 
 from protocol.identity import Identity
 from protocol.node import peers
@@ -65,4 +67,38 @@ def test_a_peer_forwarding_invalid_records_is_graylisted_for_a_while(tmp_path: P
         assert not node.refused(flooder)  # graylisting ends; the block list is for good
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    profile.close()
+
+
+def test_a_connected_peer_missing_from_pubsub_gets_its_stream_reopened(tmp_path: Path) -> None:
+    """py-libp2p gives up on a pubsub stream that timed out while the connection stays up."""
+    profile = Profile.create(resolve(str(tmp_path), "alice"), "alice")
+    node = Node(profile, lambda ev: None)
+    ensured: list[ID] = []
+
+    class StubPubsub:
+        peers: ClassVar[dict[ID, object]] = {}
+
+        async def ensure_peer_stream(self, pid: ID, timeout: float) -> bool:
+            ensured.append(pid)
+            return True
+
+    pid = ID.from_base58(Identity.generate().peer_id)
+
+    async def main() -> None:
+        async with trio.open_nursery() as n:
+            node._nursery = n
+            node.pubsub = StubPubsub()  # type: ignore[assignment]
+            node._repair(pid, 100.0)
+            await trio.testing.wait_all_tasks_blocked()
+            assert ensured == [pid]
+            node._repair(pid, 100.0 + peers.REPAIR_S / 2)  # checked recently: leave it
+            await trio.testing.wait_all_tasks_blocked()
+            assert ensured == [pid]
+            StubPubsub.peers[pid] = object()  # in pubsub now: nothing to mend
+            node._repair(pid, 101.0 + peers.REPAIR_S)
+            await trio.testing.wait_all_tasks_blocked()
+            assert ensured == [pid]
+
+    trio.run(main)
     profile.close()
