@@ -12,9 +12,10 @@ test_hostile_relay_is_detected_and_outlived (the application): the same members 
 :mod:`tests.faults.hostile_relay` (the product ``RelayNode`` with hostile overrides), which,
 once turned hostile, withholds a share of records for good (threat 14), delays, duplicates
 and replays, flips or truncates bytes of records it serves (threat 15) and injects records
-signed by its own key and forged as a member's (threat 16). While the relay is the only path:
-the withheld records are missing, the gaps are seen (``GapDetected``). Then an honest path
-opens (short: the members may reach each other; long: an honest relay is pinned and the
+of its own (threat 16): signed by its key (a message under a real epoch, one under an
+unknown epoch, a join citing no invitation) and forged as a member's. While the relay is
+the only path, the withheld records are missing and the gaps are seen (``GapDetected``).
+Then an honest path opens (short: the members may reach each other; long: an honest relay is pinned and the
 members still reach only relays). Asserted: the gaps fill; every store holds exactly the
 honest records (setup + acknowledged), never an injected or corrupt one (nor in ``held``);
 each member dropped, with a reason, at least every bad record the relay served it by sync;
