@@ -328,6 +328,8 @@ def drops(node: Node, since: int = 0) -> list[str]:
 def reason_kind(reason: str) -> str:
     """A short class of a drop reason, for the figures."""
     r = reason.lower()
+    if "announcement" in r:
+        return "presence"  # e.g. the relay's own presence: a relay is no member
     if "not a member" in r:
         return "not a member"
     if "signature" in r:
