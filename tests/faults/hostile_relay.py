@@ -285,8 +285,8 @@ class HostileRelay(RelayNode):
         plan = sync.plan(held, theirs)
         peer = pid.to_base58()
         out: list[bytes] = []
-        for r in plan.send:
-            for raw in self.profile.store.raw_range(cid, r.author, r.first, r.last):
+        for span in plan.send:
+            for raw in self.profile.store.raw_range(cid, span.author, span.first, span.last):
                 rec = records.parse(raw)
                 if self.withheld(rec):
                     continue
@@ -333,7 +333,8 @@ def corrupt(raw: bytes, rng: random.Random) -> bytes:
 
 def main() -> None:
     CFG.update(json.loads(Path(sys.argv[1]).read_text()))
-    relay_runner.RelayNode = HostileRelay  # type: ignore[misc]  (the product runner, our node)
+    # the product runner, our node
+    relay_runner.RelayNode = HostileRelay  # type: ignore[attr-defined]
     paths = resolve(None, None)
     relay_runner.run_relay(
         paths,

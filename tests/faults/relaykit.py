@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import socket
@@ -30,6 +31,7 @@ from protocol import records
 from protocol.errors import ProtocolError
 from tests.faults import kit
 from tests.faults.kit import CIRCLE, Node, wait_until
+from tests.node.harness import LOOPBACK
 from tests.relay.kit import RelayPeer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -181,8 +183,8 @@ class ScriptRelay(RelayPeer):
 
     cfg: dict[str, Any]
 
-    def start(  # type: ignore[override]
-        self, *extra: str, listen: str = kit.LOOPBACK, timeout: float = 30, status_interval: float = 0.5
+    def start(
+        self, *extra: str, listen: str = LOOPBACK, timeout: float = 30, status_interval: float = 0.5
     ) -> str:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -267,13 +269,18 @@ def pinned_circle(
     for n in nodes:
         n.key_cache = n.key  # type: ignore[attr-defined]
     for n in nodes[1:]:
-        n.json("join", founder.json("invite", CIRCLE, n.key_cache)["token"])  # type: ignore[attr-defined]
+        n.json("join", founder.json("invite", CIRCLE, key(n))["token"])
     return circle, nodes
+
+
+def key(node: Node) -> str:
+    """The peer ID ``pinned_circle`` cached on the node (no CLI call)."""
+    return str(node.key_cache)  # type: ignore[attr-defined]
 
 
 def nat(node: Node, *others: Node) -> None:
     """``node`` refuses ``others`` (it reaches only the relay)."""
-    (node.root / "blocked").write_text("".join(f"{o.key_cache}\n" for o in others))  # type: ignore[attr-defined]
+    (node.root / "blocked").write_text("".join(f"{key(o)}\n" for o in others))
 
 
 def wait_all_joined(nodes: list[Node], circle: str, timeout: float = 60) -> None:
@@ -281,7 +288,7 @@ def wait_all_joined(nodes: list[Node], circle: str, timeout: float = 60) -> None
         for m in nodes[1:]:
             if m is not n:
                 wait_until(
-                    lambda n=n, m=m: n.saw("MemberJoined", circle=circle, member=m.key_cache),  # type: ignore[attr-defined]
+                    functools.partial(n.saw, "MemberJoined", circle=circle, member=key(m)),
                     timeout,
                     0.2,
                     f"{n.name} to see {m.name} join",
@@ -350,6 +357,7 @@ __all__ = [
     "drops",
     "free_port",
     "gaps",
+    "key",
     "nat",
     "pinned_circle",
     "proxies_fixture",

@@ -17,6 +17,7 @@ members (4 behind NATs) for 2 minutes and a quiet minute.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -28,7 +29,7 @@ import pytest
 
 from tests.faults import kit
 from tests.faults.kit import Node, wait_until
-from tests.faults.relaykit import nat, pinned_circle, relays_fixture, send_from  # noqa: F401
+from tests.faults.relaykit import key, nat, pinned_circle, relays_fixture, send_from  # noqa: F401
 from tests.relay.kit import RelayPeer
 
 pytestmark = pytest.mark.timeout(300)
@@ -71,7 +72,7 @@ def test_churn_loses_nothing_and_shows_nothing_twice(
     founder = nodes[0]
     for n in nodes[1:]:
         wait_until(
-            lambda n=n: founder.saw("MemberJoined", circle=circle, member=n.key_cache),  # type: ignore[attr-defined]
+            functools.partial(founder.saw, "MemberJoined", circle=circle, member=key(n)),
             60,
             0.2,
             f"the founder to see {n.name} join",

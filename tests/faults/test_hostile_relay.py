@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from protocol.identity import parse_peer_id
+from smallsocial_tui import control
 from tests.faults import kit
 from tests.faults.kit import Node, wait_until
 from tests.faults.relaykit import (  # noqa: F401  (fixtures)
@@ -41,6 +42,7 @@ from tests.faults.relaykit import (  # noqa: F401  (fixtures)
     drops,
     free_port,
     gaps,
+    key,
     nat,
     pinned_circle,
     proxies_fixture,
@@ -73,7 +75,7 @@ def _post(nodes: list[Node], circle: str, per_node: int, seconds: float, tag: st
 
 
 def _authors(nodes: list[Node]) -> set[bytes]:
-    return {parse_peer_id(n.key_cache) for n in nodes}  # type: ignore[attr-defined]
+    return {parse_peer_id(key(n)) for n in nodes}
 
 
 def _check_end_state(nodes: list[Node], circle: str, acked: dict[str, str], expected: set[str]) -> None:
@@ -236,7 +238,7 @@ def test_hostile_relay_is_detected_and_outlived(
         honest = relays("honest")
         haddr = honest.start()
         # the pin is a roster record: it travels by the hostile relay (which lets roster records pass)
-        reply = kit.control.request(nodes[0].root, {"op": "pin", "circle": circle, "addr": haddr}, 10)
+        reply = control.request(nodes[0].root, {"op": "pin", "circle": circle, "addr": haddr}, 10)
         assert reply.get("ok"), reply
     wait_until(
         lambda: all(set(acked) <= kit.ids(n, circle) for n in nodes), 120, 0.2, "the gaps to be filled"
@@ -272,7 +274,7 @@ def test_hostile_relay_is_detected_and_outlived(
         assert not (injected & set(raws(n, circle, "held"))), f"{n.name} held an injected record"
         reasons = drops(n, marks[n.name])
         dropped[n.name] = Counter(reason_kind(r) for r in reasons)
-        served = bad_by_sync[n.key_cache]  # type: ignore[attr-defined]
+        served = bad_by_sync[key(n)]
         assert len(reasons) >= served, (n.name, len(reasons), served)
         assert dropped[n.name]["not a member"] > 0, dropped[n.name]
         log = (n.root / "logs" / "node.log").read_text(errors="replace")
