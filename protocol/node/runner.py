@@ -89,6 +89,9 @@ def _port_free(host: str, port: int) -> bool:
     """Whether nobody listens there (libp2p binds with SO_REUSEPORT and would share the port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # As the real listener does: a port left in TIME_WAIT by a killed node is free to
+        # listen on again, while one with a live listener still refuses the bind.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
