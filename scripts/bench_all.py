@@ -343,6 +343,7 @@ def make_plots(report: dict[str, Any], outdir: Path) -> list[str]:
             ax[1].plot(ns, [x["rss"]["max_mib"] for x in xs], "s-", label="max")
             ax[1].set_xlabel("members")
             ax[1].set_ylabel("RSS per member process, MiB")
+            ax[1].set_ylim(bottom=0)
             ax[1].set_title("memory")
             ax[1].legend()
             for a in ax:
@@ -358,6 +359,7 @@ def make_plots(report: dict[str, Any], outdir: Path) -> list[str]:
             ax[0].plot(ks, [x["idle"]["rss"]["rss_mib"] for x in xs], "o-", label="idle")
             ax[0].plot(ks, [x["low_rate"]["rss"]["rss_mib"] for x in xs], "s-", label="after low rate")
             ax[0].set_ylabel("RSS, MiB")
+            ax[0].set_ylim(bottom=0)
             ax[0].legend()
             ax[1].plot(ks, [x["idle"]["cpu_pct"] for x in xs], "o-", label="idle")
             ax[1].plot(
