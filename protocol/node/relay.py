@@ -136,6 +136,10 @@ class RelayNode(Node):
         me = peer_id(self.profile.me)
         return [a if "/p2p/" in a else f"{a}/p2p/{me}" for a in self.announce]
 
+    def known_addrs(self) -> list[str]:
+        """Only ``--peer`` addresses: members dial the relay (many cannot be dialled at all)."""
+        return [a for a in dict.fromkeys(self.extra_peers) if "/p2p/" in a]
+
     # what a relay does ------------------------------------------------------------
     def reject(self, circle_id: bytes | None, reason: str) -> None:
         """A bad record or offer: logged, counted (persistently), never stored."""
