@@ -27,6 +27,10 @@ from protocol.node.relay import Quota, RelayNode
 from protocol.node.runner import AlreadyRunning, BadAddress, check_listen, check_peers, default_listen
 
 STATUS_FILE = "relay-status.json"
+RELAY_SYNC_INTERVAL = 300.0
+"""A relay pulls from each member on connect, on a gap and after a hint; the periodic pull is
+only a backstop. Every 30 s, as members do, it was a stream per member and circle, which with
+hundreds of members kept a relay busy doing nothing."""
 
 
 def _status_line(s: dict[str, Any]) -> str:
@@ -93,6 +97,7 @@ def run_relay(
             quota=quota,
             announce=announce,
             sweep_interval=sweep_interval,
+            sync_interval=RELAY_SYNC_INTERVAL,
         )
         done = trio.Event()
 
