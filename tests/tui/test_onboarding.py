@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input, Static
 
+from protocol.node import api
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
 from smallsocial_tui.app.screens.main import MainScreen
@@ -85,3 +86,11 @@ async def test_unlock_takes_the_passphrase_from_the_environment(
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: node.started)
         assert node.passphrase == "secret"
+
+
+async def test_node_events_before_the_main_screen_is_mounted_wait_for_it() -> None:
+    """The node may answer before the screen has its widgets: nothing may query them yet."""
+    screen = MainScreen()
+    started = api.NodeStarted("12D3KooWexample", ("/ip4/127.0.0.1/tcp/4001",))
+    screen.handle_event(started, mine=False)  # used to raise NoMatches from query_one
+    assert screen._early == [(started, False)]

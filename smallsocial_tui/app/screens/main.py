@@ -14,6 +14,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static, Tree
@@ -58,6 +59,9 @@ class MainScreen(CommandsMixin, Screen[None]):
         self._sync_timer: Timer | None = None
         self._read_timer: Timer | None = None
         self._read_due: dict[bytes, bytes] = {}
+        self._ready = False
+        self._early: list[tuple[api.Event, bool]] = []
+        """Node events that arrived before this screen's widgets existed, replayed on mount."""
 
     @property
     def ss(self) -> SmallSocialApp:
@@ -82,6 +86,10 @@ class MainScreen(CommandsMixin, Screen[None]):
         self._update_status()
         if self.ss.start_error is not None:
             self.node_failed(self.ss.start_error)
+        self._ready = True
+        early, self._early = self._early, []
+        for ev, mine in early:
+            self.handle_event(ev, mine=mine)
 
     # helpers -------------------------------------------------------------------------
     @property
@@ -242,8 +250,14 @@ class MainScreen(CommandsMixin, Screen[None]):
     def handle_event(self, ev: api.Event, *, mine: bool = True) -> None:
         """Apply one node event; ``mine`` is False for answers to someone else's request
         (``smallsocial send`` from another terminal goes through this node's control socket)."""
+        if not self._ready:  # the node can answer before the screen has composed its widgets
+            self._early.append((ev, mine))
+            return
+        try:
+            tree = self.query_one(CircleTree)
+        except NoMatches:  # the app is quitting and the widgets are gone: nothing to show
+            return
         st = self.ss.state
-        tree = self.query_one(CircleTree)
         if isinstance(ev, api.OverviewLoaded):
             st.load_overview(ev, self.ss.settings.loud)
             tree.rebuild(st)
