@@ -72,11 +72,18 @@ class Peer:
         return str(self.json("id")["key"])
 
     # the node process --------------------------------------------------------
-    def start(self, *peers: str, listen: str = LOOPBACK, timeout: float = 30) -> str:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
+    STARTED = "NodeStarted"
+    """The JSON line that carries the process's listen addresses."""
+
+    def command(self, listen: str, peers: tuple[str, ...]) -> list[str]:
         args = [sys.executable, "-m", "smallsocial_tui", "run", "--json", "--listen", listen]
         for p in peers:
             args += ["--peer", p]
+        return args
+
+    def start(self, *peers: str, listen: str = LOOPBACK, timeout: float = 30) -> str:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        args = self.command(listen, peers)
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "stderr.log", "a") as err:
             self.proc = subprocess.Popen(
@@ -102,7 +109,7 @@ class Peer:
             except ValueError:
                 continue
             self.events.append(ev)
-            if ev.get("event") == "NodeStarted":
+            if ev.get("event") == self.STARTED:
                 self.addr = ev["addrs"][0]
 
     def running(self) -> bool:

@@ -2,52 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-from tests.node.harness import LOOPBACK, Peer, wait_until
+from tests.node.harness import Peer
 
 
 class RelayPeer(Peer):
-    """``smallsocial relay --json`` as a process; its status arrives every ``status_interval`` s."""
+    """``smallsocial relay --json`` as a process; its status arrives every ``status_interval`` s.
 
-    def start(
-        self, *extra: str, listen: str = LOOPBACK, timeout: float = 30, status_interval: float = 0.5
-    ) -> str:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
+    ``start(*extra)`` passes extra relay flags (``--max-records 25``) instead of peers.
+    """
+
+    STARTED = "RelayStarted"
+    status_interval = 0.5
+
+    def command(self, listen: str, peers: tuple[str, ...]) -> list[str]:
         args = [sys.executable, "-m", "smallsocial_tui", "relay", "--json", "--listen", listen]
-        args += ["--status-interval", str(status_interval), *extra]
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "stderr.log", "a") as err:
-            self.proc = subprocess.Popen(
-                args, env=self.env, stdout=subprocess.PIPE, stderr=err, text=True, stdin=subprocess.DEVNULL
-            )
-        self.addr = None
-        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
-        self._reader.start()
-        wait_until(
-            lambda: self.addr is not None or self.proc is None or self.proc.poll() is not None,
-            timeout,
-            what="the relay to listen",
-        )
-        if self.addr is None:
-            raise AssertionError(f"relay did not start: {(self.root / 'stderr.log').read_text()}")
-        return self.addr
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            self.events.append(ev)
-            if ev.get("event") == "RelayStarted":
-                self.addr = ev["addrs"][0]
+        return [*args, "--status-interval", str(self.status_interval), *peers]
 
     @property
     def status(self) -> dict[str, Any]:
