@@ -34,7 +34,7 @@ from tests.relay.kit import RelayPeer
 
 pytestmark = pytest.mark.timeout(300)
 
-SHORT = {"members": 5, "nat": 2, "duration_s": 30.0, "quiet_s": 20.0, "seed": 3}
+SHORT = {"members": 4, "nat": 1, "duration_s": 20.0, "quiet_s": 20.0, "seed": 3}
 LONG = {"members": 10, "nat": 4, "duration_s": 120.0, "quiet_s": 60.0, "seed": 5}
 KILL_EVERY_S = 5.0
 RESTART_AFTER_S = (2.0, 10.0)
