@@ -177,9 +177,14 @@ FULL = Plan(
 # --------------------------------------------------------------------------- payload
 
 
-def payload(phase: str, i: int, ts: float) -> str:
-    head = json.dumps({"p": phase, "i": i, "ts": ts}, separators=(",", ":"))
+def pad(fields: dict[str, Any]) -> str:
+    """A message text: ``fields`` as compact JSON, padded to ``PAYLOAD_BYTES``."""
+    head = json.dumps(fields, separators=(",", ":"))
     return head + " " + "x" * max(0, PAYLOAD_BYTES - len(head) - 1)
+
+
+def payload(phase: str, i: int, ts: float) -> str:
+    return pad({"p": phase, "i": i, "ts": ts})
 
 
 _DECODER = json.JSONDecoder()

@@ -77,7 +77,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchkit  # noqa: E402  (scripts/benchkit.py, beside this file)
-from bench_node import fmt, median, percentile, proc_cpu, rss_of, summary  # noqa: E402
+from bench_node import (  # noqa: E402
+    PAYLOAD_BYTES,
+    _out,
+    _reply,
+    fmt,
+    median,
+    pad,
+    parse_payload,
+    percentile,
+    proc_cpu,
+    rss_of,
+    summary,
+)
 
 if str(ROOT) not in sys.path:  # use this checkout's protocol/, not another installed one
     sys.path.insert(0, str(ROOT))
@@ -85,7 +97,6 @@ if str(ROOT) not in sys.path:  # use this checkout's protocol/, not another inst
 SCRIPT = Path(__file__).resolve()
 DEFAULT_JSON = "bench-results/relay.json"
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
-PAYLOAD_BYTES = 400
 DIRECT, RELAYED = "direct", "relayed"
 
 # The targets.
@@ -148,38 +159,13 @@ def kind_of(c: int) -> str:
 
 
 def payload(phase: str, c: int, k: int, j: int, ts: float) -> str:
-    head = json.dumps({"p": phase, "c": c, "k": k, "j": j, "ts": ts}, separators=(",", ":"))
-    return head + " " + "x" * max(0, PAYLOAD_BYTES - len(head) - 1)
-
-
-_DECODER = json.JSONDecoder()
-
-
-def parse_payload(text: str) -> dict[str, Any] | None:
-    try:
-        head, _ = _DECODER.raw_decode(text)
-    except ValueError:
-        return None
-    return head if isinstance(head, dict) and "p" in head else None
+    return pad({"p": phase, "c": c, "k": k, "j": j, "ts": ts})
 
 
 # =========================================================================== the member worker
 # ``--worker CONFIG``: builds its circles' profiles, runs their live members' nodes in one trio
-# loop, prints JSON lines (each with "t": time.time()) and answers JSON commands on stdin.
-
-
-_OUT_LOCK = threading.Lock()
-
-
-def _out(obj: dict[str, Any]) -> None:
-    line = json.dumps(obj, separators=(",", ":")) + "\n"
-    with _OUT_LOCK:
-        sys.stdout.write(line)
-        sys.stdout.flush()
-
-
-def _reply(cmd: dict[str, Any], **fields: Any) -> None:
-    _out({"ev": "reply", "q": cmd.get("q"), "t": time.time(), **fields})
+# loop, prints JSON lines (each with "t": time.time()) and answers JSON commands on stdin
+# (``_out`` and ``_reply`` are bench_node's worker protocol).
 
 
 def build_circle(work: Path, c: int, members: int, live: int, relay_addr: str) -> dict[str, Any]:
