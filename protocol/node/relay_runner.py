@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from datetime import datetime
 from typing import Any, TextIO
@@ -24,7 +23,14 @@ from protocol.node.host import setup_logging
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
 from protocol.node.relay import Quota, RelayNode
-from protocol.node.runner import AlreadyRunning, BadAddress, check_listen, check_peers, default_listen
+from protocol.node.runner import (
+    AlreadyRunning,
+    BadAddress,
+    check_listen,
+    check_peers,
+    default_listen,
+    run_until_stopped,
+)
 
 STATUS_FILE = "relay-status.json"
 RELAY_SYNC_INTERVAL = 300.0
@@ -99,19 +105,6 @@ def run_relay(
             sweep_interval=sweep_interval,
             sync_interval=RELAY_SYNC_INTERVAL,
         )
-        done = trio.Event()
-
-        async def run_node(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-            try:
-                await node.run(task_status=task_status)
-            finally:
-                done.set()
-
-        async def signals() -> None:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
-                async for _ in received:
-                    node.stop()
-                    return
 
         async def report() -> None:
             while True:
@@ -120,11 +113,8 @@ def run_relay(
                 say("RelayStatus", _status_line(s), s)
                 await trio.sleep(status_interval)
 
-        async with trio.open_nursery() as n:
-            n.start_soon(signals)
-            await n.start(run_node)
+        async def started(n: trio.Nursery) -> None:
             addrs = node.public_addrs()
-            (paths.root / "addrs").write_text("\n".join(addrs) + "\n")
             text = (
                 "relay "
                 + profile.identity.peer_id
@@ -133,8 +123,8 @@ def run_relay(
             )
             say("RelayStarted", text, {"key": profile.identity.peer_id, "addrs": addrs})
             n.start_soon(report)
-            await done.wait()
-            n.cancel_scope.cancel()
+
+        await run_until_stopped(node, paths, started)
 
     try:
         trio.run(main)

@@ -13,6 +13,7 @@ import shlex
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -143,6 +144,37 @@ def default_listen(paths: ProfilePaths) -> list[str]:
     return ["/ip4/127.0.0.1/tcp/0"]
 
 
+async def run_until_stopped(
+    node: Node, paths: ProfilePaths, started: Callable[[trio.Nursery], Awaitable[None]]
+) -> None:
+    """Run ``node`` until it stops or SIGINT/SIGTERM arrives.
+
+    Once it listens, its addresses go to ``<profile>/addrs`` and ``started(nursery)``
+    runs (the control socket for a member node, the status lines for a relay).
+    """
+    done = trio.Event()
+
+    async def run_node(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await node.run(task_status=task_status)
+        finally:
+            done.set()
+
+    async def signals() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+            async for _ in received:
+                node.stop()
+                return
+
+    async with trio.open_nursery() as n:
+        n.start_soon(signals)
+        await n.start(run_node)
+        (paths.root / "addrs").write_text("\n".join(node.public_addrs()) + "\n")
+        await started(n)
+        await done.wait()
+        n.cancel_scope.cancel()
+
+
 def run_headless(
     paths: ProfilePaths,
     passphrase: str | None,
@@ -181,27 +213,11 @@ def run_headless(
         node = Node(
             profile, emit, listen=listen or default_listen(paths), peers=peers, sync_interval=sync_interval
         )
-        done = trio.Event()
 
-        async def run_node(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-            try:
-                await node.run(task_status=task_status)
-            finally:
-                done.set()
-
-        async def signals() -> None:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
-                async for _ in received:
-                    node.stop()
-                    return
-
-        async with trio.open_nursery() as n:
-            n.start_soon(signals)
-            await n.start(run_node)
-            (paths.root / "addrs").write_text("\n".join(node.public_addrs()) + "\n")
+        async def started(n: trio.Nursery) -> None:
             await n.start(control.serve, node, paths.root / "control.sock")
-            await done.wait()
-            n.cancel_scope.cancel()
+
+        await run_until_stopped(node, paths, started)
 
     try:
         trio.run(main)
