@@ -249,6 +249,35 @@ trio.run(main)
 """
 
 
+def run_attacker(tmp_path: Path, circle: str, target: str, payloads: dict[str, bytes]) -> dict[str, Any]:
+    """Run ATTACKER against ``target``: it publishes ``payloads`` on the circle's topic and
+    asks for the circle by sync; returns its JSON report."""
+    cfg = tmp_path / "attacker.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "circle": circle,
+                "target": target,
+                "log_dir": str(tmp_path / "attacker-logs"),
+                "payloads": [[k, v.hex()] for k, v in payloads.items()],
+            }
+        )
+    )
+    script = tmp_path / "attacker.py"
+    script.write_text(ATTACKER)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return report
+
+
 def _forge_as(author: bytes, signer: Identity, body: dict[str, Any]) -> bytes:
     """A record whose body names ``author`` but is signed by ``signer``."""
     _, body_bytes = wire.canonical({"v": records.VERSION, **body, "a": author})
@@ -317,30 +346,8 @@ def test_non_member_raw_peer_is_ignored(make_peer: Callable[[str], Peer], tmp_pa
     marks = {p.name: len(p.events) for p in (alice, bob)}
 
     assert alice.addr is not None
-    cfg = tmp_path / "attacker.json"
-    cfg.write_text(
-        json.dumps(
-            {
-                "circle": circle,
-                "target": alice.addr,
-                "log_dir": str(tmp_path / "attacker-logs"),
-                "payloads": [[k, v.hex()] for k, v in payloads.items()],
-            }
-        )
-    )
-    script = tmp_path / "attacker.py"
-    script.write_text(ATTACKER)
     t0 = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, str(script), str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = run_attacker(tmp_path, circle, alice.addr, payloads)
     assert report["published"] == list(payloads)
     # the sync protocol does not serve a non-member either
     assert report["sync_reply"][0] == "D", report["sync_reply"]

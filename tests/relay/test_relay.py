@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +18,7 @@ from protocol.node.paths import resolve
 from protocol.node.profile import Profile
 from smallsocial_tui import control
 from tests.node.harness import Peer, wait_until
-from tests.node.test_removal_and_attacks import ATTACKER, _raw
+from tests.node.test_removal_and_attacks import _raw, run_attacker
 from tests.relay.kit import RelayPeer, block, files_under
 
 pytestmark = pytest.mark.timeout(180)
@@ -132,29 +130,8 @@ def test_relay_serves_no_stranger_and_counts_forgeries(
         ).raw,
         "flipped_signature": bytes(flipped),
     }
-    cfg = tmp_path / "attacker.json"
-    cfg.write_text(
-        json.dumps(
-            {
-                "circle": circle,
-                "target": relay.addr,
-                "log_dir": str(tmp_path / "attacker-logs"),
-                "payloads": [[k, v.hex()] for k, v in payloads.items()],
-            }
-        )
-    )
-    script = tmp_path / "attacker.py"
-    script.write_text(ATTACKER)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert relay.addr is not None
+    report = run_attacker(tmp_path, circle, relay.addr, payloads)
     assert report["sync_reply"][0] == "D", report["sync_reply"]  # a stranger's sync is denied
     wait_until(lambda: relay.status.get("rejected", 0) >= 3, 15, what="the relay to count the forgeries")
     assert relay.record_ids(circle) == stored_before
