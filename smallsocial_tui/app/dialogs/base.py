@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import segno
+from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from smallsocial_tui.text import safe
 
 if TYPE_CHECKING:
     from smallsocial_tui.app.app import SmallSocialApp
@@ -34,6 +38,12 @@ class Dialog(ModalScreen[Any]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def show_error(self, message: str) -> None:
+        """The one-sentence reason (the node's, or ours) in the dialog's ``#error`` line."""
+        error = self.query_one("#error", Static)
+        error.update(Text(safe(message)))
+        error.display = True
 
 
 def qr_text(data: str) -> str:

@@ -11,7 +11,6 @@ from textual.widgets.selection_list import Selection
 
 from protocol.node import api
 from smallsocial_tui.app.dialogs.base import Dialog
-from smallsocial_tui.text import safe
 
 
 class ForkDialog(Dialog):
@@ -63,9 +62,7 @@ class ForkDialog(Dialog):
         if isinstance(ev, api.CircleForked):
             self.dismiss(ev.circle)
         elif isinstance(ev, api.CommandFailed):
-            error = self.query_one("#error", Static)
-            error.update(Text(safe(ev.message)))
-            error.display = True
+            self.show_error(ev.message)
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:

@@ -78,9 +78,7 @@ class InviteDialog(Dialog):
         if isinstance(ev, api.InviteCreated):
             self.show_token(ev.token)
         elif isinstance(ev, api.CommandFailed):
-            error = self.query_one("#error", Static)
-            error.update(Text(safe(ev.message)))
-            error.display = True
+            self.show_error(ev.message)
 
     def show_token(self, token: str) -> None:
         self.token = token

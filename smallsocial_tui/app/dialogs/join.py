@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -49,9 +48,7 @@ class JoinDialog(Dialog):
             self.notify(f"You joined {safe(ev.name)[:40]}.", timeout=4, markup=False)
             self.dismiss(ev.circle)
         elif isinstance(ev, api.CommandFailed):
-            error = self.query_one("#error", Static)
-            error.update(Text(safe(ev.message)))
-            error.display = True
+            self.show_error(ev.message)
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
