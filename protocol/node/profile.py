@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from protocol import actions, circle, crypto, fork, invitation, messages, records
@@ -28,6 +28,7 @@ from protocol.identity import (
     parse_peer_id,
     peer_id,
 )
+from protocol.node import api
 from protocol.node.paths import ProfilePaths
 from protocol.node.store import CircleRow, Store
 from protocol.records import Record
@@ -46,17 +47,8 @@ class CircleInfo:
     epoch: int | None
 
 
-@dataclass(frozen=True)
-class LogEntry:
-    id: bytes
-    author: bytes
-    seq: int
-    ts: int
-    kind: str
-    text: str | None
-    ref: bytes | None
-    edited: bool = False
-    deleted: bool = False
+LogEntry = api.HistoryEntry
+"""One readable message of a circle's log; the same type the UI gets in ``HistoryLoaded``."""
 
 
 @dataclass(frozen=True)
@@ -477,9 +469,9 @@ class Profile:
             if target is None or target.author != e.author:
                 continue
             if c.kind == messages.EDIT:
-                entries[target.id] = LogEntry(**{**target.__dict__, "text": c.text, "edited": True})
+                entries[target.id] = replace(target, text=c.text, edited=True)
             else:
-                entries[target.id] = LogEntry(**{**target.__dict__, "text": None, "deleted": True})
+                entries[target.id] = replace(target, text=None, deleted=True)
         return sorted(entries.values(), key=lambda e: (e.ts, e.author, e.seq))
 
     # moving records between profiles without a network --------------------

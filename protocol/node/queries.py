@@ -79,10 +79,7 @@ def history(profile: Profile, request_id: int, circle_id: bytes, limit: int) -> 
     return api.HistoryLoaded(
         request_id,
         circle_id,
-        tuple(
-            api.HistoryEntry(e.id, e.author, e.seq, e.ts, e.kind, e.text, e.ref, e.edited, e.deleted)
-            for e in entries
-        ),
+        tuple(entries),
         profile.store.read_marker(circle_id),
         len(profile.store.held(circle_id)),
     )
