@@ -121,6 +121,11 @@ def run_relay(
                 + "; members pin it with:\n"
                 + "\n".join(f"  smallsocial circle pin CIRCLE {a}" for a in addrs)
             )
+            if addrs and all("/ip4/127." in a or "/ip6/::1/" in a for a in addrs):
+                text += (
+                    "\n  (this relay listens on loopback only: for members on other machines run it "
+                    "with --listen /ip4/0.0.0.0/tcp/4001 --announce /ip4/YOUR.PUBLIC.IP/tcp/4001)"
+                )
             say("RelayStarted", text, {"key": profile.identity.peer_id, "addrs": addrs})
             n.start_soon(report)
 

@@ -44,3 +44,25 @@ def test_the_cli_reports_a_bad_quota_and_exits_1(tmp_path: Path) -> None:
     )
     assert p.returncode == 1
     assert p.stderr.strip() == "smallsocial: The quota records must be a positive number, not 0."
+
+
+def test_a_relay_on_loopback_says_how_to_be_reachable_from_other_machines(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallsocial_tui", "--data-dir", str(tmp_path), "relay"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+    finally:
+        proc.terminate()
+        code = proc.wait(20)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert code == 0
+    text = "".join(lines)
+    assert "smallsocial circle pin CIRCLE /ip4/127.0.0.1/tcp/" in text
+    assert "loopback only" in text and "--announce" in text
