@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,38 @@ def test_a_relay_on_loopback_says_how_to_be_reachable_from_other_machines(tmp_pa
     text = "".join(lines)
     assert "smallsocial circle pin CIRCLE /ip4/127.0.0.1/tcp/" in text
     assert "loopback only" in text and "--announce" in text
+
+
+def test_announce_sets_the_address_members_are_given_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallsocial_tui", "--data-dir", str(tmp_path), "relay", "--json",
+         "--announce", "/ip4/203.0.113.7/tcp/4001"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        started = json.loads(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        code = proc.wait(20)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert code == 0
+    assert started["event"] == "RelayStarted"
+    assert started["addrs"] == [f"/ip4/203.0.113.7/tcp/4001/p2p/{started['key']}"]
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "smallsocial_tui", "--data-dir", str(tmp_path), "relay", "--announce", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert bad.returncode == 1
+    assert (
+        bad.stderr.startswith("smallsocial: 'nope' is not an address to announce")
+        and len(bad.stderr.strip().splitlines()) == 1
+    )
