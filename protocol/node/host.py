@@ -16,13 +16,18 @@ from pathlib import Path
 import libp2p  # noqa: F401  (its import resets the "libp2p" logger; configure after)
 import multiaddr
 from libp2p import new_host
-from libp2p.abc import IHost
+from libp2p.abc import IHost, ISecureTransport
 from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
+from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from protocol import records
 from protocol.identity import Identity, parse_peer_id
@@ -61,9 +66,23 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
     return path
 
 
+def security_options(key_pair: KeyPair) -> dict[TProtocol, ISecureTransport]:
+    """Noise, and nothing else.
+
+    py-libp2p 0.8.1's default list also offers TLS, secio and unencrypted
+    ``/plaintext/2.0.0``. Plaintext proves nothing about the peer ID a peer claims,
+    so a stranger could pose as any member (pull a circle's records over sync, get
+    the real member graylisted). Noise binds the connection to the claimed key.
+    """
+    noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
+    return {TProtocol(NOISE_PROTOCOL_ID): noise}
+
+
 def make_host(identity: Identity, listen: list[str]) -> IHost:
+    key_pair = create_new_key_pair(identity.seed)
     return new_host(
-        key_pair=create_new_key_pair(identity.seed),
+        key_pair=key_pair,
+        sec_opt=security_options(key_pair),
         listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
         connection_config=ConnectionConfig(max_connections_per_peer=1),
     )
