@@ -36,6 +36,7 @@ from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api, commands, syncer, syncwire
+from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
 from protocol.node.ingest import ingest
@@ -173,12 +174,12 @@ class Node(Peering):
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.token = trio.lowlevel.current_trio_token()
         self.host = make_host(self.profile.identity, self.listen)
+        disable_auto_connector(self.host)  # stopping it after host.run() lets its first round dial
         self.gossipsub = make_gossipsub()
         self.pubsub = make_pubsub(self.host, self.gossipsub)
         listen = [multiaddr.Multiaddr(a) for a in self.listen]
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.host.run(listen_addrs=listen))
-            await self.host.get_network().auto_connector.stop()  # type: ignore[attr-defined]
             self.host.get_network().register_notifee(Notifee(self))
             await stack.enter_async_context(background_trio_service(self.pubsub))
             await stack.enter_async_context(background_trio_service(self.gossipsub))
