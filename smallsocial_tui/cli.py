@@ -25,6 +25,7 @@ from protocol.errors import ProtocolError
 from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node.paths import PathError, resolve
 from protocol.node.profile import CircleInfo, LogEntry, Profile, relay_key_of
+from protocol.node.reach import TOKEN_ADDRS
 from protocol.node.store import StoreError
 from smallsocial_tui import control
 from smallsocial_tui.text import safe, safe_name, short_key
@@ -278,7 +279,7 @@ def cmd_invite(args: argparse.Namespace) -> None:
         token = reply["token"]
     else:
         token = profile.invite(
-            c.id, invitee, role=args.role, ttl_s=ttl, addrs=[*args.addr, *_own_addrs(profile)]
+            c.id, invitee, role=args.role, ttl_s=ttl, addrs=[*args.addr, *_own_addrs(profile)[:TOKEN_ADDRS]]
         )
     _emit(args, {"circle": c.id.hex(), "invitee": peer_id(invitee), "token": token}, token)
 
@@ -642,7 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="MADDR",
-        help="address to listen on (default: the one used last time, else /ip4/127.0.0.1/tcp/0)",
+        help="address to listen on (default: all interfaces on the profile's port; 127.0.0.1 when "
+        "SMALLSOCIAL_DISCOVERY=off)",
     )
     sp.add_argument(
         "--peer",

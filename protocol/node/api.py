@@ -169,6 +169,13 @@ class NodeStarted(Event):
 
 
 @dataclass(frozen=True)
+class AddressesChanged(Event):
+    """The addresses friends can dial changed (a laptop moved); presence already carries them."""
+
+    addrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NodeStopped(Event):
     error: str | None = None
 

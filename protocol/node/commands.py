@@ -13,7 +13,7 @@ import multiaddr
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from protocol import messages
-from protocol.node import api, queries
+from protocol.node import api, queries, reach
 
 if TYPE_CHECKING:
     from protocol.node.node import Node
@@ -66,7 +66,13 @@ async def handle(node: Node, cmd: api.Command) -> None:
         await node._join_topic(c.circle_id)
         node.emit(api.CircleCreated(cmd.request_id, c.circle_id, c.name))
     elif isinstance(cmd, api.InviteKey):
-        token = p.invite(cmd.circle, cmd.invitee, role=cmd.role, ttl_s=cmd.ttl_s, addrs=node.public_addrs())
+        token = p.invite(
+            cmd.circle,
+            cmd.invitee,
+            role=cmd.role,
+            ttl_s=cmd.ttl_s,
+            addrs=node.public_addrs()[: reach.TOKEN_ADDRS],
+        )
         node.emit(api.InviteCreated(cmd.request_id, cmd.circle, token))
         node._kick_outbox()
     elif isinstance(cmd, api.AcceptInvite):

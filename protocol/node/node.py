@@ -35,7 +35,7 @@ from protocol import circle, messages, presence, records
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
-from protocol.node import api, commands, syncer, syncwire
+from protocol.node import announce, api, commands, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
@@ -186,7 +186,7 @@ class Node(Peering):
             await self.pubsub.wait_until_ready()
             self.host.set_stream_handler(TProtocol(syncwire.PROTOCOL), self._serve_sync)
             self._more_handlers()
-            self.addrs = [str(a) for a in self.host.get_addrs()]
+            self.addrs = announce.announced(self.host)
             try:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
@@ -199,6 +199,7 @@ class Node(Peering):
                     nursery.start_soon(self._periodic_sync)
                     nursery.start_soon(self._command_loop)
                     nursery.start_soon(self._announcer)
+                    nursery.start_soon(announce.follow, self)
                     self._more_tasks(nursery)
                     self.emit(api.NodeStarted(self.profile.identity.peer_id, tuple(self.addrs)))
                     task_status.started()

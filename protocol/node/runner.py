@@ -22,7 +22,7 @@ import trio
 
 from protocol.display import safe, safe_name, short_key
 from protocol.identity import peer_id
-from protocol.node import api, control
+from protocol.node import api, control, reach
 from protocol.node.host import setup_logging
 from protocol.node.node import Node
 from protocol.node.paths import ProfilePaths, resolve
@@ -48,6 +48,8 @@ def _line(profile: Profile, ev: api.Event) -> str | None:
 
     if isinstance(ev, api.NodeStarted):
         return f"node {ev.peer_id} listening on " + " ".join(ev.addrs)
+    if isinstance(ev, api.AddressesChanged):
+        return "reachable now at " + (" ".join(ev.addrs) or "no address")
     if isinstance(ev, api.MessageReceived):
         text = safe(ev.text) if ev.text else ev.kind
         return f"[{name(ev.circle)}] {who(ev.author)}: {text}"
@@ -133,15 +135,8 @@ def check_peers(addrs: list[str]) -> None:
 
 
 def default_listen(paths: ProfilePaths) -> list[str]:
-    """The address this profile's node used last time (a stable address for friends), else any port."""
-    saved = paths.root / "addrs"
-    if saved.exists():
-        for line in saved.read_text().split():
-            addr = line.split("/p2p/")[0]
-            tcp = _tcp(addr)
-            if tcp is not None and _port_free(*tcp):
-                return [addr]
-    return ["/ip4/127.0.0.1/tcp/0"]
+    """Every interface on the profile's kept port; only 127.0.0.1 with ``SMALLSOCIAL_DISCOVERY=off``."""
+    return reach.member_listen(paths.root)
 
 
 async def run_until_stopped(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import random
 import signal
 import sys
@@ -28,6 +29,7 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
 
+from protocol.node.reach import ENV as DISCOVERY_ENV
 from smallsocial_tui.demo.bots import SIDE_NAME, Bot, BotConfig, ForkPlan
 from smallsocial_tui.demo.world import CIRCLE_NAME, YOU, DemoError, DemoWorld, NodeProc
 from smallsocial_tui.text import safe, safe_name
@@ -218,6 +220,7 @@ def run_demo(
     between a bot's messages; ``fork_after`` when the side circle is forked.
     """
     out = out or sys.stdout
+    os.environ[DISCOVERY_ENV] = "off"  # the demo stays on 127.0.0.1: no LAN discovery, no port mapping
     run_app = None
     if tui is not False:
         run_app = _tui_runner()

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
+from protocol.node.reach import ENV as DISCOVERY_ENV
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 CIRCLE_NAME = "demo-friends"
@@ -79,6 +80,7 @@ class NodeProc:
         for p in self.peers:
             args += ["--peer", p]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMALLSOCIAL_")}
+        env[DISCOVERY_ENV] = "off"  # a demo friend stays on 127.0.0.1
         self._err = open(self.data_dir / f"{self.name}.stderr.log", "a")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             args,

@@ -353,6 +353,8 @@ class MainScreen(CommandsMixin, Screen[None]):
         elif isinstance(ev, api.NodeStarted):
             st.peer_id, st.addrs = ev.peer_id, ev.addrs
             self._update_status()
+        elif isinstance(ev, api.AddressesChanged):
+            st.addrs = ev.addrs
         elif isinstance(ev, api.NodeStopped):
             self._update_status("node stopped")
 
