@@ -31,6 +31,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from protocol import records
 from protocol.identity import Identity, parse_peer_id
+from protocol.node.guard import Charge, GuardedPubsub, guard_inbound_streams
 
 LOG = logging.getLogger("smallsocial.node")
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
@@ -78,14 +79,17 @@ def security_options(key_pair: KeyPair) -> dict[TProtocol, ISecureTransport]:
     return {TProtocol(NOISE_PROTOCOL_ID): noise}
 
 
-def make_host(identity: Identity, listen: list[str]) -> IHost:
+def make_host(identity: Identity, listen: list[str], charge: Charge | None = None) -> IHost:
+    """A Noise-only host whose inbound streams cannot raise out of their handlers (guard.py)."""
     key_pair = create_new_key_pair(identity.seed)
-    return new_host(
+    host = new_host(
         key_pair=key_pair,
         sec_opt=security_options(key_pair),
         listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
         connection_config=ConnectionConfig(max_connections_per_peer=1),
     )
+    guard_inbound_streams(host, charge or _no_charge)
+    return host
 
 
 def make_gossipsub(degree: int = 24) -> GossipSub:
@@ -113,8 +117,13 @@ def message_id(msg: rpc_pb2.Message) -> bytes:
     return records.record_id(msg.data)
 
 
-def make_pubsub(host: IHost, router: GossipSub) -> Pubsub:
-    return Pubsub(host, router, msg_id_constructor=message_id)
+def _no_charge(peer: ID, why: str) -> None:
+    LOG.debug("peer %s: %s", peer, why)
+
+
+def make_pubsub(host: IHost, router: GossipSub, charge: Charge | None = None) -> Pubsub:
+    """Pubsub guarded against peers' bytes (:mod:`protocol.node.guard`); ``charge`` hears of bad peers."""
+    return GuardedPubsub(host, router, msg_id_constructor=message_id, charge=charge or _no_charge)
 
 
 def key_of(peer: ID) -> bytes | None:

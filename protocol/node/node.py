@@ -50,6 +50,8 @@ PUBLISH_GROUP = 4
 """Outbox records published back to back before the publisher pauses."""
 HINT_DELAY = 1.0
 """Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
+SUSPECT = 0.25
+"""A strike's weight for a record the roster refuses (see ``Node._validate``)."""
 Emit = Callable[[api.Event], None]
 
 
@@ -62,8 +64,15 @@ class RateLimit:
         self.rate, self.burst, self.clock = rate, burst, clock
         self._buckets: dict[bytes, tuple[float, float]] = {}
 
+    MAX_AUTHORS = 10_000
+    """Buckets kept at once: keys are free, and a flood of fresh ones must not grow memory."""
+
     def allow(self, author: bytes) -> bool:
         now = self.clock()
+        if author not in self._buckets and len(self._buckets) >= self.MAX_AUTHORS:
+            # Forget the oldest half; a forgotten author starts again with a full bucket.
+            for old in list(self._buckets)[: self.MAX_AUTHORS // 2]:
+                del self._buckets[old]
         tokens, last = self._buckets.get(author, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         if tokens < 1:
@@ -112,8 +121,8 @@ class Node(Peering):
         self._gray: dict[str, float] = {}
         self._repaired: dict[ID, float] = {}
         self._pinned_at: set[tuple[ID, bytes]] = set()
-        self._strikes: dict[str, list[float]] = {}
-        self._invalid = False
+        self._strikes: dict[str, list[tuple[float, float]]] = {}
+        self._invalid = 0.0
         self.stats: dict[str, int] = defaultdict(int)
         self.commands_in, self._commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
@@ -173,10 +182,10 @@ class Node(Peering):
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.token = trio.lowlevel.current_trio_token()
-        self.host = make_host(self.profile.identity, self.listen)
+        self.host = make_host(self.profile.identity, self.listen, charge=self._charge)
         disable_auto_connector(self.host)  # stopping it after host.run() lets its first round dial
         self.gossipsub = make_gossipsub()
-        self.pubsub = make_pubsub(self.host, self.gossipsub)
+        self.pubsub = make_pubsub(self.host, self.gossipsub, charge=self._charge)
         listen = [multiaddr.Multiaddr(a) for a in self.listen]
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.host.run(listen_addrs=listen))
@@ -248,18 +257,26 @@ class Node(Peering):
         peer = forwarder.to_base58()
         if self.refused(peer):
             return False
-        self._invalid = False
+        self._invalid = 0.0
         ok = self._validate(forwarder, msg)
         if self._invalid and forwarder != self.host.get_id():
-            self.strike(peer)
+            self.strike(peer, self._invalid)
         return ok
 
-    def _validate(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
-        """The gossip checks; sets ``_invalid`` when no honest peer could have forwarded it.
+    def _charge(self, peer: ID, why: str) -> None:
+        """A peer sent bytes that broke a handler or a libp2p signature: one strike (guard.py)."""
+        if peer != self.host.get_id():
+            self.stats["peer_faults"] += 1
+            self.strike(peer.to_base58())
 
-        That is only bytes that do not parse or verify, or a record on another circle's
-        topic: honest peers check those before forwarding. "Not a member" is not counted:
-        an honest peer may know a join that has not reached me yet.
+    def _validate(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        """The gossip checks; sets ``_invalid`` to what the forwarder is charged (a strike's weight).
+
+        A full strike for what no honest peer forwards: bytes that do not parse or verify,
+        or a record on another circle's topic (honest peers check those first). A quarter
+        strike for a record refused by the roster (a non-member author, a bad presence):
+        an honest peer may know a join that has not reached me yet, but keys are free, and
+        a flooder signing each record with a fresh key must not go uncharged.
         """
         cid = next((self._topics[t] for t in msg.topicIDs if t in self._topics), None)
         if cid is None:
@@ -284,6 +301,7 @@ class Node(Peering):
         if record.type == records.PRESENCE:
             why = presence.check(record, self.profile.view(cid).roster, self.profile._now_ms())
             if why is not None:
+                self._invalid = SUSPECT
                 self._drop(cid, why)
                 return False
             with contextlib.suppress(sqlite3.OperationalError):  # a full disk: the next one will do
@@ -307,9 +325,12 @@ class Node(Peering):
             if self.profile.view(cid).known(record.author):
                 with contextlib.suppress(sqlite3.OperationalError):  # a full disk: sync brings it
                     self.profile.store.hold(record, verdict.reason, self.profile._now())
+            else:
+                self._invalid = SUSPECT
             self._want_sync(forwarder, cid)
             return False
         if isinstance(verdict, Dropped):
+            self._invalid = SUSPECT
             self._drop(cid, verdict.reason)
         return False
 

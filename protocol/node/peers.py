@@ -35,6 +35,8 @@ STRIKES = 20
 STRIKE_WINDOW = 10.0
 GRAYLIST_S = 120.0
 """A peer that forwards ``STRIKES`` invalid records within ``STRIKE_WINDOW`` s is refused this long."""
+MAX_TRACKED = 10_000
+"""Peers whose recent strikes are remembered at once."""
 REPAIR_S = 20.0
 """How often a connected peer's pubsub stream and unanswered pin offers are checked."""
 MAX_BACKOFF = 15.0
@@ -87,7 +89,7 @@ class Peering:
     _gray: dict[str, float]
     _repaired: dict[ID, float]
     _pinned_at: set[tuple[ID, bytes]]
-    _strikes: dict[str, list[float]]
+    _strikes: dict[str, list[tuple[float, float]]]
 
     if TYPE_CHECKING:
 
@@ -104,17 +106,20 @@ class Peering:
             until = None
         return until is not None or self.blocklist.blocked(peer)
 
-    def strike(self, peer: str) -> None:
-        """One invalid record forwarded by ``peer``; too many in a short time graylist it.
+    def strike(self, peer: str, weight: float = 1.0) -> None:
+        """An invalid record (or frame) forwarded by ``peer``; too many in a short time graylist it.
 
         Honest nodes validate before they forward, so an honest peer never forwards an
-        invalid record; a peer that does, over and over, is cut off for a while.
+        invalid record; a peer that does, over and over, is cut off for a while. Records
+        an honest peer might still forward (a member I do not know yet) weigh less.
         """
         now = trio.current_time()
-        recent = [t for t in self._strikes.get(peer, []) if now - t < STRIKE_WINDOW]
-        recent.append(now)
+        if peer not in self._strikes and len(self._strikes) >= MAX_TRACKED:
+            self._forget_old_strikes(now)
+        recent = [(t, w) for t, w in self._strikes.get(peer, []) if now - t < STRIKE_WINDOW]
+        recent.append((now, weight))
         self._strikes[peer] = recent
-        if len(recent) >= STRIKES and peer not in self._gray:
+        if sum(w for _, w in recent) >= STRIKES and peer not in self._gray:
             self._gray[peer] = now + GRAYLIST_S
             self._strikes.pop(peer, None)
             LOG.warning("graylisted %s for %.0f s: %d invalid records in %.0f s", peer, GRAYLIST_S,
@@ -122,6 +127,12 @@ class Peering:
             pid = ID.from_base58(peer)
             if self._nursery is not None:
                 self._nursery.start_soon(self._disconnect_quietly, pid)
+
+    def _forget_old_strikes(self, now: float) -> None:
+        """Bound the strike table: peer IDs are free, so a flooder may bring a new one each time."""
+        self._strikes = {p: r for p, r in self._strikes.items() if r and now - r[-1][0] < STRIKE_WINDOW}
+        while len(self._strikes) >= MAX_TRACKED:
+            del self._strikes[next(iter(self._strikes))]
 
     async def _announcer(self) -> None:
         """Tell each circle where I am: soon after start, then every minute (new peers: `_greet`)."""
