@@ -32,6 +32,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from protocol import records
 from protocol.identity import Identity, parse_peer_id
 from protocol.node.guard import Charge, GuardedPubsub, guard_inbound_streams
+from protocol.node.logs import LogBudget, rotating_handler
 
 LOG = logging.getLogger("smallsocial.node")
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
@@ -50,12 +51,16 @@ def _not_pending_queue_flood(record: logging.LogRecord) -> bool:
 
 
 def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
-    """Send libp2p's and our logs to ``log_dir/node.log``, never to the terminal."""
+    """Send libp2p's and our logs to ``log_dir/node.log``, never to the terminal.
+
+    Appended to and rotated, one line per message, a budget per kind of line (logs.py).
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "node.log"
-    handler = logging.FileHandler(path)
+    handler = rotating_handler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     handler.addFilter(_not_pending_queue_flood)
+    handler.addFilter(LogBudget())
     for name, lvl in (("libp2p", logging.WARNING), ("multiaddr", logging.WARNING), ("smallsocial", level)):
         lg = logging.getLogger(name)
         for old in lg.handlers:

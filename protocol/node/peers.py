@@ -41,6 +41,7 @@ REPAIR_S = 20.0
 """How often a connected peer's pubsub stream and unanswered pin offers are checked."""
 MAX_BACKOFF = 15.0
 """Longest wait between redials of a known address: a healed network is found within this."""
+PUBSUB_PROTOCOLS = {"/meshsub/1.0.0", "/meshsub/1.1.0", "/meshsub/1.2.0", "/floodsub/1.0.0"}
 ACTIVE = ("member", "relay")
 """Circle statuses the node takes part in: as a member, or as the circle's relay."""
 
@@ -271,7 +272,7 @@ class Peering:
         if now - self._repaired.get(pid, -1e9) < REPAIR_S:
             return
         self._repaired[pid] = now
-        if pid not in self.pubsub.peers:
+        if pid not in self.pubsub.peers and self._speaks_pubsub(pid):
             LOG.info("peer %s is connected but not in pubsub; reopening its stream", pid)
             self._nursery.start_soon(self._ensure_pubsub, pid)
         key = key_of(pid)
@@ -283,6 +284,18 @@ class Peering:
                     and key in self.profile.view(c.id).roster.relays
                 ):
                     self._nursery.start_soon(self._offer_pins, pid, c.id)
+
+    def _speaks_pubsub(self, pid: ID) -> bool:
+        """Whether identify said ``pid`` speaks gossipsub (or has not said yet).
+
+        A peer that does not (a bare libp2p client, a scanner) would otherwise get a pubsub
+        stream attempt, and py-libp2p a multi-line ERROR in the log, every ``REPAIR_S``.
+        """
+        try:
+            known = self.host.get_peerstore().get_protocols(pid)
+        except Exception:
+            return True
+        return not known or bool(set(known) & PUBSUB_PROTOCOLS)
 
     async def _ensure_pubsub(self, pid: ID) -> None:
         try:

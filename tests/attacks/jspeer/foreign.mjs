@@ -199,8 +199,9 @@ try {
       }
       if (cfg.seconds && Date.now() - started > cfg.seconds * 1000) break
     }
-    await new Promise((resolve) => setTimeout(resolve, cfg.linger_ms ?? 500))
   }
+  // Stay connected a while (the node's periodic checks run against this peer meanwhile).
+  await new Promise((resolve) => setTimeout(resolve, cfg.linger_ms ?? (cfg.mode === 'flood' ? 500 : 0)))
   report.ok = true
 } catch (e) {
   report.errors.push(`${e.code ?? e.name}: ${e.message}`)
