@@ -11,8 +11,8 @@
 //         "rounds" times, with a fresh identity each time unless "same_identity", open
 //         "frames" streams with one random frame each (several shapes); also answer the
 //         target's own identify (with "identify": false) and pubsub streams with junk.
-//  flood  gossipsub: subscribe to "topic" and publish "payloads" (hex) as fast as allowed,
-//         "repeat" times, with strict signing off so each message is sent as given.
+//  flood  gossipsub: subscribe to "topic" and publish "payloads" (hex), "repeat" times, for
+//         at most "seconds", every "big_every"-th message replaced by "big_bytes" of junk.
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -84,15 +84,9 @@ const muxers = (cfg.muxers ?? ['yamux']).map((m) => m === 'mplex' ? mplex() : ya
 const services = {}
 if (cfg.identify !== false) services.identify = identify()
 if (cfg.mode === 'flood') {
-  services.pubsub = gossipsub({
-    globalSignaturePolicy: 'StrictNoSign',
-    allowPublishToZeroTopicPeers: true,
-    emitSelf: false,
-    fallbackToFloodsub: true,
-    floodPublish: true,
-    // our node's message ids are its record ids; ours only need to be unique
-    msgIdFn: (msg) => { const h = new Uint8Array(8); crypto.getRandomValues(h); return h }
-  })
+  // Messages signed by this peer's libp2p key (gossipsub's default), so they pass libp2p's
+  // signature check and reach the node's own validator, as a real flooder's would.
+  services.pubsub = gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, floodPublish: true })
 }
 
 async function makeNode () {
@@ -154,6 +148,7 @@ try {
       await node.handle(p, junkHandler, { force: true }).catch(() => {})
     }
   }
+  report.peer_id = node.peerId.toString()
   const conn = await node.dial(target, { signal: deadline(8000) })
   report.connected = true
   report.encryption = conn.encryption
@@ -191,11 +186,22 @@ try {
     report.subscribers = ps.getSubscribers(cfg.topic).length
     report.published = 0
     const payloads = (cfg.payloads ?? []).map((h) => Uint8Array.from(Buffer.from(h, 'hex')))
+    const big = cfg.big_bytes ? randomBytes(cfg.big_bytes) : null
+    report.big = 0
     const started = Date.now()
+    let n = 0
     for (let r = 0; r < (cfg.repeat ?? 1); r++) {
       for (const p of payloads) {
-        try { await ps.publish(cfg.topic, p); report.published++ } catch (e) { report.errors.push(`publish: ${e.message}`) }
+        n++
+        // every big_every-th message is big_bytes of junk (a fresh prefix: a new message id)
+        const data = big && n % cfg.big_every === 0 ? concat(randomBytes(16), big) : p
+        try {
+          await ps.publish(cfg.topic, data)
+          report.published++
+          if (data !== p) report.big++
+        } catch (e) { report.errors.push(`publish: ${e.message}`) }
         if (cfg.pause_ms) await new Promise((resolve) => setTimeout(resolve, cfg.pause_ms))
+        if (cfg.seconds && Date.now() - started > cfg.seconds * 1000) break
       }
       if (cfg.seconds && Date.now() - started > cfg.seconds * 1000) break
     }
