@@ -4,6 +4,12 @@ Builds on :mod:`tests.node.harness` (not edited): :class:`Node` is a harness ``P
 that also timestamps each event line as it arrives (for latency) and can start its
 process with a ``preexec_fn`` (for resource limits). :func:`report` appends a JSON line
 of measured figures to ``$SMALLSOCIAL_STRESS_REPORT`` (``scripts/stress`` reads it).
+
+When a fault test fails, however it fails (an assertion, a timeout, an exception from a
+socket), ``conftest.py`` adds :func:`failure_report` to the report: what the test
+:func:`note`-d (its seed, the round it was in) and, for each node it made
+(:data:`WATCHED`), whether its process still runs, exited by itself (and how) or was
+stopped by the test, and the tail of its ``stderr.log`` and ``logs/node.log``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -18,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from smallsocial_tui import control
@@ -43,12 +51,117 @@ def report(test: str, **figures: Any) -> None:
             f.write(line + "\n")
 
 
+# what a failure report shows ----------------------------------------------------------
+NOTES: dict[str, Any] = {}
+"""Facts of the running test (its seed, its round); :func:`note` sets them, each test starts empty."""
+WATCHED: list[Peer] = []
+"""The nodes (and relays) the running test made, for :func:`failure_report`."""
+TAIL_LINES = 25
+
+
+def note(**facts: Any) -> None:
+    """Remember facts for the failure report: ``note(seed=seed)``, then ``note(round=rnd)`` each round."""
+    NOTES.update(facts)
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> str:
+    """The last lines of a text file (reads at most its last 64 KiB), or why there are none."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 65536))
+            text = f.read().decode(errors="replace")
+    except OSError as e:
+        return f"  ({path.name}: {e.strerror})"
+    got = text.splitlines()[-lines:]
+    return "\n".join(f"  {line[:400]}" for line in got) if got else f"  ({path.name} is empty)"
+
+
+def process_state(node: Peer) -> str:
+    """Whether the node's process runs, exited by itself (with which code or signal), or the test ended it."""
+    history = "; ".join(getattr(node, "history", [])[-4:])
+    proc = node.proc
+    if proc is None:
+        state = "not running (the test stopped or killed it, or never started it)"
+    elif (code := proc.poll()) is None:
+        state = f"running, pid {proc.pid}"
+    elif code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        state = f"pid {proc.pid} ENDED, NOT BY THE TEST: killed by signal {name}"
+    else:
+        state = f"pid {proc.pid} ENDED, NOT BY THE TEST: exit code {code}"
+    sock = node.root / "control.sock"
+    state += f"; control.sock {'exists' if sock.exists() else 'absent'}"
+    state += f"; node lock {'held' if control.node_running(node.root) else 'free'}"
+    return f"{state}\n  recent: {history}" if history else state
+
+
+def describe(node: Peer, lines: int = TAIL_LINES) -> str:
+    """One node for a failure report: its process, the tail of its stderr and of its node.log."""
+    piped = getattr(node, "stderr_lines", None)  # a Node started with a preexec reads its stderr
+    err = "\n".join(f"  {x.rstrip()[:400]}" for x in piped[-lines:]) if piped else None
+    return (
+        f"== {node.name}: {process_state(node)}\n"
+        f"-- {node.name} stderr (last {lines} lines):\n{err or tail(node.root / 'stderr.log', lines)}\n"
+        f"-- {node.name} logs/node.log (last {lines} lines):\n{tail(node.root / 'logs' / 'node.log', lines)}"
+    )
+
+
+def failure_report() -> str:
+    """The seed, round (whatever the test noted) and each watched node's state and log tails."""
+    noted = ", ".join(f"{k} {v}" for k, v in NOTES.items()) or "(the test noted no seed or round)"
+    parts = [f"noted: {noted}"]
+    for n in WATCHED:
+        try:
+            parts.append(describe(n))
+        except Exception as e:  # a report must not hide the failure it reports
+            parts.append(f"== {n.name}: could not describe ({e!r})")
+    return "\n".join(parts)
+
+
 class Node(Peer):
-    """A harness peer whose events carry ``_t`` (monotonic arrival time) and whose start takes a preexec."""
+    """A harness peer whose events carry ``_t`` (monotonic arrival time) and whose start takes a preexec.
+
+    It also keeps a short history of its processes (started, killed, stopped) for the
+    failure report, and runs them with ``PYTHONFAULTHANDLER=1`` so that an interpreter
+    crash leaves a traceback in ``stderr.log`` instead of nothing.
+    """
 
     preexec: Callable[[], None] | None = None
 
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, "PYTHONFAULTHANDLER": "1"}
+
+    def _log(self, what: str) -> None:
+        if not hasattr(self, "history"):
+            self.history: list[str] = []
+        self.history.append(f"{time.strftime('%H:%M:%S')} {what}")
+        del self.history[:-20]
+
     def start(self, *peers: str, listen: str = LOOPBACK, timeout: float = 30) -> str:
+        try:
+            addr = self._start(*peers, listen=listen, timeout=timeout)
+        finally:
+            self._log(f"started pid {self.proc.pid}" if self.proc is not None else "did not start")
+        return addr
+
+    def kill(self) -> None:
+        pid = self.proc.pid if self.proc is not None else None
+        before = self.proc.poll() if self.proc is not None else None
+        super().kill()
+        if before is not None:
+            self._log(f"pid {pid} HAD ALREADY ENDED (code {before}) when the test came to kill it")
+        else:
+            self._log(f"killed pid {pid} (SIGKILL by the test)")
+
+    def stop(self) -> int:
+        pid = self.proc.pid if self.proc is not None else None
+        code = super().stop()
+        self._log(f"stopped pid {pid} (SIGTERM by the test), exit code {code}")
+        return code
+
+    def _start(self, *peers: str, listen: str, timeout: float) -> str:
         if self.preexec is None:
             return super().start(*peers, listen=listen, timeout=timeout)
         assert self.proc is None or self.proc.poll() is not None, "already running"
@@ -255,12 +368,15 @@ __all__ = [
     "author_hex",
     "chain_problems",
     "circle_row",
+    "describe",
+    "failure_report",
     "held",
     "ids",
     "integrity",
     "join",
     "kill_quietly",
     "members",
+    "note",
     "percentile",
     "remove",
     "report",

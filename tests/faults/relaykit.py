@@ -6,7 +6,8 @@
   libp2p connection; the point is that nothing breaks beyond that.
 - :class:`ScriptRelay`: :mod:`tests.faults.hostile_relay` as a process (the product relay,
   optionally not dialling out, optionally hostile); the same status lines as ``smallsocial relay``.
-- fixtures ``relays`` and ``proxies`` that stop everything they made, also on failure.
+- fixtures ``relays`` and ``proxies`` that stop everything they made, also on failure; a
+  failure's report shows each relay's state and log tails (``kit.failure_report``).
 """
 
 from __future__ import annotations
@@ -236,6 +237,7 @@ def relays_fixture(tmp_path: Path) -> Iterator[Callable[..., RelayPeer]]:
             r = ScriptRelay(tmp_path, name)
             r.cfg = cfg
         made.append(r)
+        kit.WATCHED.append(r)  # its state and log tails go into a failure's report
         return r
 
     yield make

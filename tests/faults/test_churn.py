@@ -58,6 +58,7 @@ def test_churn_loses_nothing_and_shows_nothing_twice(
     make_node: Callable[..., Node], relays: Callable[..., RelayPeer], settings: dict[str, Any]
 ) -> None:
     rng = random.Random(settings["seed"])
+    kit.note(seed=settings["seed"])
     relay = relays("relay")
     relay.start()
     assert relay.addr is not None

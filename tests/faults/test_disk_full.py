@@ -156,6 +156,7 @@ def test_disk_full_refuses_then_recovers(
     cli_refusals: list[str] = []
     t_start = time.monotonic()
     for cycle in range(settings["cycles"]):
+        kit.note(cycle=cycle)
         # some messages with space, then a full disk
         for i in range(5):
             r = kit.send(alice, circle, f"c{cycle} before {i}")

@@ -196,6 +196,7 @@ def test_hostile_relay_is_detected_and_outlived(
     make_node: Callable[..., Node], relays: Callable[..., RelayPeer], settings: dict[str, Any]
 ) -> None:
     evil = relays("evil", cfg=HOSTILE)
+    kit.note(seed=HOSTILE["seed"])
     assert isinstance(evil, ScriptRelay)
     addr = evil.start()
     circle, nodes = pinned_circle(make_node, addr, NAMES)

@@ -103,6 +103,7 @@ def test_kill_minus_9_loop(make_node: Callable[..., Node], settings: dict[str, i
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     note = f"(seed {seed})"
+    kit.note(seed=seed)
     rounds, every = settings["rounds"], settings["rekey_every"]
     rekey_rounds = [r for r in range(rounds) if r % every == every - 1]
 
@@ -128,6 +129,7 @@ def test_kill_minus_9_loop(make_node: Callable[..., Node], settings: dict[str, i
     t_all = time.monotonic()
     for rnd in range(rounds):
         rekey = rnd in rekey_rounds
+        kit.note(round=rnd, rekey_round=rekey)
         burst = Burst(alice, circle, f"r{rnd:03d}").start()
         assert burst.started.wait(15) and burst.acked, f"round {rnd}: nothing acknowledged {note}"
         removal: dict[str, Any] = {}

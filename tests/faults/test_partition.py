@@ -76,6 +76,7 @@ def test_partition_and_heal(make_node: Callable[..., Node], settings: dict[str, 
     kept_by_d: set[str] = set()
     cut = None
     for rnd in range(settings["rounds"]):
+        kit.note(round=rnd)
         side1, side2 = (a, b), (c, d)  # c, once removed, still runs a node and still connects
         t0 = time.monotonic()
         for n in side1:

@@ -25,7 +25,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 
-from protocol.node import node as node_module
+from protocol.node.host import make_host
 from protocol.node.node import Node
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
@@ -59,15 +59,13 @@ def test_the_auto_connector_never_dials_a_known_address(
     stranger = ID.from_pubkey(create_new_key_pair().public_key)
     port: list[int] = []
 
-    real_make_host = node_module.make_host
-
     def make_host_knowing_the_stranger(*args: Any, **kwargs: Any) -> IHost:
-        host = real_make_host(*args, **kwargs)
+        host = make_host(*args, **kwargs)
         addr = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{port[0]}")
         host.get_peerstore().add_addrs(stranger, [addr], 3600)
         return host
 
-    monkeypatch.setattr(node_module, "make_host", make_host_knowing_the_stranger)
+    monkeypatch.setattr("protocol.node.node.make_host", make_host_knowing_the_stranger)
     seen = Records()
     logger = logging.getLogger("libp2p.network.auto_connector")
     old_level = logger.level
