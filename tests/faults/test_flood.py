@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(180)
 
 
-def _honest(alice: Node, bob: Node, circle: str, seconds: float, tag: str) -> list[tuple[str, Node, float]]:
+def honest_traffic(alice: Node, bob: Node, circle: str, seconds: float, tag: str) -> list[tuple[str, Node, float]]:
     """Alternate alice -> bob and bob -> alice for ``seconds``; (record id, receiver, send time)."""
     out: list[tuple[str, Node, float]] = []
     end = time.monotonic() + seconds
@@ -51,7 +51,7 @@ def _honest(alice: Node, bob: Node, circle: str, seconds: float, tag: str) -> li
     return out
 
 
-def _latencies(sent: list[tuple[str, Node, float]]) -> list[float]:
+def latencies(sent: list[tuple[str, Node, float]]) -> list[float]:
     def all_arrived() -> bool:
         return all(kit.arrival(rx, rid) is not None for rid, rx, _ in sent)
 
@@ -143,8 +143,8 @@ def test_flood_from_a_non_member(
     drops_at_alice = 0
     for rep in range(int(settings.get("repeats", 1))):
         kit.note(repeat=rep)
-        base = _honest(alice, bob, circle, settings["seconds"], f"base{rep}")
-        base_all += _latencies(base)
+        base = honest_traffic(alice, bob, circle, settings["seconds"], f"base{rep}")
+        base_all += latencies(base)
         honest_ids |= {r for r, _, _ in base}
 
         assert alice.addr is not None
@@ -165,11 +165,11 @@ def test_flood_from_a_non_member(
         try:
             wait_until(lambda f=flooder: f.flooding or f.proc.poll() is not None, 30, 0.05, "the flood")
             assert flooder.flooding, flooder.err()
-            during = _honest(alice, bob, circle, settings["seconds"], f"flood{rep}")
+            during = honest_traffic(alice, bob, circle, settings["seconds"], f"flood{rep}")
             summaries.append(flooder.finish())
         finally:
             flooder.kill()
-        flood_all += _latencies(during)
+        flood_all += latencies(during)
         honest_ids |= {r for r, _, _ in during}
         drops_at_alice += int(alice.status()["stats"].get("dropped", 0)) - dropped_before
         assert alice.running() and bob.running()
