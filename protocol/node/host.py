@@ -10,8 +10,14 @@ stopped (it redials every known peer behind our back).
 
 from __future__ import annotations
 
+import atexit
+import faulthandler
 import logging
+import logging.handlers
+import os
+import sys
 from pathlib import Path
+from typing import TextIO
 
 import libp2p  # noqa: F401  (its import resets the "libp2p" logger; configure after)
 import multiaddr
@@ -47,17 +53,65 @@ def _not_pending_queue_flood(record: logging.LogRecord) -> bool:
     connected member per relayed message: about 40,000 lines (8 MB) a second at 200
     msg/s with 200 members, and ~26 us of CPU each.
     """
-    return not (record.name == "libp2p.pubsub.gossipsub" and record.msg.startswith("pending message queue"))
+    if record.name != "libp2p.pubsub.gossipsub":
+        return True
+    return not str(record.msg).startswith("pending message queue")  # msg need not be a str
+
+
+_log_handler: logging.Handler | None = None
+"""The handler :func:`setup_logging` installed last (the exit line goes there)."""
+_crash_file: TextIO | None = None
+"""The open ``node.log`` that faulthandler writes a fatal error's traceback to."""
+
+
+def _mark(message: str, *args: object) -> None:
+    """One line in node.log whatever the configured level (a start, an exit)."""
+    if _log_handler is not None:
+        _log_handler.handle(LOG.makeRecord(LOG.name, logging.INFO, __file__, 0, message, args, None))
+
+
+@atexit.register
+def _mark_exit() -> None:
+    # Absent after a SIGKILL or an interpreter crash: a log ending without it was cut short.
+    _mark("log closed: pid %d exits", os.getpid())
+
+
+def _crash_dumps_to(path: Path) -> None:
+    """A fatal error (segfault, abort) writes its Python traceback at the end of ``path``.
+
+    Left alone when something else enabled faulthandler already (``PYTHONFAULTHANDLER``,
+    pytest): it writes where that wanted.
+    """
+    global _crash_file
+    if faulthandler.is_enabled() and _crash_file is None:
+        return
+    f = open(path, "a")  # noqa: SIM115  - kept open for faulthandler until the next call
+    faulthandler.enable(file=f, all_threads=True)
+    if _crash_file is not None:
+        _crash_file.close()
+    _crash_file = f
 
 
 def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
     """Send libp2p's and our logs to ``log_dir/node.log``, never to the terminal.
 
     Appended to and rotated, one line per message, a budget per kind of line (logs.py).
+    Each call (each node start) writes a "log opened" line with the pid, and the process
+    a "log closed" line when it exits normally; a log that ends without one was cut short
+    (SIGKILL, a crash). A fatal interpreter error's traceback also goes to ``node.log``.
     """
+    global _log_handler
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "node.log"
     handler = rotating_handler(path)
+    if isinstance(handler, logging.handlers.BaseRotatingHandler):
+
+        def rotate(source: str, dest: str) -> None:
+            os.rename(source, dest)
+            if _crash_file is not None and source == str(path):
+                _crash_dumps_to(path)  # follow the new file, not the one now named node.log.1
+
+        handler.rotator = rotate
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     handler.addFilter(_not_pending_queue_flood)
     handler.addFilter(LogBudget())
@@ -69,6 +123,9 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
         lg.addHandler(handler)
         lg.setLevel(lvl)
         lg.propagate = False
+    _log_handler = handler
+    _crash_dumps_to(path)
+    _mark("log opened: pid %d, arguments: %s", os.getpid(), " ".join(sys.argv[1:])[:300])
     return path
 
 
