@@ -117,9 +117,21 @@ def _latest_epoch(state: RosterState) -> Epoch:
 
 
 def remove(
-    identity: Identity, state: RosterState, pos: ChainPos, target: bytes, cut: int, now_ms: int
+    identity: Identity,
+    state: RosterState,
+    pos: ChainPos,
+    target: bytes,
+    cut: int,
+    now_ms: int,
+    *,
+    cut_id: bytes | None = None,
 ) -> tuple[Record, Rekeyed]:
-    """Remove ``target`` and rekey to the members that remain, in two records."""
+    """Remove ``target`` and rekey to the members that remain, in two records.
+
+    ``cut`` is the highest seq of the target's chain the remover accepts and ``cut_id`` the id
+    of the target's record at that seq (None when ``cut`` is 0): history below the cut is then
+    fixed, and nobody can swap in other records there.
+    """
     if not state.may_admin(identity.public_key):
         raise RosterError("Only admins can remove someone from this circle.")
     if target == state.founder:
@@ -127,7 +139,9 @@ def remove(
     pending = any(i.invitee == target and i.used_by is None and not i.revoked for i in state.invites.values())
     if target not in state.members and target not in state.relays and not pending:
         raise RosterError(f"{peer_id(target)} is not in this circle.")
-    body = _roster_body(identity, state, pos, records.REMOVE, now_ms) | {"k": target, "s": cut}
+    if (cut == 0) != (cut_id is None):
+        raise RosterError("A removal names the removed member's record at the cut (none for cut 0).")
+    body = _roster_body(identity, state, pos, records.REMOVE, now_ms) | {"k": target, "s": cut, "sh": cut_id}
     rm = records.sign(identity, body)
     remaining = [k for k in state.recipients() if k != target]
     rk = rekey(identity, state, pos.after(rm.id), now_ms, recipients=remaining, heads=[rm.id])

@@ -83,6 +83,38 @@ class ChainTracker:
         """``{author: highest seq held with no gap below it}``."""
         return {a: st.contiguous for a, st in self._authors.items() if st.contiguous}
 
+    def head(self, author: bytes) -> tuple[int, bytes | None]:
+        """The highest seq held with no gap below it, and the id there (``(0, None)``: none)."""
+        st = self._authors.get(author)
+        if not st or not st.contiguous:
+            return 0, None
+        return st.contiguous, st.ids[st.contiguous]
+
+    def place(self, record: Record) -> Delivered | Buffered:
+        """Put a record whose seq is free into its author's chain even though a link disagrees.
+
+        For the validator, after :meth:`feed` reported an equivocation that left the seq free
+        (the record's ``p``, or its successor's, names another record): the author is flagged,
+        and every member keeps the same records whatever order they came in. Buffered
+        successors are then delivered whatever their ``p``.
+        """
+        st = self._authors.setdefault(record.author, _Author())
+        q = record.seq
+        if q in st.ids or q in st.buffered:
+            raise ValueError(f"seq {q} is taken")
+        if q != st.contiguous + 1:
+            st.buffered[q] = record
+            return Buffered(self.missing(record.author))
+        out = [record]
+        st.ids[q] = record.id
+        st.contiguous = q
+        while st.contiguous + 1 in st.buffered:
+            nxt_rec = st.buffered.pop(st.contiguous + 1)
+            st.contiguous += 1
+            st.ids[st.contiguous] = nxt_rec.id
+            out.append(nxt_rec)
+        return Delivered(tuple(out))
+
     def missing(self, author: bytes) -> int:
         st = self._authors.get(author)
         if not st or not st.buffered:

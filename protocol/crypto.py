@@ -55,6 +55,47 @@ def box_decrypt(key: bytes, ciphertext: bytes, nonce: bytes) -> bytes:
         raise DecryptError("the key does not open this ciphertext") from e
 
 
+_VALID_KEYS: dict[bytes, None] = {}
+_VALID_KEYS_MAX = 4096
+
+
+def is_valid_public_key(key: object) -> bool:
+    """True only for a 32-byte Ed25519 public key that can both sign and receive.
+
+    libsodium's ``crypto_core_ed25519_is_valid_point`` refuses an encoding that is
+    not canonical, not on the curve, of small order, or not in the prime-order
+    subgroup (a "mixed-order" key: a real key plus a small-order point, which can
+    still sign but cannot be sealed to). Valid keys are remembered (the check is a
+    scalar multiplication, about 60 µs; members' keys recur on every record).
+    """
+    if type(key) is not bytes or len(key) != KEY_SIZE:
+        return False
+    if key in _VALID_KEYS:
+        return True
+    if not nacl.bindings.crypto_core_ed25519_is_valid_point(key):
+        return False
+    if len(_VALID_KEYS) >= _VALID_KEYS_MAX:
+        del _VALID_KEYS[next(iter(_VALID_KEYS))]  # oldest first: a flood of fresh keys only costs time
+    _VALID_KEYS[key] = None
+    return True
+
+
+AEAD_OVERHEAD = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES  # 16
+
+
+def aead_encrypt(key: bytes, plaintext: bytes, nonce: bytes, aad: bytes) -> bytes:
+    """XChaCha20-Poly1305 (IETF) with associated data ``aad`` bound to the ciphertext."""
+    return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, nonce, key)
+
+
+def aead_decrypt(key: bytes, ciphertext: bytes, nonce: bytes, aad: bytes) -> bytes:
+    """Open an :func:`aead_encrypt` ciphertext; fails unless key, nonce and ``aad`` all match."""
+    try:
+        return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, aad, nonce, key)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as e:
+        raise DecryptError("the key does not open this ciphertext for this author and position") from e
+
+
 def x25519_public(ed25519_public: bytes) -> bytes:
     """The X25519 sealing key that belongs to an Ed25519 identity key."""
     try:

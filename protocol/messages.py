@@ -3,7 +3,10 @@
 A message record (type ``msg``) carries in clear only what routing and
 ordering need: circle ``c``, author ``a``, chain position ``q``/``p``, epoch id
 ``e``, and the secretbox nonce ``n``. Everything a person wrote, and when, is
-inside the ciphertext ``x``: a canonical msgpack map ``{k, ts, tx?, re?}``.
+inside the ciphertext ``x``: a canonical msgpack map ``{k, ts, tx?, re?}``,
+encrypted with XChaCha20-Poly1305 whose associated data (:func:`associated_data`)
+binds the author, circle, chain position and epoch: a ciphertext opens only inside
+the record it was sealed for, so nobody can re-sign another's words as their own.
 
 Kinds: ``text`` (tx), ``reply`` (tx, re), ``react`` (tx = the reaction, re),
 ``edit`` (tx, re = the message edited), ``delete`` (re). Any other kind is
@@ -78,6 +81,15 @@ class Content:
         return content
 
 
+AAD_DOMAIN = b"smallsocial/v2/msg-aad\x00"
+"""Prefix of a message's associated data (no record domain is a prefix of it, nor it of one)."""
+
+
+def associated_data(author: bytes, circle_id: bytes, seq: int, prev: bytes | None, epoch_id: bytes) -> bytes:
+    """What a message's ciphertext is bound to: ``AAD_DOMAIN || msgpack [a, c, q, p, e]``."""
+    return AAD_DOMAIN + wire.encode([author, circle_id, seq, prev, epoch_id])
+
+
 def seal(
     identity: Identity,
     circle_id: bytes,
@@ -88,7 +100,7 @@ def seal(
     *,
     nonce: bytes | None = None,
 ) -> Record:
-    """Encrypt ``content`` under the epoch key, then sign: the send path."""
+    """Encrypt ``content`` under the epoch key, bound to this record's place, then sign."""
     nonce = nonce or crypto.random_bytes(crypto.NONCE_SIZE)
     body = {
         "t": records.MSG,
@@ -98,14 +110,25 @@ def seal(
         "p": pos.prev,
         "e": epoch_id,
         "n": nonce,
-        "x": crypto.box_encrypt(epoch_key, content.encode(), nonce),
+        "x": crypto.aead_encrypt(
+            epoch_key,
+            content.encode(),
+            nonce,
+            associated_data(identity.public_key, circle_id, pos.seq, pos.prev, epoch_id),
+        ),
     }
     return records.sign(identity, body)
 
 
 def open_message(record: Record, epoch_key: bytes) -> Content:
-    """Decrypt and decode a verified message record: the receive path's last step."""
+    """Decrypt and decode a verified message record: the receive path's last step.
+
+    The associated data is rebuilt from the record's own signed fields, so a ciphertext
+    lifted into another record (another author, circle, seq, predecessor or epoch) fails
+    with ``DecryptError``."""
     if record.type != records.MSG:
         raise SchemaError(f"a {record.type} record is not a chat message")
-    plain = crypto.box_decrypt(epoch_key, bytes(record.body["x"]), bytes(record.body["n"]))
+    b = record.body
+    aad = associated_data(record.author, record.circle, record.seq, record.prev, bytes(b["e"]))
+    plain = crypto.aead_decrypt(epoch_key, bytes(b["x"]), bytes(b["n"]), aad)
     return Content.decode(plain)

@@ -33,7 +33,8 @@ def offer_records(view: CircleView) -> list[bytes]:
     """What a member sends: the genesis, then every roster record and roster conflict it holds."""
     roster = [r for r in view.records.values() if r.is_roster]
     roster.sort(key=lambda r: (r.author, r.seq))
-    return [view.genesis.raw] + [r.raw for r in roster] + [r.raw for r in view.conflicts.values()]
+    conflicts = [r.raw for r in view.conflicts.values() if r.is_roster]
+    return [view.genesis.raw] + [r.raw for r in roster] + conflicts
 
 
 def check_offer(raws: Sequence[bytes], relay_key: bytes) -> Offer:

@@ -22,6 +22,9 @@ from protocol.errors import SchemaError, VerifyError
 from protocol.identity import Identity
 
 VERSION = 1
+TYPE_VERSIONS = {"msg": 2, "remove": 2}
+"""Body format versions that moved on from ``VERSION``: ``msg`` 2 binds its ciphertext to the
+record (AEAD associated data), ``remove`` 2 names the record at the cut (``sh``)."""
 MAX_RECORD_SIZE = 256 * 1024
 """No record of any type is larger; checked before a byte is decoded."""
 SIG_SIZE = 64
@@ -78,7 +81,13 @@ SCHEMAS: dict[str, dict[str, schema.Validator]] = {
         "e": s.ident,
     },
     JOIN: {**_roster, "i": s.ident},
-    REMOVE: {**_roster, "k": s.key, "s": s.uint},
+    REMOVE: {
+        **_roster,
+        "v": s.one_of(TYPE_VERSIONS["remove"]),
+        "k": s.key,
+        "s": s.uint,
+        "sh": s.optional(s.ident),
+    },
     LEAVE: _roster,
     ROLE: {**_roster, "k": s.key, "r": s.role},
     REKEY: {
@@ -110,6 +119,7 @@ SCHEMAS: dict[str, dict[str, schema.Validator]] = {
     },
     MSG: {
         **_chain,
+        "v": s.one_of(TYPE_VERSIONS["msg"]),
         "e": s.ident,
         "n": s.fixed_bytes(crypto.NONCE_SIZE),
         "x": s.some_bytes(s.MAX_TEXT_BYTES + 1024, crypto.BOX_OVERHEAD),
@@ -131,11 +141,13 @@ def validate_body(body: Any) -> str:
     t = body.get("t")
     if not isinstance(t, str) or t not in SCHEMAS:
         raise SchemaError(f"unknown record type {t!r}")
-    if body.get("v") != VERSION:
+    if body.get("v") != TYPE_VERSIONS.get(t, VERSION):
         raise SchemaError(f"unsupported record version {body.get('v')!r}")
     schema.check(body, SCHEMAS[t])
     if t not in UNCHAINED_TYPES and (body["q"] == 1) != (body["p"] is None):
         raise SchemaError("field 'p' must be empty exactly when 'q' is 1")
+    if t == REMOVE and (body["s"] == 0) != (body["sh"] is None):
+        raise SchemaError("field 'sh' must be empty exactly when 's' is 0")
     return str(t)
 
 
@@ -190,7 +202,7 @@ def record_id(raw: bytes) -> bytes:
 
 def sign(identity: Identity, body: Mapping[str, Any]) -> Record:
     """Sign ``body`` (which names ``identity`` as its author ``a``) and return the record."""
-    full = {"v": VERSION, **body}
+    full = {"v": TYPE_VERSIONS.get(str(body.get("t")), VERSION), **body}
     if full.get("a") != identity.public_key:
         raise SchemaError("the author field must be the signing key")
     # One canonical encode. ``tree`` is what decoding ``body_bytes`` gives back, and

@@ -78,6 +78,9 @@ class Departure:
     record: bytes
     cut: int
     """The departed member's messages with a higher seq than this are refused."""
+    cut_id: bytes | None = None
+    """The record at the cut (a removal's ``sh``, a leave's own id; None for cut 0): the
+    departed member's records at or below the cut must be this one or on the chain it ends."""
 
 
 @dataclass(frozen=True)
@@ -241,10 +244,12 @@ class _Walk:
         elif t in (records.REMOVE, records.LEAVE):
             k = bytes(b["k"]) if t == records.REMOVE else a
             cut = int(b["s"]) if t == records.REMOVE else r.seq
+            sh = b["sh"] if t == records.REMOVE else r.id
+            cut_id = bytes(sh) if sh is not None else None
             self.members.pop(k, None)
             self.relays.pop(k, None)
             kind = "removed" if t == records.REMOVE else "left"
-            self.departed[k] = Departure(k, kind, a, r.id, cut)
+            self.departed[k] = Departure(k, kind, a, r.id, cut, cut_id)
             self.burned.update(eid for eid, ep in self.epochs.items() if k in ep.holders)
             for iid, inv in list(self.invites.items()):
                 if inv.used_by is None and (inv.invitee == k or inv.inviter == k):

@@ -22,7 +22,7 @@ from protocol import fork, records
 from protocol.chain import Buffered, ChainPos, ChainTracker, Delivered, Duplicate, Equivocation
 from protocol.errors import ProtocolError
 from protocol.records import Record
-from protocol.roster import RosterState, fold
+from protocol.roster import Departure, RosterState, fold
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class Dropped:
 
 Outcome = Stored | Held | Dropped | Duplicate
 
+MAX_CONFLICTS_PER_AUTHOR = 64
+"""Records kept as equivocation evidence per author and circle; more are dropped (a flood)."""
+
 
 class CircleView:
     """A circle's validated state, fed one record at a time."""
@@ -67,18 +70,29 @@ class CircleView:
         self._last: dict[bytes, Record] = {}
         self._roster: list[Record] = []
         self.chains = ChainTracker()
+        self._at: dict[tuple[bytes, int], list[Record]] = {}
+        """Every record held per (author, seq), chain and conflicts: more than one is equivocation."""
+        self.equivocators: dict[bytes, str] = {}
+        """Authors caught signing two records for one chain position (or a broken link), and how."""
+        self._cut_chains: dict[tuple[bytes, bytes], dict[int, bytes]] = {}
         for r in sorted(stored, key=lambda r: (r.author, r.seq)):
             if r.type == records.GENESIS or r.id in self.records:
                 continue
             self.records[r.id] = r
             self._note(r)
-            self.chains.feed(r)
+            if isinstance(self.chains.feed(r), Equivocation) and r.seq not in self._seqs(r.author):
+                self.chains.place(r)
+            self._index(r)
             if r.is_roster:
                 self._roster.append(r)
         for r in conflicts:
-            if r.is_roster and r.circle == self.id and r.id not in self.records:
+            if r.circle == self.id and r.type != records.GENESIS and r.id not in self.records:
                 self.conflicts[r.id] = r
-                self._roster.append(r)
+                self._index(r)
+                if r.is_roster:
+                    self._roster.append(r)
+        for r in [*self.records.values(), *self.conflicts.values()]:
+            self._flag(r)
         self.roster: RosterState = fold(genesis, self._roster)
 
     def next_pos(self, author: bytes) -> ChainPos:
@@ -92,6 +106,40 @@ class CircleView:
         for r in self.records.values():
             held.setdefault(r.author, set()).add(r.seq)
         return held
+
+    def _seqs(self, author: bytes) -> set[int]:
+        return {q for (a, q) in self._at if a == author}
+
+    def _index(self, record: Record) -> None:
+        self._at.setdefault((record.author, record.seq), []).append(record)
+
+    def versions(self, author: bytes, seq: int) -> list[Record]:
+        """Every record held for one chain position (two or more: the author equivocated)."""
+        return list(self._at.get((author, seq), ()))
+
+    def shown(self, record: Record) -> bool:
+        """The display rule: of the messages held for one position, the smallest id is shown."""
+        rivals = [r.id for r in self._at.get((record.author, record.seq), ()) if r.type == record.type]
+        return not rivals or record.id == min(rivals)
+
+    def _flag(self, record: Record) -> None:
+        """Flag the author when the set of records held shows two for one position.
+
+        A function of the set, not of arrival order: two records at one seq, or a record
+        whose ``p`` is not among those held at ``q - 1`` (while one is held there).
+        """
+        a, q = record.author, record.seq
+        if a in self.equivocators:
+            return
+        here = self._at.get((a, q), [])
+        below = self._at.get((a, q - 1), [])
+        above = self._at.get((a, q + 1), [])
+        if len(here) > 1:
+            self.equivocators[a] = f"signed two records for seq {q}"
+        elif below and record.prev not in {r.id for r in below}:
+            self.equivocators[a] = f"seq {q} follows a seq {q - 1} that is not the one held"
+        elif any(r.prev not in {h.id for h in here} for r in above):
+            self.equivocators[a] = f"seq {q + 1} follows a seq {q} that is not the one held"
 
     def _note(self, record: Record) -> None:
         last = self._last.get(record.author)
@@ -139,6 +187,15 @@ class CircleView:
         if gone is not None and record.seq > gone.cut and record.type != records.JOIN:
             verb = "was removed from" if gone.kind == "removed" else "left"
             return Dropped(f"the author {verb} the circle; records after that are refused")
+        if gone is not None and record.seq <= gone.cut:
+            expected = self.cut_expected(author, gone, record.seq)
+            if expected is None:
+                return Held(record, "below a departed author's cut: waiting for the records up to the cut")
+            if expected != record.id:
+                return Dropped(
+                    "the author has departed; below the cut only the records on the chain the cut "
+                    "names are accepted"
+                )
         if gone is None and author not in roster.members and record.type in (records.MSG, records.FORK):
             return Held(record, "the author was invited but is not a member yet")
         if record.type == records.MSG:
@@ -148,6 +205,43 @@ class CircleView:
             if author not in epoch.holders:
                 return Dropped("signed under an epoch the author does not hold")
         return None
+
+    def cut_expected(self, author: bytes, gone: Departure, seq: int) -> bytes | None:
+        """The id the departed ``author`` has at ``seq`` on the chain ending at the cut's record.
+
+        Walked down from the record the departure names through the ``p`` links of records
+        held; None when a link is not here yet (the record waits for it).
+        """
+        if gone.cut_id is None:
+            return None
+        chain = self._cut_chains.setdefault((author, gone.record), {gone.cut: gone.cut_id})
+        low = min(chain)
+        while low > seq:
+            rid = chain[low]
+            rec = self.records.get(rid) or self.conflicts.get(rid)
+            if rec is None or rec.author != author or rec.seq != low or rec.prev is None:
+                return None
+            chain[low - 1] = rec.prev
+            low -= 1
+        return chain.get(seq)
+
+    def off_the_cut(self) -> list[Record]:
+        """Messages and forks held in the chain of a departed author, at or below the cut, that
+        are not on the chain the cut names: another version of history, to be thrown away."""
+        out = []
+        for author, gone in self.roster.departed.items():
+            if gone.cut_id is None:
+                continue
+            for q in range(gone.cut, 0, -1):
+                expected = self.cut_expected(author, gone, q)
+                if expected is None:
+                    break
+                out += [
+                    r
+                    for r in self._at.get((author, q), ())
+                    if r.id != expected and r.id in self.records and r.type in (records.MSG, records.FORK)
+                ]
+        return out
 
     def _missing_parents(self, record: Record) -> bool:
         return any(h != self.id and h not in self.records for h in record.heads)
@@ -160,18 +254,36 @@ class CircleView:
         if isinstance(placed, Duplicate):
             return placed
         if isinstance(placed, Equivocation):
-            if not record.is_roster:
-                return Dropped(f"equivocation by the author: {placed.reason}")
-            # Dropping one of two conflicting roster records would let members who saw them in
-            # different orders fold different rosters forever; keep both, outside the chain.
-            before = self.roster.roster_hash
-            self.conflicts[record.id] = record
-            self._roster.append(record)
-            self.roster = fold(self.genesis, self._roster)
-            why = f"equivocation by the author ({placed.reason}), kept as evidence"
-            return Stored(record, (), 0, self.roster.roster_hash != before, why, conflict=True)
+            taken = self.records.get(placed.existing)
+            if taken is None or taken.seq != record.seq:
+                # Its seq is free; only a link disagrees. It takes its place in the chain, so
+                # every member ends up holding the same records, and its author is flagged.
+                conflict_note: str | None = f"equivocation by the author ({placed.reason})"
+                placed = self.chains.place(record)
+            else:
+                # A second record for a taken position. Dropping one of the two would let members
+                # who saw them in different orders keep different histories (and rosters)
+                # forever: keep it, outside the chain, as evidence; sync always sends it.
+                if (
+                    sum(r.author == record.author for r in self.conflicts.values())
+                    >= MAX_CONFLICTS_PER_AUTHOR
+                ):
+                    return Dropped("equivocation by the author: too many conflicting records kept already")
+                before = self.roster.roster_hash
+                self.conflicts[record.id] = record
+                self._index(record)
+                self._flag(record)
+                if record.is_roster:
+                    self._roster.append(record)
+                    self.roster = fold(self.genesis, self._roster)
+                why = f"equivocation by the author ({placed.reason}), kept as evidence"
+                return Stored(record, (), 0, self.roster.roster_hash != before, why, conflict=True)
+        else:
+            conflict_note = None
         self.records[record.id] = record
         self._note(record)
+        self._index(record)
+        self._flag(record)
         note = None
         changed = False
         if record.is_roster:
@@ -182,6 +294,7 @@ class CircleView:
             note = self.roster.rejected.get(record.id)
         elif record.type == records.FORK:
             note = fork.check_against(self.roster, record)
+        note = note or conflict_note
         if isinstance(placed, Buffered):
             return Stored(record, (), placed.missing, changed, note)
         assert isinstance(placed, Delivered)

@@ -180,7 +180,11 @@ def build_records() -> tuple[dict[str, Any], dict[str, Any]]:
                 "content": {"k": content.kind, "ts": content.ts, "tx": content.text, "re": content.ref},
             },
         )
-        | {"plaintext_hex": plain.hex(), "ciphertext_hex": bytes(m.body["x"]).hex()},
+        | {
+            "plaintext_hex": plain.hex(),
+            "aad_hex": messages.associated_data(m.author, cid, m.seq, m.prev, cid).hex(),
+            "ciphertext_hex": bytes(m.body["x"]).hex(),
+        },
         m,
     )
 
@@ -206,11 +210,14 @@ def build_records() -> tuple[dict[str, Any], dict[str, Any]]:
         pn,
     )
 
-    cut = s.view.chains.contiguous(KEYS["carol"])
-    rm, rk = actions.remove(alice, s.view.roster, s.pos("alice"), KEYS["carol"], cut, ts(11))
+    cut, cut_id = s.view.chains.head(KEYS["carol"])
+    rm, rk = actions.remove(alice, s.view.roster, s.pos("alice"), KEYS["carol"], cut, ts(11), cut_id=cut_id)
     s.add(
         entry(
-            "remove_carol", rm, deterministic=True, inputs={"target": "carol", "cut": cut, "now_ms": ts(11)}
+            "remove_carol",
+            rm,
+            deterministic=True,
+            inputs={"target": "carol", "cut": cut, "cut_id": cut_id, "now_ms": ts(11)},
         ),
         rm,
     )
@@ -360,7 +367,7 @@ def build_roster_example(main: dict[str, Any]) -> dict[str, Any]:
     pos_alice = ChainPos(3, by_name["invite_carol"].id)
     pos_carol = ChainPos(2, by_name["join_carol"].id)
     inv_dave = actions.invite(IDS["carol"], base, pos_carol, KEYS["dave"], ts(20), nonce=bytes([0x88]) * 16)
-    rm, rk = actions.remove(IDS["alice"], base, pos_alice, KEYS["carol"], 1, ts(21))
+    rm, rk = actions.remove(IDS["alice"], base, pos_alice, KEYS["carol"], 1, ts(21), cut_id=pos_carol.prev)
     jd = actions.join(IDS["dave"], inv_dave, ChainPos(), ts(22))
     first = [entry(n, by_name[n], deterministic=True) for n in shared]
     first += [
@@ -387,8 +394,8 @@ def build_roster_example(main: dict[str, Any]) -> dict[str, Any]:
     )
     jc = actions.join(carol, ic, ChainPos(), ts(33))
     base2 = roster.fold(g, [ib, jb, ic, jc])
-    rm_b, rk_b = actions.remove(bob, base2, ChainPos(2, jb.id), KEYS["carol"], 1, ts(34))
-    rm_c, rk_c = actions.remove(carol, base2, ChainPos(2, jc.id), KEYS["bob"], 1, ts(34))
+    rm_b, rk_b = actions.remove(bob, base2, ChainPos(2, jb.id), KEYS["carol"], 1, ts(34), cut_id=jc.id)
+    rm_c, rk_c = actions.remove(carol, base2, ChainPos(2, jc.id), KEYS["bob"], 1, ts(34), cut_id=jb.id)
     second = [
         entry("invite_bob_admin", ib, deterministic=True),
         entry("join_bob", jb, deterministic=True),

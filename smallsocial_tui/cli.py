@@ -234,7 +234,8 @@ def cmd_circle_list(args: argparse.Namespace) -> None:
 def cmd_members(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = _circle(profile, args.circle)
-    roster = profile.view(c.id).roster
+    view = profile.view(c.id)
+    roster = view.roster
     names = profile.store.names()
     names[profile.me] = profile.display_name
     rows = [
@@ -243,13 +244,15 @@ def cmd_members(args: argparse.Namespace) -> None:
             "role": m.role,
             "invited_by": peer_id(m.invited_by) if m.invited_by else None,
             "name": names.get(m.key, ""),
+            "equivocated": view.equivocators.get(m.key),
         }
         for m in roster.members.values()
     ]
 
     def line(r: dict[str, Any]) -> str:
         named = f"  ({safe_name(r['name'], 32)})" if r["name"] else ""
-        return f"{r['role']:<7} {_who(profile, parse_peer_id(r['key']))}  {r['key']}{named}"
+        flag = f"  EQUIVOCATED: {r['equivocated']}" if r["equivocated"] else ""
+        return f"{r['role']:<7} {_who(profile, parse_peer_id(r['key']))}  {r['key']}{named}{flag}"
 
     text = "\n".join(line(r) for r in rows)
     _emit(args, rows, text)

@@ -172,7 +172,11 @@ def test_record_bytes(src: str, e: dict[str, Any]) -> None:
 
     assert domain == e["domain"].encode() + b"\x00" == records.DOMAINS[e["type"]]
     assert e["domain"] == f"smallsocial/v1/{e['type']}"
-    assert body["v"] == records.VERSION and body["t"] == e["type"] and body["a"] == author.public_key
+    assert (
+        body["v"] == records.TYPE_VERSIONS.get(e["type"], records.VERSION)
+        and body["t"] == e["type"]
+        and body["a"] == author.public_key
+    )
     assert wire.encode(body) == body_bytes
     assert wire.decode(body_bytes, records.MAX_RECORD_SIZE) == body
     assert records.validate_body(body) == e["type"]
@@ -241,7 +245,8 @@ def _build(e: dict[str, Any], prior: list[Record]) -> Record:
     if t == records.PIN:
         return actions.pin(who, state, pos, key(inp["relay"]), inp["addrs"], inp["now_ms"])
     if t == records.REMOVE:
-        return actions.remove(who, state, pos, key(inp["target"]), inp["cut"], inp["now_ms"])[0]
+        target, cut, cut_id = key(inp["target"]), inp["cut"], inp["cut_id"]
+        return actions.remove(who, state, pos, target, cut, inp["now_ms"], cut_id=cut_id)[0]
     raise AssertionError(f"no builder for {t}")
 
 
@@ -283,6 +288,7 @@ def test_roster_examples_deterministic_records() -> None:
         key("carol"),
         1,
         ts_of("remove_vs_invite", "alice_removes_carol"),
+        cut_id=r["join_carol"].id,
     )
     assert rm.raw == r["alice_removes_carol"].raw
     jd = actions.join(ident("dave"), inv, ChainPos(), ts_of("remove_vs_invite", "dave_joins"))
@@ -318,10 +324,22 @@ def test_roster_examples_deterministic_records() -> None:
     assert actions.join(ident("carol"), ic, ChainPos(), jc.body["ts"]).raw == jc.raw
     base = roster.fold(g, [ib, jb, ic, jc])
     rm_b, _ = actions.remove(
-        ident("bob"), base, ChainPos(2, jb.id), key("carol"), 1, r["bob_removes_carol"].body["ts"]
+        ident("bob"),
+        base,
+        ChainPos(2, jb.id),
+        key("carol"),
+        1,
+        r["bob_removes_carol"].body["ts"],
+        cut_id=jc.id,
     )
     rm_c, _ = actions.remove(
-        ident("carol"), base, ChainPos(2, jc.id), key("bob"), 1, r["carol_removes_bob"].body["ts"]
+        ident("carol"),
+        base,
+        ChainPos(2, jc.id),
+        key("bob"),
+        1,
+        r["carol_removes_bob"].body["ts"],
+        cut_id=jb.id,
     )
     assert rm_b.raw == r["bob_removes_carol"].raw and rm_c.raw == r["carol_removes_bob"].raw
 
@@ -370,7 +388,15 @@ def test_message_decrypts() -> None:
     assert rec.body["e"] == inp["epoch_id"] == genesis().id
     assert rec.body["n"] == inp["nonce"]
     assert rec.body["x"].hex() == e["ciphertext_hex"]
-    assert crypto.box_decrypt(inp["epoch_key"], rec.body["x"], rec.body["n"]) == plain
+    # XChaCha20-Poly1305 with the record's place as associated data (protocol.md section 10)
+    aad = bytes.fromhex(e["aad_hex"])
+    assert aad == messages.associated_data(rec.author, rec.circle, rec.seq, rec.prev, rec.body["e"])
+    assert aad == messages.AAD_DOMAIN + wire.encode(
+        [rec.author, rec.circle, rec.seq, rec.prev, rec.body["e"]]
+    )
+    assert crypto.aead_decrypt(inp["epoch_key"], rec.body["x"], rec.body["n"], aad) == plain
+    with pytest.raises(errors.DecryptError):  # the same bytes under another author's place
+        crypto.aead_decrypt(inp["epoch_key"], rec.body["x"], rec.body["n"], aad[:-1] + b"\x00")
     assert wire.decode(plain, 1 << 16) == inp["content"]
     c = inp["content"]
     content = messages.Content(c["k"], c["ts"], c["tx"], c["re"])

@@ -302,6 +302,15 @@ class GapDetected(Event):
 
 
 @dataclass(frozen=True)
+class Equivocated(Event):
+    """A member signed two records for one chain position (or broke their chain's links)."""
+
+    circle: bytes
+    author: bytes
+    reason: str
+
+
+@dataclass(frozen=True)
 class RecordDropped(Event):
     circle: bytes | None
     reason: str
@@ -370,6 +379,8 @@ class MemberInfo:
     online: bool
     name: str = ""
     """The display name they announced ("" if none yet): untrusted text."""
+    equivocated: str = ""
+    """Why this member is flagged for signing two versions of their history ("" if not)."""
 
 
 @dataclass(frozen=True)

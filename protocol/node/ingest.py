@@ -17,7 +17,7 @@ from protocol import fork, records
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.records import Record
-from protocol.view import Dropped, Held, Outcome, Stored
+from protocol.view import CircleView, Dropped, Held, Outcome, Stored
 
 if TYPE_CHECKING:
     from protocol.node.profile import ImportReport, Profile
@@ -66,7 +66,9 @@ def ingest(profile: Profile, record: Record) -> Outcome:
         else:
             profile.store.add_record(record, now)
         _effects(profile, record, outcome)
-    if outcome.roster_changed:
+    gone = profile.view(record.circle).roster.departed.get(record.author)
+    if outcome.roster_changed or (gone is not None and record.seq <= gone.cut):
+        # A departed author's record on the chain the cut names lets the one below it in.
         retry_held(profile, record.circle)
     return outcome
 
@@ -106,6 +108,38 @@ def _effects(profile: Profile, record: Record, outcome: Stored) -> None:
         purged = sum(profile.store.purge_after_cut(cid, k, d.cut) for k, d in departed.items())
         if purged:
             profile.forget_views()
+    gone = profile.view(cid).roster.departed.get(record.author)
+    if outcome.roster_changed or (gone is not None and record.seq <= gone.cut):
+        _purge_off_the_cut(profile, cid)
+
+
+def _purge_off_the_cut(profile: Profile, cid: bytes) -> None:
+    """Throw away a departed author's messages below the cut that are not on the chain it names.
+
+    They came before the departure did (a removed member rewriting history for someone who
+    had not seen the original); the cut now says which history is the real one. A record of
+    that real chain kept as a conflict takes the freed place.
+    """
+    while True:
+        view = profile.view(cid)
+        off = view.off_the_cut()
+        if not off:
+            return
+        with profile.store.tx() as db:
+            for r in off:
+                db.execute("DELETE FROM outbox WHERE record = ?", (r.id,))
+                db.execute("DELETE FROM records WHERE id = ?", (r.id,))
+                for c in view.versions(r.author, r.seq):
+                    if c.id in view.conflicts and _cut_ok(view, c):
+                        db.execute("DELETE FROM conflicts WHERE id = ?", (c.id,))
+                        profile.store.add_record(c, profile._now())
+                        break
+        profile.forget_views()
+
+
+def _cut_ok(view: CircleView, record: Record) -> bool:
+    gone = view.roster.departed.get(record.author)
+    return gone is not None and view.cut_expected(record.author, gone, record.seq) == record.id
 
 
 def retry_held(profile: Profile, circle_id: bytes) -> int:
@@ -114,8 +148,8 @@ def retry_held(profile: Profile, circle_id: bytes) -> int:
     progress = True
     while progress:
         progress = False
-        for raw in profile.store.held(circle_id):
-            rec = records.parse(raw)
+        # Highest seq first: below a departed author's cut each record lets in the one below it.
+        for rec in sorted(map(records.parse, profile.store.held(circle_id)), key=lambda r: -r.seq):
             out = profile.view(circle_id).add(rec)
             if isinstance(out, Stored):
                 with profile.store.tx():

@@ -349,6 +349,7 @@ class Node(Peering):
         """Ingest one record and emit what it means; True if it was stored."""
         view = self.profile.view(record.circle)
         before = view.roster
+        flagged = set(view.equivocators)
         try:
             outcome = ingest(self.profile, record)
         except sqlite3.OperationalError as e:
@@ -368,6 +369,10 @@ class Node(Peering):
             return False
         self.stats["stored"] += 1
         self._announce(record.circle, outcome, before)
+        caught = self.profile.view(record.circle).equivocators
+        for author in caught.keys() - flagged:
+            LOG.warning("equivocation by %s: %s", peer_id(author), caught[author])
+            self.emit(api.Equivocated(record.circle, author, caught[author]))
         if outcome.missing and source is not None:
             self.emit(api.GapDetected(record.circle, record.author, outcome.missing))
             self._want_sync(source, record.circle)

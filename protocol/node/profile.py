@@ -18,7 +18,7 @@ from pathlib import Path
 
 from protocol import actions, circle, crypto, fork, invitation, messages, records
 from protocol.chain import ChainPos
-from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError
+from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError, TokenInvalid
 from protocol.identity import (
     MEMLIMIT,
     OPSLIMIT,
@@ -32,7 +32,7 @@ from protocol.node import api
 from protocol.node.paths import ProfilePaths
 from protocol.node.store import CircleRow, Store
 from protocol.records import Record
-from protocol.view import CircleView, Stored
+from protocol.view import CircleView, Dropped, Held, Stored
 
 Clock = Callable[[], float]
 
@@ -331,12 +331,24 @@ class Profile:
         # Someone who left and is invited back continues their own chain in the circle.
         pos = self.view(cid).next_pos(self.me) if known else ChainPos()
         join = actions.join(self.identity, tok.invite, pos, self._now_ms())
+        view = self.view(cid) if known else CircleView(tok.genesis)
+        kept, held = self._admit_token_records(view, tok)
+        own = view.add(join)
+        if not isinstance(own, (Stored, Held)):
+            self._views.pop(cid, None)
+            raise RosterError(f"Your join could not be recorded: {getattr(own, 'reason', 'already held')}.")
         with self.store.tx():
             self.store.add_circle(
                 cid, circle.parent_of(tok.genesis), self._seal(opened.name.encode()), "member", self._now()
             )
-            for r in (tok.genesis, *tok.chain, tok.invite):
-                self.store.add_record(r, self._now())
+            self.store.add_record(tok.genesis, self._now())
+            for r, conflict in kept:
+                if conflict:
+                    self.store.add_conflict(r, self._now())
+                else:
+                    self.store.add_record(r, self._now())
+            for r, why in held:
+                self.store.hold(r, why, self._now())
             if not self.store.add_record(join, self._now(), outbox=True):
                 raise RosterError("Your join could not be recorded; your store already has that position.")
             self.store.add_epoch_key(cid, opened.epoch_id, self._seal(opened.epoch_key))
@@ -344,6 +356,41 @@ class Profile:
             self.store.add_peer_addrs(cid, list(tok.addrs), "token", self._now())
         self._views.pop(cid, None)
         return cid
+
+    def _admit_token_records(
+        self, view: CircleView, tok: invitation.Token
+    ) -> tuple[list[tuple[Record, bool]], list[tuple[Record, str]]]:
+        """Run the token's records through the circle's validator, as if they came by gossip.
+
+        Returns what to store (with whether it is an equivocation kept as a conflict) and what
+        to hold; whatever the validator drops (another circle's records, a non-member's, a
+        departed member's past its cut, ...) is not kept. The invite itself must not be dropped.
+        """
+        kept: list[tuple[Record, bool]] = []
+        waiting = [*tok.chain, tok.invite]
+        verdicts: dict[bytes, str] = {}
+        progress = True
+        while waiting and progress:
+            progress, rest = False, []
+            for r in waiting:
+                out = view.add(r)
+                if isinstance(out, Stored):
+                    kept.append((r, out.conflict))
+                    progress = True
+                elif isinstance(out, Held):
+                    rest.append(r)
+                    verdicts[r.id] = out.reason
+                elif isinstance(out, Dropped):
+                    verdicts[r.id] = out.reason
+            waiting = rest
+        # What is still held waits in the store like a held gossip record: only if its author
+        # is someone the circle knows (a stranger's record is not parked).
+        held = [(r, verdicts[r.id]) for r in waiting if view.known(r.author) or r.id == tok.invite.id]
+        if tok.invite.id in verdicts and tok.invite not in waiting:
+            self._views.pop(view.id, None)
+            why = verdicts[tok.invite.id]
+            raise TokenInvalid(f"The invitation does not hold up in its circle ({why}); ask for a new one.")
+        return kept, held
 
     def accept_fork(self, child_id: bytes) -> bytes:
         row = self.store.circle(child_id)
@@ -408,9 +455,9 @@ class Profile:
 
     def remove(self, circle_id: bytes, target: bytes) -> None:
         view = self.view(circle_id)
-        cut = view.chains.contiguous(target)
+        cut, cut_id = view.chains.head(target)
         rm, rk = actions.remove(
-            self.identity, view.roster, view.next_pos(self.me), target, cut, self._now_ms()
+            self.identity, view.roster, view.next_pos(self.me), target, cut, self._now_ms(), cut_id=cut_id
         )
         with self.store.tx():
             self._store_own(rm)
@@ -449,9 +496,9 @@ class Profile:
         keys = self.epoch_keys(circle_id)
         entries: dict[bytes, LogEntry] = {}
         changes: list[tuple[LogEntry, messages.Content]] = []
-        for r in view.records.values():
-            if r.type != records.MSG:
-                continue
+        for r in [*view.records.values(), *view.conflicts.values()]:
+            if r.type != records.MSG or not view.shown(r):
+                continue  # of two messages signed for one position, every member shows the same
             key = keys.get(bytes(r.body["e"]))
             if key is None:
                 continue

@@ -88,14 +88,16 @@ def history(profile: Profile, request_id: int, circle_id: bytes, limit: int) -> 
 def members(
     profile: Profile, request_id: int, circle_id: bytes, connected: Collection[str]
 ) -> api.MembersLoaded:
-    roster = profile.view(circle_id).roster
+    view = profile.view(circle_id)
+    roster = view.roster
     names = profile.store.names()
     names[profile.me] = profile.display_name
 
     def info(key: bytes, role: str, invited_by: bytes | None) -> api.MemberInfo:
         pid = peer_id(key)
         online = key == profile.me or pid in connected
-        return api.MemberInfo(key, pid, role, invited_by, online, names.get(key, ""))
+        flag = view.equivocators.get(key, "")
+        return api.MemberInfo(key, pid, role, invited_by, online, names.get(key, ""), flag)
 
     return api.MembersLoaded(
         request_id,

@@ -77,6 +77,10 @@ def _line(profile: Profile, ev: api.Event) -> str | None:
         flag += "" if paths_name == "default" else f" --profile {paths_name}"
         hint = f"smallsocial{flag} join {ev.circle.hex()[:12]}"
         return f"invited to fork {safe_name(ev.name)} of {name(ev.parent)}: {hint}"
+    if isinstance(ev, api.Equivocated):
+        return (
+            f"[{name(ev.circle)}] WARNING {who(ev.author)} equivocated: {ev.reason}; both versions are kept"
+        )
     if isinstance(ev, api.RecordDropped):
         return f"dropped a record: {ev.reason}"
     if isinstance(ev, api.CommandFailed):

@@ -115,8 +115,8 @@ class World:
         return inv, self.join(who, inv)
 
     def remove(self, by: Identity, target: Identity) -> tuple[Record, actions.Rekeyed]:
-        cut = self.view.chains.contiguous(target.public_key)
-        rm, rk = actions.remove(by, self.roster, self.pos(by), target.public_key, cut, NOW_MS)
+        cut, cut_id = self.view.chains.head(target.public_key)
+        rm, rk = actions.remove(by, self.roster, self.pos(by), target.public_key, cut, NOW_MS, cut_id=cut_id)
         self.add(rm)
         self.add(rk.record)
         self.keys[rk.record.id] = rk.key

@@ -6,7 +6,7 @@ from protocol import actions, circle
 from protocol.chain import ChainPos
 from protocol.identity import Identity
 from protocol.records import Record
-from protocol.view import CircleView, Dropped, Stored
+from protocol.view import CircleView, Stored
 
 NOW = 1_800_000_000_000
 ALICE, BOB, CAROL, DAVE = (Identity.from_seed(bytes([n]) * 32) for n in (1, 2, 3, 4))
@@ -44,7 +44,7 @@ def test_conflicting_roster_records_give_one_roster_in_any_order() -> None:
     assert reloaded.add(b).__class__.__name__ == "Duplicate"
 
 
-def test_a_conflicting_message_is_still_dropped() -> None:
+def test_a_conflicting_message_is_kept_as_evidence_and_flags_its_author() -> None:
     genesis, base, a, _ = _setup()
     v = CircleView(genesis, base)
     v.add(a)
@@ -54,4 +54,5 @@ def test_a_conflicting_message_is_still_dropped() -> None:
         BOB, v.id, ChainPos(a.seq, a.prev), v.id, b"\x00" * 32, messages.Content("text", NOW, "hi")
     )
     out = v.add(clash)
-    assert isinstance(out, Dropped) and "equivocation" in out.reason
+    assert isinstance(out, Stored) and out.conflict and "equivocation" in str(out.note)
+    assert BOB.public_key in v.equivocators and clash.id in v.conflicts

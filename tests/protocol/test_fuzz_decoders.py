@@ -503,7 +503,9 @@ def signed_nonsense(draw: st.DrawFn) -> Record:
         "invite": {"k": draw(some_key), "r": "member", "x": NOW_S + draw(st.integers(-5, 5)), "n": nonce16(),
                    "e": draw(some_id)},
         "join": {"i": draw(some_id)},
-        "remove": {"k": draw(some_key), "s": draw(st.integers(0, 5))},
+        "remove": (lambda cut: {"k": draw(some_key), "s": cut, "sh": draw(some_id) if cut else None})(
+            draw(st.integers(0, 5))
+        ),
         "leave": {},
         "role": {"k": draw(some_key), "r": draw(st.sampled_from(["member", "admin"]))},
         "rekey": {"e": draw(st.integers(1, 3)), "pe": draw(some_id),

@@ -238,17 +238,17 @@ def _rejections() -> list[tuple[str, Callable[[World], Record], str]]:
         ("invite-unknown-epoch", invite(ALICE, DAVE.public_key, e=b"\x09" * 32), "cites an unknown epoch"),
         (
             "remove-by-member",
-            lambda w: hand(w, BOB, records.REMOVE, k=CAROL.public_key, s=1),
+            lambda w: hand(w, BOB, records.REMOVE, k=CAROL.public_key, s=1, sh=w.pos(CAROL).prev),
             "only admins may remove",
         ),
         (
             "remove-founder",
-            lambda w: hand(w, ALICE, records.REMOVE, k=ALICE.public_key, s=0),
+            lambda w: hand(w, ALICE, records.REMOVE, k=ALICE.public_key, s=0, sh=None),
             "the founder cannot be removed",
         ),
         (
             "remove-stranger",
-            lambda w: hand(w, ALICE, records.REMOVE, k=MALLORY.public_key, s=0),
+            lambda w: hand(w, ALICE, records.REMOVE, k=MALLORY.public_key, s=0, sh=None),
             "the key is not in the circle",
         ),
         (
@@ -417,7 +417,7 @@ def test_an_epoch_stays_burned_after_its_holder_rejoins(world3: World) -> None:
 
 def _carol_acts_while_removed(w: World, invite_first: bool) -> dict[str, Record]:
     base = w.roster
-    rm, rk = actions.remove(ALICE, base, w.pos(ALICE), CAROL.public_key, 1, NOW_MS)
+    rm, rk = actions.remove(ALICE, base, w.pos(ALICE), CAROL.public_key, 1, NOW_MS, cut_id=w.pos(CAROL).prev)
     # Pick the nonce so carol's invite sorts before/after the removal: both canonical walk
     # orders (apply-then-void-and-restart, and void-before-apply) are exercised.
     for i in itertools.count():
@@ -474,8 +474,8 @@ def test_mutual_removal_is_deterministic(world3: World) -> None:
     w.add(actions.change_role(ALICE, w.roster, w.pos(ALICE), BOB.public_key, "admin", NOW_MS))
     w.add(actions.change_role(ALICE, w.roster, w.pos(ALICE), CAROL.public_key, "admin", NOW_MS))
     base = w.roster
-    rm_b, rk_b = actions.remove(BOB, base, w.pos(BOB), CAROL.public_key, 1, NOW_MS)
-    rm_c, rk_c = actions.remove(CAROL, base, w.pos(CAROL), BOB.public_key, 1, NOW_MS)
+    rm_b, rk_b = actions.remove(BOB, base, w.pos(BOB), CAROL.public_key, 1, NOW_MS, cut_id=w.pos(CAROL).prev)
+    rm_c, rk_c = actions.remove(CAROL, base, w.pos(CAROL), BOB.public_key, 1, NOW_MS, cut_id=w.pos(BOB).prev)
     new = [rm_b, rk_b.record, rm_c, rk_c.record]
     # The two removals are concurrent siblings: the canonical walk reaches the smaller id first.
     winner, loser = (BOB, CAROL) if rm_b.id < rm_c.id else (CAROL, BOB)
@@ -601,8 +601,8 @@ def build_history(ops: list[Op]) -> tuple[Record, list[Record]]:
                 other = pick(others + outsiders if lag == 3 else others, b)
                 if other is None:
                     continue
-                cut = pos[other.public_key].seq - 1
-                rm, rk = actions.remove(me, state, p, other.public_key, cut, NOW_MS)
+                cut, cut_id = pos[other.public_key].seq - 1, pos[other.public_key].prev
+                rm, rk = actions.remove(me, state, p, other.public_key, cut, NOW_MS, cut_id=cut_id)
                 new = [rm, rk.record]
             elif kind == "leave":
                 if me is ALICE and lag != 4:

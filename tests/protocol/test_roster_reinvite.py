@@ -17,7 +17,10 @@ def test_reinviting_a_removed_member_keeps_a_current_epoch() -> None:
     inv = actions.invite(alice, v.roster, v.next_pos(alice.public_key), carol.public_key, NOW)
     assert isinstance(v.add(inv), Stored)
     assert isinstance(v.add(actions.join(carol, inv, ChainPos(), NOW)), Stored)
-    rm, rk = actions.remove(alice, v.roster, v.next_pos(alice.public_key), carol.public_key, 1, NOW)
+    cut, cut_id = v.chains.head(carol.public_key)
+    rm, rk = actions.remove(
+        alice, v.roster, v.next_pos(alice.public_key), carol.public_key, cut, NOW, cut_id=cut_id
+    )
     v.add(rm)
     v.add(rk.record)
     assert v.roster.current_epoch is not None and v.roster.current_epoch.number == 1

@@ -378,7 +378,8 @@ def test_threat_08_non_member_records_are_dropped(world3: World) -> None:
         MALLORY, w.cid, ChainPos(), w.cid, w.keys[w.cid], messages.Content("text", NOW_MS, "hi")
     )
     rm = records.sign(
-        MALLORY, roster_body(MALLORY, w.cid, records.REMOVE, heads=w.roster.heads, k=BOB.public_key, s=0)
+        MALLORY,
+        roster_body(MALLORY, w.cid, records.REMOVE, heads=w.roster.heads, k=BOB.public_key, s=0, sh=None),
     )
     made = fork.create(ALICE, w.roster, ChainPos(), "side", [BOB.public_key], NOW_MS)
     fork_body = {**made.fork_record.body, "a": MALLORY.public_key}
@@ -624,7 +625,8 @@ def _variants(rec: records.Record) -> dict[str, tuple[bytes, type[DecodeError]]]
         "body-not-bytes": (wire.encode([dict(rec.body), sig]), SchemaError),
         "unknown-field": (outer(wire.encode({**rec.body, "zz": 1})), SchemaError),
         "missing-field": (outer(wire.encode({k: v for k, v in rec.body.items() if k != "n"})), SchemaError),
-        "version-2": (outer(wire.encode({**rec.body, "v": 2})), SchemaError),
+        "version-1": (outer(wire.encode({**rec.body, "v": 1})), SchemaError),  # msg is v2 (AEAD)
+        "version-3": (outer(wire.encode({**rec.body, "v": 3})), SchemaError),
         "empty": (b"", MalformedError),
     }
 

@@ -345,6 +345,17 @@ class MainScreen(CommandsMixin, Screen[None]):
                 self._sync_timer.stop()
             self._sync_timer = self.set_timer(2.0, self._sync_idle)
             self._update_status()
+        elif isinstance(ev, api.Equivocated):
+            self.notify(
+                f"{st.who(ev.author)} signed two versions of their history in {st.circle_name(ev.circle)}: "
+                f"{ev.reason}; both are kept, one is shown to everyone",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+            if ev.circle == self.current:
+                self.ss.submit(api.LoadMembers(ev.circle))
+                self.ss.submit(api.LoadHistory(ev.circle))
         elif isinstance(ev, api.GapDetected):
             self.gaps.setdefault(ev.circle, {})[ev.author] = ev.missing
             st.syncing = True

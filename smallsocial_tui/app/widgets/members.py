@@ -30,6 +30,8 @@ class MembersPanel(Tree[bytes]):
         label.append(state.who(m.key), Style(bold=m.key == state.me))
         if m.role != "member":
             label.append(f" {safe(m.role)[:10]}", Style(color="yellow"))
+        if m.equivocated:
+            label.append(" ⚠ equivocated", Style(color="red", bold=True))
         return label
 
     def show(self, state: State, loaded: api.MembersLoaded | None) -> None:
