@@ -1,40 +1,115 @@
 """Making untrusted text safe to show in a terminal, and short forms of keys.
 
-Names and messages come from other people. Before they reach a terminal, C0
-and C1 control characters (escape sequences start with one), bidi overrides
-and isolates, and zero-width characters are replaced by a visible ``\\uXXXX``
-form, and long names are cut.
+Names and messages come from other people. Before they reach a terminal, every
+character that is invisible or changes how others are drawn is replaced by a
+visible ``\\uXXXX`` form: C0 and C1 controls (escape sequences start with one),
+every format character (category Cf: bidi overrides and isolates, zero-width
+characters, tag characters U+E0000-E007F, ...), line and paragraph separators
+(Zl, Zp), surrogates, and every other Unicode default-ignorable code point
+(variation selectors, Hangul fillers, the combining grapheme joiner, ...). Long
+names are cut. :func:`name_key` is the form two names are compared in for
+look-alikes, and :func:`json_text` the one way JSON is printed.
 """
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
-_INVISIBLE = {
-    *range(0x200B, 0x2010),  # zero-width space/joiners, LRM, RLM
-    *range(0x202A, 0x202F),  # bidi embeddings and overrides
-    *range(0x2060, 0x2065),  # word joiner, invisible operators
-    *range(0x2066, 0x206A),  # bidi isolates
-    0xFEFF,
-    0x061C,
-}
+from protocol.schema import MAX_TS_MS
+
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): drawn as nothing.
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+_IGNORABLE = frozenset(o for lo, hi in _IGNORABLE_RANGES for o in range(lo, hi + 1))
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_EMOJI_STYLE = (0xFE0E, 0xFE0F)  # text/emoji presentation selectors
 
 
-def safe(text: str, *, keep_newlines: bool = False) -> str:
+def hidden(ch: str) -> bool:
+    """True for a character :func:`safe` never shows as itself."""
+    o = ord(ch)
+    if 0x20 <= o < 0x7F:
+        return False
+    return o in _IGNORABLE or unicodedata.category(ch) in _HIDDEN_CATEGORIES or 0x7F <= o < 0xA0
+
+
+def safe(text: str, *, keep_newlines: bool = False, strict: bool = False) -> str:
+    """``text`` with every hidden character (:func:`hidden`) written as a visible ``\\uXXXX``.
+
+    One exception unless ``strict``: a presentation selector (U+FE0E, U+FE0F) right
+    after a visible symbol (category So or Sk, as in "❤️") stays, since it changes how
+    that symbol looks, never hides anything. Names are always shown strictly.
+    """
     out = []
+    prev = ""
     for ch in text:
         o = ord(ch)
-        if keep_newlines and ch == "\n":
+        emoji_style = (
+            not strict
+            and o in _EMOJI_STYLE
+            and prev != ""
+            and unicodedata.category(prev) in ("So", "Sk")
+            and not hidden(prev)
+        )
+        if (keep_newlines and ch == "\n") or emoji_style or not hidden(ch):
             out.append(ch)
-        elif o < 0x20 or 0x7F <= o < 0xA0 or o in _INVISIBLE or unicodedata.category(ch) == "Cs":
-            out.append(f"\\u{o:04x}")
         else:
-            out.append(ch)
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+        prev = ch
     return "".join(out)
 
 
+def name_key(name: str) -> str:
+    """The form two names are compared in for look-alikes.
+
+    Hidden characters dropped, then NFKC, case-folded and spaces collapsed: "bob",
+    "Bob", "bob" with a tag character and "ｂｏｂ" all compare equal.
+    """
+    shown = "".join(ch for ch in name if not hidden(ch))
+    return " ".join(unicodedata.normalize("NFKC", shown).casefold().split())
+
+
+def json_text(obj: Any) -> str:
+    """JSON for a terminal or a pipe: pure ASCII, every non-ASCII and control character escaped (DEL too)."""
+    return json.dumps(obj, ensure_ascii=True).replace("\x7f", "\\u007f")
+
+
+def local_time(ts_ms: int, tz: tzinfo | None = None) -> datetime:
+    """A record's ms timestamp as a datetime in ``tz`` (local when None), for any int at all.
+
+    Valid records hold 0..``MAX_TS_MS``, which every time zone can show; anything
+    else (a value from an older store, a bug) is clamped into that range, so no
+    timestamp can make a reader raise.
+    """
+    clamped = min(max(int(ts_ms), 0), MAX_TS_MS)
+    try:
+        return datetime.fromtimestamp(clamped / 1000, tz)
+    except (OverflowError, ValueError, OSError):
+        return datetime.fromtimestamp(0, tz or UTC)
+
+
 def safe_name(name: str, limit: int = 32) -> str:
-    name = safe(name)
+    name = safe(name, strict=True)
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 

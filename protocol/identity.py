@@ -53,10 +53,9 @@ def parse_peer_id(text: str) -> bytes:
     ):
         raise BadPeerId(f"{_short(text)} is not a complete key; check that you copied all of it.")
     key = raw[len(_MH_PREFIX) + len(_PB_PREFIX) :]
-    try:
-        crypto.x25519_public(key)
-    except Exception as e:
-        raise BadPeerId(f"{_short(text)} is not a valid key; check for typos.") from e
+    if not crypto.is_valid_public_key(key):
+        # Also a key that could sign but not receive (small-order or mixed-order): protocol.md section 3.
+        raise BadPeerId(f"{_short(text)} is not a valid key; check for typos.")
     return key
 
 

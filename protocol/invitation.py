@@ -97,7 +97,8 @@ class OpenedInvitation:
 
 
 def when(ts_s: int) -> str:
-    return datetime.fromtimestamp(ts_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    shown = min(max(ts_s, 0), schema.MAX_TS_MS // 1000)  # any int: no expiry can make this raise
+    return datetime.fromtimestamp(shown, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def make_token(

@@ -40,7 +40,7 @@ _NEEDS = {
 }
 _PLAIN_SCHEMA = {
     "k": schema.one_of(*KINDS),
-    "ts": schema.uint,
+    "ts": schema.timestamp,
     "tx": schema.optional(schema.text(schema.MAX_TEXT_BYTES)),
     "re": schema.optional(schema.ident),
 }

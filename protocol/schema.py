@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from itertools import pairwise
 from typing import Any
 
+from protocol import crypto
 from protocol.errors import SchemaError
 
 Validator = Callable[[Any], None]
@@ -23,6 +24,11 @@ MAX_MEMBERS = 1024
 MAX_ADDRS = 8
 MAX_ADDR_CHARS = 256
 MAX_FORK_INVITES = 256
+MAX_TS_MS = 253_402_214_399_999
+"""The latest time a record may carry: the last millisecond of 9999-12-30 UTC, which
+every reader can show as a date in any time zone (and which fits a double exactly)."""
+MAX_SEQ = 2**53 - 1
+"""The largest chain position, epoch number or cut: every number in a record fits a double exactly."""
 
 
 def fixed_bytes(size: int) -> Validator:
@@ -47,6 +53,14 @@ def integer(lo: int, hi: int) -> Validator:
             raise SchemaError(f"must be an integer in {lo}..{hi}")
 
     return v
+
+
+def public_key(x: Any) -> None:
+    """A key where it enters: one that can sign and be sealed to (``crypto.is_valid_public_key``)."""
+    if not isinstance(x, bytes) or len(x) != 32:
+        raise SchemaError("must be 32 bytes")
+    if not crypto.is_valid_public_key(x):
+        raise SchemaError("is not a usable Ed25519 public key (non-canonical, small-order or mixed-order)")
 
 
 def text(max_bytes: int, min_chars: int = 0) -> Validator:
@@ -132,4 +146,8 @@ key = fixed_bytes(32)
 heads = sorted_unique(list_of(ident, MAX_HEADS, 1))
 uint = integer(0, 2**63 - 1)
 seq = integer(1, 2**63 - 1)
+timestamp = integer(0, MAX_TS_MS)
+expiry = integer(0, MAX_TS_MS // 1000)
+chain_seq = integer(1, MAX_SEQ)
+cut = integer(0, MAX_SEQ)
 role = one_of("member", "admin")

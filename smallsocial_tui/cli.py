@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import shlex
 import sqlite3
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from protocol.node.profile import CircleInfo, LogEntry, Profile, relay_key_of
 from protocol.node.reach import TOKEN_ADDRS
 from protocol.node.store import StoreError
 from smallsocial_tui import control
-from smallsocial_tui.text import safe, safe_name, short_key
+from smallsocial_tui.text import json_text, local_time, safe, safe_name, short_key
 
 
 class CliError(Exception):
@@ -110,7 +108,7 @@ def _who(profile: Profile, key: bytes) -> str:
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=None, ensure_ascii=False) if args.json else text)
+    print(json_text(data) if args.json else text)
 
 
 def _circle_json(c: CircleInfo) -> dict[str, Any]:
@@ -358,9 +356,9 @@ def _print_entry(args: argparse.Namespace, profile: Profile, e: LogEntry) -> Non
             "edited": e.edited,
             "deleted": e.deleted,
         }
-        print(json.dumps(row, ensure_ascii=False), flush=True)
+        print(json_text(row), flush=True)
         return
-    when = datetime.fromtimestamp(e.ts / 1000).strftime("%Y-%m-%d %H:%M")
+    when = local_time(e.ts).strftime("%Y-%m-%d %H:%M")
     body = "(deleted)" if e.deleted else safe(e.text or "")
     extra = " (edited)" if e.edited else ""
     if e.kind == "reply" and e.ref:

@@ -1,5 +1,5 @@
 """Untrusted text for the terminal: see :mod:`protocol.display` (shared with the node's output)."""
 
-from protocol.display import safe, safe_name, short_key
+from protocol.display import json_text, local_time, name_key, safe, safe_name, short_key
 
-__all__ = ["safe", "safe_name", "short_key"]
+__all__ = ["json_text", "local_time", "name_key", "safe", "safe_name", "short_key"]

@@ -8,7 +8,6 @@ invitations made while it is offline still say where to find it.
 
 from __future__ import annotations
 
-import json
 import shlex
 import signal
 import socket
@@ -20,7 +19,7 @@ from typing import Any, TextIO
 import multiaddr
 import trio
 
-from protocol.display import safe, safe_name, short_key
+from protocol.display import json_text, safe, safe_name, short_key
 from protocol.identity import peer_id
 from protocol.node import api, control, reach
 from protocol.node.host import setup_logging
@@ -198,7 +197,7 @@ def run_headless(
             return
         if as_json:
             out.write(
-                json.dumps({"time": datetime.now().isoformat(timespec="seconds"), **control.event_json(ev)})
+                json_text({"time": datetime.now().isoformat(timespec="seconds"), **control.event_json(ev)})
             )
             out.write("\n")
         else:

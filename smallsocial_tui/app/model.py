@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from protocol.identity import peer_id
 from protocol.node import api
-from smallsocial_tui.text import safe_name, short_key
+from smallsocial_tui.text import name_key, safe_name, short_key
 
 
 def mentions(text: str | None, name: str) -> bool:
@@ -218,9 +218,10 @@ class State:
         name = " ".join(self.names.get(key, "").split())
         if name:
             shown = safe_name(name, 24)
-            taken = {p.casefold() for p in self.contacts.values()} | {self.name.casefold()}
-            # Anyone may call themselves "alice": when that is a name I already use, show the key too.
-            return f"{shown} ({short_key(peer_id(key))})" if name.casefold() in taken else shown
+            taken = {name_key(p) for p in self.contacts.values()} | {name_key(self.name)}
+            # Anyone may call themselves "alice" (or "alice" plus invisible characters): when that
+            # looks like a name I already use, show the key too.
+            return f"{shown} ({short_key(peer_id(key))})" if name_key(name) in taken else shown
         return short_key(peer_id(key))
 
     def circle_name(self, cid: bytes) -> str:

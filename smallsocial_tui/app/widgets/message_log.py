@@ -28,7 +28,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from smallsocial_tui.app.model import History, Row
-from smallsocial_tui.text import safe
+from smallsocial_tui.text import local_time, safe
 
 NAME_COL = 15
 BODY_COL = 6 + NAME_COL + 3
@@ -179,7 +179,7 @@ class MessageLog(ScrollView, can_focus=True):
         self.virtual_size = Size(self._width, self._starts[-1])
 
     def _time(self, ts: int) -> datetime:
-        return datetime.fromtimestamp(ts / 1000, self.tz)
+        return local_time(ts, self.tz)
 
     @property
     def _body_width(self) -> int:
