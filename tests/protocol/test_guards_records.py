@@ -1,0 +1,147 @@
+"""Record size limits that mutation testing found unguarded (issue 17), tested at their boundaries.
+
+The sender-side size check in ``records.sign`` (a record whose body fits but whose
+envelope does not), the genesis name box, a fork's invites and sealed parts, and a
+presence record's addresses and name: each limit is hit exactly, then passed by one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from proto_kit import ALICE, BOB, NOW_MS, World
+
+from protocol import records, wire
+from protocol.errors import OversizeError, SchemaError
+from protocol.identity import Identity
+
+MAX = records.MAX_RECORD_SIZE
+
+
+def _fork_body(w: World, iv: list[int], *, g: int = 1, sl: tuple[int, ...] = (1,)) -> dict[str, Any]:
+    """A fork by alice with invite blobs and sealed parts of the given sizes (no need to open them)."""
+    keys = sorted(Identity.from_seed((1000 + i).to_bytes(32, "big")).public_key for i in range(len(sl)))
+    return {
+        "t": records.FORK,
+        "a": ALICE.public_key,
+        "c": w.cid,
+        "q": 1,
+        "p": None,
+        "ts": NOW_MS,
+        "g": b"g" * g,
+        "iv": [b"i" * n for n in iv],
+        "sl": [[k, b"s" * n] for k, n in zip(keys, sl, strict=True)],
+    }
+
+
+def _body_len(body: dict[str, Any]) -> int:
+    return len(wire.encode({"v": records.VERSION, **body}))
+
+
+def _fork_of_body_size(w: World, size: int) -> dict[str, Any]:
+    """A fork body whose canonical encoding is exactly ``size`` bytes (around 256 KiB)."""
+    n = (size - 2500) // 1027  # full invite blobs (1024 bytes and a 3-byte header each)
+    g = 2000  # the genesis blob takes up the rest
+    for _ in range(3):
+        g += size - _body_len(_fork_body(w, [1024] * n, g=g))
+    body = _fork_body(w, [1024] * n, g=g)
+    assert _body_len(body) == size and 256 <= g <= 4096
+    return body
+
+
+def test_sign_refuses_a_record_whose_envelope_is_over_the_limit(world: World) -> None:
+    # [body, sig] adds 72 bytes to a body this long: 1 (array) + 5 (bin 32) + 2 + 64 (signature).
+    rec = records.sign(ALICE, _fork_of_body_size(world, MAX - 72))
+    assert len(rec.raw) == MAX == 262_144
+    assert records.parse(rec.raw).id == rec.id
+    for size in (MAX - 71, MAX):  # the body alone fits; the record does not
+        with pytest.raises(SchemaError, match=f"record of {size + 72} bytes is over the limit of {MAX}"):
+            records.sign(ALICE, _fork_of_body_size(world, size))
+    with pytest.raises(OversizeError, match=f"{MAX + 1} bytes is over the limit of {MAX}"):
+        records.sign(ALICE, _fork_of_body_size(world, MAX + 1))
+
+
+@pytest.mark.parametrize(("size", "ok"), [(1, True), (296, True), (0, False), (297, False)])
+def test_genesis_name_box_size(world: World, size: int, ok: bool) -> None:
+    # nonce (24) + MAC (16) + 64 characters of up to 4 UTF-8 bytes each = 296
+    body = {**world.genesis.body, "nm": b"n" * size}
+    if ok:
+        assert records.parse(records.sign(ALICE, body).raw).body["nm"] == b"n" * size
+    else:
+        with pytest.raises(SchemaError, match="'nm'"):
+            records.sign(ALICE, body)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "ok"),
+    [
+        ({"iv": [1024]}, True),
+        ({"iv": [1025]}, False),
+        ({"iv": [0]}, False),
+        ({"iv": []}, False),
+        ({"iv": [1] * 256}, True),
+        ({"iv": [1] * 257}, False),
+        ({"iv": [1], "g": 4096}, True),
+        ({"iv": [1], "g": 4097}, False),
+        ({"iv": [1], "g": 0}, False),
+        ({"iv": [1], "sl": (512,)}, True),
+        ({"iv": [1], "sl": (513,)}, False),
+        ({"iv": [1], "sl": (0,)}, False),
+        ({"iv": [1], "sl": ()}, False),
+        ({"iv": [1], "sl": (1,) * 256}, True),
+        ({"iv": [1], "sl": (1,) * 257}, False),
+    ],
+)
+def test_fork_invite_and_sealed_sizes(world: World, kwargs: dict[str, Any], ok: bool) -> None:
+    body = _fork_body(world, **kwargs)
+    if ok:
+        rec = records.sign(ALICE, body)
+        assert records.parse(rec.raw).body["iv"] == body["iv"]
+    else:
+        with pytest.raises(SchemaError):
+            records.sign(ALICE, body)
+
+
+def _presence(w: World, ad: list[str], nm: str = "") -> dict[str, Any]:
+    return {"t": records.PRESENCE, "a": BOB.public_key, "c": w.cid, "ts": NOW_MS, "ad": ad, "nm": nm}
+
+
+@pytest.mark.parametrize(
+    ("ad", "nm", "ok"),
+    [
+        (["/ip4/127.0.0.1/tcp/1"], "", True),
+        ([], "", False),
+        ([""], "", False),
+        (["x"], "", True),
+        (["x" * 256], "", True),
+        (["x" * 257], "", False),
+        (["x"] * 8, "", True),
+        (["x"] * 9, "", False),
+        (["x"], "n" * 256, True),
+        (["x"], "n" * 257, False),
+        (["x"], "é" * 128, True),  # 256 bytes
+        (["x"], "é" * 128 + "n", False),
+    ],
+)
+def test_presence_addresses_and_name(world: World, ad: list[str], nm: str, ok: bool) -> None:
+    body = _presence(world, ad, nm)
+    if ok:
+        assert records.parse(records.sign(BOB, body).raw).body["ad"] == ad
+    else:
+        with pytest.raises(SchemaError):
+            records.sign(BOB, body)
+
+
+@pytest.mark.parametrize(
+    ("q", "p", "ok"), [(1, None, True), (2, b"\x01" * 32, True), (1, b"\x01" * 32, False)]
+)
+def test_prev_is_empty_exactly_at_seq_one(world: World, q: int, p: bytes | None, ok: bool) -> None:
+    body = {**_fork_body(world, [1]), "q": q, "p": p}
+    if ok:
+        assert records.sign(ALICE, body).seq == q
+    else:
+        with pytest.raises(SchemaError, match="'p' must be empty exactly when 'q' is 1"):
+            records.sign(ALICE, body)
+    with pytest.raises(SchemaError, match="'p' must be empty"):
+        records.sign(ALICE, {**body, "q": 2, "p": None})

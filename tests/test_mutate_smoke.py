@@ -1,0 +1,70 @@
+"""Smoke test for scripts/mutate.py: a tiny sample over one small module, twice with one seed.
+
+It checks the promises, not the score: a table per module, a JSON report with one row
+per mutant, the same mutants for the same seed, and the source file left untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "mutate.py"
+TESTS = "tests/protocol/test_guards_chain.py"
+
+
+def _run(out: Path, seed: int) -> tuple[str, dict[str, object]]:
+    p = subprocess.run(
+        [
+            *(sys.executable, str(SCRIPT), "--module", "chain", "--sample", "4", "--seed", str(seed)),
+            *("--tests", TESTS, "--json", str(out), "--quiet"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p.stdout, json.loads(out.read_text())
+
+
+@pytest.mark.timeout(60)
+def test_a_tiny_sample_runs_and_reports(tmp_path: Path) -> None:
+    source = ROOT / "protocol" / "chain.py"
+    before = hashlib.sha256(source.read_bytes()).hexdigest()
+
+    stdout, report = _run(tmp_path / "a" / "mutation.json", seed=3)
+    assert "module" in stdout and "score" in stdout and "\nchain " in stdout
+    assert report["seed"] == 3 and report["modules"] == ["chain"]
+    mutants = report["mutants"]
+    assert isinstance(mutants, list) and len(mutants) == 4
+    for m in mutants:
+        assert m["status"] in ("killed", "timeout", "survived", "uncovered")
+        assert m["key"].startswith("chain:") and m["line"] > 0
+    (row,) = report["summary"]  # type: ignore[misc]
+    assert row["module"] == "chain" and row["mutants"] == 4
+    assert row["killed"] + row["survived"] == 4
+
+    _, again = _run(tmp_path / "b.json", seed=3)
+    assert [m["key"] for m in again["mutants"]] == [m["key"] for m in mutants]  # type: ignore[index, union-attr]
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == before
+
+
+def test_listing_names_every_mutant_once() -> None:
+    p = subprocess.run(
+        [sys.executable, str(SCRIPT), "--list", "--module", "chain"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert p.returncode == 0, p.stderr
+    keys = [line.split(None, 1)[1] for line in p.stdout.splitlines()]
+    assert len(keys) > 50 and len(set(keys)) == len(keys)
+    assert any(":remove raise:" not in k and ":comparison:" in k for k in keys)
