@@ -528,6 +528,7 @@ class Profile:
         raws: list[bytes] = []
         for cid in circle_ids:
             raws += self.store.raw_records(cid)
+            raws += self.store.conflicts(cid)  # equivocation evidence travels like sync sends it
         return encode_bundle(raws)
 
     def import_bundle(self, data: bytes) -> ImportReport:

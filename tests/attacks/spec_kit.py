@@ -1,0 +1,105 @@
+"""Helpers for the attacks written from docs/protocol.md alone (issue 10, items 1-4).
+
+Everything here goes through the public entry points an outsider has: ``records.sign`` and
+``records.parse`` for bytes, ``CircleView`` for the validator, ``Profile`` (real SQLite) for a
+member's store, bundles (``export``/``import``) as the offline sync path, and the CLI as a
+subprocess. An attacker signs with their own key only; what they forge is everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nacl.pwhash
+
+from protocol import records
+from protocol.chain import ChainPos
+from protocol.identity import Identity
+from protocol.node.paths import resolve
+from protocol.node.profile import Profile
+from protocol.records import Record
+
+CHEAP = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
+NOW_S = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self, t: float = NOW_S) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        self.t += 0.001  # every record of a run gets its own time
+        return self.t
+
+
+def make(tmp: Path, name: str, seed: int) -> Profile:
+    return Profile.create(
+        resolve(str(tmp), name), name, None, Clock(), Identity.from_seed(bytes([seed]) * 32), **CHEAP
+    )
+
+
+def share(src: Profile, dst: Profile, cid: bytes) -> None:
+    """Offline sync: ``dst`` takes in everything ``src`` holds of the circle."""
+    dst.import_bundle(src.export([cid]))
+
+
+def circle(tmp: Path, *names: str) -> tuple[list[Profile], bytes]:
+    """``names[0]`` founds a circle and invites the others; everyone then holds everything."""
+    people = [make(tmp, n, i + 1) for i, n in enumerate(names)]
+    founder = people[0]
+    cid = founder.new_circle("friends").circle_id
+    for p in people[1:]:
+        p.join_token(founder.invite(cid, p.me))
+        share(p, founder, cid)
+    for p in people[1:]:
+        share(founder, p, cid)
+    return people, cid
+
+
+def bundle(*recs: Record) -> bytes:
+    from protocol.node.ingest import encode_bundle
+
+    return encode_bundle([r.raw for r in recs])
+
+
+def resign(who: Identity, victim: Record, pos: ChainPos, **changes: Any) -> Record:
+    """``victim``'s body with the author, chain position (and ``changes``) replaced, signed by ``who``."""
+    body = {k: v for k, v in victim.body.items() if k != "v"}
+    body.update({"a": who.public_key, "q": pos.seq, "p": pos.prev, **changes})
+    return records.sign(who, body)
+
+
+def texts(p: Profile, cid: bytes) -> list[tuple[bytes, str | None]]:
+    return [(e.author, e.text) for e in p.log(cid)]
+
+
+def cli(profile: Profile, *args: str) -> subprocess.CompletedProcess[str]:
+    """``smallsocial ARGS`` as a subprocess on ``profile``'s data dir (the profile is closed first)."""
+    root = profile.paths.root
+    profile.close()
+    env = {**os.environ, "SMALLSOCIAL_DATA_DIR": str(root.parent.parent), "SMALLSOCIAL_PROFILE": root.name}
+    env.pop("SMALLSOCIAL_PASSPHRASE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "smallsocial_tui", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def cli_json(profile: Profile, *args: str) -> Any:
+    p = cli(profile, *args, "--json")
+    assert p.returncode == 0, (args, p.stdout, p.stderr)
+    out = p.stdout.strip()
+    try:
+        return json.loads(out)
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
