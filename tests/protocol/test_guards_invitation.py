@@ -225,3 +225,51 @@ def test_eight_characters_hold_a_length_and_nothing_else() -> None:
     one = base64.b32encode(b"\x00\x00\x00\x01\x00").decode().lower()
     with pytest.raises(TokenTruncated, match=r"\(0 of 1 bytes\)"):
         invitation.decode_token("ssi1" + one)
+
+
+# ---- the body's schema, field by field, at its bounds --------------------------------------------
+
+
+def _token_body(w: World, **fields: object) -> str:
+    inv = w.history[0]
+    body = {"v": 1, "inv": inv.raw, "gen": w.genesis.raw, "ch": [], "sl": b"\x01", "ad": [], **fields}
+    return _frame(wire.encode(body))
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"inv": b"x" * 4096}, False),  # within the bound: refused later, as a record
+        ({"inv": b"x" * 4097}, True),
+        ({"inv": b"x"}, False),
+        ({"inv": b""}, True),
+        ({"gen": b"x" * 4096}, False),
+        ({"gen": b"x" * 4097}, True),
+        ({"gen": b"x"}, False),
+        ({"gen": b""}, True),
+        ({"ch": [b"x" * 4096]}, False),
+        ({"ch": [b"x" * 4097]}, True),
+        ({"ch": [b"x"]}, False),
+        ({"ch": [b""]}, True),
+        ({"ch": [b"x"] * 32}, False),
+        ({"ch": [b"x"] * 33}, True),
+        ({"sl": b""}, True),
+        ({"v": 2}, True),
+    ],
+)
+def test_body_fields_are_bounded_before_records_are_parsed(
+    world3: World, fields: dict[str, object], named: bool
+) -> None:
+    (name,) = fields
+    with pytest.raises(TokenInvalid, match="intact but not valid") as e:
+        invitation.decode_token(_token_body(world3, **fields))
+    assert (f"field {name!r}" in str(e.value)) is named, str(e.value)
+
+
+def test_addresses_up_to_the_bound_are_kept(world3: World) -> None:
+    ok = [f"/dns/{'a' * 240}/tcp/{i}" for i in range(16)]
+    ok[0] = "x" * 256
+    assert invitation.decode_token(_token_body(world3, ad=ok)).addrs == tuple(ok)
+    for bad in ([*ok, "/ip4/127.0.0.1/tcp/1"], ["x" * 257]):
+        with pytest.raises(TokenInvalid, match="field 'ad'"):
+            invitation.decode_token(_token_body(world3, ad=bad))
