@@ -258,7 +258,6 @@ class CircleView:
             if taken is None or taken.seq != record.seq:
                 # Its seq is free; only a link disagrees. It takes its place in the chain, so
                 # every member ends up holding the same records, and its author is flagged.
-                conflict_note: str | None = f"equivocation by the author ({placed.reason})"
                 placed = self.chains.place(record)
             else:
                 # A second record for a taken position. Dropping one of the two would let members
@@ -278,8 +277,6 @@ class CircleView:
                     self.roster = fold(self.genesis, self._roster)
                 why = f"equivocation by the author ({placed.reason}), kept as evidence"
                 return Stored(record, (), 0, self.roster.roster_hash != before, why, conflict=True)
-        else:
-            conflict_note = None
         self.records[record.id] = record
         self._note(record)
         self._index(record)
@@ -294,7 +291,6 @@ class CircleView:
             note = self.roster.rejected.get(record.id)
         elif record.type == records.FORK:
             note = fork.check_against(self.roster, record)
-        note = note or conflict_note
         if isinstance(placed, Buffered):
             return Stored(record, (), placed.missing, changed, note)
         assert isinstance(placed, Delivered)

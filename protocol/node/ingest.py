@@ -77,7 +77,8 @@ def _effects(profile: Profile, record: Record, outcome: Stored) -> None:
     me = profile.me
     cid = record.circle
     now = profile._now()
-    if record.type == records.REKEY and outcome.note is None:
+    if record.type == records.REKEY and (outcome.note is None or outcome.conflict):
+        # (a rekey kept as equivocation evidence is in the roster set too: its key may be current)
         for k, sealed in record.body["ks"]:
             if bytes(k) == me:
                 try:
