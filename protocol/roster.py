@@ -31,9 +31,11 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from protocol import crypto, records, wire
+from protocol import crypto, records, schema, wire
 from protocol.records import Record
 
 ADMIN = "admin"
@@ -87,7 +89,7 @@ class Departure:
 class Epoch:
     id: bytes
     number: int
-    holders: frozenset[bytes]
+    holders: AbstractSet[bytes]
     sealed: Mapping[bytes, bytes] = field(default_factory=dict, repr=False)
 
 
@@ -105,10 +107,14 @@ class RosterState:
     epochs: Mapping[bytes, Epoch]
     current_epoch: Epoch | None
     heads: tuple[bytes, ...]
-    accepted: frozenset[bytes]
+    accepted: AbstractSet[bytes]
     rejected: Mapping[bytes, str]
-    pending: frozenset[bytes]
-    roster_hash: bytes
+    pending: AbstractSet[bytes]
+
+    @cached_property
+    def roster_hash(self) -> bytes:
+        """H(canonical msgpack of the ascending accepted ids); computed when first asked for."""
+        return crypto.blake2b256(wire.encode(sorted(self.accepted)))
 
     def is_member(self, key: bytes) -> bool:
         return key in self.members
@@ -185,6 +191,8 @@ class _Walk:
                 return "the invitee is already in the circle"
             if bytes(b["e"]) not in self.epochs:
                 return "cites an unknown epoch"
+            if self.slots_taken() >= schema.MAX_MEMBERS and not self.has_open_invite(k):
+                return "the circle is full"
             return None
         if t == records.REMOVE:
             k = bytes(b["k"])
@@ -192,8 +200,7 @@ class _Walk:
                 return "only admins may remove"
             if k == self.founder:
                 return "the founder cannot be removed"
-            pending_invitee = any(i.invitee == k and i.used_by is None for i in self.invites.values())
-            if k not in self.members and k not in self.relays and not pending_invitee:
+            if k not in self.members and k not in self.relays and not self.invited_unused(k):
                 return "the key is not in the circle"
             return None
         if t == records.LEAVE:
@@ -232,8 +239,7 @@ class _Walk:
             e = bytes(b["e"])
             inv = Invitation(r.id, a, bytes(b["k"]), str(b["r"]), int(b["x"]), e)
             self.invites[r.id] = inv
-            ep = self.epochs[e]
-            self.epochs[e] = Epoch(ep.id, ep.number, ep.holders | {inv.invitee}, ep.sealed)
+            self.hold(e, inv.invitee)
         elif t == records.JOIN:
             inv = self.invites[bytes(b["i"])]
             self.invites[inv.id] = Invitation(
@@ -250,23 +256,53 @@ class _Walk:
             self.relays.pop(k, None)
             kind = "removed" if t == records.REMOVE else "left"
             self.departed[k] = Departure(k, kind, a, r.id, cut, cut_id)
-            self.burned.update(eid for eid, ep in self.epochs.items() if k in ep.holders)
-            for iid, inv in list(self.invites.items()):
-                if inv.used_by is None and (inv.invitee == k or inv.inviter == k):
-                    self.invites[iid] = Invitation(
-                        inv.id, inv.inviter, inv.invitee, inv.role, inv.expires, inv.epoch, revoked=True
-                    )
+            self.burn(k)
+            self.revoke(k)
         elif t == records.ROLE:
             k = bytes(b["k"])
             m = self.members[k]
             self.members[k] = Member(k, str(b["r"]), m.invited_by, m.since)
         elif t == records.REKEY:
-            sealed = {bytes(p[0]): bytes(p[1]) for p in b["ks"]}
-            self.epochs[r.id] = Epoch(r.id, int(b["e"]), frozenset(sealed), sealed)
+            self.open_epoch(r.id, int(b["e"]), {bytes(p[0]): bytes(p[1]) for p in b["ks"]})
         elif t == records.PIN:
             k = bytes(b["k"])
             self.relays[k] = Relay(k, tuple(b["ad"]), a, r.id)
             self.departed.pop(k, None)
+
+    # The queries and updates below scan the whole state: the reference. protocol/fold.py
+    # overrides them with indexed versions (the same answers, O(1) amortised).
+
+    def slots_taken(self) -> int:
+        """Members plus the distinct non-members holding an open invitation (used by none,
+        not revoked): what ``MAX_MEMBERS`` bounds, so a rekey to every member always fits."""
+        open_keys = {i.invitee for i in self.invites.values() if i.used_by is None and not i.revoked}
+        return len(self.members) + len(open_keys - self.members.keys())
+
+    def has_open_invite(self, k: bytes) -> bool:
+        return any(i.invitee == k and i.used_by is None and not i.revoked for i in self.invites.values())
+
+    def invited_unused(self, k: bytes) -> bool:
+        """``k`` is the invitee of an invitation nobody used (revoked or not)."""
+        return any(i.invitee == k and i.used_by is None for i in self.invites.values())
+
+    def hold(self, epoch_id: bytes, k: bytes) -> None:
+        ep = self.epochs[epoch_id]
+        self.epochs[epoch_id] = Epoch(ep.id, ep.number, frozenset(ep.holders) | {k}, ep.sealed)
+
+    def open_epoch(self, epoch_id: bytes, number: int, sealed: dict[bytes, bytes]) -> None:
+        self.epochs[epoch_id] = Epoch(epoch_id, number, frozenset(sealed), sealed)
+
+    def burn(self, k: bytes) -> None:
+        """Every epoch ``k`` held is never current again."""
+        self.burned.update(eid for eid, ep in self.epochs.items() if k in ep.holders)
+
+    def revoke(self, k: bytes) -> None:
+        """Every unused invitation by or for ``k`` is revoked."""
+        for iid, inv in list(self.invites.items()):
+            if inv.used_by is None and (inv.invitee == k or inv.inviter == k):
+                self.invites[iid] = Invitation(
+                    inv.id, inv.inviter, inv.invitee, inv.role, inv.expires, inv.epoch, revoked=True
+                )
 
 
 def _order(cid: bytes, recs: Mapping[bytes, Record]) -> tuple[list[bytes], set[bytes]]:
@@ -384,5 +420,4 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
         accepted=accepted,
         rejected=rejected,
         pending=frozenset(pending),
-        roster_hash=crypto.blake2b256(wire.encode(sorted(accepted))),
     )
