@@ -1,8 +1,9 @@
 """The addresses a running node gives friends, and following them when they change.
 
-:func:`announced` turns what the host listens on (``/ip4/0.0.0.0/tcp/P``) and
-what peers observed (identify, as py-libp2p confirms it) into dialable
-addresses, ranked by :func:`protocol.node.reach.dialable`. :func:`follow`
+:func:`install` makes the host turn what it listens on (``/ip4/0.0.0.0/tcp/P``)
+and what peers observed (identify, as py-libp2p confirms it) into dialable
+addresses, ranked by :func:`protocol.node.reach.dialable`; identify then tells
+peers those, and :func:`announced` reads them. :func:`follow`
 rechecks every few seconds; when they change (a laptop moved from home to a
 café, DHCP gave a new lease) it drops connections that may have been on a
 vanished address, tells every circle the new addresses in a presence record,
@@ -14,10 +15,12 @@ addresses and their dialer redials; ours redials them.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import TYPE_CHECKING
 
+import multiaddr
 import trio
-from libp2p.abc import IHost
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 
 from protocol.node import api, reach
 from protocol.node.host import LOG
@@ -27,13 +30,68 @@ if TYPE_CHECKING:
 
 CHECK_S = 3.0
 """Seconds between checks of this machine's addresses."""
+RETELL_S = (0.0, 5.0, 10.0)
+"""Delays between the presence records sent after a change (friends reconnect in between)."""
+SUPERSEDE_S = 5.0
+"""A new connection from a peer replaces one older than this (dead after the peer moved)."""
+
+
+class Supersede(INotifee):
+    """When a peer connects again, close its older connections: it moved, and they are dead.
+
+    A friend whose address vanished cannot send a FIN from it, so our side keeps a
+    connection that looks established for many minutes and streams opened on it time
+    out. Its new connection (it redials from the new address) replaces the old one.
+    Connections younger than ``SUPERSEDE_S`` are left alone: two peers dialling each
+    other at the same moment must not each close the other's.
+    """
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        pid = conn.muxed_conn.peer_id
+        now = time.time()
+        stale = [
+            c
+            for c in network.get_connections(pid)
+            if c is not conn and now - float(getattr(c, "_created_at", now)) > SUPERSEDE_S
+        ]
+        for old in stale:
+            LOG.info("peer %s connected again; closing its older connection", pid)
+            with contextlib.suppress(Exception):
+                await old.close()
+        if stale and self.node._nursery is not None:
+            self.node._nursery.start_soon(self.node._ensure_pubsub, pid)
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        pass
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+
+def _dialable(candidates: list[multiaddr.Multiaddr]) -> list[multiaddr.Multiaddr]:
+    return [multiaddr.Multiaddr(a) for a in reach.dialable(str(c) for c in candidates)]
+
+
+def install(host: IHost) -> None:
+    """Make the host itself advertise dialable addresses (identify tells peers these, not 0.0.0.0)."""
+    host._addrs_factory = _dialable  # type: ignore[attr-defined]
 
 
 def announced(host: IHost) -> list[str]:
     """Dialable addresses with our peer ID, best first (see :func:`protocol.node.reach.dialable`)."""
-    me = host.get_id().to_base58()
-    candidates = [str(a).split("/p2p/")[0] for a in host.get_addrs()]
-    return [f"{a}/p2p/{me}" for a in reach.dialable(candidates)]
+    return [str(a) for a in host.get_addrs()]
 
 
 def _ips(addrs: list[str]) -> set[str]:
@@ -42,6 +100,7 @@ def _ips(addrs: list[str]) -> set[str]:
 
 async def follow(node: Node, interval: float = CHECK_S) -> None:
     """Keep ``node.addrs`` current; on a change, reconnect and announce (runs until cancelled)."""
+    node.host.get_network().register_notifee(Supersede(node))
     while True:
         await trio.sleep(interval)
         if getattr(node, "announce", None):  # a relay given --announce says where it is
@@ -58,6 +117,18 @@ async def follow(node: Node, interval: float = CHECK_S) -> None:
             await node._disconnect_all()
             node._backoff.clear()
         node.emit(api.AddressesChanged(tuple(node.public_addrs())))
+        if node._nursery is not None:
+            node._nursery.start_soon(_tell, node)
+
+
+async def _tell(node: Node) -> None:
+    """Presence with the new addresses in every circle: now, and again as connections come back."""
+    for delay in RETELL_S:
+        await trio.sleep(delay)
+        # Our subscriptions again: a friend that closed our dead connection forgot them
+        # (py-libp2p drops a peer's subscriptions when any of its pubsub streams dies).
+        with contextlib.suppress(Exception):
+            await node.pubsub.message_all_peers(node.pubsub.get_hello_packet().SerializeToString())
         for c in node.profile.store.circles():
             if c.status in ("member", "relay"):
                 with contextlib.suppress(Exception):

@@ -184,6 +184,7 @@ class Node(Peering):
         self.token = trio.lowlevel.current_trio_token()
         self.host = make_host(self.profile.identity, self.listen, charge=self._charge)
         disable_auto_connector(self.host)  # stopping it after host.run() lets its first round dial
+        announce.install(self.host)
         self.gossipsub = make_gossipsub()
         self.pubsub = make_pubsub(self.host, self.gossipsub, charge=self._charge)
         listen = [multiaddr.Multiaddr(a) for a in self.listen]
