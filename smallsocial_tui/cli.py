@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import shlex
 import sqlite3
@@ -100,6 +101,18 @@ def _own_addrs(profile: Profile) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
+def _reachability(profile: Profile) -> dict[str, str]:
+    """How friends reach this profile's node, as the node last found (``<profile>/reachability``)."""
+    try:
+        got = json.loads((profile.paths.root / "reachability").read_text())
+        return {"state": str(got["state"]), "hint": str(got["hint"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {
+            "state": "unknown",
+            "hint": "Start your node (`smallsocial run` or `smallsocial`) to find out.",
+        }
+
+
 def _who(profile: Profile, key: bytes) -> str:
     if key == profile.me:
         return "you"
@@ -169,12 +182,15 @@ def cmd_id(args: argparse.Namespace) -> None:
         "encrypted": keyfile_is_encrypted(profile.paths.keyfile.read_bytes()),
         "addresses": _own_addrs(profile),
         "node_running": control.node_running(profile.paths.root),
+        "reachability": _reachability(profile),
     }
     _emit(
         args,
         data,
         f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)} (shown only to you for now)"
-        f"\ndata: {profile.paths.root}" + "".join(f"\naddress: {a}" for a in data["addresses"]),
+        f"\ndata: {profile.paths.root}"
+        + "".join(f"\naddress: {a}" for a in data["addresses"])
+        + f"\nreachable: {data['reachability']['state']}: {data['reachability']['hint']}",
     )
 
 

@@ -15,6 +15,7 @@ addresses and their dialer redials; ours redials them.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 
 from protocol.node import api, reach
-from protocol.node.host import LOG
+from protocol.node.host import LOG, key_of
 
 if TYPE_CHECKING:
     from protocol.node.node import Node
@@ -98,11 +99,32 @@ def _ips(addrs: list[str]) -> set[str]:
     return {a.split("/")[2] for a in addrs if a.count("/") > 2}
 
 
+def _relayed(node: Node) -> bool:
+    """Connected to a relay pinned to one of my circles (it stores and forwards for me)."""
+    relays = {k for c in node.profile.store.circles() if c.status == "member"
+              for k in node.profile.view(c.id).roster.relays}  # fmt: skip
+    return any(key_of(pid) in relays for pid in list(node._connected))
+
+
+def _report(node: Node, last: tuple[str, str] | None) -> tuple[str, str]:
+    """Emit and keep (``<profile>/reachability``) how friends reach me, when it changed."""
+    now = reach.reachability(node.public_addrs(), _relayed(node), reach.discovery_on())
+    if now != last:
+        node.emit(api.Reachability(*now))
+        with contextlib.suppress(OSError):
+            (node.profile.paths.root / "reachability").write_text(
+                json.dumps({"state": now[0], "hint": now[1]}) + "\n"
+            )
+    return now
+
+
 async def follow(node: Node, interval: float = CHECK_S) -> None:
     """Keep ``node.addrs`` current; on a change, reconnect and announce (runs until cancelled)."""
     node.host.get_network().register_notifee(Supersede(node))
+    state = _report(node, None)
     while True:
         await trio.sleep(interval)
+        state = _report(node, state)
         if getattr(node, "announce", None):  # a relay given --announce says where it is
             continue
         now = announced(node.host)

@@ -169,6 +169,14 @@ class NodeStarted(Event):
 
 
 @dataclass(frozen=True)
+class Reachability(Event):
+    """How friends can reach this node (``direct``, ``relay``, ``lan``, ``nowhere``) and what to do."""
+
+    state: str
+    hint: str
+
+
+@dataclass(frozen=True)
 class AddressesChanged(Event):
     """The addresses friends can dial changed (a laptop moved); presence already carries them."""
 

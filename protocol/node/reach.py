@@ -166,4 +166,35 @@ def dialable(listening: Iterable[str], observed: Iterable[str] = ()) -> list[str
     return sorted(usable, key=rank)  # stable: interface order within a rank
 
 
-__all__ = ["ENV", "dialable", "discovery_on", "member_listen", "profile_port", "rank"]
+REACH_PUBLIC, REACH_RELAY, REACH_LAN, REACH_NOWHERE = "direct", "relay", "lan", "nowhere"
+
+
+def reachability(addrs: Iterable[str], relayed: bool = False, discovery: bool = True) -> tuple[str, str]:
+    """How friends can reach this node, and one sentence of what to do about it.
+
+    ``addrs`` are the node's announced addresses, ``relayed`` whether it is connected
+    to a relay pinned to one of its circles (which stores and forwards for it).
+    """
+    ranks = {rank(a) for a in addrs}
+    if 0 in ranks:
+        return REACH_PUBLIC, "Friends anywhere can connect to you directly."
+    if relayed:
+        return REACH_RELAY, (
+            "Friends outside your network reach you through your circle's relay; "
+            "friends on your network connect directly."
+        )
+    if 1 in ranks:
+        return REACH_LAN, (
+            "Only friends on your network can connect to you; for friends elsewhere, "
+            "pin a relay: `smallsocial circle pin CIRCLE RELAY_ADDR`."
+        )
+    if not discovery:
+        return REACH_NOWHERE, (
+            "Only this machine can reach you: SMALLSOCIAL_DISCOVERY=off keeps you on 127.0.0.1; unset it."
+        )
+    return REACH_NOWHERE, (
+        "No friend can reach you: this machine has no network address; connect to a network."
+    )
+
+
+__all__ = ["ENV", "dialable", "discovery_on", "member_listen", "profile_port", "rank", "reachability"]

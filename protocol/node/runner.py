@@ -47,6 +47,8 @@ def _line(profile: Profile, ev: api.Event) -> str | None:
 
     if isinstance(ev, api.NodeStarted):
         return f"node {ev.peer_id} listening on " + " ".join(ev.addrs)
+    if isinstance(ev, api.Reachability):
+        return f"reachability: {ev.state}: {ev.hint}"
     if isinstance(ev, api.AddressesChanged):
         return "reachable now at " + (" ".join(ev.addrs) or "no address")
     if isinstance(ev, api.MessageReceived):

@@ -136,6 +136,8 @@ class State:
         self.peer_id = ""
         self.name = ""
         self.addrs: tuple[str, ...] = ()
+        self.reach: tuple[str, str] = ("", "")
+        """How friends reach my node (``direct``, ``relay``, ``lan``, ``nowhere``) and what to do."""
         self.circles: dict[bytes, CircleNode] = {}
         self.roots: list[bytes] = []
         self.contacts: dict[bytes, str] = {}

@@ -55,6 +55,11 @@ class Member(Peer):
         ev = [e for e in self.events if e.get("event") in ("NodeStarted", "AddressesChanged")]
         return list(ev[-1]["addrs"]) if ev else []
 
+    def reach(self) -> str:
+        """The reachability state the node last reported ("" before its first report)."""
+        ev = [e for e in self.events if e.get("event") == "Reachability"]
+        return str(ev[-1]["state"]) if ev else ""
+
     def peer_addrs(self) -> list[str]:
         """Addresses this member's store holds for others (tokens, presence, connections)."""
         with self._db() as db:

@@ -99,6 +99,18 @@ def test_observed_addresses_join_and_loopback_stays_only_alone(
     ]
 
 
+def test_reachability_in_one_word_and_one_sentence() -> None:
+    assert reach.reachability(["/ip4/198.51.100.11/tcp/1/p2p/k"])[0] == "direct"
+    assert reach.reachability(["/ip4/10.1.0.2/tcp/1/p2p/k"], relayed=True)[0] == "relay"
+    state, hint = reach.reachability(["/ip4/10.1.0.2/tcp/1/p2p/k"])
+    assert state == "lan" and "smallsocial circle pin" in hint
+    state, hint = reach.reachability(["/ip4/127.0.0.1/tcp/1/p2p/k"], discovery=False)
+    assert state == "nowhere" and "SMALLSOCIAL_DISCOVERY" in hint
+    state, hint = reach.reachability([])
+    assert state == "nowhere" and "network" in hint
+    assert all(h.count(". ") == 0 for _, h in [reach.reachability(a) for a in ([], ["/ip4/10.0.0.1/tcp/1"])])
+
+
 class DefaultPeer(Peer):
     """``smallsocial run`` with no ``--listen``: the default a user gets."""
 
@@ -115,8 +127,13 @@ def test_a_default_node_stays_on_loopback_and_keeps_its_port(tmp_path: Path) -> 
         assert all(a.startswith("/ip4/127.0.0.1/tcp/") for a in started["addrs"]), started
         port = addr.split("/")[4]
         assert (alice.root / "port").read_text().strip() == port
-        shown = alice.json("id")["addresses"]
-        assert shown and all(a.startswith(f"/ip4/127.0.0.1/tcp/{port}/p2p/") for a in shown), shown
+        shown = alice.json("id")
+        assert shown["addresses"] and all(
+            a.startswith(f"/ip4/127.0.0.1/tcp/{port}/p2p/") for a in shown["addresses"]
+        ), shown
+        assert any(e["event"] == "Reachability" and e["state"] == "nowhere" for e in alice.events)
+        assert shown["reachability"]["state"] == "nowhere"
+        assert "SMALLSOCIAL_DISCOVERY" in shown["reachability"]["hint"]
         assert alice.stop() == 0
         assert alice.start().split("/")[4] == port
     finally:

@@ -25,6 +25,9 @@ class IdentityDialog(Dialog):
         t.append("Addresses\n", Style(dim=True))
         for a in st.addrs or ("(not listening yet)",):
             t.append(f"  {safe(a)}\n")
+        if st.reach[0]:
+            t.append("\nReachable ", Style(dim=True))
+            t.append(f"{st.reach[0]}: {st.reach[1]}\n")
         with VerticalScroll(classes="box"):
             yield Label("My identity", classes="box-title")
             yield Static(t)

@@ -366,6 +366,9 @@ class MainScreen(CommandsMixin, Screen[None]):
             self._update_status()
         elif isinstance(ev, api.AddressesChanged):
             st.addrs = ev.addrs
+        elif isinstance(ev, api.Reachability):
+            st.reach = (ev.state, ev.hint)
+            self._update_status()
         elif isinstance(ev, api.NodeStopped):
             self._update_status("node stopped")
 

@@ -1,4 +1,4 @@
-"""The status bar: my name, peers connected, relays, sync state, and the circle's loudness."""
+"""The status bar: my name, peers connected, relays, sync state, reachability, and the circle's loudness."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ from textual.widgets import Static
 
 from smallsocial_tui.app.model import State
 from smallsocial_tui.text import safe_name
+
+REACH_LABEL = {
+    "direct": ("reachable", "green"),
+    "relay": ("via relay", "green"),
+    "lan": ("LAN only", "yellow"),
+    "nowhere": ("unreachable", "red"),
+}
+"""How the bar names each reachability state (the identity dialog says what to do)."""
 
 
 class StatusBar(Static):
@@ -24,6 +32,9 @@ class StatusBar(Static):
         relays = len(state.relays())
         t.append(f"  {relays} relay{'s' if relays != 1 else ''}")
         t.append("  syncing…" if state.syncing else "  synced", Style(dim=not state.syncing))
+        if state.reach[0]:
+            label, color = REACH_LABEL.get(state.reach[0], (state.reach[0], "grey50"))
+            t.append(f"  {label}", Style(color=color))
         if circle is not None and circle in state.circles:
             node = state.circles[circle]
             t.append(f"  │ {state.circle_name(circle)} ", Style(bold=True))
