@@ -16,10 +16,19 @@ any node. This module provides:
   raise. Inbound RPC frames are capped at :data:`MAX_RPC` (one record at the protocol's
   size limit and its envelope), and outbound RPCs are split to that size, so honest
   batches (IWANT answers) still fit.
+- Circle topics are told only to those who may know them. A connected stranger used to
+  learn every circle topic a node is in (the hello lists all subscriptions), could
+  subscribe and then receive every record and presence. :class:`GuardedPubsub` takes a
+  ``may_know(peer, topic)`` predicate (the node's: a member, pending invitee or relay of
+  that circle): it announces a topic only to such peers, takes a peer's subscription only
+  from such a peer (others are held aside, bounded, and admitted by :meth:`reconsider`
+  once the roster says so), and :class:`GuardedGossipSub` refuses their GRAFTs. So a
+  stranger is never in a topic's peer set: no mesh, no fanout, no IHAVE, no forwarding.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 from collections.abc import Callable
@@ -27,6 +36,7 @@ from typing import Any
 
 from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.rpc_queue import RpcQueue
@@ -42,6 +52,17 @@ MAX_RPC = records.MAX_RECORD_SIZE + 8 * 1024
 
 Charge = Callable[[ID, str], None]
 """Called with a peer and what it did wrong; the node counts it toward graylisting."""
+MayKnow = Callable[[ID, str], bool]
+"""Whether a peer may learn that I am in a topic, and get its messages from me."""
+WITHHELD_TOPICS = 64
+WITHHELD_PEERS = 2000
+"""Subscriptions held aside (a peer not yet known to be a member): per peer, and peers at once."""
+_hello_to: contextvars.ContextVar[ID | None] = contextvars.ContextVar("hello_to", default=None)
+
+
+def anyone(peer: ID, topic: str) -> bool:
+    """The ``may_know`` of a peer that keeps no secrets (test peers, benchmarks)."""
+    return True
 
 
 def guard_inbound_streams(host: IHost, charge: Charge) -> None:
@@ -77,11 +98,78 @@ class _CappedQueues(dict[ID, RpcQueue]):
 class GuardedPubsub(Pubsub):
     """py-libp2p's Pubsub that bounds RPC frames and never formats or raises on a peer's message."""
 
-    def __init__(self, *args: Any, charge: Charge, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, charge: Charge, may_know: MayKnow = anyone, **kwargs: Any) -> None:
         kwargs.setdefault("max_inbound_rpc_size", MAX_RPC)
         super().__init__(*args, **kwargs)
         self.peer_queues = _CappedQueues()
         self._charge = charge
+        self.may_know = may_know
+        self._withheld: dict[ID, set[str]] = {}
+        self._told: set[tuple[ID, str]] = set()
+
+    # who learns my topics -----------------------------------------------------------
+    async def _handle_new_peer(self, peer_id: ID) -> None:
+        _hello_to.set(peer_id)  # this task's own context: read by get_hello_packet below
+        await super()._handle_new_peer(peer_id)
+
+    def get_hello_packet(self) -> rpc_pb2.RPC:
+        packet = super().get_hello_packet()
+        peer = _hello_to.get()
+        if peer is None:
+            return packet
+        self._told = {(p, t) for p, t in self._told if p != peer}
+        told = [s for s in packet.subscriptions if self.may_know(peer, s.topicid)]
+        del packet.subscriptions[:]
+        packet.subscriptions.extend(told)
+        self._told |= {(peer, s.topicid) for s in told}
+        return packet
+
+    async def message_all_peers(self, raw_msg: bytes, announce: rpc_pb2.RPC.SubOpts | None = None) -> None:
+        if announce is None:
+            await super().message_all_peers(raw_msg, announce)
+            return
+        rpc = rpc_pb2.RPC()
+        rpc.ParseFromString(raw_msg)
+        for peer in tuple(self.peers):
+            queue = self.peer_queues.get(peer)
+            if queue is not None and self.may_know(peer, announce.topicid):
+                self._told.add((peer, announce.topicid))
+                self._enqueue_or_retry_announce(peer, queue, rpc, announce)
+
+    def handle_subscription(self, origin_id: ID, sub_message: rpc_pb2.RPC.SubOpts) -> None:
+        topic = sub_message.topicid
+        if sub_message.subscribe and not self.may_know(origin_id, topic):
+            held = self._withheld.get(origin_id)
+            if held is None and len(self._withheld) < WITHHELD_PEERS:
+                held = self._withheld[origin_id] = set()
+            if held is not None and len(held) < WITHHELD_TOPICS:
+                held.add(topic)
+            return
+        if not sub_message.subscribe:
+            self._withheld.get(origin_id, set()).discard(topic)
+        super().handle_subscription(origin_id, sub_message)
+
+    def reconsider(self, peer: ID) -> None:
+        """The roster changed: admit ``peer``'s held subscriptions, tell it topics it may now know."""
+        for topic in sorted(self._withheld.get(peer, set())):
+            if self.may_know(peer, topic):
+                self._withheld[peer].discard(topic)
+                super().handle_subscription(peer, rpc_pb2.RPC.SubOpts(subscribe=True, topicid=topic))
+        queue = self.peer_queues.get(peer)
+        if queue is None:
+            return
+        for topic in sorted(self.topic_ids):
+            if (peer, topic) not in self._told and self.may_know(peer, topic):
+                packet, subopt = self._build_announce_rpc(topic, subscribe=True)
+                self._told.add((peer, topic))
+                self._enqueue_or_retry_announce(peer, queue, packet, subopt)
+
+    def _handle_dead_peer(self, peer_id: ID) -> None:
+        self._withheld.pop(peer_id, None)
+        self._told = {(p, t) for p, t in self._told if p != peer_id}
+        super()._handle_dead_peer(peer_id)
+
+    # messages ------------------------------------------------------------------------
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         try:
@@ -113,6 +201,17 @@ class GuardedPubsub(Pubsub):
             return
         self.notify_subscriptions(msg)
         await self.router.publish(forwarder, msg)
+
+
+class GuardedGossipSub(GossipSub):
+    """GossipSub that meshes only with peers its pubsub's ``may_know`` admits for the topic."""
+
+    async def handle_graft(self, graft_msg: rpc_pb2.ControlGraft, sender_peer_id: ID) -> None:
+        pubsub = self.pubsub
+        if isinstance(pubsub, GuardedPubsub) and not pubsub.may_know(sender_peer_id, graft_msg.topicID):
+            await self.emit_prune(graft_msg.topicID, sender_peer_id, False, False)
+            return
+        await super().handle_graft(graft_msg, sender_peer_id)
 
 
 def _peer_of(stream: INetStream) -> ID | None:

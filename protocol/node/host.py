@@ -31,13 +31,19 @@ from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.pubsub import Pubsub
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from protocol import records
 from protocol.identity import Identity, parse_peer_id
-from protocol.node.guard import Charge, GuardedPubsub, guard_inbound_streams
+from protocol.node.guard import (
+    Charge,
+    GuardedGossipSub,
+    GuardedPubsub,
+    MayKnow,
+    anyone,
+    guard_inbound_streams,
+)
 from protocol.node.logs import LogBudget, rotating_handler
 
 LOG = logging.getLogger("smallsocial.node")
@@ -155,7 +161,7 @@ def make_host(identity: Identity, listen: list[str], charge: Charge | None = Non
 
 
 def make_gossipsub(degree: int = 24) -> GossipSub:
-    return GossipSub(
+    return GuardedGossipSub(
         protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
         degree=degree,
         degree_low=max(1, degree // 2),
@@ -183,9 +189,17 @@ def _no_charge(peer: ID, why: str) -> None:
     LOG.debug("peer %s: %s", peer, why)
 
 
-def make_pubsub(host: IHost, router: GossipSub, charge: Charge | None = None) -> Pubsub:
-    """Pubsub guarded against peers' bytes (:mod:`protocol.node.guard`); ``charge`` hears of bad peers."""
-    return GuardedPubsub(host, router, msg_id_constructor=message_id, charge=charge or _no_charge)
+def make_pubsub(
+    host: IHost, router: GossipSub, charge: Charge | None = None, may_know: MayKnow | None = None
+) -> GuardedPubsub:
+    """Pubsub guarded against peers' bytes (:mod:`protocol.node.guard`).
+
+    ``charge`` hears of peers that sent bad bytes; ``may_know`` says who may learn of a
+    topic and get its messages (default: anyone, for test peers and benchmarks).
+    """
+    return GuardedPubsub(
+        host, router, msg_id_constructor=message_id, charge=charge or _no_charge, may_know=may_know or anyone
+    )
 
 
 def key_of(peer: ID) -> bytes | None:

@@ -186,7 +186,7 @@ class Node(Peering):
         disable_auto_connector(self.host)  # stopping it after host.run() lets its first round dial
         announce.install(self.host)
         self.gossipsub = make_gossipsub()
-        self.pubsub = make_pubsub(self.host, self.gossipsub, charge=self._charge)
+        self.pubsub = make_pubsub(self.host, self.gossipsub, charge=self._charge, may_know=self._may_know)
         listen = [multiaddr.Multiaddr(a) for a in self.listen]
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.host.run(listen_addrs=listen))
@@ -246,6 +246,7 @@ class Node(Peering):
         # A synchronous validator runs inline; an async one costs py-libp2p a nursery per message.
         self.pubsub.set_topic_validator(t, self._validator, False)
         sub = await self.pubsub.subscribe(t)
+        self._reconsider_peers()
         assert self._nursery is not None
         self._nursery.start_soon(self._receive, circle_id, sub)
 
@@ -263,6 +264,29 @@ class Node(Peering):
         if self._invalid and forwarder != self.host.get_id():
             self.strike(peer, self._invalid)
         return ok
+
+    def _may_know(self, peer: ID, topic: str) -> bool:
+        """Whether ``peer`` may learn I am in ``topic`` and get its records from me (guard.py).
+
+        A member, an invitee not yet joined, or a relay of that circle; never a stranger.
+        """
+        if peer == self.host.get_id():
+            return True
+        cid = self._topics.get(topic)
+        key = key_of(peer)
+        if cid is None or key is None:
+            return False
+        roster = self.profile.view(cid).roster
+        return (
+            roster.is_member(key)
+            or key in roster.relays
+            or any(i.invitee == key and i.used_by is None and not i.revoked for i in roster.invites.values())
+        )
+
+    def _reconsider_peers(self) -> None:
+        """After a roster change or a new topic: peers may now know more topics (guard.py)."""
+        for pid in list(self._connected):
+            self.pubsub.reconsider(pid)
 
     def _charge(self, peer: ID, why: str) -> None:
         """A peer sent bytes that broke a handler or a libp2p signature: one strike (guard.py)."""
@@ -370,6 +394,8 @@ class Node(Peering):
             return False
         self.stats["stored"] += 1
         self._announce(record.circle, outcome, before)
+        if outcome.roster_changed:
+            self._reconsider_peers()
         caught = self.profile.view(record.circle).equivocators
         for author in caught.keys() - flagged:
             LOG.warning("equivocation by %s: %s", peer_id(author), caught[author])

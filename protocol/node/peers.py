@@ -19,11 +19,11 @@ import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
-from libp2p.pubsub.pubsub import Pubsub
 
 from protocol import circle, presence, schema
 from protocol.node import api, pinning
 from protocol.node.blocklist import BlockList
+from protocol.node.guard import GuardedPubsub
 from protocol.node.host import LOG, key_of
 from protocol.node.profile import Profile
 
@@ -75,7 +75,7 @@ class Peering:
     """Peer handling, mixed into ``Node`` (which sets these attributes)."""
 
     host: IHost
-    pubsub: Pubsub
+    pubsub: GuardedPubsub
     profile: Profile
     blocklist: BlockList
     emit: Any
@@ -272,6 +272,7 @@ class Peering:
         if now - self._repaired.get(pid, -1e9) < REPAIR_S:
             return
         self._repaired[pid] = now
+        self.pubsub.reconsider(pid)  # a backstop: the roster may have changed unseen (a sync)
         if pid not in self.pubsub.peers and self._speaks_pubsub(pid):
             LOG.info("peer %s is connected but not in pubsub; reopening its stream", pid)
             self._nursery.start_soon(self._ensure_pubsub, pid)

@@ -83,6 +83,7 @@ def test_a_flood_signed_by_fresh_keys_gets_its_forwarder_graylisted(
     known = {p.name: kit.ids(p, circle) for p in (alice, bob)}
     report = _flood(js_peer, tmp_path, alice, circle, fresh_key_records(circle, epoch, 200), pause_ms=2)
     assert report["ok"] and report["subscribers"] >= 1 and report["published"] == 200, report
+    assert report["told_topic"] is False, "alice told a stranger she is in the circle's topic"
     log = alice.root / "logs" / "node.log"
     wait_until(
         lambda: f"graylisted {report['peer_id']}" in log.read_text(), 15, 0.2, "the flooder graylisted"

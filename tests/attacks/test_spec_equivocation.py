@@ -170,3 +170,45 @@ def test_the_tui_members_panel_marks_the_equivocator(tmp_path: Path) -> None:
     assert (
         "equivocated" not in MembersPanel()._label(state, loaded.members[0]).plain or loaded.members[0] is bob
     )
+
+
+def test_real_nodes_that_hold_different_versions_converge_and_report_it(tmp_path: Path) -> None:
+    """Two ``smallsocial run`` processes: alice holds one version, carol the other and bob's next
+    message after it. Plain sync has nothing to ask (same seqs); the evidence they always send
+    makes both hold both versions, and each node reports the equivocation once."""
+    from tests.node.harness import Peer, wait_until
+
+    alice, _bob, carol, cid, m1, m2 = _scene(tmp_path)
+    after = _msg(alice, cid, ChainPos(m2.seq + 1, m2.id), "after no")
+    alice.import_bundle(bundle(m1))
+    carol.import_bundle(bundle(m2, after))
+    want = {m1.id, m2.id, after.id}
+    for p in (alice, carol):
+        p.close()
+    pa, pc = Peer(tmp_path, "alice"), Peer(tmp_path, "carol")
+
+    def held(peer: Peer) -> set[bytes]:
+        with peer._db() as db:
+            rows = [*db.execute("SELECT id FROM records"), *db.execute("SELECT id FROM conflicts")]
+        return {bytes(r[0]) for r in rows}
+
+    try:
+        pa.start()
+        assert pa.addr is not None
+        pc.start(pa.addr)
+        for peer in (pa, pc):
+            wait_until(lambda peer=peer: want <= held(peer), 60, what=f"{peer.name} to hold both versions")
+            wait_until(
+                lambda peer=peer: peer.saw("Equivocated", circle=cid.hex(), author=BOB.peer_id),
+                30,
+                what=f"{peer.name}'s node to report bob",
+            )
+        assert [e for e in pa.events if e.get("event") == "Equivocated"][1:] == []  # reported once
+        shown = [[(r["author"], r["text"]) for r in peer.log(cid.hex())] for peer in (pa, pc)]
+        assert shown[0] == shown[1]
+        rows = {r["key"]: r for r in pa.json("members", cid.hex())}
+        assert rows[BOB.peer_id]["equivocated"]
+    finally:
+        for peer in (pa, pc):
+            if peer.running():
+                assert peer.stop() == 0

@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(180)
 
 
-def honest_traffic(alice: Node, bob: Node, circle: str, seconds: float, tag: str) -> list[tuple[str, Node, float]]:
+def honest_traffic(
+    alice: Node, bob: Node, circle: str, seconds: float, tag: str
+) -> list[tuple[str, Node, float]]:
     """Alternate alice -> bob and bob -> alice for ``seconds``; (record id, receiver, send time)."""
     out: list[tuple[str, Node, float]] = []
     end = time.monotonic() + seconds

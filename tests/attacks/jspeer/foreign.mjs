@@ -4,13 +4,15 @@
 //
 //   node foreign.mjs CONFIG.json      -> one JSON line on stdout: the report
 //
-// CONFIG: {"mode": "dial" | "fuzz" | "flood", "target": "/ip4/127.0.0.1/tcp/N/p2p/ID",
+// CONFIG: {"mode": "dial" | "fuzz" | "flood" | "listen", "seed_hex": optional identity, "target": "/ip4/127.0.0.1/tcp/N/p2p/ID",
 //          "encrypters": ["noise"|"plaintext"], "muxers": ["yamux"|"mplex"], "seed": 1, ...}
 //  dial   connect, report whether it worked and the target's protocols (via identify)
 //  fuzz   for each protocol the target advertises (and "extra_protocols"; or just "only"),
 //         "rounds" times, with a fresh identity each time unless "same_identity", open
 //         "frames" streams with one random frame each (several shapes); also answer the
 //         target's own identify (with "identify": false) and pubsub streams with junk.
+//  listen gossipsub: subscribe to "topic" (with "push_graft", also GRAFT the node) for
+//         "listen_ms" and report what the node told and sent: topics, messages, mesh.
 //  flood  gossipsub: subscribe to "topic" and publish "payloads" (hex), "repeat" times, for
 //         at most "seconds", every "big_every"-th message replaced by "big_bytes" of junk.
 import { createLibp2p } from 'libp2p'
@@ -22,6 +24,7 @@ import { plaintext } from '@libp2p/plaintext'
 import { identify } from '@libp2p/identify'
 import { gossipsub } from '@chainsafe/libp2p-gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { readFileSync } from 'node:fs'
 
 // Node 20 lacks Promise.withResolvers, which js-libp2p 2.x's queues use.
@@ -83,14 +86,18 @@ const encrypters = (cfg.encrypters ?? ['noise']).map((e) => e === 'plaintext' ? 
 const muxers = (cfg.muxers ?? ['yamux']).map((m) => m === 'mplex' ? mplex() : yamux())
 const services = {}
 if (cfg.identify !== false) services.identify = identify()
-if (cfg.mode === 'flood') {
+if (cfg.mode === 'flood' || cfg.mode === 'listen') {
   // Messages signed by this peer's libp2p key (gossipsub's default), so they pass libp2p's
   // signature check and reach the node's own validator, as a real flooder's would.
   services.pubsub = gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, floodPublish: true })
 }
 
+// With "seed_hex" (32 bytes) the peer has that Ed25519 identity: a test can make it a member.
+const privateKey = cfg.seed_hex ? await generateKeyPairFromSeed('Ed25519', Uint8Array.from(Buffer.from(cfg.seed_hex, 'hex'))) : undefined
+
 async function makeNode () {
   return await createLibp2p({
+    privateKey,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: encrypters,
@@ -177,12 +184,40 @@ try {
       }
     }
     report.identities = cfg.same_identity ? 1 : 1 + (cfg.rounds ?? 3) * protos.length
+  } else if (cfg.mode === 'listen') {
+    // Subscribe to the topic, ask to be in the node's mesh, and count what arrives.
+    const ps = node.services.pubsub
+    report.received = 0
+    ps.addEventListener('message', (evt) => {
+      if (evt.detail.topic === cfg.topic) report.received++
+    })
+    ps.subscribe(cfg.topic)
+    const id = target.getPeerId()
+    for (let i = 0; i < (cfg.wait_told_ms ?? 3000) / 100 && ps.getSubscribers(cfg.topic).length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    report.told_topic = ps.getSubscribers(cfg.topic).length > 0
+    report.node_topics = [...ps.topics.entries()].filter(([, peers]) => peers.has(id)).map(([t]) => t)
+    if (!report.told_topic && cfg.push_graft) {
+      // Believe the node is in the topic anyway; the next heartbeats GRAFT it.
+      ps.topics.set(cfg.topic, new Set([id]))
+    }
+    await new Promise((resolve) => setTimeout(resolve, cfg.listen_ms ?? 5000))
+    report.in_mesh = (ps.mesh.get(cfg.topic) ?? new Set()).has(id)
   } else if (cfg.mode === 'flood') {
     const ps = node.services.pubsub
     ps.subscribe(cfg.topic)
-    for (let i = 0; i < 50 && ps.getSubscribers(cfg.topic).length === 0; i++) {
+    for (let i = 0; i < (cfg.wait_told_ms ?? 2000) / 100 && ps.getSubscribers(cfg.topic).length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
+    // Was this stranger told the node is in the topic? A member node tells only members.
+    report.told_topic = ps.getSubscribers(cfg.topic).length > 0
+    const id = target.getPeerId()
+    for (let i = 0; i < 50 && !ps.streamsOutbound.has(id); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    // A stranger need not follow gossipsub's rules: believe the node subscribed, and push.
+    ps.topics.set(cfg.topic, new Set([...(ps.topics.get(cfg.topic) ?? []), id]))
     report.subscribers = ps.getSubscribers(cfg.topic).length
     report.published = 0
     const payloads = (cfg.payloads ?? []).map((h) => Uint8Array.from(Buffer.from(h, 'hex')))
