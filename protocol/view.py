@@ -120,6 +120,22 @@ class CircleView:
         """Every record held for one chain position (two or more: the author equivocated)."""
         return list(self._at.get((author, seq), ()))
 
+    def evidence(self) -> list[Record]:
+        """Every record that shows an author equivocating: all versions held for a position that
+        has more than one, and both sides of a link that disagrees. Sync sends these always, so
+        a member who holds one version gets the other, and the one who found a broken link
+        hands over what it links against (the other side then finds the second version)."""
+        out: dict[bytes, Record] = {}
+        for (a, q), here in self._at.items():
+            if a not in self.equivocators:
+                continue
+            if len(here) > 1:
+                out.update((r.id, r) for r in here)
+            below = self._at.get((a, q - 1), [])
+            if below and any(r.prev not in {b.id for b in below} for r in here):
+                out.update((r.id, r) for r in [*here, *below])
+        return list(out.values())
+
     def shown(self, record: Record) -> bool:
         """The display rule: of the messages held for one position, the smallest id is shown."""
         rivals = [r.id for r in self._at.get((record.author, record.seq), ()) if r.type == record.type]

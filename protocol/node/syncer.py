@@ -147,8 +147,13 @@ async def serve(node: Node, stream: INetStream) -> None:
                         await stream.write(syncwire.records_frame(batch))
                         sent += len(batch)
                         batch, size = [], 0
-            conflicts = node.profile.store.conflicts(cid)  # rare; always sent so rosters converge
-            batch += conflicts
+            # Rare, and always sent: conflicts (so rosters converge) and every record that shows
+            # an author equivocating (so members holding different versions both get both).
+            evidence = [r.raw for r in node.profile.view(cid).evidence()]
+            extra = list(dict.fromkeys([*node.profile.store.conflicts(cid), *evidence]))
+            if roster_only is not None:
+                extra = [raw for raw in extra if records.parse(raw).is_roster]
+            batch += extra
             if batch:
                 await stream.write(syncwire.records_frame(batch))
                 sent += len(batch)
