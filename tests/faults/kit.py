@@ -57,6 +57,7 @@ NOTES: dict[str, Any] = {}
 WATCHED: list[Peer] = []
 """The nodes (and relays) the running test made, for :func:`failure_report`."""
 TAIL_LINES = 25
+SHORT_TAIL = 5
 
 
 def note(**facts: Any) -> None:
@@ -108,12 +109,16 @@ def describe(node: Peer, lines: int = TAIL_LINES) -> str:
 
 
 def failure_report() -> str:
-    """The seed, round (whatever the test noted) and each watched node's state and log tails."""
+    """The seed, round (whatever the test noted) and each watched node's state and log tails.
+
+    A node the test had stopped or killed gets a short tail; one still running, or one that
+    ended without the test ending it, gets :data:`TAIL_LINES`.
+    """
     noted = ", ".join(f"{k} {v}" for k, v in NOTES.items()) or "(the test noted no seed or round)"
     parts = [f"noted: {noted}"]
     for n in WATCHED:
         try:
-            parts.append(describe(n))
+            parts.append(describe(n, TAIL_LINES if n.proc is not None else SHORT_TAIL))
         except Exception as e:  # a report must not hide the failure it reports
             parts.append(f"== {n.name}: could not describe ({e!r})")
     return "\n".join(parts)
@@ -129,22 +134,54 @@ class Node(Peer):
 
     preexec: Callable[[], None] | None = None
 
+    def __init__(self, data_dir: Path, name: str) -> None:
+        super().__init__(data_dir, name)
+        self.history: list[str] = []
+        self.serve_lag_s: list[float] = []
+        """Per start: seconds from NodeStarted until the control socket answered."""
+
     @property
     def env(self) -> dict[str, str]:
         return {**super().env, "PYTHONFAULTHANDLER": "1"}
 
     def _log(self, what: str) -> None:
-        if not hasattr(self, "history"):
-            self.history: list[str] = []
         self.history.append(f"{time.strftime('%H:%M:%S')} {what}")
         del self.history[:-20]
 
     def start(self, *peers: str, listen: str = LOOPBACK, timeout: float = 30) -> str:
+        """Start the node and return once its control socket answers, not merely once it listens.
+
+        ``smallsocial run`` prints NodeStarted before it binds ``control.sock``, and until
+        it does, the file a SIGKILLed node left behind refuses connections. A node with a
+        big store spends seconds in between (about 3 s at 25,000 records, on a busy
+        2-core machine); a request sent then got ConnectionRefusedError (issue 16).
+        """
+        lag: float | None = None
         try:
             addr = self._start(*peers, listen=listen, timeout=timeout)
+            t0 = time.monotonic()
+            wait_until(
+                lambda: self._serving() or self.proc is None or self.proc.poll() is not None,
+                timeout,
+                0.05,
+                f"{self.name}'s control socket to answer",
+            )
+            if not self._serving():
+                raise AssertionError(f"{self.name} node stopped before serving: {self.stderr_text()[-3000:]}")
+            lag = time.monotonic() - t0
         finally:
-            self._log(f"started pid {self.proc.pid}" if self.proc is not None else "did not start")
+            pid = self.proc.pid if self.proc is not None else None
+            how = "not serving" if lag is None else f"control socket answered {lag:.2f} s after NodeStarted"
+            self._log(f"started pid {pid}, {how}")
+        assert lag is not None
+        self.serve_lag_s.append(lag)
         return addr
+
+    def _serving(self) -> bool:
+        try:
+            return bool(control.request(self.root, {"op": "status"}, 5).get("ok", True))
+        except (OSError, ValueError):
+            return False
 
     def kill(self) -> None:
         pid = self.proc.pid if self.proc is not None else None

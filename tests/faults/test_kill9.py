@@ -229,6 +229,8 @@ def test_kill_minus_9_loop(make_node: Callable[..., Node], settings: dict[str, i
         rekey_committed_unacked=stats["rekey_committed_unacked"],
         rekey_not_committed=stats["rekey_not_committed"],
         restart_s_p50=round(kit.percentile(restart_s, 50), 2),
+        control_after_start_s_p50=round(kit.percentile(alice.serve_lag_s, 50), 2),
+        control_after_start_s_max=round(max(alice.serve_lag_s), 2),
         bob_caught_up_s_p50=round(kit.percentile(deliver_s, 50), 2),
         bob_caught_up_s_max=round(max(deliver_s), 2),
         seconds=round(time.monotonic() - t_all, 1),
