@@ -22,7 +22,7 @@ from protocol.errors import MalformedError, OversizeError, SchemaError, VerifyEr
 from protocol.identity import Identity
 
 VERSION = 1
-TYPE_VERSIONS = {"msg": 2, "remove": 2}
+TYPE_VERSIONS = {"msg": 2, "remove": 2, "presence": 2}
 """Body format versions that moved on from ``VERSION``: ``msg`` 2 binds its ciphertext to the
 record (AEAD associated data), ``remove`` 2 names the record at the cut (``sh``)."""
 MAX_RECORD_SIZE = 256 * 1024
@@ -126,10 +126,12 @@ SCHEMAS: dict[str, dict[str, schema.Validator]] = {
     },
     PRESENCE: {
         **_base,
+        "v": s.one_of(TYPE_VERSIONS["presence"]),
         "c": s.ident,
         "ts": s.timestamp,
-        "ad": s.list_of(s.text(s.MAX_ADDR_CHARS, 1), s.MAX_ADDRS, 1),
-        "nm": s.text(s.MAX_NAME_CHARS * 4),
+        "e": s.ident,
+        "n": s.fixed_bytes(crypto.NONCE_SIZE),
+        "x": s.some_bytes(s.MAX_PRESENCE_CONTENT + crypto.BOX_OVERHEAD, crypto.BOX_OVERHEAD),
     },
 }
 

@@ -23,6 +23,8 @@ MAX_TEXT_BYTES = 16 * 1024
 MAX_MEMBERS = 1024
 MAX_ADDRS = 8
 MAX_ADDR_CHARS = 256
+MAX_PRESENCE_CONTENT = 16 + MAX_ADDRS * (MAX_ADDR_CHARS + 8) + MAX_NAME_CHARS * 4
+"""Bytes of a presence's sealed content at the most: msgpack of its addresses and name."""
 MAX_FORK_INVITES = 256
 MAX_TS_MS = 253_402_214_399_999
 """The latest time a record may carry: the last millisecond of 9999-12-30 UTC, which

@@ -127,11 +127,17 @@ def world() -> World:
     now_ms = max(int(r.body.get("ts", 0)) for r in parsed) + 60_000
     view = CircleView(genesis, history)
     extra: dict[str, bytes] = {}
-    extra["presence"] = presence.announce(
-        BOB, genesis.id, [f"/ip4/127.0.0.1/tcp/4001/p2p/{BOB.peer_id}"], now_ms
-    ).raw
     epoch = view.roster.current_epoch
     assert epoch is not None
+    extra["presence"] = presence.announce(
+        BOB,
+        genesis.id,
+        [f"/ip4/127.0.0.1/tcp/4001/p2p/{BOB.peer_id}"],
+        now_ms,
+        "bob",
+        epoch.id,
+        keys[epoch.id],
+    ).raw
     content = messages.Content(messages.TEXT, now_ms, "fuzz me ✓")
     msg = messages.seal(
         ALICE,
@@ -287,6 +293,9 @@ def t_presence(data: bytes) -> object:
     roster = _views.get().roster
     why = presence.check(rec, roster, world().now_ms)
     expect(why is None or isinstance(why, str), "presence.check returned a non-reason")
+    for key in world().epoch_keys.values():
+        with contextlib.suppress(ProtocolError):  # what a member does next: open it
+            presence.open_presence(rec, key)
     return why
 
 
@@ -461,8 +470,15 @@ def seeds_signed() -> dict[str, bytes]:
 def seeds_presence() -> dict[str, bytes]:
     w = world()
     body = records.parse(w.extra["presence"]).body_bytes
+    epoch = records.parse(w.extra["presence"]).body["e"]
     alice = presence.announce(
-        ALICE, w.genesis.id, [f"/ip4/10.0.0.1/udp/9/quic-v1/p2p/{ALICE.peer_id}"], w.now_ms - 1
+        ALICE,
+        w.genesis.id,
+        [f"/ip4/10.0.0.1/udp/9/quic-v1/p2p/{ALICE.peer_id}"],
+        w.now_ms - 1,
+        "",
+        epoch,
+        b"k" * 32,
     )
     return {"presence_bob": body, "presence_alice": alice.body_bytes}
 

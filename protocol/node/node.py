@@ -329,14 +329,7 @@ class Node(Peering):
                 self._invalid = SUSPECT
                 self._drop(cid, why)
                 return False
-            with contextlib.suppress(sqlite3.OperationalError):  # a full disk: the next one will do
-                self.profile.store.add_peer_addrs(
-                    cid, list(record.body["ad"]), "presence", self.profile._now()
-                )
-                name = " ".join(str(record.body["nm"]).split())
-                if name and self.profile.store.set_name(record.author, name, int(record.body["ts"])):
-                    self.emit(api.NameChanged(record.author, name))
-            return True
+            return self._take_presence(cid, record)
         try:
             verdict = self.profile.view(cid).check(record)
         except ProtocolError as e:
@@ -358,6 +351,28 @@ class Node(Peering):
             self._invalid = SUSPECT
             self._drop(cid, verdict.reason)
         return False
+
+    def _take_presence(self, circle_id: bytes, record: Record) -> bool:
+        """Learn a member's addresses and name from a presence I can open (a relay cannot).
+
+        Whether to forward it: one I cannot open for want of its epoch key (a relay; a
+        member before sync brings the key) goes on, its author and signature checked; one
+        that does not open with the key, or says what it may not, stops here.
+        """
+        key = self.profile.epoch_keys(circle_id).get(bytes(record.body["e"]))
+        if key is None:
+            return True
+        try:
+            seen = presence.open_presence(record, key)
+        except ProtocolError as e:
+            self._drop(circle_id, f"a presence that does not open: {e}")
+            return False
+        with contextlib.suppress(sqlite3.OperationalError):  # a full disk: the next one will do
+            self.profile.store.add_peer_addrs(circle_id, list(seen.addrs), "presence", self.profile._now())
+            name = " ".join(seen.name.split())
+            if name and self.profile.store.set_name(record.author, name, int(record.body["ts"])):
+                self.emit(api.NameChanged(record.author, name))
+        return True
 
     async def _receive(self, circle_id: bytes, sub: Any) -> None:
         async for msg in sub:

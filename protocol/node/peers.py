@@ -145,13 +145,22 @@ class Peering:
             await trio.sleep(PRESENCE_INTERVAL)
 
     async def _announce_presence(self, circle_id: bytes) -> None:
-        """Publish a fresh signed presence record (my addresses) in one circle."""
+        """Publish a fresh presence record (my addresses and name, sealed to the circle) in one circle.
+
+        Only as a member holding the current epoch key: a relay announces nothing (members
+        find it by the roster's pin), and a member without the key waits for sync.
+        """
         addrs = self.public_addrs()[: schema.MAX_ADDRS]
         topic = circle.topic(circle_id)
-        if addrs and topic in self._topics:
-            me = self.profile
-            rec = presence.announce(me.identity, circle_id, addrs, me._now_ms(), me.display_name)
-            await self.pubsub.publish(topic, rec.raw)
+        if not addrs or topic not in self._topics:
+            return
+        me = self.profile
+        epoch = me.view(circle_id).roster.current_epoch
+        key = me.epoch_keys(circle_id).get(epoch.id) if epoch is not None else None
+        if epoch is None or key is None or not me.view(circle_id).roster.is_member(me.me):
+            return
+        rec = presence.announce(me.identity, circle_id, addrs, me._now_ms(), me.display_name, epoch.id, key)
+        await self.pubsub.publish(topic, rec.raw)
 
     async def _greet(self, pid: ID) -> None:
         """Announce myself to a newly connected peer once it is in each shared circle's mesh.

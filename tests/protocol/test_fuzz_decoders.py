@@ -51,7 +51,9 @@ def sample() -> tuple[World, dict[str, Record], str]:
     )
     w.add(out["pin"])
     out["msg"] = w.post(BOB, "hello fuzz")
-    out["presence"] = presence.announce(BOB, w.cid, [f"/ip4/127.0.0.1/tcp/9/p2p/{BOB.peer_id}"], NOW_MS)
+    out["presence"] = presence.announce(
+        BOB, w.cid, [f"/ip4/127.0.0.1/tcp/9/p2p/{BOB.peer_id}"], NOW_MS, "bob", b"e" * 32, b"k" * 32
+    )
     made = fork.create(ALICE, w.roster, w.pos(ALICE), "side", [BOB.public_key], NOW_MS)
     out["fork"] = made.fork_record
     w.add(made.fork_record)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from proto_kit import ALICE, BOB, NOW_MS, World
 
-from protocol import records, wire
+from protocol import crypto, records, schema, wire
 from protocol.errors import OversizeError, SchemaError
 from protocol.identity import Identity
 
@@ -103,31 +103,37 @@ def test_fork_invite_and_sealed_sizes(world: World, kwargs: dict[str, Any], ok: 
             records.sign(ALICE, body)
 
 
-def _presence(w: World, ad: list[str], nm: str = "") -> dict[str, Any]:
-    return {"t": records.PRESENCE, "a": BOB.public_key, "c": w.cid, "ts": NOW_MS, "ad": ad, "nm": nm}
+def _presence(w: World, x: bytes, n: bytes = b"n" * crypto.NONCE_SIZE) -> dict[str, Any]:
+    return {
+        "t": records.PRESENCE,
+        "a": BOB.public_key,
+        "c": w.cid,
+        "ts": NOW_MS,
+        "e": b"e" * 32,
+        "n": n,
+        "x": x,
+    }
+
+
+BOX_MAX = schema.MAX_PRESENCE_CONTENT + crypto.BOX_OVERHEAD
 
 
 @pytest.mark.parametrize(
-    ("ad", "nm", "ok"),
+    ("x", "n", "ok"),
     [
-        (["/ip4/127.0.0.1/tcp/1"], "", True),
-        ([], "", False),
-        ([""], "", False),
-        (["x"], "", True),
-        (["x" * 256], "", True),
-        (["x" * 257], "", False),
-        (["x"] * 8, "", True),
-        (["x"] * 9, "", False),
-        (["x"], "n" * 256, True),
-        (["x"], "n" * 257, False),
-        (["x"], "é" * 128, True),  # 256 bytes
-        (["x"], "é" * 128 + "n", False),
+        (b"x" * crypto.BOX_OVERHEAD, b"n" * crypto.NONCE_SIZE, True),
+        (b"x" * (crypto.BOX_OVERHEAD - 1), b"n" * crypto.NONCE_SIZE, False),
+        (b"x" * BOX_MAX, b"n" * crypto.NONCE_SIZE, True),
+        (b"x" * (BOX_MAX + 1), b"n" * crypto.NONCE_SIZE, False),
+        (b"x" * 64, b"n" * (crypto.NONCE_SIZE - 1), False),
+        (b"x" * 64, b"n" * (crypto.NONCE_SIZE + 1), False),
     ],
 )
-def test_presence_addresses_and_name(world: World, ad: list[str], nm: str, ok: bool) -> None:
-    body = _presence(world, ad, nm)
+def test_presence_box_and_nonce(world: World, x: bytes, n: bytes, ok: bool) -> None:
+    """The sealed presence's size bounds (its content's limits: tests/protocol/test_presence.py)."""
+    body = _presence(world, x, n)
     if ok:
-        assert records.parse(records.sign(BOB, body).raw).body["ad"] == ad
+        assert records.parse(records.sign(BOB, body).raw).body["x"] == x
     else:
         with pytest.raises(SchemaError):
             records.sign(BOB, body)
