@@ -23,7 +23,7 @@ import multiaddr
 import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 
-from protocol.node import api, reach
+from protocol.node import api, lan, reach
 from protocol.node.host import LOG, key_of
 
 if TYPE_CHECKING:
@@ -99,6 +99,12 @@ def _ips(addrs: list[str]) -> set[str]:
     return {a.split("/")[2] for a in addrs if a.count("/") > 2}
 
 
+def _is_relay(node: Node) -> bool:
+    from protocol.node.relay import RelayNode
+
+    return isinstance(node, RelayNode)
+
+
 def _relayed(node: Node) -> bool:
     """Connected to a relay pinned to one of my circles (it stores and forwards for me)."""
     relays = {k for c in node.profile.store.circles() if c.status == "member"
@@ -121,6 +127,8 @@ def _report(node: Node, last: tuple[str, str] | None) -> tuple[str, str]:
 async def follow(node: Node, interval: float = CHECK_S) -> None:
     """Keep ``node.addrs`` current; on a change, reconnect and announce (runs until cancelled)."""
     node.host.get_network().register_notifee(Supersede(node))
+    if lan.enabled() and node._nursery is not None and not _is_relay(node):
+        node._nursery.start_soon(lan.discover, node)
     state = _report(node, None)
     while True:
         await trio.sleep(interval)

@@ -23,10 +23,11 @@ class Member(Peer):
         super().__init__(data_dir, name)
         self.lab = lab
         self.host = host
+        self.extra_env: dict[str, str] = {}
 
     @property
     def env(self) -> dict[str, str]:
-        return {**super().env, ENV: "on"}
+        return {**super().env, ENV: "on", **self.extra_env}
 
     def cli(self, *args: str, ok: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         p = subprocess.run(
