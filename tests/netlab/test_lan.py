@@ -46,8 +46,10 @@ def test_two_laptops_on_one_lan_chat_and_keep_chatting_after_a_move(
     connected = time.monotonic()
     token = alice.json("invite", "friends", carol.key)["token"]
     assert f"/ip4/10.1.0.2/tcp/{port}/p2p/{alice.key}" in decode_token(token).addrs
+    t0 = time.monotonic()
     carol.json("join", token)
     _chat(carol, alice, circle, "hi alice, from carol's laptop")
+    print(f"time to first message, same LAN (token address): {time.monotonic() - t0:.2f} s from join")
     _chat(alice, carol, circle, "hi carol")
 
     # Friends who have chatted know each other's addresses (periodic sync, presence): wait for that.
@@ -59,7 +61,9 @@ def test_two_laptops_on_one_lan_chat_and_keep_chatting_after_a_move(
     moved = f"/ip4/10.1.0.12/tcp/{port}/p2p/{alice.key}"
     wait_until(lambda: alice.announced() == [moved], 20, what="alice's node to see its new address")
     assert (alice.root / "addrs").read_text().split() == [moved]
+    t0 = time.monotonic()
     _chat(carol, alice, circle, "still there, alice?", timeout=60)
+    print(f"first message after the move: {time.monotonic() - t0:.2f} s after sending")
     _chat(alice, carol, circle, "yes, from my new address", timeout=60)
     # alice's presence carries the new address (within the minute between announcements)
     wait_until(lambda: moved in carol.peer_addrs(), 90, what="carol to learn alice's new address")

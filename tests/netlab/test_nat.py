@@ -42,8 +42,10 @@ def test_a_member_behind_nat_and_one_on_a_public_address_chat(
 
     token = pub.json("invite", "friends", bob.key)["token"]
     assert decode_token(token).addrs == (f"/ip4/198.51.100.11/tcp/{port}/p2p/{pub.key}",)
+    t0 = time.monotonic()
     bob.json("join", token)
     _chat(bob, pub, circle, "hello from behind my router")
+    print(f"time to first message, NAT to public: {time.monotonic() - t0:.2f} s from join")
     _chat(pub, bob, circle, "hello from the internet")
 
     assert pub.reach() == "direct" and pub.json("id")["reachability"]["state"] == "direct"
