@@ -23,7 +23,7 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from protocol import crypto, records, schema, wire
+from protocol import crypto, records, schema, shallow, wire
 from protocol.errors import (
     DecodeError,
     DecryptError,
@@ -55,6 +55,12 @@ _BODY_SCHEMA = {
     "sl": schema.some_bytes(1024, 1),
     "ad": schema.list_of(schema.text(schema.MAX_ADDR_CHARS), schema.MAX_ADDRS * 2),
 }
+_BODY_SHAPES = {
+    **{name: shallow.PLAIN for name in _BODY_SCHEMA},
+    "ch": shallow.list_of(MAX_CHAIN),
+    "ad": shallow.list_of(schema.MAX_ADDRS * 2),
+}
+"""The first decoding pass of a token body (``protocol.shallow``): only ``ch`` and ``ad`` are lists."""
 _SEALED_SCHEMA = {
     "c": schema.ident,
     "e": schema.ident,
@@ -176,7 +182,7 @@ def decode_token(text: str) -> Token:
     if crypto.checksum(f"{PREFIX}{VERSION}".encode() + framed, _CHECKSUM) != check:
         raise TokenMangled("The invitation is damaged (its checksum does not match); copy it again exactly.")
     try:
-        body = wire.decode(framed[4:], MAX_TOKEN_BODY)
+        body = shallow.decode_map(framed[4:], _BODY_SHAPES, len(_BODY_SHAPES), "a token body")
         schema.check(body, _BODY_SCHEMA)
         invite = records.parse(body["inv"])
         genesis = records.parse(body["gen"])

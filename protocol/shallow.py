@@ -16,7 +16,7 @@ in about 20 ms, and walking them took 0.3-0.5 s).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from protocol.errors import MalformedError, NonCanonicalError, SchemaError
 class Shape:
     """What a field may hold beyond a plain value: a list (of plain values or pairs), or a small map."""
 
-    kind: str  # "plain", "list", "pairs" or "map"
+    kind: str  # "plain", "list", "pairs", "ranges" (pairs whose second item is a pair) or "map"
     max_len: int = 0
 
 
@@ -42,6 +42,10 @@ def list_of(max_len: int) -> Shape:
 
 def pairs(max_len: int) -> Shape:
     return Shape("pairs", max_len)
+
+
+def ranges(max_len: int) -> Shape:
+    return Shape("ranges", max_len)
 
 
 def small_map(max_len: int) -> Shape:
@@ -126,7 +130,13 @@ class _Reader:
         for _ in range(n):
             if self.array(where, 2) != 2:
                 raise SchemaError(f"field {where!r} must be a list of pairs")
-            out.append([self.plain(where), self.plain(where)])
+            first = self.plain(where)
+            if shape.kind == "ranges" and _is_array(self.peek()):
+                if self.array(where, 2) != 2:
+                    raise SchemaError(f"field {where!r} must be a list of [value, pair]")
+                out.append([first, [self.plain(where), self.plain(where)]])
+            else:
+                out.append([first, self.plain(where)])
         return out
 
     def map(self, where: str, shapes: Mapping[str, Shape] | None, max_len: int) -> dict[str, Any]:
@@ -135,7 +145,7 @@ class _Reader:
             raise SchemaError(f"{where} must be a map")
         n: int = self.up.read_map_header()
         if n > max_len:
-            raise SchemaError(f"{where} has {n} fields, more than any record type has")
+            raise SchemaError(f"{where} has {n} fields, more than it can have")
         out: dict[str, Any] = {}
         prev = ""
         for i in range(n):
@@ -158,7 +168,9 @@ class _Reader:
         return out
 
 
-def decode_map(data: bytes, shapes: Mapping[str, Shape], max_fields: int) -> dict[str, Any]:
+def decode_map(
+    data: bytes, shapes: Mapping[str, Shape], max_fields: int, what: str = "a record body"
+) -> dict[str, Any]:
     """Decode canonical msgpack ``data`` holding a map by ``shapes``; refuse anything else early.
 
     Raises a ``DecodeError``: ``MalformedError`` (not msgpack, trailing bytes, a
@@ -166,11 +178,22 @@ def decode_map(data: bytes, shapes: Mapping[str, Shape], max_fields: int) -> dic
     or any other encoding than the canonical one) or ``SchemaError`` (a field no
     record has, a container where the grammar has none, a list too long).
     """
+    out: dict[str, Any] = _decode(data, lambda r: r.map(what, shapes, max_fields))
+    return out
+
+
+def decode_list(data: bytes, max_len: int, what: str = "list") -> list[Any]:
+    """Decode canonical msgpack ``data`` holding one list of at most ``max_len`` plain values."""
+    out: list[Any] = _decode(data, lambda r: [r.plain(what) for _ in range(r.array(what, max_len))])
+    return out
+
+
+def _decode(data: bytes, read: Callable[[_Reader], Any]) -> Any:
     if not data:
         raise MalformedError("input is empty")
     r = _Reader(data)
     try:
-        out = r.map("a record body", shapes, max_fields)
+        out = read(r)
         if r.up.tell() != len(data):
             raise MalformedError("trailing bytes after the value")
         if r.unsorted:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from protocol import schema, wire
-from protocol.errors import SchemaError
+from protocol import schema, shallow, wire
+from protocol.errors import MalformedError, OversizeError, SchemaError
 
 VERSION = 1
 MAX_SYNC_MESSAGE = 128 * 1024
@@ -132,8 +133,22 @@ def encode_vector(circle_id: bytes, vec: Mapping[bytes, int]) -> bytes:
     return wire.encode({"v": VERSION, "c": circle_id, "vec": [[a, q] for a, q in sorted(vec.items())]})
 
 
+def _first_pass(data: bytes, shapes: dict[str, shallow.Shape]) -> Any:
+    """Size, then the bounded first pass (``protocol.shallow``): no container the message has no room for."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MalformedError("input is not bytes")
+    data = bytes(data)
+    if len(data) > MAX_SYNC_MESSAGE:
+        raise OversizeError(f"{len(data)} bytes is over the limit of {MAX_SYNC_MESSAGE}")
+    return shallow.decode_map(data, shapes, len(shapes), "a sync message")
+
+
+_VECTOR_SHAPES = {"v": shallow.PLAIN, "c": shallow.PLAIN, "vec": shallow.pairs(schema.MAX_MEMBERS * 2)}
+_WANT_SHAPES = {"v": shallow.PLAIN, "c": shallow.PLAIN, "want": shallow.ranges(MAX_BATCH)}
+
+
 def decode_vector(data: bytes) -> tuple[bytes, dict[bytes, int]]:
-    obj = wire.decode(data, MAX_SYNC_MESSAGE)
+    obj = _first_pass(data, _VECTOR_SHAPES)
     schema.check(obj, _VECTOR_SCHEMA)
     return bytes(obj["c"]), {bytes(a): int(q) for a, q in obj["vec"]}
 
@@ -145,7 +160,7 @@ def encode_want(circle_id: bytes, ranges: Collection[Range]) -> bytes:
 
 
 def decode_want(data: bytes) -> tuple[bytes, list[Range]]:
-    obj = wire.decode(data, MAX_SYNC_MESSAGE)
+    obj = _first_pass(data, _WANT_SHAPES)
     schema.check(obj, _WANT_SCHEMA)
     out = []
     for author, (first, last) in obj["want"]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol import records, wire
-from protocol.errors import MalformedError, SchemaError
+from protocol import records, shallow, wire
+from protocol.errors import MalformedError, OversizeError, SchemaError
 
 PROTOCOL = "/smallsocial/sync/1.0.0"
 MAX_FRAME = 4 * 1024 * 1024
@@ -36,8 +36,12 @@ def records_frame(raws: list[bytes]) -> bytes:
 
 
 def parse_records(payload: bytes) -> list[bytes]:
-    obj: Any = wire.decode(payload, MAX_FRAME)
-    if not isinstance(obj, list) or not all(isinstance(r, bytes) for r in obj):
+    if len(payload) > MAX_FRAME:
+        raise OversizeError(f"{len(payload)} bytes is over the limit of {MAX_FRAME}")
+    # The bounded first pass (protocol/shallow.py): a list of at most BATCH_RECORDS plain values
+    # (a sender writes no more), nothing nested.
+    obj: Any = shallow.decode_list(payload, BATCH_RECORDS, "records")
+    if not all(isinstance(r, bytes) for r in obj):
         raise SchemaError("a records frame is a list of byte strings")
     if any(len(r) > records.MAX_RECORD_SIZE for r in obj):
         raise SchemaError("a record in the batch is over the size limit")
