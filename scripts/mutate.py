@@ -609,6 +609,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--min-score", type=float, default=0.0, help="exit 1 if a module scores below (excl. equiv.)"
     )
+    p.add_argument("--match", help="only the mutants whose key contains this text")
     p.add_argument("--list", action="store_true", help="list the mutants and exit")
     p.add_argument("--quiet", action="store_true", help="no line per mutant")
     return p.parse_args(argv)
@@ -635,6 +636,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for m in modules:
         tree, found = find_mutants(m)
         trees[m] = tree
+        if args.match:
+            found = [mu for mu in found if args.match in mu.key]
         chosen += select(found, args.sample, args.seed, m)
         if args.list:
             for mu in found:

@@ -13,7 +13,7 @@ from proto_kit import ALICE, BOB, CAROL, DAVE, NOW_S, World, new_world, nonce16,
 
 from protocol import crypto, invitation, records, wire
 from protocol.chain import ChainPos
-from protocol.errors import TokenError, TokenInvalid, TokenMangled, TokenTruncated
+from protocol.errors import TokenError, TokenInvalid, TokenMangled, TokenTruncated, TokenVersionError
 from protocol.invitation import MAX_TOKEN_BODY
 from protocol.records import Record
 
@@ -94,6 +94,17 @@ def test_links_from_another_circle_do_not_count(world3: World) -> None:
     bob_inv, bob_join = w.history[0], w.history[1]
     opened = invitation.open_token(_bob_invites_dave(w, [inv, join, bob_inv, bob_join]), DAVE, NOW_S)
     assert opened.circle_id == w.cid
+
+
+def test_a_join_citing_an_invite_from_another_circle_breaks_the_chain(world3: World) -> None:
+    w = world3
+    carol_inv, carol_join = w.history[2], w.history[3]
+    # Carol (a member here) invited bob in her own circle; bob's join *here* cites that invite.
+    elsewhere = new_world(CAROL, "other").invite(CAROL, BOB)
+    bob_join = records.sign(BOB, roster_body(BOB, w.cid, records.JOIN, heads=[elsewhere.id], i=elsewhere.id))
+    chain = [elsewhere, bob_join, carol_inv, carol_join]
+    with pytest.raises(TokenInvalid, match=BROKEN):
+        invitation.open_token(_bob_invites_dave(w, chain), DAVE, NOW_S)
 
 
 def test_a_two_step_chain_reaches_the_founder(world3: World) -> None:
@@ -186,7 +197,9 @@ def test_a_sealed_part_with_the_wrong_contents_does_not_open(world3: World) -> N
 
     good = {"c": w.cid, "e": w.cid, "k": b"\x02" * 32, "nm": "friends"}
     assert invitation.open_token(token_with(good), DAVE, NOW_S).epoch_key == b"\x02" * 32
-    for bad in ({**good, "nm": ""}, {**good, "k": b"\x02" * 31}, {**good, "x": 1}):
+    for name in ("n", "n" * 256, "é" * 128):  # 1 character; 256 bytes (64 characters of 4 bytes)
+        assert invitation.open_token(token_with({**good, "nm": name}), DAVE, NOW_S).name == name
+    for bad in ({**good, "nm": ""}, {**good, "nm": "n" * 257}, {**good, "k": b"\x02" * 31}, {**good, "x": 1}):
         with pytest.raises(TokenInvalid, match="does not open"):
             invitation.open_token(token_with(bad), DAVE, NOW_S)
     for other in ({**good, "c": b"\x03" * 32}, {**good, "e": b"\x03" * 32}):
@@ -273,3 +286,10 @@ def test_addresses_up_to_the_bound_are_kept(world3: World) -> None:
     for bad in ([*ok, "/ip4/127.0.0.1/tcp/1"], ["x" * 257]):
         with pytest.raises(TokenInvalid, match="field 'ad'"):
             invitation.decode_token(_token_body(world3, ad=bad))
+
+
+def test_a_version_is_read_from_at_most_six_digits() -> None:
+    with pytest.raises(TokenVersionError, match=r"uses format 999999, which"):
+        invitation.decode_token("ssi" + "9" * 40 + "aaaa")
+    with pytest.raises(TokenVersionError, match=r"uses format 2, which"):
+        invitation.decode_token("ssi2aaaaaaaa")

@@ -151,3 +151,34 @@ def test_prev_is_empty_exactly_at_seq_one(world: World, q: int, p: bytes | None,
             records.sign(ALICE, body)
     with pytest.raises(SchemaError, match="'p' must be empty"):
         records.sign(ALICE, {**body, "q": 2, "p": None})
+
+
+def _msg(w: World, x: int) -> dict[str, Any]:
+    return {
+        "t": records.MSG,
+        "a": ALICE.public_key,
+        "c": w.cid,
+        "q": 1,
+        "p": None,
+        "e": w.cid,
+        "n": b"\x00" * 24,
+        "x": b"x" * x,
+    }
+
+
+@pytest.mark.parametrize(
+    ("x", "ok"), [(16, True), (15, False), (16 * 1024 + 1024, True), (16 * 1024 + 1025, False)]
+)
+def test_message_ciphertext_size(world: World, x: int, ok: bool) -> None:
+    # At least the MAC (16 bytes); at most the longest text (16 KiB) and 1 KiB of framing.
+    if ok:
+        assert len(records.parse(records.sign(ALICE, _msg(world, x)).raw).body["x"]) == x
+    else:
+        with pytest.raises(SchemaError, match="'x'"):
+            records.sign(ALICE, _msg(world, x))
+
+
+def test_an_unknown_version_is_named(world: World) -> None:
+    body = {**_fork_body(world, [1]), "v": 2}
+    with pytest.raises(SchemaError, match="unsupported record version 2"):
+        records.sign(ALICE, body)
