@@ -246,6 +246,10 @@ class CircleView:
         for author, gone in self.roster.departed.items():
             if gone.cut_id is None:
                 continue
+            if gone.cut_id in self.records and author not in self.equivocators:
+                # The cut's record is in the chain and no link of the author's disagrees, so
+                # everything held below it is on the chain it ends: nothing to walk.
+                continue
             for q in range(gone.cut, 0, -1):
                 expected = self.cut_expected(author, gone, q)
                 if expected is None:
