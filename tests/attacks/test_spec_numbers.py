@@ -54,12 +54,13 @@ def test_every_time_field_is_bounded(value: int) -> None:
         "leave ts": _roster("leave", ts=value),
         "invite expiry": _roster("invite", k=MALLORY.public_key, r="member", x=value, n=b"\0" * 16, e=C),
         "presence ts": {
-            "v": 1,
+            "v": 2,
             "t": "presence",
             "c": C,
             "ts": value,
-            "ad": ["/ip4/127.0.0.1/tcp/1"],
-            "nm": "",
+            "e": C,
+            "n": b"\0" * 24,
+            "x": b"\0" * 16,
         },
         "genesis ts": {
             "v": 1,
