@@ -209,7 +209,8 @@ def build_circle(n_members: int, n_removals: int) -> BuiltCircle:
     step = max(1, len(people) // max(1, n_removals))
     targets = [p.public_key for p in people[::step][:n_removals]]
     for target in targets:
-        rm, rk = actions.remove(founder, state, pos, target, 1, NOW_MS)
+        join_id = next(r.id for r in recs if r.type == records.JOIN and r.author == target)
+        rm, rk = actions.remove(founder, state, pos, target, 1, NOW_MS, cut_id=join_id)
         pos = pos.after(rm.id).after(rk.record.id)
         recs += [rm, rk.record]
         left = {k: m for k, m in state.members.items() if k != target}
@@ -307,14 +308,20 @@ class MessageBench:
     def raw_send(self) -> bytes:
         nonce = nacl.utils.random(crypto.NONCE_SIZE)
         pt = msgpack.packb(self.plain_map, use_bin_type=True)
-        nacl.bindings.crypto_secretbox(pt, nonce, self.key)
+        aad = messages.AAD_DOMAIN + msgpack.packb(
+            [self.pk, self.cid, self.pos.seq, self.pos.prev, self.epoch_id], use_bin_type=True
+        )
+        nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(pt, aad, nonce, self.key)
         return self.sk.sign(self.to_sign).signature
 
     def raw_receive(self) -> Any:
         body_bytes, sig = msgpack.unpackb(self.raw, raw=False)
         body = msgpack.unpackb(body_bytes, raw=False)
         nacl.bindings.crypto_sign_open(sig + self.domain + body_bytes, body["a"])
-        pt = nacl.bindings.crypto_secretbox_open(body["x"], body["n"], self.key)
+        aad = messages.AAD_DOMAIN + msgpack.packb(
+            [body["a"], body["c"], body["q"], body["p"], body["e"]], use_bin_type=True
+        )
+        pt = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(body["x"], aad, body["n"], self.key)
         return msgpack.unpackb(pt, raw=False)
 
     def raw_send_envelope(self) -> bytes:
@@ -338,6 +345,7 @@ class MessageBench:
         body_bytes = rec.body_bytes
         nonce = bytes(rec.body["n"])
         plain = self.content.encode()
+        aad = messages.associated_data(rec.author, rec.circle, rec.seq, rec.prev, bytes(rec.body["e"]))
         msg = records.DOMAINS[records.MSG] + body_bytes
         outer = [body_bytes, rec.sig]
         body = wire.decode(body_bytes, records.MAX_RECORD_SIZE)
@@ -345,7 +353,7 @@ class MessageBench:
             ("send", "random nonce (crypto.random_bytes)", lambda: crypto.random_bytes(crypto.NONCE_SIZE)),
             ("send", "Content.encode (validate + wire.encode)", self.content.encode),
             ("send", "  raw msgpack.packb of the plaintext map", lambda: msgpack.packb(self.plain_map)),
-            ("send", "crypto.box_encrypt", lambda: crypto.box_encrypt(key, plain, nonce)),
+            ("send", "crypto.aead_encrypt", lambda: crypto.aead_encrypt(key, plain, nonce, aad)),
             ("send", "records.sign, whole", lambda: records.sign(ident, full)),
             ("send", "  wire.encode(body) (sign does it twice)", lambda: wire.encode(full)),
             ("send", "  wire.decode(body) (re-decode check)", lambda: wire.decode(body_bytes, 262144)),
@@ -364,7 +372,11 @@ class MessageBench:
             ("receive", "  crypto.verify (Ed25519)", lambda: crypto.verify(self.pk, rec.sig, msg)),
             ("receive", "  records.record_id (blake2b)", lambda: records.record_id(self.raw)),
             ("receive", "messages.open_message, whole", lambda: messages.open_message(rec, key)),
-            ("receive", "  crypto.box_decrypt", lambda: crypto.box_decrypt(key, bytes(rec.body["x"]), nonce)),
+            (
+                "receive",
+                "  crypto.aead_decrypt",
+                lambda: crypto.aead_decrypt(key, bytes(rec.body["x"]), nonce, aad),
+            ),
             ("receive", "  Content.decode (wire.decode + schema)", lambda: messages.Content.decode(plain)),
         ]
 
