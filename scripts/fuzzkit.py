@@ -287,6 +287,38 @@ def t_record_signed(data: bytes) -> object:
     return rec
 
 
+def _reference_parse(raw: bytes) -> tuple[Any, ...] | None:
+    """records.parse as it was: the generic ``wire.decode``, then the schema and the signature."""
+    try:
+        outer = wire.decode(raw, records.MAX_RECORD_SIZE)
+        if not isinstance(outer, list) or len(outer) != 2:
+            return None
+        body_bytes, sig = outer
+        if not isinstance(body_bytes, bytes) or not isinstance(sig, bytes) or len(sig) != records.SIG_SIZE:
+            return None
+        body = wire.decode(body_bytes, records.MAX_RECORD_SIZE)
+        t = records.validate_body(body)
+    except ProtocolError:
+        return None
+    return tuple(body.items()) if crypto.verify(body["a"], sig, records.DOMAINS[t] + body_bytes) else None
+
+
+def t_record_first_pass(data: bytes) -> object:
+    """The bounded first pass (protocol/shallow.py) accepts exactly what the generic decoder did."""
+    raw = _sign_body(data)
+    ref = _reference_parse(raw)
+    try:
+        rec: Record | None = records.parse(raw)
+    except ProtocolError:
+        rec = None
+    expect(
+        (rec is None) == (ref is None),
+        f"records.parse {'accepted' if rec else 'refused'} what wire.decode did not",
+    )
+    expect(rec is None or tuple(rec.body.items()) == ref, "records.parse decoded another body")
+    return rec
+
+
 def t_presence(data: bytes) -> object:
     rec = records.parse(_sign_body(data))
     _check_record(rec)
@@ -562,6 +594,12 @@ TARGETS: dict[str, Target] = {
             "record_signed",
             "fuzzed record bodies signed by their author: schema, CircleView, forks, messages",
             t_record_signed,
+            seeds_signed,
+        ),
+        Target(
+            "record_first_pass",
+            "signed record bodies: records.parse's bounded first pass against the generic decoder",
+            t_record_first_pass,
             seeds_signed,
         ),
         Target("presence", "signed presence bodies into presence.check", t_presence, seeds_presence),
