@@ -11,9 +11,11 @@ is then dropped by ``CircleView.receive`` as "not a member". Records go through
 ``records.parse`` and through ``CircleView.receive`` (a three-member circle).
 
 Each case is timed ``--reps`` times (``time.perf_counter``, after one warm-up);
-the table shows the median and the maximum, in ms, and the verdict against the
-5 ms budget (issue 10, item 11). ``--root`` times another checkout (for a
-before/after table); ``--json PATH`` writes the figures. Wrap timing runs in
+the table shows the median and the maximum, in ms, and the verdict of the
+median against the 5 ms budget (issue 10, item 11); the maximum shows what
+other load on the machine adds to one call. ``--root`` times another checkout (for a
+before/after table); ``--json PATH`` writes the figures (default
+``bench-results/bench_refusal.json``, git-ignored). Wrap timing runs in
 ``flock /tmp/smallsocial-heavy.lock``.
 
 Usage: scripts/bench_refusal.py [--reps N] [--json PATH] [--root DIR] [--check]
@@ -39,7 +41,7 @@ RECORD_MAX = 256 * 1024
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=25)
-    p.add_argument("--json", type=Path)
+    p.add_argument("--json", type=Path, default=Path("bench-results/bench_refusal.json"))
     p.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
     p.add_argument("--check", action="store_true", help="exit 1 if a record case is over the budget")
     return p.parse_args()
@@ -227,15 +229,14 @@ def main() -> int:
         rows.append(
             {"case": name, "bytes": len(data), "parse_median_ms": med, "parse_max_ms": worst, "parse": what}
         )
-    print(f"root: {ARGS.root}   reps: {ARGS.reps}   budget: {BUDGET_MS} ms (max of receive, else parse)")
+    print(f"root: {ARGS.root}   reps: {ARGS.reps}   budget: {BUDGET_MS} ms (median of receive, else parse)")
     print(
         f"{'case':42} {'bytes':>7} {'parse med':>9} {'max':>7} {'receive med':>11} {'max':>7}",
         " refused as / verdict",
     )
     over = 0
     for r in rows:
-        worst = r.get("receive_max_ms", r["parse_max_ms"])
-        ok = worst < BUDGET_MS
+        ok = r.get("receive_median_ms", r["parse_median_ms"]) < BUDGET_MS
         over += 0 if ok or "receive_max_ms" not in r else 1
         recv = (
             f"{r['receive_median_ms']:11.3f} {r['receive_max_ms']:7.3f}"
@@ -246,9 +247,12 @@ def main() -> int:
             f"{r['case']:42} {r['bytes']:7d} {r['parse_median_ms']:9.3f} {r['parse_max_ms']:7.3f} {recv}  "
             f"{r['parse']} / {'ok' if ok else 'OVER'}"
         )
-    worst_record = max(r["receive_max_ms"] for r in rows if "receive_max_ms" in r)
-    print(f"worst record refusal: {worst_record:.3f} ms (budget {BUDGET_MS} ms)")
+    recs = [r for r in rows if "receive_max_ms" in r]
+    worst_record = max(max(r["parse_median_ms"], r["receive_median_ms"]) for r in recs)
+    worst_once = max(max(r["parse_max_ms"], r["receive_max_ms"]) for r in recs)
+    print(f"worst record refusal: median {worst_record:.3f} ms, slowest single call {worst_once:.3f} ms")
     if ARGS.json:
+        ARGS.json.parent.mkdir(parents=True, exist_ok=True)
         out = {
             "root": str(ARGS.root),
             "reps": ARGS.reps,
@@ -256,6 +260,7 @@ def main() -> int:
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
             "worst_record_ms": worst_record,
+            "worst_single_call_ms": worst_once,
             "rows": rows,
         }
         ARGS.json.write_text(json.dumps(out, indent=1) + "\n")
