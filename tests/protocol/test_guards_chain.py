@@ -6,6 +6,7 @@ the wrong predecessor while its signature is perfectly valid.
 
 from __future__ import annotations
 
+import pytest
 from proto_kit import BOB, CAROL, World
 
 from protocol.chain import Buffered, ChainPos, ChainTracker, Delivered, Duplicate, Equivocation
@@ -111,3 +112,52 @@ def test_missing_counts_the_holes_below_the_highest_buffered(world3: World) -> N
     assert t.feed(msgs[0]) == Delivered((msgs[0], msgs[1]))
     assert t.missing(BOB.public_key) == 2
     assert t.vector() == {BOB.public_key: 3}
+
+
+def test_head_is_the_last_contiguous_record(world3: World) -> None:
+    join, (m2, m3) = _bob_chain(world3, 2)
+    t = ChainTracker()
+    assert t.head(BOB.public_key) == (0, None)
+    t.feed(join)
+    assert t.head(BOB.public_key) == (1, join.id)
+    t.feed(m3)
+    assert t.head(BOB.public_key) == (1, join.id)  # seq 3 is only buffered
+    t.feed(m2)
+    assert t.head(BOB.public_key) == (3, m3.id)
+
+
+def test_place_refuses_a_taken_seq(world3: World) -> None:
+    join, (m2, m3) = _bob_chain(world3, 2)
+    t = ChainTracker()
+    t.feed(join)
+    t.feed(m3)  # buffered
+    for taken in (join, m3):
+        with pytest.raises(ValueError, match=f"seq {taken.seq} is taken"):
+            t.place(taken)
+    assert t.place(m2) == Delivered((m2, m3))
+
+
+def test_place_delivers_a_record_whose_link_disagrees_and_what_it_unblocks(world3: World) -> None:
+    w = world3
+    join, (_m2, m3, m4) = _bob_chain(w, 3)
+    other2 = w.message(BOB, "the other seq 2", pos=ChainPos(2, join.id))
+    t = ChainTracker()
+    t.feed(join)
+    assert t.feed(m3) == Buffered(1)
+    assert t.feed(m4) == Buffered(1)
+    assert isinstance(t.feed(other2), Equivocation)  # m3 follows m2, not other2
+    # The validator keeps it anyway: it goes in at seq 2, and m3, m4 follow it in order.
+    assert t.place(other2) == Delivered((other2, m3, m4))
+    assert t.head(BOB.public_key) == (4, m4.id)
+    assert t.missing(BOB.public_key) == 0
+
+
+def test_place_buffers_a_record_beyond_a_gap(world3: World) -> None:
+    join, (m2, m3, m4) = _bob_chain(world3, 3)
+    t = ChainTracker()
+    t.feed(join)
+    assert t.place(m4) == Buffered(2)
+    assert t.place(m3) == Buffered(1)
+    assert t.head(BOB.public_key) == (1, join.id)
+    assert t.place(m2) == Delivered((m2, m3, m4))
+    assert t.vector() == {BOB.public_key: 4}
