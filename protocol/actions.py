@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol import crypto, records
+from protocol import crypto, records, schema
 from protocol.chain import ChainPos
 from protocol.errors import RosterError
 from protocol.identity import Identity, peer_id
@@ -24,6 +24,11 @@ DEFAULT_INVITE_TTL_S = 7 * 24 * 3600
 class Rekeyed:
     record: Record
     key: bytes
+    before: tuple[Record, ...] = ()
+    """Records to store, in order, before everything the call returned (usually none): when
+    the roster has more heads than one record may cite, rekeys to the author alone (sealed
+    with ``key`` too) that cite them ``MAX_HEADS`` at a time, so that the call's records
+    follow every one of them and every member's join precedes the new epoch."""
 
 
 def _roster_body(
@@ -35,7 +40,9 @@ def _roster_body(
         "c": state.circle_id,
         "q": pos.seq,
         "p": pos.prev,
-        "h": list(state.heads),
+        # More concurrent heads than a record may cite: cite the first MAX_HEADS; the next
+        # record's heads are then this one and the rest, so they shrink again.
+        "h": list(state.heads[: schema.MAX_HEADS]),
         "ts": now_ms,
     }
 
@@ -102,14 +109,65 @@ def rekey(
     """A fresh epoch key, sealed to each member (or the given recipients) only."""
     if not state.is_member(identity.public_key):
         raise RosterError("Only members can rekey a circle.")
-    prev = _latest_epoch(state)
     new_key = key or crypto.random_bytes(crypto.KEY_SIZE)
     keys = sorted(recipients if recipients is not None else state.recipients())
+    if heads is None:
+        before, pos, cite, floor = _merges(identity, state, pos, now_ms, new_key)
+    else:
+        before, cite, floor = [], sorted(heads), None
+    rec = _rekey_record(identity, state, pos, now_ms, keys, new_key, cite, floor)
+    return Rekeyed(rec, new_key, tuple(before))
+
+
+def _rekey_record(
+    identity: Identity,
+    state: RosterState,
+    pos: ChainPos,
+    now_ms: int,
+    keys: list[bytes],
+    new_key: bytes,
+    heads: list[bytes],
+    floor: tuple[bytes, int] | None,
+) -> Record:
+    """The rekey after the latest epoch (or after ``floor``, the last merge's epoch, when
+    that is numbered higher), so the new epoch is the highest-numbered one."""
+    prev = _latest_epoch(state)
+    pe, number = prev.id, prev.number
+    if floor is not None and floor[1] >= number:
+        pe, number = floor
     body = _roster_body(identity, state, pos, records.REKEY, now_ms)
-    if heads is not None:
-        body["h"] = sorted(heads)
-    body |= {"e": prev.number + 1, "pe": prev.id, "ks": [[k, crypto.seal(k, new_key)] for k in keys]}
-    return Rekeyed(records.sign(identity, body), new_key)
+    sealed = [[k, crypto.seal(k, new_key)] for k in keys]
+    body |= {"h": sorted(heads), "e": number + 1, "pe": pe, "ks": sealed}
+    return records.sign(identity, body)
+
+
+def _merges(
+    identity: Identity, state: RosterState, pos: ChainPos, now_ms: int, key: bytes
+) -> tuple[list[Record], ChainPos, list[bytes], tuple[bytes, int] | None]:
+    """Rekeys to the author alone that cite the roster's heads ``MAX_HEADS`` at a time, when
+    there are more than that (many people joined at once, or a member made records citing old
+    heads): a chain from epoch 0 (which every record follows), the first citing the author's
+    own join. Returns them, the position after them, what the next record cites, and the last
+    one's epoch (id, number)."""
+    heads = list(state.heads)
+    if len(heads) <= schema.MAX_HEADS:
+        return [], pos, heads, None
+    me = identity.public_key
+    member = state.members.get(me)
+    if member is not None and member.since in heads:
+        heads.remove(member.since)
+        heads.insert(0, member.since)
+    out: list[Record] = []
+    pe, number = state.circle_id, 0
+    while len(heads) > schema.MAX_HEADS:
+        take, heads = heads[: schema.MAX_HEADS], heads[schema.MAX_HEADS :]
+        body = _roster_body(identity, state, pos, records.REKEY, now_ms)
+        body |= {"h": sorted(take), "e": number + 1, "pe": pe, "ks": [[me, crypto.seal(me, key)]]}
+        rec = records.sign(identity, body)
+        out.append(rec)
+        pos, pe, number = pos.after(rec.id), rec.id, number + 1
+        heads.insert(0, rec.id)
+    return out, pos, heads, (pe, number)
 
 
 def _latest_epoch(state: RosterState) -> Epoch:
@@ -136,16 +194,21 @@ def remove(
         raise RosterError("Only admins can remove someone from this circle.")
     if target == state.founder:
         raise RosterError("The founder cannot be removed.")
+    if target == identity.public_key:
+        raise RosterError("You cannot remove yourself; leave the circle instead.")
     pending = any(i.invitee == target and i.used_by is None and not i.revoked for i in state.invites.values())
     if target not in state.members and target not in state.relays and not pending:
         raise RosterError(f"{peer_id(target)} is not in this circle.")
     if (cut == 0) != (cut_id is None):
         raise RosterError("A removal names the removed member's record at the cut (none for cut 0).")
+    new_key = crypto.random_bytes(crypto.KEY_SIZE)
+    before, pos, cite, floor = _merges(identity, state, pos, now_ms, new_key)
     body = _roster_body(identity, state, pos, records.REMOVE, now_ms) | {"k": target, "s": cut, "sh": cut_id}
+    body["h"] = sorted(cite)
     rm = records.sign(identity, body)
-    remaining = [k for k in state.recipients() if k != target]
-    rk = rekey(identity, state, pos.after(rm.id), now_ms, recipients=remaining, heads=[rm.id])
-    return rm, rk
+    remaining = sorted(k for k in state.recipients() if k != target)
+    rec = _rekey_record(identity, state, pos.after(rm.id), now_ms, remaining, new_key, [rm.id], floor)
+    return rm, Rekeyed(rec, new_key, tuple(before))
 
 
 def leave(identity: Identity, state: RosterState, pos: ChainPos, now_ms: int) -> Record:

@@ -164,7 +164,7 @@ def tokens(r: Record) -> list[bytes]:
     if t in (records.INVITE, records.REMOVE, records.ROLE, records.PIN):
         out.append(bytes(b["k"]))
     if t == records.INVITE:
-        out += [b"E" + bytes(b["e"]), SLOTS]
+        out += [r.id, b"E" + bytes(b["e"]), SLOTS]  # a join reads whether its invite is in
     elif t == records.JOIN:
         out.append(bytes(b["i"]))
     elif t == records.REKEY:
@@ -204,6 +204,8 @@ class RosterIndex:
         self.touched: dict[bytes, int] = {}
         """Token -> the largest label of a placed record with that token (see :func:`tokens`)."""
         self.by_author: dict[bytes, list[bytes]] = defaultdict(list)
+        self.targeted: dict[bytes, list[bytes]] = defaultdict(list)
+        """A key -> the placed removals of it and leaves by it, whatever their outcome."""
         self.refolds = 0
         """How many times the index walked again from the genesis (for tests and benches)."""
         self.changed = False
@@ -262,6 +264,8 @@ class RosterIndex:
         self.low.append(low)
         self.above.append(above)
         self.by_author[r.author].append(rid)
+        if r.type in DEPARTURES:
+            self.targeted[self._target(r)].append(rid)
         # The reference's walk takes it once its last parent is walked, before the first
         # later record with a larger id.
         after = max((bisect_left(self.labels, self.label[h]) for h in parents), default=-1) + 1
@@ -358,7 +362,14 @@ class RosterIndex:
         """The reference walk's loop body for one record, on the state of all walked so far
         (which, for a record placed before the end, no later record's outcome depends on)."""
         r = self.recs[rid]
-        if any(not self.is_ancestor(d, rid) for d in self.departures.get(r.author, ())):
+        for d in self.targeted.get(r.author, ()):
+            if d == rid or self.is_ancestor(d, rid):
+                continue
+            if d not in self.accepted:
+                # It may have passed its check in a pass of the reference's walk that then
+                # restarted, and voided this record there (the void set is kept): walk again.
+                self._dirty = True
+                return
             self.void.add(rid)
             self.rejected[rid] = VOID
             return

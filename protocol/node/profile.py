@@ -432,8 +432,9 @@ class Profile:
         if roster.needs_rekey:
             rk = actions.rekey(self.identity, roster, view.next_pos(self.me), self._now_ms())
             with self.store.tx():
-                self._store_own(rk.record)
-                self.store.add_epoch_key(circle_id, rk.record.id, self._seal(rk.key))
+                for r in (*rk.before, rk.record):
+                    self._store_own(r)
+                    self.store.add_epoch_key(circle_id, r.id, self._seal(rk.key))
             roster = view.roster
         cur = roster.current_epoch
         keys = self.epoch_keys(circle_id)
@@ -460,6 +461,9 @@ class Profile:
             self.identity, view.roster, view.next_pos(self.me), target, cut, self._now_ms(), cut_id=cut_id
         )
         with self.store.tx():
+            for r in rk.before:  # merges of more heads than one record may cite, if any
+                self._store_own(r)
+                self.store.add_epoch_key(circle_id, r.id, self._seal(rk.key))
             self._store_own(rm)
             self._store_own(rk.record)
             self.store.add_epoch_key(circle_id, rk.record.id, self._seal(rk.key))
