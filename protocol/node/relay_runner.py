@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import multiaddr
 import trio
 
+from protocol.display import json_text
 from protocol.node import api, control
 from protocol.node.host import setup_logging
 from protocol.node.paths import ProfilePaths
@@ -84,7 +85,7 @@ def run_relay(
     def say(kind: str, text: str, data: dict[str, Any]) -> None:
         if as_json:
             out.write(
-                json.dumps({"time": datetime.now().isoformat(timespec="seconds"), "event": kind, **data})
+                json_text({"time": datetime.now().isoformat(timespec="seconds"), "event": kind, **data})
             )
         else:
             out.write(f"{datetime.now():%H:%M:%S} {text}")
