@@ -40,6 +40,9 @@ SUPERSEDE_S = 5.0
 class Supersede(INotifee):
     """When a peer connects again, close its older connections: it moved, and they are dead.
 
+    The new connection is closed as well; the peer (whose dialer made it) redials at
+    once onto a clean slate.
+
     A friend whose address vanished cannot send a FIN from it, so our side keeps a
     connection that looks established for many minutes and streams opened on it time
     out. Its new connection (it redials from the new address) replaces the old one.
@@ -58,12 +61,16 @@ class Supersede(INotifee):
             for c in network.get_connections(pid)
             if c is not conn and now - float(getattr(c, "_created_at", now)) > SUPERSEDE_S
         ]
-        for old in stale:
-            LOG.info("peer %s connected again; closing its older connection", pid)
+        if not stale:
+            return
+        # Close the new one too, and let the peer redial: py-libp2p's pubsub forgets a
+        # peer's subscriptions when any of its streams dies, so keeping the new connection
+        # while the old one's streams die leaves the mesh half-built (and the peer's
+        # re-graft refused for gossipsub's 60 s prune backoff). A clean redial has none.
+        LOG.info("peer %s connected again; closing its older connections and this one", pid)
+        for c in [*stale, conn]:
             with contextlib.suppress(Exception):
-                await old.close()
-        if stale and self.node._nursery is not None:
-            self.node._nursery.start_soon(self.node._ensure_pubsub, pid)
+                await c.close()
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
         pass
