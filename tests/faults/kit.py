@@ -15,6 +15,7 @@ stopped by the test, and the tail of its ``stderr.log`` and ``logs/node.log``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -352,11 +353,12 @@ def author_hex(node: Peer) -> str:
 # circles ------------------------------------------------------------------------------
 def join(inviter: Peer, joiner: Peer, circle: str, *watchers: Peer, timeout: float = 30) -> None:
     """``inviter`` invites ``joiner``'s key through its running node; the joiner joins with the token."""
-    token = inviter.json("invite", CIRCLE, joiner.key)["token"]
+    key = joiner.key  # a CLI call: once, not at every poll
+    token = inviter.json("invite", CIRCLE, key)["token"]
     joiner.json("join", token)
     for w in watchers:
         wait_until(
-            lambda w=w: w.saw("MemberJoined", circle=circle, member=joiner.key),
+            functools.partial(w.saw, "MemberJoined", circle=circle, member=key),
             timeout,
             what=f"{w.name} to see {joiner.name} join",
         )
