@@ -75,7 +75,7 @@ def is_valid_public_key(key: object) -> bool:
     if not nacl.bindings.crypto_core_ed25519_is_valid_point(key):
         return False
     if len(_VALID_KEYS) >= _VALID_KEYS_MAX:
-        del _VALID_KEYS[next(iter(_VALID_KEYS))]  # oldest first: a flood of fresh keys only costs time
+        _VALID_KEYS.clear()  # one atomic step (threads); a flood of fresh keys only costs time
     _VALID_KEYS[key] = None
     return True
 
