@@ -630,6 +630,12 @@ TARGETS: dict[str, Target] = {
     ]
 }
 
+# Targets that drive a node's state (a join with a token's records, a sync session), with two
+# more failure kinds (``foreign``, ``wedged``): scripts/fuzzstate.py.
+import fuzzstate  # noqa: E402
+
+TARGETS |= {t.name: t for t in fuzzstate.targets()}
+
 
 # ---- the contract -----------------------------------------------------------------------------
 
@@ -709,8 +715,9 @@ def check_one(target: Target, data: bytes) -> tuple[Failure | None, float]:
         ms = (time.perf_counter() - t0) * 1000
         if target.allowed(e):
             return None, ms
-        summary = f"{type(e).__name__} at {_where(e)}"
-        return Failure(target.name, "crash", summary, traceback.format_exc(), data), ms
+        kind = getattr(e, "fuzz_kind", "crash")  # fuzzstate's Foreign and Wedged
+        summary = f"{type(e).__name__} at {_where(e)}" + (f": {e}" if kind != "crash" else "")
+        return Failure(target.name, kind, summary, traceback.format_exc(), data), ms
     return None, (time.perf_counter() - t0) * 1000
 
 
@@ -740,6 +747,10 @@ class Stats:
     crashes: int = 0
     roundtrip: int = 0
     slow: int = 0
+    foreign: int = 0
+    """Records of another circle, or by someone the circle does not know, stored (fuzzstate)."""
+    wedged: int = 0
+    """Circles where remove, rekey or posting no longer works after the input (fuzzstate)."""
     seconds: float = 0.0
     max_ms: float = 0.0
     coverage: int | None = None
@@ -752,7 +763,8 @@ class Stats:
 
     @property
     def failures(self) -> int:
-        return self.crashes + self.roundtrip + self.slow + (1 if self.error else 0)
+        found = self.crashes + self.roundtrip + self.slow + self.foreign + self.wedged
+        return found + (1 if self.error else 0)
 
     @property
     def exec_s(self) -> float:
@@ -763,6 +775,8 @@ class Stats:
             self.crashes += 1
         elif f.kind == "roundtrip":
             self.roundtrip += 1
+        elif f.kind in ("foreign", "wedged"):
+            setattr(self, f.kind, getattr(self, f.kind) + 1)
         else:
             self.slow += 1
         if f.signature not in self.signatures:
@@ -1189,7 +1203,8 @@ def run_worst_cases() -> int:
 
 
 def table(rows: list[Stats]) -> str:
-    head = ["target", "engine", "inputs", "crashes", "roundtrip", "slow", "exec/s", "max ms", "coverage"]
+    head = ["target", "engine", "inputs", "crashes", "roundtrip", "slow", "foreign", "wedged"]
+    head += ["exec/s", "max ms", "coverage"]
     body = [
         [
             s.target,
@@ -1198,6 +1213,8 @@ def table(rows: list[Stats]) -> str:
             str(s.crashes + (1 if s.error else 0)),
             str(s.roundtrip),
             str(s.slow),
+            str(s.foreign),
+            str(s.wedged),
             f"{s.exec_s:,.0f}",
             f"{s.max_ms:.1f}",
             "-" if s.coverage is None else f"{s.coverage} edges / {s.features} ft",
@@ -1214,6 +1231,8 @@ def table(rows: list[Stats]) -> str:
             str(sum(s.crashes + (1 if s.error else 0) for s in rows)),
             str(sum(s.roundtrip for s in rows)),
             str(sum(s.slow for s in rows)),
+            str(sum(s.foreign for s in rows)),
+            str(sum(s.wedged for s in rows)),
             f"{total_in / total_s:,.0f}" if total_s else "0",
             f"{max((s.max_ms for s in rows), default=0):.1f}",
             "",
@@ -1223,7 +1242,7 @@ def table(rows: list[Stats]) -> str:
 
     def line(r: list[str]) -> str:
         cells = zip(r, widths, strict=True)
-        return "  ".join(c.ljust(w) if i < 2 or i == 8 else c.rjust(w) for i, (c, w) in enumerate(cells))
+        return "  ".join(c.ljust(w) if i < 2 or i == 10 else c.rjust(w) for i, (c, w) in enumerate(cells))
 
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])
 
