@@ -1,4 +1,4 @@
-"""The first decoding pass of a record: bounded by the record grammar, before any deep walk.
+"""The first decoding pass of a record (and of a token body, a sync message, a records frame).
 
 A record body is a flat map: its values are plain (nil, bool, int, text, bin), a
 few are lists (of plain values or of ``[plain, plain]`` pairs) and two are small
@@ -11,7 +11,9 @@ any size can make it build more than the grammar's few thousand values (a
 generic decoder would build 256 Ki of them from a 256 KiB body of empty lists,
 in about 20 ms, and walking them took 0.3-0.5 s).
 
-:func:`split_record` reads the outer ``[bin body, bin(64) sig]`` frame by hand.
+:func:`split_record` reads a record's outer ``[bin body, bin(64) sig]`` frame by hand;
+:func:`decode_list` decodes a list of plain values (a sync records frame). Token
+bodies and sync messages are maps with their own shapes, decoded like a body.
 """
 
 from __future__ import annotations
