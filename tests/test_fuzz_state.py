@@ -1,0 +1,64 @@
+"""The state-driving fuzz targets (scripts/fuzzstate.py) catch what they exist for.
+
+A planted defect of each kind must show up on the committed seeds: token records stored
+without the circle's validator (issue 10, item 2) as ``foreign``, a rekey that leaves the
+other members without the key as ``wedged``. Without the defect the seeds pass (that is
+``tests/test_fuzz_corpus.py``'s business too).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import fuzzkit  # noqa: E402
+import fuzzstate  # noqa: E402
+
+from protocol import actions  # noqa: E402
+from protocol.node.profile import Profile  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    fuzzstate._usable_seen.clear()  # a planted defect changes what a state means
+    yield
+    fuzzstate._usable_seen.clear()
+
+
+def _kinds(name: str) -> dict[str, int]:
+    target = fuzzkit.TARGETS[name]
+    s = fuzzkit.run_inputs(target, fuzzkit.load_corpus(target))
+    return {"crashes": s.crashes, "foreign": s.foreign, "wedged": s.wedged}
+
+
+@pytest.mark.timeout(60)
+def test_seeds_pass() -> None:
+    assert _kinds("token_records") == {"crashes": 0, "foreign": 0, "wedged": 0}
+    assert _kinds("sync_session") == {"crashes": 0, "foreign": 0, "wedged": 0}
+
+
+@pytest.mark.timeout(60)
+def test_token_records_stored_without_the_validator_are_foreign(monkeypatch: pytest.MonkeyPatch) -> None:
+    def trusting(self: Profile, view: Any, tok: Any) -> tuple[list[Any], list[Any]]:
+        return [(r, False) for r in tok.chain], []
+
+    monkeypatch.setattr(Profile, "_admit_token_records", trusting)
+    assert _kinds("token_records")["foreign"] >= 1
+
+
+@pytest.mark.timeout(60)
+def test_a_rekey_to_the_author_alone_is_a_wedge(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = actions._rekey_record
+
+    def selfish(identity: Any, state: Any, pos: Any, now_ms: int, keys: Any, *rest: Any) -> Any:
+        return real(identity, state, pos, now_ms, [identity.public_key], *rest)
+
+    monkeypatch.setattr(actions, "_rekey_record", selfish)
+    assert _kinds("sync_session")["wedged"] >= 1
