@@ -17,7 +17,7 @@ from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from protocol import pinning, wire
+from protocol import pinning, shallow, wire
 from protocol.errors import ProtocolError, SchemaError
 from protocol.node import syncwire
 from protocol.node.host import LOG
@@ -60,8 +60,9 @@ async def serve(relay: RelayNode, stream: INetStream) -> None:
             tag, payload = await read_frame(stream)
             if tag != OFFER:
                 raise SchemaError("expected an offer")
-            raws = wire.decode(payload, syncwire.MAX_FRAME)
-            if not isinstance(raws, list) or not all(isinstance(r, bytes) for r in raws):
+            # The bounded first pass (protocol/shallow.py): at most MAX_OFFER_RECORDS plain values.
+            raws = shallow.decode_list(payload, pinning.MAX_OFFER_RECORDS, "offer")
+            if not all(isinstance(r, bytes) for r in raws):
                 raise SchemaError("an offer is a list of records")
             why = await relay.adopt(pinning.check_offer(raws, relay.profile.me), pid)
             await stream.write(
