@@ -23,7 +23,7 @@ import multiaddr
 import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 
-from protocol.node import api, lan, reach
+from protocol.node import api, circuit, lan, reach
 from protocol.node.host import LOG, key_of
 
 if TYPE_CHECKING:
@@ -35,6 +35,13 @@ RETELL_S = (0.0, 5.0, 10.0)
 """Delays between the presence records sent after a change (friends reconnect in between)."""
 SUPERSEDE_S = 5.0
 """A new connection from a peer replaces one older than this (dead after the peer moved)."""
+
+
+def _relayed_conn(conn: INetConn) -> bool:
+    try:
+        return any("/p2p-circuit" in str(a) for a in conn.get_transport_addresses())
+    except Exception:
+        return False
 
 
 class Supersede(INotifee):
@@ -56,10 +63,14 @@ class Supersede(INotifee):
     async def connected(self, network: INetwork, conn: INetConn) -> None:
         pid = conn.muxed_conn.peer_id
         now = time.time()
+        if _relayed_conn(conn):
+            return  # a circuit never replaces anything
         stale = [
             c
             for c in network.get_connections(pid)
-            if c is not conn and now - float(getattr(c, "_created_at", now)) > SUPERSEDE_S
+            if c is not conn
+            and not _relayed_conn(c)  # a hole punch's direct connection replaces a circuit (DCUtR's job)
+            and now - float(getattr(c, "_created_at", now)) > SUPERSEDE_S
         ]
         if not stale:
             return
@@ -103,7 +114,8 @@ def announced(host: IHost) -> list[str]:
 
 
 def _ips(addrs: list[str]) -> set[str]:
-    return {a.split("/")[2] for a in addrs if a.count("/") > 2}
+    """My own IPs among announced addresses (a circuit address's IP is the relay's)."""
+    return {a.split("/")[2] for a in addrs if a.count("/") > 2 and "/p2p-circuit" not in a}
 
 
 def _is_relay(node: Node) -> bool:
@@ -134,6 +146,8 @@ def _report(node: Node, last: tuple[str, str] | None) -> tuple[str, str]:
 async def follow(node: Node, interval: float = CHECK_S) -> None:
     """Keep ``node.addrs`` current; on a change, reconnect and announce (runs until cancelled)."""
     node.host.get_network().register_notifee(Supersede(node))
+    if reach.discovery_on() and node._nursery is not None:
+        node._nursery.start_soon(circuit.hop if _is_relay(node) else circuit.client, node)
     if lan.enabled() and node._nursery is not None and not _is_relay(node):
         node._nursery.start_soon(lan.discover, node)
     state = _report(node, None)
@@ -143,6 +157,7 @@ async def follow(node: Node, interval: float = CHECK_S) -> None:
         if getattr(node, "announce", None):  # a relay given --announce says where it is
             continue
         now = announced(node.host)
+        now += [a for a in circuit.circuit_addrs(node) if a not in now]
         if now == node.addrs:
             continue
         lost = _ips(node.addrs) - _ips(now)

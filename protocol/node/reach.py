@@ -132,9 +132,11 @@ def rank(addr: str) -> int:
     Python's ``is_global`` calls documentation ranges (the lab's 198.51.100.0/24)
     private; a home network's ranges are what "private" means here.
     """
+    if "/p2p-circuit" in addr:
+        return 1  # through a relay: after any direct address
     ip = _ip(addr)
     if ip is None:
-        return 1 if "/p2p-circuit" in addr else 3
+        return 3
     if ip.is_unspecified or ip.is_link_local or ip.is_multicast:
         return 3
     if ip.is_loopback:

@@ -11,7 +11,8 @@ Hosts, each its own namespace named ``PREFIX + name``::
 A bridge in the ``wan`` namespace joins relay, pub and the routers' WAN sides.
 Each router masquerades with nftables like a home router: connections from its
 LAN go out, unsolicited ones from outside do not come in (forward policy drop,
-established/related accepted). Home A's LAN is a bridge in rtrA's namespace.
+established/related accepted), and new connections to the router itself from the
+WAN are dropped silently (not refused), as home routers do. Home A's LAN is a bridge in rtrA's namespace.
 198.51.100.0/24 is a documentation range and 10.x is private: inside these
 namespaces they belong to the lab alone, and no namespace has a route out of it.
 
@@ -47,6 +48,10 @@ table ip nat {
   }
 }
 table ip filter {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname "wan0" ct state new drop
+  }
   chain forward {
     type filter hook forward priority 0; policy drop;
     iifname "lan0" accept

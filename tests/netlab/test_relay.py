@@ -3,12 +3,13 @@
 alice (home A, behind 198.51.100.21) and bob (home B, behind 198.51.100.22) cannot
 connect to each other: each router drops unsolicited connections. A blind relay
 on a public box (198.51.100.10, ``smallsocial relay`` with default settings) is
-pinned to their circle; both nodes connect out to it and it stores and forwards
-their records. They chat through it, never connected to each other.
+pinned to their circle; both nodes connect out to it.
 
-Not built yet (the second test, expected to fail until it is): circuit relay v2
-and DCUtR hole punching, so that the two get a direct connection between the
-routers' public addresses and keep chatting when the relay is gone.
+First test: it stores and forwards their records, so they chat through it at once.
+Second test: each also reserves a circuit relay v2 slot on it and announces the
+circuit address; they connect through the circuit, DCUtR punches a hole, and both
+routers' conntrack tables show an established TCP connection between the two
+public addresses; then the relay is stopped and they keep chatting, directly.
 """
 
 from __future__ import annotations
@@ -46,6 +47,18 @@ def _two_homes(lab: Lab, member: Callable[[str, str], Member], relay: LabRelay) 
     return circle, alice, bob
 
 
+def _direct_flow(lab: Lab) -> bool:
+    """Both routers track an established TCP connection with the other router's public address."""
+
+    def has(router: str, other: str) -> bool:
+        return any(
+            line.startswith("tcp") and "ESTABLISHED" in line and other in line
+            for line in lab.conntrack(router).splitlines()
+        )
+
+    return has("rtrA", "198.51.100.22") and has("rtrB", "198.51.100.21")
+
+
 @pytest.fixture
 def relay(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabRelay]:
     r = LabRelay(lab, "relay", tmp_path_factory.mktemp("relayhost"), "relay")
@@ -69,15 +82,21 @@ def test_two_homes_chat_through_a_pinned_relay(
     wait_until(lambda: alice.reach() == "relay" and bob.reach() == "relay", 20, what="both to say 'relay'")
 
 
-@pytest.mark.xfail(reason="circuit relay v2 and DCUtR hole punching are not built yet", strict=True)
 def test_two_homes_keep_chatting_directly_when_the_relay_is_gone(
     lab: Lab, member: Callable[[str, str], Member], relay: LabRelay
 ) -> None:
     circle, alice, bob = _two_homes(lab, member, relay)
+    t0 = time.monotonic()
     bob.json("join", alice.json("invite", "friends", bob.key)["token"])
     bob.json("send", "friends", "hello via the relay")
     wait_until(lambda: "hello via the relay" in alice.texts(circle), 60, what="the relayed message")
-    wait_until(lambda: "198.51.100.22" in lab.conntrack("rtrA"), 30, what="a direct flow on router A")
+    wait_until(lambda: any("/p2p-circuit/" in a for a in bob.announced()), 30, what="bob's circuit address")
+    wait_until(lambda: _direct_flow(lab), 60, what="an established TCP flow between the two routers")
+    print(f"direct connection (hole punched) between the two homes: {time.monotonic() - t0:.2f} s from join")
     assert relay.stop() == 0
+    t1 = time.monotonic()
     bob.json("send", "friends", "no relay now")
-    wait_until(lambda: "no relay now" in alice.texts(circle), 30, what="the direct message")
+    wait_until(lambda: "no relay now" in alice.texts(circle), 30, interval=0.2, what="the direct message")
+    alice.json("send", "friends", "still here")
+    wait_until(lambda: "still here" in bob.texts(circle), 30, interval=0.2, what="alice's direct message")
+    print(f"first message with the relay gone: {time.monotonic() - t1:.2f} s")
