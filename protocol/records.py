@@ -158,9 +158,9 @@ def validate_body(body: Any) -> str:
         raise SchemaError("a record body must be a map")
     t = body.get("t")
     if not isinstance(t, str) or t not in SCHEMAS:
-        raise SchemaError(f"unknown record type {t!r}")
+        raise SchemaError(f"unknown record type {schema.shown(t)}")
     if body.get("v") != TYPE_VERSIONS.get(t, VERSION):
-        raise SchemaError(f"unsupported record version {body.get('v')!r}")
+        raise SchemaError(f"unsupported record version {schema.shown(body.get('v'))}")
     schema.check(body, SCHEMAS[t])
     if t not in UNCHAINED_TYPES and (body["q"] == 1) != (body["p"] is None):
         raise SchemaError("field 'p' must be empty exactly when 'q' is 1")

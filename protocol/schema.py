@@ -128,12 +128,25 @@ def mapping(schema: Mapping[str, Validator]) -> Validator:
     return v
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error names a bad value without carrying it.
+
+    A refused value can be 256 KiB; its whole repr in a message would be formatted,
+    logged and carried in a ``Dropped`` reason for nothing.
+    """
+    if isinstance(value, (str, bytes)) and len(value) > limit:
+        value = value[:limit]
+        return repr(value) + "…"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def check(body: Any, schema: Mapping[str, Validator]) -> None:
     if not isinstance(body, dict):
         raise SchemaError("must be a map")
     for name in body:
         if name not in schema:
-            raise SchemaError(f"unknown field {name!r}")
+            raise SchemaError(f"unknown field {shown(name)}")
     for name, validator in schema.items():
         if name not in body:
             raise SchemaError(f"missing field {name!r}")
