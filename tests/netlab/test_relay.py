@@ -14,9 +14,11 @@ public addresses; then the relay is stopped and they keep chatting, directly.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +28,7 @@ from tests.node.harness import wait_until
 from tests.relay.kit import RelayPeer
 
 pytestmark = pytest.mark.timeout(180)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class LabRelay(Member, RelayPeer):
@@ -100,3 +103,18 @@ def test_two_homes_keep_chatting_directly_when_the_relay_is_gone(
     alice.json("send", "friends", "still here")
     wait_until(lambda: "still here" in bob.texts(circle), 30, interval=0.2, what="alice's direct message")
     print(f"first message with the relay gone: {time.monotonic() - t1:.2f} s")
+
+
+def test_the_relay_gives_circuits_only_to_members_of_its_circles(
+    lab: Lab, member: Callable[[str, str], Member], relay: LabRelay
+) -> None:
+    _, alice, bob = _two_homes(lab, member, relay)
+    bob.json("join", alice.json("invite", "friends", bob.key)["token"])
+    wait_until(lambda: any("/p2p-circuit/" in a for a in alice.announced()), 30, what="alice's reservation")
+    assert relay.addr is not None
+    stranger = subprocess.run(
+        lab.cmd("pub", sys.executable, "-m", "tests.netlab.stranger", relay.addr),
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert stranger.stdout.strip() == "refused", (stranger.stdout, stranger.stderr[-2000:])
+    assert "circuit relay refused to" in (relay.root / "logs" / "node.log").read_text()
