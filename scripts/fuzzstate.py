@@ -366,7 +366,7 @@ def build_token(data: bytes) -> tuple[str, Identity]:
     except ProtocolError:
         spec = None
     if not isinstance(spec, dict):
-        return fk._frame_token(data), fk.BOB  # a plain token body
+        return _frame(data), fk.BOB  # a plain token body
     body = dict(spec)
     for k in ("inv", "gen"):
         if isinstance(body.get(k), bytes):
@@ -384,7 +384,13 @@ def build_token(data: bytes) -> tuple[str, Identity]:
         inner = wire.encode({"c": cid, "e": e if isinstance(e, bytes) else cid, "k": key, "nm": "friends"})
         body["sl"] = crypto.seal(me.public_key, inner)
     body.setdefault("v", invitation.VERSION)
-    return fk._frame_token(wire.encode(body)), me
+    return _frame(wire.encode(body)), me
+
+
+def _frame(raw: bytes) -> str:
+    if len(raw) > invitation.MAX_TOKEN_BODY:  # refused on its length: skip base32 (slow in Python)
+        return f"{invitation.PREFIX}{invitation.VERSION}" + "a" * (len(raw) * 8 // 5 + 8)
+    return str(_fk()._frame_token(raw))
 
 
 @functools.cache

@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import fuzzkit  # noqa: E402
 import fuzzstate  # noqa: E402
 
-from protocol import actions  # noqa: E402
+from protocol import actions, messages  # noqa: E402
+from protocol.chain import ChainPos  # noqa: E402
 from protocol.node.profile import Profile  # noqa: E402
 
 
@@ -62,3 +63,32 @@ def test_a_rekey_to_the_author_alone_is_a_wedge(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(actions, "_rekey_record", selfish)
     assert _kinds("sync_session")["wedged"] >= 1
+
+
+def _carol_past_her_cut_before_her_removal() -> bytes:
+    """A token whose ``ch`` holds carol's message past her cut *before* the removal that sets it."""
+    w = fuzzkit.world()
+    hist = list(w.history)
+    join = next(r for r in hist if r.type == "join" and r.author == fuzzkit.CAROL.public_key)
+    late = messages.seal(
+        fuzzkit.CAROL,
+        w.genesis.id,
+        ChainPos(2, join.id),
+        w.genesis.id,
+        w.epoch_keys[w.genesis.id],
+        messages.Content(messages.TEXT, w.now_ms - 5000, "past my cut"),
+        nonce=b"\x09" * 24,
+    )
+    i = hist.index(join) + 1
+    return fuzzstate._skeleton(fuzzstate._extra()["inv_mallory"], w.genesis, [*hist[:i], late, *hist[i:]])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(
+    strict=True,
+    reason="found by token_records: Profile.join_token stores a removed member's message past the cut "
+    "when the token carries it before the removal; ingest (gossip, sync) purges it (purge_after_cut)",
+)
+def test_a_message_past_the_cut_carried_before_the_removal_is_not_kept() -> None:
+    failure, _ = fuzzkit.check_one(fuzzkit.TARGETS["token_records"], _carol_past_her_cut_before_her_removal())
+    assert failure is None, failure.signature
