@@ -155,23 +155,28 @@ SLOTS = b"slots"
 """The token of the member count: every invite reads it, invites and departures change it."""
 
 
-def tokens(r: Record) -> list[bytes]:
-    """What a record's check reads or its effect writes, besides its author (order-free effects
-    such as adding a holder to an epoch excepted): two records with no token in common give the
-    same outcome in either order."""
+def tokens(r: Record) -> tuple[list[bytes], list[bytes]]:
+    """What a record's check and effect read, and what its effect writes (effects that do not
+    depend on order, such as adding a holder to an epoch, aside). Two records where neither
+    writes what the other reads or writes give the same outcomes in either order."""
     b, t = r.body, r.type
-    out = [r.author]
+    reads, writes = [r.author], []
     if t in (records.INVITE, records.REMOVE, records.ROLE, records.PIN):
-        out.append(bytes(b["k"]))
+        reads.append(bytes(b["k"]))
+        writes.append(bytes(b["k"]))
     if t == records.INVITE:
-        out += [r.id, b"E" + bytes(b["e"]), SLOTS]  # a join reads whether its invite is in
+        reads += [b"E" + bytes(b["e"]), SLOTS]
+        writes += [r.id, SLOTS]  # a join reads whether its invitation is in
     elif t == records.JOIN:
-        out.append(bytes(b["i"]))
+        reads.append(bytes(b["i"]))
+        writes += [r.author, bytes(b["i"])]
     elif t == records.REKEY:
-        out += [b"E" + bytes(b["pe"]), b"E" + r.id, *(bytes(p[0]) for p in b["ks"])]
+        keys = [bytes(p[0]) for p in b["ks"]]
+        reads += [b"E" + bytes(b["pe"]), *keys]
+        writes += [b"E" + r.id, *keys]
     elif t in DEPARTURES:
-        out.append(SLOTS)
-    return out
+        writes += [bytes(b["k"]) if t == records.REMOVE else r.author, SLOTS]
+    return reads, writes
 
 
 class RosterIndex:
@@ -202,7 +207,9 @@ class RosterIndex:
         every label is renumbered (when two neighbours leave no room between them)."""
         self.label: dict[bytes, int] = {}
         self.touched: dict[bytes, int] = {}
-        """Token -> the largest label of a placed record with that token (see :func:`tokens`)."""
+        """Token -> the largest label of a placed record that reads or writes it (:func:`tokens`)."""
+        self.written: dict[bytes, int] = {}
+        """Token -> the largest label of a placed record that writes it."""
         self.by_author: dict[bytes, list[bytes]] = defaultdict(list)
         self.targeted: dict[bytes, list[bytes]] = defaultdict(list)
         """A key -> the placed removals of it and leaves by it, whatever their outcome."""
@@ -272,11 +279,14 @@ class RosterIndex:
         at = next((i for i in range(after, len(self.order)) if self.order[i] > rid), len(self.order))
         self._insert(at, rid)
         mine = self.label[rid]
-        clash = any(self.touched.get(tok, -1) > mine for tok in tokens(r) if tok != SLOTS)
-        if SLOTS in tokens(r) and self.touched.get(SLOTS, -1) > mine:
+        reads, writes = tokens(r)
+        clash = any(self.touched.get(tok, -1) > mine for tok in writes if tok != SLOTS) or any(
+            self.written.get(tok, -1) > mine for tok in reads if tok != SLOTS
+        )
+        if SLOTS in reads and self.touched.get(SLOTS, -1) > mine:
+            # The order of invitations and departures matters only near the cap.
             clash = clash or self.walk.peak_slots + 2 > schema.MAX_MEMBERS
-        for tok in tokens(r):
-            self.touched[tok] = max(self.touched.get(tok, -1), mine)
+        self._touch(mine, reads, writes)
         if clash:
             self._dirty = True
         if not self._dirty:
@@ -292,17 +302,22 @@ class RosterIndex:
             # No room: number everything again (rare: GAP halvings at one place) and walk
             # again from the genesis, which records the tokens departures touch.
             self.labels = [GAP * (i + 1) for i in range(len(self.order))]
-            self.touched = {}
+            self.touched, self.written = {}, {}
             for i, x in enumerate(self.order):
                 self.label[x] = self.labels[i]
-                for tok in tokens(self.recs[x]):
-                    self.touched[tok] = self.labels[i]
+                self._touch(self.labels[i], *tokens(self.recs[x]))
             self._dirty = True
             self._insert(at, rid)
             return
         self.order.insert(at, rid)
         self.labels.insert(at, label)
         self.label[rid] = label
+
+    def _touch(self, label: int, reads: list[bytes], writes: list[bytes]) -> None:
+        for tok in (*reads, *writes):
+            self.touched[tok] = max(self.touched.get(tok, -1), label)
+        for tok in writes:
+            self.written[tok] = max(self.written.get(tok, -1), label)
 
     def _ancestry(self, parents: list[int]) -> tuple[int, int]:
         if not parents:
@@ -346,8 +361,8 @@ class RosterIndex:
         if r.type in DEPARTURES:
             k = self._target(r)
             mine = self.label[r.id]
-            for iid in self.walk.open_for.get(k, set()) | self.walk.open_by.get(k, set()):
-                self.touched[iid] = max(self.touched.get(iid, -1), mine)
+            revoked = self.walk.open_for.get(k, set()) | self.walk.open_by.get(k, set())
+            self._touch(mine, [], list(revoked))
             self.departures[k].append(r.id)
         self.walk.apply(r)
         self.accepted.add(r.id)
