@@ -149,7 +149,7 @@ class _IndexedWalk(_Walk):
         return self.eligible[0][1] if self.eligible else None
 
 
-GAP = 1 << 20
+GAP = 1 << 32
 """Room between two neighbours' labels in the canonical order when they are (re)numbered."""
 SLOTS = b"slots"
 """The token of the member count: every invite reads it, invites and departures change it."""
@@ -299,14 +299,14 @@ class RosterIndex:
         elif self.labels[at] - lo > 1:
             label = (lo + self.labels[at]) // 2
         else:
-            # No room: number everything again (rare: GAP halvings at one place) and walk
-            # again from the genesis, which records the tokens departures touch.
-            self.labels = [GAP * (i + 1) for i in range(len(self.order))]
-            self.touched, self.written = {}, {}
-            for i, x in enumerate(self.order):
-                self.label[x] = self.labels[i]
-                self._touch(self.labels[i], *tokens(self.recs[x]))
-            self._dirty = True
+            # No room: number everything again (rare: ~32 insertions at one place), keeping
+            # which record each token's label points at.
+            new = {old: GAP * (i + 1) for i, old in enumerate(self.labels)}
+            self.labels = list(new.values())
+            for x in self.order:
+                self.label[x] = new[self.label[x]]
+            self.touched = {tok: new[v] for tok, v in self.touched.items()}
+            self.written = {tok: new[v] for tok, v in self.written.items()}
             self._insert(at, rid)
             return
         self.order.insert(at, rid)

@@ -249,3 +249,12 @@ def test_a_record_by_someone_a_voided_removal_once_voided_stays_void() -> None:
         for order in (recs, [*recs[:-1][::-1], late], [late, *recs[:-1]]):
             assert norm(incremental(h.genesis, order)) == norm(ref)
     assert seen_void
+
+
+def test_renumbering_the_order_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With almost no room between labels, the index renumbers the order all the time."""
+    import protocol.fold
+
+    monkeypatch.setattr(protocol.fold, "GAP", 2)
+    for seed in range(25):
+        check_equal(rosterkit.history(rosterkit.Choices(seed=seed), 40), seed)
