@@ -630,6 +630,29 @@ def sync_allowed(e: BaseException) -> bool:
     return isinstance(e, ProtocolError) or _ended(e)
 
 
+def build_stream(data: bytes) -> bytes:
+    """The frames a skeleton stands for: ``[[tag, payload], ...]`` where an ``R`` payload is a
+    list of record bodies the harness signs (so mutated bodies reach the validator). Input
+    that is not such a list is the byte stream itself."""
+    fk = _fk()
+    try:
+        spec = wire.decode(data, syncwire.MAX_FRAME)
+    except ProtocolError:
+        return data
+    if not isinstance(spec, list):
+        return data
+    out = bytearray()
+    for item in spec:
+        tag, payload = (item[0], item[1]) if isinstance(item, list) and len(item) == 2 else ("?", item)
+        t = tag.encode()[:1] if isinstance(tag, str) and tag else b"?"
+        if t == syncwire.RECORDS and isinstance(payload, list):
+            raws = [fk._sign_body(b) if isinstance(b, bytes) else b for b in payload]
+            out += syncwire.frame(t, wire.encode(raws))
+        else:
+            out += syncwire.frame(t, payload if isinstance(payload, bytes) else wire.encode(payload))
+    return bytes(out)
+
+
 async def _session(p: Profile, data: bytes, log: list[logging.LogRecord]) -> int:
     """Play the input as sync sessions: answers to bob's pulls, and requests bob serves."""
     fk = _fk()
@@ -667,7 +690,7 @@ def t_sync_session(data: bytes) -> object:
     err: BaseException | None = None
     with quiet() as log:
         try:
-            trio.run(_session, p, data, log)
+            trio.run(_session, p, build_stream(data), log)
         except BaseException as e:
             if not sync_allowed(e):
                 raise
@@ -686,27 +709,33 @@ def seeds_sync_session() -> dict[str, bytes]:
     o = other()
     hist = list(w.history)
     held = w.view().held_seqs()
-    vec = syncwire.frame(syncwire.VECTOR, sync.encode_vector(w.genesis.id, sync.vector(held)))
-    empty = syncwire.frame(syncwire.VECTOR, sync.encode_vector(w.genesis.id, {}))
-    other_vec = syncwire.frame(syncwire.VECTOR, sync.encode_vector(o.genesis.id, {}))
+    vec = ["V", sync.encode_vector(w.genesis.id, sync.vector(held))]
+    empty = ["V", sync.encode_vector(w.genesis.id, {})]
+    other_vec = ["V", sync.encode_vector(o.genesis.id, {})]
 
-    def rf(recs: list[Record]) -> bytes:
-        return syncwire.records_frame([r.raw for r in recs])
+    def rf(recs: list[Record]) -> list[object]:
+        return ["R", [r.body_bytes for r in recs]]
+
+    def sk(*frames: list[object]) -> bytes:
+        return wire.encode(list(frames))
 
     new = [x["inv_mallory"], x["join_mallory"], x["msg_mallory_member"], x["msg_alice"]]
     strangers = [x["msg_mallory"], x["eve_invite"], x["mallory_remove"], x["msg_carol_late"]]
+    raw_new = syncwire.records_frame([r.raw for r in new])
+    raw_vec = syncwire.frame(syncwire.VECTOR, bytes(vec[1]))  # type: ignore[arg-type]
     return {
-        "pull_known": rf(hist) + vec,
-        "pull_new": rf(new) + vec,
-        "pull_new_reversed": rf(list(reversed(new))) + vec,
-        "pull_strangers": rf(strangers) + rf([w.genesis, o.genesis, *o.records]) + vec,
-        "pull_twins": rf([x["msg_alice"], x["msg_alice_twin"], x["pin_alice_twin"]]) + vec,
-        "pull_remove_me": rf([x["remove_bob"], x["remove_bob_rekey"], x["msg_alice"]]) + vec,
-        "pull_founder_leaves": rf([x["leave_alice"]]) + vec,
-        "requests": vec + empty + vec + empty + vec + other_vec,
-        "pull_then_serve": rf(new[:2]) + vec + empty + empty + empty,
-        "denied": syncwire.frame(syncwire.DENIED, b"not a member of that circle") + rf(new) + vec,
-        "cut_short": (rf(new) + vec)[:-7],
+        "pull_known": sk(rf(hist), vec),
+        "pull_new": sk(rf(new), vec),
+        "pull_new_reversed": sk(rf(list(reversed(new))), vec),
+        "pull_strangers": sk(rf(strangers), rf([w.genesis, o.genesis, *o.records]), vec),
+        "pull_twins": sk(rf([x["msg_alice"], x["msg_alice_twin"], x["pin_alice_twin"]]), vec),
+        "pull_remove_me": sk(rf([x["remove_bob"], x["remove_bob_rekey"], x["msg_alice"]]), vec),
+        "pull_founder_leaves": sk(rf([x["leave_alice"]]), vec),
+        "requests": sk(vec, empty, vec, empty, vec, other_vec),
+        "pull_then_serve": sk(rf(new[:2]), vec, empty, empty, empty),
+        "denied": sk(["D", b"not a member of that circle"], rf(new), vec),
+        "raw_stream": raw_new + raw_vec,
+        "raw_cut_short": (raw_new + raw_vec)[:-7],
     }
 
 
@@ -722,7 +751,7 @@ def targets() -> list[Any]:
         ),
         Target(
             "sync_session",
-            "sync frames through syncer.pull/serve on bob's store; nothing foreign, no wedge",
+            "sync frames (R bodies signed) via syncer.pull/serve on a member store: no foreign, no wedge",
             t_sync_session,
             seeds_sync_session,
             allowed=sync_allowed,
