@@ -180,8 +180,79 @@ def decode_map(
     or any other encoding than the canonical one) or ``SchemaError`` (a field no
     record has, a container where the grammar has none, a list too long).
     """
+    if len(data) <= FAST_MAX:
+        fast = _fast_map(data, shapes, max_fields)
+        if fast is not None:
+            return fast
     out: dict[str, Any] = _decode(data, lambda r: r.map(what, shapes, max_fields))
     return out
+
+
+FAST_MAX = 4096
+"""Up to this size a body is first tried with msgpack's C decoder in one call: it cannot
+hold more than 4 Ki values, so that costs at most a few tenths of a millisecond, and
+an honest record (nearly all are this small) is decoded in a third of the time."""
+
+_PLAIN_TYPES = (str, bytes, int, bool, type(None))
+
+
+def _fits(v: Any, shape: Shape) -> bool:
+    if type(v) in _PLAIN_TYPES:
+        return True
+    if shape.kind == "plain":
+        return False
+    if shape.kind == "map":
+        if type(v) is not dict or len(v) > shape.max_len:
+            return False
+        keys = list(v)
+        return (
+            all(type(k) is str for k in keys)
+            and keys == sorted(set(keys))
+            and all(type(x) in _PLAIN_TYPES for x in v.values())
+        )
+    if type(v) is not list or len(v) > shape.max_len:
+        return False
+    if shape.kind == "list":
+        return all(type(x) in _PLAIN_TYPES for x in v)
+    for pair in v:
+        if type(pair) is not list or len(pair) != 2 or type(pair[0]) not in _PLAIN_TYPES:
+            return False
+        second = pair[1]
+        if type(second) in _PLAIN_TYPES:
+            continue
+        if shape.kind != "ranges" or type(second) is not list or len(second) != 2:
+            return False
+        if not all(type(x) in _PLAIN_TYPES for x in second):
+            return False
+    return True
+
+
+def _fast_map(data: bytes, shapes: Mapping[str, Shape], max_fields: int) -> dict[str, Any] | None:
+    """The map if ``data`` is exactly the canonical encoding of one the grammar allows, else None.
+
+    None decides nothing: the one-value-at-a-time pass then refuses (and names the fault)
+    or accepts. The C decoder merges repeated keys and keeps unsorted ones; both make the
+    re-encoding or the order check differ, so neither passes here.
+    """
+    try:
+        tree = msgpack.unpackb(
+            data, raw=False, strict_map_key=True, ext_hook=_no_ext, use_list=True, max_ext_len=0
+        )
+    except Exception:
+        return None
+    if type(tree) is not dict or len(tree) > max_fields:
+        return None
+    prev: str | None = None
+    for k, v in tree.items():
+        if type(k) is not str or (prev is not None and k <= prev):
+            return None
+        prev = k
+        shape = shapes.get(k)
+        if shape is None or not _fits(v, shape):
+            return None
+    if msgpack.packb(tree, use_bin_type=True) != data:
+        return None
+    return tree
 
 
 def decode_list(data: bytes, max_len: int, what: str = "list") -> list[Any]:
