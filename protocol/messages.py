@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol import crypto, records, schema, wire
+from protocol import crypto, records, schema, shallow, wire
 from protocol.chain import ChainPos
-from protocol.errors import SchemaError
+from protocol.errors import OversizeError, SchemaError
 from protocol.identity import Identity
 from protocol.records import Record
 
@@ -44,6 +44,8 @@ _PLAIN_SCHEMA = {
     "tx": schema.optional(schema.text(schema.MAX_TEXT_BYTES)),
     "re": schema.optional(schema.ident),
 }
+_PLAIN_SHAPES = {name: shallow.PLAIN for name in _PLAIN_SCHEMA}
+MAX_PLAINTEXT = schema.MAX_TEXT_BYTES + 256
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,10 @@ class Content:
 
     @classmethod
     def decode(cls, data: bytes) -> Content:
-        obj = wire.decode(data, schema.MAX_TEXT_BYTES + 256)
+        if len(data) > MAX_PLAINTEXT:
+            raise OversizeError(f"{len(data)} bytes is over the limit of {MAX_PLAINTEXT}")
+        # The bounded first pass (protocol/shallow.py): four plain fields, nothing nested.
+        obj = shallow.decode_map(bytes(data), _PLAIN_SHAPES, len(_PLAIN_SHAPES), "a message")
         schema.check(obj, _PLAIN_SCHEMA)
         content = cls(str(obj["k"]), int(obj["ts"]), obj["tx"], obj["re"])
         content.validate()
