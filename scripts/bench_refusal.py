@@ -2,8 +2,8 @@
 """Benchmark refusal: how long the worst inputs take to be refused.
 
 Every input here is at most its decoder's size limit (a record 256 KiB, a sync
-vector 128 KiB, a token body 24 KiB, a sync records frame or a relay's pin offer
-4 MiB) and is built to cost the most: bodies made
+vector 128 KiB, a token body 24 KiB, a message plaintext 16 KiB, a sync records
+frame or a relay's pin offer 4 MiB) and is built to cost the most: bodies made
 of containers (empty lists or maps, one byte each), deep nesting, many small
 ints, long text, the largest shapes the record grammar allows with a bad
 signature, a non-canonical byte or a repeated key at the very end, and a
@@ -54,7 +54,7 @@ sys.path.insert(0, str((ARGS.root if ARGS else Path(__file__).resolve().parent.p
 import msgpack  # noqa: E402
 import nacl.signing  # noqa: E402
 
-from protocol import circle, invitation, pinning, records, shallow, sync  # noqa: E402
+from protocol import circle, invitation, messages, pinning, records, shallow, sync  # noqa: E402
 from protocol.identity import Identity  # noqa: E402
 from protocol.node import syncwire  # noqa: E402
 from protocol.view import CircleView  # noqa: E402
@@ -165,12 +165,15 @@ def other_cases() -> dict[str, tuple[Callable[[bytes], Any], bytes]]:
     tok_room = invitation.MAX_TOKEN_BODY - 64
     _, tlists = _fill(b"\x90", tok_room)
     token_body = b"\x81\xa2ch\xdc" + (-(-tok_room // 4096)).to_bytes(2, "big") + tlists
+    # {"k": [[...4096 empty lists...] x 4]}: within wire's depth and container limits
+    plaintext = b"\x81\xa1k\x94" + (b"\xdc\x10\x00" + b"\x90" * 4096) * 4
     frame_room = syncwire.MAX_FRAME - 64
     farrays, flists = _fill(b"\x90", frame_room - 3 * (frame_room // 4096 + 2))  # 3 bytes per array header
     frame = b"\xdc" + farrays.to_bytes(2, "big") + flists
     return {
         "sync vector: 128 KiB of empty lists": (sync.decode_vector, vector[: sync.MAX_SYNC_MESSAGE]),
         "sync records frame: 4 MiB of empty lists": (syncwire.parse_records, frame),
+        "message plaintext: 16 KiB of empty lists": (messages.Content.decode, plaintext),
         "pin offer: 4 MiB of empty lists": (
             lambda b: shallow.decode_list(b, pinning.MAX_OFFER_RECORDS, "offer"),
             frame,

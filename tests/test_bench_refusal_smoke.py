@@ -28,7 +28,7 @@ def test_one_rep_writes_every_case(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     data = json.loads(out.read_text())
     rows = {r["case"]: r for r in data["rows"]}
-    assert len(rows) == 18 and "worst record refusal" in p.stdout
+    assert len(rows) == 19 and "worst record refusal" in p.stdout
     for name, r in rows.items():
         # every case is refused (the stranger's rekey parses, and the circle then drops it)
         assert r["parse"].endswith("Error") or r["parse"] == "TokenInvalid" or "stranger" in name, (name, r)
