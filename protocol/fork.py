@@ -22,6 +22,13 @@ from protocol.identity import Identity, peer_id
 from protocol.records import Record
 from protocol.roster import RosterState, fold
 
+MAX_PENDING_PER_INVITER = 8
+"""Fork invitations from one member of a circle that a node offers at a time (children in
+state "invited"); further ones stay in the parent's log as records but are not offered until
+some are accepted. docs/protocol.md section 12."""
+MAX_PENDING_PER_CIRCLE = 64
+"""Fork invitations a node offers at a time per parent circle, from all its members together."""
+
 _SEALED_SCHEMA = {
     "c": schema.ident,
     "k": schema.fixed_bytes(crypto.KEY_SIZE),

@@ -69,14 +69,17 @@ def _key(profile: Profile, text: str) -> bytes:
 
 
 def _circle(profile: Profile, text: str, *, include_invited: bool = False) -> CircleInfo:
-    circles = [c for c in profile.circles() if include_invited or c.status != "invited"]
+    # Match on the stored rows; only the circle found is summarised (its roster folded).
+    circles = [c for c in profile.store.circles() if include_invited or c.status != "invited"]
     t = text.strip().lower()
     exact = [c for c in circles if c.id.hex() == t]
     by_prefix = [c for c in circles if len(t) >= 4 and c.id.hex().startswith(t)]
-    by_name = [c for c in circles if c.name.lower() == t]
+    by_name = [c for c in circles if profile.circle_name(c).lower() == t] if not (exact or by_prefix) else []
     for found in (exact, by_prefix, by_name):
         if len(found) == 1:
-            return found[0]
+            info = profile.circle_info(found[0].id)
+            assert info is not None
+            return info
         if len(found) > 1:
             ids = ", ".join(c.id.hex()[:12] for c in found)
             raise CliError(f"{text!r} matches {len(found)} circles ({ids}); use more of the id.")
@@ -317,7 +320,8 @@ def cmd_join(args: argparse.Namespace) -> None:
             ) from None
         reply = _via_node(profile, {"op": "accept_fork", "circle": target.id.hex()})
         cid = bytes.fromhex(reply["circle"]) if reply else profile.accept_fork(target.id)
-    info = next(c for c in profile.circles() if c.id == cid)
+    info = profile.circle_info(cid)
+    assert info is not None
     text = f"Joined {safe_name(info.name)}  {cid.hex()}"
     if not control.node_running(profile.paths.root):
         text += f"\nStart your node ({_me_cmd(args)} run) to meet the circle and sync."

@@ -95,7 +95,7 @@ def _effects(profile: Profile, record: Record, outcome: Stored) -> None:
             inv = fork.open_fork(record, profile.identity)
         except ProtocolError:
             return
-        if profile.store.circle(inv.circle_id) is None:
+        if profile.store.circle(inv.circle_id) is None and _fork_room(profile, cid, record.author):
             profile.store.add_circle(
                 inv.circle_id, cid, profile._seal(inv.name.encode()), "invited", now, record.raw
             )
@@ -112,6 +112,23 @@ def _effects(profile: Profile, record: Record, outcome: Stored) -> None:
     gone = profile.view(cid).roster.departed.get(record.author)
     if outcome.roster_changed or (gone is not None and record.seq <= gone.cut):
         _purge_off_the_cut(profile, cid)
+
+
+def _fork_room(profile: Profile, parent: bytes, inviter: bytes) -> bool:
+    """Whether another fork invitation from ``inviter`` in ``parent`` may be offered: at most
+    ``fork.MAX_PENDING_PER_INVITER`` from one member and ``fork.MAX_PENDING_PER_CIRCLE`` in
+    all wait at a time (docs/protocol.md section 12), so a member cannot bury the others'
+    circles, or slow every command, under thousands of invitations."""
+    waiting = profile.store.invited_children(parent)
+    if len(waiting) >= fork.MAX_PENDING_PER_CIRCLE:
+        return False
+    from_them = 0
+    for row in waiting:
+        try:
+            from_them += row.fork_record is not None and records.parse(row.fork_record).author == inviter
+        except ProtocolError:
+            continue
+    return from_them < fork.MAX_PENDING_PER_INVITER
 
 
 def _purge_off_the_cut(profile: Profile, cid: bytes) -> None:

@@ -437,10 +437,11 @@ class Node(Peering):
                 self.emit(api.MessageReceived(circle_id, r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref))
             elif r.type == records.FORK:
                 row = self.profile.store.circle(circle_id)
-                for child in self.profile.store.circles():
-                    if child.fork_record == r.raw and row is not None:
-                        name = self.profile.circle_name(child)
-                        self.emit(api.CircleForked(None, child.id, circle_id, name, invited=True))
+                # The child's id is its genesis id: look it up rather than scan every circle.
+                child = self.profile.store.circle(records.record_id(bytes(r.body["g"])))
+                if child is not None and child.fork_record == r.raw and row is not None:
+                    name = self.profile.circle_name(child)
+                    self.emit(api.CircleForked(None, child.id, circle_id, name, invited=True))
         if outcome.roster_changed:
             after = view.roster
             for k in after.members.keys() - before.members.keys():

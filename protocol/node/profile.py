@@ -204,15 +204,20 @@ class Profile:
         self._keys.clear()
 
     def circles(self) -> list[CircleInfo]:
-        out = []
-        for row in self.store.circles():
-            members, epoch = 0, None
-            if row.status != "invited":
-                roster = self.view(row.id).roster
-                members = len(roster.members)
-                epoch = roster.current_epoch.number if roster.current_epoch else None
-            out.append(CircleInfo(row.id, self.circle_name(row), row.parent, row.status, members, epoch))
-        return out
+        return [self._info(row) for row in self.store.circles()]
+
+    def circle_info(self, circle_id: bytes) -> CircleInfo | None:
+        """One circle's summary, found by its id (not by listing every circle)."""
+        row = self.store.circle(circle_id)
+        return None if row is None else self._info(row)
+
+    def _info(self, row: CircleRow) -> CircleInfo:
+        members, epoch = 0, None
+        if row.status != "invited":
+            roster = self.view(row.id).roster
+            members = len(roster.members)
+            epoch = roster.current_epoch.number if roster.current_epoch else None
+        return CircleInfo(row.id, self.circle_name(row), row.parent, row.status, members, epoch)
 
     def _store_own(self, record: Record, *, outbox: bool = True) -> None:
         """Validate my own record like anyone else's, then commit it (and queue it)."""

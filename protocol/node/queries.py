@@ -8,6 +8,7 @@ TUI never opens the store or the node's internals itself.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Collection
 
 from protocol import messages, records
@@ -43,6 +44,32 @@ def unread(profile: Profile, circle_id: bytes) -> tuple[int, int]:
     return count, mentions
 
 
+_UNREAD: weakref.WeakKeyDictionary[Profile, dict[bytes, tuple[tuple[object, ...], tuple[int, int]]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per profile and circle: the unread counts and what they were computed from."""
+
+
+def unread_cached(profile: Profile, circle_id: bytes) -> tuple[int, int]:
+    """:func:`unread`, recomputed only for a circle whose records, read marker, keys or my
+    name changed since the last overview: an overview costs O(circles), not O(messages)."""
+    view = profile.view(circle_id)
+    stamp = (
+        profile.store.read_marker(circle_id),
+        len(view.records),
+        len(view.conflicts),
+        len(profile.epoch_keys(circle_id)),
+        profile.display_name,
+    )
+    cache = _UNREAD.setdefault(profile, {})
+    hit = cache.get(circle_id)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    counts = unread(profile, circle_id)
+    cache[circle_id] = (stamp, counts)
+    return counts
+
+
 def overview(
     profile: Profile, request_id: int, addrs: list[str], connected: Collection[str]
 ) -> api.OverviewLoaded:
@@ -54,7 +81,7 @@ def overview(
             roster = profile.view(info.id).roster
             relays = tuple(a for r in roster.relays.values() for a in r.addrs)
             if info.status == "member":
-                n_unread, n_mentions = unread(profile, info.id)
+                n_unread, n_mentions = unread_cached(profile, info.id)
         summaries.append(
             api.CircleSummary(
                 info.id, info.name, info.parent, info.status, info.members, info.epoch,

@@ -277,6 +277,18 @@ class Store:
             for r in rows
         ]
 
+    def invited_children(self, parent: bytes) -> list[CircleRow]:
+        """The fork invitations of ``parent`` not accepted yet (children in state "invited")."""
+        rows = self.db.execute(
+            "SELECT id, parent, name_sealed, status, fork_record, added_at FROM circles "
+            "WHERE parent = ? AND status = 'invited'",
+            (parent,),
+        )
+        return [
+            CircleRow(bytes(r[0]), bytes(r[1]) if r[1] else None, bytes(r[2]), r[3], r[4], int(r[5]))
+            for r in rows
+        ]
+
     def circle(self, circle_id: bytes) -> CircleRow | None:
         r = self.db.execute(
             "SELECT id, parent, name_sealed, status, fork_record, added_at FROM circles WHERE id = ?",
