@@ -24,7 +24,7 @@ from protocol.errors import ProtocolError
 from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node.paths import PathError, resolve
 from protocol.node.profile import CircleInfo, LogEntry, Profile, relay_key_of
-from protocol.node.reach import TOKEN_ADDRS
+from protocol.node.reach import for_token
 from protocol.node.store import StoreError
 from smallsocial_tui import control
 from smallsocial_tui.text import json_text, local_time, safe, safe_name, short_key
@@ -299,7 +299,7 @@ def cmd_invite(args: argparse.Namespace) -> None:
         token = reply["token"]
     else:
         token = profile.invite(
-            c.id, invitee, role=args.role, ttl_s=ttl, addrs=[*args.addr, *_own_addrs(profile)[:TOKEN_ADDRS]]
+            c.id, invitee, role=args.role, ttl_s=ttl, addrs=[*args.addr, *for_token(_own_addrs(profile))]
         )
     _emit(args, {"circle": c.id.hex(), "invitee": peer_id(invitee), "token": token}, token)
 

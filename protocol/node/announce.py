@@ -23,7 +23,7 @@ import multiaddr
 import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 
-from protocol.node import api, circuit, lan, reach
+from protocol.node import api, circuit, lan, reach, upnp
 from protocol.node.host import LOG, key_of
 
 if TYPE_CHECKING:
@@ -150,6 +150,8 @@ async def follow(node: Node, interval: float = CHECK_S) -> None:
         node._nursery.start_soon(circuit.hop if _is_relay(node) else circuit.client, node)
     if lan.enabled() and node._nursery is not None and not _is_relay(node):
         node._nursery.start_soon(lan.discover, node)
+    if upnp.enabled() and node._nursery is not None and not _is_relay(node):
+        node._nursery.start_soon(upnp.run, node)
     state = _report(node, None)
     while True:
         await trio.sleep(interval)
@@ -157,7 +159,8 @@ async def follow(node: Node, interval: float = CHECK_S) -> None:
         if getattr(node, "announce", None):  # a relay given --announce says where it is
             continue
         now = announced(node.host)
-        now += [a for a in circuit.circuit_addrs(node) if a not in now]
+        mapped = [a for a in upnp.upnp_addrs(node) if a not in now]
+        now = mapped + now + [a for a in circuit.circuit_addrs(node) if a not in now]
         if now == node.addrs:
             continue
         lost = _ips(node.addrs) - _ips(now)

@@ -71,7 +71,7 @@ async def handle(node: Node, cmd: api.Command) -> None:
             cmd.invitee,
             role=cmd.role,
             ttl_s=cmd.ttl_s,
-            addrs=node.public_addrs()[: reach.TOKEN_ADDRS],
+            addrs=reach.for_token(node.public_addrs()),
         )
         node.emit(api.InviteCreated(cmd.request_id, cmd.circle, token))
         node._kick_outbox()

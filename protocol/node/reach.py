@@ -168,6 +168,18 @@ def dialable(listening: Iterable[str], observed: Iterable[str] = ()) -> list[str
     return sorted(usable, key=rank)  # stable: interface order within a rank
 
 
+def for_token(addrs: Iterable[str], n: int = TOKEN_ADDRS) -> list[str]:
+    """The few of my (ranked) addresses a token carries: the public ones when I have any.
+
+    A joiner dials every token address at once, and py-libp2p folds concurrent dials to
+    one peer into one: a private address that cannot answer from elsewhere can sink the
+    public one. Friends on my LAN find me by mDNS and presence anyway.
+    """
+    ranked = list(addrs)
+    public = [a for a in ranked if rank(a) == 0]
+    return (public or ranked)[:n]
+
+
 REACH_PUBLIC, REACH_RELAY, REACH_LAN, REACH_NOWHERE = "direct", "relay", "lan", "nowhere"
 
 
@@ -199,4 +211,13 @@ def reachability(addrs: Iterable[str], relayed: bool = False, discovery: bool = 
     )
 
 
-__all__ = ["ENV", "dialable", "discovery_on", "member_listen", "profile_port", "rank", "reachability"]
+__all__ = [
+    "ENV",
+    "dialable",
+    "discovery_on",
+    "for_token",
+    "member_listen",
+    "profile_port",
+    "rank",
+    "reachability",
+]

@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 ADDR = {
     "relay": "198.51.100.10",
@@ -58,6 +59,36 @@ table ip filter {
     ct state established,related accept
   }
 }
+"""
+
+
+UPNP_WAN = "100.128.0"
+"""A second WAN subnet for the UPnP test (miniupnpd refuses documentation ranges)."""
+UPNP_RULES = """
+table inet upnp {
+  chain forward { type filter hook forward priority -1; policy accept; jump miniupnpd; }
+  chain miniupnpd { }
+  chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump prerouting_miniupnpd; }
+  chain prerouting_miniupnpd { }
+  chain postrouting { type nat hook postrouting priority srcnat; policy accept; jump postrouting_miniupnpd; }
+  chain postrouting_miniupnpd { }
+}
+"""
+UPNP_CONF = """ext_ifname=wan0
+ext_ip={ext_ip}
+listening_ip=lan0
+http_port=0
+enable_natpmp=yes
+enable_upnp=yes
+secure_mode=yes
+system_uptime=no
+upnp_table_name=upnp
+upnp_nat_table_name=upnp
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+allow 1024-65535 {lan} 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
 """
 
 
@@ -171,6 +202,29 @@ class Lab:
         self.sh(name, "ip", "addr", "add", new, "dev", iface)
         if len(gw) > 2:
             self.sh(name, "ip", "route", "replace", "default", "via", gw[2])
+
+    def upnp(self, router: str, workdir: Path) -> subprocess.Popen[bytes]:
+        """Start a UPnP IGD (and NAT-PMP) on ``router``: Debian's ``miniupnpd-nftables``.
+
+        miniupnpd refuses to map ports behind a reserved external address, and every
+        lab address is in a documentation range; so both routers get a second WAN
+        address in a range it accepts (:data:`UPNP_WAN`), used by nothing outside the
+        lab (no namespace has a route out). The caller stops the returned process.
+        """
+        n = {"rtrA": 21, "rtrB": 22}[router]
+        for r, m in (("rtrA", 21), ("rtrB", 22)):
+            self.sh(r, "ip", "addr", "add", f"{UPNP_WAN}.{m}/24", "dev", "wan0")
+        self.sh(router, "nft", "-f", "-", stdin=UPNP_RULES)
+        self.sh(router, "nft", "insert", "rule", "ip", "filter", "forward", "ct", "status", "dnat", "accept")
+        lan = {"rtrA": "10.1.0.0/24", "rtrB": "10.2.0.0/24"}[router]
+        conf = workdir / f"miniupnpd-{router}.conf"
+        conf.write_text(UPNP_CONF.format(ext_ip=f"{UPNP_WAN}.{n}", lan=lan))
+        with open(workdir / f"miniupnpd-{router}.log", "wb") as log:  # the child keeps its own copy
+            return subprocess.Popen(
+                self.cmd(router, "miniupnpd", "-d", "-f", str(conf), "-P", str(workdir / f"{router}.pid")),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
 
     def conntrack(self, router: str) -> str:
         """The flows a router is tracking (``conntrack -L``), as text."""

@@ -99,6 +99,15 @@ def test_observed_addresses_join_and_loopback_stays_only_alone(
     ]
 
 
+def test_tokens_carry_the_public_addresses_when_there_are_any() -> None:
+    mine = ["/ip4/203.0.113.5/tcp/1/p2p/k", "/ip4/10.0.0.2/tcp/1/p2p/k", "/ip4/192.168.1.2/tcp/1/p2p/k"]
+    assert reach.for_token(mine) == ["/ip4/203.0.113.5/tcp/1/p2p/k"]
+    assert reach.for_token(mine[1:]) == mine[1:]
+    circuit = "/ip4/198.51.100.10/tcp/1/p2p/r/p2p-circuit/p2p/k"
+    assert reach.for_token([mine[1], circuit]) == [mine[1], circuit]  # a circuit is not a public address
+    assert len(reach.for_token([f"/ip4/10.0.0.{i}/tcp/1/p2p/k" for i in range(9)])) == reach.TOKEN_ADDRS
+
+
 def test_reachability_in_one_word_and_one_sentence() -> None:
     assert reach.reachability(["/ip4/198.51.100.11/tcp/1/p2p/k"])[0] == "direct"
     assert reach.reachability(["/ip4/10.1.0.2/tcp/1/p2p/k"], relayed=True)[0] == "relay"
