@@ -83,6 +83,9 @@ def test_a_connected_peer_missing_from_pubsub_gets_its_stream_reopened(tmp_path:
             ensured.append(pid)
             return True
 
+        def reconsider(self, pid: ID) -> None:
+            pass
+
     pid = ID.from_base58(Identity.generate().peer_id)
 
     async def main() -> None:
