@@ -640,6 +640,11 @@ import fuzzstate  # noqa: E402
 
 TARGETS |= {t.name: t for t in fuzzstate.targets()}
 
+# Random roster histories into CircleView; kinds crash and wedged: scripts/fuzzroster.py.
+import fuzzroster  # noqa: E402
+
+TARGETS |= {t.name: t for t in fuzzroster.targets()}
+
 
 # ---- the contract -----------------------------------------------------------------------------
 
