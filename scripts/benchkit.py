@@ -8,6 +8,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+# Benchmarks stay on 127.0.0.1: no listening on every interface, no mDNS, UPnP or circuit
+# relay (docs/network.md); every node a benchmark starts, in any process, inherits this.
+os.environ["SMALLSOCIAL_DISCOVERY"] = "off"
+
 
 def _git(root: Path, *args: str) -> str:
     try:

@@ -1,8 +1,9 @@
 """Where a node listens and which addresses it gives friends.
 
 ``SMALLSOCIAL_DISCOVERY=off`` keeps a node on 127.0.0.1: it listens there by
-default and nothing else that leaves loopback starts (LAN discovery, port
-mapping). The test suite, CI and the demo set it; users normally do not.
+default and nothing else that leaves loopback starts (LAN discovery, UPnP port
+mapping, circuit relay). The test suite, CI, the demo and the benchmarks set it;
+users normally do not.
 
 With discovery on (the default), a member node listens on every interface
 (``/ip4/0.0.0.0`` and ``/ip6/::`` when the machine has IPv6) on a port chosen
