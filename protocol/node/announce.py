@@ -9,7 +9,10 @@ café, DHCP gave a new lease) it drops connections that may have been on a
 vanished address, tells every circle the new addresses in a presence record,
 rewrites ``<profile>/addrs`` (for tokens made offline) and emits
 :class:`~protocol.node.api.AddressesChanged`. Friends store the presence
-addresses and their dialer redials; ours redials them.
+addresses and their dialer redials; ours redials them. It also reports
+reachability, and starts what reaches beyond loopback when discovery is on: LAN
+discovery (:mod:`~protocol.node.lan`), UPnP (:mod:`~protocol.node.upnp`) and the
+circuit relay (:mod:`~protocol.node.circuit`; a hop on a relay, a client on a member).
 """
 
 from __future__ import annotations
@@ -45,14 +48,12 @@ def _relayed_conn(conn: INetConn) -> bool:
 
 
 class Supersede(INotifee):
-    """When a peer connects again, close its older connections: it moved, and they are dead.
-
-    The new connection is closed as well; the peer (whose dialer made it) redials at
-    once onto a clean slate.
+    """When a peer connects again directly, close its older direct connections: it moved.
 
     A friend whose address vanished cannot send a FIN from it, so our side keeps a
     connection that looks established for many minutes and streams opened on it time
-    out. Its new connection (it redials from the new address) replaces the old one.
+    out. When the friend redials from its new address, the old connections are closed,
+    and the new one too: the friend's dialer redials at once onto a clean slate.
     Connections younger than ``SUPERSEDE_S`` are left alone: two peers dialling each
     other at the same moment must not each close the other's.
     """
