@@ -24,6 +24,13 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
    burned; if there is none, the circle needs a rekey before anyone sends.
    (Re-inviting a departed member hands them the current key on purpose, so
    it does not burn it.)
+5. Members plus the distinct non-members holding an open invitation (used by none, not
+   revoked) never pass ``schema.MAX_MEMBERS``: an invite that would is refused ("the circle
+   is full"), so a rekey to every member always fits the schema.
+
+:class:`protocol.fold.RosterIndex` computes the same state incrementally; this module's
+whole-state scans (``_Walk.slots_taken`` and the others below ``apply``) are the reference
+it is tested against.
 """
 
 from __future__ import annotations
