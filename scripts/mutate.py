@@ -61,6 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODULES = ("chain", "invitation", "records", "roster", "wire")
 DEFAULT_TESTS = ("tests/protocol", "tests/test_vectors.py", "tests/test_fuzz_corpus.py")
 EQUIVALENTS_DOC = ROOT / "docs" / "mutation.md"
+COLLECTION = "<collection>"
+"""Where the coverage run files lines that ran outside any test."""
 
 _CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Lt: ast.LtE,
@@ -250,10 +252,12 @@ class _Finder:
         elif isinstance(node, ast.Constant) and type(node.value) in (bool, int):
             # Shown in the expression around it, so the key says which constant.
             around = self.nodes[-2] if len(self.nodes) > 1 else node
+            if isinstance(around, ast.Call) and len(ast.unparse(around)) > 60:
+                around = _Shown(around, node)
             news = [not node.value] if type(node.value) is bool else [node.value + 1, node.value - 1]
             for new in news:
                 apply = _set(node, "value", None, new)
-                self.add(node, "constant", ast.unparse(around), _unparse_with(apply)(around), apply)
+                self.add(node, "constant", _show(around), _unparse_with(apply)(around), apply)
         for name, value in ast.iter_fields(node):
             if name in _SKIP_FIELDS:
                 continue
@@ -266,6 +270,28 @@ class _Finder:
                     index = i if isinstance(value, list) else None
                     apply = _set(node, name, index, child.operand)
                     self.add(child, "drop unary", ast.unparse(child), ast.unparse(child.operand), apply)
+
+
+class _Shown(ast.AST):
+    """A long call shown with its other arguments clipped: enough to tell which constant."""
+
+    def __init__(self, call: ast.Call, const: ast.Constant) -> None:
+        super().__init__()
+        self.call = call
+        self.const = const
+
+
+def _show(node: ast.AST) -> str:
+    if isinstance(node, _Shown):
+        name = ast.unparse(node.call.func)
+        args = [*node.call.args, *(k.value for k in node.call.keywords)]
+        shown = [repr(node.const.value) if a is node.const else _clip(ast.unparse(a), 16) for a in args]
+        return f"{name}({', '.join(shown)})"
+    return ast.unparse(node)
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _type_union(node: ast.AST) -> bool:
@@ -289,7 +315,7 @@ def _unparse_with(apply: Callable[[], Callable[[], None]]) -> Callable[[ast.AST]
     def show(node: ast.AST) -> str:
         undo = apply()
         try:
-            return ast.unparse(node)
+            return _show(node)
         finally:
             undo()
 
@@ -400,8 +426,8 @@ class _Cover:
         hits = self.hits
 
         def local(frame: FrameType, event: str, arg: Any) -> Any:
-            if event == "line" and self.current is not None:
-                hits[self.current].add((module, frame.f_lineno))
+            if event == "line":
+                hits[self.current or COLLECTION].add((module, frame.f_lineno))
             return local
 
         return local
@@ -471,12 +497,16 @@ def _select(
 ) -> list[str]:
     lines = by_line.get(mutant.module, {})
     chosen: set[str] = set()
-    if mutant.import_time:
+    span = range(mutant.lines[0], mutant.lines[1] + 1)
+    # Module-level code, or a line first run outside any test (while collecting: a cache
+    # filled once, say): every test that reaches the module.
+    if mutant.import_time or any(COLLECTION in lines.get(ln, ()) for ln in span):
         for ts in lines.values():
             chosen |= ts
     else:
-        for ln in range(mutant.lines[0], mutant.lines[1] + 1):
+        for ln in span:
             chosen |= lines.get(ln, set())
+    chosen.discard(COLLECTION)
     return sorted(chosen, key=lambda t: (durations.get(t, 0.0), t))
 
 

@@ -293,3 +293,18 @@ def test_a_version_is_read_from_at_most_six_digits() -> None:
         invitation.decode_token("ssi" + "9" * 40 + "aaaa")
     with pytest.raises(TokenVersionError, match=r"uses format 2, which"):
         invitation.decode_token("ssi2aaaaaaaa")
+
+
+def test_leading_zeros_in_the_version_count_up_to_six_digits() -> None:
+    with pytest.raises(TokenVersionError, match="uses format 000000, which"):
+        invitation.decode_token("ssi0000001" + "a" * 8)
+    # Six digits that read as 1 are version 1: what follows is read as the token.
+    with pytest.raises(TokenTruncated, match=r"\(0 of 0 bytes\)"):
+        invitation.decode_token("ssi000001" + "a" * 8)
+
+
+def test_when_clamps_to_the_range_a_record_can_hold() -> None:
+    assert invitation.when(0) == "1970-01-01 00:00 UTC"
+    assert invitation.when(-5) == "1970-01-01 00:00 UTC"
+    assert invitation.when(NOW_S) == "2026-09-21 14:13 UTC"
+    assert invitation.when(10**20) == "9999-12-30 23:59 UTC"  # MAX_TS_MS, a day short of year 10000

@@ -182,3 +182,33 @@ def test_an_unknown_version_is_named(world: World) -> None:
     body = {**_fork_body(world, [1]), "v": 2}
     with pytest.raises(SchemaError, match="unsupported record version 2"):
         records.sign(ALICE, body)
+
+
+def test_parse_and_validate_refuse_what_is_not_a_record(world: World) -> None:
+    from protocol.errors import MalformedError
+
+    with pytest.raises(MalformedError, match="input is not bytes"):
+        records.parse("text")  # type: ignore[arg-type]
+    assert records.parse(bytearray(world.genesis.raw)).id == world.genesis.id
+    for body in ([], "genesis", None):
+        with pytest.raises(SchemaError, match="a record body must be a map"):
+            records.validate_body(body)
+
+
+def test_a_removal_names_the_record_at_its_cut_exactly_when_the_cut_is_past_zero(world3: World) -> None:
+    w = world3
+    rm, _ = w.remove(ALICE, BOB)
+    assert rm.body["s"] > 0 and rm.body["sh"] is not None
+    base = {k: v for k, v in rm.body.items() if k != "v"}
+    assert records.sign(ALICE, {**base, "s": 0, "sh": None}).body["s"] == 0
+    for s, sh in ((0, rm.body["sh"]), (rm.body["s"], None)):
+        with pytest.raises(SchemaError, match="'sh' must be empty exactly when 's' is 0"):
+            records.sign(ALICE, {**base, "s": s, "sh": sh})
+
+
+def test_a_rekey_may_have_one_recipient(world: World) -> None:
+    rk = world.rekey(ALICE)  # alice alone in her circle
+    assert [bytes(p[0]) for p in rk.record.body["ks"]] == [ALICE.public_key]
+    assert records.parse(rk.record.raw).id == rk.record.id
+    with pytest.raises(SchemaError, match="'ks'"):
+        records.sign(ALICE, {**{k: v for k, v in rk.record.body.items() if k != "v"}, "ks": []})

@@ -99,3 +99,9 @@ def test_a_join_beside_its_invite_is_refused_even_when_the_invite_comes_first(wo
     state = _with(w, join)
     assert state.rejected[join.id] == "does not cite its invitation among its ancestors"
     assert not state.is_member(DAVE.public_key)
+
+
+def test_an_epochs_repr_leaves_out_the_sealed_keys(world3: World) -> None:
+    rk = world3.rekey(ALICE)
+    epoch = world3.roster.epochs[rk.record.id]
+    assert epoch.sealed and "sealed" not in repr(epoch)

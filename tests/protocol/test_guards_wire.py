@@ -151,3 +151,87 @@ def test_unsorted_or_duplicate_keys_never_take_the_fast_path() -> None:
     deep_unsorted = b"\x91" * (wire.MAX_DEPTH - 1) + b"\x82\xa1b\x01\xa1a\x02"
     with pytest.raises(NonCanonicalError):
         wire.decode(deep_unsorted, LIMIT)
+
+
+# ---- the fast paths are taken (they are why encode and decode are cheap) -------------------------
+
+
+PLAIN = [
+    0,
+    LOW,
+    HIGH,
+    "text",
+    b"bytes",
+    None,
+    True,
+    [LOW, HIGH, "a", b"b", None, False, [1]],
+    {"a": LOW, "b": HIGH, "c": [1, {"d": None}], "e": b"x", "f": "y", "g": True},
+]
+
+
+def _deepest(kind: str) -> Any:
+    """Containers nested to the limit, holding a scalar at depth MAX_DEPTH."""
+    return _deep(wire.MAX_DEPTH, 1, kind)
+
+
+@pytest.mark.parametrize("value", [*PLAIN, _deepest("list"), _deepest("map")])
+def test_exact_types_never_take_the_slow_paths(monkeypatch: pytest.MonkeyPatch, value: Any) -> None:
+    def slow(*args: object) -> object:
+        raise AssertionError("slow path taken")
+
+    monkeypatch.setattr(wire, "_canon_slow", slow)
+    data = wire.encode(value)
+    monkeypatch.setattr(wire, "_decode_strict", slow)
+    assert wire.decode(data, len(data)) == value  # canonical input, exactly at the limit
+
+
+def test_non_ascii_keys_take_the_slow_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    real = wire._canon_slow
+
+    def spy(obj: Any, depth: int) -> Any:
+        calls.append(obj)
+        return real(obj, depth)
+
+    monkeypatch.setattr(wire, "_canon_slow", spy)
+    assert wire.encode({"é": 1, "z": 2}) == b"\x82\xa1z\x02\xa2\xc3\xa9\x01"
+    assert calls == [{"é": 1, "z": 2}]
+
+
+def test_the_largest_container_is_4096_elements() -> None:
+    assert wire.decode(wire.encode([0] * 4096), LIMIT) == [0] * 4096
+    assert wire.decode(wire.encode({f"{i:04}": 0 for i in range(4096)}), LIMIT)
+    for too_long in ([0] * 4097, {f"{i:04}": 0 for i in range(4097)}):
+        with pytest.raises(MalformedError):
+            wire.decode(wire.encode(too_long), LIMIT)
+
+
+def test_nested_tuples_count_their_depth() -> None:
+    def tuples(depth: int) -> Any:
+        value: Any = 1
+        for _ in range(depth):
+            value = (value,)
+        return value
+
+    assert wire.encode(tuples(wire.MAX_DEPTH)) == wire.encode(_deep(wire.MAX_DEPTH, 1, "list"))
+    with pytest.raises(MalformedError, match="nesting"):
+        wire.encode(tuples(wire.MAX_DEPTH + 1))
+
+
+# ---- the strict path's own refusals -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"\x91\xca\x3f\xc0\x00\x00", b"\x81\xa1a\x92\x01\xcb" + b"\x00" * 8])
+def test_a_nested_float_is_named(data: bytes) -> None:
+    with pytest.raises(MalformedError, match="value of type float is not allowed"):
+        wire.decode(data, LIMIT)
+
+
+def test_non_canonical_input_at_the_limit_is_non_canonical_not_oversize() -> None:
+    from protocol.errors import NonCanonicalError
+
+    data = b"\xd0\x05"  # 5 as int8: not the shortest form
+    with pytest.raises(NonCanonicalError):
+        wire.decode(data, len(data))
+    with pytest.raises(OversizeError):
+        wire.decode(data, len(data) - 1)
