@@ -212,3 +212,19 @@ def test_a_rekey_may_have_one_recipient(world: World) -> None:
     assert records.parse(rk.record.raw).id == rk.record.id
     with pytest.raises(SchemaError, match="'ks'"):
         records.sign(ALICE, {**{k: v for k, v in rk.record.body.items() if k != "v"}, "ks": []})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("pol", {"inv": "member", "x": 1}, "pol has 2 fields, more than it can have"),
+        ("par", {"c": b"1" * 32, "r": b"2" * 32, "x": 1}, "par has 3 fields, more than it can have"),
+    ],
+)
+def test_small_maps_are_bounded_in_the_first_pass(
+    world: World, field: str, value: object, words: str
+) -> None:
+    body_bytes = wire.encode({**world.genesis.body, field: value})
+    raw = wire.encode([body_bytes, ALICE.sign(records.DOMAINS[records.GENESIS] + body_bytes)])
+    with pytest.raises(SchemaError, match=words):
+        records.parse(raw)
