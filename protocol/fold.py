@@ -283,7 +283,7 @@ class RosterIndex:
         clash = any(self.touched.get(tok, -1) > mine for tok in writes if tok != SLOTS) or any(
             self.written.get(tok, -1) > mine for tok in reads if tok != SLOTS
         )
-        if SLOTS in reads and self.touched.get(SLOTS, -1) > mine:
+        if SLOTS in writes and self.touched.get(SLOTS, -1) > mine:
             # The order of invitations and departures matters only near the cap.
             clash = clash or self.walk.peak_slots + 2 > schema.MAX_MEMBERS
         self._touch(mine, reads, writes)

@@ -258,3 +258,38 @@ def test_renumbering_the_order_changes_nothing(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(protocol.fold, "GAP", 2)
     for seed in range(25):
         check_equal(rosterkit.history(rosterkit.Choices(seed=seed), 40), seed)
+
+
+def test_a_late_departure_before_a_refused_invitation_frees_its_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the circle full, dave's invitation is refused; bob's leave, concurrent with it and
+    arriving last, may sort before it and free the slot: the index must see that."""
+    monkeypatch.setattr(schema, "MAX_MEMBERS", 3)
+    founder, bob, carol, dave = (rosterkit.person(n) for n in (1, 2, 3, 4))
+    moved = False
+    for ts in range(40):
+        h = rosterkit.history(rosterkit.Choices(seed=0), 0)
+        recs: list[Record] = []
+        sign = functools.partial(_sign, h, recs, ts)
+        x = rosterkit.NOW_MS // 1000 + 3600
+        ib = sign(
+            founder,
+            records.INVITE,
+            [h.genesis.id],
+            k=bob.public_key,
+            r="member",
+            x=x,
+            n=bytes(16),
+            e=h.genesis.id,
+        )
+        jb = sign(bob, records.JOIN, [ib.id], i=ib.id)
+        ic = sign(
+            founder, records.INVITE, [jb.id], k=carol.public_key, r="member", x=x, n=bytes(16), e=h.genesis.id
+        )
+        idv = sign(
+            founder, records.INVITE, [ic.id], k=dave.public_key, r="member", x=x, n=bytes(16), e=h.genesis.id
+        )
+        sign(bob, records.LEAVE, [jb.id])
+        ref = fold(h.genesis, recs)
+        moved = moved or idv.id in ref.accepted
+        assert norm(incremental(h.genesis, recs)) == norm(ref)
+    assert moved
