@@ -79,8 +79,6 @@ class _IndexedWalk(_Walk):
         """Invitee -> number of accepted invitations for them (any state)."""
         self.open_outsiders = 0
         """Distinct non-members with an open invitation."""
-        self.peak_slots = self.slots_taken()
-        """The most slots taken at any point of the walk."""
 
     # the indexed answers -------------------------------------------------------------
     def slots_taken(self) -> int:
@@ -141,7 +139,6 @@ class _IndexedWalk(_Walk):
             self.open_by[inv.inviter].discard(inv.id)
             self.unused_for[inv.invitee] -= 1
         self.open_outsiders += sum(self._outsider(k) - was for k, was in before.items())
-        self.peak_slots = max(self.peak_slots, self.slots_taken())
 
     def current(self) -> bytes | None:
         while self.eligible and self.eligible[0][1] in self.burned:
@@ -284,8 +281,10 @@ class RosterIndex:
             self.written.get(tok, -1) > mine for tok in reads if tok != SLOTS
         )
         if SLOTS in writes and self.touched.get(SLOTS, -1) > mine:
-            # The order of invitations and departures matters only near the cap.
-            clash = clash or self.walk.peak_slots + 2 > schema.MAX_MEMBERS
+            # The order of invitations and departures matters only if the member count can
+            # reach the cap in some order: it never exceeds the founder plus every key ever
+            # invited (one more with this record), whatever the order.
+            clash = clash or len(self.walk.invitees) + 3 > schema.MAX_MEMBERS
         self._touch(mine, reads, writes)
         if clash:
             self._dirty = True

@@ -118,7 +118,10 @@ def churn(total: int, at_once: int) -> Maker:
             inv = m.invite(m.founder, p, heads, epoch)
             heads = [inv.id]
             joined.append((p, m.sign(p, records.JOIN, [inv.id], i=inv.id)))
-        leaves = [m.sign(p, records.LEAVE, [j.id]) for p, j in joined]
+        # each leaver had seen their own join and everything since: a leave cites both
+        leaves = []
+        for p, j in joined:
+            leaves.append(m.sign(p, records.LEAVE, list({j.id, m.made[-1].id})))
         sealed = [[m.founder.public_key, crypto.seal(m.founder.public_key, bytes(32))]]
         rk = m.sign(m.founder, records.REKEY, [x.id for x in leaves[-64:]], e=number, pe=epoch, ks=sealed)
         heads, epoch = [rk.id], rk.id
