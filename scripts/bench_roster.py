@@ -29,8 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,23 @@ from protocol.view import CircleView, Stored  # noqa: E402
 
 NOW_MS = 1_790_000_000_000
 RESULTS = ROOT / "bench-results" / "bench_roster.json"
+OLD = "60cfb97^"
+"""The commit before the incremental fold: its ``roster.fold`` is the baseline."""
+
+
+def old_fold() -> tuple[Callable[..., Any], str]:
+    """``roster.fold`` as it was before the incremental fold (from git), else the reference."""
+    try:
+        src = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{OLD}:protocol/roster.py"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout  # fmt: skip
+        mod = types.ModuleType("roster_before")
+        sys.modules[mod.__name__] = mod
+        exec(compile(src, f"{OLD}:protocol/roster.py", "exec"), mod.__dict__)
+        return mod.fold, f"roster.fold at {OLD}"
+    except (OSError, subprocess.SubprocessError, SyntaxError):
+        return fold, "roster.fold (the reference, with the member-cap scan)"
 
 
 def person(n: int) -> Identity:
@@ -145,19 +164,20 @@ def per_record(recs: list[Record], feed: Callable[[Record], object]) -> tuple[fl
     return time.perf_counter() - t0, worst * 1000
 
 
-def old_intake(m: Maker, exact: bool) -> tuple[float, bool, float]:
-    """The old intake: a full fold after each record. Exact, or the sum over 20 sampled prefixes."""
-    recs = m.made
-    last = timed(lambda: fold(m.genesis, recs))[0] * 1000
+def old_intake(m: Maker, exact: bool, samples: int) -> tuple[float, bool, float]:
+    """The old intake: a full fold after each record. Exact, or estimated from ``samples``
+    prefix sizes (the midpoint rule over the number of records)."""
+    recs, old = m.made, OLD_FOLD[0]
+    last = timed(lambda: old(m.genesis, recs))[0] * 1000
     if exact:
-        total = sum(timed(lambda k=k: fold(m.genesis, recs[:k]))[0] for k in range(1, len(recs) + 1))
+        total = sum(timed(lambda k=k: old(m.genesis, recs[:k]))[0] for k in range(1, len(recs) + 1))
         return total, True, last
-    n, samples = len(recs), 20
+    n = len(recs)
     sizes = [max(1, round(n * (i + 0.5) / samples)) for i in range(samples)]
-    return sum(timed(lambda k=k: fold(m.genesis, recs[:k]))[0] for k in sizes) * n / samples, False, last
+    return sum(timed(lambda k=k: old(m.genesis, recs[:k]))[0] for k in sizes) * n / samples, False, last
 
 
-def measure(name: str, m: Maker, exact_baseline: bool) -> dict[str, Any]:
+def measure(name: str, m: Maker, exact_baseline: bool, samples: int = 20) -> dict[str, Any]:
     recs = m.made
     idx = RosterIndex(m.genesis)
     inc, worst = per_record(recs, idx.add)
@@ -175,7 +195,7 @@ def measure(name: str, m: Maker, exact_baseline: bool) -> dict[str, Any]:
     for raw in raws:
         raw_view.receive(raw)
     raw_s = time.perf_counter() - t0
-    old, exact, old_last = old_intake(m, exact_baseline)
+    old, exact, old_last = old_intake(m, exact_baseline, samples)
     assert all(kept), "every record is stored"
     assert idx2.state().accepted == state.accepted and view.roster.accepted == state.accepted
     return {
@@ -195,28 +215,35 @@ def measure(name: str, m: Maker, exact_baseline: bool) -> dict[str, Any]:
         "circleview_receive_raw_s": round(raw_s, 4),
         "old_full_fold_per_record_s": round(old, 2),
         "old_exact": exact,
+        "old_fold": OLD_FOLD[1],
         "old_last_record_ms": round(old_last, 2),
         "speedup_vs_old": round(old / inc, 1),
     }
 
 
+OLD_FOLD: tuple[Callable[..., Any], str] = (fold, "")
+
+
 def main() -> int:
+    global OLD_FOLD
+    OLD_FOLD = old_fold()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, for the smoke test")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     if args.quick:
-        plan = [("chain-100", lambda: chain(100), True), ("churn-300", lambda: churn(300, 100), True)]
+        plan = [("chain-100", lambda: chain(100), True, 0), ("churn-300", lambda: churn(300, 100), True, 0)]
     else:
         plan = [
-            ("chain-1000", lambda: chain(1000), False),
-            ("fanout-1000", lambda: fanout(1000), False),
-            ("churn-10000", lambda: churn(10_000, 1000), False),
+            ("chain-1000", lambda: chain(1000), False, 20),
+            ("fanout-1000", lambda: fanout(1000), False, 20),
+            ("churn-10000", lambda: churn(10_000, 1000), False, 6),
         ]
     rows = []
-    for name, build, exact in plan:
+    for name, build, exact, samples in plan:
         m = build()
-        rows.append(measure(name, m, exact))
+        rows.append(measure(name, m, exact, samples))
+        print(f"{name}: done", file=sys.stderr, flush=True)
     cols = [
         ("history", 12), ("records", 8), ("incremental_s", 14), ("incremental_worst_ms", 21),
         ("shuffled_s", 11), ("circleview_add_s", 17), ("circleview_receive_raw_s", 25),
