@@ -418,6 +418,7 @@ class _Cover:
         self.hits: dict[str, set[tuple[str, int]]] = defaultdict(set)
         self.durations: dict[str, float] = {}
         self.failed: list[str] = []
+        self.order: list[str] = []
 
     def trace(self, frame: FrameType, event: str, arg: Any) -> Any:
         module = self.files.get(frame.f_code.co_filename)
@@ -434,6 +435,7 @@ class _Cover:
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self.current = nodeid
+        self.order.append(nodeid)
         self.durations[nodeid] = time.perf_counter()
 
     def pytest_runtest_logreport(self, report: Any) -> None:
@@ -462,6 +464,7 @@ def coverage_map(modules: Sequence[str], tests: Sequence[str], out: Path) -> dic
             "code": int(code),
             "failed": cover.failed,
             "durations": cover.durations,
+            "order": cover.order,
             "hits": {t: sorted(h) for t, h in cover.hits.items()},
         }
         out.write_text(json.dumps(data))
@@ -493,14 +496,19 @@ class Result:
 
 
 def _select(
-    mutant: Mutant, by_line: dict[str, dict[int, set[str]]], durations: dict[str, float]
+    mutant: Mutant,
+    by_line: dict[str, dict[int, set[str]]],
+    durations: dict[str, float],
+    first: dict[str, str],
 ) -> list[str]:
     lines = by_line.get(mutant.module, {})
     chosen: set[str] = set()
     span = range(mutant.lines[0], mutant.lines[1] + 1)
-    # Module-level code, or a line first run outside any test (while collecting: a cache
-    # filled once, say): every test that reaches the module.
-    if mutant.import_time or any(COLLECTION in lines.get(ln, ()) for ln in span):
+    reached = set().union(*(lines.get(ln, set()) for ln in span))
+    # Module-level code, or a line run once per process (a cache filled on first use:
+    # while collecting, or in the first test that reaches the module only), whose
+    # effect every later test sees: every test that reaches the module.
+    if mutant.import_time or COLLECTION in reached or reached == {first.get(mutant.module)}:
         for ts in lines.values():
             chosen |= ts
     else:
@@ -523,6 +531,10 @@ def run_mutants(
     for test, hits in cover["hits"].items():
         for module, line in hits:
             by_line[module][line].add(test)
+    first: dict[str, str] = {}  # the first test (in run order) that reaches each module
+    for test in cover["order"]:
+        for module, _ in cover["hits"].get(test, ()):
+            first.setdefault(module, test)
     results: list[Result] = []
     queue = list(mutants)
     running: dict[int, tuple[Mutant, int, float, float]] = {}
@@ -538,7 +550,7 @@ def run_mutants(
     while queue or running:
         while queue and len(running) < jobs:
             m = queue.pop(0)
-            test_ids = _select(m, by_line, durations)
+            test_ids = _select(m, by_line, durations, first)
             started = time.monotonic()
             if not test_ids:
                 finish(m, "uncovered", 0, started)
@@ -640,6 +652,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--min-score", type=float, default=0.0, help="exit 1 if a module scores below (excl. equiv.)"
     )
     p.add_argument("--match", help="only the mutants whose key contains this text")
+    p.add_argument(
+        "--survivors-of", type=Path, metavar="JSON", help="only the mutants a previous report says survived"
+    )
     p.add_argument("--list", action="store_true", help="list the mutants and exit")
     p.add_argument("--quiet", action="store_true", help="no line per mutant")
     return p.parse_args(argv)
@@ -663,11 +678,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     tests = tuple(args.tests or DEFAULT_TESTS)
     trees: dict[str, ast.Module] = {}
     chosen: list[Mutant] = []
+    again: set[str] = set()
+    if args.survivors_of:
+        previous = json.loads(args.survivors_of.read_text())["mutants"]
+        again = {m["key"] for m in previous if m["status"] in ("survived", "uncovered")}
     for m in modules:
         tree, found = find_mutants(m)
         trees[m] = tree
         if args.match:
             found = [mu for mu in found if args.match in mu.key]
+        if args.survivors_of:
+            found = [mu for mu in found if mu.key in again]
         chosen += select(found, args.sample, args.seed, m)
         if args.list:
             for mu in found:

@@ -235,3 +235,33 @@ def test_non_canonical_input_at_the_limit_is_non_canonical_not_oversize() -> Non
         wire.decode(data, len(data))
     with pytest.raises(OversizeError):
         wire.decode(data, len(data) - 1)
+
+
+@pytest.mark.parametrize("depth", [990, 1024])
+def test_nesting_msgpack_accepts_but_python_cannot_recurse_into_is_refused(depth: int) -> None:
+    # msgpack unpacks up to 1024 levels, past Python's recursion limit: the strict path's
+    # own depth check has to stop first, with a DecodeError, not a RecursionError.
+    for data in (b"\x91" * depth + b"\x00", b"\x81\xa1a" * depth + b"\x00"):
+        with pytest.raises(MalformedError, match="nesting deeper than 8 levels"):
+            wire.decode(data, 1 << 20)
+
+
+def test_scalars_in_containers_are_handled_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot path's shortcut: a list or map of scalars costs one call, not one per item."""
+    calls: dict[str, int] = {"_canon": 0, "_plain": 0}
+    for name in calls:
+        real = getattr(wire, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name) -> Any:
+            calls[_name] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(wire, name, spy)
+    for value in (
+        [LOW, HIGH, 0, "s", b"b", None, True],
+        {"a": LOW, "b": HIGH, "c": b"x", "d": None, "e": False},
+    ):
+        calls.update(_canon=0, _plain=0)
+        data = wire.encode(value)
+        assert wire.decode(data, LIMIT) == value
+        assert calls == {"_canon": 1, "_plain": 1}, value
