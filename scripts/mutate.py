@@ -22,17 +22,19 @@ How it works (no dependency beyond pytest):
 3. *Runs.* Each mutant is compiled from the modified tree (the files on disk are never
    touched; the mutant is served by an import hook) and run in a forked child against
    the tests that reach its line, fastest first, stopping at the first failure. A
-   mutant in module-level code (a constant, a schema) runs against every test that
-   reaches the module. A failure or a timeout kills the mutant; all passing means it
-   survived.
+   mutant in module-level code (a constant, a schema), or on a line that runs once per
+   process (a cache filled on first use), runs against every test that reaches the
+   module. A failure or a timeout kills the mutant; all passing means it survived.
 4. *Report.* A table per module, the survivors, and a JSON file (``--json``). A
    survivor whose key appears in ``docs/mutation.md`` is *equivalent* there (it
    changes nothing observable, and that file says why); the score counts killed over
    all mutants, and "excl. equiv." leaves the documented ones out.
 
 ``--sample N`` runs N mutants per module, picked by ``--seed`` (same seed, same
-mutants); ``--min-score`` makes the exit status fail below a score. Run it under
-``flock /tmp/smallsocial-heavy.lock`` on a shared machine.
+mutants); ``--match TEXT`` only the mutants whose key contains it; ``--survivors-of
+REPORT`` only what survived an earlier run (after adding tests); ``--min-score`` makes
+the exit status fail below a score. Run it under ``flock /tmp/smallsocial-heavy.lock``
+on a shared machine.
 """
 
 from __future__ import annotations
