@@ -26,7 +26,8 @@ def test_a_member_reachable_nowhere_says_so(lab: Lab, member: Callable[[str, str
     carol.start()
     wait_until(lambda: carol.reach() != "", 20, what="carol's node to report reachability")
     assert carol.reach() == "nowhere"
-    assert {a.split("/")[2] for a in carol.announced()} == {"127.0.0.1", "::1"}  # loopback: nothing else exists
+    # loopback, since nothing else exists
+    assert {a.split("/")[2] for a in carol.announced()} == {"127.0.0.1", "::1"}
     said = carol.json("id")["reachability"]
     assert said["state"] == "nowhere" and "connect to a network" in said["hint"], said
     line = carol.cli("id").stdout
