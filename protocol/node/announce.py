@@ -146,7 +146,8 @@ def _report(node: Node, last: tuple[str, str] | None) -> tuple[str, str]:
 
 async def follow(node: Node, interval: float = CHECK_S) -> None:
     """Keep ``node.addrs`` current; on a change, reconnect and announce (runs until cancelled)."""
-    node.host.get_network().register_notifee(Supersede(node))
+    if reach.discovery_on():  # on loopback nobody moves; leave connections as they are
+        node.host.get_network().register_notifee(Supersede(node))
     if reach.discovery_on() and node._nursery is not None:
         node._nursery.start_soon(circuit.hop if _is_relay(node) else circuit.client, node)
     if lan.enabled() and node._nursery is not None and not _is_relay(node):
