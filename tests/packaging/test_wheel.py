@@ -70,8 +70,11 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
-    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    (Path(site) / "_borrowed_deps.pth").write_text("\n".join(sorted(ours)) + "\n")
+    # Every site directory this interpreter sees (its venv's, and any a .pth added there,
+    # whose own .pth files a borrowed path would not run).
+    ours = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    ours += [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()]
+    (Path(site) / "_borrowed_deps.pth").write_text("\n".join(dict.fromkeys(ours)) + "\n")
     return env_dir
 
 
