@@ -121,8 +121,10 @@ async def client(node: Node) -> None:
         async with background_trio_service(proto), background_trio_service(dcutr):
             await proto.event_started.wait()
             async with trio.open_nursery() as n:
+                dialling: set[str] = set()
                 while True:
                     await _reserve(node, transport, circuits, n)
+                    _dial_circuits(node, connect, dialling, n)
                     await trio.sleep(RESERVE_S)
     finally:
         node.connect = plain_connect  # type: ignore[method-assign]
@@ -151,6 +153,39 @@ async def _reserve(node: Node, transport: Any, circuits: dict[ID, str], nursery:
         if ok:
             circuits[pid] = f"{addrs[0]}/p2p-circuit/p2p/{me}"
             LOG.info("reserved a slot on relay %s: %s", pid, circuits[pid])
+
+
+def _dial_circuits(
+    node: Node, connect: Callable[[str], Awaitable[bool]], dialling: set[str], nursery: trio.Nursery
+) -> None:
+    """Dial friends' circuit addresses now, beside the dialer's one-by-one round.
+
+    The dialer tries a friend's addresses in turn, and each private address of a
+    friend at another home costs a dial timeout first; a circuit (and then the hole
+    punch) should not wait for those.
+    """
+    me = node.host.get_id()
+    for c in node.profile.store.circles():
+        if c.status != "member":
+            continue
+        for a in node.profile.store.peer_addrs(c.id):
+            if "/p2p-circuit" not in a or a in dialling:
+                continue
+            try:
+                target = info_from_p2p_addr(multiaddr.Multiaddr(a)).peer_id
+            except Exception:
+                continue
+            if target == me or node.host.get_network().get_connections(target):
+                continue
+
+            async def one(addr: str = a) -> None:
+                try:
+                    await connect(addr)
+                finally:
+                    dialling.discard(addr)
+
+            dialling.add(a)
+            nursery.start_soon(one)
 
 
 def circuit_addrs(node: Node) -> list[str]:
