@@ -84,11 +84,6 @@ def _carol_past_her_cut_before_her_removal() -> bytes:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by token_records: Profile.join_token stores a removed member's message past the cut "
-    "when the token carries it before the removal; ingest (gossip, sync) purges it (purge_after_cut)",
-)
 def test_a_message_past_the_cut_carried_before_the_removal_is_not_kept() -> None:
     failure, _ = fuzzkit.check_one(fuzzkit.TARGETS["token_records"], _carol_past_her_cut_before_her_removal())
     assert failure is None, failure.signature

@@ -104,14 +104,28 @@ def _effects(profile: Profile, record: Record, outcome: Stored) -> None:
         gone = departed.get(me)
         if gone is not None:
             profile.store.set_circle_status(cid, gone.kind)
-        # What a departed member posted after their cut is refused by everyone who got the
-        # removal first; whoever stored it before must drop it too, or the stores never agree.
-        purged = sum(profile.store.purge_after_cut(cid, k, d.cut) for k, d in departed.items())
-        if purged:
-            profile.forget_views()
+        settle_departures(profile, cid)
+        return
     gone = profile.view(cid).roster.departed.get(record.author)
-    if outcome.roster_changed or (gone is not None and record.seq <= gone.cut):
+    if gone is not None and record.seq <= gone.cut:
         _purge_off_the_cut(profile, cid)
+
+
+def settle_departures(profile: Profile, cid: bytes) -> None:
+    """Bring the store in line with the circle's departures, as the roster now has them.
+
+    What a departed member posted after their cut is refused by everyone who got the
+    removal first; whoever stored it before must drop it too, or the stores never agree.
+    Their messages below the cut that are not on the chain it names go as well
+    (:func:`_purge_off_the_cut`). Run after anything that moves the roster: an ingested
+    roster record, and a join with a token whose records hold a removal
+    (:meth:`~protocol.node.profile.Profile.join_token`).
+    """
+    departed = profile.view(cid).roster.departed
+    purged = sum(profile.store.purge_after_cut(cid, k, d.cut) for k, d in departed.items())
+    if purged:
+        profile.forget_views()
+    _purge_off_the_cut(profile, cid)
 
 
 def _fork_room(profile: Profile, parent: bytes, inviter: bytes) -> bool:

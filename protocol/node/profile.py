@@ -359,6 +359,12 @@ class Profile:
             self.store.add_epoch_key(cid, opened.epoch_id, self._seal(opened.epoch_key))
             self.store.mark_invite_used(tok.invite.id, cid, self._now())
             self.store.add_peer_addrs(cid, list(tok.addrs), "token", self._now())
+            # The token's records may hold a removal after the departed member's records past
+            # its cut, or off the chain it names: end where ingesting them one by one would.
+            from protocol.node.ingest import settle_departures
+
+            self._views.pop(cid, None)
+            settle_departures(self, cid)
         self._views.pop(cid, None)
         return cid
 
