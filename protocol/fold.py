@@ -350,10 +350,10 @@ class RosterIndex:
         return bytes(r.body["k"]) if r.type == records.REMOVE else r.author
 
     def _check(self, r: Record) -> str | None:
-        is_anc = False
-        if r.type == records.JOIN:
-            inv = bytes(r.body["i"])
-            is_anc = inv in r.heads or (inv in self.bit and self.is_ancestor(inv, r.id))
+        cited = self.walk.cites(r)
+        is_anc = cited is not None and (
+            cited in r.heads or (cited in self.bit and self.is_ancestor(cited, r.id))
+        )
         return self.walk.check(r, is_anc)
 
     def _accept(self, r: Record) -> None:

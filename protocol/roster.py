@@ -15,7 +15,9 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
    ancestors nor descendants of the removal are void, and so is everything
    that depended on them. When a removal voids a record the walk had already
    applied, the walk restarts with that record void; the void set only grows,
-   so this ends.
+   so this ends. A pin of a departed key applies only if it has the departure
+   among its ancestors: a concurrent pin (even one refused then, its key a
+   member) never undoes a removal.
 4. Epochs: the genesis opens epoch 0 (holder: the founder); a rekey opens the
    next epoch, its key sealed to each listed recipient. An invite hands the
    epoch it names to its invitee (the token carries that key). An epoch is
@@ -165,8 +167,20 @@ class _Walk:
         self.burned: set[bytes] = set()
         """Epochs that someone held when they departed: never current again."""
 
+    def cites(self, r: Record) -> bytes | None:
+        """The record whose being among ``r``'s ancestors :meth:`check` asks about: a JOIN's
+        invitation; for a PIN of a departed key, their departure (a pin that did not see it is
+        concurrent with it, and the departure wins, as in rule 3)."""
+        if r.type == records.JOIN:
+            return bytes(r.body["i"])
+        if r.type == records.PIN:
+            gone = self.departed.get(bytes(r.body["k"]))
+            return None if gone is None else gone.record
+        return None
+
     def check(self, r: Record, is_ancestor: bool) -> str | None:
-        """Why ``r`` cannot apply now, or None. ``is_ancestor``: a JOIN cites its invite."""
+        """Why ``r`` cannot apply now, or None. ``is_ancestor``: the record :meth:`cites`
+        names is among ``r``'s ancestors."""
         b, a, t = r.body, r.author, r.type
         if t == records.JOIN:
             inv = self.invites.get(bytes(b["i"]))
@@ -237,6 +251,8 @@ class _Walk:
             k = bytes(b["k"])
             if k in self.members:
                 return "a member cannot be pinned as a relay"
+            if k in self.departed and not is_ancestor:
+                return "the pinned key departed concurrently"
             return None
         return "not a roster record"
 
@@ -383,8 +399,9 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
             if i in void:
                 continue
             r = recs[rid]
-            inv_idx = index.get(bytes(r.body["i"])) if r.type == records.JOIN else None
-            is_anc = inv_idx is not None and bool((anc[i] >> inv_idx) & 1)
+            named = walk.cites(r)
+            named_idx = None if named is None else index.get(named)
+            is_anc = named_idx is not None and bool((anc[i] >> named_idx) & 1)
             why = walk.check(r, is_anc)
             if why is not None:
                 reasons[i] = why

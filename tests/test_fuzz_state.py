@@ -90,11 +90,6 @@ def test_a_message_past_the_cut_carried_before_the_removal_is_not_kept() -> None
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by token_records: a pin of a member (refused then) that the removal does not cite "
-    "is accepted after the removal, so the removed member becomes the relay and is not departed",
-)
 def test_a_refused_pin_of_a_member_does_not_undo_their_removal() -> None:
     w = fuzzkit.world()
     view = w.view()
