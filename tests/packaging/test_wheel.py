@@ -192,7 +192,13 @@ def test_smallsocial_demo_no_tui_chats(venv: Path, user: tuple[Path, dict[str, s
         text = _read_until(proc.stdout.fileno(), proc, "[demo-friends] alice:", 90)
         assert "[demo-friends] alice:" in text, text[-2000:]
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(30)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            # The demo ignores Ctrl-C while it starts or stops a node (_no_interrupts); one
+            # that lands there is lost (seen once under load in CI). A user presses it again.
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(30)
         assert proc.returncode == 0, text[-2000:]
     finally:
         _stop(proc)
