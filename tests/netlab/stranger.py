@@ -1,5 +1,8 @@
 """A peer that is in no circle pinned to the relay asks it for a circuit relay v2 reservation.
 
+Everything here runs inside the lab's own Linux network namespaces (tests/netlab/lab.py);
+nothing multicasts, maps a port or listens on every interface outside them.
+
 Run inside a lab host: ``python -m tests.netlab.stranger RELAY_ADDR``; prints
 ``reserved`` or ``refused`` (the relay's hop serves members of pinned circles only).
 """

@@ -1,5 +1,8 @@
 """Two members on one home LAN, default settings: they chat both ways, and again after one moves.
 
+Everything here runs inside the lab's own Linux network namespaces (tests/netlab/lab.py);
+nothing multicasts, maps a port or listens on every interface outside them.
+
 alice and carol are laptops behind home router A (10.1.0.2 and 10.1.0.3). Neither
 passes ``--listen``: each node listens on every interface on its profile's port and
 announces its LAN address (not 127.0.0.1, not 0.0.0.0), so the token alice makes

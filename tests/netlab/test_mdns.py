@@ -1,5 +1,8 @@
 """LAN discovery: members on one LAN find each other by mDNS when no address they hold is good.
 
+Everything here runs inside the lab's own Linux network namespaces (tests/netlab/lab.py);
+nothing multicasts, maps a port or listens on every interface outside them.
+
 alice and carol chat on home A's LAN, then both laptops are off while the router
 hands out new addresses (10.1.0.12 and 10.1.0.13). When both nodes start again,
 every address each holds for the other is stale; mDNS (py-libp2p's, over

@@ -1,5 +1,8 @@
 """A member behind a router with UPnP is reachable directly from another home.
 
+Everything here runs inside the lab's own Linux network namespaces (tests/netlab/lab.py);
+nothing multicasts, maps a port or listens on every interface outside them.
+
 Router A runs a UPnP IGD (Debian's ``miniupnpd-nftables``). alice's node maps its
 port there and announces the router's public address for it, first; her
 reachability is ``direct``. bob, behind router B's NAT, dials that address from
