@@ -3,9 +3,10 @@
 py-libp2p 0.8.1 defaults that lose messages or time are changed here, once:
 heartbeat 1 s, adaptive gossip and built-in spam protection off (we rate-limit
 per author in our validator), mesh degrees above circle size, IP-diversity
-rules off (every peer is 127.0.0.1 in tests), one connection per peer (a
-connect takes milliseconds, not 250 ms), and the swarm's auto-connector
-stopped (it redials every known peer behind our back).
+rules off (every peer is 127.0.0.1 in tests), and one connection per peer (a
+connect takes milliseconds, not 250 ms). The swarm's auto-connector, which
+redials every known peer behind our back, never starts (autodial.py). Security
+is Noise only, and every inbound stream and pubsub message is guarded (guard.py).
 """
 
 from __future__ import annotations
