@@ -115,7 +115,8 @@ class GuardedPubsub(Pubsub):
     def get_hello_packet(self) -> rpc_pb2.RPC:
         packet = super().get_hello_packet()
         peer = _hello_to.get()
-        if peer is None:
+        if peer is None:  # not from _handle_new_peer: a caller we do not know; tell nobody anything
+            del packet.subscriptions[:]
             return packet
         self._told = {(p, t) for p, t in self._told if p != peer}
         told = [s for s in packet.subscriptions if self.may_know(peer, s.topicid)]
