@@ -18,7 +18,6 @@ costs: the node's peer ID and LAN addresses are visible to everyone on the LAN.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +36,7 @@ ENV = "SMALLSOCIAL_LAN_DISCOVERY"
 
 
 def enabled() -> bool:
-    return reach.discovery_on() and os.environ.get(ENV, "on").strip().lower() not in (
-        "off",
-        "0",
-        "no",
-        "false",
-    )
+    return reach.discovery_on() and reach.switch_on(ENV)
 
 
 def _circles_of(node: Node, key: bytes) -> list[bytes]:

@@ -34,10 +34,15 @@ _PRIVATE = [
 ]
 
 
+def switch_on(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether the user's switch ``name`` is on (unset, or anything but off/0/no/false)."""
+    value = (os.environ if env is None else env).get(name, "on").strip().lower()
+    return value not in ("off", "0", "no", "false")
+
+
 def discovery_on(env: Mapping[str, str] | None = None) -> bool:
     """Whether this process may reach beyond 127.0.0.1 (``SMALLSOCIAL_DISCOVERY`` not off)."""
-    value = (os.environ if env is None else env).get(ENV, "on").strip().lower()
-    return value not in ("off", "0", "no", "false")
+    return switch_on(ENV, env)
 
 
 def ipv6_available() -> bool:

@@ -13,7 +13,6 @@ Off with ``SMALLSOCIAL_UPNP=off`` (the user's switch) or ``SMALLSOCIAL_DISCOVERY
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -32,12 +31,7 @@ DESCRIPTION = "smallsocial"
 
 
 def enabled() -> bool:
-    return reach.discovery_on() and os.environ.get(ENV, "on").strip().lower() not in (
-        "off",
-        "0",
-        "no",
-        "false",
-    )
+    return reach.discovery_on() and reach.switch_on(ENV)
 
 
 def _port(node: Node) -> int:
