@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -107,8 +108,27 @@ def member_listen(root: Path, env: Mapping[str, str] | None = None) -> list[str]
     return [f"/ip4/{h}/tcp/{port}" if "." in h else f"/ip6/{h}/tcp/{port}" for h in hosts]
 
 
+IPS_TTL_S = 5.0
+_ips_cache: tuple[float, tuple[str, ...], tuple[str, ...]] | None = None
+
+
 def interface_ips() -> tuple[list[str], list[str]]:
-    """This machine's IPv4 and IPv6 addresses, without link-local ones."""
+    """This machine's IPv4 and IPv6 addresses, without link-local ones, at most ``IPS_TTL_S`` old.
+
+    py-libp2p asks the host for its addresses on every RPC it sends (to sign its peer
+    record), and listing interfaces is a netlink round trip that holds the GIL: once
+    measured at 42 ms, stalling the node. A laptop that changes networks is seen
+    within ``IPS_TTL_S``.
+    """
+    global _ips_cache
+    now = time.monotonic()
+    if _ips_cache is None or now - _ips_cache[0] >= IPS_TTL_S:
+        v4, v6 = _list_interface_ips()
+        _ips_cache = (now, tuple(v4), tuple(v6))
+    return list(_ips_cache[1]), list(_ips_cache[2])
+
+
+def _list_interface_ips() -> tuple[list[str], list[str]]:
     v4: list[str] = []
     v6: list[str] = []
     for addrs in psutil.net_if_addrs().values():

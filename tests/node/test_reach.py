@@ -148,3 +148,23 @@ def test_a_default_node_stays_on_loopback_and_keeps_its_port(tmp_path: Path) -> 
     finally:
         if alice.running():
             alice.stop()
+
+
+def test_interface_list_is_reused_for_a_few_seconds_then_refreshed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """py-libp2p asks for our addresses on every RPC: one netlink listing serves IPS_TTL_S."""
+    now, calls = [1000.0], []
+    monkeypatch.setattr(reach, "_ips_cache", None)
+    monkeypatch.setattr(reach.time, "monotonic", lambda: now[0])
+
+    def listing() -> tuple[list[str], list[str]]:
+        calls.append(now[0])
+        return [f"192.168.1.{len(calls)}"], []
+
+    monkeypatch.setattr(reach, "_list_interface_ips", listing)
+    first = reach.interface_ips()
+    for _ in range(100):
+        assert reach.interface_ips() == first
+    now[0] += reach.IPS_TTL_S - 0.01
+    assert reach.interface_ips() == first and len(calls) == 1
+    now[0] += 0.02  # the laptop joined another network: seen once the TTL has passed
+    assert reach.interface_ips() == (["192.168.1.2"], []) and len(calls) == 2
