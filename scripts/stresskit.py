@@ -20,6 +20,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench-results"
+PATHS = ["tests/faults", "tests/attacks/test_foreign_flood.py"]
 
 ROWS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     # test name -> (fault, [(label, figure key)])
@@ -79,6 +80,23 @@ ROWS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("p99 ratio", "p99_ratio"),
         ],
     ),
+    "foreign_flood": (
+        "key-rotating js-libp2p flood, 1 MB every tenth message",
+        [
+            ("window s", "window_s"),
+            ("attacker on a CPU of its own", "attacker_pinned"),
+            ("identities", "identities"),
+            ("published / 1 MB", "published|megabyte_messages"),
+            ("quiet p50/p99 ms", "baseline.p50_ms|baseline.p99_ms"),
+            ("attacker's processes alone p50/p99 ms", "control.p50_ms|control.p99_ms"),
+            ("flood p50/p99 ms", "flood.p50_ms|flood.p99_ms"),
+            ("p99 ratio control / flood", "control_p99_ratio|flood_p99_ratio"),
+            (
+                "alice CPU % quiet / control / flood",
+                "baseline.alice_cpu_pct|control.alice_cpu_pct|flood.alice_cpu_pct",
+            ),
+        ],
+    ),
 }
 
 
@@ -118,6 +136,7 @@ def _outcomes(junit: Path) -> dict[str, str]:
         "test_partition_and_heal": "partition",
         "test_disk_full_refuses_then_recovers": "disk_full",
         "test_flood_from_a_non_member": "flood",
+        "test_key_rotating_flood_with_megabyte_messages_leaves_honest_traffic_flowing": "foreign_flood",
     }
     out: dict[str, str] = {}
     if not junit.exists():
@@ -147,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     report = RESULTS / f"stress-{stamp}.jsonl"
     junit = RESULTS / f"stress-{stamp}.xml"
     env = {**os.environ, "SMALLSOCIAL_STRESS": "1", "SMALLSOCIAL_STRESS_REPORT": str(report)}
-    cmd = [sys.executable, "-m", "pytest", "-m", "slow", "tests/faults", "-q", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-m", "slow", *PATHS, "-q", "-p", "no:cacheprovider"]
     cmd += ["-o", "junit_family=xunit2", f"--junitxml={junit}", "-rA"]
     if args.keyword:
         cmd += ["-k", args.keyword]

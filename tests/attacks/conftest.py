@@ -48,12 +48,16 @@ def js_peer() -> JsPeer:
         pytest.skip("the foreign js-libp2p peer needs node and npm")
     _npm_ci()
 
-    def run(tmp_path: Path, timeout: float = 240, **config: Any) -> dict[str, Any]:
+    def run(
+        tmp_path: Path, timeout: float = 240, cpus: set[int] | None = None, **config: Any
+    ) -> dict[str, Any]:
+        """Run foreign.mjs with ``config``; ``cpus``: pin the js process to these CPUs."""
         cfg = tmp_path / f"js-{config['mode']}-{len(list(tmp_path.glob('js-*')))}.json"
         cfg.write_text(json.dumps(config))
         p = subprocess.run(
             ["node", str(JSPEER / "foreign.mjs"), str(cfg)],
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            preexec_fn=None if cpus is None else (lambda: os.sched_setaffinity(0, cpus)),
         )  # fmt: skip
         lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
         assert lines, f"the js peer printed no report (exit {p.returncode}): {p.stderr[-2000:]}"

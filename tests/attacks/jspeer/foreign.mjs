@@ -15,6 +15,7 @@
 //         "listen_ms" and report what the node told and sent: topics, messages, mesh.
 //  flood  gossipsub: subscribe to "topic" and publish "payloads" (hex), "repeat" times, for
 //         at most "seconds", every "big_every"-th message replaced by "big_bytes" of junk.
+//         With "dial": false, only start, wait "seconds" and stop (a measurement's control).
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -156,6 +157,14 @@ try {
     }
   }
   report.peer_id = node.peerId.toString()
+  if (cfg.dial === false) {
+    // A control for measurements: the same process, started and stopped, never dialing.
+    await new Promise((resolve) => setTimeout(resolve, (cfg.seconds ?? 0) * 1000))
+    Object.assign(report, { ok: true, published: 0, big: 0 })
+    console.log(JSON.stringify(report))
+    await Promise.race([node.stop(), new Promise((resolve) => setTimeout(resolve, 2000))])
+    process.exit(0)
+  }
   const conn = await node.dial(target, { signal: deadline(8000) })
   report.connected = true
   report.encryption = conn.encryption
