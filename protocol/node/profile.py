@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from protocol import actions, circle, crypto, fork, invitation, messages, records
+from protocol import actions, circle, crypto, fork, invitation, messages, records, timeline
 from protocol.chain import ChainPos
 from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError, TokenInvalid
 from protocol.identity import (
@@ -510,7 +510,7 @@ class Profile:
         view = self.view(circle_id)
         keys = self.epoch_keys(circle_id)
         entries: dict[bytes, LogEntry] = {}
-        changes: list[tuple[LogEntry, messages.Content]] = []
+        changes: list[timeline.Change] = []
         for r in [*view.records.values(), *view.conflicts.values()]:
             if r.type != records.MSG or not view.shown(r):
                 continue  # of two messages signed for one position, every member shows the same
@@ -521,19 +521,13 @@ class Profile:
                 c = messages.open_message(r, key)
             except ProtocolError:
                 continue
-            e = LogEntry(r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref)
-            if c.kind in (messages.EDIT, messages.DELETE):
-                changes.append((e, c))
-            else:
-                entries[r.id] = e
-        for e, c in sorted(changes, key=lambda x: x[0].ts):
-            target = entries.get(c.ref) if c.ref else None
-            if target is None or target.author != e.author:
-                continue
-            if c.kind == messages.EDIT:
-                entries[target.id] = replace(target, text=c.text, edited=True)
-            else:
-                entries[target.id] = replace(target, text=None, deleted=True)
+            if c.kind not in timeline.CHANGES:
+                entries[r.id] = LogEntry(r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref)
+            elif c.ref is not None:
+                changes.append(timeline.Change(c.kind, r.author, c.ts, c.ref, c.text))
+        shown = {e.id: (e.author, e.text) for e in entries.values() if e.kind in timeline.READABLE}
+        for mid, v in timeline.fold(shown, changes).items():  # the TUI folds live messages the same way
+            entries[mid] = replace(entries[mid], text=v.text, edited=v.edited, deleted=v.deleted)
         return sorted(entries.values(), key=lambda e: (e.ts, e.author, e.seq))
 
     # moving records between profiles without a network --------------------

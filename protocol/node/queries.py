@@ -7,21 +7,14 @@ TUI never opens the store or the node's internals itself.
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Collection
 
-from protocol import messages, records
+from protocol import messages, records, timeline
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api
 from protocol.node.profile import Profile
-
-
-def _mentions_me(text: str | None, name: str) -> bool:
-    if not text or not name:
-        return False
-    return re.search(r"(?<![\w@])@" + re.escape(name) + r"\b", text, re.IGNORECASE) is not None
 
 
 def unread(profile: Profile, circle_id: bytes) -> tuple[int, int]:
@@ -38,9 +31,9 @@ def unread(profile: Profile, circle_id: bytes) -> tuple[int, int]:
             c = messages.open_message(rec, key)
         except ProtocolError:
             continue
-        if c.kind in (messages.TEXT, messages.REPLY):
+        if c.kind in timeline.READABLE:
             count += 1
-            mentions += _mentions_me(c.text, name)
+            mentions += timeline.mentions(c.text, name)
     return count, mentions
 
 
