@@ -24,6 +24,11 @@ any node. This module provides:
   from such a peer (others are held aside, bounded, and admitted by :meth:`reconsider`
   once the roster says so), and :class:`GuardedGossipSub` refuses their GRAFTs. So a
   stranger is never in a topic's peer set: no mesh, no fanout, no IHAVE, no forwarding.
+- One peer's messages wait their turn (:class:`Turns`). py-libp2p starts one task per
+  message of an RPC, and trio runs every ready task of a batch before it looks at the
+  sockets again: a flooder's RPC of a hundred records was a hundred validations in one go
+  (tens of ms) ahead of a member's message. Now each forwarder has one message in
+  validation at a time, so another peer's message waits for one, not for the RPC.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
@@ -95,6 +101,33 @@ class _CappedQueues(dict[ID, RpcQueue]):
         super().__setitem__(peer, queue)
 
 
+class Turns:
+    """One turn at a time per key (a forwarding peer); idle keys forgotten.
+
+    Turns are served in the order tasks ask (trio's Lock is fair); tasks that py-libp2p
+    started in one batch ask in trio's order, which is not the RPC's: records are
+    chained, and the chain holds what comes early.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[object, trio.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    async def run(self, key: object, fn: Callable[[], Awaitable[None]]) -> None:
+        """Await ``fn()`` once every earlier call for ``key`` has finished."""
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = trio.Lock()
+        try:
+            async with lock:  # acquiring yields even when free: a turn never runs inline
+                await fn()
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0 and self._locks.get(key) is lock:
+                del self._locks[key]
+
+
 class GuardedPubsub(Pubsub):
     """py-libp2p's Pubsub that bounds RPC frames and never formats or raises on a peer's message."""
 
@@ -106,6 +139,7 @@ class GuardedPubsub(Pubsub):
         self.may_know = may_know
         self._withheld: dict[ID, set[str]] = {}
         self._told: set[tuple[ID, str]] = set()
+        self.turns = Turns()
 
     # who learns my topics -----------------------------------------------------------
     async def _handle_new_peer(self, peer_id: ID) -> None:
@@ -174,7 +208,7 @@ class GuardedPubsub(Pubsub):
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         try:
-            await self._push(msg_forwarder, msg)
+            await self.turns.run(msg_forwarder, lambda: self._push(msg_forwarder, msg))
         except Exception as e:
             LOG.warning("dropped a pubsub message from %s: %s", msg_forwarder, _short(e))
             self._charge(msg_forwarder, "a pubsub message that broke its handler")
