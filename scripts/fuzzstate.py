@@ -22,7 +22,7 @@ and check, besides fuzzkit's contract (only ``ProtocolError`` escapes):
   member; no other circle's rows change; a refused join leaves the store as it was.
 - **no wedged circle** (:class:`Wedged`): afterwards an admin removes a member with the
   rekey that goes with it (or a member rekeys), everyone left posts under the new key, the
-  profile's own user included, through ``ingest`` and ``Profile.send``.
+  profile's own user included, through ``Ledger.commit`` and ``Profile.send``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from protocol.errors import ProtocolError
 from protocol.identity import Identity
 from protocol.node import syncer, syncwire
 from protocol.node.host import LOG
-from protocol.node.ingest import ingest
 from protocol.node.node import Node
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
@@ -256,7 +255,7 @@ _usable_seen: dict[tuple[bytes, bytes, frozenset[bytes]], None] = {}
 
 
 def _take(p: Profile, rec: Record, what: str) -> None:
-    out = ingest(p, rec)
+    out = p.ledger.commit(rec).outcome
     if not isinstance(out, Stored) or out.conflict:
         raise Wedged(f"{what} was not stored: {out}")
 

@@ -168,7 +168,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_id(args: argparse.Namespace) -> None:
     profile = _open(args)
     if args.name:
-        profile.store.set_identity(profile.me, args.name, profile._now())
+        try:
+            profile.set_display_name(args.name)  # the same 1 to 64 characters the TUI and node allow
+        except ValueError as e:
+            raise CliError(str(e)) from None
     if args.set_passphrase:
         new = os.environ.get("SMALLSOCIAL_NEW_PASSPHRASE")
         if new is None:
@@ -521,7 +524,7 @@ def cmd_contact_add(args: argparse.Namespace) -> None:
     name = args.petname.removeprefix("@")
     if not name or len(name) > 32 or safe(name) != name:
         raise CliError("A petname is 1 to 32 printable characters.")
-    profile.store.set_contact(key, name, profile._now())
+    profile.store.set_contact(key, name, int(profile.clock()))
     _emit(args, {"petname": name, "key": peer_id(key)}, f"{name} = {peer_id(key)}")
 
 

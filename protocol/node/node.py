@@ -4,7 +4,7 @@ One :class:`Node` per profile, run under trio. It subscribes to every circle the
 profile is a member of; the topic validator runs the core's checks, so
 non-members' and forged records are neither stored nor forwarded; accepted
 records are committed once (deduplicated by record id) through
-:mod:`protocol.node.ingest`. A paced publisher drains the outbox (py-libp2p's
+:mod:`protocol.node.ledger`. A paced publisher drains the outbox (py-libp2p's
 ``publish`` never blocks and drops silently past 32 queued messages per peer).
 The sync protocol (:mod:`protocol.node.syncwire`) pulls what gossip lost: on
 connect, on a detected gap, and every ``sync_interval`` seconds. Known member
@@ -39,7 +39,6 @@ from protocol.node import announce, api, commands, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
-from protocol.node.ingest import ingest
 from protocol.node.peers import ACTIVE, Notifee, Peering
 from protocol.node.profile import Profile
 from protocol.records import Record
@@ -391,7 +390,7 @@ class Node(Peering):
         before = view.roster
         flagged = set(view.equivocators)
         try:
-            outcome = ingest(self.profile, record)
+            outcome = self.profile.ledger.commit(record, park_strangers=False).outcome
         except sqlite3.OperationalError as e:
             # A full disk: nothing of it was kept (and the profile dropped its cached views),
             # so sync asks for it again later; the node stays up.

@@ -3,9 +3,10 @@
 :class:`Profile` opens (or creates) the identity key file (mode 0600, optional
 passphrase) and the store, and offers the user's actions: create a circle,
 invite a key, join with a token or a fork invitation, fork, send, remove,
-leave, read the log, and import records (a bundle file now, the network later)
-through the same validator. Every action commits in one transaction before it
-returns, so what it reports is on disk.
+leave, read the log, and import records (a bundle file now, the network later).
+Every record, mine or another's, is committed by the profile's
+:class:`~protocol.node.ledger.Ledger`; every action commits in one transaction
+before it returns, so what it reports is on disk.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from protocol import actions, circle, crypto, fork, invitation, messages, records, timeline
+from protocol import actions, circle, fork, invitation, messages, records, timeline
 from protocol.chain import ChainPos
 from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError, TokenInvalid
 from protocol.identity import (
@@ -29,6 +30,8 @@ from protocol.identity import (
     peer_id,
 )
 from protocol.node import api
+from protocol.node.ingest import decode_bundle, encode_bundle
+from protocol.node.ledger import ImportReport, Ledger
 from protocol.node.paths import ProfilePaths
 from protocol.node.store import CircleRow, Store
 from protocol.records import Record
@@ -49,17 +52,6 @@ class CircleInfo:
 
 LogEntry = api.HistoryEntry
 """One readable message of a circle's log; the same type the UI gets in ``HistoryLoaded``."""
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    stored: int
-    duplicates: int
-    held: int
-    dropped: list[str]
-    new_circles: list[bytes]
-    skipped: int = 0
-    """Records of circles this profile is not in (or has not accepted yet)."""
 
 
 def relay_key_of(addr: str) -> bytes:
@@ -92,7 +84,7 @@ class Profile:
         self.identity = identity
         self.store = store
         self.clock = clock
-        self._views: dict[bytes, CircleView] = {}
+        self.ledger = Ledger(identity, store, clock)
         self._keys: dict[bytes, dict[bytes, bytes]] = {}
         store.on_rollback = self._rolled_back
 
@@ -161,7 +153,7 @@ class Profile:
 
     # secrets at rest: sealed to my own key --------------------------------
     def _seal(self, data: bytes) -> bytes:
-        return crypto.seal(self.me, data)
+        return self.ledger.seal(data)
 
     def _unseal(self, data: bytes) -> bytes:
         return self.identity.unseal(data)
@@ -183,24 +175,15 @@ class Profile:
 
     # views -----------------------------------------------------------------
     def view(self, circle_id: bytes) -> CircleView:
-        v = self._views.get(circle_id)
-        if v is None:
-            stored = self.store.load_records(circle_id)
-            genesis = next((r for r in stored if r.type == records.GENESIS), None)
-            if genesis is None:
-                raise RosterError("This circle's genesis is missing from the store.")
-            conflicts = [records.parse(raw) for raw in self.store.conflicts(circle_id)]
-            v = CircleView(genesis, stored, conflicts)
-            self._views[circle_id] = v
-        return v
+        return self.ledger.view(circle_id)
 
     def forget_views(self) -> None:
         """Drop cached views (another process wrote to the store)."""
-        self._views.clear()
+        self.ledger.forget()
 
     def _rolled_back(self) -> None:
         """A write failed (a full disk): the views may hold records the store never kept."""
-        self._views.clear()
+        self.ledger.forget()
         self._keys.clear()
 
     def circles(self) -> list[CircleInfo]:
@@ -219,20 +202,11 @@ class Profile:
             epoch = roster.current_epoch.number if roster.current_epoch else None
         return CircleInfo(row.id, self.circle_name(row), row.parent, row.status, members, epoch)
 
-    def _store_own(self, record: Record, *, outbox: bool = True) -> None:
-        """Validate my own record like anyone else's, then commit it (and queue it)."""
-        outcome = self.view(record.circle).add(record)
-        if not isinstance(outcome, Stored):
-            self._views.pop(record.circle, None)
-            raise RosterError(f"Your own record was refused: {getattr(outcome, 'reason', outcome)}.")
-        self.store.add_record(record, self._now(), outbox=outbox)
-
     # actions ---------------------------------------------------------------
     def new_circle(self, name: str, *, parent: tuple[bytes, bytes] | None = None) -> circle.NewCircle:
         c = circle.create(self.identity, name, self._now_ms(), parent=parent)
         with self.store.tx():
-            self.store.add_circle(c.circle_id, None, self._seal(c.name.encode()), "member", self._now())
-            self.store.add_record(c.genesis, self._now(), outbox=True)
+            self.ledger.open_circle(c.genesis, None, self._seal(c.name.encode()), "member", outbox=True)
             self.store.add_epoch_key(c.circle_id, c.circle_id, self._seal(c.epoch_key))
         return c
 
@@ -263,8 +237,7 @@ class Profile:
             chain += past
         row = self.store.circle(circle_id)
         assert row is not None
-        with self.store.tx():
-            self._store_own(inv)
+        self.ledger.commit_own(inv)
         relays = [a for r in roster.relays.values() for a in r.addrs]  # always on: try them first
         all_addrs = list(dict.fromkeys([*relays, *addrs, *self.store.peer_addrs(circle_id)]))[:16]
         return invitation.make_token(
@@ -340,32 +313,19 @@ class Profile:
         kept, held = self._admit_token_records(view, tok)
         own = view.add(join)
         if not isinstance(own, (Stored, Held)):
-            self._views.pop(cid, None)
+            self.ledger.forget(cid)
             raise RosterError(f"Your join could not be recorded: {getattr(own, 'reason', 'already held')}.")
         with self.store.tx():
-            self.store.add_circle(
-                cid, circle.parent_of(tok.genesis), self._seal(opened.name.encode()), "member", self._now()
-            )
-            self.store.add_record(tok.genesis, self._now())
-            for r, conflict in kept:
-                if conflict:
-                    self.store.add_conflict(r, self._now())
-                else:
-                    self.store.add_record(r, self._now())
-            for r, why in held:
-                self.store.hold(r, why, self._now())
-            if not self.store.add_record(join, self._now(), outbox=True):
-                raise RosterError("Your join could not be recorded; your store already has that position.")
+            name = self._seal(opened.name.encode())
+            self.ledger.open_circle(tok.genesis, circle.parent_of(tok.genesis), name, "member")
             self.store.add_epoch_key(cid, opened.epoch_id, self._seal(opened.epoch_key))
             self.store.mark_invite_used(tok.invite.id, cid, self._now())
             self.store.add_peer_addrs(cid, list(tok.addrs), "token", self._now())
             # The token's records may hold a removal after the departed member's records past
-            # its cut, or off the chain it names: end where ingesting them one by one would.
-            from protocol.node.ingest import settle_departures
-
-            self._views.pop(cid, None)
-            settle_departures(self, cid)
-        self._views.pop(cid, None)
+            # its cut, or off the chain it names: the ledger ends where committing them one by one would.
+            if not self.ledger.keep_token_records(kept, held, join):
+                raise RosterError("Your join could not be recorded; your store already has that position.")
+        self.ledger.forget(cid)
         return cid
 
     def _admit_token_records(
@@ -398,7 +358,7 @@ class Profile:
         # is someone the circle knows (a stranger's record is not parked).
         held = [(r, verdicts[r.id]) for r in waiting if view.known(r.author) or r.id == tok.invite.id]
         if tok.invite.id in verdicts and tok.invite not in waiting:
-            self._views.pop(view.id, None)
+            self.ledger.forget(view.id)
             why = verdicts[tok.invite.id]
             raise TokenInvalid(f"The invitation does not hold up in its circle ({why}); ask for a new one.")
         return kept, held
@@ -411,13 +371,13 @@ class Profile:
         inv = fork.open_fork(fork_rec, self.identity)
         join = actions.join(self.identity, inv.invite, ChainPos(), self._now_ms())
         with self.store.tx():
-            for r in (inv.contents.genesis, *inv.contents.invites):
-                self.store.add_record(r, self._now())
-            self.store.add_record(join, self._now(), outbox=True)
+            self.ledger.forget(child_id)
+            self.ledger.open_circle(inv.contents.genesis, row.parent, row.name_sealed, "member")
+            for r in inv.contents.invites:
+                self.ledger.commit(r)
             self.store.add_epoch_key(child_id, child_id, self._seal(inv.epoch_key))
+            self.ledger.commit_own(join)
             self.store.mark_invite_used(inv.invite.id, child_id, self._now())
-            self.store.set_circle_status(child_id, "member")
-        self._views.pop(child_id, None)
         return child_id
 
     def fork(self, parent_id: bytes, name: str, members: list[bytes]) -> bytes:
@@ -425,13 +385,12 @@ class Profile:
         f = fork.create(self.identity, view.roster, view.next_pos(self.me), name, members, self._now_ms())
         cid = f.child.circle_id
         with self.store.tx():
-            self.store.add_circle(cid, parent_id, self._seal(f.child.name.encode()), "member", self._now())
-            self.store.add_record(f.child.genesis, self._now(), outbox=True)
+            sealed = self._seal(f.child.name.encode())
+            self.ledger.open_circle(f.child.genesis, parent_id, sealed, "member", outbox=True)
             for inv in f.invites:
-                self.store.add_record(inv, self._now(), outbox=True)
+                self.ledger.commit_own(inv)
             self.store.add_epoch_key(cid, cid, self._seal(f.child.epoch_key))
-            self._store_own(f.fork_record)
-        self._views.pop(cid, None)
+            self.ledger.commit_own(f.fork_record)
         return cid
 
     def _ensure_epoch(self, circle_id: bytes) -> tuple[bytes, bytes]:
@@ -444,7 +403,7 @@ class Profile:
             rk = actions.rekey(self.identity, roster, view.next_pos(self.me), self._now_ms())
             with self.store.tx():
                 for r in (*rk.before, rk.record):
-                    self._store_own(r)
+                    self.ledger.commit_own(r)
                     self.store.add_epoch_key(circle_id, r.id, self._seal(rk.key))
             roster = view.roster
         cur = roster.current_epoch
@@ -458,7 +417,7 @@ class Profile:
             epoch_id, key = self._ensure_epoch(circle_id)
             view = self.view(circle_id)
             rec = messages.seal(self.identity, circle_id, view.next_pos(self.me), epoch_id, key, content)
-            self._store_own(rec)
+            self.ledger.commit_own(rec)
         return rec
 
     def send_text(self, circle_id: bytes, text: str, *, reply_to: bytes | None = None) -> Record:
@@ -473,17 +432,17 @@ class Profile:
         )
         with self.store.tx():
             for r in rk.before:  # merges of more heads than one record may cite, if any
-                self._store_own(r)
+                self.ledger.commit_own(r)
                 self.store.add_epoch_key(circle_id, r.id, self._seal(rk.key))
-            self._store_own(rm)
-            self._store_own(rk.record)
+            self.ledger.commit_own(rm)
+            self.ledger.commit_own(rk.record)
             self.store.add_epoch_key(circle_id, rk.record.id, self._seal(rk.key))
 
     def leave(self, circle_id: bytes) -> None:
         view = self.view(circle_id)
         rec = actions.leave(self.identity, view.roster, view.next_pos(self.me), self._now_ms())
         with self.store.tx():
-            self._store_own(rec)
+            self.ledger.commit_own(rec)
             self.store.set_circle_status(circle_id, "left")
 
     def pin(self, circle_id: bytes, relay_addr: str) -> bytes:
@@ -494,7 +453,7 @@ class Profile:
             self.identity, view.roster, view.next_pos(self.me), relay, [relay_addr], self._now_ms()
         )
         with self.store.tx():
-            self._store_own(rec)
+            self.ledger.commit_own(rec)
             self.store.add_peer_addrs(circle_id, [relay_addr], "pin", self._now())
         return relay
 
@@ -532,8 +491,6 @@ class Profile:
 
     # moving records between profiles without a network --------------------
     def export(self, circle_ids: Iterable[bytes]) -> bytes:
-        from protocol.node.ingest import encode_bundle
-
         raws: list[bytes] = []
         for cid in circle_ids:
             raws += self.store.raw_records(cid)
@@ -541,6 +498,4 @@ class Profile:
         return encode_bundle(raws)
 
     def import_bundle(self, data: bytes) -> ImportReport:
-        from protocol.node.ingest import import_bundle
-
-        return import_bundle(self, data)
+        return self.ledger.import_records(decode_bundle(data))

@@ -31,7 +31,6 @@ from protocol import circle, pinning, records
 from protocol.identity import peer_id
 from protocol.node import pinning as pinstream
 from protocol.node.host import LOG
-from protocol.node.ingest import ingest
 from protocol.node.node import Node
 from protocol.records import Record
 from protocol.view import Stored
@@ -159,18 +158,14 @@ class RelayNode(Node):
                     self.quota.circles,
                 )
                 return f"This relay already serves its limit of {self.quota.circles} circles."
-            with store.tx():
-                store.add_circle(
-                    offer.circle_id, circle.parent_of(offer.genesis), self.profile._seal(b""), "relay",
-                    self.profile._now(),
-                )  # fmt: skip
-                store.add_record(offer.genesis, self.profile._now())
+            ledger = self.profile.ledger
+            ledger.open_circle(offer.genesis, circle.parent_of(offer.genesis), ledger.seal(b""), "relay")
             self.profile.forget_views()
             LOG.info("now relaying circle %s, pinned by %s", offer.circle_id.hex()[:12], pid)
         elif row.status != "relay":
             return "This relay is a member of that circle, not its relay."
         for r in offer.accepted:
-            out = ingest(self.profile, r)
+            out = self.profile.ledger.commit(r).outcome
             if isinstance(out, Stored):
                 self._use(r.circle)[0] += 1
         await self._join_topic(offer.circle_id)

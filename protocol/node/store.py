@@ -316,6 +316,12 @@ class Store:
             db.execute("DELETE FROM held WHERE id = ?", (record.id,))
         return new
 
+    def remove_record(self, record_id: bytes) -> None:
+        """Delete one record (a purge): from the chain with its outbox entry, or from the conflicts."""
+        with self.tx() as db:
+            for table, col in (("outbox", "record"), ("records", "id"), ("conflicts", "id")):
+                db.execute(f"DELETE FROM {table} WHERE {col} = ?", (record_id,))
+
     def has_record(self, record_id: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is not None
 
@@ -386,6 +392,10 @@ class Store:
                 (record.id, record.circle, record.raw, reason, now),
             )
         return True
+
+    def unhold(self, record_id: bytes) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM held WHERE id = ?", (record_id,))
 
     def held(self, circle_id: bytes) -> list[bytes]:
         return [bytes(r[0]) for r in self.db.execute("SELECT raw FROM held WHERE circle = ?", (circle_id,))]

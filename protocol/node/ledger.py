@@ -1,0 +1,291 @@
+"""The ledger: the one place a record is committed to a profile's store.
+
+:class:`Ledger` holds each circle's :class:`~protocol.view.CircleView` and takes
+every parsed record, whoever brings it: gossip and sync (the node), a bundle, a pin
+offer (the relay), or my own action (:meth:`Ledger.commit_own`, into the outbox).
+The record goes through its circle's view once (membership, chain, cut); what the
+view accepts is stored, what it cannot place yet is held and retried when the roster
+moves, and what concerns me is applied: an epoch key sealed to me, a fork inviting
+me, a departure (the purge past and off the cut). :meth:`Ledger.commit` returns the
+outcome and the held records it let in; the caller decides what to publish and tell
+the UI. A token's records, checked by a view of their own before the circle exists
+here, are kept by :meth:`Ledger.keep_token_records`; a genesis by :meth:`Ledger.open_circle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from protocol import crypto, fork, records
+from protocol.chain import Duplicate
+from protocol.errors import ProtocolError, RosterError
+from protocol.identity import Identity
+from protocol.node.store import Store
+from protocol.records import Record
+from protocol.view import CircleView, Dropped, Held, Outcome, Stored
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What one commit did: the view's outcome, and the held records it let in (stored too)."""
+
+    outcome: Outcome
+    released: tuple[Record, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    stored: int
+    duplicates: int
+    held: int
+    dropped: list[str]
+    new_circles: list[bytes]
+    skipped: int = 0
+    """Records of circles this profile is not in (or has not accepted yet)."""
+
+
+class Ledger:
+    """A profile's circles as validated state, and the commit of every record into its store."""
+
+    def __init__(self, identity: Identity, store: Store, clock: Callable[[], float]) -> None:
+        self.identity = identity
+        self.store = store
+        self.clock = clock
+        self.views: dict[bytes, CircleView] = {}
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def seal(self, data: bytes) -> bytes:
+        """``data`` sealed to my own key (epoch keys and circle names at rest)."""
+        return crypto.seal(self.identity.public_key, data)
+
+    # views -------------------------------------------------------------------------------------
+    def view(self, circle_id: bytes) -> CircleView:
+        v = self.views.get(circle_id)
+        if v is None:
+            stored = self.store.load_records(circle_id)
+            genesis = next((r for r in stored if r.type == records.GENESIS), None)
+            if genesis is None:
+                raise RosterError("This circle's genesis is missing from the store.")
+            conflicts = [records.parse(raw) for raw in self.store.conflicts(circle_id)]
+            v = self.views[circle_id] = CircleView(genesis, stored, conflicts)
+        return v
+
+    def forget(self, circle_id: bytes | None = None) -> None:
+        """Drop one circle's cached view (every view when None): the store moved without it."""
+        if circle_id is None:
+            self.views.clear()
+        else:
+            self.views.pop(circle_id, None)
+
+    # committing ----------------------------------------------------------------------------------
+    def commit(self, record: Record, *, park_strangers: bool = True) -> Committed:
+        """Validate one record of a circle I am in (or relay) and commit what the view accepts.
+
+        ``park_strangers``: also hold a record the view cannot place whose author the circle
+        does not know (gossip does not: anyone can make keys; sync brings a real one again).
+        """
+        row = self.store.circle(record.circle)
+        if row is None or row.status == "invited":
+            return Committed(Dropped("the record is for a circle you are not in"))
+        view = self.view(record.circle)
+        outcome = view.add(record)
+        if isinstance(outcome, Held):
+            if park_strangers or view.known(record.author):
+                self.store.hold(record, outcome.reason, self.now())
+            return Committed(outcome)
+        if not isinstance(outcome, Stored):
+            return Committed(outcome)
+        self._keep(record, outcome)
+        gone = self.view(record.circle).roster.departed.get(record.author)
+        if outcome.roster_changed or (gone is not None and record.seq <= gone.cut):
+            # A departed author's record on the chain the cut names lets the one below it in.
+            return Committed(outcome, tuple(self.retry_held(record.circle)))
+        return Committed(outcome)
+
+    def commit_own(self, record: Record) -> Stored:
+        """Commit my own record like anyone else's, and queue it for publishing; refused: RosterError."""
+        outcome = self.view(record.circle).add(record)
+        if not isinstance(outcome, Stored):
+            self.forget(record.circle)
+            raise RosterError(f"Your own record was refused: {getattr(outcome, 'reason', outcome)}.")
+        self._keep(record, outcome, outbox=True)
+        if outcome.roster_changed:
+            self.retry_held(record.circle)
+        return outcome
+
+    def open_circle(
+        self, genesis: Record, parent: bytes | None, name: bytes, status: str, *, outbox: bool = False
+    ) -> None:
+        """Add a circle (or set the status of one I have; ``name`` sealed) and store its genesis."""
+        with self.store.tx():
+            self.store.add_circle(genesis.id, parent, name, status, self.now())
+            self._put(genesis, False, outbox=outbox)
+
+    def keep_token_records(
+        self, kept: list[tuple[Record, bool]], held: list[tuple[Record, str]], join: Record
+    ) -> bool:
+        """Store a token's records its own view admitted, and my join; False if the join's place
+        was taken. Then end where committing them one by one would (:meth:`settle`)."""
+        for r, conflict in kept:
+            self._put(r, conflict)
+        for r, why in held:
+            self.store.hold(r, why, self.now())
+        if not self._put(join, False, outbox=True):
+            return False
+        self.forget(join.circle)
+        self.settle(join.circle)
+        return True
+
+    def _keep(self, record: Record, outcome: Stored, *, outbox: bool = False) -> None:
+        with self.store.tx():
+            self._put(record, outcome.conflict, outbox=outbox)
+            self._effects(record, outcome)
+
+    def _put(self, record: Record, conflict: bool, *, outbox: bool = False) -> bool:
+        """The one write of an accepted record (in the chain, or as equivocation evidence)."""
+        if conflict:
+            self.store.add_conflict(record, self.now())
+            return True
+        return self.store.add_record(record, self.now(), outbox=outbox)
+
+    # what concerns me ----------------------------------------------------------------------------
+    def _effects(self, record: Record, outcome: Stored) -> None:
+        me = self.identity.public_key
+        cid = record.circle
+        if record.type == records.REKEY and (outcome.note is None or outcome.conflict):
+            # (a rekey kept as equivocation evidence is in the roster set too: its key may be current)
+            for k, sealed in record.body["ks"]:
+                if bytes(k) == me:
+                    try:
+                        key = self.identity.unseal(bytes(sealed))
+                    except ProtocolError:
+                        return
+                    self.store.add_epoch_key(cid, record.id, self.seal(key))
+        elif (
+            record.type == records.FORK
+            and outcome.note is None
+            and any(bytes(p[0]) == me for p in record.body["sl"])
+        ):
+            try:
+                inv = fork.open_fork(record, self.identity)
+            except ProtocolError:
+                return
+            if self.store.circle(inv.circle_id) is None and self._fork_room(cid, record.author):
+                name = self.seal(inv.name.encode())
+                self.store.add_circle(inv.circle_id, cid, name, "invited", self.now(), record.raw)
+        if outcome.roster_changed:
+            gone = self.view(cid).roster.departed.get(me)
+            if gone is not None:
+                self.store.set_circle_status(cid, gone.kind)
+            self.settle(cid)
+            return
+        gone = self.view(cid).roster.departed.get(record.author)
+        if gone is not None and record.seq <= gone.cut:
+            self._purge_off_the_cut(cid)
+
+    def _fork_room(self, parent: bytes, inviter: bytes) -> bool:
+        """Whether another fork invitation from ``inviter`` in ``parent`` may wait (protocol.md 12:
+        at most ``fork.MAX_PENDING_PER_INVITER`` from one member, ``MAX_PENDING_PER_CIRCLE`` in all)."""
+        waiting = self.store.invited_children(parent)
+        if len(waiting) >= fork.MAX_PENDING_PER_CIRCLE:
+            return False
+        from_them = 0
+        for row in waiting:
+            try:
+                from_them += row.fork_record is not None and records.parse(row.fork_record).author == inviter
+            except ProtocolError:
+                continue
+        return from_them < fork.MAX_PENDING_PER_INVITER
+
+    def settle(self, cid: bytes) -> None:
+        """Bring the store in line with the circle's departures, after anything that moves the roster.
+
+        A departed member's posts past their cut are refused by whoever got the removal first;
+        whoever stored them before drops them too, or the stores never agree. So go their posts
+        below the cut off the chain it names (:meth:`_purge_off_the_cut`).
+        """
+        departed = self.view(cid).roster.departed
+        if sum(self.store.purge_after_cut(cid, k, d.cut) for k, d in departed.items()):
+            self.forget()
+        self._purge_off_the_cut(cid)
+
+    def _purge_off_the_cut(self, cid: bytes) -> None:
+        """Throw away a departed author's messages below the cut that are not on the chain it names.
+
+        They came before the departure did (a removed member rewriting history for someone who
+        had not seen the original); the cut now says which history is the real one. A record of
+        that real chain kept as a conflict takes the freed place.
+        """
+        while True:
+            view = self.view(cid)
+            off = view.off_the_cut()
+            if not off:
+                return
+            with self.store.tx():
+                for r in off:
+                    self.store.remove_record(r.id)
+                    for c in view.versions(r.author, r.seq):
+                        if c.id in view.conflicts and _cut_ok(view, c):
+                            self.store.remove_record(c.id)
+                            self._put(c, False)
+                            break
+            self.forget()
+
+    def retry_held(self, circle_id: bytes) -> list[Record]:
+        """Try held records again until none moves; returns those stored."""
+        stored: list[Record] = []
+        progress = True
+        while progress:
+            progress = False
+            # Highest seq first: below a departed author's cut each record lets in the one below it.
+            for rec in sorted(map(records.parse, self.store.held(circle_id)), key=lambda r: -r.seq):
+                out = self.view(circle_id).add(rec)
+                if isinstance(out, Stored):
+                    self._keep(rec, out)
+                    stored.append(rec)
+                    progress = True
+                elif not isinstance(out, Held):
+                    self.store.unhold(rec.id)
+        return stored
+
+    # offline bundles ----------------------------------------------------------------------------
+    def import_records(self, raws: list[bytes]) -> ImportReport:
+        """Commit a bundle's records, roster first, retrying what waits on what came later."""
+        parsed: list[Record] = []
+        dropped: list[str] = []
+        for raw in raws:
+            try:
+                parsed.append(records.parse(raw))
+            except ProtocolError as e:
+                dropped.append(f"{type(e).__name__}: {e}")
+        before = {c.id for c in self.store.circles()}
+        stored = dup = skipped = 0
+        pending = sorted(parsed, key=lambda r: (r.type != records.GENESIS, not r.is_roster, r.author, r.seq))
+        progress = True
+        while pending and progress:
+            progress, rest = False, []
+            mine = {c.id for c in self.store.circles() if c.status != "invited"}
+            for r in pending:
+                out = self.commit(r).outcome if r.circle in mine and r.type != records.GENESIS else None
+                if out is None:
+                    skipped += r.circle not in mine
+                    dup += r.circle in mine
+                elif isinstance(out, Stored):
+                    stored, progress = stored + 1, True
+                elif isinstance(out, Duplicate):
+                    dup += 1
+                elif isinstance(out, Held):
+                    rest.append(r)
+                else:
+                    dropped.append(out.reason)
+            pending = rest
+        new = [c.id for c in self.store.circles() if c.id not in before]
+        return ImportReport(stored, dup, len(pending), dropped, new, skipped)
+
+
+def _cut_ok(view: CircleView, record: Record) -> bool:
+    gone = view.roster.departed.get(record.author)
+    return gone is not None and view.cut_expected(record.author, gone, record.seq) == record.id
