@@ -79,13 +79,6 @@ KNOWN_CYCLES: list[set[str]] = [
         "protocol.node.lan", "protocol.node.node", "protocol.node.peers", "protocol.node.pinning",
         "protocol.node.relay", "protocol.node.syncer", "protocol.node.upnp",
     },
-    {
-        "smallsocial_tui.app.app", "smallsocial_tui.app.dialogs.base",
-        "smallsocial_tui.app.dialogs.fork", "smallsocial_tui.app.dialogs.info",
-        "smallsocial_tui.app.dialogs.invite", "smallsocial_tui.app.dialogs.join",
-        "smallsocial_tui.app.screens.commands", "smallsocial_tui.app.screens.main",
-        "smallsocial_tui.app.screens.onboarding",
-    },
 ]  # fmt: skip
 
 KNOWN_PRIVATE_USES: dict[str, int] = {
@@ -100,7 +93,6 @@ KNOWN_PRIVATE_USES: dict[str, int] = {
     "protocol.node.peers": 2,
     "protocol.node.relay": 4,
     "protocol.node.syncer": 7,
-    "smallsocial_tui.app.app": 1,
 }
 
 

@@ -1,9 +1,10 @@
-"""The Textual app: owns the node client, the state, the settings and the answers to commands.
+"""The Textual app: owns the node link, the state and the settings, and routes the node's events.
 
 Start-up: onboarding (no profile yet) or unlock (a passphrase) first, then the
 node starts in a worker thread and the main screen takes over. Node events are
-posted to the app (thread-safe) as :class:`NodeEvent`; an answer to a command
-goes to the callback given with it, and every event then reaches the main screen.
+posted to the app (thread-safe) as :class:`~.messages.NodeEvent`; an answer that
+somebody awaits goes to them (:class:`~.link.NodeLink`), and every other event
+goes to the main screen as the typed message of its kind (:func:`.messages.for_event`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import tzinfo
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from textual import on, work
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -22,16 +23,15 @@ from protocol.identity import keyfile_is_encrypted
 from protocol.node import api
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
-from smallsocial_tui.app.messages import NodeEvent
+from smallsocial_tui.app import messages
+from smallsocial_tui.app.link import NodeLink
 from smallsocial_tui.app.model import State
 from smallsocial_tui.app.node_client import NodeClient, NodeFactory, real_node_factory
+from smallsocial_tui.app.screens.help import HelpScreen
+from smallsocial_tui.app.screens.main import MainScreen
+from smallsocial_tui.app.screens.onboarding import OnboardingScreen, UnlockScreen
+from smallsocial_tui.app.session import Session
 from smallsocial_tui.app.settings import Settings
-
-Answer = Callable[[api.Event], None]
-
-
-def _request_id(ev: api.Event) -> int | None:
-    return getattr(ev, "request_id", None)
 
 
 class SmallSocialApp(App[int]):
@@ -60,32 +60,34 @@ class SmallSocialApp(App[int]):
         self.tz = tz
         self.clock = clock
         self.kdf_limits = kdf_limits or {}
-        self.node: NodeClient | None = None
+        self.link = NodeLink(lambda text: self.notify(text, severity="warning"))
         self.state = State()
         self.settings = Settings(paths.root / "tui.json" if paths.root.exists() else None)
-        self._pending: dict[int, Answer] = {}
         self._stopping = False
         self.started = False
         self.start_error: str | None = None
+        self.main_screen: MainScreen | None = None
+
+    @property
+    def node(self) -> NodeClient | None:
+        return self.link.client
 
     # start-up ------------------------------------------------------------------------
     def on_mount(self) -> None:
-        from smallsocial_tui.app.screens.onboarding import OnboardingScreen, UnlockScreen
-
         if not Profile.exists(self.paths):
-            self.push_screen(OnboardingScreen(), self._unlocked)
+            self.push_screen(OnboardingScreen(self.paths, self.kdf_limits), self._unlocked)
         elif keyfile_is_encrypted(self.paths.keyfile.read_bytes()):
-            self.push_screen(UnlockScreen(), self._unlocked)
+            self.push_screen(UnlockScreen(self.paths), self._unlocked)
         else:
             self._unlocked(None)
 
     def _unlocked(self, passphrase: str | None) -> None:
-        from smallsocial_tui.app.screens.main import MainScreen
-
         if self.settings.path is None:
             self.settings = Settings(self.paths.root / "tui.json")
-        self.push_screen(MainScreen())
-        self.node = self.node_factory(self.paths, passphrase, self._from_node)
+        session = Session(self.state, self.settings, self.link, self.tz, self.clock)
+        self.main_screen = MainScreen(session)
+        self.push_screen(self.main_screen)
+        self.link.client = self.node_factory(self.paths, passphrase, self._from_node)
         self._start_node()
 
     @work(thread=True, exclusive=True, group="node", description="start the node")
@@ -99,59 +101,39 @@ class SmallSocialApp(App[int]):
         self.call_from_thread(self._node_ready)
 
     def _start_failed(self, message: str) -> None:
-        self.node = None  # nothing to stop
+        self.link.client = None  # nothing to stop
         self.start_error = message
-        main = self.main_screen
-        if main is not None and main.is_mounted:
-            main.node_failed(message)
+        self._to_screen(messages.NodeFailed(message))
         self.notify(message, title="The node did not start", severity="error", timeout=30, markup=False)
 
     def _node_ready(self) -> None:
         self.started = True
-        self.submit(api.LoadOverview())
+        self.link.submit(api.LoadOverview())
 
     def _from_node(self, ev: api.Event) -> None:
         """The node's callback: runs on the node's thread, so it only posts."""
-        self.post_message(NodeEvent(ev))
+        self.post_message(messages.NodeEvent(ev))
 
-    # commands and answers -----------------------------------------------------------------
-    def submit(self, cmd: api.Command, on_answer: Answer | None = None) -> None:
-        """Send a command to the node; ``on_answer`` gets the event that answers it."""
-        if self.node is None:
-            self.notify("The node is not running yet.", severity="warning")
-            return
-        if on_answer is not None:
-            self._pending[cmd.request_id] = on_answer
-        self.node.submit(cmd)
+    # events from the node -------------------------------------------------------------
+    def on_node_event(self, message: messages.NodeEvent) -> None:
+        if not self.link.answer(message.event):  # an awaited answer is its asker's alone
+            self._to_screen(messages.for_event(message.event))
 
-    @on(NodeEvent)
-    def _node_event(self, message: NodeEvent) -> None:
-        ev = message.event
-        rid = _request_id(ev)
-        answer = self._pending.pop(rid, None) if rid is not None else None
-        if answer is not None:
-            answer(ev)
-        elif isinstance(ev, api.CommandFailed):
-            self.notify(ev.message, severity="error", markup=False)
-        main = self.main_screen
-        if main is not None:
-            main.handle_event(ev, mine=answer is not None)
-        if isinstance(ev, api.NodeStopped) and not self._stopping and ev.error:
-            self.notify(f"The node stopped: {ev.error}", severity="error", timeout=30, markup=False)
+    def _to_screen(self, message: messages.NodeFailed | messages.NodeMessage[api.Event]) -> None:
+        """To the main screen (typed node messages bubble back here from it), else to the app."""
+        (self.main_screen or self).post_message(message)  # queued until the screen has mounted
 
-    @property
-    def main_screen(self) -> Any:
-        from smallsocial_tui.app.screens.main import MainScreen
+    def on_command_failed(self, message: messages.CommandFailed) -> None:
+        self.notify(message.event.message, severity="error", markup=False)
 
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                return screen
-        return None
+    def on_node_stopped(self, message: messages.NodeStopped) -> None:
+        if not self._stopping and message.event.error:
+            self.notify(
+                f"The node stopped: {message.event.error}", severity="error", timeout=30, markup=False
+            )
 
     # actions ------------------------------------------------------------------------
     def action_help(self) -> None:
-        from smallsocial_tui.app.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -160,9 +142,8 @@ class SmallSocialApp(App[int]):
         if self._stopping:
             return
         self._stopping = True
-        main = self.main_screen
-        if main is not None and self.node is not None:
-            main._flush_read()  # what was seen stays seen: MarkRead goes before Shutdown
+        if self.main_screen is not None and self.node is not None:
+            self.main_screen.flush_read()  # what was seen stays seen: MarkRead goes before Shutdown
         if self.node is not None:
             self.notify("Stopping the node…", timeout=5)
             await self._stop_node().wait()
@@ -173,8 +154,7 @@ class SmallSocialApp(App[int]):
         if self.node is not None:
             self.node.stop()
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        main = self.main_screen
-        if main is not None:
-            yield from main.palette_commands()
+        if self.main_screen is not None:
+            yield from self.main_screen.palette_commands()

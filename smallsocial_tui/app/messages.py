@@ -1,16 +1,184 @@
-"""App-wide Textual messages: what crosses from the node's thread into the UI."""
+"""App-wide Textual messages: one per kind of node event, and what the app tells the main screen.
+
+The node's callback runs on the node's thread and only posts a :class:`NodeEvent`
+(thread-safe) to the app. The app hands an answer to whoever awaits it (by request
+id, :mod:`smallsocial_tui.app.link`) and posts everything else to the main screen
+as the typed message of its kind (:func:`for_event`): ``MessageReceived``,
+``OverviewLoaded``, … each carrying the node's frozen event, handled there with
+``on_<kind>`` handlers. Typed messages bubble on to the app, which handles the few
+that concern it (a failed command nobody awaited, the node stopping).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
 
 from textual.message import Message
 
 from protocol.node import api
 
+E = TypeVar("E", bound=api.Event)
+
 
 @dataclass
 class NodeEvent(Message):
-    """One event from the node, posted (thread-safely) to the app."""
+    """One event from the node, as it crosses from the node's thread (posted to the app)."""
 
     event: api.Event
+
+
+@dataclass
+class NodeFailed(Message):
+    """The node did not start; ``reason`` is its sentence."""
+
+    reason: str
+
+
+class NodeMessage(Message, Generic[E]):
+    """A node event nobody awaited, as the UI handles it; ``event`` is the node's frozen event."""
+
+    EVENT: ClassVar[type[api.Event]] = api.Event
+
+    def __init__(self, event: E) -> None:
+        super().__init__()
+        self.event = event
+
+
+# the node and its peers -----------------------------------------------------------------
+class NodeStarted(NodeMessage[api.NodeStarted]):
+    EVENT = api.NodeStarted
+
+
+class NodeStopped(NodeMessage[api.NodeStopped]):
+    EVENT = api.NodeStopped
+
+
+class Reachability(NodeMessage[api.Reachability]):
+    EVENT = api.Reachability
+
+
+class AddressesChanged(NodeMessage[api.AddressesChanged]):
+    EVENT = api.AddressesChanged
+
+
+class PeerConnected(NodeMessage[api.PeerConnected]):
+    EVENT = api.PeerConnected
+
+
+class PeerDisconnected(NodeMessage[api.PeerDisconnected]):
+    EVENT = api.PeerDisconnected
+
+
+class SyncProgress(NodeMessage[api.SyncProgress]):
+    EVENT = api.SyncProgress
+
+
+class GapDetected(NodeMessage[api.GapDetected]):
+    EVENT = api.GapDetected
+
+
+class RecordDropped(NodeMessage[api.RecordDropped]):
+    EVENT = api.RecordDropped
+
+
+# answers nobody awaited (another terminal's, or a command sent without waiting) -----------
+class CommandDone(NodeMessage[api.CommandDone]):
+    EVENT = api.CommandDone
+
+
+class CommandFailed(NodeMessage[api.CommandFailed]):
+    EVENT = api.CommandFailed
+
+
+class OverviewLoaded(NodeMessage[api.OverviewLoaded]):
+    EVENT = api.OverviewLoaded
+
+
+class HistoryLoaded(NodeMessage[api.HistoryLoaded]):
+    EVENT = api.HistoryLoaded
+
+
+class MembersLoaded(NodeMessage[api.MembersLoaded]):
+    EVENT = api.MembersLoaded
+
+
+class InviteCreated(NodeMessage[api.InviteCreated]):
+    EVENT = api.InviteCreated
+
+
+# messages ------------------------------------------------------------------------------
+class MessageSent(NodeMessage[api.MessageSent]):
+    EVENT = api.MessageSent
+
+
+class MessagePublished(NodeMessage[api.MessagePublished]):
+    EVENT = api.MessagePublished
+
+
+class MessageReceived(NodeMessage[api.MessageReceived]):
+    EVENT = api.MessageReceived
+
+
+class NameChanged(NodeMessage[api.NameChanged]):
+    EVENT = api.NameChanged
+
+
+class Equivocated(NodeMessage[api.Equivocated]):
+    EVENT = api.Equivocated
+
+
+# circles and their members -------------------------------------------------------------
+class CircleAdded(NodeMessage[E]):
+    """A circle appeared in my list (created, joined, forked): the overview is loaded again."""
+
+
+class CircleCreated(CircleAdded[api.CircleCreated]):
+    EVENT = api.CircleCreated
+
+
+class CircleJoined(CircleAdded[api.CircleJoined]):
+    EVENT = api.CircleJoined
+
+
+class CircleForked(CircleAdded[api.CircleForked]):
+    EVENT = api.CircleForked
+
+
+class MembershipChanged(NodeMessage[E]):
+    """Someone joined, left or was removed from a circle (``VERB`` says which)."""
+
+    VERB: ClassVar[str] = ""
+
+
+class MemberJoined(MembershipChanged[api.MemberJoined]):
+    EVENT = api.MemberJoined
+    VERB = "joined"
+
+
+class MemberLeft(MembershipChanged[api.MemberLeft]):
+    EVENT = api.MemberLeft
+    VERB = "left"
+
+
+class MemberRemoved(MembershipChanged[api.MemberRemoved]):
+    EVENT = api.MemberRemoved
+    VERB = "was removed from"
+
+
+def _kinds(cls: type[NodeMessage[api.Event]]) -> dict[type[api.Event], type[NodeMessage[api.Event]]]:
+    out = {}
+    for sub in cls.__subclasses__():
+        if sub.EVENT is not api.Event:
+            out[sub.EVENT] = sub
+        out.update(_kinds(sub))
+    return out
+
+
+BY_EVENT = _kinds(NodeMessage)
+"""The message class of each kind of node event."""
+
+
+def for_event(event: api.Event) -> NodeMessage[api.Event]:
+    """The typed message for one node event (a kind added to the API later: the plain base)."""
+    return BY_EVENT.get(type(event), NodeMessage)(event)

@@ -7,25 +7,18 @@ directly. Nothing here trusts the text it holds; widgets pass it through
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from protocol import timeline
 from protocol.identity import peer_id
 from protocol.node import api
 from smallsocial_tui.text import name_key, safe_name, short_key
 
 
-def mentions(text: str | None, name: str) -> bool:
-    """Whether ``text`` mentions ``@name`` (the node's own rule, for live messages)."""
-    if not text or not name:
-        return False
-    return re.search(r"(?<![\w@])@" + re.escape(name) + r"\b", text, re.IGNORECASE) is not None
-
-
 @dataclass
 class Row:
-    """One message as shown: edits and deletes applied, reactions gathered under it."""
+    """One message as shown: edits and deletes applied (:mod:`protocol.timeline`), reactions under it."""
 
     id: bytes
     author: bytes
@@ -37,6 +30,8 @@ class Row:
     deleted: bool = False
     reactions: dict[str, list[bytes]] = field(default_factory=dict)
     pending: bool = False
+    changed_at: int | None = None
+    """The author's time of the newest edit or delete applied live (see :class:`timeline.Version`)."""
 
     def react(self, author: bytes, emoji: str) -> None:
         who = self.reactions.setdefault(emoji, [])
@@ -77,7 +72,7 @@ class History:
         deleted: bool = False,
     ) -> Row | None:
         """Add one record; returns the row that changed (new or updated), or None."""
-        if kind in ("text", "reply"):
+        if kind in timeline.READABLE:
             if rid in self.by_id:
                 return None
             row = Row(rid, author, ts, kind, text, ref, edited, deleted)
@@ -89,12 +84,13 @@ class History:
             return None
         if kind == "react" and text:
             target.react(author, text)
-        elif kind == "edit" and author == target.author:
-            target.text, target.edited = text, True
-        elif kind == "delete" and author == target.author:
-            target.deleted, target.text = True, None
-        else:
+            return target
+        shown = timeline.Version(target.text, target.edited, target.deleted, target.changed_at)
+        version = timeline.revise(shown, target.author, timeline.Change(kind, author, ts, target.id, text))
+        if version is None:
             return None
+        target.text, target.edited, target.deleted = version.text, version.edited, version.deleted
+        target.changed_at = version.at
         return target
 
     def first_unread(self, me: bytes) -> int | None:

@@ -8,8 +8,10 @@ from textual.widgets import Input, Static
 from protocol.node import api
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
+from smallsocial_tui.app import messages
 from smallsocial_tui.app.screens.main import MainScreen
 from smallsocial_tui.app.screens.onboarding import OnboardingScreen, UnlockScreen
+from smallsocial_tui.app.session import Session
 from tests.tui.conftest import CHEAP_KDF, make_app
 from tests.tui.fake_node import FakeNode
 
@@ -88,9 +90,17 @@ async def test_unlock_takes_the_passphrase_from_the_environment(
         assert node.passphrase == "secret"
 
 
-async def test_node_events_before_the_main_screen_is_mounted_wait_for_it() -> None:
-    """The node may answer before the screen has its widgets: nothing may query them yet."""
-    screen = MainScreen()
-    started = api.NodeStarted("12D3KooWexample", ("/ip4/127.0.0.1/tcp/4001",))
-    screen.handle_event(started, mine=False)  # used to raise NoMatches from query_one
-    assert screen._early == [(started, False)]
+async def test_node_events_before_the_main_screen_is_mounted_wait_for_it(paths: ProfilePaths) -> None:
+    """The node may answer before the screen has its widgets: the typed message waits in the
+    screen's queue until it has mounted (handling it early used to raise NoMatches)."""
+    app = make_app(paths, FakeNode())  # no profile yet: onboarding, no main screen
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = MainScreen(Session(app.state, app.settings, app.link, None, app.clock))
+        started = api.NodeStarted("12D3KooWexample", ("/ip4/127.0.0.1/tcp/4001",))
+        assert screen.post_message(messages.for_event(started))
+        await pilot.pause()
+        assert app.state.peer_id == ""  # not handled: the screen has no widgets yet
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: app.state.peer_id == "12D3KooWexample")
+        assert app.state.addrs == ("/ip4/127.0.0.1/tcp/4001",)
+        assert "node" not in str(screen.query_one("#status").render())  # no failure shown

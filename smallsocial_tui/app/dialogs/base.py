@@ -1,8 +1,14 @@
-"""What every dialog shares: a centred modal box that escape closes, and QR rendering."""
+"""What every dialog shares: a centred modal box that escape closes, and QR rendering.
+
+A dialog takes its inputs in its constructor and returns its result through
+``dismiss`` (``None`` when closed); one that needs the node's answer while open
+(a token, a refusal to show) is given an async function that asks for it, and
+that function raises :class:`~smallsocial_tui.app.link.Refused` with the sentence.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import ClassVar, TypeVar
 
 import segno
 from rich.text import Text
@@ -12,11 +18,12 @@ from textual.widgets import Static
 
 from smallsocial_tui.text import safe
 
-if TYPE_CHECKING:
-    from smallsocial_tui.app.app import SmallSocialApp
+T = TypeVar("T")
 
 
-class Dialog(ModalScreen[Any]):
+class Dialog(ModalScreen[T | None]):
+    """A modal box; escape dismisses it with ``None``."""
+
     DEFAULT_CSS = """
     Dialog { align: center middle; }
     Dialog > .box {
@@ -31,10 +38,6 @@ class Dialog(ModalScreen[Any]):
     Dialog Input, Dialog Select { margin-bottom: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
-
-    @property
-    def ss(self) -> SmallSocialApp:
-        return cast("SmallSocialApp", self.app)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,6 +1,12 @@
-"""The fork dialog: a name and the members of the parent to take along (checkboxes)."""
+"""The fork dialog: a name and the members of the parent to take along (checkboxes).
+
+It is given the parent's name, the members to offer (label, key) and the function
+that forks; it dismisses with the new circle's id (None when cancelled).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from rich.text import Text
 from textual import on
@@ -11,29 +17,33 @@ from textual.widgets.selection_list import Selection
 
 from protocol.node import api
 from smallsocial_tui.app.dialogs.base import Dialog
+from smallsocial_tui.app.link import Refused
+
+Fork = Callable[[str, tuple[bytes, ...]], Awaitable[api.CircleForked]]
+"""(name, members to invite) -> the node's answer; raises Refused with its sentence."""
 
 
-class ForkDialog(Dialog):
+class ForkDialog(Dialog[bytes]):
     DEFAULT_CSS = """
     ForkDialog SelectionList { height: auto; max-height: 14; margin-bottom: 1; }
     """
 
-    def __init__(self, circle: bytes) -> None:
+    def __init__(self, parent_name: str, members: list[tuple[str, bytes]], fork: Fork) -> None:
         super().__init__()
-        self.circle = circle
+        self.parent_name = parent_name
+        self.members = members
+        self._fork = fork
 
     def compose(self) -> ComposeResult:
-        st = self.ss.state
-        others = [k for k in st.member_keys(self.circle) if k != st.me]
         with Vertical(classes="box"):
-            yield Label(Text(f"Fork {st.circle_name(self.circle)}"), classes="box-title")
+            yield Label(Text(f"Fork {self.parent_name}"), classes="box-title")
             yield Label(
                 "A side circle with fresh keys; the members you pick get an invitation.", classes="hint"
             )
             yield Input(placeholder="name of the new circle", id="name")
             yield Label("Members to invite (space toggles):", classes="hint")
             yield SelectionList[bytes](
-                *(Selection(Text(st.who(k)), k, False) for k in sorted(others, key=st.who)), id="members"
+                *(Selection(Text(who), k, False) for who, k in self.members), id="members"
             )
             yield Static("", id="error", classes="error")
             with Horizontal(classes="buttons"):
@@ -55,14 +65,17 @@ class ForkDialog(Dialog):
             return
         members = tuple(self.query_one("#members", SelectionList).selected)
         self.query_one("#fork", Button).disabled = True
-        self.ss.submit(api.ForkCircle(self.circle, name, members), self._answer)
+        self.run_worker(self._forked(name, members), exclusive=True, group="fork")
 
-    def _answer(self, ev: api.Event) -> None:
-        self.query_one("#fork", Button).disabled = False
-        if isinstance(ev, api.CircleForked):
-            self.dismiss(ev.circle)
-        elif isinstance(ev, api.CommandFailed):
-            self.show_error(ev.message)
+    async def _forked(self, name: str, members: tuple[bytes, ...]) -> None:
+        try:
+            ev = await self._fork(name, members)
+        except Refused as e:
+            self.show_error(str(e))
+            return
+        finally:
+            self.query_one("#fork", Button).disabled = False
+        self.dismiss(ev.circle)
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:

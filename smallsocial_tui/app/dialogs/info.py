@@ -1,4 +1,7 @@
-"""Read-only dialogs: my identity (key, name, addresses, copy) and the connection status."""
+"""Read-only dialogs: my identity (key, name, addresses, copy) and the connection status.
+
+Each is given the UI's :class:`~smallsocial_tui.app.model.State` to read, and dismisses with None.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,17 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Label, Static
 
 from smallsocial_tui.app.dialogs.base import Dialog
+from smallsocial_tui.app.model import State
 from smallsocial_tui.text import safe, safe_name, short_key
 
 
-class IdentityDialog(Dialog):
+class IdentityDialog(Dialog[None]):
+    def __init__(self, state: State) -> None:
+        super().__init__()
+        self.state = state
+
     def compose(self) -> ComposeResult:
-        st = self.ss.state
+        st = self.state
         t = Text()
         t.append("Name     ", Style(dim=True))
         t.append(safe_name(st.name or "…") + "\n")
@@ -40,8 +48,8 @@ class IdentityDialog(Dialog):
 
     @on(Button.Pressed, "#copy")
     def copy(self) -> None:
-        if self.ss.state.peer_id:
-            self.app.copy_to_clipboard(self.ss.state.peer_id)
+        if self.state.peer_id:
+            self.app.copy_to_clipboard(self.state.peer_id)
             self.notify("Key copied (if your terminal allows OSC 52).", timeout=3)
 
     @on(Button.Pressed, "#close")
@@ -49,9 +57,13 @@ class IdentityDialog(Dialog):
         self.dismiss(None)
 
 
-class ConnectionDialog(Dialog):
+class ConnectionDialog(Dialog[None]):
+    def __init__(self, state: State) -> None:
+        super().__init__()
+        self.state = state
+
     def compose(self) -> ComposeResult:
-        st = self.ss.state
+        st = self.state
         t = Text()
         t.append(f"Peers connected: {len(st.connected)}\n", Style(bold=True))
         for pid in sorted(st.connected):

@@ -1,6 +1,12 @@
-"""The invite dialog: a key, a role and an expiry in; a token, its QR code and a copy action out."""
+"""The invite dialog: a key, a role and an expiry in; a token, its QR code and a copy action out.
+
+It is given the circle's name, a key to start with and the function that makes a
+token; it dismisses with the token made (None when none was).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from rich.text import Text
 from textual import on
@@ -10,30 +16,32 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from protocol.errors import ProtocolError
 from protocol.identity import parse_peer_id
-from protocol.node import api
 from smallsocial_tui.app.dialogs.base import Dialog, qr_text
+from smallsocial_tui.app.link import Refused
 from smallsocial_tui.text import safe
+
+Invite = Callable[[bytes, str, int], Awaitable[str]]
+"""(invitee's key, role, seconds valid) -> the token; raises Refused with the node's sentence."""
 
 EXPIRIES = [("1 hour", 3600), ("1 day", 86400), ("7 days", 7 * 86400), ("30 days", 30 * 86400)]
 
 
-class InviteDialog(Dialog):
+class InviteDialog(Dialog[str]):
     DEFAULT_CSS = """
     InviteDialog > .box.-token { width: 118; max-width: 100%; overflow-x: auto; }
     InviteDialog #qr { width: auto; text-wrap: nowrap; margin-top: 1; }
     """
 
-    def __init__(self, circle: bytes, key: str = "") -> None:
+    def __init__(self, circle_name: str, key: str, invite: Invite) -> None:
         super().__init__()
-        self.circle = circle
+        self.circle_name = circle_name
         self.key = key
+        self._invite = invite
         self.token: str | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="box"):
-            yield Label(
-                Text(f"Invite someone to {self.ss.state.circle_name(self.circle)}"), classes="box-title"
-            )
+            yield Label(Text(f"Invite someone to {self.circle_name}"), classes="box-title")
             yield Label("Their key (they see it with ctrl+g or `smallsocial id`):", classes="hint")
             yield Input(self.key, placeholder="12D3KooW…", id="key")
             with Horizontal(classes="buttons"):
@@ -71,14 +79,17 @@ class InviteDialog(Dialog):
         ttl = int(self.query_one("#ttl", Select).value)  # type: ignore[arg-type]
         error.display = False
         self.query_one("#create", Button).disabled = True
-        self.ss.submit(api.InviteKey(self.circle, key, role, ttl), self._answer)
+        self.run_worker(self._created(key, role, ttl), exclusive=True, group="invite")
 
-    def _answer(self, ev: api.Event) -> None:
-        self.query_one("#create", Button).disabled = False
-        if isinstance(ev, api.InviteCreated):
-            self.show_token(ev.token)
-        elif isinstance(ev, api.CommandFailed):
-            self.show_error(ev.message)
+    async def _created(self, key: bytes, role: str, ttl: int) -> None:
+        try:
+            token = await self._invite(key, role, ttl)
+        except Refused as e:
+            self.show_error(str(e))
+            return
+        finally:
+            self.query_one("#create", Button).disabled = False
+        self.show_token(token)
 
     def show_token(self, token: str) -> None:
         self.token = token

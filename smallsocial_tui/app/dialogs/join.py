@@ -1,6 +1,12 @@
-"""The join dialog: paste a token; a bad one shows the node's one-sentence reason and changes nothing."""
+"""The join dialog: paste a token; a bad one shows the node's one-sentence reason and changes nothing.
+
+It is given the token (if any) and the function that joins; it dismisses with the
+joined circle's id (None when cancelled).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -9,13 +15,18 @@ from textual.widgets import Button, Input, Label, Static
 
 from protocol.node import api
 from smallsocial_tui.app.dialogs.base import Dialog
+from smallsocial_tui.app.link import Refused
 from smallsocial_tui.text import safe
 
+Join = Callable[[str], Awaitable[api.CircleJoined]]
+"""token -> the node's answer; raises Refused with its sentence."""
 
-class JoinDialog(Dialog):
-    def __init__(self, token: str = "") -> None:
+
+class JoinDialog(Dialog[bytes]):
+    def __init__(self, token: str, join: Join) -> None:
         super().__init__()
         self.token = token
+        self._join = join
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="box"):
@@ -40,15 +51,18 @@ class JoinDialog(Dialog):
         if not token:
             return
         self.query_one("#join", Button).disabled = True
-        self.ss.submit(api.AcceptInvite(token), self._answer)
+        self.run_worker(self._joined(token), exclusive=True, group="join")
 
-    def _answer(self, ev: api.Event) -> None:
-        self.query_one("#join", Button).disabled = False
-        if isinstance(ev, api.CircleJoined):
-            self.notify(f"You joined {safe(ev.name)[:40]}.", timeout=4, markup=False)
-            self.dismiss(ev.circle)
-        elif isinstance(ev, api.CommandFailed):
-            self.show_error(ev.message)
+    async def _joined(self, token: str) -> None:
+        try:
+            ev = await self._join(token)
+        except Refused as e:
+            self.show_error(str(e))
+            return
+        finally:
+            self.query_one("#join", Button).disabled = False
+        self.notify(f"You joined {safe(ev.name)[:40]}.", timeout=4, markup=False)
+        self.dismiss(ev.circle)
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:

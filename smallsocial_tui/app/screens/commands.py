@@ -1,114 +1,156 @@
-"""What the user asks for on the main screen: slash commands, key actions and palette entries.
+"""What the user asks for on the main screen: slash commands, the dialogs, and palette entries.
 
-A mixin of :class:`~smallsocial_tui.app.screens.main.MainScreen`: it turns the
-composer's text and the keys into node commands, and shows my own messages once
-the node has committed them (``MessageSent``).
+:class:`Commands` is a separate object that serves one screen, seen through the
+narrow :class:`Host` protocol (so this module never imports the screen). It turns
+the composer's text into node commands; a command whose answer matters is awaited
+in a worker (:meth:`NodeLink.ask`, by request id) and its result applied here, and
+a dialog takes its inputs, returns its result through ``dismiss``, and never
+touches the node: what it asks for is done by the function it was given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from typing import Any, Literal, Protocol
 
-from textual.app import SystemCommand
+from textual.app import App, SystemCommand
 
 from protocol.errors import ProtocolError
 from protocol.identity import parse_peer_id, peer_id
 from protocol.node import api
 from smallsocial_tui.app import slash
-from smallsocial_tui.app.widgets.circle_tree import CircleTree
+from smallsocial_tui.app.dialogs.fork import ForkDialog
+from smallsocial_tui.app.dialogs.info import ConnectionDialog, IdentityDialog
+from smallsocial_tui.app.dialogs.invite import InviteDialog
+from smallsocial_tui.app.dialogs.join import JoinDialog
+from smallsocial_tui.app.link import NodeLink, Refused
+from smallsocial_tui.app.model import Row, State
+from smallsocial_tui.app.session import Session
 from smallsocial_tui.app.widgets.composer import Composer
 from smallsocial_tui.app.widgets.message_log import MessageLog
 from smallsocial_tui.text import short_key
 
-if TYPE_CHECKING:
-    from smallsocial_tui.app.screens.main import MainScreen
-
-    _Base = MainScreen
-else:
-    _Base = object
+MessageCommand = api.SendMessage | api.ReactTo | api.EditMessage | api.DeleteMessage
 
 
-class CommandsMixin(_Base):
+class Host(Protocol):
+    """What the commands need of the screen they serve."""
+
+    current: bytes | None
+    session: Session
+
+    @property
+    def state(self) -> State: ...
+    @property
+    def link(self) -> NodeLink: ...
+    @property
+    def app(self) -> App[Any]: ...
+    @property
+    def log_view(self) -> MessageLog: ...
+    @property
+    def composer(self) -> Composer: ...
+    def choose(self, cid: bytes) -> None: ...
+    def update_status(self, note: str = "") -> None: ...
+    def overview_loaded(self, ev: api.OverviewLoaded) -> None: ...
+    def action_toggle_loud(self) -> None: ...
+    def run_worker(self, work: Awaitable[None], name: str | None = "", group: str = "default") -> Any: ...
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Literal["information", "warning", "error"] = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None: ...
+
+
+class Commands:
+    """The slash commands and dialogs of one main screen."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    @property
+    def state(self) -> State:
+        return self.host.state
+
+    def _ask(self, work: Awaitable[None]) -> None:
+        self.host.run_worker(work, group="commands")
+
     # sending ----------------------------------------------------------------------------
-    def _circle_for_writing(self) -> bytes | None:
-        st = self.ss.state
-        if self.current is None or self.current not in st.circles:
-            self.notify("Pick a circle first (or start one with /new NAME).", severity="warning")
+    def writable(self) -> bytes | None:
+        """The open circle when I may write in it; otherwise None, and the reason is shown."""
+        st, current = self.state, self.host.current
+        if current is None or current not in st.circles:
+            self.host.notify("Pick a circle first (or start one with /new NAME).", severity="warning")
             return None
-        status = st.circles[self.current].summary.status
+        status = st.circles[current].summary.status
         if status != "member":
             what = "accept the invitation with /accept" if status == "invited" else f"you have {status} it"
-            self.notify(f"You cannot write in this circle: {what}.", severity="warning")
+            self.host.notify(f"You cannot write in this circle: {what}.", severity="warning")
             return None
-        return self.current
+        return current
 
-    def _send_own(self, cmd: api.Command, kind: str, text: str | None, ref: bytes | None) -> None:
+    def _send_own(self, cmd: MessageCommand, kind: str, text: str | None, ref: bytes | None) -> None:
         """Submit a message-like command; show it once the node says it is committed."""
-        circle = cmd.circle
+        self._ask(self._sent(cmd, kind, text, ref))
 
-        def answer(ev: api.Event) -> None:
-            if isinstance(ev, api.MessageSent):
-                st = self.ss.state
-                hist = st.histories.get(circle)
-                if hist is None:
-                    return
-                ts = int(self.ss.clock() * 1000)
-                row = hist.apply(ev.record_id, st.me, ts, kind, text, ref)
-                if row is not None and circle == self.current:
-                    log = self.query_one(MessageLog)
-                    log._follow = True  # what I send brings me to the bottom
-                    log.appended() if row.id == ev.record_id else log.changed(row)
-                    hist.read_marker = ev.record_id
-            elif isinstance(ev, api.CommandFailed):
-                self.notify(ev.message, severity="error", markup=False)
+    async def _sent(self, cmd: MessageCommand, kind: str, text: str | None, ref: bytes | None) -> None:
+        try:
+            ev = await self.host.link.ask(cmd, api.MessageSent)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        st, circle = self.state, cmd.circle
+        hist = st.histories.get(circle)
+        if hist is None:
+            return
+        row = hist.apply(ev.record_id, st.me, int(self.host.session.clock() * 1000), kind, text, ref)
+        if row is not None and circle == self.host.current:
+            log = self.host.log_view
+            log.follow()  # what I send brings me to the bottom
+            log.appended() if row.id == ev.record_id else log.changed(row)
+            hist.read_marker = ev.record_id
 
-        self.ss.submit(cmd, answer)
-
-    def _target(self, *, own: bool = False) -> Any:
-        log = self.query_one(MessageLog)
-        row = log.selected_row()
-        hist = self.ss.state.histories.get(self.current) if self.current else None
+    def _target(self, *, own: bool = False) -> Row | None:
+        row = self.host.log_view.selected_row()
+        current = self.host.current
+        hist = self.state.histories.get(current) if current else None
         if row is None and hist is not None and hist.rows:
-            row = hist.last_own(self.ss.state.me) if own else hist.rows[-1]
+            row = hist.last_own(self.state.me) if own else hist.rows[-1]
         if row is None:
-            self.notify("There is no message to do that to.", severity="warning")
+            self.host.notify("There is no message to do that to.", severity="warning")
         return row
 
-    def on_composer_submitted(self, event: Composer.Submitted) -> None:
-        # named handlers (not @on): a plain mixin's @on handlers are not collected by Textual
-        if event.editing is not None:
-            circle = self._circle_for_writing()
+    def submitted(self, text: str, editing: Row | None) -> None:
+        """The composer's enter: an edit, a slash command, or a message."""
+        if editing is not None:
+            circle = self.writable()
             if circle is not None:
-                cmd = api.EditMessage(circle, event.editing.id, event.text)
-                self._send_own(cmd, "edit", event.text, event.editing.id)
+                self._send_own(api.EditMessage(circle, editing.id, text), "edit", text, editing.id)
             return
-        parsed = slash.parse(event.text)
+        parsed = slash.parse(text)
         if parsed is None:
-            text = event.text[1:] if event.text.startswith("//") else event.text
-            circle = self._circle_for_writing()
+            text = text[1:] if text.startswith("//") else text
+            circle = self.writable()
             if circle is not None:
                 self._send_own(api.SendMessage(circle, text), "text", text, None)
             return
-        handler = getattr(self, f"slash_{parsed.name}", None)
+        handler: Callable[[str], None] | None = getattr(self, f"slash_{parsed.name}", None)
         if handler is None:
-            self.notify(f"There is no command /{parsed.name[:20]}; /help lists them.", markup=False)
+            self.host.notify(f"There is no command /{parsed.name[:20]}; /help lists them.", markup=False)
             return
         handler(parsed.args)
 
-    def on_composer_recall_requested(self) -> None:
-        hist = self.ss.state.histories.get(self.current) if self.current else None
-        row = hist.last_own(self.ss.state.me) if hist else None
-        if row is not None and row.text:
-            self.query_one(Composer).start_edit(row)
-
     # members -------------------------------------------------------------------------------
     def resolve_member(self, text: str) -> bytes | None:
-        st = self.ss.state
+        st, current = self.state, self.host.current
         want = text.strip().removeprefix("@").rstrip(":,").strip()
         if not want:
             return None
-        keys = st.member_keys(self.current) if self.current else []
+        keys = st.member_keys(current) if current else []
         for key in keys:
             pid = peer_id(key)
             if want.lower() in (st.who(key).lower(), pid.lower(), short_key(pid).lower()):
@@ -123,28 +165,28 @@ class CommandsMixin(_Base):
 
     # slash commands -------------------------------------------------------------------------
     def slash_help(self, args: str) -> None:
-        self.app.action_help()  # type: ignore[attr-defined]
+        self.host.app.call_later(self.host.app.run_action, "help")
 
     def slash_quit(self, args: str) -> None:
-        self.app.run_action("quit")
+        self.host.app.call_later(self.host.app.run_action, "quit")
 
     def slash_new(self, args: str) -> None:
         if not args:
-            self.notify("Give the circle a name: /new NAME", severity="warning")
+            self.host.notify("Give the circle a name: /new NAME", severity="warning")
             return
-        self.ss.submit(api.CreateCircle(args))
+        self.host.link.submit(api.CreateCircle(args))
 
     def slash_invite(self, args: str) -> None:
-        self.action_invite(args)
+        self.invite(args)
 
     def slash_join(self, args: str) -> None:
-        self.action_join(args)
+        self.join(args)
 
     def slash_fork(self, args: str) -> None:
         if not args:
-            self.action_fork()
+            self.fork()
             return
-        circle = self._circle_for_writing()
+        circle = self.writable()
         if circle is None:
             return
         words = args.split()
@@ -153,89 +195,96 @@ class CommandsMixin(_Base):
         for w in (w for w in words if w.startswith("@")):
             key = self.resolve_member(w)
             if key is None:
-                self.notify(f"{w[:40]} is not a member of this circle.", severity="warning", markup=False)
+                self.host.notify(
+                    f"{w[:40]} is not a member of this circle.", severity="warning", markup=False
+                )
                 return
             members.append(key)
         if not name:
-            self.notify("Give the fork a name: /fork NAME @member …", severity="warning")
+            self.host.notify("Give the fork a name: /fork NAME @member …", severity="warning")
             return
-        self.ss.submit(api.ForkCircle(circle, name, tuple(members)))
+        self.host.link.submit(api.ForkCircle(circle, name, tuple(members)))
 
     def slash_accept(self, args: str) -> None:
-        if self.current is not None:
-            self.accept_fork(self.current)
+        if self.host.current is not None:
+            self.accept_fork(self.host.current)
 
     def accept_fork(self, cid: bytes) -> None:
-        st = self.ss.state
+        st = self.state
         if cid not in st.circles or st.circles[cid].summary.status != "invited":
-            self.notify("This circle has no invitation to accept.", severity="warning")
+            self.host.notify("This circle has no invitation to accept.", severity="warning")
             return
-        self.ss.submit(api.AcceptFork(cid))
+        self.host.link.submit(api.AcceptFork(cid))
 
     def slash_remove(self, args: str) -> None:
-        circle = self._circle_for_writing()
+        circle = self.writable()
         key = self.resolve_member(args) if args else None
         if circle is None:
             return
         if key is None:
-            self.notify("Say whom to remove: /remove @member", severity="warning")
+            self.host.notify("Say whom to remove: /remove @member", severity="warning")
             return
-        self.ss.submit(api.RemoveMember(circle, key))
+        self.host.link.submit(api.RemoveMember(circle, key))
 
     def slash_leave(self, args: str) -> None:
-        circle = self._circle_for_writing()
+        circle = self.writable()
         if circle is not None:
-            self.ss.submit(api.LeaveCircle(circle))
+            self.host.link.submit(api.LeaveCircle(circle))
 
     def slash_nick(self, args: str) -> None:
         if not args:
-            self.notify("Give the new name: /nick NAME", severity="warning")
+            self.host.notify("Give the new name: /nick NAME", severity="warning")
             return
+        self._ask(self._nick(args))
 
-        def done(ev: api.Event) -> None:
-            if isinstance(ev, api.CommandDone):
-                self.ss.state.name = args
-                self.notify("Your display name is changed.", timeout=3)
-                self._update_status()
-                self.query_one(MessageLog).show(self.ss.state.histories.get(self.current), self.ss.state.me)
-            elif isinstance(ev, api.CommandFailed):
-                self.notify(ev.message, severity="error", markup=False)
-
-        self.ss.submit(api.SetDisplayName(args), done)
+    async def _nick(self, name: str) -> None:
+        try:
+            await self.host.link.ask(api.SetDisplayName(name), api.CommandDone)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        self.state.name = name
+        self.host.notify("Your display name is changed.", timeout=3)
+        self.host.update_status()
+        current = self.host.current
+        self.host.log_view.show(self.state.histories.get(current) if current else None, self.state.me)
 
     def slash_petname(self, args: str) -> None:
         who, _, name = args.partition(" ")
         key = self.resolve_member(who)
         if key is None or not name.strip():
-            self.notify("Usage: /petname @member NAME", severity="warning")
+            self.host.notify("Usage: /petname @member NAME", severity="warning")
             return
+        self._ask(self._petname(key, name.strip()))
 
-        def done(ev: api.Event) -> None:
-            if isinstance(ev, api.CommandDone):
-                self.ss.state.contacts[key] = name.strip()
-                self.choose(self.current) if self.current else None
-
-        self.ss.submit(api.SetPetname(key, name.strip()), done)
+    async def _petname(self, key: bytes, name: str) -> None:
+        try:
+            await self.host.link.ask(api.SetPetname(key, name), api.CommandDone)
+        except Refused:
+            return  # as before: a refused petname changes nothing, quietly
+        self.state.contacts[key] = name
+        if self.host.current:
+            self.host.choose(self.host.current)
 
     def slash_me(self, args: str) -> None:
-        circle = self._circle_for_writing()
+        circle = self.writable()
         if circle is not None and args:
             text = f"/me {args}"
             self._send_own(api.SendMessage(circle, text), "text", text, None)
 
     def slash_reply(self, args: str) -> None:
-        circle = self._circle_for_writing()
+        circle = self.writable()
         row = self._target() if circle else None
         if circle is None or row is None:
             return
         if not args:
-            self.notify("Write the reply: /reply TEXT", severity="warning")
+            self.host.notify("Write the reply: /reply TEXT", severity="warning")
             return
         self._send_own(api.SendMessage(circle, args, reply_to=row.id), "reply", args, row.id)
-        self.query_one(MessageLog).clear_selection()
+        self.host.log_view.clear_selection()
 
     def slash_react(self, args: str) -> None:
-        circle = self._circle_for_writing()
+        circle = self.writable()
         row = self._target() if circle else None
         if circle is None or row is None or not args:
             return
@@ -243,150 +292,138 @@ class CommandsMixin(_Base):
         self._send_own(api.ReactTo(circle, row.id, emoji), "react", emoji, row.id)
 
     def slash_edit(self, args: str) -> None:
-        circle = self._circle_for_writing()
+        circle = self.writable()
         row = self._target(own=True) if circle else None
         if circle is None or row is None:
             return
-        if row.author != self.ss.state.me:
-            self.notify("You can only edit your own messages.", severity="warning")
+        if row.author != self.state.me:
+            self.host.notify("You can only edit your own messages.", severity="warning")
         elif args:
             self._send_own(api.EditMessage(circle, row.id, args), "edit", args, row.id)
         else:
-            self.query_one(Composer).start_edit(row)
+            self.host.composer.start_edit(row)
 
     def slash_delete(self, args: str) -> None:
-        circle = self._circle_for_writing()
+        circle = self.writable()
         row = self._target(own=True) if circle else None
         if circle is None or row is None:
             return
-        if row.author != self.ss.state.me:
-            self.notify("You can only delete your own messages.", severity="warning")
+        if row.author != self.state.me:
+            self.host.notify("You can only delete your own messages.", severity="warning")
             return
         self._send_own(api.DeleteMessage(circle, row.id), "delete", None, row.id)
 
     def slash_pin(self, args: str) -> None:
-        circle = self._circle_for_writing()
+        circle = self.writable()
         if circle is None:
             return
         if not args:
-            self.notify("Give the relay's address: /pin /ip4/…/tcp/…/p2p/12D3KooW…", severity="warning")
+            self.host.notify("Give the relay's address: /pin /ip4/…/tcp/…/p2p/12D3KooW…", severity="warning")
             return
+        self._ask(self._pin(circle, args))
 
-        def done(ev: api.Event) -> None:
-            if isinstance(ev, api.CommandDone):
-                self.notify("The relay now serves this circle.", timeout=4)
-                self.ss.submit(api.LoadOverview())
-            elif isinstance(ev, api.CommandFailed):
-                self.notify(ev.message, severity="error", markup=False)
-
-        self.ss.submit(api.PinRelay(circle, args), done)
+    async def _pin(self, circle: bytes, addr: str) -> None:
+        try:
+            await self.host.link.ask(api.PinRelay(circle, addr), api.CommandDone)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        self.host.notify("The relay now serves this circle.", timeout=4)
+        self.host.link.submit(api.LoadOverview())
 
     def slash_connect(self, args: str) -> None:
         if args:
-            self.ss.submit(api.ConnectPeer(args), lambda ev: self._done_note(ev, "Connected."))
+            self._ask(self._connect(args))
 
-    def _done_note(self, ev: api.Event, text: str) -> None:
-        if isinstance(ev, api.CommandFailed):
-            self.notify(ev.message, severity="error", markup=False)
-        else:
-            self.notify(text, timeout=3)
+    async def _connect(self, addr: str) -> None:
+        try:
+            await self.host.link.ask(api.ConnectPeer(addr), api.Event)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        self.host.notify("Connected.", timeout=3)
 
     def slash_loud(self, args: str) -> None:
-        self.action_toggle_loud()
+        self.host.action_toggle_loud()
 
     def slash_id(self, args: str) -> None:
-        self.action_identity()
+        self.identity()
 
     def slash_status(self, args: str) -> None:
-        self.action_connection()
+        self.connection()
 
-    # key actions ---------------------------------------------------------------------------
-    def action_jump(self, n: int) -> None:
-        order = self.ss.state.order()
-        if 0 < n <= len(order):
-            self.choose(order[n - 1])
+    # dialogs: inputs in, a result out through dismiss; the node is asked here --------------
+    def invite(self, key: str = "") -> None:
+        circle = self.writable()
+        if circle is not None:
+            create = partial(self._invite, circle)
+            self.host.app.push_screen(InviteDialog(self.state.circle_name(circle), key, create))
 
-    def action_next_circle(self, step: int) -> None:
-        order = self.ss.state.order()
-        if not order:
+    async def _invite(self, circle: bytes, key: bytes, role: str, ttl: int) -> str:
+        return (await self.host.link.ask(api.InviteKey(circle, key, role, ttl), api.InviteCreated)).token
+
+    def join(self, token: str = "") -> None:
+        self.host.app.push_screen(JoinDialog(token, self._join), self._open_new)
+
+    async def _join(self, token: str) -> api.CircleJoined:
+        return await self.host.link.ask(api.AcceptInvite(token), api.CircleJoined)
+
+    def fork(self) -> None:
+        circle = self.writable()
+        if circle is None:
             return
-        i = order.index(self.current) if self.current in order else -step
-        self.choose(order[(i + step) % len(order)])
+        st = self.state
+        others = sorted((k for k in st.member_keys(circle) if k != st.me), key=st.who)
+        choices = [(st.who(k), k) for k in others]
+        dialog = ForkDialog(st.circle_name(circle), choices, partial(self._fork, circle))
+        self.host.app.push_screen(dialog, self._open_new)
 
-    def action_page(self, step: int) -> None:
-        log = self.query_one(MessageLog)
-        if step == -2:
-            log.scroll_home(animate=False)
-        elif step == 2:
-            log.scroll_end(animate=False)
-        elif step > 0:
-            log.scroll_page_down(animate=False)
-        else:
-            log.scroll_page_up(animate=False)
+    async def _fork(self, circle: bytes, name: str, members: tuple[bytes, ...]) -> api.CircleForked:
+        return await self.host.link.ask(api.ForkCircle(circle, name, members), api.CircleForked)
 
-    def action_toggle_loud(self) -> None:
-        if self.current is None:
+    def _open_new(self, circle: bytes | None) -> None:
+        """A dialog's result: the circle I joined or forked (None: closed), to list and open."""
+        if circle is not None:
+            self._ask(self._list_and_open(circle))
+
+    async def _list_and_open(self, circle: bytes) -> None:
+        try:
+            ev = await self.host.link.ask(api.LoadOverview(), api.OverviewLoaded)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
             return
-        loud = self.ss.settings.toggle_loud(self.current)
-        self.ss.state.circles[self.current].loud = loud
-        self.query_one(CircleTree).refresh_labels(self.ss.state)
-        self._update_status()
-        self.notify(
-            "Loud: every message here notifies." if loud else "Quiet: only mentions notify.", timeout=3
+        self.host.overview_loaded(ev)
+        self.host.choose(circle)
+
+    def identity(self) -> None:
+        self.host.app.push_screen(IdentityDialog(self.state))
+
+    def connection(self) -> None:
+        self.host.app.push_screen(ConnectionDialog(self.state))
+
+    # the command palette ------------------------------------------------------------------
+    def palette(self) -> Iterable[SystemCommand]:
+        prefill = self._prefill
+        yield SystemCommand("Invite someone", "Make an invitation token for a key", self.invite)
+        yield SystemCommand("Join a circle", "Paste an invitation token", self.join)
+        yield SystemCommand("Fork this circle", "A side circle with some of its members", self.fork)
+        yield SystemCommand("New circle", "Start a circle (/new NAME)", partial(prefill, "/new "))
+        yield SystemCommand("Leave this circle", "/leave", partial(self.slash_leave, ""))
+        yield SystemCommand("Remove a member", "/remove @member", partial(prefill, "/remove @"))
+        yield SystemCommand("Change my name", "/nick NAME", partial(prefill, "/nick "))
+        yield SystemCommand("Reply", "to the selected or last message", partial(prefill, "/reply "))
+        yield SystemCommand("React", "to the selected or last message", partial(prefill, "/react "))
+        yield SystemCommand("Pin a relay", "/pin RELAY_ADDR", partial(prefill, "/pin "))
+        yield SystemCommand(
+            "Loud or quiet", "Toggle notifications for this circle", self.host.action_toggle_loud
         )
-
-    def action_focus_composer(self) -> None:
-        self.query_one(MessageLog).clear_selection()
-        self.query_one(Composer).focus()
-
-    def action_invite(self, key: str = "") -> None:
-        from smallsocial_tui.app.dialogs.invite import InviteDialog
-
-        circle = self._circle_for_writing()
-        if circle is not None:
-            self.app.push_screen(InviteDialog(circle, key))
-
-    def action_join(self, token: str = "") -> None:
-        from smallsocial_tui.app.dialogs.join import JoinDialog
-
-        self.app.push_screen(JoinDialog(token))
-
-    def action_fork(self) -> None:
-        from smallsocial_tui.app.dialogs.fork import ForkDialog
-
-        circle = self._circle_for_writing()
-        if circle is not None:
-            self.app.push_screen(ForkDialog(circle))
-
-    def action_identity(self) -> None:
-        from smallsocial_tui.app.dialogs.info import IdentityDialog
-
-        self.app.push_screen(IdentityDialog())
-
-    def action_connection(self) -> None:
-        from smallsocial_tui.app.dialogs.info import ConnectionDialog
-
-        self.app.push_screen(ConnectionDialog())
-
-    def palette_commands(self) -> Iterable[SystemCommand]:
-        yield SystemCommand("Invite someone", "Make an invitation token for a key", self.action_invite)
-        yield SystemCommand("Join a circle", "Paste an invitation token", self.action_join)
-        yield SystemCommand("Fork this circle", "A side circle with some of its members", self.action_fork)
-        yield SystemCommand("New circle", "Start a circle (/new NAME)", lambda: self._prefill("/new "))
-        yield SystemCommand("Leave this circle", "/leave", lambda: self.slash_leave(""))
-        yield SystemCommand("Remove a member", "/remove @member", lambda: self._prefill("/remove @"))
-        yield SystemCommand("Change my name", "/nick NAME", lambda: self._prefill("/nick "))
-        yield SystemCommand("Reply", "to the selected or last message", lambda: self._prefill("/reply "))
-        yield SystemCommand("React", "to the selected or last message", lambda: self._prefill("/react "))
-        yield SystemCommand("Pin a relay", "/pin RELAY_ADDR", lambda: self._prefill("/pin "))
-        yield SystemCommand("Loud or quiet", "Toggle notifications for this circle", self.action_toggle_loud)
-        yield SystemCommand("My identity", "My key, name and addresses", self.action_identity)
-        yield SystemCommand("Connection status", "Peers, addresses, relays", self.action_connection)
-        yield SystemCommand("Accept fork invitation", "/accept", lambda: self.slash_accept(""))
-        yield SystemCommand("Keys and commands", "The help screen", self.app.action_help)  # type: ignore[attr-defined]
+        yield SystemCommand("My identity", "My key, name and addresses", self.identity)
+        yield SystemCommand("Connection status", "Peers, addresses, relays", self.connection)
+        yield SystemCommand("Accept fork invitation", "/accept", partial(self.slash_accept, ""))
+        yield SystemCommand("Keys and commands", "The help screen", partial(self.slash_help, ""))
 
     def _prefill(self, text: str) -> None:
-        composer = self.query_one(Composer)
+        composer = self.host.composer
         composer.value = text
         composer.cursor_position = len(text)
         composer.focus()

@@ -1,17 +1,21 @@
 """The main screen: circle tree, messages, members, composer and status bar; node events land here.
 
-Slash commands and the key actions are in :mod:`.commands` (a mixin), so this
-module is the layout and what each node event changes.
+Each kind of node event arrives as its own typed message (:mod:`..messages`) and
+has its own ``on_<kind>`` handler below. What the user asks for (slash commands,
+dialogs) is :class:`.commands.Commands`, a separate object given this screen;
+what the screen says in words is :mod:`.texts`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from collections.abc import Iterable
+from contextlib import suppress
+from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -19,9 +23,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static, Tree
 
+from protocol import timeline
 from protocol.node import api
-from smallsocial_tui.app.model import History, mentions
-from smallsocial_tui.app.screens.commands import CommandsMixin
+from smallsocial_tui.app import messages
+from smallsocial_tui.app.link import NodeLink
+from smallsocial_tui.app.model import History, State
+from smallsocial_tui.app.screens import texts
+from smallsocial_tui.app.screens.commands import Commands
+from smallsocial_tui.app.session import Session
 from smallsocial_tui.app.widgets.circle_tree import CircleTree
 from smallsocial_tui.app.widgets.composer import Composer
 from smallsocial_tui.app.widgets.members import MembersPanel
@@ -29,11 +38,8 @@ from smallsocial_tui.app.widgets.message_log import MessageLog
 from smallsocial_tui.app.widgets.status_bar import StatusBar
 from smallsocial_tui.text import safe
 
-if TYPE_CHECKING:
-    from smallsocial_tui.app.app import SmallSocialApp
 
-
-class MainScreen(CommandsMixin, Screen[None]):
+class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(f"alt+{n}", f"jump({n})", f"Circle {n}", show=False, priority=True) for n in range(1, 10)),
         Binding("ctrl+n", "next_circle(1)", "Next circle", priority=True),
@@ -52,20 +58,23 @@ class MainScreen(CommandsMixin, Screen[None]):
         Binding("escape", "focus_composer", "Composer", show=False),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__()
+        self.session = session
         self.current: bytes | None = None
         self.gaps: dict[bytes, dict[bytes, int]] = {}
+        self.commands = Commands(self)
         self._sync_timer: Timer | None = None
         self._read_timer: Timer | None = None
         self._read_due: dict[bytes, bytes] = {}
-        self._ready = False
-        self._early: list[tuple[api.Event, bool]] = []
-        """Node events that arrived before this screen's widgets existed, replayed on mount."""
 
     @property
-    def ss(self) -> SmallSocialApp:
-        return cast("SmallSocialApp", self.app)
+    def state(self) -> State:
+        return self.session.state
+
+    @property
+    def link(self) -> NodeLink:
+        return self.session.link
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -73,31 +82,29 @@ class MainScreen(CommandsMixin, Screen[None]):
             with Vertical(id="middle"):
                 yield Static(id="title")
                 yield Static(id="notice")
-                yield MessageLog(self.ss.state.who, tz=self.ss.tz, id="log")
+                yield MessageLog(self.state.who, tz=self.session.tz, id="log")
                 yield Static(id="gap")
                 yield Composer(self._names, id="composer")
             yield MembersPanel(id="members")
         yield StatusBar(id="status")
 
     def on_mount(self) -> None:
-        self.query_one(Composer).focus()
+        self.composer.focus()
         self._notice(Text("Starting the node…", style=Style(dim=True)))
         self._update_title()
-        self._update_status()
-        if self.ss.start_error is not None:
-            self.node_failed(self.ss.start_error)
-        self._ready = True
-        early, self._early = self._early, []
-        for ev, mine in early:
-            self.handle_event(ev, mine=mine)
+        self.update_status()
 
     # helpers -------------------------------------------------------------------------
     @property
     def log_view(self) -> MessageLog:
         return self.query_one(MessageLog)
 
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
     def _names(self) -> list[str]:
-        st = self.ss.state
+        st = self.state
         names = [st.who(k) for k in st.member_keys(self.current) if k != st.me] if self.current else []
         return [n for n in names if " " not in n]
 
@@ -108,57 +115,30 @@ class MainScreen(CommandsMixin, Screen[None]):
         if text is not None:
             notice.update(text)
 
-    def _update_status(self, note: str = "") -> None:
-        self.query_one(StatusBar).update_from(self.ss.state, self.current, note)
+    def update_status(self, note: str = "") -> None:
+        self.query_one(StatusBar).update_from(self.state, self.current, note)
 
     def _update_title(self) -> None:
-        st, title = self.ss.state, self.query_one("#title", Static)
-        if self.current is None or self.current not in st.circles:
-            title.update(Text("smallsocial", style=Style(bold=True)))
-            return
-        s = st.circles[self.current].summary
-        t = Text(st.circle_name(self.current), style=Style(bold=True))
-        if s.parent and s.parent in st.circles:
-            t.append(f"  fork of {st.circle_name(s.parent)}", Style(dim=True))
-        t.append(f"  · {s.members} member{'s' if s.members != 1 else ''}", Style(dim=True))
-        if s.relays:
-            t.append(f" · {len(s.relays)} relay{'s' if len(s.relays) != 1 else ''}", Style(dim=True))
-        title.update(t)
+        self.query_one("#title", Static).update(texts.title(self.state, self.current))
 
     def _update_composer(self) -> None:
-        composer = self.query_one(Composer)
-        node = self.ss.state.circles.get(self.current) if self.current else None
+        node = self.state.circles.get(self.current) if self.current else None
         status = node.summary.status if node else "member"
-        if composer.editing is None:
-            composer.placeholder = {
-                "member": "Message, or /help",
-                "left": "You have left this circle; /help",
-                "removed": "You were removed from this circle; /help",
-                "invited": "Type /accept to join this circle",
-            }.get(status, "Message, or /help")
+        if self.composer.editing is None:
+            self.composer.placeholder = texts.PLACEHOLDERS.get(status, texts.PLACEHOLDERS["member"])
 
     def _update_gap(self) -> None:
         gap = self.query_one("#gap", Static)
-        h = self.ss.state.histories.get(self.current) if self.current else None
+        h = self.state.histories.get(self.current) if self.current else None
         n = sum(self.gaps.get(self.current, {}).values()) if self.current else 0
         n = max(n, h.missing if h else 0)
         gap.display = n > 0
         if n:
             gap.update(Text(f"{n} missing — syncing…", style=Style(color="yellow", italic=True)))
 
-    def _welcome(self) -> Text:
-        st = self.ss.state
-        t = Text()
-        t.append("Welcome to smallsocial.\n\n", Style(bold=True))
-        t.append("You have no circles yet. Start one with  /new NAME  or join one with  /join TOKEN\n")
-        t.append("(a friend makes the token for your key with /invite).\n\nYour key: ")
-        t.append(st.peer_id or "…", Style(bold=True))
-        t.append("\nCopy it with ctrl+g, and F1 lists every key.")
-        return t
-
     # choosing a circle ------------------------------------------------------------------
     def choose(self, cid: bytes) -> None:
-        st = self.ss.state
+        st = self.state
         if cid not in st.circles:
             return
         self.current = cid
@@ -169,19 +149,12 @@ class MainScreen(CommandsMixin, Screen[None]):
         node = st.circles[cid]
         self._update_title()
         if node.summary.status == "invited":
-            parent = node.summary.parent
-            t = Text()
-            t.append("You are invited into ", Style())
-            t.append(st.circle_name(cid), Style(bold=True))
-            if parent:
-                t.append(f", a fork of {st.circle_name(parent)}")
-            t.append(".\n\nType  /accept  (or press enter on it in the tree) to join it.")
-            self._notice(t)
+            self._notice(texts.invited(st, cid))
         else:
             hist = st.histories.get(cid)
             if hist is None:
                 self._notice(Text("Loading…", style=Style(dim=True)))
-                self.ss.submit(api.LoadHistory(cid))
+                self.link.submit(api.LoadHistory(cid))
             else:
                 self._notice(None)
                 self.log_view.show(hist, st.me)
@@ -189,12 +162,12 @@ class MainScreen(CommandsMixin, Screen[None]):
             self._update_composer()
         self.query_one(MembersPanel).show(st, st.members.get(cid))
         if node.summary.status != "invited":  # no roster of mine to read until I accept
-            self.ss.submit(api.LoadMembers(cid))
+            self.link.submit(api.LoadMembers(cid))
         self._update_gap()
-        self._update_status()
+        self.update_status()
 
     def _mark_read(self, cid: bytes) -> None:
-        st = self.ss.state
+        st = self.state
         hist = st.histories.get(cid)
         node = st.circles.get(cid)
         if hist is None or not hist.rows or node is None or node.summary.status != "member":
@@ -203,34 +176,36 @@ class MainScreen(CommandsMixin, Screen[None]):
             hist.read_marker = hist.rows[-1].id
             self._read_due[cid] = hist.rows[-1].id
             if self._read_timer is None:  # a burst of messages sends one MarkRead, not one each
-                self._read_timer = self.set_timer(0.3, self._flush_read)
+                self._read_timer = self.set_timer(0.3, self.flush_read)
         if node.summary.unread or node.summary.mentions:
             st.clear_unread(cid)
             self.query_one(CircleTree).refresh_labels(st)
 
-    def _flush_read(self) -> None:
+    def flush_read(self) -> None:
+        """Send the read markers a burst has left waiting (the app calls it before quitting)."""
         self._read_timer = None
         due, self._read_due = self._read_due, {}
         for cid, record in due.items():
-            self.ss.submit(api.MarkRead(cid, record))
+            self.link.submit(api.MarkRead(cid, record))
 
+    # the widgets' messages ---------------------------------------------------------------
     @on(MessageLog.Selected)
     def _message_selected(self, event: MessageLog.Selected) -> None:
         row = event.row
         if row is None:
-            self._update_status()
+            self.update_status()
             return
-        who = self.ss.state.who(row.author)
-        self._update_status(f"{who}'s message selected: /reply, /react, /edit, /delete; escape clears")
+        who = self.state.who(row.author)
+        self.update_status(f"{who}'s message selected: /reply, /react, /edit, /delete; escape clears")
 
     @on(Tree.NodeSelected, "#members")
     def _member_selected(self, event: Tree.NodeSelected[bytes]) -> None:
         """Enter on a member: mention them in the composer."""
         key = event.node.data
-        if key is None or key == self.ss.state.me:
+        if key is None or key == self.state.me:
             return
-        composer = self.query_one(Composer)
-        name = self.ss.state.who(key).replace(" ", "")
+        composer = self.composer
+        name = self.state.who(key).replace(" ", "")
         composer.value = f"{composer.value}@{name} " if composer.value else f"@{name}: "
         composer.cursor_position = len(composer.value)
         composer.focus()
@@ -240,160 +215,159 @@ class MainScreen(CommandsMixin, Screen[None]):
         cid = event.node.data
         if cid is None:
             return
-        st = self.ss.state
-        if cid == self.current and st.circles[cid].summary.status == "invited":
-            self.accept_fork(cid)
+        if cid == self.current and self.state.circles[cid].summary.status == "invited":
+            self.commands.accept_fork(cid)
         elif cid != self.current:
             self.choose(cid)
 
-    # node events ---------------------------------------------------------------------
-    def handle_event(self, ev: api.Event, *, mine: bool = True) -> None:
-        """Apply one node event; ``mine`` is False for answers to someone else's request
-        (``smallsocial send`` from another terminal goes through this node's control socket)."""
-        if not self._ready:  # the node can answer before the screen has composed its widgets
-            self._early.append((ev, mine))
-            return
-        try:
-            tree = self.query_one(CircleTree)
-        except NoMatches:  # the app is quitting and the widgets are gone: nothing to show
-            return
-        st = self.ss.state
-        if isinstance(ev, api.OverviewLoaded):
-            st.load_overview(ev, self.ss.settings.loud)
-            tree.rebuild(st)
-            if self.current is None or self.current not in st.circles:
-                order = [c for c in st.order() if st.circles[c].summary.status != "invited"] or st.order()
-                if order:
-                    self.choose(order[0])
-                else:
-                    self.current = None
-                    self._notice(self._welcome())
-                    self._update_title()
-            elif st.circles[self.current].summary.status != "invited" and self.current not in st.histories:
-                self.choose(self.current)  # it just became readable (a fork I accepted): show it
-            else:
-                self._update_title()
-                self._update_composer()
-            self._update_status()
-        elif isinstance(ev, api.HistoryLoaded):
-            hist = History.from_loaded(ev)
-            st.histories[ev.circle] = hist
-            self.gaps.pop(ev.circle, None)
-            if ev.circle == self.current:
-                self._notice(None)
-                self.log_view.show(hist, st.me)
-                self._mark_read(ev.circle)
-                self._update_gap()
-        elif isinstance(ev, api.NameChanged):
-            st.names[ev.key] = ev.name
-            self._names_changed()
-        elif isinstance(ev, api.MembersLoaded):
-            st.members[ev.circle] = ev
-            for m in ev.members:
-                if m.name and m.key != st.me:
-                    st.names[m.key] = m.name
-            if ev.circle == self.current:
-                self.query_one(MembersPanel).show(st, ev)
-        elif isinstance(ev, api.MessageReceived):
-            self._received(ev)
-        elif isinstance(ev, (api.MemberJoined, api.MemberLeft, api.MemberRemoved)):
-            verb = {api.MemberJoined: "joined", api.MemberLeft: "left", api.MemberRemoved: "was removed from"}
-            who = "You" if ev.member == st.me else st.who(ev.member)
-            text = f"{who} {verb[type(ev)]} {st.circle_name(ev.circle)}"
-            if isinstance(ev, api.MemberRemoved) and ev.member == st.me:
-                text = f"You were removed from {st.circle_name(ev.circle)}"
-            elif isinstance(ev, api.MemberJoined) and ev.member != st.me and ev.member not in st.contacts:
-                text += f"; name them with /petname @{who} NAME"
-            if ev.member == st.me:
-                st.histories.pop(ev.circle, None)
-            self.notify(text, timeout=4, markup=False)
-            if ev.circle == self.current:
-                self.ss.submit(api.LoadMembers(ev.circle))
-            self.ss.submit(api.LoadOverview())
-        elif isinstance(ev, (api.CircleCreated, api.CircleJoined)):
-            if mine:
-                self.ss.submit(api.LoadOverview(), lambda e: self._after_overview(e, ev.circle))
-            else:
-                self.ss.submit(api.LoadOverview())
-        elif isinstance(ev, api.MessageSent) and not mine and ev.circle in st.histories:
-            self.ss.submit(api.LoadHistory(ev.circle))  # written from another terminal: show it too
-        elif isinstance(ev, api.CircleForked):
-            if ev.invited:
-                self.notify(
-                    f"You are invited into the fork {safe(ev.name)[:40]} of {st.circle_name(ev.parent)}; "
-                    "select it and type /accept.",
-                    timeout=10,
-                    markup=False,
-                )
-                self.app.bell()
-                self.ss.submit(api.LoadOverview())
-            elif mine:
-                self.ss.submit(api.LoadOverview(), lambda e: self._after_overview(e, ev.circle))
-            else:
-                self.ss.submit(api.LoadOverview())
-        elif isinstance(ev, api.PeerConnected):
-            st.connected.add(ev.peer_id)
-            self._peers_changed()
-        elif isinstance(ev, api.PeerDisconnected):
-            st.connected.discard(ev.peer_id)
-            self._peers_changed()
-        elif isinstance(ev, api.SyncProgress):
-            st.syncing = True
-            if ev.received and self.gaps.pop(ev.circle, None) is not None:
-                self._update_gap()
-            if self._sync_timer is not None:
-                self._sync_timer.stop()
-            self._sync_timer = self.set_timer(2.0, self._sync_idle)
-            self._update_status()
-        elif isinstance(ev, api.Equivocated):
-            self.notify(
-                f"{st.who(ev.author)} signed two versions of their history in {st.circle_name(ev.circle)}: "
-                f"{ev.reason}; both are kept, one is shown to everyone",
-                severity="warning",
-                timeout=10,
-                markup=False,
-            )
-            if ev.circle == self.current:
-                self.ss.submit(api.LoadMembers(ev.circle))
-                self.ss.submit(api.LoadHistory(ev.circle))
-        elif isinstance(ev, api.GapDetected):
-            self.gaps.setdefault(ev.circle, {})[ev.author] = ev.missing
-            st.syncing = True
-            self._update_gap()
-            self._update_status()
-        elif isinstance(ev, api.NodeStarted):
-            st.peer_id, st.addrs = ev.peer_id, ev.addrs
-            self._update_status()
-        elif isinstance(ev, api.AddressesChanged):
-            st.addrs = ev.addrs
-        elif isinstance(ev, api.Reachability):
-            st.reach = (ev.state, ev.hint)
-            self._update_status()
-        elif isinstance(ev, api.NodeStopped):
-            self._update_status("node stopped")
+    def on_composer_submitted(self, event: Composer.Submitted) -> None:
+        self.commands.submitted(event.text, event.editing)
 
-    def _names_changed(self) -> None:
-        st = self.ss.state
+    def on_composer_recall_requested(self) -> None:
+        hist = self.state.histories.get(self.current) if self.current else None
+        row = hist.last_own(self.state.me) if hist else None
+        if row is not None and row.text:
+            self.composer.start_edit(row)
+
+    # node events: the state and what shows -----------------------------------------------
+    def on_node_failed(self, message: messages.NodeFailed) -> None:
+        self._notice(texts.node_failed(message.reason))
+        self.update_status("node not running")
+
+    def on_node_started(self, message: messages.NodeStarted) -> None:
+        self.state.peer_id, self.state.addrs = message.event.peer_id, message.event.addrs
+        self.update_status()
+
+    def on_node_stopped(self, message: messages.NodeStopped) -> None:
+        with suppress(NoMatches):  # the app is quitting and the widgets are gone: nothing to show
+            self.update_status("node stopped")
+
+    def on_addresses_changed(self, message: messages.AddressesChanged) -> None:
+        self.state.addrs = message.event.addrs
+
+    def on_reachability(self, message: messages.Reachability) -> None:
+        self.state.reach = (message.event.state, message.event.hint)
+        self.update_status()
+
+    def on_overview_loaded(self, message: messages.OverviewLoaded) -> None:
+        self.overview_loaded(message.event)
+
+    def overview_loaded(self, ev: api.OverviewLoaded) -> None:
+        """Show a new overview (also what a command that awaited one calls)."""
+        st = self.state
+        st.load_overview(ev, self.session.settings.loud)
+        self.query_one(CircleTree).rebuild(st)
+        if self.current is None or self.current not in st.circles:
+            order = [c for c in st.order() if st.circles[c].summary.status != "invited"] or st.order()
+            if order:
+                self.choose(order[0])
+            else:
+                self.current = None
+                self._notice(texts.welcome(st))
+                self._update_title()
+        elif st.circles[self.current].summary.status != "invited" and self.current not in st.histories:
+            self.choose(self.current)  # it just became readable (a fork I accepted): show it
+        else:
+            self._update_title()
+            self._update_composer()
+        self.update_status()
+
+    def on_history_loaded(self, message: messages.HistoryLoaded) -> None:
+        ev = message.event
+        hist = History.from_loaded(ev)
+        self.state.histories[ev.circle] = hist
+        self.gaps.pop(ev.circle, None)
+        if ev.circle == self.current:
+            self._notice(None)
+            self.log_view.show(hist, self.state.me)
+            self._mark_read(ev.circle)
+            self._update_gap()
+
+    def on_members_loaded(self, message: messages.MembersLoaded) -> None:
+        ev, st = message.event, self.state
+        st.members[ev.circle] = ev
+        for m in ev.members:
+            if m.name and m.key != st.me:
+                st.names[m.key] = m.name
+        if ev.circle == self.current:
+            self.query_one(MembersPanel).show(st, ev)
+
+    def on_name_changed(self, message: messages.NameChanged) -> None:
+        self.state.names[message.event.key] = message.event.name
+        self.names_changed()
+
+    def names_changed(self) -> None:
         self.log_view.names_changed()
         if self.current is not None:
-            self.query_one(MembersPanel).show(st, st.members.get(self.current))
+            self.query_one(MembersPanel).show(self.state, self.state.members.get(self.current))
 
-    def _after_overview(self, ev: api.Event, cid: bytes) -> None:
-        self.handle_event(ev)
-        self.choose(cid)
+    @on(messages.MembershipChanged)
+    def _membership_changed(self, message: messages.MembershipChanged[api.MemberJoined]) -> None:
+        ev, st = message.event, self.state
+        if ev.member == st.me:
+            st.histories.pop(ev.circle, None)
+        self.notify(texts.membership(st, message.VERB, ev.circle, ev.member), timeout=4, markup=False)
+        if ev.circle == self.current:
+            self.link.submit(api.LoadMembers(ev.circle))
+        self.link.submit(api.LoadOverview())
+
+    @on(messages.CircleAdded)
+    def _circle_added(self, message: messages.CircleAdded[api.CircleCreated]) -> None:
+        """Created, joined or forked elsewhere (another terminal, or without waiting): list it."""
+        self.link.submit(api.LoadOverview())
+
+    def on_circle_forked(self, message: messages.CircleForked) -> None:
+        if message.event.invited:
+            self.notify(texts.fork_invitation(self.state, message.event), timeout=10, markup=False)
+            self.app.bell()
+
+    def on_message_sent(self, message: messages.MessageSent) -> None:
+        if message.event.circle in self.state.histories:  # written from another terminal: show it too
+            self.link.submit(api.LoadHistory(message.event.circle))
+
+    def on_peer_connected(self, message: messages.PeerConnected) -> None:
+        self.state.connected.add(message.event.peer_id)
+        self._peers_changed()
+
+    def on_peer_disconnected(self, message: messages.PeerDisconnected) -> None:
+        self.state.connected.discard(message.event.peer_id)
+        self._peers_changed()
 
     def _peers_changed(self) -> None:
-        self._update_status()
+        self.update_status()
         if self.current is not None:
-            self.ss.submit(api.LoadMembers(self.current))
+            self.link.submit(api.LoadMembers(self.current))
+
+    def on_sync_progress(self, message: messages.SyncProgress) -> None:
+        self.state.syncing = True
+        if message.event.received and self.gaps.pop(message.event.circle, None) is not None:
+            self._update_gap()
+        if self._sync_timer is not None:
+            self._sync_timer.stop()
+        self._sync_timer = self.set_timer(2.0, self._sync_idle)
+        self.update_status()
 
     def _sync_idle(self) -> None:
-        self.ss.state.syncing = False
+        self.state.syncing = False
         self._sync_timer = None
-        self._update_status()
+        self.update_status()
 
-    def _received(self, ev: api.MessageReceived) -> None:
-        st = self.ss.state
+    def on_gap_detected(self, message: messages.GapDetected) -> None:
+        ev = message.event
+        self.gaps.setdefault(ev.circle, {})[ev.author] = ev.missing
+        self.state.syncing = True
+        self._update_gap()
+        self.update_status()
+
+    def on_equivocated(self, message: messages.Equivocated) -> None:
+        ev = message.event
+        self.notify(texts.equivocated(self.state, ev), severity="warning", timeout=10, markup=False)
+        if ev.circle == self.current:
+            self.link.submit(api.LoadMembers(ev.circle))
+            self.link.submit(api.LoadHistory(ev.circle))
+
+    def on_message_received(self, message: messages.MessageReceived) -> None:
+        ev, st = message.event, self.state
         hist = st.histories.get(ev.circle)
         row = hist.apply(ev.record_id, ev.author, ev.ts, ev.kind, ev.text, ev.ref) if hist else None
         viewing = ev.circle == self.current and self.log_view.display
@@ -402,9 +376,9 @@ class MainScreen(CommandsMixin, Screen[None]):
                 self.log_view.appended()
             else:
                 self.log_view.changed(row)
-        if ev.kind not in ("text", "reply") or ev.author == st.me:
+        if ev.kind not in timeline.READABLE or ev.author == st.me:
             return
-        mentioned = mentions(ev.text, st.name)
+        mentioned = timeline.mentions(ev.text, st.name)
         if viewing:
             self._mark_read(ev.circle)
         else:
@@ -413,8 +387,7 @@ class MainScreen(CommandsMixin, Screen[None]):
         node = st.circles.get(ev.circle)
         if mentioned or (node is not None and node.loud):
             title = f"{st.who(ev.author)} in {st.circle_name(ev.circle)}"
-            body = safe(ev.text or "")
-            self.notify(body[:200] or "…", title=title, markup=False, timeout=6)
+            self.notify(safe(ev.text or "")[:200] or "…", title=title, markup=False, timeout=6)
             self.app.bell()
 
     def on_unmount(self) -> None:
@@ -423,9 +396,59 @@ class MainScreen(CommandsMixin, Screen[None]):
         if self._read_timer is not None:
             self._read_timer.stop()
 
-    def node_failed(self, message: str) -> None:
-        t = Text("The node did not start.\n\n", style=Style(bold=True, color="red"))
-        t.append(safe(message))
-        t.append("\n\nctrl+q quits.", style=Style(dim=True))
-        self._notice(t)
-        self._update_status("node not running")
+    # key actions ---------------------------------------------------------------------------
+    def action_jump(self, n: int) -> None:
+        order = self.state.order()
+        if 0 < n <= len(order):
+            self.choose(order[n - 1])
+
+    def action_next_circle(self, step: int) -> None:
+        order = self.state.order()
+        if not order:
+            return
+        i = order.index(self.current) if self.current in order else -step
+        self.choose(order[(i + step) % len(order)])
+
+    def action_page(self, step: int) -> None:
+        log = self.log_view
+        if step == -2:
+            log.scroll_home(animate=False)
+        elif step == 2:
+            log.scroll_end(animate=False)
+        elif step > 0:
+            log.scroll_page_down(animate=False)
+        else:
+            log.scroll_page_up(animate=False)
+
+    def action_toggle_loud(self) -> None:
+        if self.current is None:
+            return
+        loud = self.session.settings.toggle_loud(self.current)
+        self.state.circles[self.current].loud = loud
+        self.query_one(CircleTree).refresh_labels(self.state)
+        self.update_status()
+        self.notify(
+            "Loud: every message here notifies." if loud else "Quiet: only mentions notify.", timeout=3
+        )
+
+    def action_focus_composer(self) -> None:
+        self.log_view.clear_selection()
+        self.composer.focus()
+
+    def action_invite(self) -> None:
+        self.commands.invite()
+
+    def action_join(self) -> None:
+        self.commands.join()
+
+    def action_fork(self) -> None:
+        self.commands.fork()
+
+    def action_identity(self) -> None:
+        self.commands.identity()
+
+    def action_connection(self) -> None:
+        self.commands.connection()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        return self.commands.palette()

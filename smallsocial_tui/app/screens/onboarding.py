@@ -1,13 +1,13 @@
 """First run and unlock: pick a display name and an optional passphrase, then see my key.
 
 Creating the profile (Argon2id when there is a passphrase: about half a second)
-and checking a passphrase run in worker threads so the screen stays live.
+and checking a passphrase run in worker threads so the screen stays live. Each
+screen is given the profile's paths and dismisses with the passphrase (or None).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, cast
 
 from rich.style import Style
 from rich.text import Text
@@ -19,10 +19,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from protocol.errors import IdentityError
 from protocol.identity import load_identity
+from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
-
-if TYPE_CHECKING:
-    from smallsocial_tui.app.app import SmallSocialApp
 
 _CSS = """
 {name} {{ align: center middle; }}
@@ -41,13 +39,12 @@ class OnboardingScreen(Screen[str | None]):
 
     DEFAULT_CSS = _CSS.format(name="OnboardingScreen")
 
-    def __init__(self) -> None:
+    def __init__(self, paths: ProfilePaths, kdf_limits: dict[str, int] | None = None) -> None:
         super().__init__()
+        self.paths = paths
+        self.kdf_limits = kdf_limits or {}
         self.passphrase: str | None = None
-
-    @property
-    def ss(self) -> SmallSocialApp:
-        return cast("SmallSocialApp", self.app)
+        self.peer_id = ""
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(classes="card", id="create"):
@@ -111,7 +108,7 @@ class OnboardingScreen(Screen[str | None]):
     @work(thread=True, exclusive=True, description="create the identity")
     def _create(self, name: str, passphrase: str | None) -> None:
         try:
-            profile = Profile.create(self.ss.paths, name, passphrase, **self.ss.kdf_limits)  # type: ignore[arg-type]
+            profile = Profile.create(self.paths, name, passphrase, **self.kdf_limits)  # type: ignore[arg-type]
         except (IdentityError, OSError) as e:
             self.app.call_from_thread(self._error, str(e))
             return
@@ -149,9 +146,9 @@ class UnlockScreen(Screen[str | None]):
 
     DEFAULT_CSS = _CSS.format(name="UnlockScreen")
 
-    @property
-    def ss(self) -> SmallSocialApp:
-        return cast("SmallSocialApp", self.app)
+    def __init__(self, paths: ProfilePaths) -> None:
+        super().__init__()
+        self.paths = paths
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(classes="card"):
@@ -176,7 +173,7 @@ class UnlockScreen(Screen[str | None]):
     @work(thread=True, exclusive=True, description="check the passphrase")
     def _check(self, passphrase: str) -> None:
         try:
-            load_identity(self.ss.paths.keyfile.read_bytes(), passphrase)
+            load_identity(self.paths.keyfile.read_bytes(), passphrase)
         except (IdentityError, OSError) as e:
             self.app.call_from_thread(self._wrong, str(e))
             return

@@ -123,6 +123,10 @@ class MessageLog(ScrollView, can_focus=True):
         self._set_height(i, self._height(i))
         self.refresh()
 
+    def follow(self) -> None:
+        """Stay pinned to the newest message again (what I send brings me to the bottom)."""
+        self._follow = True
+
     def names_changed(self) -> None:
         """Someone's shown name changed: draw again (heights may change), keeping the position."""
         if self.history is None or not self._width:
