@@ -1,15 +1,12 @@
 """The ledger: the one place a record is committed to a profile's store.
 
-:class:`Ledger` holds each circle's :class:`~protocol.view.CircleView` and takes
-every parsed record, whoever brings it: gossip and sync (the node), a bundle, a pin
-offer (the relay), or my own action (:meth:`Ledger.commit_own`, into the outbox).
-The record goes through its circle's view once (membership, chain, cut); what the
-view accepts is stored, what it cannot place yet is held and retried when the roster
-moves, and what concerns me is applied: an epoch key sealed to me, a fork inviting
-me, a departure (the purge past and off the cut). :meth:`Ledger.commit` returns the
-outcome and the held records it let in; the caller decides what to publish and tell
-the UI. A token's records, checked by a view of their own before the circle exists
-here, are kept by :meth:`Ledger.keep_token_records`; a genesis by :meth:`Ledger.open_circle`.
+:class:`Ledger` holds each circle's :class:`~protocol.view.CircleView` and commits every
+parsed record, whoever brings it (gossip and sync, a bundle, a relay's pin offer, my own
+action into the outbox), through its circle's view once (membership, chain, cut): what
+the view accepts is stored, what it cannot place yet held and retried when the roster
+moves, and what concerns me applied (an epoch key sealed to me, a fork inviting me, a
+departure: the purge past and off the cut). The caller gets the outcome and the held
+records it let in, and decides what to publish and tell the UI.
 """
 
 from __future__ import annotations
@@ -75,18 +72,15 @@ class Ledger:
 
     def forget(self, circle_id: bytes | None = None) -> None:
         """Drop one circle's cached view (every view when None): the store moved without it."""
-        if circle_id is None:
-            self.views.clear()
-        else:
-            self.views.pop(circle_id, None)
+        for cid in list(self.views) if circle_id is None else [circle_id]:
+            self.views.pop(cid, None)
 
     # committing ----------------------------------------------------------------------------------
     def commit(self, record: Record, *, park_strangers: bool = True) -> Committed:
         """Validate one record of a circle I am in (or relay) and commit what the view accepts.
 
-        ``park_strangers``: also hold a record the view cannot place whose author the circle
-        does not know (gossip does not: anyone can make keys; sync brings a real one again).
-        """
+        ``park_strangers``: hold a stranger's record too (gossip does not: keys are free; sync
+        brings a real one again)."""
         row = self.store.circle(record.circle)
         if row is None or row.status == "invited":
             return Committed(Dropped("the record is for a circle you are not in"))
@@ -98,12 +92,8 @@ class Ledger:
             return Committed(outcome)
         if not isinstance(outcome, Stored):
             return Committed(outcome)
-        self._keep(record, outcome)
-        gone = self.view(record.circle).roster.departed.get(record.author)
-        if outcome.roster_changed or (gone is not None and record.seq <= gone.cut):
-            # A departed author's record on the chain the cut names lets the one below it in.
-            return Committed(outcome, tuple(self.retry_held(record.circle)))
-        return Committed(outcome)
+        released = self.retry_held(record.circle) if self._keep(record, outcome) else []
+        return Committed(outcome, tuple(released))
 
     def commit_own(self, record: Record) -> Stored:
         """Commit my own record like anyone else's, and queue it for publishing; refused: RosterError."""
@@ -111,8 +101,7 @@ class Ledger:
         if not isinstance(outcome, Stored):
             self.forget(record.circle)
             raise RosterError(f"Your own record was refused: {getattr(outcome, 'reason', outcome)}.")
-        self._keep(record, outcome, outbox=True)
-        if outcome.roster_changed:
+        if self._keep(record, outcome, outbox=True):
             self.retry_held(record.circle)
         return outcome
 
@@ -127,8 +116,7 @@ class Ledger:
     def keep_token_records(
         self, kept: list[tuple[Record, bool]], held: list[tuple[Record, str]], join: Record
     ) -> bool:
-        """Store a token's records its own view admitted, and my join; False if the join's place
-        was taken. Then end where committing them one by one would (:meth:`settle`)."""
+        """Store a token's records its own view admitted and my join (False: its place is taken); settle."""
         for r, conflict in kept:
             self._put(r, conflict)
         for r, why in held:
@@ -139,10 +127,14 @@ class Ledger:
         self.settle(join.circle)
         return True
 
-    def _keep(self, record: Record, outcome: Stored, *, outbox: bool = False) -> None:
+    def _keep(self, record: Record, outcome: Stored, *, outbox: bool = False) -> bool:
+        """Store an accepted record and apply what concerns me; True if held records may move now."""
         with self.store.tx():
             self._put(record, outcome.conflict, outbox=outbox)
             self._effects(record, outcome)
+        gone = self.view(record.circle).roster.departed.get(record.author)
+        # A departed author's record on the chain the cut names lets the one below it in.
+        return outcome.roster_changed or (gone is not None and record.seq <= gone.cut)
 
     def _put(self, record: Record, conflict: bool, *, outbox: bool = False) -> bool:
         """The one write of an accepted record (in the chain, or as equivocation evidence)."""
@@ -236,20 +228,18 @@ class Ledger:
 
     def retry_held(self, circle_id: bytes) -> list[Record]:
         """Try held records again until none moves; returns those stored."""
-        stored: list[Record] = []
-        progress = True
-        while progress:
-            progress = False
-            # Highest seq first: below a departed author's cut each record lets in the one below it.
-            for rec in sorted(map(records.parse, self.store.held(circle_id)), key=lambda r: -r.seq):
-                out = self.view(circle_id).add(rec)
-                if isinstance(out, Stored):
-                    self._keep(rec, out)
-                    stored.append(rec)
-                    progress = True
-                elif not isinstance(out, Held):
-                    self.store.unhold(rec.id)
-        return stored
+
+        def again(rec: Record) -> Outcome:
+            out = self.view(circle_id).add(rec)
+            if isinstance(out, Stored):
+                self._keep(rec, out)
+            elif not isinstance(out, Held):
+                self.store.remove_record(rec.id)
+            return out
+
+        # Highest seq first: below a departed author's cut each record lets in the one below it.
+        seen, _ = admit(sorted(map(records.parse, self.store.held(circle_id)), key=lambda r: -r.seq), again)
+        return [r for r, out in seen if isinstance(out, Stored)]
 
     # offline bundles ----------------------------------------------------------------------------
     def import_records(self, raws: list[bytes]) -> ImportReport:
@@ -261,29 +251,37 @@ class Ledger:
                 parsed.append(records.parse(raw))
             except ProtocolError as e:
                 dropped.append(f"{type(e).__name__}: {e}")
-        before = {c.id for c in self.store.circles()}
-        stored = dup = skipped = 0
-        pending = sorted(parsed, key=lambda r: (r.type != records.GENESIS, not r.is_roster, r.author, r.seq))
-        progress = True
-        while pending and progress:
-            progress, rest = False, []
-            mine = {c.id for c in self.store.circles() if c.status != "invited"}
-            for r in pending:
-                out = self.commit(r).outcome if r.circle in mine and r.type != records.GENESIS else None
-                if out is None:
-                    skipped += r.circle not in mine
-                    dup += r.circle in mine
-                elif isinstance(out, Stored):
-                    stored, progress = stored + 1, True
-                elif isinstance(out, Duplicate):
-                    dup += 1
-                elif isinstance(out, Held):
-                    rest.append(r)
-                else:
-                    dropped.append(out.reason)
-            pending = rest
+        before = {c.id: c.status for c in self.store.circles()}
+        mine = {cid for cid, status in before.items() if status != "invited"}  # no commit accepts a fork
+        todo = sorted(
+            (r for r in parsed if r.circle in mine), key=lambda r: (not r.is_roster, r.author, r.seq)
+        )
+        seen, waiting = admit(
+            [r for r in todo if r.type != records.GENESIS], lambda r: self.commit(r).outcome
+        )
+        done = [out for _, out in seen if not isinstance(out, Held)]
+        dropped += [out.reason for out in done if isinstance(out, Dropped)]
+        dup = sum(isinstance(out, Duplicate) for out in done) + sum(r.type == records.GENESIS for r in todo)
+        stored = sum(isinstance(out, Stored) for out in done)
         new = [c.id for c in self.store.circles() if c.id not in before]
-        return ImportReport(stored, dup, len(pending), dropped, new, skipped)
+        return ImportReport(stored, dup, len(waiting), dropped, new, len(parsed) - len(todo))
+
+
+def admit(
+    pending: list[Record], add: Callable[[Record], Outcome]
+) -> tuple[list[tuple[Record, Outcome]], list[Record]]:
+    """Feed records to ``add`` pass after pass while any is stored: every outcome, and those still held."""
+    seen: list[tuple[Record, Outcome]] = []
+    progress = True
+    while pending and progress:
+        progress, rest = False, []
+        for r in pending:
+            out = add(r)
+            seen.append((r, out))
+            progress = progress or isinstance(out, Stored)
+            rest += [r] if isinstance(out, Held) else []
+        pending = rest
+    return seen, pending
 
 
 def _cut_ok(view: CircleView, record: Record) -> bool:

@@ -31,7 +31,7 @@ from protocol.identity import (
 )
 from protocol.node import api
 from protocol.node.ingest import decode_bundle, encode_bundle
-from protocol.node.ledger import ImportReport, Ledger
+from protocol.node.ledger import ImportReport, Ledger, admit
 from protocol.node.paths import ProfilePaths
 from protocol.node.store import CircleRow, Store
 from protocol.records import Record
@@ -152,24 +152,18 @@ class Profile:
         return int(self.clock())
 
     # secrets at rest: sealed to my own key --------------------------------
-    def _seal(self, data: bytes) -> bytes:
-        return self.ledger.seal(data)
-
-    def _unseal(self, data: bytes) -> bytes:
-        return self.identity.unseal(data)
-
     def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]:
         """Epoch keys I hold for a circle, unsealed (kept in memory after the first read)."""
         sealed = self.store.epoch_keys(circle_id)
         cache = self._keys.setdefault(circle_id, {})
         for e, k in sealed.items():
             if e not in cache:
-                cache[e] = self._unseal(k)
+                cache[e] = self.identity.unseal(k)
         return dict(cache)
 
     def circle_name(self, row: CircleRow) -> str:
         try:
-            return self._unseal(row.name_sealed).decode()
+            return self.identity.unseal(row.name_sealed).decode()
         except (DecryptError, UnicodeDecodeError):
             return "(unreadable name)"
 
@@ -206,8 +200,8 @@ class Profile:
     def new_circle(self, name: str, *, parent: tuple[bytes, bytes] | None = None) -> circle.NewCircle:
         c = circle.create(self.identity, name, self._now_ms(), parent=parent)
         with self.store.tx():
-            self.ledger.open_circle(c.genesis, None, self._seal(c.name.encode()), "member", outbox=True)
-            self.store.add_epoch_key(c.circle_id, c.circle_id, self._seal(c.epoch_key))
+            self.ledger.open_circle(c.genesis, None, self.ledger.seal(c.name.encode()), "member", outbox=True)
+            self.store.add_epoch_key(c.circle_id, c.circle_id, self.ledger.seal(c.epoch_key))
         return c
 
     def invite(
@@ -316,13 +310,12 @@ class Profile:
             self.ledger.forget(cid)
             raise RosterError(f"Your join could not be recorded: {getattr(own, 'reason', 'already held')}.")
         with self.store.tx():
-            name = self._seal(opened.name.encode())
+            name = self.ledger.seal(opened.name.encode())
             self.ledger.open_circle(tok.genesis, circle.parent_of(tok.genesis), name, "member")
-            self.store.add_epoch_key(cid, opened.epoch_id, self._seal(opened.epoch_key))
+            self.store.add_epoch_key(cid, opened.epoch_id, self.ledger.seal(opened.epoch_key))
             self.store.mark_invite_used(tok.invite.id, cid, self._now())
             self.store.add_peer_addrs(cid, list(tok.addrs), "token", self._now())
-            # The token's records may hold a removal after the departed member's records past
-            # its cut, or off the chain it names: the ledger ends where committing them one by one would.
+            # A removal among them purges the records past or off its cut, as one by one it would.
             if not self.ledger.keep_token_records(kept, held, join):
                 raise RosterError("Your join could not be recorded; your store already has that position.")
         self.ledger.forget(cid)
@@ -337,23 +330,9 @@ class Profile:
         to hold; whatever the validator drops (another circle's records, a non-member's, a
         departed member's past its cut, ...) is not kept. The invite itself must not be dropped.
         """
-        kept: list[tuple[Record, bool]] = []
-        waiting = [*tok.chain, tok.invite]
-        verdicts: dict[bytes, str] = {}
-        progress = True
-        while waiting and progress:
-            progress, rest = False, []
-            for r in waiting:
-                out = view.add(r)
-                if isinstance(out, Stored):
-                    kept.append((r, out.conflict))
-                    progress = True
-                elif isinstance(out, Held):
-                    rest.append(r)
-                    verdicts[r.id] = out.reason
-                elif isinstance(out, Dropped):
-                    verdicts[r.id] = out.reason
-            waiting = rest
+        seen, waiting = admit([*tok.chain, tok.invite], view.add)
+        kept = [(r, out.conflict) for r, out in seen if isinstance(out, Stored)]
+        verdicts = {r.id: out.reason for r, out in seen if isinstance(out, (Held, Dropped))}
         # What is still held waits in the store like a held gossip record: only if its author
         # is someone the circle knows (a stranger's record is not parked).
         held = [(r, verdicts[r.id]) for r in waiting if view.known(r.author) or r.id == tok.invite.id]
@@ -371,11 +350,10 @@ class Profile:
         inv = fork.open_fork(fork_rec, self.identity)
         join = actions.join(self.identity, inv.invite, ChainPos(), self._now_ms())
         with self.store.tx():
-            self.ledger.forget(child_id)
             self.ledger.open_circle(inv.contents.genesis, row.parent, row.name_sealed, "member")
             for r in inv.contents.invites:
                 self.ledger.commit(r)
-            self.store.add_epoch_key(child_id, child_id, self._seal(inv.epoch_key))
+            self.store.add_epoch_key(child_id, child_id, self.ledger.seal(inv.epoch_key))
             self.ledger.commit_own(join)
             self.store.mark_invite_used(inv.invite.id, child_id, self._now())
         return child_id
@@ -385,11 +363,11 @@ class Profile:
         f = fork.create(self.identity, view.roster, view.next_pos(self.me), name, members, self._now_ms())
         cid = f.child.circle_id
         with self.store.tx():
-            sealed = self._seal(f.child.name.encode())
+            sealed = self.ledger.seal(f.child.name.encode())
             self.ledger.open_circle(f.child.genesis, parent_id, sealed, "member", outbox=True)
             for inv in f.invites:
                 self.ledger.commit_own(inv)
-            self.store.add_epoch_key(cid, cid, self._seal(f.child.epoch_key))
+            self.store.add_epoch_key(cid, cid, self.ledger.seal(f.child.epoch_key))
             self.ledger.commit_own(f.fork_record)
         return cid
 
@@ -404,7 +382,7 @@ class Profile:
             with self.store.tx():
                 for r in (*rk.before, rk.record):
                     self.ledger.commit_own(r)
-                    self.store.add_epoch_key(circle_id, r.id, self._seal(rk.key))
+                    self.store.add_epoch_key(circle_id, r.id, self.ledger.seal(rk.key))
             roster = view.roster
         cur = roster.current_epoch
         keys = self.epoch_keys(circle_id)
@@ -433,10 +411,10 @@ class Profile:
         with self.store.tx():
             for r in rk.before:  # merges of more heads than one record may cite, if any
                 self.ledger.commit_own(r)
-                self.store.add_epoch_key(circle_id, r.id, self._seal(rk.key))
+                self.store.add_epoch_key(circle_id, r.id, self.ledger.seal(rk.key))
             self.ledger.commit_own(rm)
             self.ledger.commit_own(rk.record)
-            self.store.add_epoch_key(circle_id, rk.record.id, self._seal(rk.key))
+            self.store.add_epoch_key(circle_id, rk.record.id, self.ledger.seal(rk.key))
 
     def leave(self, circle_id: bytes) -> None:
         view = self.view(circle_id)

@@ -268,35 +268,25 @@ class Store:
         with self.tx() as db:
             db.execute("UPDATE circles SET status = ? WHERE id = ?", (status, circle_id))
 
-    def circles(self) -> list[CircleRow]:
+    def _circle_rows(self, where: str, args: tuple[object, ...] = ()) -> list[CircleRow]:
         rows = self.db.execute(
-            "SELECT id, parent, name_sealed, status, fork_record, added_at FROM circles ORDER BY added_at, id"
+            f"SELECT id, parent, name_sealed, status, fork_record, added_at FROM circles {where}", args
         )
         return [
             CircleRow(bytes(r[0]), bytes(r[1]) if r[1] else None, bytes(r[2]), r[3], r[4], int(r[5]))
             for r in rows
         ]
+
+    def circles(self) -> list[CircleRow]:
+        return self._circle_rows("ORDER BY added_at, id")
 
     def invited_children(self, parent: bytes) -> list[CircleRow]:
         """The fork invitations of ``parent`` not accepted yet (children in state "invited")."""
-        rows = self.db.execute(
-            "SELECT id, parent, name_sealed, status, fork_record, added_at FROM circles "
-            "WHERE parent = ? AND status = 'invited'",
-            (parent,),
-        )
-        return [
-            CircleRow(bytes(r[0]), bytes(r[1]) if r[1] else None, bytes(r[2]), r[3], r[4], int(r[5]))
-            for r in rows
-        ]
+        return self._circle_rows("WHERE parent = ? AND status = 'invited'", (parent,))
 
     def circle(self, circle_id: bytes) -> CircleRow | None:
-        r = self.db.execute(
-            "SELECT id, parent, name_sealed, status, fork_record, added_at FROM circles WHERE id = ?",
-            (circle_id,),
-        ).fetchone()
-        if r is None:
-            return None
-        return CircleRow(bytes(r[0]), bytes(r[1]) if r[1] else None, bytes(r[2]), r[3], r[4], int(r[5]))
+        rows = self._circle_rows("WHERE id = ?", (circle_id,))
+        return rows[0] if rows else None
 
     # records --------------------------------------------------------------
     def add_record(self, record: Record, now: int, *, outbox: bool = False) -> bool:
@@ -317,13 +307,10 @@ class Store:
         return new
 
     def remove_record(self, record_id: bytes) -> None:
-        """Delete one record (a purge): from the chain with its outbox entry, or from the conflicts."""
+        """Delete a record wherever it is kept: chain (and outbox), conflicts, or the held area."""
         with self.tx() as db:
-            for table, col in (("outbox", "record"), ("records", "id"), ("conflicts", "id")):
+            for table, col in (("outbox", "record"), ("records", "id"), ("conflicts", "id"), ("held", "id")):
                 db.execute(f"DELETE FROM {table} WHERE {col} = ?", (record_id,))
-
-    def has_record(self, record_id: bytes) -> bool:
-        return self.db.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone() is not None
 
     def raw_records(self, circle_id: bytes) -> list[bytes]:
         rows = self.db.execute("SELECT raw FROM records WHERE circle = ? ORDER BY author, seq", (circle_id,))
@@ -393,10 +380,6 @@ class Store:
             )
         return True
 
-    def unhold(self, record_id: bytes) -> None:
-        with self.tx() as db:
-            db.execute("DELETE FROM held WHERE id = ?", (record_id,))
-
     def held(self, circle_id: bytes) -> list[bytes]:
         return [bytes(r[0]) for r in self.db.execute("SELECT raw FROM held WHERE circle = ?", (circle_id,))]
 
@@ -430,10 +413,6 @@ class Store:
     def mark_sent(self, record_id: bytes, now: int) -> None:
         with self.tx() as db:
             db.execute("UPDATE outbox SET sent_at = ? WHERE record = ?", (now, record_id))
-
-    def seqs(self, circle_id: bytes) -> list[tuple[bytes, int]]:
-        rows = self.db.execute("SELECT author, seq FROM records WHERE circle = ? AND seq > 0", (circle_id,))
-        return [(bytes(a), int(q)) for a, q in rows]
 
     def raw_range(self, circle_id: bytes, author: bytes, first: int, last: int) -> list[bytes]:
         rows = self.db.execute(
