@@ -24,7 +24,7 @@ from protocol.view import CircleView, Dropped, Held, Outcome, Stored
 
 
 @dataclass(frozen=True)
-class Committed:
+class Commit:
     """What one commit did: the view's outcome, and the held records it let in (stored too)."""
 
     outcome: Outcome
@@ -76,24 +76,24 @@ class Ledger:
             self.views.pop(cid, None)
 
     # committing ----------------------------------------------------------------------------------
-    def commit(self, record: Record, *, park_strangers: bool = True) -> Committed:
+    def commit(self, record: Record, *, park_strangers: bool = True) -> Commit:
         """Validate one record of a circle I am in (or relay) and commit what the view accepts.
 
         ``park_strangers``: hold a stranger's record too (gossip does not: keys are free; sync
         brings a real one again)."""
         row = self.store.circle(record.circle)
         if row is None or row.status == "invited":
-            return Committed(Dropped("the record is for a circle you are not in"))
+            return Commit(Dropped("the record is for a circle you are not in"))
         view = self.view(record.circle)
         outcome = view.add(record)
         if isinstance(outcome, Held):
             if park_strangers or view.known(record.author):
                 self.store.hold(record, outcome.reason, self.now())
-            return Committed(outcome)
+            return Commit(outcome)
         if not isinstance(outcome, Stored):
-            return Committed(outcome)
+            return Commit(outcome)
         released = self.retry_held(record.circle) if self._keep(record, outcome) else []
-        return Committed(outcome, tuple(released))
+        return Commit(outcome, tuple(released))
 
     def commit_own(self, record: Record) -> Stored:
         """Commit my own record like anyone else's, and queue it for publishing; refused: RosterError."""
