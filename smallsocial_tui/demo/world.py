@@ -3,38 +3,31 @@
 :class:`DemoWorld` creates the profiles ("you" and a few friends) offline,
 founds the circle, has everyone join, and exchanges the records as bundles so
 every store starts with the same roster. :class:`NodeProc` runs one profile's
-``smallsocial run --json`` in its own session on 127.0.0.1 and hands its JSON
-events to whoever subscribed. :meth:`DemoWorld.close` stops every process
+``smallsocial run --json`` (through the shared process harness) in its own session on
+127.0.0.1 and hands its JSON events to whoever subscribed. :meth:`DemoWorld.close` stops every process
 (SIGTERM, then SIGKILL after a deadline) and deletes the data dir.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
 
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
 from protocol.node.reach import ENV as DISCOVERY_ENV
+from smallsocial_tui import nodeproc
 
-LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 CIRCLE_NAME = "demo-friends"
 FRIEND_NAMES = ("alice", "bob", "carol", "dave", "erin")
 YOU = "you"
-
-Event = dict[str, Any]
 
 
 class DemoError(RuntimeError):
@@ -48,107 +41,44 @@ class Person:
     root: Path  # the profile directory
 
 
-class NodeProc:
-    """One profile's headless node (``smallsocial run --json``) in a background process."""
+class NodeProc(nodeproc.NodeProc):
+    """One profile's headless node from the shared harness (:mod:`smallsocial_tui.nodeproc`).
 
-    def __init__(self, data_dir: Path, name: str, peers: list[str] | None = None) -> None:
-        self.data_dir = data_dir
-        self.name = name
-        self.peers = list(peers or [])
-        self.root = data_dir / "profiles" / name
-        self.proc: subprocess.Popen[str] | None = None
-        self.addr: str | None = None
-        self._started = threading.Event()
-        self._subscribers: list[Callable[[Event], None]] = []
-        self._reader: threading.Thread | None = None
-        self._err: IO[str] | None = None
+    It runs through ``python -m smallsocial_tui.demo node``, which asks Linux for SIGTERM
+    when the demo dies (``PR_SET_PDEATHSIG``: launch it from a thread that outlives it, the
+    main thread), in its own session (no terminal signals; one signal reaches its group),
+    with none of the user's ``SMALLSOCIAL_*`` settings, on 127.0.0.1 only.
+    """
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def subscribe(self, callback: Callable[[Event], None]) -> None:
-        """Call ``callback(event)`` (from the reader thread) for every event the node prints."""
-        self._subscribers.append(callback)
-
-    def start(self) -> None:
-        """Launch the node. Call from a thread that outlives it (the main thread): on Linux the
-        node gets SIGTERM when the thread that started it ends (``PR_SET_PDEATHSIG``)."""
-        args = [sys.executable, "-m", "smallsocial_tui.demo", "node"]
-        args += ["--data-dir", str(self.data_dir), "--profile", self.name, "run", "--json"]
-        args += ["--listen", LOOPBACK]
-        for p in self.peers:
-            args += ["--peer", p]
+    def __init__(self, data_dir: Path, name: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMALLSOCIAL_")}
         env[DISCOVERY_ENV] = "off"  # a demo friend stays on 127.0.0.1
-        self._err = open(self.data_dir / f"{self.name}.stderr.log", "a")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            args,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._err,
-            text=True,
-            encoding="utf-8",
-            start_new_session=True,  # its own process group: no terminal signals, one kill for all
+        super().__init__(
+            data_dir,
+            name,
+            # the data dir on the command line too: one can see (and the tests find) whose node it is
+            program=(
+                sys.executable,
+                "-m",
+                "smallsocial_tui.demo",
+                "node",
+                "--data-dir",
+                str(data_dir),
+                "--profile",
+                name,
+            ),
+            stderr_path=data_dir / f"{name}.stderr.log",
+            base_env=env,
+            new_session=True,
         )
-        self._reader = threading.Thread(target=self._read, name=f"demo-{self.name}-out", daemon=True)
-        self._reader.start()
 
-    def wait_started(self, timeout: float = 60.0) -> str:
+    def wait_started(self, timeout: float = 60.0, *, serving: bool = False) -> str:
         """The node's address (``/ip4/127.0.0.1/tcp/…/p2p/…``) once it listens."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._started.wait(0.1) and self.addr:
-                return self.addr
-            if self.proc is None or self.proc.poll() is not None:
-                break
-        log = self.data_dir / f"{self.name}.stderr.log"
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-        raise DemoError(f"{self.name}'s node did not start: {' / '.join(tail) or 'no output'}")
-
-    def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(ev, dict):
-                continue
-            if ev.get("event") == "NodeStarted" and ev.get("addrs"):
-                self.addr = str(ev["addrs"][0])
-                self._started.set()
-            for cb in list(self._subscribers):
-                with contextlib.suppress(Exception):  # a subscriber's bug must not stop the reader
-                    cb(ev)
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)  # the node leads its own group (start_new_session)
-
-    def reap(self, deadline: float) -> None:
-        """Wait until ``deadline`` (monotonic), then SIGKILL; always closes the pipes."""
-        if self.proc is None:
-            return
         try:
-            self.proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-        if self._reader is not None:
-            self._reader.join(2)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        if self._err is not None:
-            self._err.close()
-            self._err = None
+            return super().wait_started(timeout, serving=serving)
+        except nodeproc.ProcError:
+            tail = self.stderr_text().strip().splitlines()[-3:]
+            raise DemoError(f"{self.name}'s node did not start: {' / '.join(tail) or 'no output'}") from None
 
 
 def _profile(data_dir: Path, name: str) -> Profile:
@@ -243,9 +173,9 @@ class DemoWorld:
         with self._lock:
             if self._closed:
                 raise DemoError("The demo is shutting down.")
-            node = NodeProc(self.data_dir, name, peers)
+            node = NodeProc(self.data_dir, name)
             self.nodes[name] = node
-            node.start()
+            node.launch(*peers)
 
     def pids(self) -> list[int]:
         return [n.pid for n in self.nodes.values() if n.pid is not None]
@@ -265,6 +195,6 @@ class DemoWorld:
             n.signal(signal.SIGTERM)
         deadline = time.monotonic() + grace
         for n in nodes:
-            n.reap(deadline)
+            n.reap(deadline - time.monotonic())
         if not self.keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)

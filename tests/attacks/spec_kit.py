@@ -9,9 +9,7 @@ subprocess. An attacker signs with their own key only; what they forge is everyt
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from protocol.identity import Identity
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
 from protocol.records import Record
+from smallsocial_tui.nodeproc import cli_env, run_cli
 
 CHEAP = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
 NOW_S = 1_800_000_000.0
@@ -82,17 +81,7 @@ def cli(profile: Profile, *args: str) -> subprocess.CompletedProcess[str]:
     """``smallsocial ARGS`` as a subprocess on ``profile``'s data dir (the profile is closed first)."""
     root = profile.paths.root
     profile.close()
-    env = {**os.environ, "SMALLSOCIAL_DATA_DIR": str(root.parent.parent), "SMALLSOCIAL_PROFILE": root.name}
-    env.pop("SMALLSOCIAL_PASSPHRASE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "smallsocial_tui", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_cli(args, cli_env(root.parent.parent, root.name))
 
 
 def cli_json(profile: Profile, *args: str) -> Any:

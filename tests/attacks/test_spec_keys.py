@@ -12,9 +12,7 @@ fields, a token's invite, a peer ID typed into the CLI) must be a usable key.
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from protocol import actions, circle, crypto, invitation, records, wire
 from protocol.errors import BadPeerId, DecryptError, SchemaError, TokenInvalid
 from protocol.identity import Identity, parse_peer_id, peer_id
 from protocol.view import CircleView, Dropped
+from smallsocial_tui.nodeproc import cli_env, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -156,18 +155,10 @@ def test_a_peer_id_of_a_weak_key_is_refused_with_one_sentence(name: str) -> None
 
 
 def test_the_cli_refuses_weak_keys_as_contacts_and_invitees(tmp_path: Path) -> None:
-    env = {**os.environ, "SMALLSOCIAL_DATA_DIR": str(tmp_path), "SMALLSOCIAL_PROFILE": "alice"}
-    env.pop("SMALLSOCIAL_PASSPHRASE", None)
+    env = cli_env(tmp_path, "alice")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "smallsocial_tui", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
+        return run_cli(args, env)
 
     assert cli("id", "--name", "alice").returncode == 0
     assert cli("circle", "new", "friends").returncode == 0

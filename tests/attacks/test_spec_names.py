@@ -15,9 +15,7 @@ is pure ASCII.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import pytest
 from protocol.display import name_key, safe, safe_name
 from protocol.identity import Identity, peer_id
 from smallsocial_tui.app.model import State
+from smallsocial_tui.nodeproc import cli_env, run_cli
 from smallsocial_tui.text import short_key
 
 pytestmark = pytest.mark.timeout(120)
@@ -100,15 +99,7 @@ def test_a_name_that_looks_like_a_contact_is_shown_with_its_key(name: str) -> No
 
 
 def _cli(data: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "SMALLSOCIAL_DATA_DIR": str(data), "SMALLSOCIAL_PROFILE": "alice"}
-    env.pop("SMALLSOCIAL_PASSPHRASE", None)
-    p = subprocess.run(
-        [sys.executable, "-m", "smallsocial_tui", *args],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    p = run_cli(args, cli_env(data, "alice"), text=False)
     assert p.returncode == 0 and b"Traceback" not in p.stderr, (args, p.stderr)
     return p
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from protocol.identity import Identity
 from protocol.invitation import when
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
+from smallsocial_tui.nodeproc import cli_env, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -131,16 +131,7 @@ def test_every_number_in_a_record_fits_a_double() -> None:
 
 
 def _cli(data: Path, profile: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SMALLSOCIAL_DATA_DIR": str(data), "SMALLSOCIAL_PROFILE": profile}
-    env.pop("SMALLSOCIAL_PASSPHRASE", None)
-    p = subprocess.run(
-        [sys.executable, "-m", "smallsocial_tui", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    p = run_cli(args, cli_env(data, profile))
     assert "Traceback" not in p.stderr, p.stderr
     if ok:
         assert p.returncode == 0, (args, p.stdout, p.stderr)
@@ -176,13 +167,8 @@ def test_smallsocial_log_survives_a_member_who_dates_messages_in_the_far_future(
     assert max(r["ts"] for r in rows) == schema.MAX_TS_MS
     # and in a time zone far east of UTC, where 9999-12-31 local is close to the end of datetime
     env_tz = {**os.environ, "TZ": "Pacific/Kiritimati"}
-    p = subprocess.run(
-        [sys.executable, "-m", "smallsocial_tui", "log", "friends"],
-        env={**env_tz, "SMALLSOCIAL_DATA_DIR": str(tmp_path), "SMALLSOCIAL_PROFILE": "alice"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
+    p = run_cli(
+        ["log", "friends"], {**env_tz, "SMALLSOCIAL_DATA_DIR": str(tmp_path), "SMALLSOCIAL_PROFILE": "alice"}
     )
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
 

@@ -1,9 +1,10 @@
 """Helpers for the fault tests: real ``smallsocial run`` nodes, short and long settings, figures.
 
-Builds on :mod:`tests.node.harness` (not edited): :class:`Node` is a harness ``Peer``
-that also timestamps each event line as it arrives (for latency) and can start its
-process with a ``preexec_fn`` (for resource limits). :func:`report` appends a JSON line
-of measured figures to ``$SMALLSOCIAL_STRESS_REPORT`` (``scripts/stress`` reads it).
+Builds on :mod:`tests.node.harness` (the shared process harness): :class:`Node` is a
+harness ``Peer`` that waits for its control socket and keeps its processes' history;
+events carry their arrival time (for latency); ``preexec`` sets resource limits.
+:func:`report` appends a JSON line of measured figures to ``$SMALLSOCIAL_STRESS_REPORT``
+(``scripts/stress`` reads it).
 
 When a fault test fails, however it fails (an assertion, a timeout, an exception from a
 socket), ``conftest.py`` adds :func:`failure_report` to the report: what the test
@@ -21,11 +22,8 @@ import os
 import signal
 import sqlite3
 import statistics
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +98,7 @@ def process_state(node: Peer) -> str:
 
 def describe(node: Peer, lines: int = TAIL_LINES) -> str:
     """One node for a failure report: its process, the tail of its stderr and of its node.log."""
-    piped = getattr(node, "stderr_lines", None)  # a Node started with a preexec reads its stderr
+    piped = node.stderr_lines  # a Node started with a preexec keeps its stderr in memory
     err = "\n".join(f"  {x.rstrip()[:400]}" for x in piped[-lines:]) if piped else None
     return (
         f"== {node.name}: {process_state(node)}\n"
@@ -126,30 +124,26 @@ def failure_report() -> str:
 
 
 class Node(Peer):
-    """A harness peer whose events carry ``_t`` (monotonic arrival time) and whose start takes a preexec.
+    """A harness peer that keeps a short history of its processes (started, killed, stopped) for the
+    failure report, and runs them with ``PYTHONFAULTHANDLER=1`` so that an interpreter crash leaves
+    a traceback instead of nothing. Every event carries ``_t`` (monotonic arrival, from the harness).
 
-    It also keeps a short history of its processes (started, killed, stopped) for the
-    failure report, and runs them with ``PYTHONFAULTHANDLER=1`` so that an interpreter
-    crash leaves a traceback in ``stderr.log`` instead of nothing.
+    Set ``preexec`` (resource limits) and its process's stderr is kept in memory instead of
+    ``stderr.log`` (the limit applies to that file too).
     """
-
-    preexec: Callable[[], None] | None = None
 
     def __init__(self, data_dir: Path, name: str) -> None:
         super().__init__(data_dir, name)
         self.history: list[str] = []
         self.serve_lag_s: list[float] = []
         """Per start: seconds from NodeStarted until the control socket answered."""
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**super().env, "PYTHONFAULTHANDLER": "1"}
+        self.extra_env["PYTHONFAULTHANDLER"] = "1"
 
     def _log(self, what: str) -> None:
         self.history.append(f"{time.strftime('%H:%M:%S')} {what}")
         del self.history[:-20]
 
-    def start(self, *peers: str, listen: str = LOOPBACK, timeout: float = 30) -> str:
+    def start(self, *peers: str, listen: str = LOOPBACK, timeout: float = 30, serving: bool = True) -> str:
         """Start the node and return once its control socket answers, not merely once it listens.
 
         ``smallsocial run`` prints NodeStarted before it binds ``control.sock``, and until
@@ -157,35 +151,21 @@ class Node(Peer):
         big store spends seconds in between (about 3 s at 25,000 records, on a busy
         2-core machine); a request sent then got ConnectionRefusedError (issue 16).
         """
+        self.stderr_path = None if self.preexec is not None else self.root / "stderr.log"
+        self.stderr_lines.clear()
         lag: float | None = None
         try:
-            addr = self._start(*peers, listen=listen, timeout=timeout)
-            t0 = time.monotonic()
-            wait_until(
-                lambda: self._serving() or self.proc is None or self.proc.poll() is not None,
-                timeout,
-                0.05,
-                f"{self.name}'s control socket to answer",
-            )
-            if not self._serving():
-                raise AssertionError(f"{self.name} node stopped before serving: {self.stderr_text()[-3000:]}")
-            lag = time.monotonic() - t0
+            addr = super().start(*peers, listen=listen, timeout=timeout, serving=serving)
+            lag = self.serve_lag
         finally:
-            pid = self.proc.pid if self.proc is not None else None
             how = "not serving" if lag is None else f"control socket answered {lag:.2f} s after NodeStarted"
-            self._log(f"started pid {pid}, {how}")
-        assert lag is not None
-        self.serve_lag_s.append(lag)
+            self._log(f"started pid {self.pid}, {how}")
+        if lag is not None:
+            self.serve_lag_s.append(lag)
         return addr
 
-    def _serving(self) -> bool:
-        try:
-            return bool(control.request(self.root, {"op": "status"}, 5).get("ok", True))
-        except (OSError, ValueError):
-            return False
-
     def kill(self) -> None:
-        pid = self.proc.pid if self.proc is not None else None
+        pid = self.pid
         before = self.proc.poll() if self.proc is not None else None
         super().kill()
         if before is not None:
@@ -193,75 +173,11 @@ class Node(Peer):
         else:
             self._log(f"killed pid {pid} (SIGKILL by the test)")
 
-    def stop(self) -> int:
-        pid = self.proc.pid if self.proc is not None else None
-        code = super().stop()
+    def stop(self, timeout: float = 10.0) -> int:
+        pid = self.pid
+        code = super().stop(timeout)
         self._log(f"stopped pid {pid} (SIGTERM by the test), exit code {code}")
         return code
-
-    def _start(self, *peers: str, listen: str, timeout: float) -> str:
-        if self.preexec is None:
-            return super().start(*peers, listen=listen, timeout=timeout)
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        args = [sys.executable, "-m", "smallsocial_tui", "run", "--json", "--listen", listen]
-        for p in peers:
-            args += ["--peer", p]
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            args,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=self.preexec,
-        )
-        self.stderr_lines: list[str] = []
-        threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
-        self.addr = None
-        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
-        self._reader.start()
-        wait_until(
-            lambda: self.addr is not None or self.proc is None or self.proc.poll() is not None,
-            timeout,
-            what=f"{self.name} to listen",
-        )
-        if self.addr is None:
-            raise AssertionError(f"{self.name} node did not start: {''.join(self.stderr_lines)[-3000:]}")
-        return self.addr
-
-    def _reap(self) -> int:
-        proc = self.proc
-        code = super()._reap()
-        if proc is not None and proc.stderr is not None:
-            proc.stderr.close()
-        return code
-
-    def _drain_stderr(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            self.stderr_lines.append(line)
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            ev["_t"] = time.monotonic()
-            self.events.append(ev)
-            if ev.get("event") == "NodeStarted":
-                self.addr = ev["addrs"][0]
-
-    def stderr_text(self) -> str:
-        if getattr(self, "stderr_lines", None):
-            return "".join(self.stderr_lines)
-        path = self.root / "stderr.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def status(self, timeout: float = 5.0) -> dict[str, Any]:
-        return control.request(self.root, {"op": "status"}, timeout)
 
     def peers(self) -> int:
         try:

@@ -18,7 +18,6 @@ import functools
 import json
 import random
 import socket
-import subprocess
 import sys
 import threading
 from collections import Counter
@@ -32,7 +31,6 @@ from protocol import records
 from protocol.errors import ProtocolError
 from tests.faults import kit
 from tests.faults.kit import CIRCLE, Node, wait_until
-from tests.node.harness import LOOPBACK
 from tests.relay.kit import RelayPeer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -184,35 +182,15 @@ class ScriptRelay(RelayPeer):
 
     cfg: dict[str, Any]
 
-    def start(
-        self, *extra: str, listen: str = LOOPBACK, timeout: float = 30, status_interval: float = 0.5
-    ) -> str:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, data_dir: Path, name: str) -> None:
+        super().__init__(data_dir, name)
+        self.cwd = REPO
+
+    def command(self, listen: str, peers: tuple[str, ...]) -> list[str]:
         cfg_path = self.root / "hostile-cfg.json"
-        cfg_path.write_text(json.dumps({"listen": [listen], "status_interval": status_interval, **self.cfg}))
-        args = [sys.executable, "-m", "tests.faults.hostile_relay", str(cfg_path)]
-        with open(self.root / "stderr.log", "a") as err:
-            self.proc = subprocess.Popen(
-                args,
-                env=self.env,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-                stdin=subprocess.DEVNULL,
-                cwd=REPO,
-            )
-        self.addr = None
-        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
-        self._reader.start()
-        wait_until(
-            lambda: self.addr is not None or self.proc is None or self.proc.poll() is not None,
-            timeout,
-            what="the relay to listen",
-        )
-        if self.addr is None:
-            raise AssertionError(f"relay did not start: {(self.root / 'stderr.log').read_text()}")
-        return self.addr
+        cfg = {"listen": [listen], "status_interval": self.status_interval, **self.cfg}
+        cfg_path.write_text(json.dumps(cfg))
+        return [sys.executable, "-m", "tests.faults.hostile_relay", str(cfg_path)]
 
     def turn_hostile(self) -> None:
         (self.root / "hostile.on").write_text("")

@@ -18,7 +18,6 @@ import errno
 import os
 import resource
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from smallsocial_tui.nodeproc import run_cli
 from tests.faults import kit
 from tests.faults.kit import CIRCLE, Node, wait_until
 
@@ -89,15 +89,7 @@ class SmallDisk:
                     )
 
     def run_cli(self, node: Node, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "smallsocial_tui", *args],
-            env=node.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=self.preexec,
-        )
+        return run_cli(args, node.env, preexec=self.preexec)
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ and their ratio to the baseline (issue 6's target: p99 within 2x) go to the repo
 from __future__ import annotations
 
 import json
-import subprocess
+import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from smallsocial_tui.nodeproc import JsonProc
 from tests.faults import kit
 from tests.faults.kit import CIRCLE, Node, wait_until
 
@@ -61,53 +61,32 @@ def latencies(sent: list[tuple[str, Node, float]]) -> list[float]:
     return [float(kit.arrival(rx, rid)) - t for rid, rx, t in sent]  # type: ignore[arg-type]
 
 
-class Flooder:
+class Flooder(JsonProc):
+    """``tests.faults.flooder`` as a process of the shared harness: its JSON lines, its end."""
+
     def __init__(self, tmp: Path, cfg: dict[str, Any]) -> None:
         path = tmp / "flooder.json"
         path.write_text(json.dumps(cfg))
-        self.lines: list[dict[str, Any]] = []
-        self.err_path = tmp / "flooder.stderr"
-        with open(self.err_path, "w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.faults.flooder", str(path)],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-                stdin=subprocess.DEVNULL,
-            )
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                self.lines.append(json.loads(line))
-            except ValueError:
-                continue
+        super().__init__("flooder", stderr_path=tmp / "flooder.stderr", cwd=REPO)
+        self.lines = self.events
+        self.spawn([sys.executable, "-m", "tests.faults.flooder", str(path)])
 
     @property
     def flooding(self) -> bool:
         return any(x.get("flooding") for x in self.lines)
 
     def err(self) -> str:
-        return self.err_path.read_text(errors="replace")[-3000:]
+        return self.stderr_text()[-3000:]
 
     def finish(self, timeout: float = 60) -> dict[str, Any]:
-        self.proc.wait(timeout)
-        self._t.join(5)
-        assert self.proc.returncode == 0, self.err()
+        code = self.reap(timeout, kill=False)
+        assert code == 0, self.err()
         assert self.lines and "published" in self.lines[-1], (self.lines, self.err())
         return self.lines[-1]
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._t.join(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self.signal(signal.SIGKILL)
+        self.reap()
 
 
 @pytest.mark.parametrize(

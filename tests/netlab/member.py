@@ -8,42 +8,24 @@ for everything outside the lab.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from protocol.node.reach import ENV
+from smallsocial_tui.nodeproc import PROGRAM
 from tests.netlab.lab import Lab
 from tests.node.harness import Peer
 
 
 class Member(Peer):
     def __init__(self, lab: Lab, host: str, data_dir: Path, name: str) -> None:
-        super().__init__(data_dir, name)
+        super().__init__(data_dir, name, program=lab.cmd(host, *PROGRAM))
         self.lab = lab
         self.host = host
-        self.extra_env: dict[str, str] = {}
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**super().env, ENV: "on", **self.extra_env}
-
-    def cli(self, *args: str, ok: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            self.lab.cmd(self.host, sys.executable, "-m", "smallsocial_tui", *args),
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        if ok:
-            assert p.returncode == 0, (self.name, args, p.stdout, p.stderr)
-        return p
+        self.extra_env[ENV] = "on"
 
     def command(self, listen: str, peers: tuple[str, ...]) -> list[str]:
-        args = self.lab.cmd(self.host, sys.executable, "-m", "smallsocial_tui", "run", "--json")
+        args = [*self.program, "run", "--json"]
         for p in peers:
             args += ["--peer", p]
         return args

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
+from smallsocial_tui.nodeproc import RelayProc
 from tests.node.harness import Peer
 
 
-class RelayPeer(Peer):
-    """``smallsocial relay --json`` as a process; its status arrives every ``status_interval`` s.
+class RelayPeer(RelayProc, Peer):
+    """``smallsocial relay --json`` from the shared harness; ``status`` is its last ``RelayStatus`` line.
 
     ``start(*extra)`` passes extra relay flags (``--max-records 25``) instead of peers.
     """
 
-    STARTED = "RelayStarted"
-    status_interval = 0.5
-
-    def command(self, listen: str, peers: tuple[str, ...]) -> list[str]:
-        args = [sys.executable, "-m", "smallsocial_tui", "relay", "--json", "--listen", listen]
-        return [*args, "--status-interval", str(self.status_interval), *peers]
-
     @property
-    def status(self) -> dict[str, Any]:
-        last = [e for e in self.events if e.get("event") == "RelayStatus"]
-        return last[-1] if last else {}
-
-    @property
-    def key(self) -> str:
-        return self.addr.rsplit("/p2p/", 1)[1] if self.addr else ""
+    def status(self) -> dict[str, Any]:  # type: ignore[override]
+        return self.status_line
 
 
 def block(peer: Peer, *others: Peer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from protocol.node.relay import Quota, QuotaError
+from smallsocial_tui.nodeproc import RelayProc
 
 
 def test_flags_override_the_file_which_overrides_defaults(tmp_path: Path) -> None:
@@ -48,6 +48,8 @@ def test_the_cli_reports_a_bad_quota_and_exits_1(tmp_path: Path) -> None:
 
 
 def test_a_relay_on_loopback_says_how_to_be_reachable_from_other_machines(tmp_path: Path) -> None:
+    # Not the shared harness (smallsocial_tui.nodeproc): this reads the human-readable lines a
+    # person sees, which the harness (JSON lines only) does not keep.
     proc = subprocess.Popen(
         [sys.executable, "-m", "smallsocial_tui", "--data-dir", str(tmp_path), "relay"],
         stdout=subprocess.PIPE,
@@ -70,23 +72,13 @@ def test_a_relay_on_loopback_says_how_to_be_reachable_from_other_machines(tmp_pa
 
 
 def test_announce_sets_the_address_members_are_given_and_a_bad_one_is_refused(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smallsocial_tui", "--data-dir", str(tmp_path), "relay", "--json",
-         "--announce", "/ip4/203.0.113.7/tcp/4001"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )  # fmt: skip
+    relay = RelayProc(tmp_path, "relay")
     try:
-        assert proc.stdout is not None
-        started = json.loads(proc.stdout.readline())
+        relay.start("--announce", "/ip4/203.0.113.7/tcp/4001")
     finally:
-        proc.terminate()
-        code = proc.wait(20)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        code = relay.stop(20) if relay.proc is not None else None
     assert code == 0
+    started = relay.events[0]
     assert started["event"] == "RelayStarted"
     assert started["addrs"] == [f"/ip4/203.0.113.7/tcp/4001/p2p/{started['key']}"]
 
