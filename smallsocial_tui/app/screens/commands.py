@@ -1,76 +1,38 @@
-"""What the user asks for on the main screen: slash commands, the dialogs, and palette entries.
+"""What the user types on the main screen: slash commands, messages, and palette entries.
 
 :class:`Commands` is a separate object that serves one screen, seen through the
-narrow :class:`Host` protocol (so this module never imports the screen). It turns
-the composer's text into node commands; a command whose answer matters is awaited
-in a worker (:meth:`NodeLink.ask`, by request id) and its result applied here, and
-a dialog takes its inputs, returns its result through ``dismiss``, and never
-touches the node: what it asks for is done by the function it was given.
+narrow :class:`~.host.Host` protocol (so this module never imports the screen). It
+turns the composer's text into node commands; a command whose answer matters is
+awaited in a worker (:meth:`NodeLink.ask`, by request id) and its result applied
+here. Dialogs are opened by :class:`~.dialog_flows.DialogFlows`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any, Literal, Protocol
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 
 from protocol.errors import ProtocolError
 from protocol.identity import parse_peer_id, peer_id
 from protocol.node import api
 from smallsocial_tui.app import slash
-from smallsocial_tui.app.dialogs.fork import ForkDialog
-from smallsocial_tui.app.dialogs.info import ConnectionDialog, IdentityDialog
-from smallsocial_tui.app.dialogs.invite import InviteDialog
-from smallsocial_tui.app.dialogs.join import JoinDialog
-from smallsocial_tui.app.link import NodeLink, Refused
+from smallsocial_tui.app.link import Refused
 from smallsocial_tui.app.model import Row, State
-from smallsocial_tui.app.session import Session
-from smallsocial_tui.app.widgets.composer import Composer
-from smallsocial_tui.app.widgets.message_log import MessageLog
+from smallsocial_tui.app.screens.dialog_flows import DialogFlows
+from smallsocial_tui.app.screens.host import Host, writable
 from smallsocial_tui.text import short_key
 
 MessageCommand = api.SendMessage | api.ReactTo | api.EditMessage | api.DeleteMessage
 
 
-class Host(Protocol):
-    """What the commands need of the screen they serve."""
-
-    current: bytes | None
-    session: Session
-
-    @property
-    def state(self) -> State: ...
-    @property
-    def link(self) -> NodeLink: ...
-    @property
-    def app(self) -> App[Any]: ...
-    @property
-    def log_view(self) -> MessageLog: ...
-    @property
-    def composer(self) -> Composer: ...
-    def choose(self, cid: bytes) -> None: ...
-    def update_status(self, note: str = "") -> None: ...
-    def overview_loaded(self, ev: api.OverviewLoaded) -> None: ...
-    def action_toggle_loud(self) -> None: ...
-    def run_worker(self, work: Awaitable[None], name: str | None = "", group: str = "default") -> Any: ...
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: Literal["information", "warning", "error"] = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None: ...
-
-
 class Commands:
     """The slash commands and dialogs of one main screen."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, dialogs: DialogFlows) -> None:
         self.host = host
+        self.dialogs = dialogs
 
     @property
     def state(self) -> State:
@@ -80,19 +42,6 @@ class Commands:
         self.host.run_worker(work, group="commands")
 
     # sending ----------------------------------------------------------------------------
-    def writable(self) -> bytes | None:
-        """The open circle when I may write in it; otherwise None, and the reason is shown."""
-        st, current = self.state, self.host.current
-        if current is None or current not in st.circles:
-            self.host.notify("Pick a circle first (or start one with /new NAME).", severity="warning")
-            return None
-        status = st.circles[current].summary.status
-        if status != "member":
-            what = "accept the invitation with /accept" if status == "invited" else f"you have {status} it"
-            self.host.notify(f"You cannot write in this circle: {what}.", severity="warning")
-            return None
-        return current
-
     def _send_own(self, cmd: MessageCommand, kind: str, text: str | None, ref: bytes | None) -> None:
         """Submit a message-like command; show it once the node says it is committed."""
         self._ask(self._sent(cmd, kind, text, ref))
@@ -127,14 +76,14 @@ class Commands:
     def submitted(self, text: str, editing: Row | None) -> None:
         """The composer's enter: an edit, a slash command, or a message."""
         if editing is not None:
-            circle = self.writable()
+            circle = writable(self.host)
             if circle is not None:
                 self._send_own(api.EditMessage(circle, editing.id, text), "edit", text, editing.id)
             return
         parsed = slash.parse(text)
         if parsed is None:
             text = text[1:] if text.startswith("//") else text
-            circle = self.writable()
+            circle = writable(self.host)
             if circle is not None:
                 self._send_own(api.SendMessage(circle, text), "text", text, None)
             return
@@ -177,16 +126,16 @@ class Commands:
         self.host.link.submit(api.CreateCircle(args))
 
     def slash_invite(self, args: str) -> None:
-        self.invite(args)
+        self.dialogs.invite(args)
 
     def slash_join(self, args: str) -> None:
-        self.join(args)
+        self.dialogs.join(args)
 
     def slash_fork(self, args: str) -> None:
         if not args:
-            self.fork()
+            self.dialogs.fork()
             return
-        circle = self.writable()
+        circle = writable(self.host)
         if circle is None:
             return
         words = args.split()
@@ -217,7 +166,7 @@ class Commands:
         self.host.link.submit(api.AcceptFork(cid))
 
     def slash_remove(self, args: str) -> None:
-        circle = self.writable()
+        circle = writable(self.host)
         key = self.resolve_member(args) if args else None
         if circle is None:
             return
@@ -227,7 +176,7 @@ class Commands:
         self.host.link.submit(api.RemoveMember(circle, key))
 
     def slash_leave(self, args: str) -> None:
-        circle = self.writable()
+        circle = writable(self.host)
         if circle is not None:
             self.host.link.submit(api.LeaveCircle(circle))
 
@@ -267,13 +216,13 @@ class Commands:
             self.host.choose(self.host.current)
 
     def slash_me(self, args: str) -> None:
-        circle = self.writable()
+        circle = writable(self.host)
         if circle is not None and args:
             text = f"/me {args}"
             self._send_own(api.SendMessage(circle, text), "text", text, None)
 
     def slash_reply(self, args: str) -> None:
-        circle = self.writable()
+        circle = writable(self.host)
         row = self._target() if circle else None
         if circle is None or row is None:
             return
@@ -284,7 +233,7 @@ class Commands:
         self.host.log_view.clear_selection()
 
     def slash_react(self, args: str) -> None:
-        circle = self.writable()
+        circle = writable(self.host)
         row = self._target() if circle else None
         if circle is None or row is None or not args:
             return
@@ -292,7 +241,7 @@ class Commands:
         self._send_own(api.ReactTo(circle, row.id, emoji), "react", emoji, row.id)
 
     def slash_edit(self, args: str) -> None:
-        circle = self.writable()
+        circle = writable(self.host)
         row = self._target(own=True) if circle else None
         if circle is None or row is None:
             return
@@ -304,7 +253,7 @@ class Commands:
             self.host.composer.start_edit(row)
 
     def slash_delete(self, args: str) -> None:
-        circle = self.writable()
+        circle = writable(self.host)
         row = self._target(own=True) if circle else None
         if circle is None or row is None:
             return
@@ -314,7 +263,7 @@ class Commands:
         self._send_own(api.DeleteMessage(circle, row.id), "delete", None, row.id)
 
     def slash_pin(self, args: str) -> None:
-        circle = self.writable()
+        circle = writable(self.host)
         if circle is None:
             return
         if not args:
@@ -347,66 +296,17 @@ class Commands:
         self.host.action_toggle_loud()
 
     def slash_id(self, args: str) -> None:
-        self.identity()
+        self.dialogs.identity()
 
     def slash_status(self, args: str) -> None:
-        self.connection()
-
-    # dialogs: inputs in, a result out through dismiss; the node is asked here --------------
-    def invite(self, key: str = "") -> None:
-        circle = self.writable()
-        if circle is not None:
-            create = partial(self._invite, circle)
-            self.host.app.push_screen(InviteDialog(self.state.circle_name(circle), key, create))
-
-    async def _invite(self, circle: bytes, key: bytes, role: str, ttl: int) -> str:
-        return (await self.host.link.ask(api.InviteKey(circle, key, role, ttl), api.InviteCreated)).token
-
-    def join(self, token: str = "") -> None:
-        self.host.app.push_screen(JoinDialog(token, self._join), self._open_new)
-
-    async def _join(self, token: str) -> api.CircleJoined:
-        return await self.host.link.ask(api.AcceptInvite(token), api.CircleJoined)
-
-    def fork(self) -> None:
-        circle = self.writable()
-        if circle is None:
-            return
-        st = self.state
-        others = sorted((k for k in st.member_keys(circle) if k != st.me), key=st.who)
-        choices = [(st.who(k), k) for k in others]
-        dialog = ForkDialog(st.circle_name(circle), choices, partial(self._fork, circle))
-        self.host.app.push_screen(dialog, self._open_new)
-
-    async def _fork(self, circle: bytes, name: str, members: tuple[bytes, ...]) -> api.CircleForked:
-        return await self.host.link.ask(api.ForkCircle(circle, name, members), api.CircleForked)
-
-    def _open_new(self, circle: bytes | None) -> None:
-        """A dialog's result: the circle I joined or forked (None: closed), to list and open."""
-        if circle is not None:
-            self._ask(self._list_and_open(circle))
-
-    async def _list_and_open(self, circle: bytes) -> None:
-        try:
-            ev = await self.host.link.ask(api.LoadOverview(), api.OverviewLoaded)
-        except Refused as e:
-            self.host.notify(str(e), severity="error", markup=False)
-            return
-        self.host.overview_loaded(ev)
-        self.host.choose(circle)
-
-    def identity(self) -> None:
-        self.host.app.push_screen(IdentityDialog(self.state))
-
-    def connection(self) -> None:
-        self.host.app.push_screen(ConnectionDialog(self.state))
+        self.dialogs.connection()
 
     # the command palette ------------------------------------------------------------------
     def palette(self) -> Iterable[SystemCommand]:
         prefill = self._prefill
-        yield SystemCommand("Invite someone", "Make an invitation token for a key", self.invite)
-        yield SystemCommand("Join a circle", "Paste an invitation token", self.join)
-        yield SystemCommand("Fork this circle", "A side circle with some of its members", self.fork)
+        yield SystemCommand("Invite someone", "Make an invitation token for a key", self.dialogs.invite)
+        yield SystemCommand("Join a circle", "Paste an invitation token", self.dialogs.join)
+        yield SystemCommand("Fork this circle", "A side circle with some of its members", self.dialogs.fork)
         yield SystemCommand("New circle", "Start a circle (/new NAME)", partial(prefill, "/new "))
         yield SystemCommand("Leave this circle", "/leave", partial(self.slash_leave, ""))
         yield SystemCommand("Remove a member", "/remove @member", partial(prefill, "/remove @"))
@@ -417,8 +317,8 @@ class Commands:
         yield SystemCommand(
             "Loud or quiet", "Toggle notifications for this circle", self.host.action_toggle_loud
         )
-        yield SystemCommand("My identity", "My key, name and addresses", self.identity)
-        yield SystemCommand("Connection status", "Peers, addresses, relays", self.connection)
+        yield SystemCommand("My identity", "My key, name and addresses", self.dialogs.identity)
+        yield SystemCommand("Connection status", "Peers, addresses, relays", self.dialogs.connection)
         yield SystemCommand("Accept fork invitation", "/accept", partial(self.slash_accept, ""))
         yield SystemCommand("Keys and commands", "The help screen", partial(self.slash_help, ""))
 

@@ -3,7 +3,10 @@
 Each kind of node event arrives as its own typed message (:mod:`..messages`) and
 has its own ``on_<kind>`` handler below. What the user asks for (slash commands,
 dialogs) is :class:`.commands.Commands`, a separate object given this screen;
-what the screen says in words is :mod:`.texts`.
+what the screen says in words is :mod:`.texts`; the dialogs are opened by
+:class:`.dialog_flows.DialogFlows`. The module runs past 400 lines for one reason:
+a short handler for each of about twenty kinds of node event sits beside the
+layout, on the screen that shows what they change.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from smallsocial_tui.app.link import NodeLink
 from smallsocial_tui.app.model import History, State
 from smallsocial_tui.app.screens import texts
 from smallsocial_tui.app.screens.commands import Commands
+from smallsocial_tui.app.screens.dialog_flows import DialogFlows
 from smallsocial_tui.app.session import Session
 from smallsocial_tui.app.widgets.circle_tree import CircleTree
 from smallsocial_tui.app.widgets.composer import Composer
@@ -63,7 +67,8 @@ class MainScreen(Screen[None]):
         self.session = session
         self.current: bytes | None = None
         self.gaps: dict[bytes, dict[bytes, int]] = {}
-        self.commands = Commands(self)
+        self.dialogs = DialogFlows(self)
+        self.commands = Commands(self, self.dialogs)
         self._sync_timer: Timer | None = None
         self._read_timer: Timer | None = None
         self._read_due: dict[bytes, bytes] = {}
@@ -436,19 +441,19 @@ class MainScreen(Screen[None]):
         self.composer.focus()
 
     def action_invite(self) -> None:
-        self.commands.invite()
+        self.dialogs.invite()
 
     def action_join(self) -> None:
-        self.commands.join()
+        self.dialogs.join()
 
     def action_fork(self) -> None:
-        self.commands.fork()
+        self.dialogs.fork()
 
     def action_identity(self) -> None:
-        self.commands.identity()
+        self.dialogs.identity()
 
     def action_connection(self) -> None:
-        self.commands.connection()
+        self.dialogs.connection()
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         return self.commands.palette()

@@ -48,7 +48,7 @@ class MessageLog(ScrollView, can_focus=True):
     """Messages of one circle; up/down select a message for /reply, /react, /delete."""
 
     DEFAULT_CSS = """
-    MessageLog { background: $surface; }
+    MessageLog { background: $surface; overflow-x: hidden; }
     MessageLog:focus { background-tint: $foreground 3%; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -310,12 +310,19 @@ class MessageLog(ScrollView, can_focus=True):
         return strip.crop_extend(0, width, None)
 
     # events ---------------------------------------------------------------------------
+    def watch_show_vertical_scrollbar(self) -> None:
+        """The scrollbar coming or going changes the width the messages are measured for."""
+        if self._width and self.scrollable_content_region.width != self._width:
+            self.on_resize()
+
     def on_resize(self) -> None:
+        """A new width measures every message again; following, any new size stays at the bottom."""
+        follow = self._follow
         if self.scrollable_content_region.width != self._width:
-            follow = self._follow
             self._rebuild()
-            if follow:
-                self.scroll_end(animate=False, immediate=False, x_axis=False)
+        if follow:  # forced: the scrollbars of the new size may not be worked out yet
+            self._follow = True
+            self.scroll_end(animate=False, immediate=False, x_axis=False, force=True)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
