@@ -30,6 +30,8 @@ Without ngircd the run stops at once with one sentence saying how to install it
 a 2-core machine.
 
 Usage: scripts/bench [--quick] [--only PART[,PART...]] [--out DIR] [--plots DIR | --no-plots] [--no-irc]
+
+Past 400 lines: the parts, the headline table and the plots are one report.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import bench_irc  # noqa: E402
-import bench_node  # noqa: E402
-from bench_node import BARE, SS, fmt  # noqa: E402
+import benchkit  # noqa: E402
+from benchkit import fmt, print_rows, times  # noqa: E402
+from benchkit.nodes import BARE, SS  # noqa: E402
 
 PARTS = ("protocol", "node", "relay", "tui", "side_by_side", "scale")
 DEFAULT_OUT = "bench-results"
@@ -255,13 +258,6 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def times(x: float | None) -> str:
-    """A ratio: two significant digits below 0.1 (ours / IRC's throughput is ~0.01)."""
-    if x is None:
-        return "-"
-    return f"{x:.2g}x" if abs(x) < 0.1 else f"{fmt(x)}x"
-
-
 def zero_loss(search: dict[str, Any]) -> str:
     best, low = search["highest_zero_loss"], search["lowest_failing"]
     if best is None:
@@ -270,13 +266,7 @@ def zero_loss(search: dict[str, Any]) -> str:
 
 
 def print_table(rows: list[tuple[str, str, str, str]]) -> None:
-    head = ("part", "figure", "value", "note")
-    lines = [head, *rows]
-    widths = [max(len(r[i]) for r in lines) for i in range(4)]
-    for k, line in enumerate(lines):
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(("part", "figure", "value", "note"), rows, left=4)
 
 
 def ratios_summary(report: dict[str, Any]) -> dict[str, Any]:
@@ -462,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": mode,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": "scripts/bench" + (" --quick" if args.quick else ""),
-        "machine": bench_node.machine_info(),
+        "machine": benchkit.machine_info(libp2p=True),
         "parts": {},
     }
     print(

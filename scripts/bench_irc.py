@@ -11,7 +11,7 @@ member is a process with a plain socket (NICK/USER, JOIN, PRIVMSG), one channel.
 
 For each circle size N (``--members``; 2 in ``--quick``, 2 and 5 in a full run)
 three clusters of N processes are up at once, each built by
-``scripts/bench_node.py``'s machinery: **irc** (this file's worker),
+``benchkit``'s node-benchmark machinery: **irc** (this file's worker),
 **bare** (py-libp2p gossipsub with our settings: no signing, encryption or
 store of ours) and **smallsocial** (member nodes). The same 400-byte messages
 with a JSON header holding a ``time.time()`` send stamp, one sender (member 0),
@@ -25,6 +25,9 @@ latency is a plain socket read at the receiver; smallsocial's is the
 ``MessageReceived`` event, after the record is committed in the receiver's store.
 
 Usage: scripts/bench_irc.py [--quick] [--members N[,N...]] [--json PATH] [--keep]
+
+Past 400 lines: the IRC server, its client worker and the three-way comparison are one
+baseline, read together; the shared machinery is ``benchkit``'s.
 """
 
 from __future__ import annotations
@@ -48,8 +51,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import bench_node  # noqa: E402  (scripts/bench_node.py, beside this file)
-from bench_node import BARE, SS, Plan, fmt  # noqa: E402
+import benchkit  # noqa: E402  (scripts/benchkit/, beside this file)
+from benchkit import Receipts, Worker, fmt, parse_sizes, payload, print_rows, proc_cpu, rss_of, summary, times  # noqa: E402
+from benchkit.cluster import FULL as NODE_FULL  # noqa: E402
+from benchkit.cluster import LIBP2P_ZERO_LOSS, Cluster, Plan, summarize  # noqa: E402
+from benchkit.cluster import QUICK as NODE_QUICK  # noqa: E402
+from benchkit.nodes import BARE, SS  # noqa: E402
+from benchkit.wire import out, reply  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 ROOT = HERE.parent
@@ -65,7 +73,7 @@ NGIRCD_MISSING = (
 SEARCH_START = {IRC: 5000}
 
 QUICK = dataclasses.replace(
-    bench_node.QUICK,
+    NODE_QUICK,
     sizes=(2,),
     latency=((5.0, 15), (50.0, 75)),
     rounds=1,
@@ -75,7 +83,7 @@ QUICK = dataclasses.replace(
     catchup=0,
 )
 FULL = dataclasses.replace(
-    bench_node.FULL,
+    NODE_FULL,
     sizes=(2, 5),
     latency=((5.0, 40), (50.0, 150)),
     rounds=2,
@@ -205,11 +213,10 @@ def worker_irc(cfg: dict[str, Any]) -> None:
     (``connect``, ``mesh``, ``send``, ``count``, ``report``, ``quit``), so its
     ``Cluster`` machinery runs IRC members unchanged.
     """
-    out, reply = bench_node._out, bench_node._reply
     out({"ev": "boot", "t": time.time()})
     host, port = cfg["server"].rsplit(":", 1)
     nick, chan = cfg["nick"], cfg["channel"]
-    receipts = bench_node.Receipts()
+    receipts = Receipts()
     send_lock = threading.Lock()
     cond = threading.Condition()
     members: set[str] = set()
@@ -286,7 +293,7 @@ def worker_irc(cfg: dict[str, Any]) -> None:
                 break
             ts = time.time()
             first = ts if first is None else first
-            send_line(f"PRIVMSG {chan} :{bench_node.payload(phase, i, ts)}")
+            send_line(f"PRIVMSG {chan} :{payload(phase, i, ts)}")
             sent += 1
         t = time.time()
         out({"ev": "sent_done", "p": phase, "n": n, "sent": sent, "first": first, "last": t, "t": t})
@@ -335,7 +342,7 @@ def worker_irc(cfg: dict[str, Any]) -> None:
         out({"ev": "exit", "stopped": True, "stop_s": round(time.monotonic() - t0, 3), "t": time.time()})
 
 
-class IrcCluster(bench_node.Cluster):
+class IrcCluster(Cluster):
     """N IRC clients in one channel of a running ngircd; member 0 sends, the others receive."""
 
     def __init__(self, n: int, work: Path, plan: Plan, server: IrcServer, tag: str = "") -> None:
@@ -346,12 +353,12 @@ class IrcCluster(bench_node.Cluster):
         self.server = server
         chan = f"#bench{n}{tag}"
         self.workers = [
-            bench_node.Worker(
+            Worker.script(
+                SCRIPT,
                 "irc",
                 {"server": server.addr, "nick": f"b{n}{tag}m{k}", "channel": chan},
                 self.logs,
                 f"m{k}",
-                script=SCRIPT,
             )
             for k in range(n)
         ]
@@ -371,7 +378,7 @@ class IrcCluster(bench_node.Cluster):
         qs = [(w, w.ask({"op": "mesh", "n": self.n - 1, "timeout": 20})) for w in self.workers]
         mesh = [w.answer(q, 40, "mesh") for w, q in qs]
         return {
-            "connect_ms": bench_node.summary(ms, 2),
+            "connect_ms": summary(ms, 2),
             "failed": failed,
             "already_connected": 0,
             "mesh_sizes": [m["size"] for m in mesh],
@@ -379,20 +386,20 @@ class IrcCluster(bench_node.Cluster):
         }
 
     def phase(self, name: str, n: int, rate: float) -> dict[str, Any]:
-        c0 = bench_node.proc_cpu(self.server.pid)
+        c0 = proc_cpu(self.server.pid)
         raw = super().phase(name, n, rate)
-        raw["cpu_server_s"] = bench_node.proc_cpu(self.server.pid) - c0
+        raw["cpu_server_s"] = proc_cpu(self.server.pid) - c0
         return raw
 
 
 # =========================================================================== the comparison
 
 
-def make_cluster(system: str, n: int, work: Path, plan: Plan, server: IrcServer | None) -> bench_node.Cluster:
+def make_cluster(system: str, n: int, work: Path, plan: Plan, server: IrcServer | None) -> Cluster:
     if system == IRC:
         assert server is not None
         return IrcCluster(n, work, plan, server)
-    return bench_node.Cluster(system, n, work, plan)
+    return Cluster(system, n, work, plan)
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -404,7 +411,7 @@ def compare_size(
 ) -> dict[str, Any]:
     """The three systems for one circle size, all up at once, latency rounds rotating between them."""
     t0 = time.perf_counter()
-    clusters: dict[str, bench_node.Cluster] = {}
+    clusters: dict[str, Cluster] = {}
     res: dict[str, dict[str, Any]] = {s: {"members": n, "system": s} for s in SYSTEMS}
     try:
         for system in SYSTEMS:
@@ -433,7 +440,7 @@ def compare_size(
         for system in SYSTEMS:
             lat = res[system]["latency"] = {}
             for k, v in raws[system].items():
-                s = lat[k] = bench_node.summarize(v, plan)
+                s = lat[k] = summarize(v, plan)
                 if system == IRC:
                     srv = sum(r.get("cpu_server_s", 0.0) for r in v)
                     s["cpu"]["server_s"] = round(srv, 3)
@@ -444,14 +451,14 @@ def compare_size(
                 )
         if search:
             for system in SYSTEMS:
-                start = SEARCH_START.get(system) or bench_node.LIBP2P_ZERO_LOSS.get(n, 100)
+                start = SEARCH_START.get(system) or LIBP2P_ZERO_LOSS.get(n, 100)
                 if system == SS:
                     start = res[BARE]["search"]["highest_zero_loss"] or start
                 log(f"  {LABEL[system]}: highest 0-loss rate, one sender, from {start} msg/s ...")
-                res[system]["search"] = bench_node.search(clusters[system], int(start), log)
+                res[system]["search"] = search(clusters[system], int(start), log)
         for system, cl in clusters.items():
             res[system]["rss"] = cl.rss()
-        res[IRC]["server_rss"] = bench_node.rss_of(server.pid)
+        res[IRC]["server_rss"] = rss_of(server.pid)
         for system, cl in clusters.items():
             res[system]["stop"] = cl.stop()
     finally:
@@ -478,13 +485,6 @@ def ratios(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
             r["throughput_is_lower_bound"] = s["search"]["lowest_failing"] is None
         out[f"vs_{base}"] = r
     return out
-
-
-def times(x: float | None) -> str:
-    """A ratio: two significant digits below 0.1 (ours / IRC's throughput is ~0.01)."""
-    if x is None:
-        return "-"
-    return f"{x:.2g}x" if abs(x) < 0.1 else f"{fmt(x)}x"
 
 
 def table_rows(sizes: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
@@ -524,20 +524,7 @@ def print_table(sizes: dict[str, dict[str, Any]]) -> None:
         return
     rates = list(next(iter(sizes.values()))["systems"][SS]["latency"])
     head = ("N", "system", *(f"{r} msg/s p50 / p99 ms" for r in rates), "0-loss msg/s", "RSS MiB")
-    bench_node_print(head, table_rows(sizes))
-
-
-def bench_node_print(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    lines = [head, *rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    for k, line in enumerate(lines):
-        print(
-            "  ".join(
-                c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
-            )
-        )
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(head, table_rows(sizes), left=2)
 
 
 def run(plan: Plan, log: Callable[[str], None], keep: bool = False, search: bool = True) -> dict[str, Any]:
@@ -561,7 +548,7 @@ def run(plan: Plan, log: Callable[[str], None], keep: bool = False, search: bool
     return {
         "ngircd": info,
         "plan": dataclasses.asdict(plan),
-        "payload_bytes": bench_node.PAYLOAD_BYTES,
+        "payload_bytes": benchkit.PAYLOAD_BYTES,
         "sender": "one sender (member 0); the N-1 others receive",
         "latency_stamp": {
             IRC: "the socket read at the receiving IRC client",
@@ -581,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 members, short phases, a 2-step search")
-    ap.add_argument("--members", type=bench_node.parse_sizes, metavar="N[,N...]", help="sizes (2 / 2,5)")
+    ap.add_argument("--members", type=parse_sizes, metavar="N[,N...]", help="sizes (2 / 2,5)")
     ap.add_argument("--no-search", action="store_true", help="latency only, no 0-loss search")
     ap.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help=f"results file ({DEFAULT_JSON})")
     ap.add_argument("--keep", action="store_true", help="keep the temporary config, logs and profiles")
@@ -590,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.members:
         plan = dataclasses.replace(plan, sizes=args.members)
     started = time.perf_counter()
-    machine = bench_node.machine_info()
+    machine = benchkit.machine_info(libp2p=True)
     try:
         result = run(plan, lambda s: print(s, flush=True), args.keep, not args.no_search)
     except SystemExit as e:
@@ -607,10 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         **result,
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwhole run {result['elapsed_s']:.1f} s; wrote {out}")
+    path = benchkit.write_json(args.json, result)
+    print(f"\nwhole run {result['elapsed_s']:.1f} s; wrote {path}")
     return 0
 
 

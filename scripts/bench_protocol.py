@@ -24,6 +24,8 @@ whatever the verdicts unless ``--check`` is given; ``--profile`` adds cProfile
 listings of the send and receive paths and the big fold.
 
 Usage: scripts/bench_protocol.py [--quick] [--json PATH] [--check] [--profile]
+
+Past 400 lines: the hot paths, their raw baselines and the step timings are one report.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import benchkit  # noqa: E402  (scripts/benchkit.py, beside this file)
+import benchkit  # noqa: E402  (scripts/benchkit/, beside this file)
 
 if str(ROOT) not in sys.path:  # use this checkout's protocol/, not another installed one
     sys.path.insert(0, str(ROOT))
@@ -449,16 +451,7 @@ def print_table(rows: list[Row]) -> None:
         lines.append(
             (r.name, fmt(r.value, 2), fmt(r.p90, 2), r.unit, fmt(r.baseline, 2), ratio, target, verdict)
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    for n, line in enumerate(lines):
-        print(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(line, widths, strict=True))
-            )
-        )
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    benchkit.print_rows(head, lines[1:])
 
 
 def print_stages(stages: list[Stage]) -> None:

@@ -49,13 +49,15 @@ they are.
 Usage: scripts/bench_relay.py [--quick] [--circles N] [--members N] [--live N]
                               [--rate R] [--duration S] [--workers N]
                               [--json PATH] [--keep] [--profile-relay FILE]
+
+Past 400 lines: the member worker (many nodes in one trio loop), the relay process and
+the report are one benchmark; the shared machinery is ``benchkit``'s.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import dataclasses
 import heapq
 import itertools
@@ -64,7 +66,6 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -76,11 +77,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import benchkit  # noqa: E402  (scripts/benchkit.py, beside this file)
-from bench_node import (  # noqa: E402
+import benchkit  # noqa: E402  (scripts/benchkit/, beside this file)
+from benchkit import (  # noqa: E402
     PAYLOAD_BYTES,
-    _out,
-    _reply,
+    Worker,
     fmt,
     median,
     pad,
@@ -90,9 +90,10 @@ from bench_node import (  # noqa: E402
     rss_of,
     summary,
 )
+from benchkit import out as _out  # noqa: E402
+from benchkit import reply as _reply  # noqa: E402
 
-if str(ROOT) not in sys.path:  # use this checkout's protocol/, not another installed one
-    sys.path.insert(0, str(ROOT))
+from smallsocial_tui.nodeproc import cli_env  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 DEFAULT_JSON = "bench-results/relay.json"
@@ -165,7 +166,7 @@ def payload(phase: str, c: int, k: int, j: int, ts: float) -> str:
 # =========================================================================== the member worker
 # ``--worker CONFIG``: builds its circles' profiles, runs their live members' nodes in one trio
 # loop, prints JSON lines (each with "t": time.time()) and answers JSON commands on stdin
-# (``_out`` and ``_reply`` are bench_node's worker protocol).
+# (``benchkit.wire``'s worker protocol).
 
 
 def build_circle(work: Path, c: int, members: int, live: int, relay_addr: str) -> dict[str, Any]:
@@ -465,116 +466,12 @@ def worker_members(cfg: dict[str, Any]) -> None:
 # =========================================================================== orchestration
 
 
-def _die_with_parent() -> None:
-    """In a child before exec: get SIGTERM if the benchmark process dies, so nothing is left behind."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class Proc:
-    """A child process whose stdout JSON lines are parsed and kept as they arrive."""
-
-    def __init__(self, name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.lines: list[dict[str, Any]] = []
-        self.replies: dict[int, dict[str, Any]] = {}
-        self.cond = threading.Condition()
-        self._q = itertools.count(1)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.stderr_path = log_dir / f"{name}.stderr"
-        self.spawned = time.time()
-        with open(self.stderr_path, "a") as err:
-            self.proc = subprocess.Popen(
-                args,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-                cwd=ROOT,
-                env=env,
-                preexec_fn=_die_with_parent,
-            )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(obj, dict):
-                continue
-            obj.setdefault("t_read", time.time())
-            with self.cond:
-                if obj.get("ev") == "reply":
-                    self.replies[obj.get("q")] = obj
-                else:
-                    self.lines.append(obj)
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def send(self, obj: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(obj) + "\n")
-        self.proc.stdin.flush()
-
-    def wait_for(self, pred: Callable[[Proc], Any], timeout: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                found = pred(self)
-                if found:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
-                    err = self.stderr_path.read_text()[-2000:] if self.stderr_path.exists() else ""
-                    raise RuntimeError(f"{self.name}: timed out waiting for {what} ({timeout}s)\n{err}")
-                self.cond.wait(min(left, 0.2))
-
-    def first(self, ev: str, **match: Any) -> Callable[[Proc], Any]:
-        def pred(w: Proc) -> Any:
-            return next(
-                (x for x in w.lines if x.get("ev") == ev and all(x.get(k) == v for k, v in match.items())),
-                None,
-            )
-
-        return pred
-
-    def ask(self, op: dict[str, Any]) -> int:
-        q = next(self._q)
-        self.send({**op, "q": q})
-        return q
-
-    def answer(self, q: int, timeout: float, what: str) -> dict[str, Any]:
-        return self.wait_for(lambda w: w.replies.pop(q, None), timeout, what)  # type: ignore[no-any-return]
-
-    def request(self, op: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-        return self.answer(self.ask(op), timeout, op["op"])
-
-    def close(self, op: dict[str, Any] | None = None, timeout: float = 20.0) -> int | None:
-        if self.proc.poll() is None and op is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.send(op)
-        with contextlib.suppress(OSError, ValueError):
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
-        self._reader.join(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return self.proc.returncode
+class Proc(Worker):
+    """A worker or the relay: a benchmark process that gets SIGTERM if the benchmark dies."""
 
     def terminate(self, timeout: float = 20.0) -> int | None:
         """SIGTERM (the relay stops cleanly on it), then SIGKILL after ``timeout``."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        self.signal(signal.SIGTERM)
         return self.close(None, timeout)
 
 
@@ -583,14 +480,13 @@ class Relay(Proc):
 
     def __init__(self, work: Path, profile: Path | None = None) -> None:
         self.data_dir = work / "relay-data"
-        env = {**os.environ, "SMALLSOCIAL_DATA_DIR": str(self.data_dir), "SMALLSOCIAL_PROFILE": "relay"}
-        env.pop("SMALLSOCIAL_PASSPHRASE", None)
+        env = cli_env(self.data_dir, "relay")
         args = [sys.executable]
         if profile is not None:  # cProfile the whole relay process (written when it stops)
             profile.parent.mkdir(parents=True, exist_ok=True)
             args += ["-m", "cProfile", "-o", str(profile.resolve())]
         args += ["-m", "smallsocial_tui", "relay", "--json", "--listen", LOOPBACK]
-        super().__init__("relay", [*args, "--status-interval", "1"], work / "logs", env)
+        super().__init__("relay", [*args, "--status-interval", "1"], work / "logs", env=env, orphan_dies=True)
         started = self.wait_for(self.first("RelayStarted"), 60, "the relay to listen")
         self.addr: str = started["addrs"][0]
 
@@ -604,8 +500,8 @@ class Relay(Proc):
         with self.cond:
             return [x for x in self.lines if x.get("event") == "RelayStatus"]
 
-    def first(self, ev: str, **match: Any) -> Callable[[Proc], Any]:
-        return lambda w: next((x for x in w.lines if x.get("event") == ev), None)
+    def first(self, ev: str, **match: Any) -> Callable[[], Any]:
+        return lambda: self.find(ev, **match)
 
     def stored_ids(self) -> set[str]:
         """Record ids in the relay's store (read after it stopped)."""
@@ -710,7 +606,7 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
                 "relay": relay.addr,
             }
             args = [sys.executable, str(SCRIPT), "--worker", json.dumps(cfg)]
-            workers.append(Proc(f"w{w}", args, work / "logs"))
+            workers.append(Proc(f"w{w}", args, work / "logs", orphan_dies=True))
         procs += workers
         member_pids = [w.proc.pid for w in workers]
         built = [w.wait_for(w.first("built"), plan.ready_timeout_s, "profiles to be built") for w in workers]
@@ -828,7 +724,7 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
             with contextlib.suppress(OSError, ValueError):
                 w.send({"op": "stop"})
         codes = [w.close(None, 30) for w in workers]
-        exits = [w.first("exit")(w) or {} for w in workers]
+        exits = [w.line("exit") or {} for w in workers]
         t_relay_stop = time.monotonic()
         relay_code = relay.terminate(20)
         relay_stop_s = time.monotonic() - t_relay_stop
@@ -952,7 +848,7 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
         if sampler is not None:
             sampler.halt.set()
         for p in procs:  # whatever happened: nothing left running
-            if p.proc.poll() is None:
+            if p.running():
                 if isinstance(p, Relay):
                     p.terminate(10)
                 else:
@@ -1071,16 +967,6 @@ def print_table(plan: Plan, res: dict[str, Any], checks: list[dict[str, Any]]) -
         print(f"  {c['verdict']:<4}  {c['target']}: {fmt(c['value'])} (target {c['target_text']})")
 
 
-def machine_info() -> dict[str, Any]:
-    try:
-        from importlib.metadata import version
-
-        libp2p_version = version("libp2p")
-    except Exception:
-        libp2p_version = "?"
-    return benchkit.machine_info(ROOT, libp2p=libp2p_version)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
@@ -1122,7 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
     if plan.live < 2 or plan.members < plan.live or plan.circles < 2 or plan.rate <= 0 or plan.workers < 1:
         ap.error("need --live >= 2, --members >= --live, --circles >= 2, --rate > 0, --workers >= 1")
     mode = "quick" if args.quick else "full"
-    machine = machine_info()
+    machine = benchkit.machine_info(libp2p=True)
     started = time.perf_counter()
 
     def log(text: str) -> None:
@@ -1177,9 +1063,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": checks,
         "elapsed_s": round(elapsed, 1),
     }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = benchkit.write_json(args.json, result)
     print(f"\nwhole run {elapsed:.1f} s; wrote {out}")
     return 0
 

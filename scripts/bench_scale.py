@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How smallsocial's cost grows: circle size, circles per node, missed messages.
 
-Built on ``scripts/bench_node.py``'s workers (one member node per process, a
+Built on ``benchkit``'s node workers (one member node per process, a
 ``NodeThread`` each, on 127.0.0.1) and its offline profile setup:
 
 - **circle size**: circles of 2, 5, 10 and 20 members (full mesh, member k dials
@@ -16,19 +16,20 @@ Built on ``scripts/bench_node.py``'s workers (one member node per process, a
   ``--quick`` does circles of 2 and 5 members only (20 processes on two busy cores
   take longer than its budget) and shorter idle and sending windows.
 - **catch-up**: a member comes back to 1,000, 10,000 and 100,000 missed
-  messages (``bench_node.run_catchup``: written offline into the other member's
+  messages (``benchkit.circles.run_catchup``: written offline into the other member's
   store, then pulled by sync; the bare floor is one libp2p stream carrying the
   same bytes). ``--quick`` does 1,000 and 10,000.
 
 Usage: scripts/bench_scale.py [--quick] [--sizes 2,5,10,20] [--circles 1,10,50]
                               [--catchup 1000,10000,100000] [--json PATH] [--keep]
+
+A little past 400 lines: three growth measurements and their tables, one report.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import sys
@@ -40,8 +41,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import bench_node  # noqa: E402  (scripts/bench_node.py, beside this file)
-from bench_node import SS, Worker, fmt, proc_cpu  # noqa: E402
+import benchkit  # noqa: E402  (scripts/benchkit/, beside this file)
+from benchkit import Worker, circles, cluster, fmt, median, percentile, print_rows, proc_cpu, rnd  # noqa: E402
+from benchkit.nodes import BARE, SS, node_worker  # noqa: E402
 
 ROOT = HERE.parent
 DEFAULT_JSON = "bench-results/bench_scale.json"
@@ -57,7 +59,7 @@ class ScalePlan:
     low_rate: float  # msg/s in all, round-robin over the circles
     low_s: float  # seconds of sending at that rate
     catchup: tuple[int, ...]
-    node_plan: bench_node.Plan  # quiet/settle times for the phases
+    node_plan: cluster.Plan  # quiet/settle times for the phases
 
 
 QUICK = ScalePlan(
@@ -69,7 +71,7 @@ QUICK = ScalePlan(
     low_rate=5.0,
     low_s=3.0,
     catchup=(1000, 10000),
-    node_plan=dataclasses.replace(bench_node.QUICK, warmup=3),
+    node_plan=dataclasses.replace(cluster.QUICK, warmup=3),
 )
 FULL = ScalePlan(
     sizes=(2, 5, 10, 20),
@@ -80,7 +82,7 @@ FULL = ScalePlan(
     low_rate=5.0,
     low_s=20.0,
     catchup=(1000, 10000, 100000),
-    node_plan=bench_node.FULL,
+    node_plan=cluster.FULL,
 )
 TINY = ScalePlan(  # the smoke test's
     sizes=(2,),
@@ -91,42 +93,26 @@ TINY = ScalePlan(  # the smoke test's
     low_rate=10.0,
     low_s=0.5,
     catchup=(200,),
-    node_plan=dataclasses.replace(bench_node.QUICK, warmup=2),
+    node_plan=dataclasses.replace(cluster.QUICK, warmup=2),
 )
 
 
 # --------------------------------------------------------------------------- circle size
 
 
-class BigCluster(bench_node.Cluster):
+class BigCluster(cluster.Cluster):
     """bench_node's cluster with patient connects: 20 members on two busy cores dial for minutes."""
 
-    def connect(self) -> dict[str, Any]:
-        ms: list[float] = []
-        failed = already = 0
-        for k in range(1, self.n):
-            r = self.workers[k].request({"op": "connect", "addrs": self.addrs[:k]}, 60 + 30 * k)
-            ms += r["ms"]
-            failed += int(r.get("failed", 0))
-            already += int(r.get("already", 0))
-        qs = [
-            (w, w.ask({"op": "mesh", "n": self.n - 1, "circle": self.circle, "timeout": 60}))
-            for w in self.workers
-        ]
-        mesh = [w.answer(q, 120, "mesh") for w, q in qs]
-        return {
-            "connect_ms": bench_node.summary(ms, 2),
-            "failed": failed,
-            "already_connected": already,
-            "mesh_sizes": [m["size"] for m in mesh],
-            "mesh_wait_s": max(m["waited_s"] for m in mesh),
-        }
+    mesh_s = 60.0
+
+    def connect_timeout(self, k: int) -> float:
+        return 60.0 + 30 * k
 
 
 def run_size(n: int, plan: ScalePlan, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     t0 = time.perf_counter()
     cl = BigCluster(SS, n, work, plan.node_plan)
-    out: dict[str, Any] = {"members": n, "prep_s": bench_node._r(cl.prep_s, 3)}
+    out: dict[str, Any] = {"members": n, "prep_s": rnd(cl.prep_s, 3)}
     try:
         out["startup"] = cl.start()
         t1 = time.perf_counter()
@@ -201,11 +187,11 @@ def run_circles(k: int, plan: ScalePlan, work: Path, log: Callable[[str], None])
     t0 = time.perf_counter()
     a_root, b_root, circles = make_circles(logs, k)
     out: dict[str, Any] = {"circles": k, "prep_s": round(time.perf_counter() - t0, 2)}
-    b = Worker("node", {"root": str(b_root)}, logs, "b")
+    b = node_worker("node", {"root": str(b_root)}, logs, "b")
     a: Worker | None = None
     try:
         b_addr = b.wait_for(b.first("NodeStarted"), 120, "B started")["addrs"][0]
-        a = Worker("node", {"root": str(a_root)}, logs, "a")
+        a = node_worker("node", {"root": str(a_root)}, logs, "a")
         started = a.wait_for(a.first("NodeStarted"), 120, "A started")
         out["spawn_to_listening_s"] = round(started["t"] - a.spawned, 3)
         out["rss_started"] = a.rss()
@@ -268,8 +254,8 @@ def run_circles(k: int, plan: ScalePlan, work: Path, log: Callable[[str], None])
             "cpu_s": round(cpu, 3),
             "cpu_pct": round(100 * cpu / wall, 2),
             "cpu_ms_per_message": round(1000 * cpu / max(1, sum(counts)), 3),
-            "p50_ms": bench_node._r(bench_node.median(lat)),
-            "p99_ms": bench_node._r(bench_node.percentile(lat, 0.99)),
+            "p50_ms": rnd(median(lat)),
+            "p99_ms": rnd(percentile(lat, 0.99)),
             "rss": a.rss(),
         }
         a_exit_t0 = time.monotonic()
@@ -296,9 +282,9 @@ def run_circles(k: int, plan: ScalePlan, work: Path, log: Callable[[str], None])
 
 def run_catchup(n: int, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    res = bench_node.run_catchup(n, work / f"catchup-{n}", log)
+    res = circles.run_catchup(n, work / f"catchup-{n}", log)
     res["elapsed_s"] = round(time.perf_counter() - t0, 1)
-    s, b = res.get(SS, {}), res.get(bench_node.BARE, {})
+    s, b = res.get(SS, {}), res.get(BARE, {})
     per = s.get("from_listening_s")
     res["ms_per_record_after_listening"] = round(1000 * per / n, 4) if per else None
     log(
@@ -339,12 +325,7 @@ def run(plan: ScalePlan, log: Callable[[str], None], keep: bool = False) -> dict
 
 def print_tables(res: dict[str, Any]) -> None:
     def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-        lines = [head, *rows]
-        widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
-        for k, line in enumerate(lines):
-            print("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
-            if k == 0:
-                print("  ".join("-" * w for w in widths))
+        print_rows(head, rows, left=0)
         print()
 
     if res["sizes"]:
@@ -408,7 +389,7 @@ def print_tables(res: dict[str, Any]) -> None:
     if res["catchup"]:
         rows = []
         for n, x in res["catchup"].items():
-            s, b = x.get(SS, {}), x.get(bench_node.BARE, {})
+            s, b = x.get(SS, {}), x.get(BARE, {})
             rows.append(
                 (
                     f"{int(n):,}",
@@ -456,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, field) is not None:
             plan = dataclasses.replace(plan, **{field: getattr(args, field)})
     started = time.perf_counter()
-    machine = bench_node.machine_info()
+    machine = benchkit.machine_info(libp2p=True)
     res = run(plan, lambda s: print(s, flush=True), args.keep)
     print()
     print_tables(res)
@@ -469,9 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         **res,
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = benchkit.write_json(args.json, result)
     print(f"whole run {result['elapsed_s']:.1f} s; wrote {out}")
     return 0
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 import bench_all  # noqa: E402
 import bench_irc  # noqa: E402
-import bench_node  # noqa: E402
+from benchkit.cluster import summarize  # noqa: E402
 
 
 @pytest.mark.timeout(40)
@@ -38,7 +38,7 @@ def test_irc_baseline_delivers_every_message(tmp_path: Path) -> None:
         cluster.start()
         conn = cluster.connect()
         assert conn["failed"] == 0 and conn["mesh_sizes"] == [2, 2, 2]  # everyone sees the two others
-        res = bench_node.summarize([cluster.phase("smoke", 12, 100.0)], plan)
+        res = summarize([cluster.phase("smoke", 12, 100.0)], plan)
         assert res["expected"] == 24 and res["delivered"] == 24  # 12 messages x 2 receivers
         assert res["lost"] == 0 and res["duplicates"] == 0
         assert res["p50_ms"] is not None and res["p99_ms"] is not None

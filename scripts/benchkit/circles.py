@@ -1,0 +1,148 @@
+"""Circles made offline for the node benchmarks, and the catch-up of messages missed while away.
+
+:func:`make_circle` founds a circle of N profiles that all know every join before any process
+starts; :func:`write_missed` puts messages in a store as if sent while a peer was away;
+:func:`run_catchup` times a member coming back and syncing them (and the bare floor: the same
+number of frames over one libp2p stream).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchkit.nodes import BARE, SS, node_worker
+from benchkit.procs import Worker
+from benchkit.stats import rnd
+from benchkit.wire import payload
+
+
+def make_circle(work: Path, n: int) -> tuple[list[Path], str]:
+    """m0 founds a circle and invites m1..m(n-1); each joins; everyone ends up knowing every join."""
+    from protocol.node.paths import resolve
+    from protocol.node.profile import Profile
+
+    profiles = [Profile.create(resolve(str(work), f"m{k}"), f"m{k}") for k in range(n)]
+    try:
+        founder = profiles[0]
+        circle = founder.new_circle("bench").circle_id
+        for p in profiles[1:]:
+            p.join_token(founder.invite(circle, p.me))
+            founder.import_bundle(p.export([circle]))
+        everything = founder.export([circle])
+        for p in profiles[1:]:
+            p.import_bundle(everything)
+        for p in profiles:
+            members = p.view(circle).roster.members
+            if len(members) != n:
+                raise SystemExit(f"bench setup: {p.display_name} sees {len(members)} of {n} members")
+        return [p.paths.root for p in profiles], circle.hex()
+    finally:
+        for p in profiles:
+            p.close()
+
+
+def write_missed(root: Path, circle_hex: str, n: int) -> dict[str, Any]:
+    """Put ``n`` messages in a profile's store, offline, as if sent (and published) while a peer was away.
+
+    The steps of ``Profile.send``: ``messages.seal`` at the author's next chain
+    position, ``CircleView.add``, ``Store.add_record``; the chain position is
+    carried from one record to the next instead of asking ``CircleView.next_pos``,
+    which scans the whole circle on every call (quadratic over 10,000 sends).
+    Not queued in the outbox: they were published while the other member was away.
+    """
+    from protocol import messages
+    from protocol.node.paths import ProfilePaths
+    from protocol.node.profile import Profile
+    from protocol.view import Stored
+
+    cid = bytes.fromhex(circle_hex)
+    p = Profile.open(ProfilePaths(root))
+    try:
+        t0 = time.perf_counter()
+        view = p.view(cid)
+        epoch = view.roster.current_epoch
+        assert epoch is not None
+        key = p.epoch_keys(cid)[epoch.id]
+        pos = view.next_pos(p.me)
+        now = int(time.time())
+        for k in range(0, n, 1000):
+            with p.store.tx():
+                for i in range(k, min(n, k + 1000)):
+                    ts = time.time()
+                    content = messages.Content(messages.TEXT, int(ts * 1000), payload("catchup", i, ts))
+                    rec = messages.seal(p.identity, cid, pos, epoch.id, key, content)
+                    if not isinstance(view.add(rec), Stored):
+                        raise SystemExit("bench setup: a catch-up record was refused")
+                    p.store.add_record(rec, now)
+                    pos = pos.after(rec.id)
+        dt = time.perf_counter() - t0
+        return {"n": n, "write_s": round(dt, 3), "us_per_record": round(dt / n * 1e6, 1)}
+    finally:
+        p.close()
+
+
+def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": plan_n}
+    # bare floor: a fresh process pulls the frames over one stream from a running host.
+    logs = work / "catchup-bare"
+    pub = node_worker("gossip", {"logs": str(logs)}, logs, "holder")
+    puller: Worker | None = None
+    try:
+        pub_addr = pub.wait_for(pub.first("ready"), 60, "holder ready")["addr"]
+        pub.request({"op": "store", "n": plan_n}, 60)
+        puller = node_worker("gossip", {"logs": str(logs), "pull": pub_addr, "n": plan_n}, logs, "puller")
+        done = puller.wait_for(puller.first("pulled"), 120, "pulled")
+        ready = puller.line("ready")
+        out[BARE] = {
+            "received": done["n"],
+            "from_spawn_s": rnd(done["t"] - puller.spawned, 3),
+            "from_listening_s": rnd(done["t"] - ready["t"], 3),
+            "startup_s": rnd(ready["t"] - puller.spawned, 3),
+        }
+    finally:
+        if puller is not None:
+            puller.close()
+        pub.close({"op": "quit"})
+
+    # smallsocial: m0's store holds the missed messages; m1 comes back and syncs.
+    logs = work / "catchup-smallsocial"
+    roots, circle = make_circle(logs, 2)
+    written = write_missed(roots[0], circle, plan_n)
+    log(f"  wrote {plan_n:,} records offline ({written['us_per_record']} µs each)")
+    holder = node_worker("node", {"root": str(roots[0])}, logs, "holder")
+    member: Worker | None = None
+    try:
+        h_addr = holder.wait_for(holder.first("NodeStarted"), 60, "holder started")["addrs"][0]
+        member = node_worker("node", {"root": str(roots[1]), "peers": [h_addr]}, logs, "member")
+        started = member.wait_for(member.first("NodeStarted"), 60, "member started")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if int(member.request({"op": "count", "p": "catchup"}, 60)["n"]) >= plan_n:
+                break
+            time.sleep(0.1)
+        rep = member.request({"op": "report", "p": "catchup"}, 60)
+        got = {int(i): t for i, _, t in rep["recv"]}
+        last = max(got.values()) if got else None
+        boot = member.line("boot")
+        connected = member.line("PeerConnected")
+        counters = rep.get("counters", {})
+        out[SS] = {
+            "received": len(got),
+            "from_spawn_s": rnd(last - member.spawned, 3) if last else None,
+            "from_listening_s": rnd(last - started["t"], 3) if last else None,
+            "startup_s": rnd(started["t"] - member.spawned, 3),
+            "imported_s": rnd(boot["t"] - member.spawned, 3) if boot else None,
+            "connected_after_listening_s": rnd(connected["t"] - started["t"], 3) if connected else None,
+            "first_commit_after_listening_s": rnd(min(got.values()) - started["t"], 3) if got else None,
+            "sync_batches": counters.get("sync_batches"),
+            "rss": member.rss(),
+            "written": written,
+        }
+    finally:
+        if member is not None:
+            member.close({"op": "stop"})
+        holder.close({"op": "stop"})
+    return out

@@ -1,0 +1,419 @@
+"""The workers of the node benchmark: a member node, and a bare py-libp2p gossipsub host.
+
+``bench_node.py --worker node|gossip CONFIG`` runs one (:data:`WORKERS`); the protocol is
+:mod:`benchkit.wire`'s. ``node`` is a ``NodeThread`` (the bridge the TUI uses) on one profile;
+``gossip`` is py-libp2p with our gossipsub settings on one topic, and optionally the pull
+protocol that the catch-up's bare floor reads frames over. A second module would only split
+one protocol's two ends, hence past 400 lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchkit.procs import Worker
+from benchkit.wire import Receipts, out, payload, reply
+
+NODE_SCRIPT = Path(__file__).resolve().parents[1] / "bench_node.py"
+"""The script whose ``--worker node|gossip`` runs these workers."""
+BARE, SS = "bare", "smallsocial"
+SYSTEMS = (BARE, SS)
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+TOPIC = "bench/node/1"
+PULL_PROTOCOL = "/bench/pull/1"
+PULL_BATCH = 256  # = protocol.node.syncwire.BATCH_RECORDS
+
+
+def worker_gossip(cfg: dict[str, Any]) -> None:
+    """Bare py-libp2p: a host with our gossipsub settings on one topic; optional pull protocol."""
+    import trio
+    from libp2p.custom_types import TProtocol
+    from libp2p.network.stream.exceptions import StreamEOF, StreamReset
+    from libp2p.peer.id import ID
+    from libp2p.peer.peerinfo import info_from_p2p_addr
+    from libp2p.pubsub.pubsub import Pubsub
+    from libp2p.tools.anyio_service import background_trio_service
+    from multiaddr import Multiaddr
+
+    from protocol.identity import Identity
+    from protocol.node.host import make_gossipsub, make_host, setup_logging
+
+    out({"ev": "boot", "t": time.time()})
+    setup_logging(Path(cfg["logs"]))
+    proto = TProtocol(PULL_PROTOCOL)
+    receipts = Receipts()
+    stop_s: list[float] = []
+
+    async def read_exactly(stream: Any, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = await stream.read(n - len(buf))
+            if not chunk:
+                raise StreamEOF()
+            buf += chunk
+        return bytes(buf)
+
+    async def main() -> None:
+        host = make_host(Identity.generate(), [LOOPBACK])
+        gs = make_gossipsub()
+        ps = Pubsub(host, gs)
+        stored: list[bytes] = []
+
+        async def serve_pull(stream: Any) -> None:
+            try:
+                await read_exactly(stream, 4)
+                for k in range(0, len(stored), PULL_BATCH):  # batched like syncwire (256 a frame)
+                    await stream.write(
+                        b"".join(len(p).to_bytes(4, "big") + p for p in stored[k : k + PULL_BATCH])
+                    )
+                await stream.close()
+            except (StreamEOF, StreamReset):
+                await stream.reset()
+
+        async with host.run(listen_addrs=[Multiaddr(LOOPBACK)]):
+            await host.get_network().auto_connector.stop()  # type: ignore[attr-defined]
+            async with background_trio_service(ps), background_trio_service(gs):
+                await ps.wait_until_ready()
+                host.set_stream_handler(proto, serve_pull)
+                me = host.get_id()
+                addr = f"{host.get_addrs()[0]}"
+                if cfg.get("pull"):  # the catch-up floor: a fresh process pulls and reports
+                    out({"ev": "ready", "addr": addr, "t": time.time()})
+                    info = info_from_p2p_addr(Multiaddr(cfg["pull"]))
+                    await host.connect(info)
+                    out({"ev": "connected", "t": time.time()})
+                    stream = await host.new_stream(info.peer_id, [proto])
+                    await stream.write(b"PULL")
+                    got, buf = 0, b""
+                    while got < int(cfg["n"]):  # read what has come, then split it into frames
+                        chunk = await stream.read(1 << 20)
+                        if not chunk:
+                            break
+                        buf += chunk
+                        while len(buf) >= 4 and len(buf) >= 4 + (n := int.from_bytes(buf[:4], "big")):
+                            buf = buf[4 + n :]
+                            got += 1
+                    out({"ev": "pulled", "n": got, "t": time.time()})
+                    await stream.close()
+                    await host.disconnect(info.peer_id)
+                    return
+                sub = await ps.subscribe(TOPIC)
+
+                async def receive() -> None:
+                    async for msg in sub:
+                        t = time.time()
+                        if ID(msg.from_id) != me:
+                            receipts.add(msg.data.decode(errors="replace"), t)
+
+                async def publish(phase: str, n: int, rate: float) -> None:
+                    start = trio.current_time()
+                    deadline = start + (2 * n / rate + 3 if rate > 0 else 120)
+                    first: float | None = None
+                    sent = 0
+                    for i in range(n):
+                        if rate > 0:
+                            await trio.sleep_until(start + i / rate)
+                        if trio.current_time() > deadline:
+                            break
+                        ts = time.time()
+                        first = ts if first is None else first
+                        await ps.publish(TOPIC, payload(phase, i, ts).encode())
+                        sent += 1
+                    t = time.time()
+                    out(
+                        {
+                            "ev": "sent_done",
+                            "p": phase,
+                            "n": n,
+                            "sent": sent,
+                            "first": first,
+                            "last": t,
+                            "t": t,
+                        }
+                    )
+
+                async def connect(cmd: dict[str, Any]) -> None:
+                    ms = []
+                    for a in cmd["addrs"]:
+                        info = info_from_p2p_addr(Multiaddr(a))
+                        t0 = time.perf_counter()
+                        await host.connect(info)
+                        ms.append(round((time.perf_counter() - t0) * 1000, 3))
+                    reply(cmd, ms=ms)
+
+                async def mesh(cmd: dict[str, Any]) -> None:
+                    t0 = time.perf_counter()
+                    with trio.move_on_after(float(cmd.get("timeout", 20))):
+                        while len(gs.mesh.get(TOPIC, ())) < int(cmd["n"]):
+                            await trio.sleep(0.01)
+                    reply(cmd, size=len(gs.mesh.get(TOPIC, ())), waited_s=round(time.perf_counter() - t0, 3))
+
+                async def commands(nursery: trio.Nursery) -> None:
+                    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+                    buf = b""
+                    while True:
+                        chunk = await stdin.receive_some(65536)
+                        if not chunk:
+                            return
+                        buf += chunk
+                        while b"\n" in buf:
+                            line, buf = buf.split(b"\n", 1)
+                            cmd = json.loads(line)
+                            op = cmd["op"]
+                            if op == "connect":
+                                nursery.start_soon(connect, cmd)
+                            elif op == "mesh":
+                                nursery.start_soon(mesh, cmd)
+                            elif op == "send":
+                                nursery.start_soon(publish, cmd["p"], int(cmd["n"]), float(cmd["rate"]))
+                            elif op == "count":
+                                n, last = receipts.count(cmd["p"])
+                                reply(cmd, n=n, last=last)
+                            elif op == "report":
+                                recv, dups = receipts.report(cmd["p"])
+                                reply(cmd, recv=recv, dups=dups, counters={})
+                            elif op == "store":
+                                stored[:] = [
+                                    payload("catchup", i, time.time()).encode() for i in range(int(cmd["n"]))
+                                ]
+                                reply(cmd, n=len(stored))
+                            elif op == "quit":
+                                return
+
+                out({"ev": "ready", "addr": addr, "t": time.time()})
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(receive)
+                    await commands(nursery)
+                    t0 = time.monotonic()
+                    async with trio.open_nursery() as closing:  # close connections concurrently
+                        for pid in list(host.get_network().connections):
+                            closing.start_soon(host.disconnect, pid)
+                    stop_s.append(time.monotonic() - t0)
+                    nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    out({"ev": "exit", "stopped": True, "stop_s": round(stop_s[0], 3) if stop_s else None, "t": time.time()})
+
+
+def worker_node(cfg: dict[str, Any]) -> None:
+    """A smallsocial member node: a NodeThread; receipts kept in memory, commands on stdin."""
+    from protocol import circle as circle_mod
+    from protocol.node import api
+    from protocol.node.bridge import NodeThread
+    from protocol.node.host import setup_logging
+    from protocol.node.paths import ProfilePaths
+
+    out({"ev": "boot", "t": time.time()})
+    paths = ProfilePaths(Path(cfg["root"]))
+    setup_logging(paths.logs)
+    events: queue.SimpleQueue[tuple[float, Any] | None] = queue.SimpleQueue()
+    receipts = Receipts()
+    lock = threading.Lock()
+    sent_info: dict[int, tuple[str, int, float]] = {}  # request id -> (phase, i, ts)
+    record_info: dict[bytes, tuple[str, int]] = {}  # record id -> (phase, i)
+    sent: dict[str, dict[int, list[float | None]]] = defaultdict(dict)  # phase -> i -> [ts, acked, published]
+    failed: Counter[str] = Counter()
+    counters: Counter[str] = Counter()
+    answered: dict[str, threading.Semaphore] = {}  # phase -> released per answered command
+    waiters: dict[int, tuple[threading.Event, list[Any]]] = {}
+    connected: set[str] = set()  # peer IDs the node reports connected (it may dial on its own)
+
+    def on_event(ev: api.Event) -> None:  # on the node's thread: stamp and hand over
+        t = time.time()
+        # Check before handing over: the writer thread pops sent_info once it sees the event.
+        info = sent_info.get(ev.request_id) if isinstance(ev, (api.MessageSent, api.CommandFailed)) else None
+        events.put((t, ev))
+        if info is not None:  # per phase: concurrent sends (several circles) each wait for their own
+            answered[info[0]].release()
+        if isinstance(ev, api.PeerConnected):
+            connected.add(ev.peer_id)
+        elif isinstance(ev, api.PeerDisconnected):
+            connected.discard(ev.peer_id)
+        if isinstance(ev, (api.CommandDone, api.CommandFailed)) and ev.request_id in waiters:
+            done, box = waiters[ev.request_id]
+            box.append((time.perf_counter(), ev))
+            done.set()
+
+    def writer() -> None:
+        while (item := events.get()) is not None:
+            t, ev = item
+            if isinstance(ev, tuple):  # a sender's marker: every command of the phase answered
+                _, phase, n, submitted = ev
+                with lock:
+                    acked = sent.get(phase, {})
+                    first = min((float(v[0]) for v in acked.values() if v[0] is not None), default=None)
+                    last = max((v[1] for v in acked.values() if v[1] is not None), default=None)
+                    nack, nfail = len(acked), failed[phase]
+                out(
+                    {
+                        "ev": "sent_done",
+                        "p": phase,
+                        "n": n,
+                        "submitted": submitted,
+                        "acked": nack,
+                        "failed": nfail,
+                        "first": first,
+                        "last": last,
+                        "t": t,
+                    }
+                )
+            elif isinstance(ev, api.MessageReceived):
+                receipts.add(ev.text or "", t)
+            elif isinstance(ev, api.MessageSent):
+                info = sent_info.pop(ev.request_id or -1, None)
+                if info is not None:
+                    with lock:
+                        sent[info[0]][info[1]] = [info[2], t, None]
+                        record_info[ev.record_id] = info[:2]
+            elif isinstance(ev, api.MessagePublished):
+                with lock:
+                    pi = record_info.pop(ev.record_id, None)
+                    if pi is not None:
+                        sent[pi[0]][pi[1]][2] = t
+            elif isinstance(ev, api.CommandFailed):
+                info = sent_info.pop(ev.request_id, None)
+                if info is not None:
+                    with lock:
+                        failed[info[0]] += 1
+                counters["command_failed"] += 1
+            elif isinstance(ev, api.NodeStarted):
+                out({"ev": "NodeStarted", "addrs": list(ev.addrs), "peer_id": ev.peer_id, "t": t})
+            elif isinstance(ev, api.PeerConnected):
+                counters["peer_connected"] += 1
+                out({"ev": "PeerConnected", "peer_id": ev.peer_id, "t": t})
+            elif isinstance(ev, api.SyncProgress):
+                counters["sync_batches"] += 1
+                counters["sync_records"] += ev.received
+            elif isinstance(ev, api.GapDetected):
+                counters["gaps"] += 1
+            elif isinstance(ev, api.RecordDropped):
+                counters["dropped"] += 1
+                if "rate limit" in ev.reason:
+                    counters["dropped_rate_limit"] += 1
+            elif isinstance(ev, api.NodeStopped):
+                out({"ev": "NodeStopped", "detail": ev.error, "t": t})
+
+    def send(circle: bytes, phase: str, n: int, rate: float) -> None:
+        start = time.monotonic()
+        deadline = start + (2 * n / rate + 3 if rate > 0 else 120)
+        in_flight = submitted = 0
+        sem = answered[phase] = threading.Semaphore(0)
+        for i in range(n):
+            if rate > 0:
+                delay = start + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            while in_flight >= 500:  # the node's command channel holds 1,000
+                sem.acquire()
+                in_flight -= 1
+            if time.monotonic() > deadline:
+                break
+            ts = time.time()
+            msg = api.SendMessage(circle, payload(phase, i, ts))
+            sent_info[msg.request_id] = (phase, i, ts)
+            node.submit(msg)
+            in_flight += 1
+            submitted += 1
+        for _ in range(in_flight):
+            sem.acquire(timeout=120)
+        events.put((time.time(), ("sent_done", phase, n, submitted)))
+
+    def command(cmd: api.Command, timeout: float = 30.0) -> tuple[float, Any]:
+        done, box = threading.Event(), list[Any]()
+        waiters[cmd.request_id] = (done, box)
+        node.submit(cmd)
+        done.wait(timeout)
+        waiters.pop(cmd.request_id, None)
+        return box[0] if box else (time.perf_counter(), None)
+
+    if cfg.get("profile"):  # cProfile the node's thread (the trio loop) and dump it when it ends
+        import cProfile
+
+        profiler = cProfile.Profile()
+        run_node = NodeThread._main
+
+        def profiled(self: NodeThread) -> None:
+            profiler.enable()
+            try:
+                run_node(self)
+            finally:
+                profiler.disable()
+                profiler.dump_stats(cfg["profile"])
+
+        NodeThread._main = profiled  # type: ignore[method-assign]
+
+    out_thread = threading.Thread(target=writer, name="bench-writer", daemon=True)
+    out_thread.start()
+    node = NodeThread(paths, on_event, listen=[LOOPBACK], peers=list(cfg.get("peers", [])))
+    node.start()
+    threads: list[threading.Thread] = []
+    try:
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            op = cmd["op"]
+            if op == "send":
+                th = threading.Thread(
+                    target=send,
+                    args=(bytes.fromhex(cmd["circle"]), cmd["p"], int(cmd["n"]), float(cmd["rate"])),
+                    daemon=True,
+                )
+                th.start()
+                threads.append(th)
+            elif op == "connect":
+                ms, fails, already = [], 0, 0
+                for a in cmd["addrs"]:
+                    if a.rsplit("/p2p/", 1)[-1] in connected:  # dialled already (presence): not timed
+                        already += 1
+                        continue
+                    t0 = time.perf_counter()
+                    t1, ev = command(api.ConnectPeer(a))
+                    if isinstance(ev, api.CommandDone):
+                        ms.append(round((t1 - t0) * 1000, 3))
+                    else:
+                        fails += 1
+                reply(cmd, ms=ms, failed=fails, already=already)
+            elif op == "mesh":
+                topic = circle_mod.topic(bytes.fromhex(cmd["circle"]))
+                t0 = time.perf_counter()
+                size = 0
+                while time.perf_counter() - t0 < float(cmd.get("timeout", 20)):
+                    gs = getattr(getattr(node, "_node", None), "gossipsub", None)  # read-only peek
+                    size = len(gs.mesh.get(topic, ())) if gs is not None else 0
+                    if size >= int(cmd["n"]):
+                        break
+                    time.sleep(0.01)
+                reply(cmd, size=size, waited_s=round(time.perf_counter() - t0, 3))
+            elif op == "count":
+                n, last = receipts.count(cmd["p"])
+                reply(cmd, n=n, last=last)
+            elif op == "report":
+                recv, dups = receipts.report(cmd["p"])
+                with lock:
+                    mine = [[i, *v] for i, v in sent.get(cmd["p"], {}).items()]
+                    nfail = failed[cmd["p"]]
+                reply(cmd, recv=recv, dups=dups, sent=mine, failed=nfail, counters=dict(counters))
+            elif op == "stop":
+                break
+    finally:
+        t0 = time.monotonic()
+        ok = node.stop(10.0)
+        stop_s = round(time.monotonic() - t0, 3)
+        events.put(None)
+        out_thread.join(5)
+        out({"ev": "exit", "stopped": ok, "stop_s": stop_s, "t": time.time()})
+
+
+WORKERS = {"gossip": worker_gossip, "node": worker_node}
+
+
+def node_worker(role: str, cfg: dict[str, Any], log_dir: Path, name: str) -> Worker:
+    """A ``node`` (smallsocial) or ``gossip`` (bare) worker process."""
+    return Worker.script(NODE_SCRIPT, role, cfg, log_dir, name)

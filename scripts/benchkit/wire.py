@@ -1,0 +1,84 @@
+"""The benchmark workers' protocol and payloads.
+
+A worker prints JSON lines on stdout (each with ``"t": time.time()``) and reads JSON commands
+on stdin; a command with ``"q"`` is answered by ``{"ev": "reply", "q": ...}`` (:func:`reply`).
+Receipts stay in the worker's memory (:class:`Receipts`) and are fetched with ``count`` /
+``report``, so the measured processes do not write a line per message. A message is a
+:data:`PAYLOAD_BYTES`-byte text that starts with a JSON header (:func:`pad`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+PAYLOAD_BYTES = 400
+
+_DECODER = json.JSONDecoder()
+_OUT_LOCK = threading.Lock()
+
+
+def pad(fields: dict[str, Any]) -> str:
+    """A message text: ``fields`` as compact JSON, padded to ``PAYLOAD_BYTES``."""
+    head = json.dumps(fields, separators=(",", ":"))
+    return head + " " + "x" * max(0, PAYLOAD_BYTES - len(head) - 1)
+
+
+def payload(phase: str, i: int, ts: float) -> str:
+    return pad({"p": phase, "i": i, "ts": ts})
+
+
+def parse_payload(text: str) -> dict[str, Any] | None:
+    """The header of a text :func:`pad` made (with a phase ``"p"``), else ``None``."""
+    try:
+        head, _ = _DECODER.raw_decode(text)
+    except ValueError:
+        return None
+    return head if isinstance(head, dict) and "p" in head else None
+
+
+def out(obj: dict[str, Any]) -> None:
+    """One JSON line on stdout, whole (threads share it)."""
+    line = json.dumps(obj, separators=(",", ":")) + "\n"
+    with _OUT_LOCK:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+def reply(cmd: dict[str, Any], **fields: Any) -> None:
+    out({"ev": "reply", "q": cmd.get("q"), "t": time.time(), **fields})
+
+
+class Receipts:
+    """First receipt of each (phase, index): (send stamp, receive stamp); thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_phase: dict[str, dict[int, tuple[float, float]]] = defaultdict(dict)
+        self.dups: Counter[str] = Counter()
+        self.last: dict[str, float] = {}
+
+    def add(self, text: str, t: float) -> None:
+        head = parse_payload(text)
+        if head is None:
+            return
+        p, i = head["p"], int(head["i"])
+        with self.lock:
+            d = self.by_phase[p]
+            if i in d:
+                self.dups[p] += 1
+                return
+            d[i] = (float(head["ts"]), t)
+            self.last[p] = t
+
+    def count(self, p: str) -> tuple[int, float | None]:
+        with self.lock:
+            return len(self.by_phase.get(p, ())), self.last.get(p)
+
+    def report(self, p: str) -> tuple[list[list[float]], int]:
+        with self.lock:
+            return [[i, ts, t] for i, (ts, t) in self.by_phase.get(p, {}).items()], self.dups[p]
