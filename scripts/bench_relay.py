@@ -363,7 +363,7 @@ def worker_members(cfg: dict[str, Any]) -> None:
             if linked and relay_pid not in mesh and (c, k) not in reoffered and now - started_at > 20:
                 reoffered[(c, k)] = now
                 counters["pin_reoffers"] += 1
-                nursery.start_soon(node._offer_pins, relay_pid, by_c[c]["cid"])
+                nursery.start_soon(node.offer_pins, relay_pid, by_c[c]["cid"])
         return ok, connected
 
     lags: list[float] = []  # how late a 10 ms sleep wakes up in this loop (ms): is the worker busy?

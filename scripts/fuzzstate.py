@@ -9,7 +9,7 @@
   validator instead of dying at a signature.
 - ``sync_session``: a stream of sync frames (``syncwire``) that a member node (bob, holding
   the vectors' circle) runs with the node's own ``syncer.pull`` (answer frames: records
-  through ``Node._take`` and ``ingest``, strangers settled at the end) and ``syncer.serve``
+  through ``Node.take`` and ``ingest``, strangers settled at the end) and ``syncer.serve``
   (a session that starts with a ``V`` frame is a peer's request, answered to one of the six
   people in turn).
 
@@ -556,12 +556,12 @@ class _Stream:
 
 
 class _Node:
-    """What syncer.pull and syncer.serve use of a Node: the real _take, _announce, _drop."""
+    """What syncer.pull and syncer.serve use of a Node: the real take, _announce, drop."""
 
-    _take = Node._take
+    take = Node.take
     _announce = Node._announce
-    _drop = Node._drop
-    _held_seqs = Node._held_seqs
+    drop = Node.drop
+    held_seqs = Node.held_seqs
 
     def __init__(self, p: Profile, stream: _Stream) -> None:
         self.profile = p
@@ -575,7 +575,7 @@ class _Node:
     def emit(self, event: object) -> None:
         pass
 
-    def _want_sync(self, pid: ID, cid: bytes | None) -> None:
+    def want_sync(self, pid: ID, cid: bytes | None) -> None:
         pass
 
     def _reconsider_peers(self) -> None:

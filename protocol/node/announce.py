@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import TYPE_CHECKING
 
 import multiaddr
 import trio
@@ -28,9 +27,7 @@ from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 
 from protocol.node import api, circuit, lan, reach, upnp
 from protocol.node.host import LOG, key_of
-
-if TYPE_CHECKING:
-    from protocol.node.node import Node
+from protocol.node.ports import NodePort
 
 CHECK_S = 3.0
 """Seconds between checks of this machine's addresses."""
@@ -58,7 +55,7 @@ class Supersede(INotifee):
     other at the same moment must not each close the other's.
     """
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: NodePort) -> None:
         self.node = node
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
@@ -119,20 +116,14 @@ def _ips(addrs: list[str]) -> set[str]:
     return {a.split("/")[2] for a in addrs if a.count("/") > 2 and "/p2p-circuit" not in a}
 
 
-def _is_relay(node: Node) -> bool:
-    from protocol.node.relay import RelayNode
-
-    return isinstance(node, RelayNode)
-
-
-def _relayed(node: Node) -> bool:
+def _relayed(node: NodePort) -> bool:
     """Connected to a relay pinned to one of my circles (it stores and forwards for me)."""
     relays = {k for c in node.profile.store.circles() if c.status == "member"
               for k in node.profile.view(c.id).roster.relays}  # fmt: skip
-    return any(key_of(pid) in relays for pid in list(node._connected))
+    return any(key_of(pid) in relays for pid in list(node.connected))
 
 
-def _report(node: Node, last: tuple[str, str] | None) -> tuple[str, str]:
+def _report(node: NodePort, last: tuple[str, str] | None) -> tuple[str, str]:
     """Emit and keep (``<profile>/reachability``) how friends reach me, when it changed."""
     now = reach.reachability(node.public_addrs(), _relayed(node), reach.discovery_on())
     if now != last:
@@ -144,16 +135,16 @@ def _report(node: Node, last: tuple[str, str] | None) -> tuple[str, str]:
     return now
 
 
-async def follow(node: Node, interval: float = CHECK_S) -> None:
+async def follow(node: NodePort, interval: float = CHECK_S) -> None:
     """Keep ``node.addrs`` current; on a change, reconnect and announce (runs until cancelled)."""
     if reach.discovery_on():  # on loopback nobody moves; leave connections as they are
         node.host.get_network().register_notifee(Supersede(node))
-    if reach.discovery_on() and node._nursery is not None:
-        node._nursery.start_soon(circuit.hop if _is_relay(node) else circuit.client, node)
-    if lan.enabled() and node._nursery is not None and not _is_relay(node):
-        node._nursery.start_soon(lan.discover, node)
-    if upnp.enabled() and node._nursery is not None and not _is_relay(node):
-        node._nursery.start_soon(upnp.run, node)
+    if reach.discovery_on():
+        node.start_soon(circuit.hop if node.is_relay else circuit.client, node)
+    if lan.enabled() and not node.is_relay:
+        node.start_soon(lan.discover, node)
+    if upnp.enabled() and not node.is_relay:
+        node.start_soon(upnp.run, node)
     state = _report(node, None)
     while True:
         await trio.sleep(interval)
@@ -171,14 +162,13 @@ async def follow(node: Node, interval: float = CHECK_S) -> None:
         with contextlib.suppress(OSError):
             (node.profile.paths.root / "addrs").write_text("\n".join(node.public_addrs()) + "\n")
         if lost:  # a connection from a vanished address is dead but may not know it yet
-            await node._disconnect_all()
-            node._backoff.clear()
+            await node.disconnect_all()
+            node.redial_soon()
         node.emit(api.AddressesChanged(tuple(node.public_addrs())))
-        if node._nursery is not None:
-            node._nursery.start_soon(_tell, node)
+        node.start_soon(_tell, node)
 
 
-async def _tell(node: Node) -> None:
+async def _tell(node: NodePort) -> None:
     """Presence with the new addresses in every circle: now, and again as connections come back."""
     for delay in RETELL_S:
         await trio.sleep(delay)
@@ -189,4 +179,4 @@ async def _tell(node: Node) -> None:
         for c in node.profile.store.circles():
             if c.status in ("member", "relay"):
                 with contextlib.suppress(Exception):
-                    await node._announce_presence(c.id)
+                    await node.announce_presence(c.id)

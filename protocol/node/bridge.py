@@ -112,7 +112,7 @@ class NodeThread:
         node.commands_in.close()  # from now on ``put`` answers at once
         while True:
             try:
-                cmd = node._commands_out.receive_nowait()
+                cmd = node.commands_out.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
                 return
             self.on_event(api.CommandFailed(cmd.request_id, "The node stopped before it could do this."))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import multiaddr
 import trio
@@ -34,9 +34,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from protocol.node import reach
 from protocol.node.host import LOG, key_of
-
-if TYPE_CHECKING:
-    from protocol.node.node import Node
+from protocol.node.ports import NodePort
 
 HOP_LIMITS = RelayLimits(duration=3600, data=64 * 1024 * 1024, max_circuit_conns=64, max_reservations=256)
 """A circuit lasts at most an hour and 64 MiB (then the members redial); 64 circuits and 256
@@ -45,7 +43,7 @@ RESERVE_S = 5.0
 """How often a member checks its reservations on its circles' relays."""
 
 
-def _members_of_pinned(node: Node) -> set[bytes]:
+def _members_of_pinned(node: NodePort) -> set[bytes]:
     keys: set[bytes] = set()
     for c in node.profile.store.circles():
         if c.status == "relay":
@@ -53,7 +51,7 @@ def _members_of_pinned(node: Node) -> set[bytes]:
     return keys
 
 
-async def hop(node: Node) -> None:
+async def hop(node: NodePort) -> None:
     """On a relay: be a circuit relay v2 hop for members of the circles pinned here."""
     proto = CircuitV2Protocol(node.host, limits=HOP_LIMITS, allow_hop=True)
     async with background_trio_service(proto):
@@ -74,7 +72,7 @@ async def hop(node: Node) -> None:
         await trio.sleep_forever()
 
 
-def _relays(node: Node) -> dict[ID, list[str]]:
+def _relays(node: NodePort) -> dict[ID, list[str]]:
     """The relays pinned to my circles: peer ID to their pinned addresses."""
     out: dict[ID, list[str]] = {}
     for c in node.profile.store.circles():
@@ -88,7 +86,7 @@ def _relays(node: Node) -> dict[ID, list[str]]:
     return out
 
 
-async def client(node: Node) -> None:
+async def client(node: NodePort) -> None:
     """On a member: accept circuits, reserve on the circles' relays when unreachable, punch holes."""
     proto = CircuitV2Protocol(node.host, allow_hop=False)
     transport = CircuitV2Transport(node.host, proto, RelayConfig(roles=RelayRole.STOP | RelayRole.CLIENT))
@@ -130,7 +128,7 @@ async def client(node: Node) -> None:
         node.connect = plain_connect  # type: ignore[method-assign]
 
 
-async def _reserve(node: Node, transport: Any, circuits: dict[ID, str], nursery: trio.Nursery) -> None:
+async def _reserve(node: NodePort, transport: Any, circuits: dict[ID, str], nursery: trio.Nursery) -> None:
     """Hold a reservation on every connected relay of my circles while I have no public address."""
     public = any(reach.rank(a) == 0 for a in node.addrs if "/p2p-circuit" not in a)
     relays = _relays(node)
@@ -156,7 +154,7 @@ async def _reserve(node: Node, transport: Any, circuits: dict[ID, str], nursery:
 
 
 def _dial_circuits(
-    node: Node, connect: Callable[[str], Awaitable[bool]], dialling: set[str], nursery: trio.Nursery
+    node: NodePort, connect: Callable[[str], Awaitable[bool]], dialling: set[str], nursery: trio.Nursery
 ) -> None:
     """Dial friends' circuit addresses now, beside the dialer's one-by-one round.
 
@@ -188,6 +186,6 @@ def _dial_circuits(
             nursery.start_soon(one)
 
 
-def circuit_addrs(node: Node) -> list[str]:
+def circuit_addrs(node: NodePort) -> list[str]:
     """The circuit addresses this member holds reservations for (announced after direct ones)."""
     return list(getattr(node, "_circuit_addrs", {}).values())

@@ -159,7 +159,7 @@ async def _client(node: Node, stream: trio.SocketStream) -> None:
                         "ok": True,
                         "peer_id": node.profile.identity.peer_id,
                         "addrs": node.addrs,
-                        "peers": len(node._connected),
+                        "peers": len(node.connected),
                         "stats": dict(node.stats),
                     },
                 )

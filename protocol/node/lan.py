@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
@@ -27,9 +27,7 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from protocol.node import reach
 from protocol.node.host import LOG, key_of
-
-if TYPE_CHECKING:
-    from protocol.node.node import Node
+from protocol.node.ports import NodePort
 
 ENV = "SMALLSOCIAL_LAN_DISCOVERY"
 """``off``: no mDNS (the user's switch; ``SMALLSOCIAL_DISCOVERY=off`` turns it off too)."""
@@ -39,7 +37,7 @@ def enabled() -> bool:
     return reach.discovery_on() and reach.switch_on(ENV)
 
 
-def _circles_of(node: Node, key: bytes) -> list[bytes]:
+def _circles_of(node: NodePort, key: bytes) -> list[bytes]:
     """My active circles that ``key`` is a member or relay of."""
     out = []
     for c in node.profile.store.circles():
@@ -50,7 +48,7 @@ def _circles_of(node: Node, key: bytes) -> list[bytes]:
     return out
 
 
-def _found(node: Node, info: PeerInfo) -> None:
+def _found(node: NodePort, info: PeerInfo) -> None:
     """On the trio thread: a peer announced itself on the LAN; dial it if it is one of ours."""
     if info.peer_id == node.host.get_id():
         return
@@ -66,12 +64,12 @@ def _found(node: Node, info: PeerInfo) -> None:
     LOG.info("found %s on the LAN at %s", me, addrs)
     with contextlib.suppress(sqlite3.OperationalError):
         for cid in circles:
-            node.profile.store.add_peer_addrs(cid, addrs, "mdns", node.profile._now())
+            node.profile.store.add_peer_addrs(cid, addrs, "mdns", int(node.profile.clock()))
     for a in addrs:
-        node._backoff.pop(a, None)  # dial it on the dialer's next round
+        node.redial_soon(a)  # dial it on the dialer's next round
 
 
-async def discover(node: Node) -> None:
+async def discover(node: NodePort) -> None:
     """Announce this node on the LAN and dial circle members found there (runs until cancelled)."""
     from libp2p.discovery.mdns.mdns import MDNSDiscovery
 

@@ -19,7 +19,7 @@ import logging
 import sqlite3
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -123,7 +123,7 @@ class Node(Peering):
         self._strikes: dict[str, list[tuple[float, float]]] = {}
         self._invalid = 0.0
         self.stats: dict[str, int] = defaultdict(int)
-        self.commands_in, self._commands_out = trio.open_memory_channel[api.Command](1000)
+        self.commands_in, self.commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
         self._stop = trio.Event()
         self._topics: dict[str, bytes] = {}
@@ -171,6 +171,19 @@ class Node(Peering):
         self._listeners.append(send)
         return recv
 
+    @property
+    def connected(self) -> set[ID]:
+        """Peers with an open connection (kept up to date by the ``Notifee``)."""
+        return self._connected
+
+    is_relay = False
+    """A relay runs the circuit hop and no LAN discovery or UPnP (:mod:`protocol.node.announce`)."""
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` in the node's nursery (nothing before the node runs)."""
+        if self._nursery is not None:
+            self._nursery.start_soon(fn, *args)
+
     # lifecycle -------------------------------------------------------------
     def stop(self) -> None:
         """Ask the node to shut down (from the trio thread)."""
@@ -201,7 +214,7 @@ class Node(Peering):
                     self._nursery = nursery
                     for c in self.profile.store.circles():
                         if c.status in ACTIVE:
-                            await self._join_topic(c.id)
+                            await self.join_topic(c.id)
                     nursery.start_soon(self._publisher)
                     nursery.start_soon(self._dialer)
                     nursery.start_soon(self._syncer)
@@ -217,7 +230,7 @@ class Node(Peering):
             finally:
                 with trio.move_on_after(2) as scope:
                     scope.shield = True
-                    await self._disconnect_all()
+                    await self.disconnect_all()
 
     def _more_handlers(self) -> None:
         """Stream handlers a subclass adds (the relay's pin stream)."""
@@ -225,7 +238,7 @@ class Node(Peering):
     def _more_tasks(self, nursery: trio.Nursery) -> None:
         """Background tasks a subclass adds (the relay's retention sweep and status)."""
 
-    async def _disconnect_all(self) -> None:
+    async def disconnect_all(self) -> None:
         async with trio.open_nursery() as n:
             for pid in list(self.host.get_network().connections):
                 n.start_soon(self._disconnect_quietly, pid)
@@ -237,7 +250,7 @@ class Node(Peering):
             LOG.debug("disconnect %s: %s", pid, e)
 
     # topics and the validator ----------------------------------------------
-    async def _join_topic(self, circle_id: bytes) -> None:
+    async def join_topic(self, circle_id: bytes) -> None:
         t = circle.topic(circle_id)
         if t in self._topics:
             return
@@ -249,7 +262,7 @@ class Node(Peering):
         assert self._nursery is not None
         self._nursery.start_soon(self._receive, circle_id, sub)
 
-    def _drop(self, circle_id: bytes | None, reason: str) -> None:
+    def drop(self, circle_id: bytes | None, reason: str) -> None:
         self.stats["dropped"] += 1
         LOG.info("dropped a record: %s", reason)
         self.emit(api.RecordDropped(circle_id, reason))
@@ -309,30 +322,30 @@ class Node(Peering):
             record = records.parse(msg.data)
         except ProtocolError as e:
             self._invalid = True
-            self._drop(cid, f"from {forwarder}: {type(e).__name__}: {e}")
+            self.drop(cid, f"from {forwarder}: {type(e).__name__}: {e}")
             return False
         self._parsed[msg.data] = record
         if record.circle != cid:
             self._invalid = True
-            self._drop(cid, "a record published on another circle's topic")
+            self.drop(cid, "a record published on another circle's topic")
             return False
         if record.author == self.profile.me:
             # My own publish passes; a replay of my record by someone else is not forwarded again.
             return bool(forwarder == self.host.get_id())
         if not self.rate.allow(record.author):
-            self._drop(cid, f"rate limit for author {peer_id(record.author)}")
+            self.drop(cid, f"rate limit for author {peer_id(record.author)}")
             return False
         if record.type == records.PRESENCE:
-            why = presence.check(record, self.profile.view(cid).roster, self.profile._now_ms())
+            why = presence.check(record, self.profile.view(cid).roster, int(self.profile.clock() * 1000))
             if why is not None:
                 self._invalid = SUSPECT
-                self._drop(cid, why)
+                self.drop(cid, why)
                 return False
             return self._take_presence(cid, record)
         try:
             verdict = self.profile.view(cid).check(record)
         except ProtocolError as e:
-            self._drop(cid, str(e))
+            self.drop(cid, str(e))
             return False
         if verdict is None:
             return True
@@ -341,14 +354,14 @@ class Node(Peering):
             # unplaceable record is not stored (sync will bring it if it is real).
             if self.profile.view(cid).known(record.author):
                 with contextlib.suppress(sqlite3.OperationalError):  # a full disk: sync brings it
-                    self.profile.store.hold(record, verdict.reason, self.profile._now())
+                    self.profile.store.hold(record, verdict.reason, int(self.profile.clock()))
             else:
                 self._invalid = SUSPECT
-            self._want_sync(forwarder, cid)
+            self.want_sync(forwarder, cid)
             return False
         if isinstance(verdict, Dropped):
             self._invalid = SUSPECT
-            self._drop(cid, verdict.reason)
+            self.drop(cid, verdict.reason)
         return False
 
     def _take_presence(self, circle_id: bytes, record: Record) -> bool:
@@ -364,10 +377,12 @@ class Node(Peering):
         try:
             seen = presence.open_presence(record, key)
         except ProtocolError as e:
-            self._drop(circle_id, f"a presence that does not open: {e}")
+            self.drop(circle_id, f"a presence that does not open: {e}")
             return False
         with contextlib.suppress(sqlite3.OperationalError):  # a full disk: the next one will do
-            self.profile.store.add_peer_addrs(circle_id, list(seen.addrs), "presence", self.profile._now())
+            self.profile.store.add_peer_addrs(
+                circle_id, list(seen.addrs), "presence", int(self.profile.clock())
+            )
             name = " ".join(seen.name.split())
             if name and self.profile.store.set_name(record.author, name, int(record.body["ts"])):
                 self.emit(api.NameChanged(record.author, name))
@@ -382,9 +397,9 @@ class Node(Peering):
                 except ProtocolError:
                     continue
             if record.type != records.PRESENCE:
-                self._take(record, ID(msg.from_id))
+                self.take(record, ID(msg.from_id))
 
-    def _take(self, record: Record, source: ID | None) -> bool:
+    def take(self, record: Record, source: ID | None) -> bool:
         """Ingest one record and emit what it means; True if it was stored."""
         view = self.profile.view(record.circle)
         before = view.roster
@@ -399,10 +414,10 @@ class Node(Peering):
             return False
         if isinstance(outcome, Held):
             if source is not None:
-                self._want_sync(source, record.circle)
+                self.want_sync(source, record.circle)
             return False
         if isinstance(outcome, Dropped):
-            self._drop(record.circle, outcome.reason)
+            self.drop(record.circle, outcome.reason)
             return False
         if isinstance(outcome, Duplicate) or not isinstance(outcome, Stored):
             return False
@@ -416,7 +431,7 @@ class Node(Peering):
             self.emit(api.Equivocated(record.circle, author, caught[author]))
         if outcome.missing and source is not None:
             self.emit(api.GapDetected(record.circle, record.author, outcome.missing))
-            self._want_sync(source, record.circle)
+            self.want_sync(source, record.circle)
         return True
 
     def _announce(self, circle_id: bytes, outcome: Stored, before: Any) -> None:
@@ -431,7 +446,7 @@ class Node(Peering):
                 try:
                     c = messages.open_message(r, key)
                 except ProtocolError as e:
-                    self._drop(circle_id, f"undecryptable message: {e}")
+                    self.drop(circle_id, f"undecryptable message: {e}")
                     continue
                 self.emit(api.MessageReceived(circle_id, r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref))
             elif r.type == records.FORK:
@@ -451,8 +466,16 @@ class Node(Peering):
                     self.emit(ev(circle_id, k))
 
     # publishing ------------------------------------------------------------
-    def _kick_outbox(self) -> None:
+    def kick_outbox(self) -> None:
+        """Wake the publisher: the outbox has new records."""
         self._outbox_ready.set()
+
+    async def send_now(self, record: Record) -> None:
+        """Publish a record just committed to the outbox: now when idle, else in the publisher's turn."""
+        if self._publish_lock.locked():
+            self.kick_outbox()
+        elif await self._publish_one(record.id, record.raw) is not None:
+            self._hint_after({record.circle})
 
     async def _publisher(self) -> None:
         published: set[bytes] = set()
@@ -483,13 +506,13 @@ class Node(Peering):
             if cid is not None:
                 t = circle.topic(cid)
                 if t not in self._topics and self._is_member(cid):
-                    await self._join_topic(cid)
+                    await self.join_topic(cid)
                 if t in self._topics:
                     await self.pubsub.publish(t, raw)
                     published = cid
                     self.emit(api.MessagePublished(cid, rid))
             try:
-                self.profile.store.mark_sent(rid, self.profile._now())
+                self.profile.store.mark_sent(rid, int(self.profile.clock()))
             except sqlite3.OperationalError as e:  # a full disk: published again later, deduplicated
                 LOG.warning("could not mark a record sent: %s", e)
             return published
@@ -513,7 +536,7 @@ class Node(Peering):
             circles, self._hint_pending = self._hint_pending, set()
             for pid in list(self._connected):
                 for cid in circles:
-                    self._want_sync(pid, cid)
+                    self.want_sync(pid, cid)
 
         if self._nursery is not None:
             self._nursery.start_soon(later)
@@ -523,7 +546,7 @@ class Node(Peering):
         return row is not None and row.status in ACTIVE
 
     # sync ------------------------------------------------------------------
-    def _want_sync(self, pid: ID, circle_id: bytes | None) -> None:
+    def want_sync(self, pid: ID, circle_id: bytes | None) -> None:
         """Queue a pull from ``pid`` (all shared circles when None); repeats while queued collapse."""
         if (pid, circle_id) in self._sync_pending or (pid, None) in self._sync_pending:
             return
@@ -535,7 +558,7 @@ class Node(Peering):
         while True:
             await trio.sleep(self.sync_interval)
             for pid in list(self._connected):
-                self._want_sync(pid, None)
+                self.want_sync(pid, None)
 
     async def _syncer(self) -> None:
         async for pid, cid in self._sync_queue:
@@ -554,7 +577,7 @@ class Node(Peering):
                 except Exception as e:
                     LOG.info("sync of %s with %s failed: %s", c.hex()[:12], pid, e)
 
-    def _held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
+    def held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
         return self.profile.view(circle_id).held_seqs()  # in memory: no store scan per sync
 
     async def _pull(self, pid: ID, circle_id: bytes) -> None:
@@ -565,7 +588,7 @@ class Node(Peering):
 
     # commands --------------------------------------------------------------
     async def _command_loop(self) -> None:
-        async for cmd in self._commands_out:
+        async for cmd in self.commands_out:
             await self._handle_reporting(cmd)
 
     async def _handle_reporting(self, cmd: api.Command) -> None:

@@ -94,7 +94,7 @@ class Peering:
 
     if TYPE_CHECKING:
 
-        def _want_sync(self, pid: ID, circle_id: bytes | None) -> None: ...
+        def want_sync(self, pid: ID, circle_id: bytes | None) -> None: ...
         async def _disconnect_quietly(self, pid: ID) -> None: ...
         def public_addrs(self) -> list[str]: ...
 
@@ -136,15 +136,15 @@ class Peering:
             del self._strikes[next(iter(self._strikes))]
 
     async def _announcer(self) -> None:
-        """Tell each circle where I am: soon after start, then every minute (new peers: `_greet`)."""
+        """Tell each circle where I am: soon after start, then every minute (new peers: ``_greet``)."""
         await trio.sleep(1.0)
         while True:
             for c in self.profile.store.circles():
                 if c.status in ACTIVE:
-                    await self._announce_presence(c.id)
+                    await self.announce_presence(c.id)
             await trio.sleep(PRESENCE_INTERVAL)
 
-    async def _announce_presence(self, circle_id: bytes) -> None:
+    async def announce_presence(self, circle_id: bytes) -> None:
         """Publish a fresh presence record (my addresses and name, sealed to the circle) in one circle.
 
         Only as a member holding the current epoch key: a relay announces nothing (members
@@ -159,7 +159,8 @@ class Peering:
         key = me.epoch_keys(circle_id).get(epoch.id) if epoch is not None else None
         if epoch is None or key is None or not me.view(circle_id).roster.is_member(me.me):
             return
-        rec = presence.announce(me.identity, circle_id, addrs, me._now_ms(), me.display_name, epoch.id, key)
+        now_ms = int(me.clock() * 1000)
+        rec = presence.announce(me.identity, circle_id, addrs, now_ms, me.display_name, epoch.id, key)
         await self.pubsub.publish(topic, rec.raw)
 
     async def _greet(self, pid: ID) -> None:
@@ -176,7 +177,7 @@ class Peering:
                     await self.pubsub.wait_for_mesh(pid, circle.topic(circle_id), timeout=GREET_TIMEOUT)
                 except trio.TooSlowError:
                     return  # not a member there, or gone again
-                await self._announce_presence(circle_id)
+                await self.announce_presence(circle_id)
 
         async with trio.open_nursery() as n:
             for c in self.profile.store.circles():
@@ -193,13 +194,13 @@ class Peering:
             return
         self._connected.add(pid)
         self.emit(api.PeerConnected(pid.to_base58()))
-        self._want_sync(pid, None)
+        self.want_sync(pid, None)
         self._repaired[pid] = trio.current_time()  # first check a while after the greeting
         if self._nursery is not None:
             self._nursery.start_soon(self._greet, pid)
-            self._nursery.start_soon(self._offer_pins, pid)
+            self._nursery.start_soon(self.offer_pins, pid)
 
-    async def _offer_pins(self, pid: ID, only: bytes | None = None) -> None:
+    async def offer_pins(self, pid: ID, only: bytes | None = None) -> None:
         """If ``pid`` is a relay pinned to circles of mine, hand it those circles (it cannot know them)."""
         key = key_of(pid)
         if key is None:
@@ -208,7 +209,7 @@ class Peering:
             if c.status == "member" and (only is None or c.id == only):
                 view = self.profile.view(c.id)
                 if key in view.roster.relays:
-                    why = await pinning.offer(self, pid, view)
+                    why = await pinning.offer(self.host, pid, view)
                     if why is None:
                         self._pinned_at.add((pid, c.id))
                     else:
@@ -220,6 +221,13 @@ class Peering:
             self._repaired.pop(pid, None)
             self._pinned_at = {(p, c) for p, c in self._pinned_at if p != pid}
             self.emit(api.PeerDisconnected(pid.to_base58()))
+
+    def redial_soon(self, addr: str | None = None) -> None:
+        """Forget the backoff of ``addr`` (of every address when None): the dialer tries it next round."""
+        if addr is None:
+            self._backoff.clear()
+        else:
+            self._backoff.pop(addr, None)
 
     def known_addrs(self) -> list[str]:
         addrs = list(self.extra_peers)
@@ -293,7 +301,7 @@ class Peering:
                     and (pid, c.id) not in self._pinned_at
                     and key in self.profile.view(c.id).roster.relays
                 ):
-                    self._nursery.start_soon(self._offer_pins, pid, c.id)
+                    self._nursery.start_soon(self.offer_pins, pid, c.id)
 
     def _speaks_pubsub(self, pid: ID) -> bool:
         """Whether identify said ``pid`` speaks gossipsub (or has not said yet).
@@ -325,4 +333,4 @@ class Peering:
         with contextlib.suppress(sqlite3.OperationalError):  # a full disk: remembered next time
             for c in self.profile.store.circles():
                 if c.status in ACTIVE and self.profile.view(c.id).roster.is_member(key):
-                    self.profile.store.add_peer_addrs(c.id, addrs, "peer", self.profile._now())
+                    self.profile.store.add_peer_addrs(c.id, addrs, "peer", int(self.profile.clock()))

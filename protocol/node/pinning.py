@@ -10,10 +10,10 @@ any member would. Frames are the sync stream's (``u32 length || tag || payload``
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import trio
-from libp2p.abc import INetStream
+from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
@@ -21,12 +21,9 @@ from protocol import pinning, shallow, wire
 from protocol.errors import ProtocolError, SchemaError
 from protocol.node import syncwire
 from protocol.node.host import LOG
+from protocol.node.profile import Profile
 from protocol.node.syncer import read_frame
 from protocol.view import CircleView
-
-if TYPE_CHECKING:
-    from protocol.node.peers import Peering
-    from protocol.node.relay import RelayNode
 
 PROTOCOL = "/smallsocial/pin/1.0.0"
 OFFER = b"O"
@@ -34,11 +31,20 @@ TAKEN = b"K"
 DENIED = b"D"
 
 
-async def offer(node: Peering, pid: ID, view: CircleView) -> str | None:
+class Adopter(Protocol):
+    """The relay as the pin stream sees it (:class:`protocol.node.relay.RelayNode`)."""
+
+    profile: Profile
+
+    async def adopt(self, offer: pinning.Offer, pid: ID) -> str | None: ...
+    def reject(self, circle_id: bytes | None, reason: str) -> None: ...
+
+
+async def offer(host: IHost, pid: ID, view: CircleView) -> str | None:
     """Offer one circle to the relay ``pid``; None when taken, else why not."""
     try:
         with trio.fail_after(30):
-            stream = await node.host.new_stream(pid, [TProtocol(PROTOCOL)])
+            stream = await host.new_stream(pid, [TProtocol(PROTOCOL)])
             try:
                 await stream.write(syncwire.frame(OFFER, wire.encode(pinning.offer_records(view))))
                 tag, payload = await read_frame(stream)
@@ -52,7 +58,7 @@ async def offer(node: Peering, pid: ID, view: CircleView) -> str | None:
     return payload[:300].decode(errors="replace") or "refused"
 
 
-async def serve(relay: RelayNode, stream: INetStream) -> None:
+async def serve(relay: Adopter, stream: INetStream) -> None:
     """Take an offered circle if its roster pins me and my limits allow."""
     pid = stream.muxed_conn.peer_id
     try:

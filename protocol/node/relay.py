@@ -78,6 +78,8 @@ class Quota:
 class RelayNode(Node):
     """A headless relay for the circles pinned to it."""
 
+    is_relay = True
+
     def __init__(
         self,
         *args: Any,
@@ -103,7 +105,7 @@ class RelayNode(Node):
     async def _serve_pin(self, stream: Any) -> None:
         await pinstream.serve(self, stream)
 
-    def _drop(self, circle_id: bytes | None, reason: str) -> None:
+    def drop(self, circle_id: bytes | None, reason: str) -> None:
         self.reject(circle_id, reason)
 
     def _validator(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
@@ -112,18 +114,18 @@ class RelayNode(Node):
             return False
         return super()._validator(forwarder, msg)
 
-    def _take(self, record: Record, source: ID | None) -> bool:
+    def take(self, record: Record, source: ID | None) -> bool:
         if self._over_quota(record.circle, record.raw, record):
             return False
-        stored = super()._take(record, source)
+        stored = super().take(record, source)
         if stored:
             use = self._use(record.circle)
             use[0] += 1
             use[1] += len(record.raw)
         return stored
 
-    def _held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
-        held = super()._held_seqs(circle_id)
+    def held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
+        held = super().held_seqs(circle_id)
         for author, seq in self.profile.store.expired_seqs(circle_id):
             held.setdefault(author, set()).add(seq)  # deleted by retention: do not fetch again
         return held
@@ -168,9 +170,9 @@ class RelayNode(Node):
             out = self.profile.ledger.commit(r).outcome
             if isinstance(out, Stored):
                 self._use(r.circle)[0] += 1
-        await self._join_topic(offer.circle_id)
+        await self.join_topic(offer.circle_id)
         for peer in {pid, *self._connected}:  # other members may already be here, holding more
-            self._want_sync(peer, offer.circle_id)
+            self.want_sync(peer, offer.circle_id)
         return None
 
     def _use(self, circle_id: bytes) -> list[int]:
@@ -209,7 +211,7 @@ class RelayNode(Node):
 
     def sweep(self) -> int:
         """Delete message records past the retention; returns how many."""
-        cutoff = self.profile._now() - int(self.quota.retention_days * DAY_S)
+        cutoff = int(self.profile.clock()) - int(self.quota.retention_days * DAY_S)
         total = 0
         for c in self.profile.store.circles():
             if c.status == "relay":

@@ -2,13 +2,12 @@
 
 Framing and limits are in :mod:`protocol.node.syncwire`; what to send is
 :func:`protocol.sync.plan`. Every record received here goes through the same
-validation as gossip (``Node._take``).
+validation as gossip (``Node.take``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
 import trio
 from libp2p.abc import INetStream
@@ -19,18 +18,16 @@ from protocol import records, sync
 from protocol.errors import ProtocolError
 from protocol.node import api, syncwire
 from protocol.node.host import LOG, key_of
+from protocol.node.ports import NodePort
 from protocol.records import Record
 from protocol.view import Held
 
-if TYPE_CHECKING:
-    from protocol.node.node import Node
 
-
-async def pull(node: Node, pid: ID, circle_id: bytes) -> None:
+async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
     """Ask ``pid`` for what I lack in one circle and take it in, a batch per commit."""
     stream = await node.host.new_stream(pid, [TProtocol(syncwire.PROTOCOL)])
     try:
-        vec = sync.vector(node._held_seqs(circle_id))
+        vec = sync.vector(node.held_seqs(circle_id))
         await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(circle_id, vec)))
         received = 0
         strangers: list[Record] = []
@@ -42,7 +39,7 @@ async def pull(node: Node, pid: ID, circle_id: bytes) -> None:
                     try:
                         batch.append(records.parse(raw))
                     except ProtocolError as e:
-                        node._drop(circle_id, f"sync from {pid}: {e}")
+                        node.drop(circle_id, f"sync from {pid}: {e}")
                 batch.sort(key=lambda r: (not r.is_roster, r.author, r.seq))
                 try:
                     with node.profile.store.tx():  # one commit per batch, not per record
@@ -51,7 +48,7 @@ async def pull(node: Node, pid: ID, circle_id: bytes) -> None:
                                 continue
                             if _unplaceable_stranger(node, r):
                                 strangers.append(r)  # its author's join may come later in this answer
-                            elif node._take(r, None):
+                            elif node.take(r, None):
                                 received += 1
                 except BaseException:
                     node.profile.forget_views()  # the memory views ran ahead of a rolled-back store
@@ -69,16 +66,16 @@ async def pull(node: Node, pid: ID, circle_id: bytes) -> None:
         await stream.close()
 
 
-def _unplaceable_stranger(node: Node, record: Record) -> bool:
+def _unplaceable_stranger(node: NodePort, record: Record) -> bool:
     """A record that cannot be placed yet, by an author the roster does not know (yet)."""
     view = node.profile.view(record.circle)
     return isinstance(view.check(record), Held) and not view.known(record.author)
 
 
-def _settle_strangers(node: Node, pid: ID, circle_id: bytes, strangers: list[Record]) -> int:
+def _settle_strangers(node: NodePort, pid: ID, circle_id: bytes, strangers: list[Record]) -> int:
     """After a whole answer, take the strangers' records it placed; drop the rest with a reason.
 
-    As for gossip (``Node._validator``), a record by an author nobody knows is not parked in
+    As for gossip (the node's gossip validator), a record by an author nobody knows is not parked in
     the store's held area: a peer (a hostile relay, say) could fill it with records of made-up
     keys. A real one comes again in a later sync, with what places it.
     """
@@ -91,7 +88,7 @@ def _settle_strangers(node: Node, pid: ID, circle_id: bytes, strangers: list[Rec
                 for r in strangers:
                     if _unplaceable_stranger(node, r):
                         rest.append(r)
-                    elif node._take(r, None):
+                    elif node.take(r, None):
                         stored += 1
                         progress = True
                 strangers = rest
@@ -99,11 +96,11 @@ def _settle_strangers(node: Node, pid: ID, circle_id: bytes, strangers: list[Rec
         node.profile.forget_views()
         raise
     for r in strangers:
-        node._drop(circle_id, f"sync from {pid}: a record by {r.author.hex()[:12]}, who is not a member")
+        node.drop(circle_id, f"sync from {pid}: a record by {r.author.hex()[:12]}, who is not a member")
     return stored
 
 
-async def serve(node: Node, stream: INetStream) -> None:
+async def serve(node: NodePort, stream: INetStream) -> None:
     """Answer a pull: members get what they lack; departed members roster records only."""
     pid = stream.muxed_conn.peer_id
     try:
@@ -132,7 +129,7 @@ async def serve(node: Node, stream: INetStream) -> None:
                 if departed
                 else None
             )
-            held = node._held_seqs(cid)
+            held = node.held_seqs(cid)
             plan = sync.plan(held, theirs)
             sent = 0
             batch: list[bytes] = []
@@ -162,7 +159,7 @@ async def serve(node: Node, stream: INetStream) -> None:
             if any(theirs.get(a, 0) > sync.contiguous(s) for a, s in held.items()) or any(
                 a not in held for a in theirs
             ):
-                node._want_sync(pid, cid)
+                node.want_sync(pid, cid)
     except (ProtocolError, trio.TooSlowError) as e:
         LOG.info("sync request from %s refused: %s", pid, e)
     except Exception as e:

@@ -13,15 +13,13 @@ Off with ``SMALLSOCIAL_UPNP=off`` (the user's switch) or ``SMALLSOCIAL_DISCOVERY
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from protocol.node import reach
 from protocol.node.host import LOG
-
-if TYPE_CHECKING:
-    from protocol.node.node import Node
+from protocol.node.ports import NodePort
 
 ENV = "SMALLSOCIAL_UPNP"
 """``off``: no port mapping (``SMALLSOCIAL_DISCOVERY=off`` turns it off too)."""
@@ -34,7 +32,7 @@ def enabled() -> bool:
     return reach.discovery_on() and reach.switch_on(ENV)
 
 
-def _port(node: Node) -> int:
+def _port(node: NodePort) -> int:
     for a in node.addrs:
         parts = a.split("/")
         if len(parts) > 4 and parts[3] == "tcp" and "/p2p-circuit" not in a:
@@ -61,7 +59,7 @@ def _map(port: int) -> tuple[Any, str] | None:
     return (gw, ext) if ok else None
 
 
-async def run(node: Node) -> None:
+async def run(node: NodePort) -> None:
     """Map the node's port while it runs and announce the router's public address for it."""
     port = _port(node)
     if not port:
@@ -95,5 +93,5 @@ async def run(node: Node) -> None:
             LOG.info("UPnP: mapping of port %d removed", port)
 
 
-def upnp_addrs(node: Node) -> list[str]:
+def upnp_addrs(node: NodePort) -> list[str]:
     return list(getattr(node, "_upnp_addrs", []))

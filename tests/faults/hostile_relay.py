@@ -281,7 +281,7 @@ class HostileRelay(RelayNode):
         if roster is None or key is None or not (roster.is_member(key) or key in roster.relays):
             await stream.write(syncwire.frame(syncwire.DENIED, b"not a member of that circle"))
             return
-        held = self._held_seqs(cid)
+        held = self.held_seqs(cid)
         plan = sync.plan(held, theirs)
         peer = pid.to_base58()
         out: list[bytes] = []
@@ -319,7 +319,7 @@ class HostileRelay(RelayNode):
         if any(theirs.get(a, 0) > sync.contiguous(s) for a, s in held.items()) or any(
             a not in held for a in theirs
         ):
-            self._want_sync(pid, cid)
+            self.want_sync(pid, cid)
 
 
 def corrupt(raw: bytes, rng: random.Random) -> bytes:
