@@ -122,3 +122,20 @@ async def test_a_late_older_edit_does_not_undo_a_newer_one(profile_paths: Profil
             api.MessageReceived(ids["friends"], bytes(32), ids["bob"], 10, base + 1, "delete", None, first.id)
         )
         await wait_for(pilot, lambda: "(message deleted)" in log_text(app))
+
+
+@pytest.mark.asyncio
+async def test_a_failure_nobody_awaits_and_a_node_that_stops_are_told(profile_paths: ProfilePaths) -> None:
+    """Typed messages bubble from the main screen to the app, which tells what concerns it."""
+    node, _ = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        app.clear_notifications()
+        node.emit(api.CommandFailed(999_999, "That went wrong elsewhere."))  # another terminal's
+        await wait_for(pilot, lambda: len(app._notifications) == 1)
+        node.emit(api.NodeStopped("the disk is full"))
+        await wait_for(pilot, lambda: len(app._notifications) == 2)
+        said = [n.message for n in app._notifications]
+        assert said == ["That went wrong elsewhere.", "The node stopped: the disk is full"]
+        await wait_for(pilot, lambda: "node stopped" in str(app.screen.query_one("#status").render()))
