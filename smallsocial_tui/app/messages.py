@@ -5,8 +5,8 @@ The node's callback runs on the node's thread and only posts a :class:`NodeEvent
 id, :mod:`smallsocial_tui.app.link`) and posts everything else to the main screen
 as the typed message of its kind (:func:`for_event`): ``MessageReceived``,
 ``OverviewLoaded``, … each carrying the node's frozen event, handled there with
-``on_<kind>`` handlers. Typed messages bubble on to the app, which handles the few
-that concern it (a failed command nobody awaited, the node stopping).
+``on_<kind>`` handlers. The two that concern the app too bubble on to it (a failed
+command nobody awaited, the node stopping); the others stop at the screen.
 """
 
 from __future__ import annotations
@@ -35,10 +35,14 @@ class NodeFailed(Message):
     reason: str
 
 
-class NodeMessage(Message, Generic[E]):
+class NodeMessage(Message, Generic[E], bubble=False):
     """A node event nobody awaited, as the UI handles it; ``event`` is the node's frozen event."""
 
     EVENT: ClassVar[type[api.Event]] = api.Event
+
+    def __init_subclass__(cls, bubble: bool | None = None, **options: object) -> None:
+        """A kind stays on the screen unless it says ``bubble=True``."""
+        super().__init_subclass__(bubble=bubble, **options)  # type: ignore[arg-type]
 
     def __init__(self, event: E) -> None:
         super().__init__()
@@ -50,7 +54,7 @@ class NodeStarted(NodeMessage[api.NodeStarted]):
     EVENT = api.NodeStarted
 
 
-class NodeStopped(NodeMessage[api.NodeStopped]):
+class NodeStopped(NodeMessage[api.NodeStopped], bubble=True):
     EVENT = api.NodeStopped
 
 
@@ -87,7 +91,7 @@ class CommandDone(NodeMessage[api.CommandDone]):
     EVENT = api.CommandDone
 
 
-class CommandFailed(NodeMessage[api.CommandFailed]):
+class CommandFailed(NodeMessage[api.CommandFailed], bubble=True):
     EVENT = api.CommandFailed
 
 

@@ -30,6 +30,8 @@ def test_every_node_event_kind_has_its_own_message() -> None:
     assert len(set(messages.BY_EVENT.values())) == len(kinds)
     for event, cls in messages.BY_EVENT.items():
         assert cls.__name__ == event.__name__ and cls.handler_name == f"on_{_snake(event.__name__)}"
+    bubbling = {cls for cls in messages.BY_EVENT.values() if cls.bubble}
+    assert bubbling == {messages.CommandFailed, messages.NodeStopped}  # the app's concerns too
     ev = api.MessageReceived(b"c" * 32, b"r" * 32, b"a" * 32, 1, 5, "text", "hi", None)
     typed = messages.for_event(ev)
     assert isinstance(typed, messages.MessageReceived) and typed.event is ev
@@ -98,8 +100,8 @@ async def test_awaited_answers_never_reach_the_screens_handlers(profile_paths: P
         assert not [m for m in typed if getattr(m.event, "request_id", None) == nick.request_id]
         node.receive(ids["friends"], ids["bob"], "typed")
         await wait_for(pilot, lambda: "typed" in log_text(app))
-        received = {id(m): m for m in posted if isinstance(m, messages.MessageReceived)}  # screen, app
-        assert [m.event.text for m in received.values()] == ["typed"]
+        received = [m for m in posted if isinstance(m, messages.MessageReceived)]
+        assert [m.event.text for m in received] == ["typed"]  # handled on the screen only
 
 
 @pytest.mark.asyncio
