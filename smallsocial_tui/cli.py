@@ -22,6 +22,7 @@ from typing import Any
 
 from protocol.errors import ProtocolError
 from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
+from protocol.node import api
 from protocol.node.paths import PathError, resolve
 from protocol.node.profile import CircleInfo, LogEntry, Profile, relay_key_of
 from protocol.node.reach import for_token
@@ -86,16 +87,20 @@ def _circle(profile: Profile, text: str, *, include_invited: bool = False) -> Ci
     raise CliError(f"No circle matches {text!r}; see `smallsocial circle list`.")
 
 
-def _via_node(profile: Profile, req: dict[str, Any]) -> dict[str, Any] | None:
-    """Send a write to the running node, if there is one (it owns the chain positions)."""
+def _via_node(profile: Profile, cmd: api.Command) -> Any:
+    """Send a write to the running node, if there is one (it owns the chain positions): its answer.
+
+    The answer is the ``api`` event the command's kind answers with (``MessageSent``,
+    ``InviteCreated``, ...); ``None`` when no node runs, and the caller acts offline.
+    """
     if not control.node_running(profile.paths.root):
         return None
     try:
-        reply = control.request(profile.paths.root, req)
+        reply = control.call(profile.paths.root, cmd)
     except (OSError, ValueError) as e:
         raise CliError(f"A node is running but did not answer ({e}); stop it or try again.") from None
-    if not reply.get("ok"):
-        raise CliError(str(reply.get("error", "The node refused the request.")))
+    if isinstance(reply, api.CommandFailed):
+        raise CliError(reply.message)
     return reply
 
 
@@ -294,12 +299,9 @@ def cmd_invite(args: argparse.Namespace) -> None:
     ttl = _parse_ttl(args.expires)
     c = _circle(profile, args.circle)
     invitee = _key(profile, args.key)
-    reply = _via_node(
-        profile,
-        {"op": "invite", "circle": c.id.hex(), "key": peer_id(invitee), "role": args.role, "ttl_s": ttl},
-    )
+    reply = _via_node(profile, api.InviteKey(c.id, invitee, args.role, ttl))
     if reply is not None:
-        token = reply["token"]
+        token = reply.token
     else:
         token = profile.invite(
             c.id, invitee, role=args.role, ttl_s=ttl, addrs=[*args.addr, *for_token(_own_addrs(profile))]
@@ -311,8 +313,8 @@ def cmd_join(args: argparse.Namespace) -> None:
     profile = _open(args)
     arg = "".join(args.token.split())
     if arg.lower().startswith("ssi"):
-        reply = _via_node(profile, {"op": "join", "token": arg})
-        cid = bytes.fromhex(reply["circle"]) if reply else profile.join_token(arg)
+        reply = _via_node(profile, api.AcceptInvite(arg))
+        cid = reply.circle if reply else profile.join_token(arg)
     else:
         try:
             target = _circle(profile, arg, include_invited=True)
@@ -321,8 +323,8 @@ def cmd_join(args: argparse.Namespace) -> None:
                 f"{arg[:20]!r} is not a smallsocial invitation (tokens start with ssi1) "
                 "nor a circle you were invited to by a fork."
             ) from None
-        reply = _via_node(profile, {"op": "accept_fork", "circle": target.id.hex()})
-        cid = bytes.fromhex(reply["circle"]) if reply else profile.accept_fork(target.id)
+        reply = _via_node(profile, api.AcceptFork(target.id))
+        cid = reply.circle if reply else profile.accept_fork(target.id)
     info = profile.circle_info(cid)
     assert info is not None
     text = f"Joined {safe_name(info.name)}  {cid.hex()}"
@@ -335,14 +337,8 @@ def cmd_fork(args: argparse.Namespace) -> None:
     profile = _open(args)
     parent = _circle(profile, args.circle)
     members = [_key(profile, m) for m in args.member]
-    req = {
-        "op": "fork",
-        "circle": parent.id.hex(),
-        "name": args.name_arg,
-        "members": [peer_id(k) for k in members],
-    }
-    reply = _via_node(profile, req)
-    cid = bytes.fromhex(reply["circle"]) if reply else profile.fork(parent.id, args.name_arg, members)
+    reply = _via_node(profile, api.ForkCircle(parent.id, args.name_arg, tuple(members)))
+    cid = reply.circle if reply else profile.fork(parent.id, args.name_arg, members)
     _emit(
         args,
         {"id": cid.hex(), "parent": parent.id.hex(), "name": args.name_arg},
@@ -357,9 +353,9 @@ def cmd_send(args: argparse.Namespace) -> None:
         reply_to = bytes.fromhex(args.reply) if args.reply else None
     except ValueError:
         raise CliError(f"{args.reply!r} is not a record id (64 hex characters).") from None
-    node = _via_node(profile, {"op": "send", "circle": c.id.hex(), "text": args.text, "reply": args.reply})
+    node = _via_node(profile, api.SendMessage(c.id, args.text, reply_to))
     if node is not None:
-        rid, seq, status = node["record_id"], node["seq"], "sent"
+        rid, seq, status = node.record_id.hex(), node.seq, "sent"
     else:
         rec = profile.send_text(c.id, args.text, reply_to=reply_to)
         rid, seq, status = rec.id.hex(), rec.seq, "queued"
@@ -435,7 +431,7 @@ def cmd_circle_pin(args: argparse.Namespace) -> None:
         relay = relay_key_of(args.relay_addr)
     except ValueError as e:
         raise CliError(str(e)) from None
-    if _via_node(profile, {"op": "pin", "circle": c.id.hex(), "addr": args.relay_addr.strip()}) is None:
+    if _via_node(profile, api.PinRelay(c.id, args.relay_addr.strip())) is None:
         try:
             profile.pin(c.id, args.relay_addr)
         except ValueError as e:
@@ -501,7 +497,7 @@ def cmd_remove(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = _circle(profile, args.circle)
     target = _key(profile, args.key)
-    if _via_node(profile, {"op": "remove", "circle": c.id.hex(), "key": peer_id(target)}) is None:
+    if _via_node(profile, api.RemoveMember(c.id, target)) is None:
         profile.remove(c.id, target)
     _emit(
         args,
@@ -513,7 +509,7 @@ def cmd_remove(args: argparse.Namespace) -> None:
 def cmd_leave(args: argparse.Namespace) -> None:
     profile = _open(args)
     c = _circle(profile, args.circle)
-    if _via_node(profile, {"op": "leave", "circle": c.id.hex()}) is None:
+    if _via_node(profile, api.LeaveCircle(c.id)) is None:
         profile.leave(c.id)
     _emit(args, {"circle": c.id.hex(), "left": True}, f"You left {safe_name(c.name)}.")
 

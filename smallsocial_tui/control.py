@@ -1,7 +1,9 @@
 """The client side of a running node's control socket (plain sockets, no libp2p).
 
-``node_running(root)`` tells whether a node holds the profile's lock;
-``request(root, {...})`` sends one JSON request and returns the reply.
+``node_running(root)`` tells whether a node holds the profile's lock; ``call(root, cmd)``
+sends one ``api`` command in the codec's JSON form (``protocol/node/codec.py``) and
+returns the node's answer as an ``api`` event; ``request`` returns it as its JSON object
+with ``ok`` added (false for ``CommandFailed``), for scripts and tests.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import socket
 from pathlib import Path
 from typing import Any
+
+from protocol.node import api, codec
 
 
 def node_running(root: Path) -> bool:
@@ -26,7 +30,21 @@ def node_running(root: Path) -> bool:
     return False
 
 
-def request(root: Path, obj: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+def call(root: Path, cmd: api.Command, timeout: float = 30.0) -> api.Event:
+    """Send ``cmd`` to the node running for ``root``; its answer (``CommandFailed`` included).
+
+    ``OSError`` if no node answers, ``ValueError`` if the answer is not an event.
+    """
+    return codec.event_from_json(_exchange(root, codec.to_json(cmd), timeout))
+
+
+def request(root: Path, cmd: api.Command, timeout: float = 30.0) -> dict[str, Any]:
+    """:func:`call`, the answer as its JSON object with ``ok`` (false for ``CommandFailed``)."""
+    reply = codec.to_json(call(root, cmd, timeout))
+    return {"ok": reply["event"] != "CommandFailed", **reply}
+
+
+def _exchange(root: Path, obj: dict[str, Any], timeout: float) -> object:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(str(root / "control.sock"))
@@ -37,7 +55,7 @@ def request(root: Path, obj: dict[str, Any], timeout: float = 30.0) -> dict[str,
             if not chunk:
                 break
             buf += chunk
-    reply = json.loads(buf.partition(b"\n")[0] or b"{}")
-    if not isinstance(reply, dict):
-        raise ValueError("the node sent a reply that is not an object")
+    if b"\n" not in buf:
+        raise ValueError("the node closed the control socket without an answer")
+    reply: object = json.loads(buf.partition(b"\n")[0])
     return reply

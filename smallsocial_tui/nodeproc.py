@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from protocol.node import api
 from smallsocial_tui import control
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
@@ -345,16 +346,17 @@ class NodeProc(JsonProc):
 
     def serving(self) -> bool:
         try:
-            return bool(self.request({"op": "status"}, 5).get("ok", True))
+            return bool(self.request(api.GetStatus(), 5)["ok"])
         except (OSError, ValueError):
             return False
 
-    def request(self, obj: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-        """One request on its control socket; the reply."""
-        return control.request(self.root, obj, timeout)
+    def request(self, cmd: api.Command, timeout: float = 30.0) -> dict[str, Any]:
+        """One command on its control socket; the answer as JSON, with ``ok`` (see control.request)."""
+        return control.request(self.root, cmd, timeout)
 
     def status(self, timeout: float = 5.0) -> dict[str, Any]:
-        return self.request({"op": "status"}, timeout)
+        """``NodeStatus`` as JSON: ``peer_id``, ``addrs``, ``peers``, ``stats``."""
+        return self.request(api.GetStatus(), timeout)
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, then its exit code (0 for a clean shutdown); :class:`ProcError` if it hangs."""

@@ -156,6 +156,11 @@ class Shutdown(Command):
     pass
 
 
+@dataclass(frozen=True)
+class GetStatus(Command):
+    """Answered by the control socket (not the node's command loop) with ``NodeStatus``."""
+
+
 # events -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Event:
@@ -282,6 +287,15 @@ class NameChanged(Event):
 
     key: bytes
     name: str
+
+
+@dataclass(frozen=True)
+class NodeStatus(Event):
+    request_id: int
+    peer_id: str
+    addrs: tuple[str, ...]
+    peers: int
+    stats: dict[str, int]
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ A running node holds an exclusive lock on ``<profile>/node.lock`` and listens on
 the Unix socket ``<profile>/control.sock`` (mode 0600, inside the 0700 profile
 directory). Requests and replies are JSON lines. A write made by the CLI while
 a node runs must go through the node (it owns the chain positions in memory),
-so every write command has an op here; reads go to the store directly.
+so every write goes through here; reads go to the store directly.
 
-Ops: ``send``, ``circle_new``, ``invite``, ``join``, ``fork``, ``remove``,
-``leave``, ``connect``, ``pin``, ``react``, ``status``, ``follow`` (then a stream of event lines).
+A request is one ``api`` command in the codec's JSON form (``codec.py``); the answer is
+one event (``CommandFailed`` with a sentence if the command failed or the request was
+not a command). ``GetStatus`` is answered here: the node's addresses and counters.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ import contextlib
 import fcntl
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
 import trio
 
-from protocol.identity import parse_peer_id, peer_id
-from protocol.node import api
+from protocol.node import api, codec
 from protocol.node.node import Node
 
 MAX_LINE = 256 * 1024
@@ -55,55 +54,8 @@ class NodeLock:
 
 
 def event_json(ev: api.Event) -> dict[str, Any]:
-    out: dict[str, Any] = {"event": type(ev).__name__}
-    for k, v in asdict(ev).items():
-        if isinstance(v, bytes):
-            out[k] = peer_id(v) if k in ("author", "member") else v.hex()
-        elif isinstance(v, tuple):
-            out[k] = list(v)
-        else:
-            out[k] = v
-    return out
-
-
-def _bytes(req: dict[str, Any], name: str) -> bytes:
-    return bytes.fromhex(str(req[name]))
-
-
-def command_from(req: dict[str, Any]) -> api.Command:
-    op = req.get("op")
-    if op == "send":
-        reply = req.get("reply")
-        return api.SendMessage(
-            _bytes(req, "circle"), str(req["text"]), bytes.fromhex(reply) if reply else None
-        )
-    if op == "circle_new":
-        return api.CreateCircle(str(req["name"]))
-    if op == "invite":
-        return api.InviteKey(
-            _bytes(req, "circle"),
-            parse_peer_id(str(req["key"])),
-            str(req.get("role", "member")),
-            req.get("ttl_s"),
-        )
-    if op == "join":
-        return api.AcceptInvite(str(req["token"]))
-    if op == "accept_fork":
-        return api.AcceptFork(_bytes(req, "circle"))
-    if op == "fork":
-        members = tuple(parse_peer_id(str(k)) for k in req["members"])
-        return api.ForkCircle(_bytes(req, "circle"), str(req["name"]), members)
-    if op == "remove":
-        return api.RemoveMember(_bytes(req, "circle"), parse_peer_id(str(req["key"])))
-    if op == "leave":
-        return api.LeaveCircle(_bytes(req, "circle"))
-    if op == "connect":
-        return api.ConnectPeer(str(req["addr"]))
-    if op == "react":
-        return api.ReactTo(_bytes(req, "circle"), _bytes(req, "target"), str(req["emoji"]))
-    if op == "pin":
-        return api.PinRelay(_bytes(req, "circle"), str(req["addr"]))
-    raise ValueError(f"unknown op {op!r}")
+    """An event in the one JSON form (``codec.to_json``), as the socket and ``run --json`` write it."""
+    return codec.to_json(ev)
 
 
 async def serve(node: Node, path: Path, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -149,38 +101,16 @@ async def _client(node: Node, stream: trio.SocketStream) -> None:
         if line is None:
             return
         try:
-            req = json.loads(line)
-            if not isinstance(req, dict):
-                raise ValueError("a request is a JSON object")
-            if req.get("op") == "status":
-                await _send(
-                    stream,
-                    {
-                        "ok": True,
-                        "peer_id": node.profile.identity.peer_id,
-                        "addrs": node.addrs,
-                        "peers": len(node.connected),
-                        "stats": dict(node.stats),
-                    },
-                )
-                return
-            if req.get("op") == "follow":
-                circle = bytes.fromhex(str(req["circle"]))
-                events = node.listen_events()
-                await _send(stream, {"ok": True})
-                async for ev in events:
-                    if getattr(ev, "circle", None) == circle:
-                        await _send(stream, event_json(ev))
-                return
-            cmd = command_from(req)
-        except (ValueError, KeyError, TypeError) as e:
-            await _send(stream, {"ok": False, "error": f"Bad request: {e}"})
+            cmd = codec.command_from_json(json.loads(line))
+        except ValueError as e:  # JSONDecodeError is one
+            await _send(stream, event_json(api.CommandFailed(0, f"Bad request: {e}.")))
             return
-        ev = await node.call(cmd)
-        if isinstance(ev, api.CommandFailed):
-            await _send(stream, {"ok": False, "error": ev.message})
+        if isinstance(cmd, api.GetStatus):
+            status = api.NodeStatus(cmd.request_id, node.profile.identity.peer_id, tuple(node.addrs),
+                                    len(node.connected), dict(node.stats))  # fmt: skip
+            await _send(stream, event_json(status))
         else:
-            await _send(stream, {"ok": True, **event_json(ev)})
+            await _send(stream, event_json(await node.call(cmd)))
     except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
         pass
     finally:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from protocol.identity import parse_peer_id
+from protocol.node import api
 from smallsocial_tui import control
 
 LINES = (
@@ -125,7 +127,6 @@ class Bot(threading.Thread):
         self._seen: collections.deque[_Seen] = collections.deque(maxlen=20)
         self._answer_you: list[_Seen] = []
         self._accept: list[str] = []
-        self._react_ok = True
         self._last: str | None = None
         self._greeted = False
         self._mu = threading.Lock()
@@ -176,10 +177,10 @@ class Bot(threading.Thread):
                 self._log(f"{type(e).__name__}: {e}")
 
     # actions --------------------------------------------------------------------------
-    def _request(self, req: dict[str, Any]) -> dict[str, Any]:
-        reply = control.request(self.root, req, timeout=15)
-        if not reply.get("ok"):
-            self._log(f"{req.get('op')}: {reply.get('error')}")
+    def _request(self, cmd: api.Command) -> dict[str, Any]:
+        reply = control.request(self.root, cmd, timeout=15)
+        if not reply["ok"]:
+            self._log(f"{type(cmd).__name__}: {reply.get('message')}")
         return reply
 
     def _pick(self, lines: tuple[str, ...]) -> str:
@@ -189,7 +190,8 @@ class Bot(threading.Thread):
         return text
 
     def _send(self, circle: str, text: str, reply: str | None = None) -> bool:
-        ok = bool(self._request({"op": "send", "circle": circle, "text": text, "reply": reply}).get("ok"))
+        cmd = api.SendMessage(bytes.fromhex(circle), text, bytes.fromhex(reply) if reply else None)
+        ok = bool(self._request(cmd)["ok"])
         self.sent += ok
         return ok
 
@@ -197,7 +199,7 @@ class Bot(threading.Thread):
         with self._mu:
             pending, self._accept = self._accept, []
         for cid in pending:
-            if self._request({"op": "accept_fork", "circle": cid}).get("ok"):
+            if self._request(api.AcceptFork(bytes.fromhex(cid)))["ok"]:
                 self.side = cid
                 self._stop_event.wait(self.rng.uniform(0.5, 1.5))
                 self._send(cid, "ooh, a side circle! count me in")
@@ -212,9 +214,9 @@ class Bot(threading.Thread):
 
     def _fork(self) -> None:
         assert self.fork_plan is not None
-        req = {"op": "fork", "circle": self.circle, "name": self.fork_plan.name}
-        reply = self._request({**req, "members": self.fork_plan.members})
-        self.forked = str(reply.get("circle", "")) if reply.get("ok") else ""
+        members = tuple(parse_peer_id(m) for m in self.fork_plan.members)
+        reply = self._request(api.ForkCircle(bytes.fromhex(self.circle), self.fork_plan.name, members))
+        self.forked = str(reply.get("circle", "")) if reply["ok"] else ""
         if self.forked:
             self.side = self.forked
             self._stop_event.wait(0.5)
@@ -228,13 +230,12 @@ class Bot(threading.Thread):
             self._send(self.side, self._pick(SIDE_LINES[1:]))
         elif recent and roll < 0.45:
             self._send(self.circle, self._pick(REPLIES), reply=self.rng.choice(recent).record_id)
-        elif recent and roll < 0.6 and self._react_ok:
+        elif recent and roll < 0.6:
             target = self.rng.choice(recent)
-            req = {"op": "react", "circle": self.circle, "target": target.record_id}
-            reply = control.request(self.root, {**req, "emoji": self._pick(EMOJI)}, timeout=15)
-            if not reply.get("ok"):  # a node without the react op: a reply says the same
-                self._react_ok = "unknown op" not in str(reply.get("error", ""))
-                self._send(self.circle, self._pick(EMOJI), reply=target.record_id)
+            emoji = self._pick(EMOJI)
+            cmd = api.ReactTo(bytes.fromhex(self.circle), bytes.fromhex(target.record_id), emoji)
+            if not self._request(cmd)["ok"]:  # a reply says the same
+                self._send(self.circle, emoji, reply=target.record_id)
         else:
             self._send(self.circle, self._pick(LINES))
 

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from protocol.identity import parse_peer_id
+from protocol.node import api
 from smallsocial_tui import control
 from tests.node.harness import LOOPBACK, Peer, wait_until
 
@@ -196,11 +198,11 @@ def kill_quietly(node: Peer) -> None:
 # talking to a running node ------------------------------------------------------------
 def send(node: Peer, circle: str, text: str, timeout: float = 10.0) -> dict[str, Any]:
     """One message through the node's control socket (what ``smallsocial send`` does); the reply."""
-    return control.request(node.root, {"op": "send", "circle": circle, "text": text}, timeout)
+    return control.request(node.root, api.SendMessage(bytes.fromhex(circle), text), timeout)
 
 
 def remove(node: Peer, circle: str, key: str, timeout: float = 10.0) -> dict[str, Any]:
-    return control.request(node.root, {"op": "remove", "circle": circle, "key": key}, timeout)
+    return control.request(node.root, api.RemoveMember(bytes.fromhex(circle), parse_peer_id(key)), timeout)
 
 
 # reading a store ----------------------------------------------------------------------

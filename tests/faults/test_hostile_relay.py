@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from protocol.identity import parse_peer_id
+from protocol.node import api
 from protocol.node.logs import PER_MINUTE
 from smallsocial_tui import control
 from tests.faults import kit
@@ -240,7 +241,7 @@ def test_hostile_relay_is_detected_and_outlived(
         honest = relays("honest")
         haddr = honest.start()
         # the pin is a roster record: it travels by the hostile relay (which lets roster records pass)
-        reply = control.request(nodes[0].root, {"op": "pin", "circle": circle, "addr": haddr}, 10)
+        reply = control.request(nodes[0].root, api.PinRelay(bytes.fromhex(circle), haddr), 10)
         assert reply.get("ok"), reply
     wait_until(
         lambda: all(set(acked) <= kit.ids(n, circle) for n in nodes), 120, 0.2, "the gaps to be filled"

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from protocol.node import api
 from smallsocial_tui import control
 from tests.node.harness import Peer, wait_until
 
@@ -30,7 +31,7 @@ SYNC_DEADLINE = 25.0
 # helpers ----------------------------------------------------------------------
 def send(peer: Peer, circle: str, text: str, timeout: float = 10.0) -> dict[str, Any]:
     """One message through the peer's running node; the node's reply (ok, record_id, seq)."""
-    reply = control.request(peer.root, {"op": "send", "circle": circle, "text": text}, timeout)
+    reply = control.request(peer.root, api.SendMessage(bytes.fromhex(circle), text), timeout)
     assert reply.get("ok") and reply.get("event") == "MessageSent", reply
     return reply
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from protocol.node import api
 from smallsocial_tui.control import request
 from tests.node.harness import Peer, wait_until
 
@@ -92,7 +93,7 @@ def test_a_burst_arrives_whole_long_before_the_periodic_sync(make_peer: Callable
 
     def sender(k: int) -> None:  # many clients at once: the node publishes with no pause between
         for i in range(60):
-            reply = request(alice.root, {"op": "send", "circle": circle, "text": f"burst {k}.{i}"})
+            reply = request(alice.root, api.SendMessage(bytes.fromhex(circle), f"burst {k}.{i}"))
             assert reply["ok"], reply
             sent.append(reply["record_id"])
 
@@ -104,3 +105,35 @@ def test_a_burst_arrives_whole_long_before_the_periodic_sync(make_peer: Callable
     assert len(sent) == 600
     # Well under the 30 s periodic sync: only the hint or gossip can have delivered them.
     wait_until(lambda: set(sent) <= bob.record_ids(circle), 15, what="the whole burst at bob")
+
+
+def test_the_control_socket_speaks_the_api_codec_and_refuses_anything_else(
+    make_peer: Callable[[str], Peer],
+) -> None:
+    """One vocabulary: the socket takes api commands in codec JSON and answers with api events."""
+    import json
+    import socket
+
+    from smallsocial_tui import control
+
+    alice = make_peer("alice")
+    circle = bytes.fromhex(alice.json("circle", "new", "friends")["id"])
+    alice.start(serving=True)
+    status = control.call(alice.root, api.GetStatus(request_id=77))
+    assert isinstance(status, api.NodeStatus) and status.request_id == 77 and status.addrs
+    sent = control.call(alice.root, api.SendMessage(circle, "through the codec"))
+    assert isinstance(sent, api.MessageSent) and sent.circle == circle
+    assert "through the codec" in alice.texts(circle.hex())
+
+    def raw(line: bytes) -> dict[str, object]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(alice.root / "control.sock"))
+            s.sendall(line + b"\n")
+            reply: dict[str, object] = json.loads(s.makefile().readline())
+            return reply
+
+    for junk in (b"not json", b'{"op": "send"}', b'{"command": "SendMessage", "circle": "zz", "text": 1}'):
+        reply = raw(junk)
+        assert reply["event"] == "CommandFailed" and str(reply["message"]).startswith("Bad request: "), reply
+    assert control.call(alice.root, api.GetStatus()).peers == 0  # still serving

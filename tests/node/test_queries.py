@@ -99,13 +99,3 @@ def test_pin_relay_and_bad_relay_address(alice: Driver) -> None:
     assert s.relays == (addr,)
     m = alice.call(api.LoadMembers(c), api.MembersLoaded)
     assert [(r.key, r.role, r.invited_by) for r in m.relays] == [(relay.public_key, "relay", alice.me)]
-
-
-def test_control_socket_ops_for_react_and_pin_map_to_commands() -> None:
-    from protocol.node.control import command_from
-
-    c, t = b"\x01" * 32, b"\x02" * 32
-    cmd = command_from({"op": "react", "circle": c.hex(), "target": t.hex(), "emoji": "🎉"})
-    assert isinstance(cmd, api.ReactTo) and (cmd.circle, cmd.target, cmd.emoji) == (c, t, "🎉")
-    pin = command_from({"op": "pin", "circle": c.hex(), "addr": "/ip4/127.0.0.1/tcp/1/p2p/x"})
-    assert isinstance(pin, api.PinRelay) and pin.addr.endswith("/p2p/x")

@@ -14,6 +14,7 @@ import pytest
 from protocol import crypto, messages, records
 from protocol.chain import ChainPos
 from protocol.identity import Identity
+from protocol.node import api
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
 from smallsocial_tui import control
@@ -64,7 +65,7 @@ def _send_many(peer: Peer, circle: str, texts: list[str]) -> list[str]:
     acked = []
     for t in texts:
         try:
-            reply = control.request(peer.root, {"op": "send", "circle": circle, "text": t}, timeout=10)
+            reply = control.request(peer.root, api.SendMessage(bytes.fromhex(circle), t), timeout=10)
         except (OSError, ValueError):
             continue  # not acknowledged: the sender may retry; nothing is promised for it
         if reply.get("ok"):
