@@ -417,9 +417,10 @@ def cmd_run(args: argparse.Namespace) -> None:
         passphrase = _passphrase(paths.keyfile)
     profile.close()
     from protocol.node.runner import AlreadyRunning, BadAddress, run_headless
+    from smallsocial_tui.render import event_line
 
     try:
-        run_headless(paths, passphrase, args.listen, args.peer, as_json=args.json)
+        run_headless(paths, passphrase, args.listen, args.peer, as_json=args.json, render=event_line)
     except (AlreadyRunning, BadAddress) as e:
         raise CliError(str(e)) from None
 

@@ -1,14 +1,15 @@
 """``smallsocial run``: a headless member node in the foreground.
 
-Takes the profile's node lock, serves the control socket, prints a one-line
-status per event (or JSON lines), and shuts down cleanly on SIGINT/SIGTERM.
+Takes the profile's node lock, serves the control socket, prints each event as a
+JSON line in the codec's form (or as the line the caller's ``render`` makes of it:
+text is the UI package's business, ``smallsocial_tui/render.py``), and shuts down
+cleanly on SIGINT/SIGTERM.
 The addresses it listens on are written to ``<profile>/addrs`` so that
 invitations made while it is offline still say where to find it.
 """
 
 from __future__ import annotations
 
-import shlex
 import signal
 import socket
 import sys
@@ -19,12 +20,11 @@ from typing import Any, TextIO
 import multiaddr
 import trio
 
-from protocol.display import json_text, safe, safe_name, short_key
-from protocol.identity import peer_id
+from protocol.display import json_text
 from protocol.node import api, control, reach
 from protocol.node.host import setup_logging
 from protocol.node.node import Node
-from protocol.node.paths import ProfilePaths, resolve
+from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
 
 
@@ -32,61 +32,8 @@ class AlreadyRunning(RuntimeError):
     pass
 
 
-def _line(profile: Profile, ev: api.Event) -> str | None:
-    paths_name = profile.paths.root.name
-
-    def who(k: bytes) -> str:
-        if k == profile.me:
-            return "you"
-        pet = profile.store.contacts().get(k)
-        return safe_name(pet) if pet else short_key(peer_id(k))
-
-    def name(c: bytes) -> str:
-        row = profile.store.circle(c)
-        return safe_name(profile.circle_name(row)) if row else c.hex()[:12]
-
-    if isinstance(ev, api.NodeStarted):
-        return f"node {ev.peer_id} listening on " + " ".join(ev.addrs)
-    if isinstance(ev, api.Reachability):
-        return f"reachability: {ev.state}: {ev.hint}"
-    if isinstance(ev, api.AddressesChanged):
-        return "reachable now at " + (" ".join(ev.addrs) or "no address")
-    if isinstance(ev, api.MessageReceived):
-        text = safe(ev.text) if ev.text else ev.kind
-        return f"[{name(ev.circle)}] {who(ev.author)}: {text}"
-    if isinstance(ev, api.MessageSent):
-        return f"[{name(ev.circle)}] sent {ev.record_id.hex()[:12]}"
-    if isinstance(ev, api.MemberJoined):
-        return f"[{name(ev.circle)}] {who(ev.member)} joined"
-    if isinstance(ev, (api.MemberLeft, api.MemberRemoved)):
-        verb = "left" if isinstance(ev, api.MemberLeft) else "removed"
-        if isinstance(ev, api.MemberRemoved):
-            verb = "were removed" if ev.member == profile.me else "was removed"
-        return f"[{name(ev.circle)}] {who(ev.member)} {verb}"
-    if isinstance(ev, api.PeerConnected):
-        return f"peer connected {short_key(ev.peer_id)}"
-    if isinstance(ev, api.PeerDisconnected):
-        return f"peer disconnected {short_key(ev.peer_id)}"
-    if isinstance(ev, api.SyncProgress):
-        return f"[{name(ev.circle)}] synced {ev.received} record(s) from {short_key(ev.peer_id)}"
-    if isinstance(ev, api.GapDetected):
-        return f"[{name(ev.circle)}] {ev.missing} missing from {who(ev.author)}, syncing"
-    if isinstance(ev, api.CircleForked) and ev.invited:
-        flag = ""
-        if profile.paths.root != resolve(None, paths_name).root:  # not where a bare command looks
-            flag += f" --data-dir {shlex.quote(str(profile.paths.root.parent.parent))}"
-        flag += "" if paths_name == "default" else f" --profile {paths_name}"
-        hint = f"smallsocial{flag} join {ev.circle.hex()[:12]}"
-        return f"invited to fork {safe_name(ev.name)} of {name(ev.parent)}: {hint}"
-    if isinstance(ev, api.Equivocated):
-        return (
-            f"[{name(ev.circle)}] WARNING {who(ev.author)} equivocated: {ev.reason}; both versions are kept"
-        )
-    if isinstance(ev, api.RecordDropped):
-        return f"dropped a record: {ev.reason}"
-    if isinstance(ev, api.CommandFailed):
-        return f"error: {ev.message}"
-    return None
+Render = Callable[[Profile, api.Event], str | None]
+"""How ``run`` shows an event as one line of text (``None``: not shown)."""
 
 
 class BadAddress(ValueError):
@@ -182,6 +129,7 @@ def run_headless(
     peers: list[str],
     *,
     as_json: bool = False,
+    render: Render | None = None,
     out: TextIO = sys.stdout,
     sync_interval: float = 30.0,
 ) -> None:
@@ -203,7 +151,7 @@ def run_headless(
             )
             out.write("\n")
         else:
-            line = _line(profile, ev)
+            line = render(profile, ev) if render is not None else None
             if line is None:
                 return
             out.write(f"{datetime.now():%H:%M:%S} {line}\n")

@@ -17,9 +17,9 @@ from protocol.chain import ChainPos
 from protocol.identity import Identity
 from protocol.node import api, queries
 from protocol.node.profile import Profile
-from protocol.node.runner import _line
 from protocol.records import Record
 from protocol.view import CircleView, Stored
+from smallsocial_tui.render import event_line
 from tests.attacks.spec_kit import bundle, circle, cli, cli_json, share, texts
 
 BOB = Identity.from_seed(bytes([2]) * 32)
@@ -145,7 +145,7 @@ def test_the_equivocator_is_flagged_in_members_and_run(tmp_path: Path) -> None:
     loaded = queries.members(alice, 1, cid, ())
     flags = {m.key: m.equivocated for m in loaded.members}
     assert flags[BOB.public_key] and not any(v for k, v in flags.items() if k != BOB.public_key)
-    line = _line(alice, api.Equivocated(cid, BOB.public_key, flags[BOB.public_key]))
+    line = event_line(alice, api.Equivocated(cid, BOB.public_key, flags[BOB.public_key]))
     assert line is not None and "equivocated" in line
     rows = cli_json(alice, "members", cid.hex())
     by_key = {r["key"]: r for r in rows}

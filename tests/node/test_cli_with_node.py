@@ -137,3 +137,20 @@ def test_the_control_socket_speaks_the_api_codec_and_refuses_anything_else(
         reply = raw(junk)
         assert reply["event"] == "CommandFailed" and str(reply["message"]).startswith("Bad request: "), reply
     assert control.call(alice.root, api.GetStatus()).peers == 0  # still serving
+
+
+def test_run_without_json_prints_lines_for_a_person(make_peer: Callable[[str], Peer]) -> None:
+    """``run`` renders events as text through the UI package (smallsocial_tui/render.py)."""
+    alice = make_peer("alice")
+    alice.json("circle", "new", "friends")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smallsocial_tui", "run", "--listen", "/ip4/127.0.0.1/tcp/0"],
+        env=alice.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert " listening on /ip4/127.0.0.1/tcp/" in first and first[:8].count(":") == 2, first
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
