@@ -16,7 +16,7 @@ histories in random arrival orders) without redoing that work for every record:
   concurrent with records already walked and sorts before them), or a removal that voids
   a record already applied, makes the index walk again from the genesis: the reference's
   loop, over indexed state. That is O(records) and happens only for such a record.
-- **Indexed state.** The walk is :class:`protocol.roster._Walk` itself (the rules live in
+- **Indexed state.** The walk is :class:`protocol.roster.Walk` itself (the rules live in
   one place) with its whole-state scans replaced by indexes (open invitations per inviter
   and invitee, epochs per holder, a heap of eligible epochs), and its maps replaced by
   :class:`~protocol.versioned.VMap`: each state handed out reads them as they were when it
@@ -36,15 +36,15 @@ from dataclasses import replace
 
 from protocol import records, schema
 from protocol.records import Record
-from protocol.roster import Epoch, RosterState, _Walk
+from protocol.roster import Epoch, RosterState, Walk
 from protocol.versioned import Clock, VMap, VMapView, VSet
 
 VOID = "its author was removed or left concurrently"
 DEPARTURES = (records.REMOVE, records.LEAVE)
 
 
-class _IndexedWalk(_Walk):
-    """:class:`_Walk` over versioned maps, with indexes instead of whole-state scans."""
+class _IndexedWalk(Walk):
+    """:class:`Walk` over versioned maps, with indexes instead of whole-state scans."""
 
     def __init__(self, genesis: Record, clock: Clock) -> None:
         super().__init__(genesis)

@@ -31,7 +31,7 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
    is full"), so a rekey to every member always fits the schema.
 
 :class:`protocol.fold.RosterIndex` computes the same state incrementally; this module's
-whole-state scans (``_Walk.slots_taken`` and the others below ``apply``) are the reference
+whole-state scans (``Walk.slots_taken`` and the others below ``apply``) are the reference
 it is tested against.
 """
 
@@ -152,7 +152,7 @@ class RosterState:
         return sorted(self.members)
 
 
-class _Walk:
+class Walk:
     """The mutable state of one canonical walk over the DAG."""
 
     def __init__(self, genesis: Record) -> None:
@@ -390,7 +390,7 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
 
     void: dict[int, str] = {}
     while True:
-        walk = _Walk(genesis)
+        walk = Walk(genesis)
         applied: list[int] = []
         applied_set: set[int] = set()
         reasons: dict[int, str] = {}
