@@ -46,6 +46,7 @@ from protocol.chain import ChainPos
 from protocol.errors import ProtocolError
 from protocol.identity import Identity
 from protocol.node import syncer, syncwire
+from protocol.node.core import NodeCore
 from protocol.node.host import LOG
 from protocol.node.node import Node
 from protocol.node.paths import ProfilePaths
@@ -556,15 +557,18 @@ class _Stream:
 
 
 class _Node:
-    """What syncer.pull and syncer.serve use of a Node: the real take, _announce, drop."""
+    """What syncer.pull and syncer.serve use of a Node: the real take, drop, held_seqs (its core's)."""
 
     take = Node.take
-    _announce = Node._announce
     drop = Node.drop
     held_seqs = Node.held_seqs
+    _apply = Node._apply
+    _handle = Node._handle
+    _now = Node._now
 
     def __init__(self, p: Profile, stream: _Stream) -> None:
         self.profile = p
+        self.core = NodeCore(p)
         self.stats: collections.Counter[str] = collections.Counter()
         self.host = self
         self.stream = stream
@@ -579,6 +583,9 @@ class _Node:
         pass
 
     def _reconsider_peers(self) -> None:
+        pass
+
+    def start_soon(self, fn: object, *args: object) -> None:
         pass
 
 

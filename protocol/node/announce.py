@@ -149,7 +149,7 @@ async def follow(node: NodePort, interval: float = CHECK_S) -> None:
     while True:
         await trio.sleep(interval)
         state = _report(node, state)
-        if getattr(node, "announce", None):  # a relay given --announce says where it is
+        if node.relay is not None and node.relay.announce:  # a relay given --announce says where it is
             continue
         now = announced(node.host)
         mapped = [a for a in upnp.upnp_addrs(node) if a not in now]

@@ -1,9 +1,11 @@
 """The member node: a circle's records live on libp2p gossipsub, made reliable by sync.
 
-One :class:`Node` per profile, run under trio. It subscribes to every circle the
-profile is a member of; the topic validator runs the core's checks, so
-non-members' and forged records are neither stored nor forwarded; accepted
-records are committed once (deduplicated by record id) through
+One :class:`Node` per profile, run under trio: it carries events into its
+:class:`~protocol.node.core.NodeCore` (which decides) and the core's effects out
+(emit, pull, disconnect, a later tick). It subscribes to every circle the
+profile is a member of; the topic validator asks the core, so non-members' and
+forged records are neither stored nor forwarded; accepted records are committed
+once (deduplicated by record id) through
 :mod:`protocol.node.ledger`. A paced publisher drains the outbox (py-libp2p's
 ``publish`` never blocks and drops silently past 32 queued messages per peer).
 The sync protocol (:mod:`protocol.node.syncwire`) pulls what gossip lost: on
@@ -18,7 +20,6 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -31,67 +32,22 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
 
-from protocol import circle, messages, presence, records
-from protocol.chain import Duplicate
+from protocol import circle
 from protocol.errors import ProtocolError
-from protocol.identity import peer_id
-from protocol.node import announce, api, commands, syncer, syncwire
+from protocol.node import announce, api, commands, core, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
+from protocol.node.core import NodeCore
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
+from protocol.node.limits import RateLimit, RelayPolicy
 from protocol.node.peers import ACTIVE, Notifee, Peering
 from protocol.node.profile import Profile
 from protocol.records import Record
-from protocol.view import Dropped, Held, Stored
 
 LOG = logging.getLogger("smallsocial.node")
 PUBLISH_GROUP = 4
 """Outbox records published back to back before the publisher pauses."""
-HINT_DELAY = 1.0
-"""Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
-SUSPECT = 0.25
-"""A strike's weight for a record the roster refuses (see ``Node._validate``)."""
-Emit = Callable[[api.Event], None]
-
-
-class RateLimit:
-    """A token bucket per author: ``rate`` records/s with bursts of ``burst``."""
-
-    def __init__(
-        self, rate: float = 100.0, burst: float = 400.0, clock: Callable[[], float] = time.monotonic
-    ):
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self._buckets: dict[bytes, tuple[float, float]] = {}
-
-    MAX_AUTHORS = 10_000
-    """Buckets kept at once: keys are free, and a flood of fresh ones must not grow memory."""
-
-    def allow(self, author: bytes) -> bool:
-        now = self.clock()
-        if author not in self._buckets and len(self._buckets) >= self.MAX_AUTHORS:
-            # Forget the oldest half; a forgotten author starts again with a full bucket.
-            for old in list(self._buckets)[: self.MAX_AUTHORS // 2]:
-                del self._buckets[old]
-        tokens, last = self._buckets.get(author, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self._buckets[author] = (tokens, now)
-            return False
-        self._buckets[author] = (tokens - 1, now)
-        return True
-
-
-class BoundedCache(OrderedDict[bytes, Record]):
-    """Records the validator already parsed, by their bytes, for the receive loop (oldest evicted)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def __setitem__(self, key: bytes, value: Record) -> None:
-        super().__setitem__(key, value)
-        if len(self) > self.limit:
-            self.popitem(last=False)
+EmitFn = Callable[[api.Event], None]
 
 
 class Node(Peering):
@@ -100,7 +56,7 @@ class Node(Peering):
     def __init__(
         self,
         profile: Profile,
-        emit: Emit,
+        emit: EmitFn,
         *,
         listen: list[str] | None = None,
         peers: list[str] | None = None,
@@ -115,14 +71,13 @@ class Node(Peering):
         self.sync_interval = sync_interval
         self.publish_interval = publish_interval
         self.dial_interval = dial_interval
-        self.rate = RateLimit()
+        self.relay: RelayPolicy | None = None
+        """What makes this node a relay (:class:`~protocol.node.relay.RelayNode` sets it)."""
         self.blocklist = BlockList.for_profile(profile.paths.root)
-        self._gray: dict[str, float] = {}
+        self.core = NodeCore(profile, blocked=self.blocklist.blocked)
         self._repaired: dict[ID, float] = {}
         self._pinned_at: set[tuple[ID, bytes]] = set()
-        self._strikes: dict[str, list[tuple[float, float]]] = {}
-        self._invalid = 0.0
-        self.stats: dict[str, int] = defaultdict(int)
+        self.stats = self.core.stats
         self.commands_in, self.commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
         self._stop = trio.Event()
@@ -133,8 +88,6 @@ class Node(Peering):
         self._sync_wanted, self._sync_queue = trio.open_memory_channel[tuple[ID, bytes | None]](1000)
         self._backoff: dict[str, tuple[float, float]] = {}
         self._sync_pending: set[tuple[ID, bytes | None]] = set()
-        self._parsed: BoundedCache = BoundedCache(4096)
-        self._hint_pending: set[bytes] = set()
         self._publish_lock = trio.Lock()
         self.addrs: list[str] = []
         self.token: trio.lowlevel.TrioToken | None = None
@@ -176,8 +129,49 @@ class Node(Peering):
         """Peers with an open connection (kept up to date by the ``Notifee``)."""
         return self._connected
 
-    is_relay = False
-    """A relay runs the circuit hop and no LAN discovery or UPnP (:mod:`protocol.node.announce`)."""
+    @property
+    def is_relay(self) -> bool:
+        """A relay runs the circuit hop and no LAN discovery or UPnP (:mod:`protocol.node.announce`)."""
+        return self.relay is not None
+
+    @property
+    def rate(self) -> RateLimit:
+        """The per-author rate the core holds gossip to."""
+        return self.core.rate
+
+    @rate.setter
+    def rate(self, value: RateLimit) -> None:
+        self.core.rate = value
+
+    def _now(self) -> float:
+        try:
+            return trio.current_time()
+        except RuntimeError:  # outside the run: a test driving the validator itself
+            return time.monotonic()
+
+    def _apply(self, effects: list[core.Effect]) -> None:
+        """Carry out what the core decided."""
+        for e in effects:
+            if isinstance(e, core.Emit):
+                self.emit(e.event)
+            elif isinstance(e, core.Pull):
+                self.want_sync(ID.from_base58(e.peer), e.circle)
+            elif isinstance(e, core.Disconnect):
+                self.start_soon(self._disconnect_quietly, ID.from_base58(e.peer))
+            elif isinstance(e, core.Reconsider):
+                self._reconsider_peers()
+            elif isinstance(e, core.Wake):
+                self.start_soon(self._tick_at, e.at)
+
+    def _handle(self, event: core.Event) -> list[core.Effect]:
+        """One event through the core, its effects carried out."""
+        effects = self.core.handle(event, self._now())
+        self._apply(effects)
+        return effects
+
+    async def _tick_at(self, at: float) -> None:
+        await trio.sleep_until(at)
+        self._handle(core.Tick())
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the node's nursery (nothing before the node runs)."""
@@ -263,19 +257,17 @@ class Node(Peering):
         self._nursery.start_soon(self._receive, circle_id, sub)
 
     def drop(self, circle_id: bytes | None, reason: str) -> None:
-        self.stats["dropped"] += 1
-        LOG.info("dropped a record: %s", reason)
-        self.emit(api.RecordDropped(circle_id, reason))
+        """A record not taken: logged and counted (a member's UI is told)."""
+        self._apply(self.core.drop(circle_id, reason))
 
     def _validator(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
-        peer = forwarder.to_base58()
-        if self.refused(peer):
+        """The topic validator (run inline by pubsub): the core decides, and whether to forward."""
+        cid = next((self._topics[t] for t in msg.topicIDs if t in self._topics), None)
+        if cid is None:
             return False
-        self._invalid = 0.0
-        ok = self._validate(forwarder, msg)
-        if self._invalid and forwarder != self.host.get_id():
-            self.strike(peer, self._invalid)
-        return ok
+        own = forwarder == self.host.get_id()
+        effects = self._handle(core.GossipArrived(forwarder.to_base58(), cid, msg.data, own))
+        return any(isinstance(e, core.Accept) for e in effects)
 
     def _may_know(self, peer: ID, topic: str) -> bool:
         """Whether ``peer`` may learn I am in ``topic`` and get its records from me (guard.py).
@@ -303,167 +295,16 @@ class Node(Peering):
     def _charge(self, peer: ID, why: str) -> None:
         """A peer sent bytes that broke a handler or a libp2p signature: one strike (guard.py)."""
         if peer != self.host.get_id():
-            self.stats["peer_faults"] += 1
-            self.strike(peer.to_base58())
-
-    def _validate(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
-        """The gossip checks; sets ``_invalid`` to what the forwarder is charged (a strike's weight).
-
-        A full strike for what no honest peer forwards: bytes that do not parse or verify,
-        or a record on another circle's topic (honest peers check those first). A quarter
-        strike for a record refused by the roster (a non-member author, a bad presence):
-        an honest peer may know a join that has not reached me yet, but keys are free, and
-        a flooder signing each record with a fresh key must not go uncharged.
-        """
-        cid = next((self._topics[t] for t in msg.topicIDs if t in self._topics), None)
-        if cid is None:
-            return False
-        try:
-            record = records.parse(msg.data)
-        except ProtocolError as e:
-            self._invalid = True
-            self.drop(cid, f"from {forwarder}: {type(e).__name__}: {e}")
-            return False
-        self._parsed[msg.data] = record
-        if record.circle != cid:
-            self._invalid = True
-            self.drop(cid, "a record published on another circle's topic")
-            return False
-        if record.author == self.profile.me:
-            # My own publish passes; a replay of my record by someone else is not forwarded again.
-            return bool(forwarder == self.host.get_id())
-        if not self.rate.allow(record.author):
-            self.drop(cid, f"rate limit for author {peer_id(record.author)}")
-            return False
-        if record.type == records.PRESENCE:
-            why = presence.check(record, self.profile.view(cid).roster, int(self.profile.clock() * 1000))
-            if why is not None:
-                self._invalid = SUSPECT
-                self.drop(cid, why)
-                return False
-            return self._take_presence(cid, record)
-        try:
-            verdict = self.profile.view(cid).check(record)
-        except ProtocolError as e:
-            self.drop(cid, str(e))
-            return False
-        if verdict is None:
-            return True
-        if isinstance(verdict, Held):
-            # Keep it aside only when its author is someone the roster knows; a stranger's
-            # unplaceable record is not stored (sync will bring it if it is real).
-            if self.profile.view(cid).known(record.author):
-                with contextlib.suppress(sqlite3.OperationalError):  # a full disk: sync brings it
-                    self.profile.store.hold(record, verdict.reason, int(self.profile.clock()))
-            else:
-                self._invalid = SUSPECT
-            self.want_sync(forwarder, cid)
-            return False
-        if isinstance(verdict, Dropped):
-            self._invalid = SUSPECT
-            self.drop(cid, verdict.reason)
-        return False
-
-    def _take_presence(self, circle_id: bytes, record: Record) -> bool:
-        """Learn a member's addresses and name from a presence I can open (a relay cannot).
-
-        Whether to forward it: one I cannot open for want of its epoch key (a relay; a
-        member before sync brings the key) goes on, its author and signature checked; one
-        that does not open with the key, or says what it may not, stops here.
-        """
-        key = self.profile.epoch_keys(circle_id).get(bytes(record.body["e"]))
-        if key is None:
-            return True
-        try:
-            seen = presence.open_presence(record, key)
-        except ProtocolError as e:
-            self.drop(circle_id, f"a presence that does not open: {e}")
-            return False
-        with contextlib.suppress(sqlite3.OperationalError):  # a full disk: the next one will do
-            self.profile.store.add_peer_addrs(
-                circle_id, list(seen.addrs), "presence", int(self.profile.clock())
-            )
-            name = " ".join(seen.name.split())
-            if name and self.profile.store.set_name(record.author, name, int(record.body["ts"])):
-                self.emit(api.NameChanged(record.author, name))
-        return True
+            self._handle(core.PeerFaulted(peer.to_base58()))
 
     async def _receive(self, circle_id: bytes, sub: Any) -> None:
         async for msg in sub:
-            record = self._parsed.pop(msg.data, None)
-            if record is None:
-                try:
-                    record = records.parse(msg.data)
-                except ProtocolError:
-                    continue
-            if record.type != records.PRESENCE:
-                self.take(record, ID(msg.from_id))
+            self._handle(core.GossipDelivered(msg.data, ID(msg.from_id).to_base58()))
 
     def take(self, record: Record, source: ID | None) -> bool:
-        """Ingest one record and emit what it means; True if it was stored."""
-        view = self.profile.view(record.circle)
-        before = view.roster
-        flagged = set(view.equivocators)
-        try:
-            outcome = self.profile.ledger.commit(record, park_strangers=False).outcome
-        except sqlite3.OperationalError as e:
-            # A full disk: nothing of it was kept (and the profile dropped its cached views),
-            # so sync asks for it again later; the node stays up.
-            LOG.warning("could not store a record: %s", e)
-            self.stats["write_failed"] += 1
-            return False
-        if isinstance(outcome, Held):
-            if source is not None:
-                self.want_sync(source, record.circle)
-            return False
-        if isinstance(outcome, Dropped):
-            self.drop(record.circle, outcome.reason)
-            return False
-        if isinstance(outcome, Duplicate) or not isinstance(outcome, Stored):
-            return False
-        self.stats["stored"] += 1
-        self._announce(record.circle, outcome, before)
-        if outcome.roster_changed:
-            self._reconsider_peers()
-        caught = self.profile.view(record.circle).equivocators
-        for author in caught.keys() - flagged:
-            LOG.warning("equivocation by %s: %s", peer_id(author), caught[author])
-            self.emit(api.Equivocated(record.circle, author, caught[author]))
-        if outcome.missing and source is not None:
-            self.emit(api.GapDetected(record.circle, record.author, outcome.missing))
-            self.want_sync(source, record.circle)
-        return True
-
-    def _announce(self, circle_id: bytes, outcome: Stored, before: Any) -> None:
-        view = self.profile.view(circle_id)
-        keys = None
-        for r in outcome.delivered:
-            if r.type == records.MSG and r.author != self.profile.me:
-                keys = keys or self.profile.epoch_keys(circle_id)
-                key = keys.get(bytes(r.body["e"]))
-                if key is None:
-                    continue
-                try:
-                    c = messages.open_message(r, key)
-                except ProtocolError as e:
-                    self.drop(circle_id, f"undecryptable message: {e}")
-                    continue
-                self.emit(api.MessageReceived(circle_id, r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref))
-            elif r.type == records.FORK:
-                row = self.profile.store.circle(circle_id)
-                # The child's id is its genesis id: look it up rather than scan every circle.
-                child = self.profile.store.circle(records.record_id(bytes(r.body["g"])))
-                if child is not None and child.fork_record == r.raw and row is not None:
-                    name = self.profile.circle_name(child)
-                    self.emit(api.CircleForked(None, child.id, circle_id, name, invited=True))
-        if outcome.roster_changed:
-            after = view.roster
-            for k in after.members.keys() - before.members.keys():
-                self.emit(api.MemberJoined(circle_id, k))
-            for k, d in after.departed.items():
-                if k not in before.departed:
-                    ev = api.MemberRemoved if d.kind == "removed" else api.MemberLeft
-                    self.emit(ev(circle_id, k))
+        """Commit one record (a sync answer's) and carry out what it means; True if it was stored."""
+        src = source.to_base58() if source is not None else None
+        return any(isinstance(e, core.Committed) for e in self._handle(core.RecordReceived(record, src)))
 
     # publishing ------------------------------------------------------------
     def kick_outbox(self) -> None:
@@ -475,15 +316,15 @@ class Node(Peering):
         if self._publish_lock.locked():
             self.kick_outbox()
         elif await self._publish_one(record.id, record.raw) is not None:
-            self._hint_after({record.circle})
+            self._handle(core.OutboxDrained(frozenset({record.circle})))
 
     async def _publisher(self) -> None:
         published: set[bytes] = set()
         while True:
             pending = self.profile.store.outbox()
             if not pending:
-                if published:
-                    self._hint_after(set(published))
+                if published:  # peers are nudged to pull what gossip may have dropped (core.py)
+                    self._handle(core.OutboxDrained(frozenset(published)))
                     published.clear()
                 self._outbox_ready = trio.Event()
                 with trio.move_on_after(1.0):
@@ -516,30 +357,6 @@ class Node(Peering):
             except sqlite3.OperationalError as e:  # a full disk: published again later, deduplicated
                 LOG.warning("could not mark a record sent: %s", e)
             return published
-
-    def _hint_after(self, circles: set[bytes]) -> None:
-        if self._hint_pending:
-            self._hint_pending |= circles  # one nudge per HINT_DELAY, however many sends
-            return
-        self._hint_pending = set(circles)
-        self._schedule_hint()
-
-    def _schedule_hint(self) -> None:
-        """After a send, pull from each peer once: seeing my newer vector, they pull from me.
-
-        Gossip can drop the tail of a burst (py-libp2p's per-peer and subscription queues hold
-        32), and a receiver only notices a gap when a later record arrives; this closes the tail.
-        """
-
-        async def later() -> None:
-            await trio.sleep(HINT_DELAY)
-            circles, self._hint_pending = self._hint_pending, set()
-            for pid in list(self._connected):
-                for cid in circles:
-                    self.want_sync(pid, cid)
-
-        if self._nursery is not None:
-            self._nursery.start_soon(later)
 
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)
@@ -578,7 +395,7 @@ class Node(Peering):
                     LOG.info("sync of %s with %s failed: %s", c.hex()[:12], pid, e)
 
     def held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
-        return self.profile.view(circle_id).held_seqs()  # in memory: no store scan per sync
+        return self.core.held_seqs(circle_id)
 
     async def _pull(self, pid: ID, circle_id: bytes) -> None:
         await syncer.pull(self, pid, circle_id)
@@ -610,7 +427,10 @@ class Node(Peering):
         await commands.handle(self, cmd)
 
     def public_addrs(self) -> list[str]:
-        """Addresses to put in invitation tokens (with our peer ID)."""
+        """Addresses to put in invitation tokens (with our peer ID); a relay's ``--announce`` if any."""
+        if self.relay is not None and self.relay.announce:
+            me = self.profile.identity.peer_id
+            return [a if "/p2p/" in a else f"{a}/p2p/{me}" for a in self.relay.announce]
         return [a for a in self.addrs if "/p2p/" in a]
 
 

@@ -21,22 +21,21 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from protocol import circle, presence, schema
-from protocol.node import api, pinning
+from protocol.node import pinning
 from protocol.node.blocklist import BlockList
+from protocol.node.core import Effect, Emit, NodeCore, PeerCame, PeerWent
 from protocol.node.guard import GuardedPubsub
 from protocol.node.host import LOG, key_of
+from protocol.node.limits import GRAYLIST_S as GRAYLIST_S
+from protocol.node.limits import STRIKE_WINDOW as STRIKE_WINDOW
+from protocol.node.limits import STRIKES as STRIKES
+from protocol.node.limits import RelayPolicy
 from protocol.node.profile import Profile
 
 PRESENCE_INTERVAL = 60.0
 """Seconds between presence announcements in each circle."""
 GREET_TIMEOUT = 15.0
 """Seconds a new peer has to join a shared circle's mesh before I stop waiting to greet it."""
-STRIKES = 20
-STRIKE_WINDOW = 10.0
-GRAYLIST_S = 120.0
-"""A peer that forwards ``STRIKES`` invalid records within ``STRIKE_WINDOW`` s is refused this long."""
-MAX_TRACKED = 10_000
-"""Peers whose recent strikes are remembered at once."""
 REPAIR_S = 20.0
 """How often a connected peer's pubsub stream and unanswered pin offers are checked."""
 MAX_BACKOFF = 15.0
@@ -87,53 +86,27 @@ class Peering:
     _backoff: dict[str, tuple[float, float]]
     _nursery: trio.Nursery | None
 
-    _gray: dict[str, float]
+    core: NodeCore
+    relay: RelayPolicy | None
     _repaired: dict[ID, float]
     _pinned_at: set[tuple[ID, bytes]]
-    _strikes: dict[str, list[tuple[float, float]]]
 
     if TYPE_CHECKING:
 
         def want_sync(self, pid: ID, circle_id: bytes | None) -> None: ...
         async def _disconnect_quietly(self, pid: ID) -> None: ...
+        def _apply(self, effects: list[Effect]) -> None: ...
+        def _now(self) -> float: ...
         def public_addrs(self) -> list[str]: ...
 
     # refusing peers ---------------------------------------------------------------
     def refused(self, peer: str) -> bool:
         """A peer in the block list, or graylisted for flooding me with invalid records."""
-        until = self._gray.get(peer)
-        if until is not None and until <= trio.current_time():
-            del self._gray[peer]
-            until = None
-        return until is not None or self.blocklist.blocked(peer)
+        return self.core.refused(peer, self._now())
 
     def strike(self, peer: str, weight: float = 1.0) -> None:
-        """An invalid record (or frame) forwarded by ``peer``; too many in a short time graylist it.
-
-        Honest nodes validate before they forward, so an honest peer never forwards an
-        invalid record; a peer that does, over and over, is cut off for a while. Records
-        an honest peer might still forward (a member I do not know yet) weigh less.
-        """
-        now = trio.current_time()
-        if peer not in self._strikes and len(self._strikes) >= MAX_TRACKED:
-            self._forget_old_strikes(now)
-        recent = [(t, w) for t, w in self._strikes.get(peer, []) if now - t < STRIKE_WINDOW]
-        recent.append((now, weight))
-        self._strikes[peer] = recent
-        if sum(w for _, w in recent) >= STRIKES and peer not in self._gray:
-            self._gray[peer] = now + GRAYLIST_S
-            self._strikes.pop(peer, None)
-            LOG.warning("graylisted %s for %.0f s: %d invalid records in %.0f s", peer, GRAYLIST_S,
-                        len(recent), STRIKE_WINDOW)  # fmt: skip
-            pid = ID.from_base58(peer)
-            if self._nursery is not None:
-                self._nursery.start_soon(self._disconnect_quietly, pid)
-
-    def _forget_old_strikes(self, now: float) -> None:
-        """Bound the strike table: peer IDs are free, so a flooder may bring a new one each time."""
-        self._strikes = {p: r for p, r in self._strikes.items() if r and now - r[-1][0] < STRIKE_WINDOW}
-        while len(self._strikes) >= MAX_TRACKED:
-            del self._strikes[next(iter(self._strikes))]
+        """An invalid record (or frame) forwarded by ``peer``; too many in a short time graylist it."""
+        self._apply(self.core.strike(peer, weight, self._now()))
 
     async def _announcer(self) -> None:
         """Tell each circle where I am: soon after start, then every minute (new peers: ``_greet``)."""
@@ -186,19 +159,14 @@ class Peering:
 
     # peers -----------------------------------------------------------------
     def _on_connected(self, pid: ID) -> None:
-        if self.refused(pid.to_base58()):
+        effects = self.core.handle(PeerCame(pid.to_base58()), self._now())
+        if any(isinstance(e, Emit) for e in effects):  # a new peer, not refused
+            self._connected.add(pid)
+            self._repaired[pid] = trio.current_time()  # first check a while after the greeting
             if self._nursery is not None:
-                self._nursery.start_soon(self._disconnect_quietly, pid)
-            return
-        if pid in self._connected:
-            return
-        self._connected.add(pid)
-        self.emit(api.PeerConnected(pid.to_base58()))
-        self.want_sync(pid, None)
-        self._repaired[pid] = trio.current_time()  # first check a while after the greeting
-        if self._nursery is not None:
-            self._nursery.start_soon(self._greet, pid)
-            self._nursery.start_soon(self.offer_pins, pid)
+                self._nursery.start_soon(self._greet, pid)
+                self._nursery.start_soon(self.offer_pins, pid)
+        self._apply(effects)
 
     async def offer_pins(self, pid: ID, only: bytes | None = None) -> None:
         """If ``pid`` is a relay pinned to circles of mine, hand it those circles (it cannot know them)."""
@@ -220,7 +188,7 @@ class Peering:
             self._connected.discard(pid)
             self._repaired.pop(pid, None)
             self._pinned_at = {(p, c) for p, c in self._pinned_at if p != pid}
-            self.emit(api.PeerDisconnected(pid.to_base58()))
+            self._apply(self.core.handle(PeerWent(pid.to_base58()), self._now()))
 
     def redial_soon(self, addr: str | None = None) -> None:
         """Forget the backoff of ``addr`` (of every address when None): the dialer tries it next round."""
@@ -230,7 +198,10 @@ class Peering:
             self._backoff.pop(addr, None)
 
     def known_addrs(self) -> list[str]:
+        """Addresses to keep dialling; a relay dials only ``--peer`` ones (many members cannot be dialled)."""
         addrs = list(self.extra_peers)
+        if self.relay is not None:
+            return [a for a in dict.fromkeys(addrs) if "/p2p/" in a]
         for c in self.profile.store.circles():
             if c.status == "member":
                 addrs += [a for r in self.profile.view(c.id).roster.relays.values() for a in r.addrs]

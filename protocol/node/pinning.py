@@ -37,7 +37,7 @@ class Adopter(Protocol):
     profile: Profile
 
     async def adopt(self, offer: pinning.Offer, pid: ID) -> str | None: ...
-    def reject(self, circle_id: bytes | None, reason: str) -> None: ...
+    def drop(self, circle_id: bytes | None, reason: str) -> None: ...
 
 
 async def offer(host: IHost, pid: ID, view: CircleView) -> str | None:
@@ -75,7 +75,7 @@ async def serve(relay: Adopter, stream: INetStream) -> None:
                 syncwire.frame(TAKEN, b"") if why is None else syncwire.frame(DENIED, why.encode())
             )
     except (ProtocolError, trio.TooSlowError, EOFError) as e:
-        relay.reject(None, f"pin offer from {pid}: {e}")
+        relay.drop(None, f"pin offer from {pid}: {e}")
         with contextlib.suppress(Exception):
             await stream.write(syncwire.frame(DENIED, str(e).encode()[:300]))
     except Exception as e:

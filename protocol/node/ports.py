@@ -16,6 +16,7 @@ from libp2p.peer.id import ID
 
 from protocol.node import api
 from protocol.node.guard import GuardedPubsub
+from protocol.node.limits import RelayPolicy
 from protocol.node.profile import Profile
 from protocol.records import Record
 
@@ -29,6 +30,7 @@ class NodePort(Protocol):
     addrs: list[str]
     extra_peers: list[str]
     stats: dict[str, int]
+    relay: RelayPolicy | None
     emit: Callable[[api.Event], None]
 
     @property

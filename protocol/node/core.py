@@ -1,0 +1,420 @@
+"""The node's decisions, sans-IO: an event and the time in, effects out.
+
+:class:`NodeCore` decides, for the trio node (:mod:`protocol.node.node`) that carries
+events in and effects out, what happens to:
+
+- a gossip record (:class:`GossipArrived`, the topic validator): refused peer, relay
+  quota, parse, topic, rate per author, presence, the roster's verdict; the answer is
+  :class:`Accept` (forward it) or nothing, with a dropped record's reason, a pull, and
+  a strike against the forwarder (too many graylist it: :class:`Disconnect`);
+- a record to commit (:class:`GossipDelivered`, :class:`RecordReceived` from sync):
+  committed once through :meth:`protocol.node.ledger.Ledger.commit`; what it means
+  becomes UI events (:class:`Emit`), a gap a :class:`Pull`, a roster change :class:`Reconsider`;
+- peers coming and going, faults a peer caused, and the outbox draining: a nudge
+  ``HINT_DELAY`` later (:class:`Wake`, then :class:`Tick`) makes every peer pull what
+  gossip dropped of the burst.
+
+No trio, libp2p, sockets or clock: the time comes with each call, peers are base58
+strings, and records are committed synchronously through the profile's SQLite store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from protocol import messages, presence, records
+from protocol.chain import Duplicate
+from protocol.errors import ProtocolError
+from protocol.identity import peer_id
+from protocol.node import api
+from protocol.node.limits import RateLimit, RelayPolicy, Strikes
+from protocol.node.profile import Profile
+from protocol.records import Record
+from protocol.roster import RosterState
+from protocol.view import Dropped, Held, Stored
+
+LOG = logging.getLogger("smallsocial.node")
+SUSPECT = 0.25
+"""A strike's weight for a record the roster refuses (see :meth:`NodeCore.gossip`)."""
+PARSED = 4096
+"""Parsed records kept between the validator and the receive loop."""
+HINT_DELAY = 1.0
+"""Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
+
+
+# events ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GossipArrived:
+    """A gossip message on ``circle``'s topic, forwarded by ``forwarder`` (``own``: my own publish)."""
+
+    forwarder: str
+    circle: bytes
+    raw: bytes
+    own: bool = False
+
+
+@dataclass(frozen=True)
+class GossipDelivered:
+    """A gossip message the validator accepted, delivered to my subscription: commit it."""
+
+    raw: bytes
+    source: str
+
+
+@dataclass(frozen=True)
+class RecordReceived:
+    """A parsed record to commit (a sync answer); ``source`` is asked for what it places, if any."""
+
+    record: Record
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class PeerCame:
+    peer: str
+
+
+@dataclass(frozen=True)
+class PeerWent:
+    peer: str
+
+
+@dataclass(frozen=True)
+class PeerFaulted:
+    """A peer sent bytes that broke a handler or a libp2p signature (``weight``: one strike)."""
+
+    peer: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class OutboxDrained:
+    """The publisher emptied the outbox, having published in these circles."""
+
+    circles: frozenset[bytes]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A :class:`Wake` came due."""
+
+
+Event = (
+    GossipArrived
+    | GossipDelivered
+    | RecordReceived
+    | PeerCame
+    | PeerWent
+    | PeerFaulted
+    | OutboxDrained
+    | Tick
+)
+
+
+# effects --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Accept:
+    """Forward this gossip message (the validator says yes)."""
+
+
+@dataclass(frozen=True)
+class Committed:
+    """The record is stored (the store committed it)."""
+
+    record: Record
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Post this event to the UI and the control socket."""
+
+    event: api.Event
+
+
+@dataclass(frozen=True)
+class Pull:
+    """Sync with ``peer``: the circle ``circle`` (every shared circle when None)."""
+
+    peer: str
+    circle: bytes | None
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    peer: str
+
+
+@dataclass(frozen=True)
+class Reconsider:
+    """A roster changed: connected peers may now learn more of my topics (guard.py)."""
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Send a :class:`Tick` at ``at`` (the same clock as the events')."""
+
+    at: float
+
+
+Effect = Accept | Committed | Emit | Pull | Disconnect | Reconsider | Wake
+
+
+class NodeCore:
+    """The decisions of one node (a member, or a relay when given a :class:`RelayPolicy`)."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        relay: RelayPolicy | None = None,
+        blocked: Callable[[str], bool] = lambda peer: False,
+    ) -> None:
+        self.profile, self.relay, self.blocked = profile, relay, blocked
+        self.rate = RateLimit()
+        self.strikes = Strikes()
+        self.stats: dict[str, int] = defaultdict(int)
+        self.connected: set[str] = set()
+        self.parsed: OrderedDict[bytes, Record] = OrderedDict()
+        """Records the validator parsed, by their bytes, for the receive loop (the oldest evicted)."""
+        self.hint: set[bytes] = set()
+        self.hint_at = 0.0
+
+    def handle(self, event: Event, now: float) -> list[Effect]:
+        """What to do about ``event`` at ``now``."""
+        if isinstance(event, GossipArrived):
+            return self.gossip(event, now)
+        if isinstance(event, GossipDelivered):
+            record = self.parsed.pop(event.raw, None)
+            if record is None:
+                try:
+                    record = records.parse(event.raw)
+                except ProtocolError:
+                    return []
+            return [] if record.type == records.PRESENCE else self.take(record, event.source, now)
+        if isinstance(event, RecordReceived):
+            return self.take(event.record, event.source, now)
+        if isinstance(event, PeerCame):
+            if self.refused(event.peer, now):
+                return [Disconnect(event.peer)]
+            if event.peer in self.connected:
+                return []
+            self.connected.add(event.peer)
+            return [Emit(api.PeerConnected(event.peer)), Pull(event.peer, None)]
+        if isinstance(event, PeerWent):
+            self.connected.discard(event.peer)
+            return [Emit(api.PeerDisconnected(event.peer))]
+        if isinstance(event, PeerFaulted):
+            self.stats["peer_faults"] += 1
+            return self.strike(event.peer, event.weight, now)
+        if isinstance(event, OutboxDrained):
+            first = not self.hint
+            self.hint |= event.circles  # one nudge per HINT_DELAY, however many sends
+            if first and self.hint:
+                self.hint_at = now + HINT_DELAY
+                return [Wake(self.hint_at)]
+            return []
+        if self.hint and now >= self.hint_at:
+            # Seeing my newer vector, each peer pulls from me: gossip can drop the tail of a
+            # burst (py-libp2p queues 32 per peer) and a receiver only notices a gap later.
+            circles, self.hint = self.hint, set()
+            return [Pull(p, c) for p in sorted(self.connected) for c in sorted(circles)]
+        return []
+
+    # peers ------------------------------------------------------------------------------------
+    def refused(self, peer: str, now: float) -> bool:
+        """A peer in the block list, or graylisted for flooding me with invalid records."""
+        return self.strikes.graylisted(peer, now) or self.blocked(peer)
+
+    def strike(self, peer: str, weight: float, now: float) -> list[Effect]:
+        return [Disconnect(peer)] if self.strikes.strike(peer, weight, now) else []
+
+    # gossip -----------------------------------------------------------------------------------
+    def gossip(self, ev: GossipArrived, now: float) -> list[Effect]:
+        """The topic validator: :class:`Accept` or not, and the forwarder charged for what it sent.
+
+        A full strike for what no honest peer forwards: bytes that do not parse or verify,
+        or a record on another circle's topic (honest peers check those first). A quarter
+        strike for a record refused by the roster (a non-member author, a bad presence):
+        an honest peer may know a join that has not reached me yet, but keys are free, and
+        a flooder signing each record with a fresh key must not go uncharged.
+        """
+        if self.relay is not None and self.relay.over(ev.circle, ev.raw, None, now):
+            self.stats["over_quota"] += 1
+            return []
+        if self.refused(ev.forwarder, now):
+            return []
+        out: list[Effect] = []
+        weight = self._check(ev, now, out)
+        if weight and not ev.own:
+            out += self.strike(ev.forwarder, weight, now)
+        return out
+
+    def _check(self, ev: GossipArrived, now: float, out: list[Effect]) -> float:
+        cid = ev.circle
+        try:
+            record = records.parse(ev.raw)
+        except ProtocolError as e:
+            out += self.drop(cid, f"from {ev.forwarder}: {type(e).__name__}: {e}")
+            return 1.0
+        self.parsed[ev.raw] = record
+        if len(self.parsed) > PARSED:
+            self.parsed.popitem(last=False)
+        if record.circle != cid:
+            out += self.drop(cid, "a record published on another circle's topic")
+            return 1.0
+        if record.author == self.profile.me:
+            # My own publish passes; a replay of my record by someone else is not forwarded again.
+            out += [Accept()] if ev.own else []
+            return 0.0
+        if not self.rate.allow(record.author, now):
+            out += self.drop(cid, f"rate limit for author {peer_id(record.author)}")
+            return 0.0
+        view = self.profile.view(cid)
+        if record.type == records.PRESENCE:
+            why = presence.check(record, view.roster, int(self.profile.clock() * 1000))
+            if why is not None:
+                out += self.drop(cid, why)
+                return SUSPECT
+            out += self._presence(cid, record)
+            return 0.0
+        try:
+            verdict = view.check(record)
+        except ProtocolError as e:
+            out += self.drop(cid, str(e))
+            return 0.0
+        if verdict is None:
+            out.append(Accept())
+            return 0.0
+        if isinstance(verdict, Held):
+            out.append(Pull(ev.forwarder, cid))
+            # Keep it aside only when its author is someone the roster knows; a stranger's
+            # unplaceable record is not stored (sync will bring it if it is real).
+            if not view.known(record.author):
+                return SUSPECT
+            with contextlib.suppress(sqlite3.OperationalError):  # a full disk: sync brings it
+                self.profile.store.hold(record, verdict.reason, int(self.profile.clock()))
+            return 0.0
+        if isinstance(verdict, Dropped):
+            out += self.drop(cid, verdict.reason)
+            return SUSPECT
+        return 0.0
+
+    def _presence(self, circle_id: bytes, record: Record) -> list[Effect]:
+        """Learn a member's addresses and name from a presence I can open (a relay cannot).
+
+        Whether to forward it: one I cannot open for want of its epoch key (a relay; a
+        member before sync brings the key) goes on, its author and signature checked; one
+        that does not open with the key, or says what it may not, stops here.
+        """
+        key = self.profile.epoch_keys(circle_id).get(bytes(record.body["e"]))
+        if key is None:
+            return [Accept()]
+        try:
+            seen = presence.open_presence(record, key)
+        except ProtocolError as e:
+            return self.drop(circle_id, f"a presence that does not open: {e}")
+        out: list[Effect] = [Accept()]
+        store = self.profile.store
+        with contextlib.suppress(sqlite3.OperationalError):  # a full disk: the next one will do
+            store.add_peer_addrs(circle_id, list(seen.addrs), "presence", int(self.profile.clock()))
+            name = " ".join(seen.name.split())
+            if name and store.set_name(record.author, name, int(record.body["ts"])):
+                out.append(Emit(api.NameChanged(record.author, name)))
+        return out
+
+    def drop(self, circle_id: bytes | None, reason: str) -> list[Effect]:
+        """A record not taken: a log line and a count (a member also tells the UI; a relay keeps count)."""
+        if self.relay is not None:
+            self.stats["rejected"] += 1
+            self.profile.store.bump("rejected")
+            LOG.info("rejected: %s", reason)
+            return []
+        self.stats["dropped"] += 1
+        LOG.info("dropped a record: %s", reason)
+        return [Emit(api.RecordDropped(circle_id, reason))]
+
+    # committing -------------------------------------------------------------------------------
+    def take(self, record: Record, source: str | None, now: float) -> list[Effect]:
+        """Commit one record through the ledger and say what it means (:class:`Committed` if stored)."""
+        if self.relay is not None and self.relay.over(record.circle, record.raw, record, now):
+            self.stats["over_quota"] += 1
+            return []
+        view = self.profile.view(record.circle)
+        before, flagged = view.roster, set(view.equivocators)
+        try:
+            outcome = self.profile.ledger.commit(record, park_strangers=False).outcome
+        except sqlite3.OperationalError as e:
+            # A full disk: nothing of it was kept (and the profile dropped its cached views),
+            # so sync asks for it again later; the node stays up.
+            LOG.warning("could not store a record: %s", e)
+            self.stats["write_failed"] += 1
+            return []
+        if isinstance(outcome, Held):
+            return [Pull(source, record.circle)] if source is not None else []
+        if isinstance(outcome, Dropped):
+            return self.drop(record.circle, outcome.reason)
+        if isinstance(outcome, Duplicate) or not isinstance(outcome, Stored):
+            return []
+        self.stats["stored"] += 1
+        if self.relay is not None:
+            self.relay.stored(record)
+        out: list[Effect] = [Committed(record), *self._meaning(record.circle, outcome, before)]
+        if outcome.roster_changed:
+            out.append(Reconsider())
+        caught = self.profile.view(record.circle).equivocators
+        for author in caught.keys() - flagged:
+            LOG.warning("equivocation by %s: %s", peer_id(author), caught[author])
+            out.append(Emit(api.Equivocated(record.circle, author, caught[author])))
+        if outcome.missing and source is not None:
+            out.append(Emit(api.GapDetected(record.circle, record.author, outcome.missing)))
+            out.append(Pull(source, record.circle))
+        return out
+
+    def _meaning(self, circle_id: bytes, outcome: Stored, before: RosterState) -> list[Effect]:
+        """The UI events a stored record (and what it let in) means."""
+        out: list[Effect] = []
+        keys = None
+        for r in outcome.delivered:
+            if r.type == records.MSG and r.author != self.profile.me:
+                keys = keys or self.profile.epoch_keys(circle_id)
+                key = keys.get(bytes(r.body["e"]))
+                if key is None:
+                    continue
+                try:
+                    c = messages.open_message(r, key)
+                except ProtocolError as e:
+                    out += self.drop(circle_id, f"undecryptable message: {e}")
+                    continue
+                out.append(
+                    Emit(api.MessageReceived(circle_id, r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref))
+                )
+            elif r.type == records.FORK:
+                row = self.profile.store.circle(circle_id)
+                # The child's id is its genesis id: look it up rather than scan every circle.
+                child = self.profile.store.circle(records.record_id(bytes(r.body["g"])))
+                if child is not None and child.fork_record == r.raw and row is not None:
+                    name = self.profile.circle_name(child)
+                    out.append(Emit(api.CircleForked(None, child.id, circle_id, name, invited=True)))
+        if outcome.roster_changed:
+            after = self.profile.view(circle_id).roster
+            out += [
+                Emit(api.MemberJoined(circle_id, k)) for k in after.members.keys() - before.members.keys()
+            ]
+            for k, d in after.departed.items():
+                if k not in before.departed:
+                    ev = api.MemberRemoved if d.kind == "removed" else api.MemberLeft
+                    out.append(Emit(ev(circle_id, k)))
+        return out
+
+    def held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
+        """What I hold of a circle, per author (a relay counts what retention deleted as held)."""
+        held = self.profile.view(circle_id).held_seqs()  # in memory: no store scan per sync
+        if self.relay is not None:
+            for author, seq in self.relay.expired(circle_id):
+                held.setdefault(author, set()).add(seq)  # deleted by retention: do not fetch again
+        return held

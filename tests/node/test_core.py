@@ -1,0 +1,179 @@
+"""The node core's decisions, with no sockets and a fake clock (time is a number passed in)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from protocol import circle, crypto, records
+from protocol.identity import Identity
+from protocol.node import api
+from protocol.node.core import (
+    HINT_DELAY,
+    SUSPECT,
+    Accept,
+    Committed,
+    Disconnect,
+    Emit,
+    GossipArrived,
+    GossipDelivered,
+    NodeCore,
+    OutboxDrained,
+    PeerCame,
+    PeerFaulted,
+    PeerWent,
+    Pull,
+    RecordReceived,
+    Tick,
+    Wake,
+)
+from protocol.node.limits import GRAYLIST_S, STRIKE_WINDOW, STRIKES, Quota, RateLimit, RelayPolicy
+from protocol.node.paths import resolve
+from protocol.node.profile import Profile
+
+pytestmark = pytest.mark.timeout(60)
+ROOT = Path(__file__).resolve().parent.parent.parent
+PEER = Identity.generate().peer_id
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Profile, Profile, Profile, bytes]]:
+    """alice's circle with bob and carol in it, each knowing the others' joins."""
+    alice, bob, carol = (Profile.create(resolve(str(tmp_path), n), n) for n in ("alice", "bob", "carol"))
+    c = alice.new_circle("friends").circle_id
+    for friend in (bob, carol):
+        friend.join_token(alice.invite(c, friend.me))
+        alice.import_bundle(friend.export([c]))
+    yield alice, bob, carol, c
+    for p in (alice, bob, carol):
+        p.close()
+
+
+def of(effects: list[object], kind: type) -> list[object]:
+    return [e for e in effects if isinstance(e, kind)]
+
+
+def test_the_core_loads_no_io_framework() -> None:
+    code = "import sys, protocol.node.core; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert not {"trio", "libp2p", "socket", "asyncio", "textual"} & set(eval(out.stdout))
+
+
+def test_strikes_graylist_a_peer_for_a_while(world: tuple[Profile, Profile, Profile, bytes]) -> None:
+    core = NodeCore(world[0])
+    for _ in range(STRIKES - 1):
+        assert core.handle(PeerFaulted(PEER), 0.0) == []
+    assert not core.refused(PEER, 0.0)
+    for _ in range(STRIKES - 1):  # the old strikes have aged out of the window
+        assert core.handle(PeerFaulted(PEER), STRIKE_WINDOW + 1) == []
+    assert core.handle(PeerFaulted(PEER), STRIKE_WINDOW + 1) == [Disconnect(PEER)]
+    assert core.refused(PEER, STRIKE_WINDOW + 2) and not core.refused(Identity.generate().peer_id, 0.0)
+    assert core.handle(PeerCame(PEER), STRIKE_WINDOW + 2) == [Disconnect(PEER)]  # it comes back: cut
+    assert not core.refused(PEER, STRIKE_WINDOW + 2 + GRAYLIST_S)  # graylisting ends
+    assert core.stats["peer_faults"] == 2 * STRIKES - 1
+
+
+def test_the_rate_per_author_holds_a_flood_and_not_the_others(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, bob, carol, c = world
+    core = NodeCore(alice)
+    flood = [bob.send_text(c, f"spam {i}") for i in range(460)]
+    limit = RateLimit()
+    passed = [bool(of(core.handle(GossipArrived(PEER, c, r.raw), 5.0), Accept)) for r in flood[:420]]
+    assert sum(passed) == limit.burst and not any(passed[int(limit.burst) :])  # the burst, then none
+    honest = core.handle(GossipArrived(PEER, c, carol.send_text(c, "hello").raw), 5.0)
+    assert of(honest, Accept)  # carol is not slowed down by bob
+    later = [bool(of(core.handle(GossipArrived(PEER, c, r.raw), 5.5), Accept)) for r in flood[400:]]
+    assert sum(later) == limit.rate / 2  # refilled at the rate for half a second
+    assert not core.refused(PEER, 6.0)  # valid records: the forwarder is not charged
+    assert "rate limit" in str(of(core.handle(GossipArrived(PEER, c, flood[-1].raw), 5.5), Emit))
+
+
+def test_a_record_received_is_committed_and_told_to_the_ui(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, bob, _, c = world
+    core = NodeCore(alice)
+    rec = bob.send_text(c, "hi alice")
+    out = core.handle(RecordReceived(rec, PEER), 1.0)
+    assert Committed(rec) in out
+    (ev,) = [e.event for e in of(out, Emit) if isinstance(e, Emit)]
+    assert isinstance(ev, api.MessageReceived) and ev.text == "hi alice" and ev.author == bob.me
+    assert any(r.id == rec.id for r in alice.view(c).records.values())
+    assert core.handle(RecordReceived(rec, PEER), 2.0) == []  # once
+    again = bob.send_text(c, "again")
+    assert core.handle(GossipArrived(PEER, c, again.raw), 3.0) == [Accept()]  # checked, not yet kept
+    out = core.handle(GossipDelivered(again.raw, PEER), 3.0)  # then delivered: committed once
+    assert Committed(again) in out and of(out, Emit)
+    ahead = [bob.send_text(c, f"m{i}") for i in range(3)]
+    out = core.handle(RecordReceived(ahead[2], PEER), 4.0)  # two missing before it: kept, and pulled
+    assert Pull(PEER, c) in out and Emit(api.GapDetected(c, bob.me, 2)) in out
+
+
+def test_a_strangers_record_is_dropped_and_its_forwarder_charged(
+    world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path
+) -> None:
+    alice, _, _, c = world
+    core = NodeCore(alice)
+    mallory = Profile.create(resolve(str(tmp_path), "mallory"), "mallory")
+    g = mallory.new_circle("mine").circle_id
+    forged = mallory.send_text(g, "hello?")  # a real record, of another circle, on alice's topic
+    out = core.handle(GossipArrived(PEER, c, forged.raw), 0.0)
+    assert not of(out, Accept)
+    (ev,) = [e.event for e in of(out, Emit) if isinstance(e, Emit)]
+    assert isinstance(ev, api.RecordDropped) and "another circle" in ev.reason
+    assert core.strikes.recent[PEER] == [(0.0, 1.0)]
+    garbage = core.handle(GossipArrived(PEER, c, b"\x92\xc4\x01x\xc4\x01y"), 0.0)
+    assert not of(garbage, Accept) and of(garbage, Emit) and len(core.strikes.recent[PEER]) == 2
+    # A stranger's record for this circle: unplaceable, not kept, a quarter strike each.
+    strangers = [Identity.generate() for _ in range(int(STRIKES / SUSPECT))]
+    joins = [
+        records.sign(s, {"t": records.JOIN, "a": s.public_key, "c": c, "q": 1, "p": None,
+                         "h": [crypto.random_bytes(32)], "ts": 1, "i": crypto.random_bytes(32)}).raw
+        for s in strangers
+    ]  # fmt: skip
+    out = [e for raw in joins for e in core.handle(GossipArrived(PEER, c, raw), 1.0)]
+    assert not of(out, Accept) and Disconnect(PEER) in out and core.refused(PEER, 1.0)
+    mallory.close()
+
+
+def test_the_outbox_nudges_peers_to_pull_once_a_second(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, _, _, c = world
+    core = NodeCore(alice)
+    other = Identity.generate().peer_id
+    assert core.handle(PeerCame(PEER), 0.0) == [Emit(api.PeerConnected(PEER)), Pull(PEER, None)]
+    core.handle(PeerCame(other), 0.0)
+    assert core.handle(OutboxDrained(frozenset({c})), 10.0) == [Wake(10.0 + HINT_DELAY)]
+    assert core.handle(OutboxDrained(frozenset({c})), 10.5) == []  # one nudge per HINT_DELAY
+    assert core.handle(Tick(), 10.9) == []
+    assert set(core.handle(Tick(), 10.0 + HINT_DELAY)) == {Pull(PEER, c), Pull(other, c)}
+    assert core.handle(Tick(), 12.0) == []
+    core.handle(PeerWent(other), 12.0)
+    assert core.handle(OutboxDrained(frozenset({c})), 20.0) == [Wake(20.0 + HINT_DELAY)]
+    assert core.handle(Tick(), 21.0) == [Pull(PEER, c)]
+
+
+def test_a_relay_refuses_messages_past_its_quota(
+    world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path
+) -> None:
+    alice, bob, _, c = world
+    relay = Profile.create(resolve(str(tmp_path), "relay"), "relay")
+    genesis = alice.view(c).genesis
+    relay.ledger.open_circle(genesis, circle.parent_of(genesis), relay.ledger.seal(b""), "relay")
+    core = NodeCore(relay, relay=RelayPolicy(Quota(records=1), relay.store))
+    msg = bob.send_text(c, "too much")
+    assert core.handle(GossipArrived(PEER, c, msg.raw), 0.0) == []
+    assert core.handle(RecordReceived(msg, PEER), 0.0) == []
+    assert core.stats["over_quota"] == 2 and relay.store.counters().get("over_quota") == 2
+    roster = [r for r in alice.view(c).records.values() if r.is_roster and r.type != records.GENESIS]
+    for r in roster:  # roster records always pass the quota (later records need them)
+        core.handle(RecordReceived(r, PEER), 0.0)
+    assert core.stats["over_quota"] == 2
+    relay.close()
