@@ -1,7 +1,7 @@
 """The node's decisions, sans-IO: an event and the time in, effects out.
 
 :class:`NodeCore` decides, for the trio node (:mod:`protocol.node.node`) that carries
-events in and effects out, what happens to:
+events in and effects out (both in :mod:`protocol.node.events`), what happens to:
 
 - a gossip record (:class:`GossipArrived`, the topic validator): refused peer, relay
   quota, parse, topic, rate per author, presence, the roster's verdict; the answer is
@@ -25,13 +25,30 @@ import logging
 import sqlite3
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from protocol import messages, presence, records
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api
+from protocol.node.events import (
+    Accept,
+    Committed,
+    Disconnect,
+    Effect,
+    Emit,
+    Event,
+    GossipArrived,
+    GossipDelivered,
+    OutboxDrained,
+    PeerCame,
+    PeerFaulted,
+    PeerWent,
+    Pull,
+    Reconsider,
+    RecordReceived,
+    Wake,
+)  # fmt: skip
 from protocol.node.limits import RateLimit, RelayPolicy, Strikes
 from protocol.node.profile import Profile
 from protocol.records import Record
@@ -45,123 +62,6 @@ PARSED = 4096
 """Parsed records kept between the validator and the receive loop."""
 HINT_DELAY = 1.0
 """Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
-
-
-# events ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GossipArrived:
-    """A gossip message on ``circle``'s topic, forwarded by ``forwarder`` (``own``: my own publish)."""
-
-    forwarder: str
-    circle: bytes
-    raw: bytes
-    own: bool = False
-
-
-@dataclass(frozen=True)
-class GossipDelivered:
-    """A gossip message the validator accepted, delivered to my subscription: commit it."""
-
-    raw: bytes
-    source: str
-
-
-@dataclass(frozen=True)
-class RecordReceived:
-    """A parsed record to commit (a sync answer); ``source`` is asked for what it places, if any."""
-
-    record: Record
-    source: str | None = None
-
-
-@dataclass(frozen=True)
-class PeerCame:
-    peer: str
-
-
-@dataclass(frozen=True)
-class PeerWent:
-    peer: str
-
-
-@dataclass(frozen=True)
-class PeerFaulted:
-    """A peer sent bytes that broke a handler or a libp2p signature (``weight``: one strike)."""
-
-    peer: str
-    weight: float = 1.0
-
-
-@dataclass(frozen=True)
-class OutboxDrained:
-    """The publisher emptied the outbox, having published in these circles."""
-
-    circles: frozenset[bytes]
-
-
-@dataclass(frozen=True)
-class Tick:
-    """A :class:`Wake` came due."""
-
-
-Event = (
-    GossipArrived
-    | GossipDelivered
-    | RecordReceived
-    | PeerCame
-    | PeerWent
-    | PeerFaulted
-    | OutboxDrained
-    | Tick
-)
-
-
-# effects --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Accept:
-    """Forward this gossip message (the validator says yes)."""
-
-
-@dataclass(frozen=True)
-class Committed:
-    """The record is stored (the store committed it)."""
-
-    record: Record
-
-
-@dataclass(frozen=True)
-class Emit:
-    """Post this event to the UI and the control socket."""
-
-    event: api.Event
-
-
-@dataclass(frozen=True)
-class Pull:
-    """Sync with ``peer``: the circle ``circle`` (every shared circle when None)."""
-
-    peer: str
-    circle: bytes | None
-
-
-@dataclass(frozen=True)
-class Disconnect:
-    peer: str
-
-
-@dataclass(frozen=True)
-class Reconsider:
-    """A roster changed: connected peers may now learn more of my topics (guard.py)."""
-
-
-@dataclass(frozen=True)
-class Wake:
-    """Send a :class:`Tick` at ``at`` (the same clock as the events')."""
-
-    at: float
-
-
-Effect = Accept | Committed | Emit | Pull | Disconnect | Reconsider | Wake
 
 
 class NodeCore:

@@ -34,7 +34,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import circle
 from protocol.errors import ProtocolError
-from protocol.node import announce, api, commands, core, syncer, syncwire
+from protocol.node import announce, api, commands, events, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.core import NodeCore
@@ -149,21 +149,21 @@ class Node(Peering):
         except RuntimeError:  # outside the run: a test driving the validator itself
             return time.monotonic()
 
-    def _apply(self, effects: list[core.Effect]) -> None:
+    def _apply(self, effects: list[events.Effect]) -> None:
         """Carry out what the core decided."""
         for e in effects:
-            if isinstance(e, core.Emit):
+            if isinstance(e, events.Emit):
                 self.emit(e.event)
-            elif isinstance(e, core.Pull):
+            elif isinstance(e, events.Pull):
                 self.want_sync(ID.from_base58(e.peer), e.circle)
-            elif isinstance(e, core.Disconnect):
+            elif isinstance(e, events.Disconnect):
                 self.start_soon(self._disconnect_quietly, ID.from_base58(e.peer))
-            elif isinstance(e, core.Reconsider):
+            elif isinstance(e, events.Reconsider):
                 self._reconsider_peers()
-            elif isinstance(e, core.Wake):
+            elif isinstance(e, events.Wake):
                 self.start_soon(self._tick_at, e.at)
 
-    def _handle(self, event: core.Event) -> list[core.Effect]:
+    def _handle(self, event: events.Event) -> list[events.Effect]:
         """One event through the core, its effects carried out."""
         effects = self.core.handle(event, self._now())
         self._apply(effects)
@@ -171,7 +171,7 @@ class Node(Peering):
 
     async def _tick_at(self, at: float) -> None:
         await trio.sleep_until(at)
-        self._handle(core.Tick())
+        self._handle(events.Tick())
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the node's nursery (nothing before the node runs)."""
@@ -266,8 +266,8 @@ class Node(Peering):
         if cid is None:
             return False
         own = forwarder == self.host.get_id()
-        effects = self._handle(core.GossipArrived(forwarder.to_base58(), cid, msg.data, own))
-        return any(isinstance(e, core.Accept) for e in effects)
+        effects = self._handle(events.GossipArrived(forwarder.to_base58(), cid, msg.data, own))
+        return any(isinstance(e, events.Accept) for e in effects)
 
     def _may_know(self, peer: ID, topic: str) -> bool:
         """Whether ``peer`` may learn I am in ``topic`` and get its records from me (guard.py).
@@ -295,16 +295,16 @@ class Node(Peering):
     def _charge(self, peer: ID, why: str) -> None:
         """A peer sent bytes that broke a handler or a libp2p signature: one strike (guard.py)."""
         if peer != self.host.get_id():
-            self._handle(core.PeerFaulted(peer.to_base58()))
+            self._handle(events.PeerFaulted(peer.to_base58()))
 
     async def _receive(self, circle_id: bytes, sub: Any) -> None:
         async for msg in sub:
-            self._handle(core.GossipDelivered(msg.data, ID(msg.from_id).to_base58()))
+            self._handle(events.GossipDelivered(msg.data, ID(msg.from_id).to_base58()))
 
     def take(self, record: Record, source: ID | None) -> bool:
         """Commit one record (a sync answer's) and carry out what it means; True if it was stored."""
         src = source.to_base58() if source is not None else None
-        return any(isinstance(e, core.Committed) for e in self._handle(core.RecordReceived(record, src)))
+        return any(isinstance(e, events.Committed) for e in self._handle(events.RecordReceived(record, src)))
 
     # publishing ------------------------------------------------------------
     def kick_outbox(self) -> None:
@@ -316,7 +316,7 @@ class Node(Peering):
         if self._publish_lock.locked():
             self.kick_outbox()
         elif await self._publish_one(record.id, record.raw) is not None:
-            self._handle(core.OutboxDrained(frozenset({record.circle})))
+            self._handle(events.OutboxDrained(frozenset({record.circle})))
 
     async def _publisher(self) -> None:
         published: set[bytes] = set()
@@ -324,7 +324,7 @@ class Node(Peering):
             pending = self.profile.store.outbox()
             if not pending:
                 if published:  # peers are nudged to pull what gossip may have dropped (core.py)
-                    self._handle(core.OutboxDrained(frozenset(published)))
+                    self._handle(events.OutboxDrained(frozenset(published)))
                     published.clear()
                 self._outbox_ready = trio.Event()
                 with trio.move_on_after(1.0):

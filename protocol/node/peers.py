@@ -23,7 +23,8 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from protocol import circle, presence, schema
 from protocol.node import pinning
 from protocol.node.blocklist import BlockList
-from protocol.node.core import Effect, Emit, NodeCore, PeerCame, PeerWent
+from protocol.node.core import NodeCore
+from protocol.node.events import Effect, Emit, PeerCame, PeerWent
 from protocol.node.guard import GuardedPubsub
 from protocol.node.host import LOG, key_of
 from protocol.node.limits import GRAYLIST_S as GRAYLIST_S

@@ -12,16 +12,14 @@ import pytest
 from protocol import circle, crypto, records
 from protocol.identity import Identity
 from protocol.node import api
-from protocol.node.core import (
-    HINT_DELAY,
-    SUSPECT,
+from protocol.node.core import HINT_DELAY, SUSPECT, NodeCore
+from protocol.node.events import (
     Accept,
     Committed,
     Disconnect,
     Emit,
     GossipArrived,
     GossipDelivered,
-    NodeCore,
     OutboxDrained,
     PeerCame,
     PeerFaulted,

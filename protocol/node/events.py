@@ -1,0 +1,130 @@
+"""The node core's vocabulary: the events it takes and the effects it returns (frozen dataclasses).
+
+:class:`~protocol.node.core.NodeCore` takes an :data:`Event` with the time and returns a list
+of :data:`Effect`; :class:`~protocol.node.node.Node` carries events in and effects out. Peers
+are base58 peer ID strings, so nothing here needs libp2p.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol.node import api
+from protocol.records import Record
+
+
+# events ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GossipArrived:
+    """A gossip message on ``circle``'s topic, forwarded by ``forwarder`` (``own``: my own publish)."""
+
+    forwarder: str
+    circle: bytes
+    raw: bytes
+    own: bool = False
+
+
+@dataclass(frozen=True)
+class GossipDelivered:
+    """A gossip message the validator accepted, delivered to my subscription: commit it."""
+
+    raw: bytes
+    source: str
+
+
+@dataclass(frozen=True)
+class RecordReceived:
+    """A parsed record to commit (a sync answer); ``source`` is asked for what it places, if any."""
+
+    record: Record
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class PeerCame:
+    peer: str
+
+
+@dataclass(frozen=True)
+class PeerWent:
+    peer: str
+
+
+@dataclass(frozen=True)
+class PeerFaulted:
+    """A peer sent bytes that broke a handler or a libp2p signature (``weight``: one strike)."""
+
+    peer: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class OutboxDrained:
+    """The publisher emptied the outbox, having published in these circles."""
+
+    circles: frozenset[bytes]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A :class:`Wake` came due."""
+
+
+Event = (
+    GossipArrived
+    | GossipDelivered
+    | RecordReceived
+    | PeerCame
+    | PeerWent
+    | PeerFaulted
+    | OutboxDrained
+    | Tick
+)
+
+
+# effects --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Accept:
+    """Forward this gossip message (the validator says yes)."""
+
+
+@dataclass(frozen=True)
+class Committed:
+    """The record is stored (the store committed it)."""
+
+    record: Record
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Post this event to the UI and the control socket."""
+
+    event: api.Event
+
+
+@dataclass(frozen=True)
+class Pull:
+    """Sync with ``peer``: the circle ``circle`` (every shared circle when None)."""
+
+    peer: str
+    circle: bytes | None
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    peer: str
+
+
+@dataclass(frozen=True)
+class Reconsider:
+    """A roster changed: connected peers may now learn more of my topics (guard.py)."""
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Send a :class:`Tick` at ``at`` (the same clock as the events')."""
+
+    at: float
+
+
+Effect = Accept | Committed | Emit | Pull | Disconnect | Reconsider | Wake
