@@ -111,6 +111,10 @@ class InviteCreated(NodeMessage[api.InviteCreated]):
     EVENT = api.InviteCreated
 
 
+class NodeStatus(NodeMessage[api.NodeStatus]):
+    EVENT = api.NodeStatus
+
+
 # messages ------------------------------------------------------------------------------
 class MessageSent(NodeMessage[api.MessageSent]):
     EVENT = api.MessageSent

@@ -166,7 +166,11 @@ class MessageLog(ScrollView, can_focus=True):
     # measuring and rendering ----------------------------------------------------------
     def _rebuild(self) -> None:
         """Measure every message (cheap); lines are drawn only when they scroll into view."""
-        self._width = self.scrollable_content_region.width
+        region = self.scrollable_content_region
+        self._width = region.width
+        rows = len(self.history.rows) if self.history is not None else 0
+        if region.width and rows > region.height and not self.show_vertical_scrollbar:
+            self._width -= self.styles.scrollbar_size_vertical  # it is about to appear: measure once
         n = len(self.history.rows) if self.history is not None and self._width else 0
         self._blocks = [None] * n
         self._head = [0] * n
