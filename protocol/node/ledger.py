@@ -11,6 +11,7 @@ records it let in, and decides what to publish and tell the UI.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -129,12 +130,12 @@ class Ledger:
 
     def _keep(self, record: Record, outcome: Stored, *, outbox: bool = False) -> bool:
         """Store an accepted record and apply what concerns me; True if held records may move now."""
+        if record.type == records.MSG and record.author not in self.view(record.circle).roster.departed:
+            self._put(record, outcome.conflict, outbox=outbox)  # a member's message: nothing else to do
+            return False
         with self.store.tx():
             self._put(record, outcome.conflict, outbox=outbox)
-            self._effects(record, outcome)
-        gone = self.view(record.circle).roster.departed.get(record.author)
-        # A departed author's record on the chain the cut names lets the one below it in.
-        return outcome.roster_changed or (gone is not None and record.seq <= gone.cut)
+            return self._effects(record, outcome)
 
     def _put(self, record: Record, conflict: bool, *, outbox: bool = False) -> bool:
         """The one write of an accepted record (in the chain, or as equivocation evidence)."""
@@ -144,39 +145,38 @@ class Ledger:
         return self.store.add_record(record, self.now(), outbox=outbox)
 
     # what concerns me ----------------------------------------------------------------------------
-    def _effects(self, record: Record, outcome: Stored) -> None:
+    def _effects(self, record: Record, outcome: Stored) -> bool:
         me = self.identity.public_key
         cid = record.circle
         if record.type == records.REKEY and (outcome.note is None or outcome.conflict):
             # (a rekey kept as equivocation evidence is in the roster set too: its key may be current)
             for k, sealed in record.body["ks"]:
                 if bytes(k) == me:
-                    try:
+                    with contextlib.suppress(ProtocolError):  # a key that does not open is not kept
                         key = self.identity.unseal(bytes(sealed))
-                    except ProtocolError:
-                        return
-                    self.store.add_epoch_key(cid, record.id, self.seal(key))
+                        self.store.add_epoch_key(cid, record.id, self.seal(key))
         elif (
             record.type == records.FORK
             and outcome.note is None
             and any(bytes(p[0]) == me for p in record.body["sl"])
         ):
-            try:
+            with contextlib.suppress(ProtocolError):  # an invitation that does not open is not one
                 inv = fork.open_fork(record, self.identity)
-            except ProtocolError:
-                return
-            if self.store.circle(inv.circle_id) is None and self._fork_room(cid, record.author):
-                name = self.seal(inv.name.encode())
-                self.store.add_circle(inv.circle_id, cid, name, "invited", self.now(), record.raw)
+                if self.store.circle(inv.circle_id) is None and self._fork_room(cid, record.author):
+                    name = self.seal(inv.name.encode())
+                    self.store.add_circle(inv.circle_id, cid, name, "invited", self.now(), record.raw)
         if outcome.roster_changed:
             gone = self.view(cid).roster.departed.get(me)
             if gone is not None:
                 self.store.set_circle_status(cid, gone.kind)
             self.settle(cid)
-            return
+            return True
         gone = self.view(cid).roster.departed.get(record.author)
         if gone is not None and record.seq <= gone.cut:
+            # A departed author's record on the chain the cut names lets the one below it in.
             self._purge_off_the_cut(cid)
+            return True
+        return False
 
     def _fork_room(self, parent: bytes, inviter: bytes) -> bool:
         """Whether another fork invitation from ``inviter`` in ``parent`` may wait (protocol.md 12:
