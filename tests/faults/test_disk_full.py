@@ -117,7 +117,7 @@ def _one_sentence(text: str) -> bool:
 
 
 def _refusal_ok(reply: dict[str, object]) -> bool:
-    return reply.get("ok") is False and isinstance(reply.get("error"), str)
+    return reply.get("ok") is False and isinstance(reply.get("message"), str)
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_disk_full_refuses_then_recovers(
                 assert _refusal_ok(r), r
                 refused += 1
                 refused_here += 1
-                refusal_texts.add(str(r["error"]))
+                refusal_texts.add(str(r["message"]))
             assert alice.running(), f"alice's node died on a full disk: {alice.stderr_text()[-3000:]}"
         assert refused_here, f"a full disk took every message (cycle {cycle}, {sent_full} acked)"
         # the CLI through the node: one sentence, a non-zero exit (or, if it got space, a stored id)
