@@ -72,6 +72,7 @@ def test_core_sources_name_no_io_framework() -> None:
 
 PACKAGES = ("protocol", "smallsocial_tui")
 
+
 def _sources() -> dict[str, Path]:
     out = {}
     for pkg in PACKAGES:
