@@ -92,6 +92,7 @@ from benchkit import (  # noqa: E402
 )
 from benchkit import out as _out  # noqa: E402
 from benchkit import reply as _reply  # noqa: E402
+from benchkit.nodes import count_sync_and_drops  # noqa: E402
 
 from smallsocial_tui.nodeproc import cli_env  # noqa: E402
 
@@ -274,15 +275,8 @@ def worker_members(cfg: dict[str, Any]) -> None:
                 if info is not None:
                     failed[info[0]] += 1
                 counters["command_failed"] += 1
-            elif isinstance(ev, api.SyncProgress):
-                counters["sync_batches"] += 1
-                counters["sync_records"] += ev.received
-            elif isinstance(ev, api.GapDetected):
-                counters["gaps"] += 1
-            elif isinstance(ev, api.RecordDropped):
-                counters["dropped"] += 1
-                if "rate limit" in ev.reason:
-                    counters["dropped_rate_limit"] += 1
+            else:
+                count_sync_and_drops(counters, ev)
 
         return emit
 

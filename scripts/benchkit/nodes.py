@@ -203,6 +203,24 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
     out({"ev": "exit", "stopped": True, "stop_s": round(stop_s[0], 3) if stop_s else None, "t": time.time()})
 
 
+def count_sync_and_drops(counters: dict[str, int], ev: Any) -> bool:
+    """Count a node event of the kinds every node worker tallies (sync, gaps, drops); False if not one."""
+    from protocol.node import api
+
+    if isinstance(ev, api.SyncProgress):
+        counters["sync_batches"] += 1
+        counters["sync_records"] += ev.received
+    elif isinstance(ev, api.GapDetected):
+        counters["gaps"] += 1
+    elif isinstance(ev, api.RecordDropped):
+        counters["dropped"] += 1
+        if "rate limit" in ev.reason:
+            counters["dropped_rate_limit"] += 1
+    else:
+        return False
+    return True
+
+
 def worker_node(cfg: dict[str, Any]) -> None:
     """A smallsocial member node: a NodeThread; receipts kept in memory, commands on stdin."""
     from protocol import circle as circle_mod
@@ -289,15 +307,8 @@ def worker_node(cfg: dict[str, Any]) -> None:
             elif isinstance(ev, api.PeerConnected):
                 counters["peer_connected"] += 1
                 out({"ev": "PeerConnected", "peer_id": ev.peer_id, "t": t})
-            elif isinstance(ev, api.SyncProgress):
-                counters["sync_batches"] += 1
-                counters["sync_records"] += ev.received
-            elif isinstance(ev, api.GapDetected):
-                counters["gaps"] += 1
-            elif isinstance(ev, api.RecordDropped):
-                counters["dropped"] += 1
-                if "rate limit" in ev.reason:
-                    counters["dropped_rate_limit"] += 1
+            elif count_sync_and_drops(counters, ev):
+                pass
             elif isinstance(ev, api.NodeStopped):
                 out({"ev": "NodeStopped", "detail": ev.error, "t": t})
 
