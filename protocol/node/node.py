@@ -95,17 +95,11 @@ class Node(Peering):
         self._outer_emit = emit
         self.emit = self._emit
         self._waiters: dict[int, trio.MemorySendChannel[api.Event]] = {}
-        self._listeners: list[trio.MemorySendChannel[api.Event]] = []
 
     def _emit(self, event: api.Event) -> None:
         rid = getattr(event, "request_id", None)
         if rid is not None and rid in self._waiters:
             self._waiters.pop(rid).send_nowait(event)
-        for ch in list(self._listeners):
-            try:
-                ch.send_nowait(event)
-            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                self._listeners.remove(ch)
         self._outer_emit(event)
 
     async def call(self, cmd: api.Command) -> api.Event:
@@ -118,11 +112,6 @@ class Node(Peering):
                 return await recv.receive()
         finally:
             self._waiters.pop(cmd.request_id, None)
-
-    def listen_events(self) -> trio.MemoryReceiveChannel[api.Event]:
-        send, recv = trio.open_memory_channel[api.Event](10000)
-        self._listeners.append(send)
-        return recv
 
     @property
     def connected(self) -> set[ID]:
