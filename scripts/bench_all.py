@@ -8,8 +8,7 @@ not disturb the next), in this order:
 2. **node**: ``scripts/bench_node.py`` (member nodes against bare py-libp2p
    gossipsub, 2/5/10 members). In ``--quick`` it runs ``--quick --catchup 0``
    (the catch-up is measured by the scaling part).
-3. **relay**: ``scripts/bench_relay.py`` if that file exists (skipped with a note
-   otherwise).
+3. **relay**: ``scripts/bench_relay.py``.
 4. **tui**: ``scripts/bench_tui.py`` (the app headless against the TUI tests' fake
    node, a 10,000-message history; skipped with a note without the fake node).
 5. **side by side**: ``scripts/bench_irc.py``: smallsocial, bare py-libp2p
@@ -74,21 +73,7 @@ def part_command(part: str, quick: bool, out: Path, tiny: bool = False) -> list[
             return QUICK_NODE_NOTE
         return [py, str(HERE / "bench_node.py"), "--json", js]
     if part == "relay":
-        script = HERE / "bench_relay.py"
-        if not script.is_file():
-            return "scripts/bench_relay.py is not there yet"
-        try:
-            helptext = subprocess.run(
-                [py, str(script), "--help"], capture_output=True, text=True, timeout=60, check=False
-            ).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            helptext = ""
-        args = [py, str(script)]
-        if quick and "--quick" in helptext:
-            args.append("--quick")
-        if "--json" in helptext:
-            args += ["--json", js]
-        return args
+        return [py, str(HERE / "bench_relay.py"), *(["--quick"] if quick else []), "--json", js]
     if part == "tui":
         if not (ROOT / "tests" / "tui" / "fake_node.py").is_file():
             return "tests/tui/fake_node.py is not there (the TUI benchmark drives the app against it)"

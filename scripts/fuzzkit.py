@@ -431,16 +431,17 @@ def t_syncstream(data: bytes) -> object:
     return frames
 
 
-def _bundle_error(e: BaseException) -> bool:
-    """decode_bundle reports a bad file with ValueError (the CLI prints it): allowed from it alone."""
-    if isinstance(e, ProtocolError):
-        return True
-    if type(e) is not ValueError:
-        return False
+def raised_in(e: BaseException, fn: Callable[..., Any]) -> bool:
+    """Whether ``e`` was raised in ``fn`` itself (its traceback's innermost frame runs fn's code)."""
     tb = e.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code is ingest.decode_bundle.__code__
+    return tb is not None and tb.tb_frame.f_code is fn.__code__
+
+
+def _bundle_error(e: BaseException) -> bool:
+    """decode_bundle reports a bad file with ValueError (the CLI prints it): allowed from it alone."""
+    return isinstance(e, ProtocolError) or (type(e) is ValueError and raised_in(e, ingest.decode_bundle))
 
 
 def t_bundle(data: bytes) -> object:
@@ -780,14 +781,8 @@ class Stats:
         return self.inputs / self.seconds if self.seconds else 0.0
 
     def record(self, f: Failure, crash_dir: Path | None) -> None:
-        if f.kind == "crash":
-            self.crashes += 1
-        elif f.kind == "roundtrip":
-            self.roundtrip += 1
-        elif f.kind in ("foreign", "wedged"):
-            setattr(self, f.kind, getattr(self, f.kind) + 1)
-        else:
-            self.slow += 1
+        kind = "crashes" if f.kind == "crash" else f.kind  # roundtrip, slow, foreign, wedged
+        setattr(self, kind, getattr(self, kind) + 1)
         if f.signature not in self.signatures:
             self.signatures.append(f.signature)
         if crash_dir is not None:
@@ -1211,42 +1206,31 @@ def run_worst_cases() -> int:
 # ---- the command ------------------------------------------------------------------------------
 
 
+def _cells(name: str, engine: str, rows: list[Stats], coverage: str) -> list[str]:
+    """One line of the table: a target's figures, or the total of all of them."""
+    inputs, seconds = sum(s.inputs for s in rows), sum(s.seconds for s in rows)
+    return [
+        name,
+        engine,
+        f"{inputs:,}",
+        str(sum(s.crashes + (1 if s.error else 0) for s in rows)),
+        *(str(sum(getattr(s, k) for s in rows)) for k in ("roundtrip", "slow", "foreign", "wedged")),
+        f"{inputs / seconds:,.0f}" if seconds else "0",
+        f"{max((s.max_ms for s in rows), default=0):.1f}",
+        coverage,
+    ]
+
+
 def table(rows: list[Stats]) -> str:
     head = ["target", "engine", "inputs", "crashes", "roundtrip", "slow", "foreign", "wedged"]
     head += ["exec/s", "max ms", "coverage"]
     body = [
-        [
-            s.target,
-            s.engine,
-            f"{s.inputs:,}",
-            str(s.crashes + (1 if s.error else 0)),
-            str(s.roundtrip),
-            str(s.slow),
-            str(s.foreign),
-            str(s.wedged),
-            f"{s.exec_s:,.0f}",
-            f"{s.max_ms:.1f}",
-            "-" if s.coverage is None else f"{s.coverage} edges / {s.features} ft",
-        ]
+        _cells(
+            s.target, s.engine, [s], "-" if s.coverage is None else f"{s.coverage} edges / {s.features} ft"
+        )
         for s in rows
     ]
-    total_in = sum(s.inputs for s in rows)
-    total_s = sum(s.seconds for s in rows)
-    body.append(
-        [
-            "total",
-            "",
-            f"{total_in:,}",
-            str(sum(s.crashes + (1 if s.error else 0) for s in rows)),
-            str(sum(s.roundtrip for s in rows)),
-            str(sum(s.slow for s in rows)),
-            str(sum(s.foreign for s in rows)),
-            str(sum(s.wedged for s in rows)),
-            f"{total_in / total_s:,.0f}" if total_s else "0",
-            f"{max((s.max_ms for s in rows), default=0):.1f}",
-            "",
-        ]
-    )
+    body.append(_cells("total", "", rows, ""))
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
 
     def line(r: list[str]) -> str:

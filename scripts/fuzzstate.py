@@ -624,12 +624,7 @@ def _check_answer(p: Profile, peer: Identity, request: bytes, out: bytes) -> Non
 
 def _ended(e: BaseException) -> bool:
     """The stream ended inside a frame: EOFError from the syncer's reader (the node logs it)."""
-    if not isinstance(e, EOFError):
-        return False
-    tb = e.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code is syncer._read_exactly.__code__
+    return isinstance(e, EOFError) and bool(_fk().raised_in(e, syncer._read_exactly))
 
 
 def sync_allowed(e: BaseException) -> bool:

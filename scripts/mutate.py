@@ -53,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import CodeType, FrameType, ModuleType
@@ -742,12 +742,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"below {args.min_score}%: {', '.join(low)}")
         return 1
     return 0
-
-
-def iter_keys(module: str) -> Iterator[str]:
-    """Every mutant key of ``protocol/<module>.py`` (for docs and tests)."""
-    for m in find_mutants(module)[1]:
-        yield m.key
 
 
 if __name__ == "__main__":
