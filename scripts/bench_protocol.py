@@ -35,8 +35,6 @@ import cProfile
 import dataclasses
 import gc
 import io
-import json
-import math
 import pstats
 import sys
 import time
@@ -46,11 +44,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import benchkit  # noqa: E402  (scripts/benchkit/, beside this file)
-
-if str(ROOT) not in sys.path:  # use this checkout's protocol/, not another installed one
-    sys.path.insert(0, str(ROOT))
-
+import benchkit  # noqa: E402  (scripts/benchkit/; puts this checkout's protocol/ first on sys.path)
 import msgpack  # noqa: E402
 import nacl  # noqa: E402
 import nacl.bindings  # noqa: E402
@@ -123,14 +117,11 @@ class Timing:
 
     @property
     def median(self) -> float:
-        s = sorted(self.samples)
-        n = len(s)
-        return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+        return benchkit.median(self.samples) or 0.0
 
     @property
     def p90(self) -> float:
-        s = sorted(self.samples)
-        return s[max(0, math.ceil(0.9 * len(s)) - 1)]
+        return benchkit.percentile(self.samples, 0.9) or 0.0
 
 
 def _sample(fn: Callable[[], object], number: int) -> float:
@@ -178,10 +169,6 @@ def measure_pair(
 class BuiltCircle:
     genesis: Record
     roster_records: list[Record]
-    epoch_key: bytes
-    founder: Identity
-    members: int
-    removals: int
 
 
 def build_circle(n_members: int, n_removals: int) -> BuiltCircle:
@@ -234,7 +221,7 @@ def build_circle(n_members: int, n_removals: int) -> BuiltCircle:
         problems.append("wrong current epoch")
     if problems:
         raise SystemExit(f"bench fixture is wrong ({n_members} members): {'; '.join(problems)}")
-    return BuiltCircle(genesis, recs, new.epoch_key, founder, n_members, n_removals)
+    return BuiltCircle(genesis, recs)
 
 
 # --------------------------------------------------------------------------- benchmarks
@@ -255,18 +242,10 @@ class Row:
     note: str
 
     def as_json(self) -> dict[str, Any]:
+        """The fields in order, figures to 3 decimals, ``passed`` as ``pass``."""
         return {
-            "name": self.name,
-            "value": round(self.value, 3),
-            "p90": round(self.p90, 3),
-            "unit": self.unit,
-            "baseline": None if self.baseline is None else round(self.baseline, 3),
-            "baseline_p90": None if self.baseline_p90 is None else round(self.baseline_p90, 3),
-            "ratio": None if self.ratio is None else round(self.ratio, 3),
-            "target": self.target,
-            "target_on": self.target_on,
-            "pass": self.passed,
-            "note": self.note,
+            "pass" if k == "passed" else k: round(v, 3) if isinstance(v, float) else v
+            for k, v in dataclasses.asdict(self).items()
         }
 
 
@@ -292,7 +271,6 @@ class MessageBench:
         self.raw = self.record.raw
         # Raw-primitive inputs, the same sizes the real path handles.
         self.plain_map = {"k": messages.TEXT, "re": None, "ts": NOW_MS, "tx": TEXT_200}
-        self.plain_bytes = msgpack.packb(self.plain_map, use_bin_type=True)
         self.domain = records.DOMAINS[records.MSG]
         self.to_sign = self.domain + self.record.body_bytes
         self.body_map = dict(self.record.body)
@@ -582,9 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         "fixture": {"build_1000_s": round(build_s, 2), "records_1000": len(big.roster_records)},
         "elapsed_s": round(elapsed, 2),
     }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = benchkit.write_json(args.json, result)
     print(f"\nbuilt the 1,000-member circle in {build_s:.1f} s; whole run {elapsed:.1f} s; wrote {out}")
     missed = [r.name for r in rows if not r.passed]
     if missed:
