@@ -30,10 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -299,9 +296,8 @@ def run_catchup(n: int, work: Path, log: Callable[[str], None]) -> dict[str, Any
 
 
 def run(plan: ScalePlan, log: Callable[[str], None], keep: bool = False) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     out: dict[str, Any] = {"sizes": {}, "circles": {}, "catchup": {}}
-    try:
+    with benchkit.workdir("bench_scale_", keep, log) as work:
         if plan.sizes:
             log(f"circle size: {plan.size_count} messages at {plan.size_rate:g} msg/s, one sender ...")
         for n in plan.sizes:
@@ -314,104 +310,66 @@ def run(plan: ScalePlan, log: Callable[[str], None], keep: bool = False) -> dict
             log("catch-up of missed messages (2 members) ...")
         for n in plan.catchup:
             out["catchup"][str(n)] = run_catchup(n, work, log)
-    finally:
-        if keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     out["plan"] = dataclasses.asdict(plan)
     return out
 
 
+Column = tuple[str, Callable[[str, Any], Any]]
+"""A table column: its heading, and its cell from a row's key and figures."""
+
+
 def print_tables(res: dict[str, Any]) -> None:
-    def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-        print_rows(head, rows, left=0)
+    def table(rows: dict[str, Any], cols: list[Column]) -> None:
+        body = [tuple(str(cell(k, x)) for _, cell in cols) for k, x in rows.items()]
+        print_rows(tuple(head for head, _ in cols), body, left=0)
         print()
 
+    def pair(a: Any, b: Any) -> str:
+        return f"{fmt(a)} / {fmt(b)}"
+
     if res["sizes"]:
-        rows = []
-        for n, x in res["sizes"].items():
-            lat = x["latency"]
-            rows.append(
-                (
-                    n,
-                    f"{fmt(lat['p50_ms'])} / {fmt(lat['p99_ms'])}",
-                    f"{lat['delivered']}/{lat['expected']}",
-                    f"{fmt(x['rss']['mean_mib'])} / {fmt(x['rss']['max_mib'])}",
-                    fmt(lat["cpu"]["sender_ms_per_message"]),
-                    fmt(lat["cpu"]["receiver_ms_per_delivery"]),
-                    fmt(x["connect"]["connect_ms"]["p50"]),
-                )
-            )
         rate = next(iter(res["sizes"].values()))["latency"]["offered_rate"]
+        lat = "latency"
         table(
-            (
-                "members",
-                f"{rate:g} msg/s p50 / p99 ms",
-                "delivered",
-                "RSS MiB mean / max",
-                "sender CPU ms/msg",
-                "receiver CPU ms/delivery",
-                "connect ms p50",
-            ),
-            rows,
+            res["sizes"],
+            [
+                ("members", lambda n, x: n),
+                (f"{rate:g} msg/s p50 / p99 ms", lambda n, x: pair(x[lat]["p50_ms"], x[lat]["p99_ms"])),
+                ("delivered", lambda n, x: f"{x[lat]['delivered']}/{x[lat]['expected']}"),
+                ("RSS MiB mean / max", lambda n, x: pair(x["rss"]["mean_mib"], x["rss"]["max_mib"])),
+                ("sender CPU ms/msg", lambda n, x: fmt(x[lat]["cpu"]["sender_ms_per_message"])),
+                ("receiver CPU ms/delivery", lambda n, x: fmt(x[lat]["cpu"]["receiver_ms_per_delivery"])),
+                ("connect ms p50", lambda n, x: fmt(x["connect"]["connect_ms"]["p50"])),
+            ],
         )
     if res["circles"]:
-        rows = []
-        for k, x in res["circles"].items():
-            lo, idle = x["low_rate"], x["idle"]
-            rows.append(
-                (
-                    k,
-                    fmt(idle["rss"]["rss_mib"]),
-                    fmt(idle["cpu_pct"]),
-                    fmt(lo["rss"]["rss_mib"]),
-                    fmt(lo["cpu_pct"]),
-                    f"{fmt(lo['p50_ms'])} / {fmt(lo['p99_ms'])}",
-                    f"{lo['received']}/{lo['acknowledged']}",
-                    fmt(x["spawn_to_listening_s"]),
-                )
-            )
         lr = next(iter(res["circles"].values()))["low_rate"]["rate"]
+        lo = "low_rate"
         table(
-            (
-                "circles",
-                "idle RSS MiB",
-                "idle CPU %",
-                f"RSS MiB at {lr:g} msg/s",
-                f"CPU % at {lr:g} msg/s",
-                "p50 / p99 ms",
-                "received",
-                "listening s",
-            ),
-            rows,
+            res["circles"],
+            [
+                ("circles", lambda k, x: k),
+                ("idle RSS MiB", lambda k, x: fmt(x["idle"]["rss"]["rss_mib"])),
+                ("idle CPU %", lambda k, x: fmt(x["idle"]["cpu_pct"])),
+                (f"RSS MiB at {lr:g} msg/s", lambda k, x: fmt(x[lo]["rss"]["rss_mib"])),
+                (f"CPU % at {lr:g} msg/s", lambda k, x: fmt(x[lo]["cpu_pct"])),
+                ("p50 / p99 ms", lambda k, x: pair(x[lo]["p50_ms"], x[lo]["p99_ms"])),
+                ("received", lambda k, x: f"{x[lo]['received']}/{x[lo]['acknowledged']}"),
+                ("listening s", lambda k, x: fmt(x["spawn_to_listening_s"])),
+            ],
         )
     if res["catchup"]:
-        rows = []
-        for n, x in res["catchup"].items():
-            s, b = x.get(SS, {}), x.get(BARE, {})
-            rows.append(
-                (
-                    f"{int(n):,}",
-                    fmt(s.get("from_spawn_s")),
-                    fmt(s.get("from_listening_s")),
-                    fmt(x.get("ms_per_record_after_listening")),
-                    fmt(b.get("from_listening_s")),
-                    fmt((s.get("rss") or {}).get("rss_mib")),
-                    f"{s.get('received')}/{n}",
-                )
-            )
         table(
-            (
-                "missed",
-                "catch-up s from spawn",
-                "s after listening",
-                "ms/record",
-                "bare stream s",
-                "RSS MiB",
-                "received",
-            ),
-            rows,
+            res["catchup"],
+            [
+                ("missed", lambda n, x: f"{int(n):,}"),
+                ("catch-up s from spawn", lambda n, x: fmt(x.get(SS, {}).get("from_spawn_s"))),
+                ("s after listening", lambda n, x: fmt(x.get(SS, {}).get("from_listening_s"))),
+                ("ms/record", lambda n, x: fmt(x.get("ms_per_record_after_listening"))),
+                ("bare stream s", lambda n, x: fmt(x.get(BARE, {}).get("from_listening_s"))),
+                ("RSS MiB", lambda n, x: fmt((x.get(SS, {}).get("rss") or {}).get("rss_mib"))),
+                ("received", lambda n, x: f"{x.get(SS, {}).get('received')}/{n}"),
+            ],
         )
 
 
@@ -432,26 +390,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help=f"results file ({DEFAULT_JSON})")
     ap.add_argument("--keep", action="store_true", help="keep the temporary profiles and worker logs")
     args = ap.parse_args(argv)
-    plan = TINY if args.tiny else QUICK if args.quick else FULL
-    for field in ("sizes", "circles", "catchup"):
-        if getattr(args, field) is not None:
-            plan = dataclasses.replace(plan, **{field: getattr(args, field)})
+    plan = benchkit.override(
+        TINY if args.tiny else QUICK if args.quick else FULL,
+        sizes=args.sizes,
+        circles=args.circles,
+        catchup=args.catchup,
+    )
     started = time.perf_counter()
     machine = benchkit.machine_info(libp2p=True)
     res = run(plan, lambda s: print(s, flush=True), args.keep)
     print()
     print_tables(res)
-    result = {
-        "benchmark": "scale",
-        "mode": "tiny" if args.tiny else "quick" if args.quick else "full",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine,
-        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        **res,
-        "elapsed_s": round(time.perf_counter() - started, 1),
-    }
-    out = benchkit.write_json(args.json, result)
-    print(f"whole run {result['elapsed_s']:.1f} s; wrote {out}")
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    benchkit.finish(args.json, "scale", mode, machine, started, **res)
     return 0
 
 
