@@ -41,10 +41,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,8 +53,8 @@ sys.path.insert(0, str(HERE))
 import benchkit  # noqa: E402  (scripts/benchkit/, beside this file)
 from benchkit import Receipts, Worker, fmt, parse_sizes, payload, print_rows, proc_cpu, rss_of, summary, times  # noqa: E402
 from benchkit.cluster import FULL as NODE_FULL  # noqa: E402
-from benchkit.cluster import LIBP2P_ZERO_LOSS, Cluster, Plan, summarize  # noqa: E402
 from benchkit.cluster import QUICK as NODE_QUICK  # noqa: E402
+from benchkit.cluster import Cluster, Plan, compare  # noqa: E402
 from benchkit.nodes import BARE, SS  # noqa: E402
 from benchkit.wire import out, reply  # noqa: E402
 
@@ -391,6 +390,10 @@ class IrcCluster(Cluster):
         raw["cpu_server_s"] = proc_cpu(self.server.pid) - c0
         return raw
 
+    def rss(self) -> dict[str, Any]:
+        self.server_rss = rss_of(self.server.pid)  # with its clients still in the channel
+        return super().rss()
+
 
 # =========================================================================== the comparison
 
@@ -411,59 +414,18 @@ def compare_size(
 ) -> dict[str, Any]:
     """The three systems for one circle size, all up at once, latency rounds rotating between them."""
     t0 = time.perf_counter()
-    clusters: dict[str, Cluster] = {}
-    res: dict[str, dict[str, Any]] = {s: {"members": n, "system": s} for s in SYSTEMS}
-    try:
-        for system in SYSTEMS:
-            cl = clusters[system] = make_cluster(system, n, work, plan, server)
-            res[system]["startup"] = cl.start()
-        for system, cl in clusters.items():
-            r = res[system]
-            r["connect"] = cl.connect()
-            c = r["connect"]
-            log(
-                f"  {LABEL[system]}: listening {fmt(r['startup']['spawn_to_listening_s']['max'])} s after "
-                f"spawn, connect p50 {fmt(c['connect_ms']['p50'])} ms, "
-                f"mesh {min(c['mesh_sizes'])}..{max(c['mesh_sizes'])} of {n - 1}"
-            )
-            cl.phase("warmup", plan.warmup, 10.0)
-        time.sleep(0.5)
-        raws: dict[str, dict[str, list[dict[str, Any]]]] = {s: defaultdict(list) for s in SYSTEMS}
-        for rnd in range(plan.rounds):
-            order = SYSTEMS[rnd % 3 :] + SYSTEMS[: rnd % 3]
-            for rate, count in plan.latency:
-                for system in order:
-                    raws[system][f"{rate:g}"].append(
-                        clusters[system].phase(f"{rate:g} msg/s #{rnd + 1}", count, rate)
-                    )
-                    time.sleep(0.3)
-        for system in SYSTEMS:
-            lat = res[system]["latency"] = {}
-            for k, v in raws[system].items():
-                s = lat[k] = summarize(v, plan)
-                if system == IRC:
-                    srv = sum(r.get("cpu_server_s", 0.0) for r in v)
-                    s["cpu"]["server_s"] = round(srv, 3)
-                    s["cpu"]["server_ms_per_message"] = round(1000 * srv / max(1, s["acknowledged"]), 3)
-                log(
-                    f"  {LABEL[system]} at {k} msg/s: p50 {fmt(s['p50_ms'])} ms, p99 {fmt(s['p99_ms'])} ms, "
-                    f"delivered {s['delivered']}/{s['expected']}"
-                )
-        if search:
-            for system in SYSTEMS:
-                start = SEARCH_START.get(system) or LIBP2P_ZERO_LOSS.get(n, 100)
-                if system == SS:
-                    start = res[BARE]["search"]["highest_zero_loss"] or start
-                log(f"  {LABEL[system]}: highest 0-loss rate, one sender, from {start} msg/s ...")
-                res[system]["search"] = search(clusters[system], int(start), log)
-        for system, cl in clusters.items():
-            res[system]["rss"] = cl.rss()
-        res[IRC]["server_rss"] = rss_of(server.pid)
-        for system, cl in clusters.items():
-            res[system]["stop"] = cl.stop()
-    finally:
-        for cl in clusters.values():
-            cl.kill()
+    res, clusters = compare(
+        SYSTEMS,
+        lambda system: make_cluster(system, n, work, plan, server),
+        n,
+        plan,
+        log,
+        label=LABEL.__getitem__,
+        pauses=(0.5, 0.3),
+        search_from=SEARCH_START,
+        do_search=search,
+    )
+    res[IRC]["server_rss"] = getattr(clusters[IRC], "server_rss", None)
     out: dict[str, Any] = {"members": n, "systems": res, "elapsed_s": round(time.perf_counter() - t0, 1)}
     out["ratios"] = ratios(res)
     return out
@@ -531,20 +493,13 @@ def run(plan: Plan, log: Callable[[str], None], keep: bool = False, search: bool
     """The whole comparison; raises SystemExit with one sentence when ngircd is missing."""
     if ngircd_path() is None:
         raise SystemExit(NGIRCD_MISSING)
-    work = Path(tempfile.mkdtemp(prefix="bench_irc_"))
     sizes: dict[str, Any] = {}
-    try:
-        with irc_server(work) as server:
-            log(f"{server.version}: listening on {server.addr} after {server.start_s} s")
-            info = {"version": server.version, "start_s": server.start_s}
-            for n in plan.sizes:
-                log(f"N = {n}: IRC, bare gossipsub and smallsocial, {n} processes each ...")
-                sizes[str(n)] = compare_size(n, plan, work, server, log, search)
-    finally:
-        if keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    with benchkit.workdir("bench_irc_", keep, log) as work, irc_server(work) as server:
+        log(f"{server.version}: listening on {server.addr} after {server.start_s} s")
+        info = {"version": server.version, "start_s": server.start_s}
+        for n in plan.sizes:
+            log(f"N = {n}: IRC, bare gossipsub and smallsocial, {n} processes each ...")
+            sizes[str(n)] = compare_size(n, plan, work, server, log, search)
     return {
         "ngircd": info,
         "plan": dataclasses.asdict(plan),
@@ -573,9 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help=f"results file ({DEFAULT_JSON})")
     ap.add_argument("--keep", action="store_true", help="keep the temporary config, logs and profiles")
     args = ap.parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    if args.members:
-        plan = dataclasses.replace(plan, sizes=args.members)
+    plan = benchkit.override(QUICK if args.quick else FULL, sizes=args.members)
     started = time.perf_counter()
     machine = benchkit.machine_info(libp2p=True)
     try:
@@ -585,17 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print()
     print_table(result["sizes"])
-    result = {
-        "benchmark": "irc",
-        "mode": "quick" if args.quick else "full",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine,
-        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        **result,
-        "elapsed_s": round(time.perf_counter() - started, 1),
-    }
-    path = benchkit.write_json(args.json, result)
-    print(f"\nwhole run {result['elapsed_s']:.1f} s; wrote {path}")
+    benchkit.finish(args.json, "irc", "quick" if args.quick else "full", machine, started, **result)
     return 0
 
 

@@ -87,21 +87,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchkit
-from benchkit import PAYLOAD_BYTES, fmt, parse_sizes, print_rows, rnd
+from benchkit import PAYLOAD_BYTES, fmt, parse_sizes, print_rows, print_targets, rnd, verdict
 from benchkit.circles import run_catchup
-from benchkit.cluster import FULL, LIBP2P_ZERO_LOSS, QUICK, Cluster, Plan, search, summarize
+from benchkit.cluster import FULL, LIBP2P_ZERO_LOSS, QUICK, Cluster, Plan, compare
 from benchkit.nodes import BARE, SS, SYSTEMS, WORKERS
 
 DEFAULT_JSON = "bench-results/bench_node.json"
@@ -121,50 +117,7 @@ def run_size(
 ) -> dict[str, dict[str, Any]]:
     """Both systems for one circle size: both clusters up at once, latency rounds alternating."""
     t0 = time.perf_counter()
-    clusters: dict[str, Cluster] = {}
-    res: dict[str, dict[str, Any]] = {system: {"members": n, "system": system} for system in SYSTEMS}
-    try:
-        for system in SYSTEMS:  # one system's processes start while the other's sit idle
-            cl = clusters[system] = Cluster(system, n, work, plan, profile)
-            res[system]["prep_s"] = rnd(cl.prep_s, 3)
-            res[system]["startup"] = cl.start()
-        for system, cl in clusters.items():
-            r = res[system]
-            r["connect"] = cl.connect()
-            c = r["connect"]
-            log(
-                f"  {system}: listening {fmt(r['startup']['spawn_to_listening_s']['max'])} s after spawn, "
-                f"connect p50 {fmt(c['connect_ms']['p50'])} ms (max {fmt(c['connect_ms']['max'])}), "
-                f"mesh {min(c['mesh_sizes'])}..{max(c['mesh_sizes'])} of {n - 1}"
-            )
-            r["warmup"] = cl.measure("warmup", plan.warmup, 10.0)
-        time.sleep(1.0)
-        raws: dict[str, dict[str, list[dict[str, Any]]]] = {s: defaultdict(list) for s in SYSTEMS}
-        for round_no in range(plan.rounds):
-            for rate, count in plan.latency:
-                for system in SYSTEMS if round_no % 2 == 0 else SYSTEMS[::-1]:
-                    raw = clusters[system].phase(f"{rate:g} msg/s #{round_no + 1}", count, rate)
-                    raws[system][f"{rate:g}"].append(raw)
-                    time.sleep(0.5)
-        for system in SYSTEMS:
-            res[system]["latency"] = {k: summarize(v, plan) for k, v in raws[system].items()}
-            for k, x in res[system]["latency"].items():
-                log(
-                    f"  {system} at {k} msg/s: p50 {fmt(x['p50_ms'])} ms, p99 {fmt(x['p99_ms'])} ms, "
-                    f"delivered {x['delivered']}/{x['expected']}"
-                )
-        log(f"  {BARE}: highest 0-loss rate, one sender ...")
-        res[BARE]["search"] = search(clusters[BARE], LIBP2P_ZERO_LOSS.get(n, 100), log)
-        start = res[BARE]["search"]["highest_zero_loss"] or LIBP2P_ZERO_LOSS.get(n, 100)
-        log(f"  {SS}: highest 0-loss rate, one sender ...")
-        res[SS]["search"] = search(clusters[SS], int(start), log)
-        for system, cl in clusters.items():
-            res[system]["rss"] = cl.rss()
-        for system, cl in clusters.items():
-            res[system]["stop"] = cl.stop()
-    finally:
-        for cl in clusters.values():
-            cl.kill()
+    res, _ = compare(SYSTEMS, lambda system: Cluster(system, n, work, plan, profile), n, plan, log)
     for system in SYSTEMS:
         res[system]["elapsed_s"] = round(time.perf_counter() - t0, 1)
     return res
@@ -177,16 +130,7 @@ def verdicts(sizes: dict[str, dict[str, Any]], catchup: dict[str, Any] | None) -
     out: list[dict[str, Any]] = []
 
     def add(name: str, n: int | None, value: Any, target: str, ok: bool | None, **extra: Any) -> None:
-        out.append(
-            {
-                "target": name,
-                "members": n,
-                "value": value,
-                "target_text": target,
-                "verdict": "n/a" if ok is None else ("PASS" if ok else "MISS"),
-                **extra,
-            }
-        )
+        out.append(verdict(name, value, target, ok, members=n, **extra))
 
     for key, both in sizes.items():
         n = int(key)
@@ -341,10 +285,7 @@ def print_table(
             f"{fmt(b.get('from_spawn_s'))} s ({fmt(b.get('from_listening_s'))} s after listening)"
         )
 
-    print("\ntargets:")
-    for c in checks:
-        n = f"N={c['members']} " if c["members"] else ""
-        print(f"  {c['verdict']:<4}  {n}{c['target']}: {fmt(c['value'])} (target {c['target_text']})")
+    print_targets(checks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,11 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         help="cProfile each member node's thread into DIR (slows the nodes: figures not comparable)",
     )
     args = ap.parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    if args.members:
-        plan = dataclasses.replace(plan, sizes=args.members)
-    if args.catchup is not None:
-        plan = dataclasses.replace(plan, catchup=max(0, args.catchup))
+    missed = None if args.catchup is None else max(0, args.catchup)
+    plan = benchkit.override(QUICK if args.quick else FULL, sizes=args.members, catchup=missed)
     started = time.perf_counter()
     mode = "quick" if args.quick else "full"
     machine = benchkit.machine_info(libp2p=True)
@@ -390,46 +328,36 @@ def main(argv: list[str] | None = None) -> int:
         f"0-loss search {plan.step_s:g} s a step; "
         f"catch-up {plan.catchup:,}"
     )
-    work = Path(tempfile.mkdtemp(prefix="bench_node_"))
     sizes: dict[str, dict[str, Any]] = {}
     catchup: dict[str, Any] | None = None
-    try:
+    with benchkit.workdir("bench_node_", args.keep, log) as work:
         for n in plan.sizes:
             log(f"N = {n}: bare py-libp2p gossipsub and smallsocial member nodes, {n} processes each ...")
             sizes[str(n)] = run_size(n, plan, work, log, args.profile)
         if plan.catchup:
             log(f"catch-up of {plan.catchup:,} missed messages (2 members) ...")
             catchup = run_catchup(plan.catchup, work, log)
-    finally:
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
     checks = verdicts(sizes, catchup)
     print()
     print_table(sizes, catchup, checks)
-    elapsed = time.perf_counter() - started
-    result = {
-        "benchmark": "node",
-        "mode": mode,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine,
-        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        "plan": dataclasses.asdict(plan),
-        "payload_bytes": PAYLOAD_BYTES,
-        "sender": "one sender (member 0); the N-1 others receive",
-        "latency_stamp": {
+    benchkit.finish(
+        args.json,
+        "node",
+        mode,
+        machine,
+        started,
+        plan=dataclasses.asdict(plan),
+        payload_bytes=PAYLOAD_BYTES,
+        sender="one sender (member 0); the N-1 others receive",
+        latency_stamp={
             SS: "MessageReceived at the receiver, emitted after the record is committed in its store",
             BARE: "the subscription read at the receiver",
         },
-        "sizes": sizes,
-        "catchup": catchup,
-        "targets": checks,
-        "elapsed_s": round(elapsed, 1),
-    }
-    out = benchkit.write_json(args.json, result)
-    print(f"\nwhole run {elapsed:.1f} s; wrote {out}")
+        sizes=sizes,
+        catchup=catchup,
+        targets=checks,
+    )
     return 0
 
 

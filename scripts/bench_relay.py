@@ -63,11 +63,9 @@ import heapq
 import itertools
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -86,13 +84,17 @@ from benchkit import (  # noqa: E402
     pad,
     parse_payload,
     percentile,
+    print_targets,
     proc_cpu,
     rss_of,
     summary,
+    verdict,
 )
 from benchkit import out as _out  # noqa: E402
 from benchkit import reply as _reply  # noqa: E402
+from benchkit.circles import make_circle  # noqa: E402
 from benchkit.nodes import count_sync_and_drops  # noqa: E402
+from benchkit.wire import commands  # noqa: E402
 
 from smallsocial_tui.nodeproc import cli_env  # noqa: E402
 
@@ -157,13 +159,6 @@ def kind_of(c: int) -> str:
     return DIRECT if c % 2 == 0 else RELAYED
 
 
-# --------------------------------------------------------------------------- payload
-
-
-def payload(phase: str, c: int, k: int, j: int, ts: float) -> str:
-    return pad({"p": phase, "c": c, "k": k, "j": j, "ts": ts})
-
-
 # =========================================================================== the member worker
 # ``--worker CONFIG``: builds its circles' profiles, runs their live members' nodes in one trio
 # loop, prints JSON lines (each with "t": time.time()) and answers JSON commands on stdin
@@ -171,40 +166,13 @@ def payload(phase: str, c: int, k: int, j: int, ts: float) -> str:
 
 
 def build_circle(work: Path, c: int, members: int, live: int, relay_addr: str) -> dict[str, Any]:
-    """Circle ``c``: m0 founds it, invites m1..; each joins; m0 pins it to the relay; all know all."""
-    from protocol.identity import peer_id
-    from protocol.node.paths import resolve
-    from protocol.node.profile import Profile
-
-    profiles = [Profile.create(resolve(str(work), f"c{c}m{k}"), f"c{c}m{k}") for k in range(members)]
-    try:
-        founder = profiles[0]
-        cid = founder.new_circle(f"bench {c}").circle_id
-        for p in profiles[1:]:
-            p.join_token(founder.invite(cid, p.me))
-            founder.import_bundle(p.export([cid]))
-        founder.pin(cid, relay_addr)
-        everything = founder.export([cid])
-        for p in profiles[1:]:
-            p.import_bundle(everything)
-        for p in profiles:
-            roster = p.view(cid).roster
-            if len(roster.members) != members or not roster.relays:
-                raise SystemExit(f"bench setup: circle {c} is not complete for {p.display_name}")
-        peer_ids = [peer_id(p.me) for p in profiles]
-        if kind_of(c) == RELAYED:  # the live members refuse each other: only the relay joins them
-            for k in range(live):
-                others = [peer_ids[i] for i in range(live) if i != k]
-                (profiles[k].paths.root / "blocked").write_text("".join(x + "\n" for x in others))
-        return {
-            "c": c,
-            "cid": cid,
-            "roots": [p.paths.root for p in profiles[:live]],
-            "peer_ids": peer_ids,
-        }
-    finally:
-        for p in profiles:
-            p.close()
+    """Circle ``c``, pinned to the relay; in a relayed one the live members block each other."""
+    roots, cid, peer_ids = make_circle(work, members, prefix=f"c{c}m", name=f"bench {c}", relay=relay_addr)
+    if kind_of(c) == RELAYED:  # the live members refuse each other: only the relay joins them
+        for k in range(live):
+            others = [peer_ids[i] for i in range(live) if i != k]
+            (roots[k] / "blocked").write_text("".join(x + "\n" for x in others))
+    return {"c": c, "cid": bytes.fromhex(cid), "roots": roots[:live], "peer_ids": peer_ids}
 
 
 def worker_members(cfg: dict[str, Any]) -> None:
@@ -311,7 +279,7 @@ def worker_members(cfg: dict[str, Any]) -> None:
             if delay > 0:
                 await trio.sleep(delay)
             ts = time.time()
-            msg = api.SendMessage(by_c[c]["cid"], payload(phase, c, k, j, ts))
+            msg = api.SendMessage(by_c[c]["cid"], pad({"p": phase, "c": c, "k": k, "j": j, "ts": ts}))
             pending[msg.request_id] = (phase, c, k, j, ts)
             try:
                 nodes[(c, k)].submit_nowait(msg)
@@ -393,45 +361,35 @@ def worker_members(cfg: dict[str, Any]) -> None:
     async def main() -> None:
         async with trio.open_nursery() as outer:  # the probe, the starter and the senders
             outer.start_soon(lag_probe)
-            async with trio.open_nursery() as nursery:  # the nodes: it ends when they all stopped
-                stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-                buf = b""
-                running = True
-                while running:
-                    chunk = await stdin.receive_some(1 << 16)
-                    if not chunk:
+            # the nodes' nursery ends when they all stopped
+            async with trio.open_nursery() as nursery, contextlib.aclosing(commands()) as cmds:
+                async for cmd in cmds:
+                    op = cmd["op"]
+                    if op == "start":
+                        outer.start_soon(start_nodes, nursery, cmd)
+                    elif op == "ready":
+                        ok, conn = mesh_ready(outer)
+                        _reply(cmd, mesh_ok=ok, relay_connected=conn, nodes=len(nodes))
+                    elif op == "send":
+                        lags.clear()
+                        outer.start_soon(send_phase, cmd)
+                    elif op == "count":
+                        p = cmd["p"]
+                        _reply(cmd, acked=len(sent[p]), received=len(recv[p]))
+                    elif op == "report":
+                        p = cmd["p"]
+                        _reply(
+                            cmd,
+                            sent=[[*key, *v] for key, v in sent[p].items()],
+                            recv=[[*key, *v] for key, v in recv[p].items()],
+                            failed=failed[p],
+                            dups=dups[p],
+                            wrong=wrong[p],
+                            counters=dict(counters),
+                            loop_lag_ms=lat_summary(lags),
+                        )
+                    elif op == "stop":
                         break
-                    buf += chunk
-                    while b"\n" in buf:
-                        line, buf = buf.split(b"\n", 1)
-                        cmd = json.loads(line)
-                        op = cmd["op"]
-                        if op == "start":
-                            outer.start_soon(start_nodes, nursery, cmd)
-                        elif op == "ready":
-                            ok, conn = mesh_ready(outer)
-                            _reply(cmd, mesh_ok=ok, relay_connected=conn, nodes=len(nodes))
-                        elif op == "send":
-                            lags.clear()
-                            outer.start_soon(send_phase, cmd)
-                        elif op == "count":
-                            p = cmd["p"]
-                            _reply(cmd, acked=len(sent[p]), received=len(recv[p]))
-                        elif op == "report":
-                            p = cmd["p"]
-                            _reply(
-                                cmd,
-                                sent=[[*key, *v] for key, v in sent[p].items()],
-                                recv=[[*key, *v] for key, v in recv[p].items()],
-                                failed=failed[p],
-                                dups=dups[p],
-                                wrong=wrong[p],
-                                counters=dict(counters),
-                                loop_lag_ms=lat_summary(lags),
-                            )
-                        elif op == "stop":
-                            running = False
-                            break
                 t2 = time.monotonic()
                 for node in nodes.values():
                     node.stop()  # all at once: each closes its connections concurrently
@@ -486,9 +444,7 @@ class Relay(Proc):
 
     @property
     def status(self) -> dict[str, Any]:
-        with self.cond:
-            last = [x for x in self.lines if x.get("event") == "RelayStatus"]
-        return last[-1] if last else {}
+        return next(reversed(self.statuses()), {})
 
     def statuses(self) -> list[dict[str, Any]]:
         with self.cond:
@@ -850,37 +806,31 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
 
 
 def verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-
-    def add(target: str, value: Any, text: str, ok: bool | None) -> None:
-        out.append(
-            {
-                "target": target,
-                "value": value,
-                "target_text": text,
-                "verdict": "n/a" if ok is None else ("PASS" if ok else "MISS"),
-            }
-        )
-
     ratio = res["latency_ratio_p50"]
-    add(
-        "relayed latency p50 / direct p50",
-        ratio,
-        f"< {T_LATENCY_RATIO:g}x",
-        None if ratio is None else ratio < T_LATENCY_RATIO,
-    )
     peak = res["relay"]["rss_mib"]["peak"]
     peak_mb = None if peak is None else round(peak * 2**20 / 1e6, 1)
-    add("relay RSS peak (MB)", peak_mb, f"< {T_RSS_MB:g} MB", None if peak_mb is None else peak_mb < T_RSS_MB)
     loss = res["loss"]
     lost = loss["lost"] + loss["not_stored_by_relay"]
-    add(
-        "messages lost (live receivers + relay store)",
-        lost,
-        "0",
-        lost == 0 and loss["expected_deliveries"] > 0,
-    )
-    return out
+    return [
+        verdict(
+            "relayed latency p50 / direct p50",
+            ratio,
+            f"< {T_LATENCY_RATIO:g}x",
+            None if ratio is None else ratio < T_LATENCY_RATIO,
+        ),
+        verdict(
+            "relay RSS peak (MB)",
+            peak_mb,
+            f"< {T_RSS_MB:g} MB",
+            None if peak_mb is None else peak_mb < T_RSS_MB,
+        ),
+        verdict(
+            "messages lost (live receivers + relay store)",
+            lost,
+            "0",
+            lost == 0 and loss["expected_deliveries"] > 0,
+        ),
+    ]
 
 
 def print_table(plan: Plan, res: dict[str, Any], checks: list[dict[str, Any]]) -> None:
@@ -956,9 +906,7 @@ def print_table(plan: Plan, res: dict[str, Any], checks: list[dict[str, Any]]) -
     w = max(len(a) for a, _ in rows)
     for a, b in rows:
         print(f"  {a.ljust(w)}  {b}")
-    print("\ntargets:")
-    for c in checks:
-        print(f"  {c['verdict']:<4}  {c['target']}: {fmt(c['value'])} (target {c['target_text']})")
+    print_targets(checks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -987,18 +935,16 @@ def main(argv: list[str] | None = None) -> int:
         help="run the relay under cProfile and write its stats to FILE (figures not comparable)",
     )
     args = ap.parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    for field, value in (
-        ("circles", args.circles),
-        ("members", args.members),
-        ("live", args.live),
-        ("rate", args.rate),
-        ("duration_s", args.duration),
-        ("workers", args.workers),
-        ("settle_s", args.settle),
-    ):
-        if value is not None:
-            plan = dataclasses.replace(plan, **{field: value})
+    plan = benchkit.override(
+        QUICK if args.quick else FULL,
+        circles=args.circles,
+        members=args.members,
+        live=args.live,
+        rate=args.rate,
+        duration_s=args.duration,
+        workers=args.workers,
+        settle_s=args.settle,
+    )
     if plan.live < 2 or plan.members < plan.live or plan.circles < 2 or plan.rate <= 0 or plan.workers < 1:
         ap.error("need --live >= 2, --members >= --live, --circles >= 2, --rate > 0, --workers >= 1")
     mode = "quick" if args.quick else "full"
@@ -1018,27 +964,20 @@ def main(argv: list[str] | None = None) -> int:
         f"{plan.duration_s:g} s, {PAYLOAD_BYTES}-byte messages; even circles direct + relay, "
         f"odd circles relay only; load average {os.getloadavg()[0]:.2f}"
     )
-    work = Path(tempfile.mkdtemp(prefix="bench_relay_"))
-    try:
+    with benchkit.workdir("bench_relay_", args.keep, log) as work:
         res = run(plan, work, log, args.profile_relay)
-    finally:
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     checks = verdicts(res)
     print()
     print_table(plan, res, checks)
-    elapsed = time.perf_counter() - started
-    result = {
-        "benchmark": "relay",
-        "mode": mode,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine,
-        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        "plan": dataclasses.asdict(plan),
-        "payload_bytes": PAYLOAD_BYTES,
-        "simulated": (
+    benchkit.finish(
+        args.json,
+        "relay",
+        mode,
+        machine,
+        started,
+        plan=dataclasses.asdict(plan),
+        payload_bytes=PAYLOAD_BYTES,
+        simulated=(
             f"{plan.circles} circles, each with {plan.members} identities in its roster and the relay "
             f"pinned; {plan.live} of them run a member node (Node objects, several per worker process, "
             f"{plan.workers} worker processes), each sending {plan.rate / (plan.circles * plan.live):g} "
@@ -1047,18 +986,15 @@ def main(argv: list[str] | None = None) -> int:
             "and to the relay (direct path). Odd circles: live members block each other, so all goes "
             "through the relay (relayed path)."
         ),
-        "latency_stamp": "send: time.time() before SendMessage goes to the node; receive: MessageReceived "
+        latency_stamp="send: time.time() before SendMessage goes to the node; receive: MessageReceived "
         "at the receiver, emitted after the record is committed in its store",
-        "results": res,
-        "baseline": {
+        results=res,
+        baseline={
             "what": "the direct path, same run, same load: even circles, receiver connected to the sender",
             **res["latency"][DIRECT],
         },
-        "targets": checks,
-        "elapsed_s": round(elapsed, 1),
-    }
-    out = benchkit.write_json(args.json, result)
-    print(f"\nwhole run {elapsed:.1f} s; wrote {out}")
+        targets=checks,
+    )
     return 0
 
 

@@ -1,7 +1,9 @@
 """What the benchmark scripts share; ``import benchkit`` from a script beside it.
 
 - :func:`machine_info` and :func:`write_json`: the machine and checkout a run ran on, and
-  the one JSON file each benchmark writes.
+  the one JSON file each benchmark writes (:func:`finish`: with what ran, when and where);
+  :func:`override`: a plan with what the command line gave; :func:`workdir`: a run's
+  temporary profiles and logs; :func:`verdict` and :func:`print_targets`: a target judged.
 - :mod:`benchkit.stats`: percentiles, summaries and table cells; :mod:`benchkit.wire`: the
   workers' JSON-lines protocol and payloads; :mod:`benchkit.procs`: :class:`Worker` (a
   benchmark process on the shared process harness ``smallsocial_tui.nodeproc``) and what a
@@ -18,13 +20,19 @@ interface, no mDNS, UPnP or circuit relay (``SMALLSOCIAL_DISCOVERY=off``, docs/n
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -40,24 +48,31 @@ __all__ = [
     "ROOT",
     "Receipts",
     "Worker",
+    "finish",
     "fmt",
     "machine_info",
     "median",
     "out",
+    "override",
     "pad",
     "parse_payload",
     "parse_sizes",
     "payload",
     "percentile",
     "print_rows",
+    "print_targets",
     "proc_cpu",
     "reply",
     "rnd",
     "rss_of",
     "summary",
     "times",
+    "verdict",
+    "workdir",
     "write_json",
 ]
+
+P = TypeVar("P")
 
 
 def _git(root: Path, *args: str) -> str:
@@ -101,9 +116,61 @@ def write_json(path: str | Path, result: dict[str, Any]) -> Path:
     return out_path
 
 
+def override(plan: P, **fields: Any) -> P:
+    """``plan`` with the fields the command line gave (``None``: not given, the plan's stays)."""
+    return dataclasses.replace(plan, **{k: v for k, v in fields.items() if v is not None})
+
+
 def parse_sizes(text: str) -> tuple[int, ...]:
     """``--members 2,5``: circle sizes of at least 2."""
     sizes = tuple(int(x) for x in text.split(",") if x.strip())
     if not sizes or any(n < 2 for n in sizes):
         raise argparse.ArgumentTypeError("members: one or more sizes of at least 2, e.g. 5 or 2,10")
     return sizes
+
+
+def finish(
+    path: str | Path, benchmark: str, mode: str, machine: dict[str, Any], started: float, **fields: Any
+) -> Path:
+    """Write a benchmark's JSON: what ran, when, on what machine (and its load at the end), then its
+    ``fields`` and the seconds since ``started`` (``time.perf_counter``); say so on stdout."""
+    elapsed = time.perf_counter() - started
+    result = {
+        "benchmark": benchmark,
+        "mode": mode,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        **fields,
+        "elapsed_s": round(elapsed, 1),
+    }
+    out = write_json(path, result)
+    print(f"\nwhole run {elapsed:.1f} s; wrote {out}")
+    return out
+
+
+@contextlib.contextmanager
+def workdir(prefix: str, keep: bool, log: Callable[[str], None]) -> Iterator[Path]:
+    """A temporary directory for a run's profiles and logs, removed afterwards unless ``keep``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def verdict(target: str, value: Any, text: str, ok: bool | None, **extra: Any) -> dict[str, Any]:
+    """A target judged: PASS, MISS, or n/a when there was nothing to judge (``ok`` is None)."""
+    v = "n/a" if ok is None else ("PASS" if ok else "MISS")
+    return {"target": target, "value": value, "target_text": text, "verdict": v, **extra}
+
+
+def print_targets(checks: list[dict[str, Any]]) -> None:
+    """The verdicts under a ``targets:`` heading (``N=...`` before those that name a circle size)."""
+    print("\ntargets:")
+    for c in checks:
+        n = f"N={c['members']} " if c.get("members") else ""
+        print(f"  {c['verdict']:<4}  {n}{c['target']}: {fmt(c['value'])} (target {c['target_text']})")

@@ -1,9 +1,9 @@
 """Circles made offline for the node benchmarks, and the catch-up of messages missed while away.
 
-:func:`make_circle` founds a circle of N profiles that all know every join before any process
-starts; :func:`write_missed` puts messages in a store as if sent while a peer was away;
-:func:`run_catchup` times a member coming back and syncing them (and the bare floor: the same
-number of frames over one libp2p stream).
+:func:`make_circle` founds a circle of N profiles that all know every join (and its relay, if
+pinned) before any process starts; :func:`write_missed` puts messages in a store as if sent
+while a peer was away; :func:`run_catchup` times a member coming back and syncing them (and
+the bare floor: the same number of frames over one libp2p stream).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchkit.nodes import BARE, SS, node_worker
 from benchkit.procs import Worker
@@ -19,26 +19,38 @@ from benchkit.stats import rnd
 from benchkit.wire import payload
 
 
-def make_circle(work: Path, n: int) -> tuple[list[Path], str]:
-    """m0 founds a circle and invites m1..m(n-1); each joins; everyone ends up knowing every join."""
+class Made(NamedTuple):
+    roots: list[Path]  # the members' profile directories, founder first
+    circle: str  # its id, hex
+    peer_ids: list[str]
+
+
+def make_circle(
+    work: Path, n: int, *, prefix: str = "m", name: str = "bench", relay: str | None = None
+) -> Made:
+    """m0 founds a circle and invites m1..m(n-1); each joins; m0 pins it to ``relay`` if one is
+    given; everyone ends up knowing every join (and the pin)."""
+    from protocol.identity import peer_id
     from protocol.node.paths import resolve
     from protocol.node.profile import Profile
 
-    profiles = [Profile.create(resolve(str(work), f"m{k}"), f"m{k}") for k in range(n)]
+    profiles = [Profile.create(resolve(str(work), f"{prefix}{k}"), f"{prefix}{k}") for k in range(n)]
     try:
         founder = profiles[0]
-        circle = founder.new_circle("bench").circle_id
+        circle = founder.new_circle(name).circle_id
         for p in profiles[1:]:
             p.join_token(founder.invite(circle, p.me))
             founder.import_bundle(p.export([circle]))
+        if relay is not None:
+            founder.pin(circle, relay)
         everything = founder.export([circle])
         for p in profiles[1:]:
             p.import_bundle(everything)
         for p in profiles:
-            members = p.view(circle).roster.members
-            if len(members) != n:
-                raise SystemExit(f"bench setup: {p.display_name} sees {len(members)} of {n} members")
-        return [p.paths.root for p in profiles], circle.hex()
+            roster = p.view(circle).roster
+            if len(roster.members) != n or (relay is not None and not roster.relays):
+                raise SystemExit(f"bench setup: {p.display_name} sees {len(roster.members)} of {n} members")
+        return Made([p.paths.root for p in profiles], circle.hex(), [peer_id(p.me) for p in profiles])
     finally:
         for p in profiles:
             p.close()
@@ -109,7 +121,7 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
 
     # smallsocial: m0's store holds the missed messages; m1 comes back and syncs.
     logs = work / "catchup-smallsocial"
-    roots, circle = make_circle(logs, 2)
+    roots, circle, _ = make_circle(logs, 2)
     written = write_missed(roots[0], circle, plan_n)
     log(f"  wrote {plan_n:,} records offline ({written['us_per_record']} µs each)")
     holder = node_worker("node", {"root": str(roots[0])}, logs, "holder")

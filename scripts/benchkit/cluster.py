@@ -3,7 +3,8 @@
 Used by ``bench_node.py`` (both systems side by side), ``bench_irc.py`` (with IRC as a third)
 and ``bench_scale.py`` (up to 20 members). Member 0 sends, the others receive; a phase sends
 ``n`` messages at a rate and collects every receiver's receipts (:func:`summarize` turns
-rounds of them into figures); :func:`search` finds the highest rate with no loss.
+rounds of them into figures); :func:`search` finds the highest rate with no loss;
+:func:`compare` runs clusters of several systems side by side through all of it.
 Past 400 lines: the cluster, the summary of its phases and the search over them are one piece.
 """
 
@@ -12,13 +13,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchkit.circles import make_circle
-from benchkit.nodes import SS, node_worker
+from benchkit.nodes import BARE, SS, node_worker
 from benchkit.procs import Worker, proc_cpu
 from benchkit.stats import fmt, median, percentile, rnd, summary
 
@@ -90,7 +91,7 @@ class Cluster:
         self.prep_s: float | None = None
         if system == SS:
             t0 = time.perf_counter()
-            roots, self.circle = make_circle(self.logs, n)
+            roots, self.circle, _ = make_circle(self.logs, n)
             self.prep_s = time.perf_counter() - t0
             cfgs = [{"root": str(r)} for r in roots]
             if profile is not None:
@@ -330,6 +331,10 @@ def summarize(raws: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:
             "receiver_ms_per_delivery": rnd(1000 * cpu_receivers / delivered if delivered else None, 3),
         },
     }
+    if "cpu_server_s" in raws[0]:  # IRC: its server process's CPU beside the clients'
+        srv = sum(r["cpu_server_s"] for r in raws)
+        out["cpu"]["server_s"] = round(srv, 3)
+        out["cpu"]["server_ms_per_message"] = round(1000 * srv / max(1, acked), 3)
     if ss:
         out["receiver_events"] = {
             k: counters[k] for k in ("dropped", "dropped_rate_limit", "gaps", "sync_batches", "sync_records")
@@ -404,3 +409,71 @@ def search(cl: Cluster, start: int, log: Callable[[str], None]) -> dict[str, Any
         "lowest_failing": lowest_fail,
         "lost_acknowledged": sum(x["lost"] for x in tried.values()),
     }
+
+
+def compare(
+    systems: tuple[str, ...],
+    make: Callable[[str], Cluster],
+    n: int,
+    plan: Plan,
+    log: Callable[[str], None],
+    *,
+    label: Callable[[str], str] = str,
+    pauses: tuple[float, float] = (1.0, 0.5),
+    search_from: dict[str, int] | None = None,
+    do_search: bool = True,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Cluster]]:
+    """Clusters of ``systems`` (one each, from ``make``) for circle size ``n``, all up at once.
+
+    Each starts, connects and warms up; the latency rounds rotate the order of the systems
+    (so a change in the machine's load hits all alike), ``pauses`` seconds after the warm-up
+    and between two phases; then each system's highest 0-loss rate (from ``search_from``, else
+    LIBP2P.md's bare figure; smallsocial from the bare rate this run found), RSS and a clean
+    stop, one cluster at a time. Returns the results by system and the (stopped) clusters.
+    """
+    clusters: dict[str, Cluster] = {}
+    res: dict[str, dict[str, Any]] = {s: {"members": n, "system": s} for s in systems}
+    try:
+        for system in systems:  # one system's processes start while the others' sit idle
+            cl = clusters[system] = make(system)
+            res[system]["prep_s"] = rnd(cl.prep_s, 3)
+            res[system]["startup"] = cl.start()
+        for system, cl in clusters.items():
+            r = res[system]
+            c = r["connect"] = cl.connect()
+            log(
+                f"  {label(system)}: listening {fmt(r['startup']['spawn_to_listening_s']['max'])} s after "
+                f"spawn, connect p50 {fmt(c['connect_ms']['p50'])} ms (max {fmt(c['connect_ms']['max'])}), "
+                f"mesh {min(c['mesh_sizes'])}..{max(c['mesh_sizes'])} of {n - 1}"
+            )
+            r["warmup"] = cl.measure("warmup", plan.warmup, 10.0)
+        time.sleep(pauses[0])
+        raws: dict[str, dict[str, list[dict[str, Any]]]] = {s: defaultdict(list) for s in systems}
+        for round_no in range(plan.rounds):
+            k = round_no % len(systems)
+            for rate, count in plan.latency:
+                for system in systems[k:] + systems[:k]:
+                    raw = clusters[system].phase(f"{rate:g} msg/s #{round_no + 1}", count, rate)
+                    raws[system][f"{rate:g}"].append(raw)
+                    time.sleep(pauses[1])
+        for system in systems:
+            res[system]["latency"] = {k: summarize(v, plan) for k, v in raws[system].items()}
+            for k, x in res[system]["latency"].items():
+                log(
+                    f"  {label(system)} at {k} msg/s: p50 {fmt(x['p50_ms'])} ms, p99 {fmt(x['p99_ms'])} ms, "
+                    f"delivered {x['delivered']}/{x['expected']}"
+                )
+        for system in systems if do_search else ():
+            start = (search_from or {}).get(system) or LIBP2P_ZERO_LOSS.get(n, 100)
+            if system == SS and BARE in systems:
+                start = res[BARE]["search"]["highest_zero_loss"] or start
+            log(f"  {label(system)}: highest 0-loss rate, one sender, from {start} msg/s ...")
+            res[system]["search"] = search(clusters[system], int(start), log)
+        for system, cl in clusters.items():
+            res[system]["rss"] = cl.rss()
+        for system, cl in clusters.items():
+            res[system]["stop"] = cl.stop()
+    finally:
+        for cl in clusters.values():
+            cl.kill()
+    return res, clusters

@@ -9,8 +9,8 @@ one protocol's two ends, hence past 400 lines.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import queue
 import sys
 import threading
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchkit.procs import Worker
-from benchkit.wire import Receipts, out, payload, reply
+from benchkit.wire import Receipts, commands, out, payload, reply
 
 NODE_SCRIPT = Path(__file__).resolve().parents[1] / "bench_node.py"
 """The script whose ``--worker node|gossip`` runs these workers."""
@@ -156,42 +156,30 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
                             await trio.sleep(0.01)
                     reply(cmd, size=len(gs.mesh.get(TOPIC, ())), waited_s=round(time.perf_counter() - t0, 3))
 
-                async def commands(nursery: trio.Nursery) -> None:
-                    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-                    buf = b""
-                    while True:
-                        chunk = await stdin.receive_some(65536)
-                        if not chunk:
-                            return
-                        buf += chunk
-                        while b"\n" in buf:
-                            line, buf = buf.split(b"\n", 1)
-                            cmd = json.loads(line)
-                            op = cmd["op"]
-                            if op == "connect":
-                                nursery.start_soon(connect, cmd)
-                            elif op == "mesh":
-                                nursery.start_soon(mesh, cmd)
-                            elif op == "send":
-                                nursery.start_soon(publish, cmd["p"], int(cmd["n"]), float(cmd["rate"]))
-                            elif op == "count":
-                                n, last = receipts.count(cmd["p"])
-                                reply(cmd, n=n, last=last)
-                            elif op == "report":
-                                recv, dups = receipts.report(cmd["p"])
-                                reply(cmd, recv=recv, dups=dups, counters={})
-                            elif op == "store":
-                                stored[:] = [
-                                    payload("catchup", i, time.time()).encode() for i in range(int(cmd["n"]))
-                                ]
-                                reply(cmd, n=len(stored))
-                            elif op == "quit":
-                                return
-
                 out({"ev": "ready", "addr": addr, "t": time.time()})
-                async with trio.open_nursery() as nursery:
+                async with trio.open_nursery() as nursery, contextlib.aclosing(commands()) as cmds:
                     nursery.start_soon(receive)
-                    await commands(nursery)
+                    async for cmd in cmds:
+                        op = cmd["op"]
+                        if op == "connect":
+                            nursery.start_soon(connect, cmd)
+                        elif op == "mesh":
+                            nursery.start_soon(mesh, cmd)
+                        elif op == "send":
+                            nursery.start_soon(publish, cmd["p"], int(cmd["n"]), float(cmd["rate"]))
+                        elif op == "count":
+                            n, last = receipts.count(cmd["p"])
+                            reply(cmd, n=n, last=last)
+                        elif op == "report":
+                            recv, dups = receipts.report(cmd["p"])
+                            reply(cmd, recv=recv, dups=dups, counters={})
+                        elif op == "store":
+                            stored[:] = [
+                                payload("catchup", i, time.time()).encode() for i in range(int(cmd["n"]))
+                            ]
+                            reply(cmd, n=len(stored))
+                        elif op == "quit":
+                            break
                     t0 = time.monotonic()
                     async with trio.open_nursery() as closing:  # close connections concurrently
                         for pid in list(host.get_network().connections):

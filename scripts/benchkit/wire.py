@@ -10,10 +10,12 @@ Receipts stay in the worker's memory (:class:`Receipts`) and are fetched with ``
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 PAYLOAD_BYTES = 400
@@ -51,6 +53,19 @@ def out(obj: dict[str, Any]) -> None:
 
 def reply(cmd: dict[str, Any], **fields: Any) -> None:
     out({"ev": "reply", "q": cmd.get("q"), "t": time.time(), **fields})
+
+
+async def commands() -> AsyncIterator[dict[str, Any]]:
+    """The commands on stdin, one JSON line each, for a worker running a trio loop."""
+    import trio
+
+    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    buf = b""
+    while chunk := await stdin.receive_some(1 << 16):
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield json.loads(line)
 
 
 class Receipts:
