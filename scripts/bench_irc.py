@@ -43,15 +43,25 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import benchkit  # noqa: E402  (scripts/benchkit/, beside this file)
-from benchkit import Receipts, Worker, fmt, parse_sizes, payload, print_rows, proc_cpu, rss_of, summary, times  # noqa: E402
+from benchkit import (  # noqa: E402
+    Receipts,
+    Worker,
+    fmt,
+    latency_cell,
+    parse_sizes,
+    payload,
+    print_rows,
+    proc_cpu,
+    rss_of,
+    times,
+)
 from benchkit.cluster import FULL as NODE_FULL  # noqa: E402
 from benchkit.cluster import QUICK as NODE_QUICK  # noqa: E402
 from benchkit.cluster import Cluster, Plan, compare  # noqa: E402
@@ -137,7 +147,8 @@ NoticeBeforeRegistration = no
 
 
 class IrcServer:
-    """ngircd on 127.0.0.1 and a free port, with a temporary config; ``stop()`` ends it."""
+    """ngircd on 127.0.0.1 and a free port, with a temporary config; ``stop()`` (or leaving a
+    ``with`` block) ends it."""
 
     def __init__(self, work: Path) -> None:
         exe = ngircd_path()
@@ -183,6 +194,12 @@ class IrcServer:
     def pid(self) -> int:
         return self.proc.pid
 
+    def __enter__(self) -> IrcServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -191,15 +208,6 @@ class IrcServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-
-
-@contextlib.contextmanager
-def irc_server(work: Path) -> Iterator[IrcServer]:
-    server = IrcServer(work)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # =========================================================================== the IRC client worker
@@ -344,28 +352,19 @@ def worker_irc(cfg: dict[str, Any]) -> None:
 class IrcCluster(Cluster):
     """N IRC clients in one channel of a running ngircd; member 0 sends, the others receive."""
 
-    def __init__(self, n: int, work: Path, plan: Plan, server: IrcServer, tag: str = "") -> None:
-        self.system, self.n, self.plan = IRC, n, plan
-        self.logs = work / f"{IRC}-{n}{tag}"
-        self.circle = None
-        self.prep_s = None
+    def __init__(self, n: int, work: Path, plan: Plan, server: IrcServer) -> None:
         self.server = server
-        chan = f"#bench{n}{tag}"
-        self.workers = [
-            Worker.script(
-                SCRIPT,
-                "irc",
-                {"server": server.addr, "nick": f"b{n}{tag}m{k}", "channel": chan},
-                self.logs,
-                f"m{k}",
-            )
-            for k in range(n)
-        ]
-        self.addrs = []
-        self.counters = {w.name: Counter() for w in self.workers}
-        self.sent_total = 0
+        super().__init__(IRC, n, work, plan)
 
-    def connect(self) -> dict[str, Any]:
+    def make_workers(self, profile: Path | None) -> list[Worker]:
+        cfg = {"server": self.server.addr, "channel": f"#bench{self.n}"}
+        return [
+            Worker.script(SCRIPT, "irc", {**cfg, "nick": f"b{self.n}m{k}"}, self.logs, f"m{k}")
+            for k in range(self.n)
+        ]
+
+    def dial(self) -> tuple[list[float], int, int]:
+        """Every client registers and joins the channel, one at a time."""
         ms: list[float] = []
         failed = 0
         for w in self.workers:
@@ -374,15 +373,7 @@ class IrcCluster(Cluster):
             failed += int(r.get("failed", 0))
             if r.get("error"):
                 raise RuntimeError(f"IRC client {w.name}: {r['error']}")
-        qs = [(w, w.ask({"op": "mesh", "n": self.n - 1, "timeout": 20})) for w in self.workers]
-        mesh = [w.answer(q, 40, "mesh") for w, q in qs]
-        return {
-            "connect_ms": summary(ms, 2),
-            "failed": failed,
-            "already_connected": 0,
-            "mesh_sizes": [m["size"] for m in mesh],
-            "mesh_wait_s": max(m["waited_s"] for m in mesh),
-        }
+        return ms, failed, 0
 
     def phase(self, name: str, n: int, rate: float) -> dict[str, Any]:
         c0 = proc_cpu(self.server.pid)
@@ -457,12 +448,7 @@ def table_rows(sizes: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
         for system in SYSTEMS:
             x = res[system]
             row: tuple[str, ...] = (key if system == IRC else "", LABEL[system])
-            for r in rates:
-                lat = x["latency"][r]
-                pct = lat["delivery_pct"]
-                row += (
-                    f"{fmt(lat['p50_ms'])} / {fmt(lat['p99_ms'])}" + ("" if pct == 100 else f" ({pct:g}%)"),
-                )
+            row += tuple(latency_cell(x["latency"][r]) for r in rates)
             if "search" in x:
                 best, low = x["search"]["highest_zero_loss"], x["search"]["lowest_failing"]
                 row += (f"{'>= ' if low is None and best else ''}{fmt(best) if best else '< ' + fmt(low)}",)
@@ -494,7 +480,7 @@ def run(plan: Plan, log: Callable[[str], None], keep: bool = False, search: bool
     if ngircd_path() is None:
         raise SystemExit(NGIRCD_MISSING)
     sizes: dict[str, Any] = {}
-    with benchkit.workdir("bench_irc_", keep, log) as work, irc_server(work) as server:
+    with benchkit.workdir("bench_irc_", keep, log) as work, IrcServer(work) as server:
         log(f"{server.version}: listening on {server.addr} after {server.start_s} s")
         info = {"version": server.version, "start_s": server.start_s}
         for n in plan.sizes:

@@ -95,7 +95,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchkit
-from benchkit import PAYLOAD_BYTES, fmt, parse_sizes, print_rows, print_targets, rnd, verdict
+from benchkit import PAYLOAD_BYTES, fmt, latency_cell, parse_sizes, print_rows, print_targets, rnd, verdict
 from benchkit.circles import run_catchup
 from benchkit.cluster import FULL, LIBP2P_ZERO_LOSS, QUICK, Cluster, Plan, compare
 from benchkit.nodes import BARE, SS, SYSTEMS, WORKERS
@@ -196,64 +196,46 @@ def verdicts(sizes: dict[str, dict[str, Any]], catchup: dict[str, Any] | None) -
 def print_table(
     sizes: dict[str, dict[str, Any]], catchup: dict[str, Any] | None, checks: list[dict[str, Any]]
 ) -> None:
-    rates = []
-    for both in sizes.values():
-        for res in both.values():
-            rates = list(res["latency"])
-            break
+    each = [
+        (key, system, both[system]) for key, both in sizes.items() for system in SYSTEMS if system in both
+    ]
+    rates = list(each[0][2]["latency"]) if each else []
     head: tuple[str, ...] = ("N", "system", "connect ms p50/max")
     head += tuple(f"{r} msg/s p50/p99 ms" for r in rates)
     head += ("0-loss msg/s", "RSS MiB mean/max", "stop s max", "listening s")
-    lines: list[tuple[str, ...]] = [head]
-    for key, both in sizes.items():
-        for system in SYSTEMS:
-            res = both.get(system)
-            if res is None:
-                continue
-            c = res["connect"]["connect_ms"]
-            row: tuple[str, ...] = (key if system == BARE else "", "bare gossipsub" if system == BARE else SS)
-            row += (f"{fmt(c['p50'])} / {fmt(c['max'])}",)
-            for r in rates:
-                lat = res["latency"][r]
-                pct = lat["delivery_pct"]
-                row += (
-                    f"{fmt(lat['p50_ms'])} / {fmt(lat['p99_ms'])}" + ("" if pct == 100 else f" ({pct:g}%)"),
-                )
-            srch = res["search"]
-            best = srch["highest_zero_loss"]
-            row += (f"{fmt(best) if best else '< ' + fmt(srch['lowest_failing'])}",)
-            row += (f"{fmt(res['rss']['mean_mib'])} / {fmt(res['rss']['max_mib'])}",)
-            row += (fmt(res["stop"]["stop_s"]["max"]),)
-            row += (fmt(res["startup"]["spawn_to_listening_s"]["max"]),)
-            lines.append(row)
-    print_rows(head, lines[1:], left=2)
+    lines: list[tuple[str, ...]] = []
+    for key, system, res in each:
+        c = res["connect"]["connect_ms"]
+        row: tuple[str, ...] = (key if system == BARE else "", "bare gossipsub" if system == BARE else SS)
+        row += (f"{fmt(c['p50'])} / {fmt(c['max'])}",)
+        row += tuple(latency_cell(res["latency"][r]) for r in rates)
+        srch = res["search"]
+        best = srch["highest_zero_loss"]
+        row += (f"{fmt(best) if best else '< ' + fmt(srch['lowest_failing'])}",)
+        row += (f"{fmt(res['rss']['mean_mib'])} / {fmt(res['rss']['max_mib'])}",)
+        row += (fmt(res["stop"]["stop_s"]["max"]),)
+        row += (fmt(res["startup"]["spawn_to_listening_s"]["max"]),)
+        lines.append(row)
+    print_rows(head, lines, left=2)
 
     print(
         "\nsearch for the highest 0-loss rate (one sender; offered -> achieved, delivered, time to complete):"
     )
-    for key, both in sizes.items():
-        for system in SYSTEMS:
-            res = both.get(system)
-            if res is None:
-                continue
-            steps = sorted(res["search"]["steps"], key=lambda x: x["offered_rate"])
-            parts = []
-            for x in steps:
-                done = f", {fmt(x['complete_after_send_s'])} s" if x["complete"] else f", {x['lost']} missing"
-                parts.append(
-                    f"{x['offered_rate']:g}->{fmt(x['achieved_rate'])} {x['delivery_pct']:g}%{done} "
-                    f"{'ok' if x['pass'] else 'FAIL'}"
-                )
-            print(f"  N={key} {system}: " + "; ".join(parts))
+    for key, system, res in each:
+        parts = []
+        for x in sorted(res["search"]["steps"], key=lambda x: x["offered_rate"]):
+            done = f", {fmt(x['complete_after_send_s'])} s" if x["complete"] else f", {x['lost']} missing"
+            parts.append(
+                f"{x['offered_rate']:g}->{fmt(x['achieved_rate'])} {x['delivery_pct']:g}%{done} "
+                f"{'ok' if x['pass'] else 'FAIL'}"
+            )
+        print(f"  N={key} {system}: " + "; ".join(parts))
 
     print(
         "\nwhere a smallsocial message spends its time "
         "(p50 ms; submit -> MessageSent -> published -> committed):"
     )
-    for key, both in sizes.items():
-        res = both.get(SS)
-        if res is None:
-            continue
+    for key, _, res in (x for x in each if x[1] == SS):
         for r, lat in res["latency"].items():
             st = lat["stages"]
             print(
@@ -264,17 +246,13 @@ def print_table(
             )
 
     print("\nCPU per message (ms; sender per message sent, receivers per delivery; latency phases):")
-    for key, both in sizes.items():
-        for system in SYSTEMS:
-            res = both.get(system)
-            if res is None:
-                continue
-            parts = [
-                f"{r} msg/s: sender {fmt(x['cpu']['sender_ms_per_message'])}, "
-                f"receiver {fmt(x['cpu']['receiver_ms_per_delivery'])}"
-                for r, x in res["latency"].items()
-            ]
-            print(f"  N={key} {system}: " + "; ".join(parts))
+    for key, system, res in each:
+        parts = [
+            f"{r} msg/s: sender {fmt(x['cpu']['sender_ms_per_message'])}, "
+            f"receiver {fmt(x['cpu']['receiver_ms_per_delivery'])}"
+            for r, x in res["latency"].items()
+        ]
+        print(f"  N={key} {system}: " + "; ".join(parts))
 
     if catchup:
         b, s = catchup.get(BARE, {}), catchup.get(SS, {})

@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 os.environ["SMALLSOCIAL_DISCOVERY"] = "off"
 
 from benchkit.procs import Worker, proc_cpu, rss_of  # noqa: E402
-from benchkit.stats import fmt, median, percentile, print_rows, rnd, summary, times  # noqa: E402
+from benchkit.stats import fmt, latency_cell, median, percentile, print_rows, rnd, summary, times  # noqa: E402
 from benchkit.wire import PAYLOAD_BYTES, Receipts, out, pad, parse_payload, payload, reply  # noqa: E402
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "Worker",
     "finish",
     "fmt",
+    "latency_cell",
     "machine_info",
     "median",
     "out",

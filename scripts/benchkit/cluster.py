@@ -89,7 +89,15 @@ class Cluster:
         self.logs = work / f"{system}-{n}"
         self.circle: str | None = None
         self.prep_s: float | None = None
-        if system == SS:
+        self.workers = self.make_workers(profile)
+        self.addrs: list[str] = []
+        self.counters: dict[str, Counter[str]] = {w.name: Counter() for w in self.workers}
+        self.sent_total = 0  # messages member 0 has sent so far (its store grows with them)
+
+    def make_workers(self, profile: Path | None) -> list[Worker]:
+        """The member processes (started): smallsocial nodes on a circle made offline, or bare hosts."""
+        n = self.n
+        if self.system == SS:
             t0 = time.perf_counter()
             roots, self.circle, _ = make_circle(self.logs, n)
             self.prep_s = time.perf_counter() - t0
@@ -100,11 +108,8 @@ class Cluster:
                     cfg["profile"] = str(profile.resolve() / f"{SS}-{n}-m{k}.prof")
         else:
             cfgs = [{"logs": str(self.logs)} for _ in range(n)]
-        role = "node" if system == SS else "gossip"
-        self.workers = [node_worker(role, cfg, self.logs, f"m{k}") for k, cfg in enumerate(cfgs)]
-        self.addrs: list[str] = []
-        self.counters: dict[str, Counter[str]] = {w.name: Counter() for w in self.workers}
-        self.sent_total = 0  # messages member 0 has sent so far (its store grows with them)
+        role = "node" if self.system == SS else "gossip"
+        return [node_worker(role, cfg, self.logs, f"m{k}") for k, cfg in enumerate(cfgs)]
 
     @property
     def sender(self) -> Worker:
@@ -128,8 +133,8 @@ class Cluster:
             "spawn_to_imported_s": summary([b for b in boots if b is not None], 3),
         }
 
-    def connect(self) -> dict[str, Any]:
-        """Member k dials members 0..k-1, one connect at a time; then every mesh fills."""
+    def dial(self) -> tuple[list[float], int, int]:
+        """Member k dials members 0..k-1, one connect at a time: (times in ms, failed, already connected)."""
         ms: list[float] = []
         failed = already = 0
         for k in range(1, self.n):
@@ -137,6 +142,11 @@ class Cluster:
             ms += r["ms"]
             failed += int(r.get("failed", 0))
             already += int(r.get("already", 0))
+        return ms, failed, already
+
+    def connect(self) -> dict[str, Any]:
+        """Every member dials (:meth:`dial`); then every mesh fills."""
+        ms, failed, already = self.dial()
         qs = [
             (w, w.ask({"op": "mesh", "n": self.n - 1, "circle": self.circle, "timeout": self.mesh_s}))
             for w in self.workers

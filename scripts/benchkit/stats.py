@@ -49,6 +49,12 @@ def fmt(x: Any, unit: str = "") -> str:
     return f"{x}{unit}"
 
 
+def latency_cell(lat: dict[str, Any]) -> str:
+    """A phase's p50 / p99 ms, and its delivery when not all arrived."""
+    pct = lat["delivery_pct"]
+    return f"{fmt(lat['p50_ms'])} / {fmt(lat['p99_ms'])}" + ("" if pct == 100 else f" ({pct:g}%)")
+
+
 def times(x: float | None) -> str:
     """A ratio: two significant digits below 0.1 (ours / IRC's throughput is ~0.01)."""
     if x is None:
