@@ -86,6 +86,7 @@ from benchkit import (  # noqa: E402
     percentile,
     print_targets,
     proc_cpu,
+    rnd,
     rss_of,
     summary,
     verdict,
@@ -418,16 +419,7 @@ def worker_members(cfg: dict[str, Any]) -> None:
 # =========================================================================== orchestration
 
 
-class Proc(Worker):
-    """A worker or the relay: a benchmark process that gets SIGTERM if the benchmark dies."""
-
-    def terminate(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM (the relay stops cleanly on it), then SIGKILL after ``timeout``."""
-        self.signal(signal.SIGTERM)
-        return self.close(None, timeout)
-
-
-class Relay(Proc):
+class Relay(Worker):
     """``smallsocial relay --json`` with a status line each second."""
 
     def __init__(self, work: Path, profile: Path | None = None) -> None:
@@ -441,6 +433,11 @@ class Relay(Proc):
         super().__init__("relay", [*args, "--status-interval", "1"], work / "logs", env=env, orphan_dies=True)
         started = self.wait_for(self.first("RelayStarted"), 60, "the relay to listen")
         self.addr: str = started["addrs"][0]
+
+    def terminate(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (the relay stops cleanly on it), then SIGKILL after ``timeout``."""
+        self.signal(signal.SIGTERM)
+        return self.close(None, timeout)
 
     @property
     def status(self) -> dict[str, Any]:
@@ -487,13 +484,12 @@ class Sampler(threading.Thread):
 
 
 def lat_summary(values: list[float]) -> dict[str, Any]:
-    s = sorted(values)
     return {
-        "n": len(s),
-        "p50_ms": None if not s else round(median(s) or 0.0, 2),
-        "p90_ms": None if not s else round(percentile(s, 0.9) or 0.0, 2),
-        "p99_ms": None if not s else round(percentile(s, 0.99) or 0.0, 2),
-        "max_ms": None if not s else round(s[-1], 2),
+        "n": len(values),
+        "p50_ms": rnd(median(values)),
+        "p90_ms": rnd(percentile(values, 0.9)),
+        "p99_ms": rnd(percentile(values, 0.99)),
+        "max_ms": rnd(max(values, default=None)),
     }
 
 
@@ -531,7 +527,7 @@ def cpu_window(
 
 
 def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None = None) -> dict[str, Any]:
-    procs: list[Proc] = []
+    procs: list[Worker] = []  # each gets SIGTERM if the benchmark dies
     relay: Relay | None = None
     sampler: Sampler | None = None
     try:
@@ -556,7 +552,7 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
                 "relay": relay.addr,
             }
             args = [sys.executable, str(SCRIPT), "--worker", json.dumps(cfg)]
-            workers.append(Proc(f"w{w}", args, work / "logs", orphan_dies=True))
+            workers.append(Worker(f"w{w}", args, work / "logs", orphan_dies=True))
         procs += workers
         member_pids = [w.proc.pid for w in workers]
         built = [w.wait_for(w.first("built"), plan.ready_timeout_s, "profiles to be built") for w in workers]
