@@ -20,6 +20,7 @@ import random
 from typing import Any
 
 import rosterkit
+from fuzzstate import Wedged  # the same kind as the node-state targets' wedge
 
 from protocol.errors import ProtocolError
 from protocol.fold import RosterIndex
@@ -27,12 +28,6 @@ from protocol.roster import RosterState, fold
 from protocol.view import CircleView
 
 STEPS = 16
-
-
-class Wedged(AssertionError):
-    """After the history, remove or rekey no longer makes records the circle accepts."""
-
-    fuzz_kind = "wedged"
 
 
 def _plain(s: RosterState) -> tuple[Any, ...]:

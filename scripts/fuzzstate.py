@@ -445,18 +445,16 @@ def _extra() -> dict[str, Record]:
         c = messages.Content(messages.TEXT, now, text)
         return messages.seal(who, w.genesis.id, pos, eid, k, c, nonce=bytes([len(out)]) * 24)
 
-    out["inv_mallory"] = actions.invite(
-        A, ro, view.next_pos(A.public_key), M.public_key, now, nonce=b"\x11" * 16
-    )
-    out["inv_dave"] = actions.invite(
-        A, ro, view.next_pos(A.public_key), fk.DAVE.public_key, now, nonce=b"\x12" * 16
-    )
-    out["inv_carol"] = actions.invite(
-        A, ro, view.next_pos(A.public_key), fk.CAROL.public_key, now, nonce=b"\x13" * 16
-    )
-    out["bob_inv_mallory"] = actions.invite(
-        B, ro, view.next_pos(B.public_key), M.public_key, now, nonce=b"\x14" * 16
-    )
+    invites = [
+        ("inv_mallory", A, M),
+        ("inv_dave", A, fk.DAVE),
+        ("inv_carol", A, fk.CAROL),
+        ("bob_inv_mallory", B, M),
+    ]
+    for n, (name, by, whom) in enumerate(invites, start=0x11):
+        out[name] = actions.invite(
+            by, ro, view.next_pos(by.public_key), whom.public_key, now, nonce=bytes([n]) * 16
+        )
     out["msg_alice"] = msg(A, view.next_pos(A.public_key), "alice again")
     out["msg_alice_twin"] = msg(A, view.next_pos(A.public_key), "alice, another version")
     out["msg_bob"] = msg(B, view.next_pos(B.public_key), "bob again")
@@ -496,10 +494,7 @@ def _extra() -> dict[str, Record]:
     out["pin_alice_twin"] = actions.pin(
         A, ro, view.next_pos(A.public_key), M.public_key, ["/ip4/127.0.0.1/tcp/9"], now
     )
-    mview = w.view()
-    mview.add(out["inv_mallory"])
     out["join_mallory"] = actions.join(M, out["inv_mallory"], ChainPos(), now)
-    mview.add(out["join_mallory"])
     out["msg_mallory_member"] = msg(M, ChainPos(2, out["join_mallory"].id), "now a member")
     cut, cut_id = view.chains.head(B.public_key)
     rmb, rkb = actions.remove(A, ro, view.next_pos(A.public_key), B.public_key, cut, now, cut_id=cut_id)
