@@ -94,7 +94,7 @@ from benchkit import (  # noqa: E402
 from benchkit import out as _out  # noqa: E402
 from benchkit import reply as _reply  # noqa: E402
 from benchkit.circles import make_circle  # noqa: E402
-from benchkit.nodes import count_sync_and_drops  # noqa: E402
+from benchkit.nodes import Sends  # noqa: E402
 from benchkit.wire import commands  # noqa: E402
 
 from smallsocial_tui.nodeproc import cli_env  # noqa: E402
@@ -204,16 +204,11 @@ def worker_members(cfg: dict[str, Any]) -> None:
         }
     )
 
-    # Per phase: (c, k, j) -> [send stamp, MessageSent stamp, record id hex, MessagePublished stamp];
-    # first receipts by (c, k, j, receiver).
-    sent: dict[str, dict[tuple[int, int, int], list[Any]]] = defaultdict(dict)
+    # Per phase: first receipts by (c, k, j, receiver); what was sent, by (c, k, j), in ``sends``.
     recv: dict[str, dict[tuple[int, int, int, int], tuple[float, float]]] = defaultdict(dict)
-    pending: dict[int, tuple[str, int, int, int, float]] = {}  # request id -> (phase, c, k, j, ts)
-    by_record: dict[bytes, list[Any]] = {}  # record id -> its entry in ``sent``, until published
-    failed: Counter[str] = Counter()
+    sends = Sends()
     dups: Counter[str] = Counter()
     wrong: Counter[str] = Counter()  # received by a member that is not the intended one
-    counters: Counter[str] = Counter()
 
     def make_emit(c: int, k: int) -> Callable[[api.Event], None]:
         def emit(ev: api.Event) -> None:
@@ -230,22 +225,8 @@ def worker_members(cfg: dict[str, Any]) -> None:
                     dups[p] += 1
                 else:
                     recv[p][key] = (float(head["ts"]), t)
-            elif isinstance(ev, api.MessageSent):
-                info = pending.pop(ev.request_id or -1, None)
-                if info is not None:
-                    sent[info[0]][info[1:4]] = entry = [info[4], t, ev.record_id.hex(), None]
-                    by_record[ev.record_id] = entry
-            elif isinstance(ev, api.MessagePublished):
-                entry = by_record.pop(ev.record_id, None)
-                if entry is not None:
-                    entry[3] = t
-            elif isinstance(ev, api.CommandFailed):
-                info = pending.pop(ev.request_id, None)
-                if info is not None:
-                    failed[info[0]] += 1
-                counters["command_failed"] += 1
             else:
-                count_sync_and_drops(counters, ev)
+                sends.take(ev, t)
 
         return emit
 
@@ -281,26 +262,26 @@ def worker_members(cfg: dict[str, Any]) -> None:
                 await trio.sleep(delay)
             ts = time.time()
             msg = api.SendMessage(by_c[c]["cid"], pad({"p": phase, "c": c, "k": k, "j": j, "ts": ts}))
-            pending[msg.request_id] = (phase, c, k, j, ts)
+            sends.pending[msg.request_id] = (phase, (c, k, j), ts)
             try:
                 nodes[(c, k)].submit_nowait(msg)
                 submitted += 1
             except trio.WouldBlock:
-                pending.pop(msg.request_id, None)
-                failed[phase] += 1
+                sends.pending.pop(msg.request_id, None)
+                sends.failed[phase] += 1
             nxt = when + period
             if nxt < start + dur - 1e-9:
                 heapq.heappush(heap, (nxt, c, k, j + 1))
         with trio.move_on_after(30):
-            while any(v[0] == phase for v in pending.values()):
+            while any(v[0] == phase for v in sends.pending.values()):
                 await trio.sleep(0.05)
         _out(
             {
                 "ev": "sent_done",
                 "p": phase,
                 "submitted": submitted,
-                "acked": len(sent[phase]),
-                "failed": failed[phase],
+                "acked": len(sends.sent[phase]),
+                "failed": sends.failed[phase],
                 "t": time.time(),
             }
         )
@@ -325,7 +306,7 @@ def worker_members(cfg: dict[str, Any]) -> None:
             connected += linked
             if linked and relay_pid not in mesh and (c, k) not in reoffered and now - started_at > 20:
                 reoffered[(c, k)] = now
-                counters["pin_reoffers"] += 1
+                sends.counters["pin_reoffers"] += 1
                 nursery.start_soon(node.offer_pins, relay_pid, by_c[c]["cid"])
         return ok, connected
 
@@ -376,17 +357,17 @@ def worker_members(cfg: dict[str, Any]) -> None:
                         outer.start_soon(send_phase, cmd)
                     elif op == "count":
                         p = cmd["p"]
-                        _reply(cmd, acked=len(sent[p]), received=len(recv[p]))
+                        _reply(cmd, acked=len(sends.sent[p]), received=len(recv[p]))
                     elif op == "report":
                         p = cmd["p"]
                         _reply(
                             cmd,
-                            sent=[[*key, *v] for key, v in sent[p].items()],
+                            sent=[[*key, *v] for key, v in sends.sent[p].items()],
                             recv=[[*key, *v] for key, v in recv[p].items()],
-                            failed=failed[p],
+                            failed=sends.failed[p],
                             dups=dups[p],
                             wrong=wrong[p],
-                            counters=dict(counters),
+                            counters=dict(sends.counters),
                             loop_lag_ms=lat_summary(lags),
                         )
                     elif op == "stop":
@@ -690,7 +671,7 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
         loop_lags: list[dict[str, Any]] = []
         for rep in reports:
             got = {(int(c), int(k), int(j), int(rk)): (ts, t) for c, k, j, rk, ts, t in rep["recv"]}
-            for c, k, j, ts, acked_t, rid, pub_t in rep["sent"]:
+            for c, k, j, ts, acked_t, pub_t, rid in rep["sent"]:
                 kind = kind_of(int(c))
                 to_sent[kind].append((acked_t - ts) * 1000)
                 if pub_t is not None:

@@ -191,22 +191,50 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
     out({"ev": "exit", "stopped": True, "stop_s": round(stop_s[0], 3) if stop_s else None, "t": time.time()})
 
 
-def count_sync_and_drops(counters: dict[str, int], ev: Any) -> bool:
-    """Count a node event of the kinds every node worker tallies (sync, gaps, drops); False if not one."""
-    from protocol.node import api
+class Sends:
+    """A node worker's account of its messages and of its node's events, for the ``report`` op.
 
-    if isinstance(ev, api.SyncProgress):
-        counters["sync_batches"] += 1
-        counters["sync_records"] += ev.received
-    elif isinstance(ev, api.GapDetected):
-        counters["gaps"] += 1
-    elif isinstance(ev, api.RecordDropped):
-        counters["dropped"] += 1
-        if "rate limit" in ev.reason:
-            counters["dropped_rate_limit"] += 1
-    else:
-        return False
-    return True
+    Per phase, each message's key (its index; bench_relay's (circle, sender, index)) -> [send
+    stamp, MessageSent stamp, MessagePublished stamp, record id hex]; refused commands per
+    phase; and counters of the node's sync, gap, drop and refusal events. The worker puts
+    ``(phase, key, send stamp)`` in :attr:`pending` under the command's request id and hands
+    every node event to :meth:`take`; :attr:`lock` guards what another thread reads.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: dict[int, tuple[str, Any, float]] = {}
+        self.by_record: dict[bytes, list[Any]] = {}  # record id -> its entry in ``sent``, until published
+        self.sent: dict[str, dict[Any, list[Any]]] = defaultdict(dict)
+        self.failed: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()
+
+    def take(self, ev: Any, t: float) -> None:
+        """Account for a node event stamped ``t`` (one of the kinds above; any other is ignored)."""
+        from protocol.node import api
+
+        c = self.counters
+        with self.lock:
+            if isinstance(ev, api.MessageSent):
+                if (info := self.pending.pop(ev.request_id or -1, None)) is not None:
+                    self.sent[info[0]][info[1]] = entry = [info[2], t, None, ev.record_id.hex()]
+                    self.by_record[ev.record_id] = entry
+            elif isinstance(ev, api.MessagePublished):
+                if (entry := self.by_record.pop(ev.record_id, None)) is not None:
+                    entry[2] = t
+            elif isinstance(ev, api.CommandFailed):
+                if (info := self.pending.pop(ev.request_id, None)) is not None:
+                    self.failed[info[0]] += 1
+                c["command_failed"] += 1
+            elif isinstance(ev, api.SyncProgress):
+                c["sync_batches"] += 1
+                c["sync_records"] += ev.received
+            elif isinstance(ev, api.GapDetected):
+                c["gaps"] += 1
+            elif isinstance(ev, api.RecordDropped):
+                c["dropped"] += 1
+                if "rate limit" in ev.reason:
+                    c["dropped_rate_limit"] += 1
 
 
 def worker_node(cfg: dict[str, Any]) -> None:
@@ -222,20 +250,16 @@ def worker_node(cfg: dict[str, Any]) -> None:
     setup_logging(paths.logs)
     events: queue.SimpleQueue[tuple[float, Any] | None] = queue.SimpleQueue()
     receipts = Receipts()
-    lock = threading.Lock()
-    sent_info: dict[int, tuple[str, int, float]] = {}  # request id -> (phase, i, ts)
-    record_info: dict[bytes, tuple[str, int]] = {}  # record id -> (phase, i)
-    sent: dict[str, dict[int, list[float | None]]] = defaultdict(dict)  # phase -> i -> [ts, acked, published]
-    failed: Counter[str] = Counter()
-    counters: Counter[str] = Counter()
+    sends = Sends()  # keyed by the message's index
     answered: dict[str, threading.Semaphore] = {}  # phase -> released per answered command
     waiters: dict[int, tuple[threading.Event, list[Any]]] = {}
     connected: set[str] = set()  # peer IDs the node reports connected (it may dial on its own)
 
     def on_event(ev: api.Event) -> None:  # on the node's thread: stamp and hand over
         t = time.time()
-        # Check before handing over: the writer thread pops sent_info once it sees the event.
-        info = sent_info.get(ev.request_id) if isinstance(ev, (api.MessageSent, api.CommandFailed)) else None
+        # Check before handing over: the writer thread pops it from pending once it sees the event.
+        answers = isinstance(ev, (api.MessageSent, api.CommandFailed))
+        info = sends.pending.get(ev.request_id) if answers else None
         events.put((t, ev))
         if info is not None:  # per phase: concurrent sends (several circles) each wait for their own
             answered[info[0]].release()
@@ -253,11 +277,11 @@ def worker_node(cfg: dict[str, Any]) -> None:
             t, ev = item
             if isinstance(ev, tuple):  # a sender's marker: every command of the phase answered
                 _, phase, n, submitted = ev
-                with lock:
-                    acked = sent.get(phase, {})
+                with sends.lock:
+                    acked = sends.sent.get(phase, {})
                     first = min((float(v[0]) for v in acked.values() if v[0] is not None), default=None)
                     last = max((v[1] for v in acked.values() if v[1] is not None), default=None)
-                    nack, nfail = len(acked), failed[phase]
+                    nack, nfail = len(acked), sends.failed[phase]
                 out(
                     {
                         "ev": "sent_done",
@@ -273,32 +297,15 @@ def worker_node(cfg: dict[str, Any]) -> None:
                 )
             elif isinstance(ev, api.MessageReceived):
                 receipts.add(ev.text or "", t)
-            elif isinstance(ev, api.MessageSent):
-                info = sent_info.pop(ev.request_id or -1, None)
-                if info is not None:
-                    with lock:
-                        sent[info[0]][info[1]] = [info[2], t, None]
-                        record_info[ev.record_id] = info[:2]
-            elif isinstance(ev, api.MessagePublished):
-                with lock:
-                    pi = record_info.pop(ev.record_id, None)
-                    if pi is not None:
-                        sent[pi[0]][pi[1]][2] = t
-            elif isinstance(ev, api.CommandFailed):
-                info = sent_info.pop(ev.request_id, None)
-                if info is not None:
-                    with lock:
-                        failed[info[0]] += 1
-                counters["command_failed"] += 1
             elif isinstance(ev, api.NodeStarted):
                 out({"ev": "NodeStarted", "addrs": list(ev.addrs), "peer_id": ev.peer_id, "t": t})
             elif isinstance(ev, api.PeerConnected):
-                counters["peer_connected"] += 1
+                sends.counters["peer_connected"] += 1
                 out({"ev": "PeerConnected", "peer_id": ev.peer_id, "t": t})
-            elif count_sync_and_drops(counters, ev):
-                pass
             elif isinstance(ev, api.NodeStopped):
                 out({"ev": "NodeStopped", "detail": ev.error, "t": t})
+            else:
+                sends.take(ev, t)
 
     def send(circle: bytes, phase: str, n: int, rate: float) -> None:
         start = time.monotonic()
@@ -317,7 +324,7 @@ def worker_node(cfg: dict[str, Any]) -> None:
                 break
             ts = time.time()
             msg = api.SendMessage(circle, payload(phase, i, ts))
-            sent_info[msg.request_id] = (phase, i, ts)
+            sends.pending[msg.request_id] = (phase, i, ts)
             node.submit(msg)
             in_flight += 1
             submitted += 1
@@ -395,10 +402,10 @@ def worker_node(cfg: dict[str, Any]) -> None:
                 reply(cmd, n=n, last=last)
             elif op == "report":
                 recv, dups = receipts.report(cmd["p"])
-                with lock:
-                    mine = [[i, *v] for i, v in sent.get(cmd["p"], {}).items()]
-                    nfail = failed[cmd["p"]]
-                reply(cmd, recv=recv, dups=dups, sent=mine, failed=nfail, counters=dict(counters))
+                with sends.lock:
+                    mine = [[i, *v] for i, v in sends.sent.get(cmd["p"], {}).items()]
+                    nfail, counters = sends.failed[cmd["p"]], dict(sends.counters)
+                reply(cmd, recv=recv, dups=dups, sent=mine, failed=nfail, counters=counters)
             elif op == "stop":
                 break
     finally:
