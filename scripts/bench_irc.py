@@ -66,7 +66,7 @@ from benchkit.cluster import FULL as NODE_FULL  # noqa: E402
 from benchkit.cluster import QUICK as NODE_QUICK  # noqa: E402
 from benchkit.cluster import Cluster, Plan, compare  # noqa: E402
 from benchkit.nodes import BARE, SS  # noqa: E402
-from benchkit.wire import out, reply  # noqa: E402
+from benchkit.wire import out, reply, sent_done  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 ROOT = HERE.parent
@@ -302,8 +302,7 @@ def worker_irc(cfg: dict[str, Any]) -> None:
             first = ts if first is None else first
             send_line(f"PRIVMSG {chan} :{payload(phase, i, ts)}")
             sent += 1
-        t = time.time()
-        out({"ev": "sent_done", "p": phase, "n": n, "sent": sent, "first": first, "last": t, "t": t})
+        sent_done(phase, n, sent, first)
 
     threading.Thread(target=reader, name="irc-reader", daemon=True).start()
     out({"ev": "ready", "addr": cfg["server"], "t": time.time()})

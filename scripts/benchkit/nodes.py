@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchkit.procs import Worker
-from benchkit.wire import Receipts, commands, out, payload, reply
+from benchkit.wire import Receipts, commands, out, payload, reply, sent_done
 
 NODE_SCRIPT = Path(__file__).resolve().parents[1] / "bench_node.py"
 """The script whose ``--worker node|gossip`` runs these workers."""
@@ -127,18 +127,7 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
                         first = ts if first is None else first
                         await ps.publish(TOPIC, payload(phase, i, ts).encode())
                         sent += 1
-                    t = time.time()
-                    out(
-                        {
-                            "ev": "sent_done",
-                            "p": phase,
-                            "n": n,
-                            "sent": sent,
-                            "first": first,
-                            "last": t,
-                            "t": t,
-                        }
-                    )
+                    sent_done(phase, n, sent, first)
 
                 async def connect(cmd: dict[str, Any]) -> None:
                     ms = []

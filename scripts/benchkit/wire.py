@@ -55,6 +55,12 @@ def reply(cmd: dict[str, Any], **fields: Any) -> None:
     out({"ev": "reply", "q": cmd.get("q"), "t": time.time(), **fields})
 
 
+def sent_done(phase: str, n: int, sent: int, first: float | None) -> None:
+    """The line a bare sender (gossipsub, IRC) prints when it has sent a phase's messages."""
+    t = time.time()
+    out({"ev": "sent_done", "p": phase, "n": n, "sent": sent, "first": first, "last": t, "t": t})
+
+
 async def commands() -> AsyncIterator[dict[str, Any]]:
     """The commands on stdin, one JSON line each, for a worker running a trio loop."""
     import trio
