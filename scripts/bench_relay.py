@@ -168,12 +168,12 @@ def kind_of(c: int) -> str:
 
 def build_circle(work: Path, c: int, members: int, live: int, relay_addr: str) -> dict[str, Any]:
     """Circle ``c``, pinned to the relay; in a relayed one the live members block each other."""
-    roots, cid, peer_ids = make_circle(work, members, prefix=f"c{c}m", name=f"bench {c}", relay=relay_addr)
+    roots, cids, peer_ids = make_circle(work, members, prefix=f"c{c}m", name=f"bench {c}", relay=relay_addr)
     if kind_of(c) == RELAYED:  # the live members refuse each other: only the relay joins them
         for k in range(live):
             others = [peer_ids[i] for i in range(live) if i != k]
             (roots[k] / "blocked").write_text("".join(x + "\n" for x in others))
-    return {"c": c, "cid": bytes.fromhex(cid), "roots": roots[:live], "peer_ids": peer_ids}
+    return {"c": c, "cid": bytes.fromhex(cids[0]), "roots": roots[:live], "peer_ids": peer_ids}
 
 
 def worker_members(cfg: dict[str, Any]) -> None:

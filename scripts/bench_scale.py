@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import benchkit  # noqa: E402  (scripts/benchkit/, beside this file)
 from benchkit import Worker, circles, cluster, fmt, median, percentile, print_rows, proc_cpu, rnd  # noqa: E402
+from benchkit.circles import make_circle  # noqa: E402
 from benchkit.nodes import BARE, SS, node_worker  # noqa: E402
 
 ROOT = HERE.parent
@@ -155,34 +156,10 @@ def run_size(n: int, plan: ScalePlan, work: Path, log: Callable[[str], None]) ->
 # --------------------------------------------------------------------------- circles per node
 
 
-def make_circles(work: Path, k: int) -> tuple[Path, Path, list[str]]:
-    """B founds ``k`` circles and invites A to each; both know both joins. Returns (A, B, circle ids)."""
-    from protocol.node.paths import resolve
-    from protocol.node.profile import Profile
-
-    a = Profile.create(resolve(str(work), "a"), "a")
-    b = Profile.create(resolve(str(work), "b"), "b")
-    try:
-        ids = []
-        for j in range(k):
-            cid = b.new_circle(f"bench {j}").circle_id
-            a.join_token(b.invite(cid, a.me))
-            b.import_bundle(a.export([cid]))
-            ids.append(cid)
-        a.import_bundle(b.export(ids))
-        for cid in ids:
-            if len(a.view(cid).roster.members) != 2:
-                raise SystemExit("bench setup: A does not see both members of a circle")
-        return a.paths.root, b.paths.root, [c.hex() for c in ids]
-    finally:
-        a.close()
-        b.close()
-
-
 def run_circles(k: int, plan: ScalePlan, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     logs = work / f"circles-{k}"
     t0 = time.perf_counter()
-    a_root, b_root, circles = make_circles(logs, k)
+    (b_root, a_root), circles, _ = make_circle(logs, 2, count=k)  # B founds them all, A joins each
     out: dict[str, Any] = {"circles": k, "prep_s": round(time.perf_counter() - t0, 2)}
     b = node_worker("node", {"root": str(b_root)}, logs, "b")
     a: Worker | None = None

@@ -8,6 +8,7 @@ the bare floor: the same number of frames over one libp2p stream).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,15 +22,16 @@ from benchkit.wire import payload
 
 class Made(NamedTuple):
     roots: list[Path]  # the members' profile directories, founder first
-    circle: str  # its id, hex
+    circles: list[str]  # their ids, hex
     peer_ids: list[str]
 
 
 def make_circle(
-    work: Path, n: int, *, prefix: str = "m", name: str = "bench", relay: str | None = None
+    work: Path, n: int, *, prefix: str = "m", name: str = "bench", relay: str | None = None, count: int = 1
 ) -> Made:
-    """m0 founds a circle and invites m1..m(n-1); each joins; m0 pins it to ``relay`` if one is
-    given; everyone ends up knowing every join (and the pin)."""
+    """m0 founds a circle (``count`` circles: ``name 0``, ``name 1``, ...) and invites m1..m(n-1);
+    each joins; m0 pins it to ``relay`` if one is given; everyone ends up knowing every join (and
+    the pin)."""
     from protocol.identity import peer_id
     from protocol.node.paths import resolve
     from protocol.node.profile import Profile
@@ -37,20 +39,23 @@ def make_circle(
     profiles = [Profile.create(resolve(str(work), f"{prefix}{k}"), f"{prefix}{k}") for k in range(n)]
     try:
         founder = profiles[0]
-        circle = founder.new_circle(name).circle_id
-        for p in profiles[1:]:
-            p.join_token(founder.invite(circle, p.me))
-            founder.import_bundle(p.export([circle]))
-        if relay is not None:
-            founder.pin(circle, relay)
-        everything = founder.export([circle])
+        ids = [founder.new_circle(f"{name} {j}" if count > 1 else name).circle_id for j in range(count)]
+        for circle in ids:
+            for p in profiles[1:]:
+                p.join_token(founder.invite(circle, p.me))
+                founder.import_bundle(p.export([circle]))
+            if relay is not None:
+                founder.pin(circle, relay)
+        everything = founder.export(ids)
         for p in profiles[1:]:
             p.import_bundle(everything)
-        for p in profiles:
+        for p, circle in itertools.product(profiles, ids):
             roster = p.view(circle).roster
             if len(roster.members) != n or (relay is not None and not roster.relays):
                 raise SystemExit(f"bench setup: {p.display_name} sees {len(roster.members)} of {n} members")
-        return Made([p.paths.root for p in profiles], circle.hex(), [peer_id(p.me) for p in profiles])
+        return Made(
+            [p.paths.root for p in profiles], [c.hex() for c in ids], [peer_id(p.me) for p in profiles]
+        )
     finally:
         for p in profiles:
             p.close()
@@ -121,7 +126,8 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
 
     # smallsocial: m0's store holds the missed messages; m1 comes back and syncs.
     logs = work / "catchup-smallsocial"
-    roots, circle, _ = make_circle(logs, 2)
+    made = make_circle(logs, 2)
+    roots, circle = made.roots, made.circles[0]
     written = write_missed(roots[0], circle, plan_n)
     log(f"  wrote {plan_n:,} records offline ({written['us_per_record']} µs each)")
     holder = node_worker("node", {"root": str(roots[0])}, logs, "holder")

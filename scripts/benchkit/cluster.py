@@ -99,9 +99,10 @@ class Cluster:
         n = self.n
         if self.system == SS:
             t0 = time.perf_counter()
-            roots, self.circle, _ = make_circle(self.logs, n)
+            made = make_circle(self.logs, n)
             self.prep_s = time.perf_counter() - t0
-            cfgs = [{"root": str(r)} for r in roots]
+            self.circle = made.circles[0]
+            cfgs = [{"root": str(r)} for r in made.roots]
             if profile is not None:
                 profile.mkdir(parents=True, exist_ok=True)
                 for k, cfg in enumerate(cfgs):
