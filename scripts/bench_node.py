@@ -79,7 +79,7 @@ Usage: scripts/bench_node.py [--quick] [--members N[,N...]] [--catchup N] [--jso
                              [--keep] [--profile DIR]
 
 The workers, clusters, search and catch-up live in ``benchkit``; this file keeps one
-benchmark's run, verdicts and table (a little past 400 lines, read as one report).
+benchmark's run, verdicts and table.
 """
 
 from __future__ import annotations

@@ -22,8 +22,6 @@ Built on ``benchkit``'s node workers (one member node per process, a
 
 Usage: scripts/bench_scale.py [--quick] [--sizes 2,5,10,20] [--circles 1,10,50]
                               [--catchup 1000,10000,100000] [--json PATH] [--keep]
-
-A little past 400 lines: three growth measurements and their tables, one report.
 """
 
 from __future__ import annotations

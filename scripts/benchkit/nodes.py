@@ -3,8 +3,9 @@
 ``bench_node.py --worker node|gossip CONFIG`` runs one (:data:`WORKERS`); the protocol is
 :mod:`benchkit.wire`'s. ``node`` is a ``NodeThread`` (the bridge the TUI uses) on one profile;
 ``gossip`` is py-libp2p with our gossipsub settings on one topic, and optionally the pull
-protocol that the catch-up's bare floor reads frames over. A second module would only split
-one protocol's two ends, hence past 400 lines.
+protocol that the catch-up's bare floor reads frames over. :class:`Sends` is what a node
+worker keeps of its messages and its node's events (bench_relay's many-node worker keeps it
+too). A second module would only split one protocol's two ends, hence past 400 lines.
 """
 
 from __future__ import annotations

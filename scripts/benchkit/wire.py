@@ -4,7 +4,8 @@ A worker prints JSON lines on stdout (each with ``"t": time.time()``) and reads 
 on stdin; a command with ``"q"`` is answered by ``{"ev": "reply", "q": ...}`` (:func:`reply`).
 Receipts stay in the worker's memory (:class:`Receipts`) and are fetched with ``count`` /
 ``report``, so the measured processes do not write a line per message. A message is a
-:data:`PAYLOAD_BYTES`-byte text that starts with a JSON header (:func:`pad`).
+:data:`PAYLOAD_BYTES`-byte text that starts with a JSON header (:func:`pad`). A worker that
+runs a trio loop reads its commands with :func:`commands`.
 """
 
 from __future__ import annotations
