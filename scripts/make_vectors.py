@@ -111,11 +111,20 @@ class Scenario:
     def pos(self, who: str) -> ChainPos:
         return self.view.next_pos(KEYS[who])
 
-    def add(self, e: dict[str, Any], rec: Record) -> Record:
+    def add(
+        self,
+        name: str,
+        rec: Record,
+        inputs: dict[str, Any] | None = None,
+        *,
+        deterministic: bool = True,
+        **extra: Any,
+    ) -> Record:
+        """The view takes ``rec``; it is recorded as :func:`entry` ``name``, with ``extra`` fields."""
         outcome = self.view.add(rec)
         if not isinstance(outcome, Stored) or outcome.note is not None:
-            sys.exit(f"{e['name']}: the view did not accept it cleanly: {outcome}")
-        self.entries.append(e)
+            sys.exit(f"{name}: the view did not accept it cleanly: {outcome}")
+        self.entries.append(entry(name, rec, deterministic=deterministic, inputs=inputs) | extra)
         return rec
 
 
@@ -149,12 +158,12 @@ def build_records() -> tuple[dict[str, Any], dict[str, Any]]:
     def invite(name: str, who: str, whom: str, n: int, nonce: bytes) -> Record:
         r = actions.invite(IDS[who], s.view.roster, s.pos(who), KEYS[whom], ts(n), nonce=nonce)
         inputs = {"invitee": whom, "now_ms": ts(n), "role": "member", "ttl_s": actions.DEFAULT_INVITE_TTL_S}
-        return s.add(entry(name, r, deterministic=True, inputs=inputs | {"nonce": nonce}), r)
+        return s.add(name, r, inputs | {"nonce": nonce})
 
     def join(name: str, who: str, inv: str, n: int) -> Record:
         inv_rec = next(records.parse(bytes.fromhex(e["raw_hex"])) for e in s.entries if e["name"] == inv)
         r = actions.join(IDS[who], inv_rec, s.pos(who), ts(n))
-        return s.add(entry(name, r, deterministic=True, inputs={"invite": inv, "now_ms": ts(n)}), r)
+        return s.add(name, r, {"invite": inv, "now_ms": ts(n)})
 
     invite("invite_bob", "alice", "bob", 1, bytes([0x44]) * 16)
     join("join_bob", "bob", "invite_bob", 2)
@@ -169,23 +178,17 @@ def build_records() -> tuple[dict[str, Any], dict[str, Any]]:
     m = messages.seal(bob, cid, s.pos("bob"), cid, EPOCH0_KEY, content, nonce=msg_nonce)
     plain = content.encode()
     s.add(
-        entry(
-            "msg_bob",
-            m,
-            deterministic=True,
-            inputs={
-                "epoch_id": cid,
-                "epoch_key": EPOCH0_KEY,
-                "nonce": msg_nonce,
-                "content": {"k": content.kind, "ts": content.ts, "tx": content.text, "re": content.ref},
-            },
-        )
-        | {
-            "plaintext_hex": plain.hex(),
-            "aad_hex": messages.associated_data(m.author, cid, m.seq, m.prev, cid).hex(),
-            "ciphertext_hex": bytes(m.body["x"]).hex(),
-        },
+        "msg_bob",
         m,
+        {
+            "epoch_id": cid,
+            "epoch_key": EPOCH0_KEY,
+            "nonce": msg_nonce,
+            "content": {"k": content.kind, "ts": content.ts, "tx": content.text, "re": content.ref},
+        },
+        plaintext_hex=plain.hex(),
+        aad_hex=messages.associated_data(m.author, cid, m.seq, m.prev, cid).hex(),
+        ciphertext_hex=bytes(m.body["x"]).hex(),
     )
 
     invite("invite_carol", "alice", "carol", 4, bytes([0x66]) * 16)
@@ -194,57 +197,39 @@ def build_records() -> tuple[dict[str, Any], dict[str, Any]]:
     join("join_dave", "dave", "invite_dave", 7)
 
     lv = actions.leave(dave, s.view.roster, s.pos("dave"), ts(8))
-    s.add(entry("leave_dave", lv, deterministic=True, inputs={"now_ms": ts(8)}), lv)
+    s.add("leave_dave", lv, {"now_ms": ts(8)})
 
     rl = actions.change_role(alice, s.view.roster, s.pos("alice"), KEYS["bob"], "admin", ts(9))
-    s.add(
-        entry("role_bob", rl, deterministic=True, inputs={"target": "bob", "role": "admin", "now_ms": ts(9)}),
-        rl,
-    )
+    s.add("role_bob", rl, {"target": "bob", "role": "admin", "now_ms": ts(9)})
 
     pn = actions.pin(alice, s.view.roster, s.pos("alice"), KEYS["relay"], ADDRS, ts(10))
-    s.add(
-        entry(
-            "pin_relay", pn, deterministic=True, inputs={"relay": "relay", "addrs": ADDRS, "now_ms": ts(10)}
-        ),
-        pn,
-    )
+    s.add("pin_relay", pn, {"relay": "relay", "addrs": ADDRS, "now_ms": ts(10)})
 
     cut, cut_id = s.view.chains.head(KEYS["carol"])
     rm, rk = actions.remove(alice, s.view.roster, s.pos("alice"), KEYS["carol"], cut, ts(11), cut_id=cut_id)
+    s.add("remove_carol", rm, {"target": "carol", "cut": cut, "cut_id": cut_id, "now_ms": ts(11)})
     s.add(
-        entry(
-            "remove_carol",
-            rm,
-            deterministic=True,
-            inputs={"target": "carol", "cut": cut, "cut_id": cut_id, "now_ms": ts(11)},
-        ),
-        rm,
-    )
-    s.add(
-        entry("rekey_after_remove", rk.record, deterministic=False)
-        | {
-            "epoch_key_hex": rk.key.hex(),
-            "recipients": [NAMES[bytes(p[0])] for p in rk.record.body["ks"]],
-        },
+        "rekey_after_remove",
         rk.record,
+        deterministic=False,
+        epoch_key_hex=rk.key.hex(),
+        recipients=[NAMES[bytes(p[0])] for p in rk.record.body["ks"]],
     )
 
     parent_hash = s.view.roster.roster_hash
     fk = fork.create(alice, s.view.roster, s.pos("alice"), "side", [KEYS["bob"]], ts(12))
     opened = fork.open_fork(fk.fork_record, bob)
     s.add(
-        entry("fork_side", fk.fork_record, deterministic=False)
-        | {
-            "child_circle_id_hex": fk.child.circle_id.hex(),
-            "child_name": fk.child.name,
-            "child_epoch_key_hex": fk.child.epoch_key.hex(),
-            "parent_roster_hash_hex": parent_hash.hex(),
-            "child_genesis_raw_hex": fk.child.genesis.raw.hex(),
-            "invitees": [NAMES[k] for k in fork.contents(fk.fork_record).invitees],
-            "opened_by_bob": {"name": opened.name, "epoch_key_hex": opened.epoch_key.hex()},
-        },
+        "fork_side",
         fk.fork_record,
+        deterministic=False,
+        child_circle_id_hex=fk.child.circle_id.hex(),
+        child_name=fk.child.name,
+        child_epoch_key_hex=fk.child.epoch_key.hex(),
+        parent_roster_hash_hex=parent_hash.hex(),
+        child_genesis_raw_hex=fk.child.genesis.raw.hex(),
+        invitees=[NAMES[k] for k in fork.contents(fk.fork_record).invitees],
+        opened_by_bob={"name": opened.name, "epoch_key_hex": opened.epoch_key.hex()},
     )
 
     st = s.view.roster
