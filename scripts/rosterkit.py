@@ -99,6 +99,15 @@ def _epoch_of(s: RosterState, h: History, c: Choices) -> bytes:
     return c.pick(sorted(s.epochs)) if c.int(2) else h.genesis.id  # type: ignore[return-value]
 
 
+def _invite(
+    h: History, c: Choices, s: RosterState, who: Identity, heads: Sequence[bytes], invitee: bytes, role: str
+) -> Record:
+    """An invitation for a day, under an epoch the choices pick."""
+    x, n = NOW_MS // 1000 + 3600, crypto.random_bytes(16)
+    body = _body(h, who, records.INVITE, heads, k=invitee, r=role, x=x, n=n, e=_epoch_of(s, h, c))
+    return records.sign(who, body)
+
+
 def _step(h: History, c: Choices, index: RosterIndex, bulk_max: int) -> list[Record]:
     n = len(h.made)
     seen = n - min(n, c.int(4) if c.int(3) else c.int(n + 1))
@@ -111,18 +120,7 @@ def _step(h: History, c: Choices, index: RosterIndex, bulk_max: int) -> list[Rec
     if op == 0 or op == 1:
         invitee = person(c.pick(PEOPLE)).public_key  # type: ignore[arg-type]
         role = ADMIN if c.int(2) == 0 else MEMBER
-        body = _body(
-            h,
-            who,
-            records.INVITE,
-            heads,
-            k=invitee,
-            r=role,
-            x=NOW_MS // 1000 + 3600,
-            n=crypto.random_bytes(16),
-            e=_epoch_of(s, h, c),
-        )
-        return [records.sign(who, body)]
+        return [_invite(h, c, s, who, heads, invitee, role)]
     if op == 2 or op == 3:
         known = h.made[:seen] if c.int(4) else h.made  # or an invitation the join does not follow
         mine = [r for r in known if r.type == records.INVITE and bytes(r.body["k"]) == who.public_key]
@@ -187,18 +185,7 @@ def _step(h: History, c: Choices, index: RosterIndex, bulk_max: int) -> list[Rec
         out: list[Record] = []
         start = 1000 + 10_000 * c.int(8)
         for i in range(1 + c.int(bulk_max)):
-            body = _body(
-                h,
-                who,
-                records.INVITE,
-                heads,
-                k=person(start + i).public_key,
-                r=MEMBER,
-                x=NOW_MS // 1000 + 3600,
-                n=crypto.random_bytes(16),
-                e=_epoch_of(s, h, c),
-            )
-            rec = records.sign(who, body)
+            rec = _invite(h, c, s, who, heads, person(start + i).public_key, MEMBER)
             h.last[who.public_key] = rec
             heads = [rec.id]
             out.append(rec)
