@@ -24,6 +24,9 @@ histories in random arrival orders) without redoing that work for every record:
 - **Ancestry.** A record's ancestors are kept as a watermark (every record placed before
   it is an ancestor) plus a bitset above it: for histories where records cite recent
   heads, a few machine words.
+
+Past 400 lines: the index and its walk share private state that no other module may see
+(the reference in :mod:`protocol.roster` is what it is tested against).
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
 :class:`protocol.fold.RosterIndex` computes the same state incrementally; this module's
 whole-state scans (``Walk.slots_taken`` and the others below ``apply``) are the reference
 it is tested against.
+
+Past 400 lines: the rules above and the walk that applies them are one spec; split, a
+rule would be read apart from the check that enforces it.
 """
 
 from __future__ import annotations

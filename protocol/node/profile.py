@@ -7,6 +7,9 @@ leave, read the log, and import records (a bundle file now, the network later).
 Every record, mine or another's, is committed by the profile's
 :class:`~protocol.node.ledger.Ledger`; every action commits in one transaction
 before it returns, so what it reports is on disk.
+
+Past 400 lines: one method per user action (the CLI's and the node's), each a short
+transaction over the ledger and the store; the rules live in :mod:`protocol`.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ outbox of records to publish, read markers, used invitations, known peer
 addresses, and records held until their dependencies arrive. Writes that
 belong together happen in one transaction (``with store.tx():``); a caller
 acknowledges only after it returns.
+
+Past 400 lines: the schema, its migrations and every query on it in one place, so that a
+transaction never spans two modules and a table change is one diff.
 """
 
 from __future__ import annotations
