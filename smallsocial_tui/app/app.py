@@ -111,8 +111,12 @@ class SmallSocialApp(App[int]):
         self.link.submit(api.LoadOverview())
 
     def _from_node(self, ev: api.Event) -> None:
-        """The node's callback: runs on the node's thread, so it only posts."""
-        self.post_message(messages.NodeEvent(ev))
+        """The node's callback: runs on the node's thread, so it only posts.
+
+        Not a dropped record: the node logs each with its reason, and a stranger's flood
+        must not queue work for the screen (nothing there is about it)."""
+        if not isinstance(ev, api.RecordDropped):
+            self.post_message(messages.NodeEvent(ev))
 
     # events from the node -------------------------------------------------------------
     def on_node_event(self, message: messages.NodeEvent) -> None:

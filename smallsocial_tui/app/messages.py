@@ -82,10 +82,6 @@ class GapDetected(NodeMessage[api.GapDetected]):
     EVENT = api.GapDetected
 
 
-class RecordDropped(NodeMessage[api.RecordDropped]):
-    EVENT = api.RecordDropped
-
-
 # answers nobody awaited (another terminal's, or a command sent without waiting) -----------
 class CommandDone(NodeMessage[api.CommandDone]):
     EVENT = api.CommandDone

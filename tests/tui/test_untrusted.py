@@ -52,3 +52,32 @@ async def test_hostile_text_is_shown_literally(profile_paths: ProfilePaths) -> N
         assert "\x1b" not in screen_svg and "\u202e" not in screen_svg
         status = str(app.screen.query_one("#status").render())
         assert "me[/b]" in status and "\x1b" not in status and "\u202e" not in status
+
+
+async def test_a_flood_of_dropped_records_puts_nothing_on_the_ui_thread(profile_paths: ProfilePaths) -> None:
+    """A stranger's flood makes the node drop (and log) thousands of records: none of that is
+    queued for the screen, and the friend's message after it still comes through."""
+    from protocol.node import api
+    from smallsocial_tui.app import messages
+
+    node = FakeNode()
+    bob = ident(2).public_key
+    cid = node.add_circle("club", members=(bob,))
+    node.add_message(cid, bob, "hello")
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot, app)
+        posted: list[object] = []
+        real_post = app.post_message
+
+        def counting(message: object) -> bool:
+            if isinstance(message, messages.NodeEvent):
+                posted.append(message.event)
+            return real_post(message)  # type: ignore[arg-type]
+
+        app.post_message = counting  # type: ignore[method-assign]
+        for i in range(5000):
+            node.emit(api.RecordDropped(cid, f"the author is not a member of this circle ({i})"))
+        node.receive(cid, bob, "still here")
+        await wait_for(pilot, lambda: "still here" in log_text(app))
+        assert [type(e) for e in posted] == [api.MessageReceived]
