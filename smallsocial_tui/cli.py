@@ -4,6 +4,9 @@ Every command that prints data takes ``--json``. Errors are one sentence on
 stderr and exit code 1 (2 for a usage mistake). CIRCLE is a circle id, an
 unambiguous id prefix, or an unambiguous name; KEY is a peer ID (``12D3KooW…``)
 or a contact's petname.
+
+Past 400 lines: one short function per subcommand beside the one parser that names their
+options, so ``smallsocial X --help`` and what X does are read in one file.
 """
 
 from __future__ import annotations
