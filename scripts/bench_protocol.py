@@ -458,18 +458,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"protocol benchmark ({'quick' if args.quick else 'full'} run)", flush=True)
     mb = MessageBench()
-    seal_t, raw_send_t = measure_pair(
-        mb.seal, mb.raw_send, number=plan.op_number, repeat=plan.op_repeat, warmup=plan.warmup
-    )
-    recv_t, raw_recv_t = measure_pair(
-        mb.receive, mb.raw_receive, number=plan.op_number, repeat=plan.op_repeat, warmup=plan.warmup
-    )
-    env_send_t = measure(
-        mb.raw_send_envelope, number=plan.op_number, repeat=plan.op_repeat, warmup=plan.warmup
-    )
-    env_recv_t = measure(
-        mb.raw_receive_envelope, number=plan.op_number, repeat=plan.op_repeat, warmup=plan.warmup
-    )
+    ops = {"number": plan.op_number, "repeat": plan.op_repeat, "warmup": plan.warmup}
+    seal_t, raw_send_t = measure_pair(mb.seal, mb.raw_send, **ops)
+    recv_t, raw_recv_t = measure_pair(mb.receive, mb.raw_receive, **ops)
+    env_send_t = measure(mb.raw_send_envelope, **ops)
+    env_recv_t = measure(mb.raw_receive_envelope, **ops)
     stages = [
         Stage(
             path,

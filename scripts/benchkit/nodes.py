@@ -207,11 +207,11 @@ class Sends:
         with self.lock:
             if isinstance(ev, api.MessageSent):
                 if (info := self.pending.pop(ev.request_id or -1, None)) is not None:
-                    self.sent[info[0]][info[1]] = entry = [info[2], t, None, ev.record_id.hex()]
-                    self.by_record[ev.record_id] = entry
+                    entry: list[Any] = [info[2], t, None, ev.record_id.hex()]
+                    self.sent[info[0]][info[1]] = self.by_record[ev.record_id] = entry
             elif isinstance(ev, api.MessagePublished):
-                if (entry := self.by_record.pop(ev.record_id, None)) is not None:
-                    entry[2] = t
+                if (published := self.by_record.pop(ev.record_id, None)) is not None:
+                    published[2] = t
             elif isinstance(ev, api.CommandFailed):
                 if (info := self.pending.pop(ev.request_id, None)) is not None:
                     self.failed[info[0]] += 1
@@ -247,9 +247,9 @@ def worker_node(cfg: dict[str, Any]) -> None:
 
     def on_event(ev: api.Event) -> None:  # on the node's thread: stamp and hand over
         t = time.time()
-        # Check before handing over: the writer thread pops it from pending once it sees the event.
-        answers = isinstance(ev, (api.MessageSent, api.CommandFailed))
-        info = sends.pending.get(ev.request_id) if answers else None
+        info = None  # checked before handing over: the writer thread pops it from pending
+        if isinstance(ev, (api.MessageSent, api.CommandFailed)):
+            info = sends.pending.get(ev.request_id or -1)
         events.put((t, ev))
         if info is not None:  # per phase: concurrent sends (several circles) each wait for their own
             answered[info[0]].release()

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 PAYLOAD_BYTES = 400
@@ -62,7 +62,7 @@ def sent_done(phase: str, n: int, sent: int, first: float | None) -> None:
     out({"ev": "sent_done", "p": phase, "n": n, "sent": sent, "first": first, "last": t, "t": t})
 
 
-async def commands() -> AsyncIterator[dict[str, Any]]:
+async def commands() -> AsyncGenerator[dict[str, Any], None]:
     """The commands on stdin, one JSON line each, for a worker running a trio loop."""
     import trio
 
