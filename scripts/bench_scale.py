@@ -106,42 +106,42 @@ class BigCluster(cluster.Cluster):
 
 
 def run_size(n: int, plan: ScalePlan, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """One smallsocial cluster through benchkit's compare: one latency phase, no search."""
     t0 = time.perf_counter()
-    cl = BigCluster(SS, n, work, plan.node_plan)
-    out: dict[str, Any] = {"members": n, "prep_s": rnd(cl.prep_s, 3)}
-    try:
-        out["startup"] = cl.start()
-        t1 = time.perf_counter()
-        out["connect"] = cl.connect()
-        out["connect"]["seconds"] = round(time.perf_counter() - t1, 1)
-        cl.phase("warmup", plan.node_plan.warmup, 10.0)
-        time.sleep(0.5)
-        lat = cl.measure(f"{plan.size_rate:g} msg/s", plan.size_count, plan.size_rate)
-        out["latency"] = {
-            k: lat[k]
-            for k in (
-                "offered_rate",
-                "n",
-                "receivers",
-                "expected",
-                "delivered",
-                "delivery_pct",
-                "lost",
-                "duplicates",
-                "complete_after_send_s",
-                "p50_ms",
-                "p99_ms",
-                "max_ms",
-                "cpu",
-                "stages",
-                "receiver_events",
-            )
-        }
-        out["rss"] = cl.rss()
-        out["stop"] = cl.stop()
-    finally:
-        cl.kill()
-    out["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    node_plan = dataclasses.replace(plan.node_plan, latency=((plan.size_rate, plan.size_count),), rounds=1)
+    res, _ = cluster.compare(
+        (SS,),
+        lambda s: BigCluster(s, n, work, node_plan),
+        n,
+        node_plan,
+        log,
+        pauses=(0.5, 0.0),
+        do_search=False,
+    )
+    r = res[SS]
+    lat = r["latency"][f"{plan.size_rate:g}"]
+    out: dict[str, Any] = {k: r[k] for k in ("members", "prep_s", "startup", "connect")}
+    out["latency"] = {
+        k: lat[k]
+        for k in (
+            "offered_rate",
+            "n",
+            "receivers",
+            "expected",
+            "delivered",
+            "delivery_pct",
+            "lost",
+            "duplicates",
+            "complete_after_send_s",
+            "p50_ms",
+            "p99_ms",
+            "max_ms",
+            "cpu",
+            "stages",
+            "receiver_events",
+        )
+    }
+    out |= {"rss": r["rss"], "stop": r["stop"], "elapsed_s": round(time.perf_counter() - t0, 1)}
     x = out["latency"]
     log(
         f"  {n:>2} members: p50 {fmt(x['p50_ms'])} ms, p99 {fmt(x['p99_ms'])} ms, delivered "

@@ -147,6 +147,7 @@ class Cluster:
 
     def connect(self) -> dict[str, Any]:
         """Every member dials (:meth:`dial`); then every mesh fills."""
+        t0 = time.perf_counter()
         ms, failed, already = self.dial()
         qs = [
             (w, w.ask({"op": "mesh", "n": self.n - 1, "circle": self.circle, "timeout": self.mesh_s}))
@@ -159,6 +160,7 @@ class Cluster:
             "already_connected": already,
             "mesh_sizes": [m["size"] for m in mesh],
             "mesh_wait_s": max(m["waited_s"] for m in mesh),
+            "seconds": round(time.perf_counter() - t0, 1),
         }
 
     def _counter_delta(self, w: Worker, counters: dict[str, int]) -> Counter[str]:
