@@ -119,28 +119,8 @@ def run_size(n: int, plan: ScalePlan, work: Path, log: Callable[[str], None]) ->
         do_search=False,
     )
     r = res[SS]
-    lat = r["latency"][f"{plan.size_rate:g}"]
     out: dict[str, Any] = {k: r[k] for k in ("members", "prep_s", "startup", "connect")}
-    out["latency"] = {
-        k: lat[k]
-        for k in (
-            "offered_rate",
-            "n",
-            "receivers",
-            "expected",
-            "delivered",
-            "delivery_pct",
-            "lost",
-            "duplicates",
-            "complete_after_send_s",
-            "p50_ms",
-            "p99_ms",
-            "max_ms",
-            "cpu",
-            "stages",
-            "receiver_events",
-        )
-    }
+    out["latency"] = r["latency"][f"{plan.size_rate:g}"]  # benchkit.cluster.summarize's figures
     out |= {"rss": r["rss"], "stop": r["stop"], "elapsed_s": round(time.perf_counter() - t0, 1)}
     x = out["latency"]
     log(
