@@ -475,9 +475,7 @@ def print_table(sizes: dict[str, dict[str, Any]]) -> None:
 
 
 def run(plan: Plan, log: Callable[[str], None], keep: bool = False, search: bool = True) -> dict[str, Any]:
-    """The whole comparison; raises SystemExit with one sentence when ngircd is missing."""
-    if ngircd_path() is None:
-        raise SystemExit(NGIRCD_MISSING)
+    """The whole comparison; raises SystemExit with one sentence when ngircd is missing (IrcServer)."""
     sizes: dict[str, Any] = {}
     with benchkit.workdir("bench_irc_", keep, log) as work, IrcServer(work) as server:
         log(f"{server.version}: listening on {server.addr} after {server.start_s} s")
