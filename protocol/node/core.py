@@ -4,12 +4,14 @@
 events in and effects out (both in :mod:`protocol.node.events`), what happens to:
 
 - a gossip record (:class:`GossipArrived`, the topic validator): refused peer, relay
-  quota, parse, topic, rate per author, presence, the roster's verdict; the answer is
-  :class:`Accept` (forward it) or nothing, with a dropped record's reason, a pull, and
-  a strike against the forwarder (too many graylist it: :class:`Disconnect`);
-- a record to commit (:class:`GossipDelivered`, :class:`RecordReceived` from sync):
-  committed once through :meth:`protocol.node.ledger.Ledger.commit`; what it means
-  becomes UI events (:class:`Emit`), a gap a :class:`Pull`, a roster change :class:`Reconsider`;
+  quota, parse, topic, rate per author, presence, then one commit through
+  :meth:`protocol.node.ledger.Ledger.commit` (the roster's verdict and the store, before
+  forwarding); the answer is :class:`Accept` (forward it) or nothing, with a dropped
+  record's reason, a pull, and a strike against the forwarder (too many graylist it:
+  :class:`Disconnect`);
+- a sync answer's record (:class:`RecordReceived`): the same one commit;
+- what a stored record means: UI events (:class:`Emit`), a gap a :class:`Pull`, a roster
+  change :class:`Reconsider`;
 - peers coming and going, faults a peer caused, and the outbox draining: a nudge
   ``HINT_DELAY`` later (:class:`Wake`, then :class:`Tick`) makes every peer pull what
   gossip dropped of the burst.
@@ -23,11 +25,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 
 from protocol import messages, presence, records
-from protocol.chain import Duplicate
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api
@@ -39,7 +40,6 @@ from protocol.node.events import (
     Emit,
     Event,
     GossipArrived,
-    GossipDelivered,
     OutboxDrained,
     PeerCame,
     PeerFaulted,
@@ -53,13 +53,11 @@ from protocol.node.limits import RateLimit, RelayPolicy, Strikes
 from protocol.node.profile import Profile
 from protocol.records import Record
 from protocol.roster import RosterState
-from protocol.view import Dropped, Held, Stored
+from protocol.view import Dropped, Held, Outcome, Stored
 
 LOG = logging.getLogger("smallsocial.node")
 SUSPECT = 0.25
 """A strike's weight for a record the roster refuses (see :meth:`NodeCore.gossip`)."""
-PARSED = 4096
-"""Parsed records kept between the validator and the receive loop."""
 HINT_DELAY = 1.0
 """Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
 
@@ -79,8 +77,6 @@ class NodeCore:
         self.strikes = Strikes()
         self.stats: dict[str, int] = defaultdict(int)
         self.connected: set[str] = set()
-        self.parsed: OrderedDict[bytes, Record] = OrderedDict()
-        """Records the validator parsed, by their bytes, for the receive loop (the oldest evicted)."""
         self.hint: set[bytes] = set()
         self.hint_at = 0.0
 
@@ -88,14 +84,6 @@ class NodeCore:
         """What to do about ``event`` at ``now``."""
         if isinstance(event, GossipArrived):
             return self.gossip(event, now)
-        if isinstance(event, GossipDelivered):
-            record = self.parsed.pop(event.raw, None)
-            if record is None:
-                try:
-                    record = records.parse(event.raw)
-                except ProtocolError:
-                    return []
-            return [] if record.type == records.PRESENCE else self.take(record, event.source, now)
         if isinstance(event, RecordReceived):
             return self.take(event.record, event.source, now)
         if isinstance(event, PeerCame):
@@ -161,9 +149,6 @@ class NodeCore:
         except ProtocolError as e:
             out += self.drop(cid, f"from {ev.forwarder}: {type(e).__name__}: {e}")
             return 1.0
-        self.parsed[ev.raw] = record
-        if len(self.parsed) > PARSED:
-            self.parsed.popitem(last=False)
         if record.circle != cid:
             out += self.drop(cid, "a record published on another circle's topic")
             return 1.0
@@ -182,25 +167,17 @@ class NodeCore:
                 return SUSPECT
             out += self._presence(cid, record)
             return 0.0
+        # Committed here, once: what the roster accepts is stored before it is forwarded.
         try:
-            verdict = view.check(record)
+            outcome, effects = self._commit(record, ev.forwarder, now)
         except ProtocolError as e:
             out += self.drop(cid, str(e))
             return 0.0
-        if verdict is None:
+        out += effects
+        if isinstance(outcome, Stored):
             out.append(Accept())
-            return 0.0
-        if isinstance(verdict, Held):
-            out.append(Pull(ev.forwarder, cid))
-            # Keep it aside only when its author is someone the roster knows; a stranger's
-            # unplaceable record is not stored (sync will bring it if it is real).
-            if not view.known(record.author):
-                return SUSPECT
-            with contextlib.suppress(sqlite3.OperationalError):  # a full disk: sync brings it
-                self.profile.store.hold(record, verdict.reason, int(self.profile.clock()))
-            return 0.0
-        if isinstance(verdict, Dropped):
-            out += self.drop(cid, verdict.reason)
+        elif isinstance(outcome, Dropped) or (isinstance(outcome, Held) and not view.known(record.author)):
+            # (a stranger's unplaceable record is not kept aside: sync brings it if it is real)
             return SUSPECT
         return 0.0
 
@@ -241,9 +218,13 @@ class NodeCore:
     # committing -------------------------------------------------------------------------------
     def take(self, record: Record, source: str | None, now: float) -> list[Effect]:
         """Commit one record through the ledger and say what it means (:class:`Committed` if stored)."""
+        return self._commit(record, source, now)[1]
+
+    def _commit(self, record: Record, source: str | None, now: float) -> tuple[Outcome | None, list[Effect]]:
+        """The ledger's outcome for ``record`` (None if not tried) and the effects it has."""
         if self.relay is not None and self.relay.over(record.circle, record.raw, record, now):
             self.stats["over_quota"] += 1
-            return []
+            return None, []
         view = self.profile.view(record.circle)
         before, flagged = view.roster, set(view.equivocators)
         try:
@@ -253,13 +234,13 @@ class NodeCore:
             # so sync asks for it again later; the node stays up.
             LOG.warning("could not store a record: %s", e)
             self.stats["write_failed"] += 1
-            return []
+            return None, []
         if isinstance(outcome, Held):
-            return [Pull(source, record.circle)] if source is not None else []
+            return outcome, [Pull(source, record.circle)] if source is not None else []
         if isinstance(outcome, Dropped):
-            return self.drop(record.circle, outcome.reason)
-        if isinstance(outcome, Duplicate) or not isinstance(outcome, Stored):
-            return []
+            return outcome, self.drop(record.circle, outcome.reason)
+        if not isinstance(outcome, Stored):
+            return outcome, []
         self.stats["stored"] += 1
         if self.relay is not None:
             self.relay.stored(record)
@@ -273,7 +254,7 @@ class NodeCore:
         if outcome.missing and source is not None:
             out.append(Emit(api.GapDetected(record.circle, record.author, outcome.missing)))
             out.append(Pull(source, record.circle))
-        return out
+        return outcome, out
 
     def _meaning(self, circle_id: bytes, outcome: Stored, before: RosterState) -> list[Effect]:
         """The UI events a stored record (and what it let in) means."""

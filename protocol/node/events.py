@@ -25,14 +25,6 @@ class GossipArrived:
 
 
 @dataclass(frozen=True)
-class GossipDelivered:
-    """A gossip message the validator accepted, delivered to my subscription: commit it."""
-
-    raw: bytes
-    source: str
-
-
-@dataclass(frozen=True)
 class RecordReceived:
     """A parsed record to commit (a sync answer); ``source`` is asked for what it places, if any."""
 
@@ -70,16 +62,7 @@ class Tick:
     """A :class:`Wake` came due."""
 
 
-Event = (
-    GossipArrived
-    | GossipDelivered
-    | RecordReceived
-    | PeerCame
-    | PeerWent
-    | PeerFaulted
-    | OutboxDrained
-    | Tick
-)
+Event = GossipArrived | RecordReceived | PeerCame | PeerWent | PeerFaulted | OutboxDrained | Tick
 
 
 # effects --------------------------------------------------------------------------------------

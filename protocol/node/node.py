@@ -12,6 +12,9 @@ The sync protocol (:mod:`protocol.node.syncwire`) pulls what gossip lost: on
 connect, on a detected gap, and every ``sync_interval`` seconds. Known member
 addresses are redialled with backoff. Commands come in on a trio channel and
 events go out through ``emit``: see :mod:`protocol.node.api`.
+
+Past 400 lines: the trio side of the node in one class (start-up, topics and the
+validator's hand-off, the publisher, dialer and sync loops); every decision is the core's.
 """
 
 from __future__ import annotations
@@ -287,8 +290,9 @@ class Node(Peering):
             self._handle(events.PeerFaulted(peer.to_base58()))
 
     async def _receive(self, circle_id: bytes, sub: Any) -> None:
-        async for msg in sub:
-            self._handle(events.GossipDelivered(msg.data, ID(msg.from_id).to_base58()))
+        """Drain my subscription: the validator has already committed what it accepted."""
+        async for _ in sub:
+            pass
 
     def take(self, record: Record, source: ID | None) -> bool:
         """Commit one record (a sync answer's) and carry out what it means; True if it was stored."""

@@ -19,7 +19,6 @@ from protocol.node.events import (
     Disconnect,
     Emit,
     GossipArrived,
-    GossipDelivered,
     OutboxDrained,
     PeerCame,
     PeerFaulted,
@@ -105,9 +104,9 @@ def test_a_record_received_is_committed_and_told_to_the_ui(
     assert any(r.id == rec.id for r in alice.view(c).records.values())
     assert core.handle(RecordReceived(rec, PEER), 2.0) == []  # once
     again = bob.send_text(c, "again")
-    assert core.handle(GossipArrived(PEER, c, again.raw), 3.0) == [Accept()]  # checked, not yet kept
-    out = core.handle(GossipDelivered(again.raw, PEER), 3.0)  # then delivered: committed once
-    assert Committed(again) in out and of(out, Emit)
+    out = core.handle(GossipArrived(PEER, c, again.raw), 3.0)  # committed, then forwarded
+    assert Committed(again) in out and of(out, Emit) and out[-1] == Accept()
+    assert core.handle(GossipArrived(PEER, c, again.raw), 3.5) == []  # a duplicate: not forwarded again
     ahead = [bob.send_text(c, f"m{i}") for i in range(3)]
     out = core.handle(RecordReceived(ahead[2], PEER), 4.0)  # two missing before it: kept, and pulled
     assert Pull(PEER, c) in out and Emit(api.GapDetected(c, bob.me, 2)) in out
