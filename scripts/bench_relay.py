@@ -412,7 +412,7 @@ class Relay(Worker):
             args += ["-m", "cProfile", "-o", str(profile.resolve())]
         args += ["-m", "smallsocial_tui", "relay", "--json", "--listen", LOOPBACK]
         super().__init__("relay", [*args, "--status-interval", "1"], work / "logs", env=env, orphan_dies=True)
-        started = self.wait_for(self.first("RelayStarted"), 60, "the relay to listen")
+        started = self.wait_for(lambda: self.find("RelayStarted"), 60, "the relay to listen")
         self.addr: str = started["addrs"][0]
 
     def terminate(self, timeout: float = 20.0) -> int | None:
@@ -428,9 +428,6 @@ class Relay(Worker):
         with self.cond:
             return [x for x in self.lines if x.get("event") == "RelayStatus"]
 
-    def first(self, ev: str, **match: Any) -> Callable[[], Any]:
-        return lambda: self.find(ev, **match)
-
     def stored_ids(self) -> set[str]:
         """Record ids in the relay's store (read after it stopped)."""
         db = next(self.data_dir.rglob("store.sqlite3"), None)
@@ -444,24 +441,24 @@ class Relay(Worker):
 
 
 class Sampler(threading.Thread):
-    """The relay's CPU % of one core and RSS, once a second."""
+    """The relay's CPU % of one core, once a second (its RSS peak is the kernel's VmHWM)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
-        self.samples: list[tuple[float, float, float | None]] = []  # (t, cpu %, rss MiB)
+        self.samples: list[tuple[float, float]] = []  # (t, cpu %)
         self.halt = threading.Event()
 
     def run(self) -> None:
         last_t, last_cpu = time.monotonic(), proc_cpu(self.pid)
         while not self.halt.wait(1.0):
             t, cpu = time.monotonic(), proc_cpu(self.pid)
-            rss = rss_of(self.pid)["rss_mib"]
-            self.samples.append((time.time(), 100 * (cpu - last_cpu) / max(t - last_t, 1e-9), rss))
+            self.samples.append((time.time(), 100 * (cpu - last_cpu) / max(t - last_t, 1e-9)))
             last_t, last_cpu = t, cpu
 
-    def between(self, t0: float, t1: float) -> list[tuple[float, float, float | None]]:
-        return [s for s in self.samples if t0 < s[0] <= t1 + 0.5]
+    def between(self, t0: float, t1: float) -> list[float]:
+        """The CPU % samples from ``t0`` to ``t1`` (and the one just after)."""
+        return [pct for t, pct in self.samples if t0 < t <= t1 + 0.5]
 
 
 def lat_summary(values: list[float]) -> dict[str, Any]:
@@ -494,7 +491,7 @@ def cpu_window(
     out = fn()
     w1, c1 = time.monotonic(), proc_cpu(relay.proc.pid)
     m1, (b1, a1) = sum(proc_cpu(p) for p in members), machine_busy()
-    per_s = [s[1] for s in sampler.between(t0, time.time())]
+    per_s = sampler.between(t0, time.time())
     wall = max(w1 - w0, 1e-9)
     ncpu = os.cpu_count() or 1
     return out, {
