@@ -81,25 +81,10 @@ NGIRCD_MISSING = (
 # Where each system's 0-loss search starts (IRC: LIBP2P.md measured 20,000-30,000 msg/s).
 SEARCH_START = {IRC: 5000}
 
-QUICK = dataclasses.replace(
-    NODE_QUICK,
-    sizes=(2,),
-    latency=((5.0, 15), (50.0, 75)),
-    rounds=1,
-    step_s=1.0,
-    max_steps=3,
-    bisect=0,
-    catchup=0,
-)
+# bench_node's plans, with what differs for three systems (and no catch-up: bench_node measures it).
+QUICK = dataclasses.replace(NODE_QUICK, latency=((5.0, 15), (50.0, 75)), max_steps=3, catchup=0)
 FULL = dataclasses.replace(
-    NODE_FULL,
-    sizes=(2, 5),
-    latency=((5.0, 40), (50.0, 150)),
-    rounds=2,
-    step_s=2.0,
-    max_steps=5,
-    bisect=1,
-    catchup=0,
+    NODE_FULL, sizes=(2, 5), latency=((5.0, 40), (50.0, 150)), step_s=2.0, max_steps=5, bisect=1, catchup=0
 )
 
 
