@@ -212,13 +212,10 @@ class _Finder:
 
     def list_item(self, parent: ast.AST, name: str, i: int, item: ast.AST) -> None:
         """Mutants that replace a statement, or a condition in a comprehension."""
-        if isinstance(item, ast.Raise):
+        if isinstance(item, ast.Raise) or (isinstance(item, ast.Expr) and isinstance(item.value, ast.Call)):
             self.stmts.append(item)
-            self.add(item, "remove raise", ast.unparse(item), "pass", _set(parent, name, i, _pass(item)))
-            self.stmts.pop()
-        elif isinstance(item, ast.Expr) and isinstance(item.value, ast.Call):
-            self.stmts.append(item)
-            self.add(item, "remove call", ast.unparse(item), "pass", _set(parent, name, i, _pass(item)))
+            op = "remove raise" if isinstance(item, ast.Raise) else "remove call"
+            self.add(item, op, ast.unparse(item), "pass", _set(parent, name, i, _pass(item)))
             self.stmts.pop()
         elif isinstance(parent, ast.comprehension) and name == "ifs":
             self.negate(parent, name, i, item)
