@@ -462,34 +462,15 @@ def _extra() -> dict[str, Record]:
     carol_last = max((r for r in w.history if r.author == fk.CAROL.public_key), key=lambda r: r.seq)
     out["msg_carol_late"] = msg(fk.CAROL, ChainPos(carol_last.seq + 1, carol_last.id), "after the cut")
     heads = list(ro.heads)
-    forged = {
-        "t": records.INVITE,
-        "a": fk.EVE.public_key,
-        "c": w.genesis.id,
-        "q": 1,
-        "p": None,
-        "h": heads,
-        "ts": now,
-        "k": M.public_key,
-        "r": "admin",
-        "x": now // 1000 + 3600,
-        "n": b"\x15" * 16,
-        "e": epoch.id,
-    }
-    out["eve_invite"] = records.sign(fk.EVE, forged)  # the pinned relay is no member
-    rm = {
-        "t": records.REMOVE,
-        "a": M.public_key,
-        "c": w.genesis.id,
-        "q": 1,
-        "p": None,
-        "h": heads,
-        "ts": now,
-        "k": A.public_key,
-        "s": 0,
-        "sh": None,
-    }
-    out["mallory_remove"] = records.sign(M, rm)
+
+    def first(who: Identity, t: str, **fields: object) -> Record:
+        """``who``'s first record in the circle, citing its heads, signed whatever it says."""
+        body = {"t": t, "a": who.public_key, "c": w.genesis.id, "q": 1, "p": None, "h": heads, "ts": now}
+        return records.sign(who, body | fields)
+
+    invite = {"k": M.public_key, "r": "admin", "x": now // 1000 + 3600, "n": b"\x15" * 16, "e": epoch.id}
+    out["eve_invite"] = first(fk.EVE, records.INVITE, **invite)  # the pinned relay is no member
+    out["mallory_remove"] = first(M, records.REMOVE, k=A.public_key, s=0, sh=None)
     # a roster record for a position alice already used (equivocation, kept as evidence)
     out["pin_alice_twin"] = actions.pin(
         A, ro, view.next_pos(A.public_key), M.public_key, ["/ip4/127.0.0.1/tcp/9"], now
