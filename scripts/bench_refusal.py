@@ -100,20 +100,13 @@ def _signed(identity: Identity, body: dict[str, Any]) -> bytes:
     return _frame(raw_body, sig)
 
 
+def _body(t: str, author: bytes, cid: bytes, **fields: Any) -> dict[str, Any]:
+    """A record body of type ``t``: the author's second record in circle ``cid``, with ``fields``."""
+    return {"v": 1, "t": t, "a": author, "c": cid, "q": 2, "p": Z32, "ts": NOW_MS, **fields}
+
+
 def _rekey_body(author: bytes, cid: bytes, keys: list[bytes]) -> dict[str, Any]:
-    return {
-        "v": 1,
-        "t": "rekey",
-        "a": author,
-        "c": cid,
-        "q": 2,
-        "p": Z32,
-        "h": [cid],
-        "ts": NOW_MS,
-        "e": 1,
-        "pe": Z32,
-        "ks": [[k, b"\x01" * 80] for k in sorted(keys)],
-    }
+    return _body("rekey", author, cid, h=[cid], e=1, pe=Z32, ks=[[k, b"\x01" * 80] for k in sorted(keys)])
 
 
 def cases(cid: bytes) -> dict[str, bytes]:
@@ -125,18 +118,8 @@ def cases(cid: bytes) -> dict[str, bytes]:
     noncanonical = rekey_raw[:-1] + b"\xcc\x01"  # last field "v": 1 as a uint8, not a fixint
     assert rekey_raw.endswith(b"\xa1v\x01")
     dup = b"\x8c" + rekey_raw[1:] + b"\xa1v\x01"  # one more entry: "v" twice
-    fork = {
-        "v": 1,
-        "t": "fork",
-        "a": stranger.public_key,
-        "c": cid,
-        "q": 2,
-        "p": Z32,
-        "ts": NOW_MS,
-        "g": b"\x02" * 4096,
-        "iv": [b"\x03" * 700] * 200,
-        "sl": [[k, b"\x04" * 180] for k in sorted(fresh[:256])],
-    }
+    sealed = [[k, b"\x04" * 180] for k in sorted(fresh[:256])]
+    fork = _body("fork", stranger.public_key, cid, g=b"\x02" * 4096, iv=[b"\x03" * 700] * 200, sl=sealed)
     nested = b"\x91" * (RECORD_MAX - 200) + b"\xc0"
     return {
         "outer: 256 KiB of empty lists": _containers(b"\x90", inside_body=False),
