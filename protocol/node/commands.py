@@ -67,6 +67,7 @@ async def handle(node: NodePort, cmd: api.Command) -> None:
         )
         node.emit(api.InviteCreated(cmd.request_id, cmd.circle, token))
         node.kick_outbox()
+        node.reconsider_peers()  # the invitee, if connected, may now learn I am in the circle
     elif isinstance(cmd, api.AcceptInvite):
         cid = p.join_token(cmd.token)
         await node.join_topic(cid)
@@ -89,11 +90,13 @@ async def handle(node: NodePort, cmd: api.Command) -> None:
         node.emit(api.CommandDone(cmd.request_id))
         node.emit(api.MemberRemoved(cmd.circle, cmd.member))
         node.kick_outbox()
+        node.reconsider_peers()
     elif isinstance(cmd, api.LeaveCircle):
         p.leave(cmd.circle)
         node.emit(api.CommandDone(cmd.request_id))
         node.emit(api.MemberLeft(cmd.circle, p.me))
         node.kick_outbox()
+        node.reconsider_peers()
     elif isinstance(cmd, api.ConnectPeer):
         if not await node.connect(cmd.addr):
             raise ValueError(f"Could not reach {cmd.addr}.")

@@ -151,7 +151,7 @@ class Node(Peering):
             elif isinstance(e, events.Disconnect):
                 self.start_soon(self._disconnect_quietly, ID.from_base58(e.peer))
             elif isinstance(e, events.Reconsider):
-                self._reconsider_peers()
+                self.reconsider_peers()
             elif isinstance(e, events.Wake):
                 self.start_soon(self._tick_at, e.at)
 
@@ -244,7 +244,7 @@ class Node(Peering):
         # A synchronous validator runs inline; an async one costs py-libp2p a nursery per message.
         self.pubsub.set_topic_validator(t, self._validator, False)
         sub = await self.pubsub.subscribe(t)
-        self._reconsider_peers()
+        self.reconsider_peers()
         assert self._nursery is not None
         self._nursery.start_soon(self._receive, circle_id, sub)
 
@@ -279,7 +279,7 @@ class Node(Peering):
             or any(i.invitee == key and i.used_by is None and not i.revoked for i in roster.invites.values())
         )
 
-    def _reconsider_peers(self) -> None:
+    def reconsider_peers(self) -> None:
         """After a roster change or a new topic: peers may now know more topics (guard.py)."""
         for pid in list(self._connected):
             self.pubsub.reconsider(pid)

@@ -76,3 +76,20 @@ def test_members_announce_where_they_are(make_peer: Callable[[str], Peer]) -> No
     # The same signed announcement carries the display name alice chose.
     names = {m["key"]: m["name"] for m in bob.json("members", "friends")}
     assert names == {alice.key: "alice", bob.key: "bob"}
+
+
+def test_a_friend_already_connected_is_seen_joining_within_seconds(make_peer: Callable[[str], Peer]) -> None:
+    """alice invites bob while their nodes are already connected: her node tells bob's at once
+    that she is in the circle, so his join reaches her by gossip or sync within seconds (it
+    used to wait for the 20 s repair backstop, ``peers.REPAIR_S``)."""
+    alice, bob = make_peer("alice"), make_peer("bob")
+    circle = alice.json("circle", "new", "friends")["id"]
+    bob.start(alice.start())
+    wait_until(lambda: alice.saw("PeerConnected", peer_id=bob.key), 30, what="bob to connect")
+    token = alice.json("invite", "friends", bob.key)["token"]
+    bob.json("join", token)
+    joined = bob.find("CircleJoined", circle=circle)
+    assert joined is not None
+    wait_until(lambda: alice.saw("MemberJoined", circle=circle, member=bob.key), 30, what="bob's join")
+    seen = alice.find("MemberJoined", circle=circle, member=bob.key)
+    assert seen is not None and seen["_t"] - joined["_t"] < 10.0
