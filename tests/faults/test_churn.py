@@ -89,6 +89,7 @@ def test_churn_loses_nothing_and_shows_nothing_twice(
     up = {n.name for n in nodes}
     acked: dict[str, str] = {}
     attempts = Counter[str]()
+    unacked: set[str] = set()
     stop = threading.Event()
 
     def sender() -> None:
@@ -106,6 +107,7 @@ def test_churn_loses_nothing_and_shows_nothing_twice(
                 rid = send_from(n, circle, text)
                 if rid is None:
                     attempts["not acknowledged"] += 1
+                    unacked.add(text)  # killed (or slow) after the commit: it may still go out
                 else:
                     acked[rid] = text
             stop.wait(max(0.0, 1 / RATE - (time.monotonic() - t0)))
@@ -167,7 +169,10 @@ def test_churn_loses_nothing_and_shows_nothing_twice(
         assert n.running(), f"{n.name} crashed: {n.stderr_text()[-2000:]}"
         shown = n.texts(circle)
         assert len(shown) == len(set(shown)), f"{n.name} shows a message twice"
-        assert sorted(shown) == texts, (n.name, len(set(texts) - set(shown)), len(set(shown) - set(texts)))
+        # every acknowledged message; besides them only sends that got no answer (committed,
+        # then the node was killed or too slow to answer: nothing acknowledged was promised)
+        extra = set(shown) - set(texts)
+        assert set(texts) <= set(shown) and extra <= unacked, (n.name, len(set(texts) - set(shown)), extra)
         assert not kit.chain_problems(n, circle), (n.name, kit.chain_problems(n, circle))
     for n in nodes:
         assert n.stop() == 0, n.name
