@@ -558,7 +558,7 @@ class _Node:
     def want_sync(self, pid: ID, cid: bytes | None) -> None:
         pass
 
-    def _reconsider_peers(self) -> None:
+    def reconsider_peers(self) -> None:
         pass
 
     def start_soon(self, fn: object, *args: object) -> None:
