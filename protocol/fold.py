@@ -39,10 +39,9 @@ from dataclasses import replace
 
 from protocol import records, schema
 from protocol.records import Record
-from protocol.roster import Epoch, RosterState, Walk
+from protocol.roster import VOID, Epoch, RosterState, Walk
 from protocol.versioned import Clock, VMap, VMapView, VSet
 
-VOID = "its author was removed or left concurrently"
 DEPARTURES = (records.REMOVE, records.LEAVE)
 
 
@@ -228,6 +227,9 @@ class RosterIndex:
         """Whether the accepted set changed in the last :meth:`add`."""
         self._dirty = False
         self._state: RosterState | None = None
+        self.out: set[bytes] = set()
+        """Departures void for good in the last full walk (:func:`protocol.roster.fold`'s ``out``)."""
+        self.out_why: dict[bytes, str] = {}
         self._walk_fresh()
         self.add_many(roster_records)
 
@@ -354,7 +356,8 @@ class RosterIndex:
         self.walk = _IndexedWalk(self.genesis, self.clock)
         self.accepted: VSet[bytes] = VSet(self.clock)
         self.rejected: VMap[bytes, str] = VMap(self.clock, self.outside)
-        self.void: set[bytes] = set()
+        self.void: dict[bytes, bytes] = {}
+        """A voided record -> the departure that voids it (as in :func:`protocol.roster.fold`)."""
         self.departures: dict[bytes, list[bytes]] = defaultdict(list)
         self.heads: set[bytes] = set()
         self._heads_tuple: tuple[bytes, ...] = ()
@@ -397,7 +400,7 @@ class RosterIndex:
                 # restarted, and voided this record there (the void set is kept): walk again.
                 self._dirty = True
                 return
-            self.void.add(rid)
+            self.void[rid] = d
             self.rejected[rid] = VOID
             return
         why = self._check(r)
@@ -406,12 +409,12 @@ class RosterIndex:
             return
         if r.type in DEPARTURES:
             for j in self.by_author.get(self._target(r), ()):
-                if j == rid or j in self.void or self.is_ancestor(j, rid):
+                if j == rid or j in self.void or j in self.out or self.is_ancestor(j, rid):
                     continue
                 if j in self.accepted:
                     self._dirty = True
                     return
-                self.void.add(j)
+                self.void[j] = rid
                 self.rejected[j] = VOID
         self._accept(r)
 
@@ -419,13 +422,15 @@ class RosterIndex:
         """The reference loop (protocol.roster.fold) over the indexed walk."""
         self.refolds += 1
         before = frozenset(self.accepted)
-        void: set[bytes] = set()
+        out: set[bytes] = set()
+        out_why: dict[bytes, str] = {}
+        void: dict[bytes, bytes] = {}
         while True:
             self._walk_fresh()
             self.void = void
             restart = False
             for rid in self.order:
-                if rid in void:
+                if rid in void or rid in out:
                     continue
                 r = self.recs[rid]
                 why = self._check(r)
@@ -434,15 +439,30 @@ class RosterIndex:
                     continue
                 if r.type in DEPARTURES:
                     for j in self.by_author.get(self._target(r), ()):
-                        if j == rid or j in void or self.is_ancestor(j, rid) or self.is_ancestor(rid, j):
+                        if (
+                            j == rid
+                            or j in void
+                            or j in out
+                            or self.is_ancestor(j, rid)
+                            or self.is_ancestor(rid, j)
+                        ):
                             continue
-                        void.add(j)
+                        void[j] = rid
                         restart = restart or j in self.accepted
                     if restart:
                         break
                 self._accept(r)
-            if not restart:
+            if restart:
+                continue
+            lapsed = {c for c in void.values() if c not in self.accepted}
+            if not lapsed:
                 break
+            out_why.update({c: VOID if c in void else self.rejected.get(c) or VOID for c in lapsed})
+            out |= lapsed
+            void = {j: c for j, c in void.items() if c not in lapsed}
+        self.out, self.out_why = out, out_why
+        for j, why in out_why.items():
+            self.rejected[j] = why
         for j in void:
             self.rejected[j] = VOID
         self._dirty = False

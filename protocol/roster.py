@@ -14,7 +14,9 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
    causally before it: records by the removed member that are neither
    ancestors nor descendants of the removal are void, and so is everything
    that depended on them. When a removal voids a record the walk had already
-   applied, the walk restarts with that record void; the void set only grows,
+   applied, the walk restarts with that record void. A departure that voided
+   records but is not applied itself when a walk ends (voided in turn, or refused)
+   is out for good, and what it voided is walked again; the out set only grows,
    so this ends. A pin of a departed key applies only if it has the departure
    among its ancestors: a concurrent pin (even one refused then, its key a
    member) never undoes a removal.
@@ -50,6 +52,8 @@ from functools import cached_property
 from protocol import crypto, records, schema, wire
 from protocol.records import Record
 
+VOID = "its author was removed or left concurrently"
+"""Why a record is voided by a departure (rule 3)."""
 ADMIN = "admin"
 MEMBER = "member"
 RELAY = "relay"
@@ -391,7 +395,9 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
     for i, rid in enumerate(order):
         by_author[recs[rid].author].append(i)
 
-    void: dict[int, str] = {}
+    out: set[int] = set()  # departures void for good: only grows, so the loop ends
+    out_why: dict[int, str] = {}  # why each went out: voided, or refused by the walk
+    void: dict[int, int] = {}  # a voided record -> the departure that voids it
     while True:
         walk = Walk(genesis)
         applied: list[int] = []
@@ -399,7 +405,7 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
         reasons: dict[int, str] = {}
         restart = False
         for i, rid in enumerate(order):
-            if i in void:
+            if i in void or i in out:
                 continue
             r = recs[rid]
             named = walk.cites(r)
@@ -412,19 +418,28 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
             if r.type in (records.REMOVE, records.LEAVE):
                 target = bytes(r.body["k"]) if r.type == records.REMOVE else r.author
                 for j in by_author.get(target, ()):
-                    if j == i or j in void or (anc[i] >> j) & 1 or (anc[j] >> i) & 1:
+                    if j == i or j in void or j in out or (anc[i] >> j) & 1 or (anc[j] >> i) & 1:
                         continue
-                    void[j] = "its author was removed or left concurrently"
+                    void[j] = i
                     restart = restart or j in applied_set
                 if restart:
                     break
             walk.apply(r)
             applied.append(i)
             applied_set.add(i)
-        if not restart:
+        if restart:
+            continue
+        # A departure that voided records but is not applied itself (voided in turn, or
+        # refused once what it relied on was voided) voids nothing: it is out for good and
+        # what it voided is walked again.
+        lapsed = {c for c in void.values() if c not in applied_set}
+        if not lapsed:
             break
+        out_why.update({c: VOID if c in void else reasons.get(c, VOID) for c in lapsed})
+        out |= lapsed
+        void = {j: c for j, c in void.items() if c not in lapsed}
 
-    for i, why in {**reasons, **void}.items():
+    for i, why in {**reasons, **out_why, **dict.fromkeys(void, VOID)}.items():
         rejected[order[i]] = why
     accepted = frozenset(order[i] for i in applied)
     cited: set[bytes] = set()
