@@ -1155,54 +1155,6 @@ def recheck_slow(target: Target, stats: Stats, crash_dir: Path) -> None:
     stats.signatures = [s for s in stats.signatures if not s.startswith("slow:")] + confirmed
 
 
-# ---- worst cases: the largest inputs each limit allows ------------------------------------------
-
-
-def worst_cases() -> list[tuple[str, str, bytes]]:
-    """``(what, target, input)``: maximal inputs, which mutation of small seeds never builds.
-
-    Each is as large as the decoder's size limit lets it be and packed with the most
-    expensive structure (containers: one Python object per byte), on the fast
-    (canonical) and the strict (non-canonical) decode paths.
-    """
-    lists = [[[]] * 60] * 4096  # ~252 KB, 250k containers, within depth and container limits
-    body = wire.encode(lists)
-    strict = body.replace(b"\x90", b"\xdc\x00\x00", 1)  # one empty list in a longer form
-    maps = wire.encode([[{"a": {}}] * 30] * 2048)
-    sig = b"\x00" * records.SIG_SIZE
-    rec = wire.encode([body, sig])
-    out = [
-        ("record: 256 KB of lists, canonical", "record", rec),
-        ("record: 256 KB of lists, one non-canonical byte", "record", wire.encode([strict, sig])),
-        ("record: 256 KB of maps, canonical", "record", wire.encode([maps, sig])),
-        ("record: 256 KB of bytes", "record", wire.encode([b"\x00" * (records.MAX_RECORD_SIZE - 80), sig])),
-        (
-            "sync: vector of 2048 authors at 2**63-1",
-            "sync",
-            sync.encode_vector(b"\x01" * 32, {i.to_bytes(32, "big"): 2**63 - 1 for i in range(2048)}),
-        ),
-        ("syncstream: 4 MB frame of 15 such records", "syncstream", syncwire.records_frame([rec] * 15)),
-        ("token: 24 KB body of lists", "token_body", wire.encode([[[]] * 60] * 390)),
-        ("content: 16 KB of text", "content", messages.Content(messages.TEXT, 1, "é" * 8192).encode()),
-    ]
-    return out
-
-
-def run_worst_cases() -> int:
-    world(), _held()
-    over = 0
-    print(f"{'worst case':48} {'bytes':>9}  {'ms':>7}  result")
-    for what, name, data in worst_cases():
-        target = TARGETS[name]
-        f, ms = check_one(target, data)
-        ms = min(ms, confirm_slow(target, data))
-        verdict = f.signature if f else ("OVER" if ms > SLOW_MS else "ok")
-        over += ms > SLOW_MS or f is not None
-        print(f"{what:48} {len(data):>9,}  {ms:>7.1f}  {verdict}")
-    print(f"{over} over the {SLOW_MS:.0f} ms budget or failing")
-    return 1 if over else 0
-
-
 # ---- the command ------------------------------------------------------------------------------
 
 
@@ -1255,9 +1207,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--crash-dir", type=Path, default=CRASH_DIR, help=f"default {CRASH_DIR.relative_to(ROOT)}")
     p.add_argument("--make-corpus", action="store_true", help="(re)write tests/fuzz_corpus/ and exit")
     p.add_argument("--list", action="store_true", help="list the targets and exit")
-    p.add_argument(
-        "--worst-case", action="store_true", help="time the largest inputs each size limit allows, and exit"
-    )
     p.add_argument("--child", metavar="TARGET", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -1271,8 +1220,6 @@ def main(argv: list[str] | None = None, script: Path | None = None) -> int:
         for t in TARGETS.values():
             print(f"{t.name:14} {t.doc}")
         return 0
-    if args.worst_case:
-        return run_worst_cases()
     if args.make_corpus:
         for name, n in make_corpus().items():
             print(f"{name:14} {n} seeds")
