@@ -42,7 +42,7 @@ from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.core import NodeCore
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
-from protocol.node.limits import RateLimit, RelayPolicy
+from protocol.node.limits import RelayPolicy
 from protocol.node.peers import ACTIVE, Notifee, Peering
 from protocol.node.profile import Profile
 from protocol.records import Record
@@ -125,15 +125,6 @@ class Node(Peering):
     def is_relay(self) -> bool:
         """A relay runs the circuit hop and no LAN discovery or UPnP (:mod:`protocol.node.announce`)."""
         return self.relay is not None
-
-    @property
-    def rate(self) -> RateLimit:
-        """The per-author rate the core holds gossip to."""
-        return self.core.rate
-
-    @rate.setter
-    def rate(self, value: RateLimit) -> None:
-        self.core.rate = value
 
     def _now(self) -> float:
         try:
@@ -427,4 +418,4 @@ class Node(Peering):
         return [a for a in self.addrs if "/p2p/" in a]
 
 
-__all__ = ["Node", "RateLimit"]
+__all__ = ["Node"]

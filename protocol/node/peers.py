@@ -27,9 +27,6 @@ from protocol.node.core import NodeCore
 from protocol.node.events import Effect, Emit, PeerCame, PeerWent
 from protocol.node.guard import GuardedPubsub
 from protocol.node.host import LOG, key_of
-from protocol.node.limits import GRAYLIST_S as GRAYLIST_S
-from protocol.node.limits import STRIKE_WINDOW as STRIKE_WINDOW
-from protocol.node.limits import STRIKES as STRIKES
 from protocol.node.limits import RelayPolicy
 from protocol.node.profile import Profile
 

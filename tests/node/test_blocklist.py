@@ -12,7 +12,7 @@ import trio.testing
 from libp2p.peer.id import ID
 
 from protocol.identity import Identity
-from protocol.node import peers
+from protocol.node import limits, peers
 from protocol.node.blocklist import BlockList
 from protocol.node.node import Node
 from protocol.node.paths import resolve
@@ -54,16 +54,16 @@ def test_a_peer_forwarding_invalid_records_is_graylisted_for_a_while(tmp_path: P
     flooder, honest = Identity.generate().peer_id, Identity.generate().peer_id
 
     async def main() -> None:
-        for _ in range(peers.STRIKES - 1):
+        for _ in range(limits.STRIKES - 1):
             node.strike(flooder)
         assert not node.refused(flooder)  # a few bad records: could be a glitch
-        await trio.sleep(peers.STRIKE_WINDOW + 1)
-        for _ in range(peers.STRIKES - 1):
+        await trio.sleep(limits.STRIKE_WINDOW + 1)
+        for _ in range(limits.STRIKES - 1):
             node.strike(flooder)
         assert not node.refused(flooder)  # the old strikes have aged out of the window
         node.strike(flooder)
         assert node.refused(flooder) and not node.refused(honest)
-        await trio.sleep(peers.GRAYLIST_S + 1)
+        await trio.sleep(limits.GRAYLIST_S + 1)
         assert not node.refused(flooder)  # graylisting ends; the block list is for good
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

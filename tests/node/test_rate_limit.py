@@ -11,7 +11,8 @@ from libp2p.pubsub.pb import rpc_pb2
 
 from protocol import circle
 from protocol.identity import Identity
-from protocol.node.node import Node, RateLimit
+from protocol.node.limits import RateLimit
+from protocol.node.node import Node
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
 
@@ -31,7 +32,7 @@ def test_threat_20_a_member_sending_1000_a_second_is_limited_and_others_get_thro
 
     now = [0.0]
     node = Node(alice, lambda ev: None)
-    node.rate = RateLimit(clock=lambda: now[0])
+    node.core.rate = RateLimit(clock=lambda: now[0])
     topic = circle.topic(c)
     node._topics[topic] = c
     node.host = SimpleNamespace(get_id=lambda: ID(b"alice's own host"))  # type: ignore[assignment]
