@@ -228,13 +228,14 @@ class NodeCore:
         view = self.profile.view(record.circle)
         before, flagged = view.roster, set(view.equivocators)
         try:
-            outcome = self.profile.ledger.commit(record, park_strangers=False).outcome
+            commit = self.profile.ledger.commit(record, park_strangers=False)
         except sqlite3.OperationalError as e:
             # A full disk: nothing of it was kept (and the profile dropped its cached views),
             # so sync asks for it again later; the node stays up.
             LOG.warning("could not store a record: %s", e)
             self.stats["write_failed"] += 1
             return None, []
+        outcome = commit.outcome
         if isinstance(outcome, Held):
             return outcome, [Pull(source, record.circle)] if source is not None else []
         if isinstance(outcome, Dropped):
@@ -244,8 +245,11 @@ class NodeCore:
         self.stats["stored"] += 1
         if self.relay is not None:
             self.relay.stored(record)
-        out: list[Effect] = [Committed(record), *self._meaning(record.circle, outcome, before)]
-        if outcome.roster_changed:
+        # What it delivered and what held records it let in delivered (a join lets in its messages).
+        delivered = (*outcome.delivered, *commit.released)
+        changed = outcome.roster_changed or any(r.is_roster for r in commit.released)
+        out: list[Effect] = [Committed(record), *self._meaning(record.circle, delivered, changed, before)]
+        if changed:
             out.append(Reconsider())
         caught = self.profile.view(record.circle).equivocators
         for author in caught.keys() - flagged:
@@ -256,11 +260,13 @@ class NodeCore:
             out.append(Pull(source, record.circle))
         return outcome, out
 
-    def _meaning(self, circle_id: bytes, outcome: Stored, before: RosterState) -> list[Effect]:
-        """The UI events a stored record (and what it let in) means."""
+    def _meaning(
+        self, circle_id: bytes, delivered: tuple[Record, ...], roster_changed: bool, before: RosterState
+    ) -> list[Effect]:
+        """The UI events records now in chain order mean (``before``: the roster until then)."""
         out: list[Effect] = []
         keys = None
-        for r in outcome.delivered:
+        for r in delivered:
             if r.type == records.MSG and r.author != self.profile.me:
                 keys = keys or self.profile.epoch_keys(circle_id)
                 key = keys.get(bytes(r.body["e"]))
@@ -281,7 +287,7 @@ class NodeCore:
                 if child is not None and child.fork_record == r.raw and row is not None:
                     name = self.profile.circle_name(child)
                     out.append(Emit(api.CircleForked(None, child.id, circle_id, name, invited=True)))
-        if outcome.roster_changed:
+        if roster_changed:
             after = self.profile.view(circle_id).roster
             out += [
                 Emit(api.MemberJoined(circle_id, k)) for k in after.members.keys() - before.members.keys()

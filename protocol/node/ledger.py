@@ -30,6 +30,7 @@ class Commit:
 
     outcome: Outcome
     released: tuple[Record, ...] = ()
+    """Records now in chain order because held ones moved (as :attr:`Stored.delivered`)."""
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ class Ledger:
             self.forget()
 
     def retry_held(self, circle_id: bytes) -> list[Record]:
-        """Try held records again until none moves; returns those stored."""
+        """Try held records again until none moves; returns what that delivered in chain order."""
 
         def again(rec: Record) -> Outcome:
             out = self.view(circle_id).add(rec)
@@ -239,7 +240,7 @@ class Ledger:
 
         # Highest seq first: below a departed author's cut each record lets in the one below it.
         seen, _ = admit(sorted(map(records.parse, self.store.held(circle_id)), key=lambda r: -r.seq), again)
-        return [r for r, out in seen if isinstance(out, Stored)]
+        return [d for _, out in seen if isinstance(out, Stored) for d in out.delivered]
 
     # offline bundles ----------------------------------------------------------------------------
     def import_records(self, raws: list[bytes]) -> ImportReport:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol import circle, crypto, records
+from protocol import circle, crypto, presence, records
 from protocol.identity import Identity
 from protocol.node import api
 from protocol.node.core import HINT_DELAY, SUSPECT, NodeCore
@@ -24,6 +24,7 @@ from protocol.node.events import (
     PeerFaulted,
     PeerWent,
     Pull,
+    Reconsider,
     RecordReceived,
     Tick,
     Wake,
@@ -174,3 +175,68 @@ def test_a_relay_refuses_messages_past_its_quota(
         core.handle(RecordReceived(r, PEER), 0.0)
     assert core.stats["over_quota"] == 2
     relay.close()
+
+
+def _new_records(p: Profile, c: bytes, before: set[bytes]) -> list[records.Record]:
+    """``p``'s records of ``c`` not in ``before``, in chain order."""
+    new = [r for i, r in p.view(c).records.items() if i not in before]
+    return sorted(new, key=lambda r: (r.author, r.seq))
+
+
+def test_a_removal_by_gossip_tells_the_ui_and_reconsiders_peers(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, bob, carol, c = world
+    core = NodeCore(carol)
+    before = set(alice.view(c).records)
+    alice.remove(c, bob.me)  # a removal and its rekey
+    out = [e for r in _new_records(alice, c, before) for e in core.handle(GossipArrived(PEER, c, r.raw), 1.0)]
+    assert Emit(api.MemberRemoved(c, bob.me)) in out and Reconsider() in out
+    assert len(of(out, Accept)) == 2 and len(of(out, Committed)) == 2
+    assert bob.me not in carol.view(c).roster.members
+    late = bob.send_text(c, "am I still here?")  # past his cut: refused, and its forwarder charged
+    out = core.handle(GossipArrived(PEER, c, late.raw), 2.0)
+    assert not of(out, Accept) and core.strikes.recent[PEER] == [(2.0, SUSPECT)]
+
+
+def test_a_presence_teaches_a_name_and_a_strangers_is_refused(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, bob, _, c = world
+    core = NodeCore(alice)
+    epoch = bob.view(c).roster.current_epoch
+    assert epoch is not None
+    key = bob.epoch_keys(c)[epoch.id]
+    now_ms = int(alice.clock() * 1000)
+    addrs = [f"/ip4/192.0.2.7/tcp/4001/p2p/{bob.identity.peer_id}"]
+    rec = presence.announce(bob.identity, c, addrs, now_ms, "Bobby", epoch.id, key)
+    out = core.handle(GossipArrived(PEER, c, rec.raw), 1.0)
+    assert out == [Accept(), Emit(api.NameChanged(bob.me, "Bobby"))]
+    assert rec.id not in alice.view(c).records  # a presence is never stored as a record
+    mallory = Identity.generate()
+    forged = presence.announce(mallory, c, [], now_ms, "alice", epoch.id, key)
+    out = core.handle(GossipArrived(PEER, c, forged.raw), 1.0)
+    assert not of(out, Accept) and core.strikes.recent[PEER] == [(1.0, SUSPECT)]
+
+
+def test_a_message_before_its_authors_join_is_held_then_shown(
+    world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path
+) -> None:
+    alice, _, _, c = world
+    dave = Profile.create(resolve(str(tmp_path), "dave"), "dave")
+    core = NodeCore(alice)
+    before = set(alice.view(c).records)
+    dave.join_token(alice.invite(c, dave.me))
+    invite = _new_records(alice, c, before)
+    join = [r for r in dave.view(c).records.values() if r.author == dave.me]
+    hello = dave.send_text(c, "hi, I'm new")
+    for r in invite:
+        core.handle(RecordReceived(r, PEER), 0.0)  # alice's own invitation: a duplicate, no effect
+    out = core.handle(GossipArrived(PEER, c, hello.raw), 1.0)  # before the join: held, pulled
+    assert out == [Pull(PEER, c)] and core.strikes.recent.get(PEER, []) == []
+    (j,) = join
+    out = core.handle(GossipArrived(PEER, c, j.raw), 2.0)  # the join lets the message in
+    assert Accept() in out and Emit(api.MemberJoined(c, dave.me)) in out
+    events = [e.event for e in of(out, Emit) if isinstance(e, Emit)]
+    assert [ev.text for ev in events if isinstance(ev, api.MessageReceived)] == ["hi, I'm new"]
+    dave.close()
