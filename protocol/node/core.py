@@ -85,7 +85,7 @@ class NodeCore:
         if isinstance(event, GossipArrived):
             return self.gossip(event, now)
         if isinstance(event, RecordReceived):
-            return self.take(event.record, event.source, now)
+            return self._commit(event.record, event.source, now)[1]
         if isinstance(event, PeerCame):
             if self.refused(event.peer, now):
                 return [Disconnect(event.peer)]
@@ -216,12 +216,9 @@ class NodeCore:
         return [Emit(api.RecordDropped(circle_id, reason))]
 
     # committing -------------------------------------------------------------------------------
-    def take(self, record: Record, source: str | None, now: float) -> list[Effect]:
-        """Commit one record through the ledger and say what it means (:class:`Committed` if stored)."""
-        return self._commit(record, source, now)[1]
-
     def _commit(self, record: Record, source: str | None, now: float) -> tuple[Outcome | None, list[Effect]]:
-        """The ledger's outcome for ``record`` (None if not tried) and the effects it has."""
+        """Commit one record through the ledger: its outcome (None if not tried) and what it
+        means (:class:`Committed` if stored)."""
         if self.relay is not None and self.relay.over(record.circle, record.raw, record, now):
             self.stats["over_quota"] += 1
             return None, []
