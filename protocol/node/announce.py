@@ -140,10 +140,10 @@ async def follow(node: NodePort, interval: float = CHECK_S) -> None:
     if reach.discovery_on():  # on loopback nobody moves; leave connections as they are
         node.host.get_network().register_notifee(Supersede(node))
     if reach.discovery_on():
-        node.start_soon(circuit.hop if node.is_relay else circuit.client, node)
-    if lan.enabled() and not node.is_relay:
+        node.start_soon(circuit.hop if node.relay is not None else circuit.client, node)
+    if lan.enabled() and node.relay is None:
         node.start_soon(lan.discover, node)
-    if upnp.enabled() and not node.is_relay:
+    if upnp.enabled() and node.relay is None:
         node.start_soon(upnp.run, node)
     state = _report(node, None)
     while True:

@@ -122,11 +122,6 @@ class Node(Peering):
         """Peers with an open connection (kept up to date by the ``Notifee``)."""
         return self._connected
 
-    @property
-    def is_relay(self) -> bool:
-        """A relay runs the circuit hop and no LAN discovery or UPnP (:mod:`protocol.node.announce`)."""
-        return self.relay is not None
-
     def _now(self) -> float:
         try:
             return trio.current_time()
@@ -201,9 +196,8 @@ class Node(Peering):
                     nursery.start_soon(self._announcer)
                     nursery.start_soon(announce.follow, self)
                     self._more_tasks(nursery)
-                    # What is alive now (libp2p, the views, the store) lives as long as the node:
-                    # out of the collector's way, a full collection no longer walks it all, which
-                    # stalled delivery 150-400 ms once per second at 50 msg/s (docs/performance.md).
+                    # What lives now lives as long as the node: no full collection walks it again
+                    # (those stalled delivery 150-400 ms at 50 msg/s; docs/performance.md).
                     gc.freeze()
                     self.emit(api.NodeStarted(self.profile.identity.peer_id, tuple(self.addrs)))
                     task_status.started()
