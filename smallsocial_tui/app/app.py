@@ -111,11 +111,8 @@ class SmallSocialApp(App[int]):
         self.link.submit(api.LoadOverview())
 
     def _from_node(self, ev: api.Event) -> None:
-        """The node's callback: runs on the node's thread, so it only posts.
-
-        Not a dropped record: the node logs each with its reason, and a stranger's flood
-        must not queue work for the screen (nothing there is about it)."""
-        if not isinstance(ev, api.RecordDropped):
+        """The node's callback: runs on the node's thread, so it only posts (what the screen uses)."""
+        if not isinstance(ev, messages.NOT_POSTED):
             self.post_message(messages.NodeEvent(ev))
 
     # events from the node -------------------------------------------------------------

@@ -180,7 +180,10 @@ def _kinds(cls: type[NodeMessage[api.Event]]) -> dict[type[api.Event], type[Node
 
 
 BY_EVENT = _kinds(NodeMessage)
-"""The message class of each kind of node event."""
+"""The message class of each kind of node event the app posts."""
+NOT_POSTED: tuple[type[api.Event], ...] = (api.RecordDropped,)
+"""Events the app does not post: nothing on screen is about them (the node's log has each),
+and a stranger's flood of dropped records must not queue work for the screen."""
 
 
 def for_event(event: api.Event) -> NodeMessage[api.Event]:
