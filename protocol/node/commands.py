@@ -90,13 +90,11 @@ async def handle(node: NodePort, cmd: api.Command) -> None:
         node.emit(api.CommandDone(cmd.request_id))
         node.emit(api.MemberRemoved(cmd.circle, cmd.member))
         node.kick_outbox()
-        node.reconsider_peers()
     elif isinstance(cmd, api.LeaveCircle):
         p.leave(cmd.circle)
         node.emit(api.CommandDone(cmd.request_id))
         node.emit(api.MemberLeft(cmd.circle, p.me))
         node.kick_outbox()
-        node.reconsider_peers()
     elif isinstance(cmd, api.ConnectPeer):
         if not await node.connect(cmd.addr):
             raise ValueError(f"Could not reach {cmd.addr}.")
