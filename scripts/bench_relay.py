@@ -302,12 +302,12 @@ def worker_members(cfg: dict[str, Any]) -> None:
             gs = getattr(node, "gossipsub", None)
             mesh = set(gs.mesh.get(circle_mod.topic(by_c[c]["cid"]), ())) if gs is not None else set()
             ok += expected_mesh(c, k) <= mesh
-            linked = relay_pid in getattr(node, "_connected", ())
+            linked = relay_pid in node.peers.connected
             connected += linked
             if linked and relay_pid not in mesh and (c, k) not in reoffered and now - started_at > 20:
                 reoffered[(c, k)] = now
                 sends.counters["pin_reoffers"] += 1
-                nursery.start_soon(node.offer_pins, relay_pid, by_c[c]["cid"])
+                nursery.start_soon(node.peers.offer_pins, relay_pid, by_c[c]["cid"])
         return ok, connected
 
     lags: list[float] = []  # how late a 10 ms sleep wakes up in this loop (ms): is the worker busy?
@@ -336,8 +336,8 @@ def worker_members(cfg: dict[str, Any]) -> None:
             for k in range(1, live):
                 for i in range(k):
                     addr = nodes[(info["c"], i)].public_addrs()[0]
-                    nodes[(info["c"], k)].extra_peers.append(addr)  # the dialer redials it
-                    await nodes[(info["c"], k)].connect(addr)
+                    nodes[(info["c"], k)].core.extra_peers.append(addr)  # the dialer redials it
+                    await nodes[(info["c"], k)].peers.connect(addr)
         _out({"ev": "started", "nodes": len(nodes), "start_s": round(start_s, 3), "t": time.time()})
 
     async def main() -> None:

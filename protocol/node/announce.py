@@ -120,7 +120,7 @@ def _relayed(node: NodePort) -> bool:
     """Connected to a relay pinned to one of my circles (it stores and forwards for me)."""
     relays = {k for c in node.profile.store.circles() if c.status == "member"
               for k in node.profile.view(c.id).roster.relays}  # fmt: skip
-    return any(key_of(pid) in relays for pid in list(node.connected))
+    return any(key_of(pid) in relays for pid in list(node.peers.connected))
 
 
 def _report(node: NodePort, last: tuple[str, str] | None) -> tuple[str, str]:
@@ -163,7 +163,7 @@ async def follow(node: NodePort, interval: float = CHECK_S) -> None:
             (node.profile.paths.root / "addrs").write_text("\n".join(node.public_addrs()) + "\n")
         if lost:  # a connection from a vanished address is dead but may not know it yet
             await node.disconnect_all()
-            node.redial_soon()
+            node.peers.redial_soon()
         node.emit(api.AddressesChanged(tuple(node.public_addrs())))
         node.start_soon(_tell, node)
 
@@ -179,4 +179,4 @@ async def _tell(node: NodePort) -> None:
         for c in node.profile.store.circles():
             if c.status in ("member", "relay"):
                 with contextlib.suppress(Exception):
-                    await node.announce_presence(c.id)
+                    await node.peers.announce_presence(c.id)

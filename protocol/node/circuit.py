@@ -93,7 +93,7 @@ async def client(node: NodePort) -> None:
     dcutr = DCUtRProtocol(node.host)
     circuits: dict[ID, str] = {}
     node._circuit_addrs = circuits  # type: ignore[attr-defined]
-    plain_connect = node.connect
+    plain_connect = node.peers.connect
 
     async def connect(addr: str) -> bool:
         if "/p2p-circuit" not in addr:
@@ -114,7 +114,7 @@ async def client(node: NodePort) -> None:
             return False
         return True
 
-    node.connect = connect  # type: ignore[method-assign]
+    node.peers.connect = connect  # type: ignore[method-assign]
     try:
         async with background_trio_service(proto), background_trio_service(dcutr):
             await proto.event_started.wait()
@@ -125,7 +125,7 @@ async def client(node: NodePort) -> None:
                     _dial_circuits(node, connect, dialling, n)
                     await trio.sleep(RESERVE_S)
     finally:
-        node.connect = plain_connect  # type: ignore[method-assign]
+        node.peers.connect = plain_connect  # type: ignore[method-assign]
 
 
 async def _reserve(node: NodePort, transport: Any, circuits: dict[ID, str], nursery: trio.Nursery) -> None:

@@ -107,7 +107,7 @@ async def _client(node: Node, stream: trio.SocketStream) -> None:
             return
         if isinstance(cmd, api.GetStatus):
             status = api.NodeStatus(cmd.request_id, node.profile.identity.peer_id, tuple(node.addrs),
-                                    len(node.connected), dict(node.stats))  # fmt: skip
+                                    len(node.peers.connected), dict(node.stats))  # fmt: skip
             await _send(stream, event_json(status))
         else:
             await _send(stream, event_json(await node.call(cmd)))

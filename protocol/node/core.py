@@ -14,7 +14,9 @@ events in and effects out (both in :mod:`protocol.node.events`), what happens to
   change :class:`Reconsider`;
 - peers coming and going, faults a peer caused, and the outbox draining: a nudge
   ``HINT_DELAY`` later (:class:`Wake`, then :class:`Tick`) makes every peer pull what
-  gossip dropped of the burst.
+  gossip dropped of the burst;
+- a command (:class:`CommandArrived`): what it means is :func:`protocol.node.commands.decide`'s,
+  its failure a ``CommandFailed`` answer; and which addresses the dialer keeps trying.
 
 No trio, libp2p, sockets or clock: the time comes with each call, peers are base58
 strings, and records are committed synchronously through the profile's SQLite store.
@@ -31,10 +33,12 @@ from collections.abc import Callable
 from protocol import messages, presence, records
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
-from protocol.node import api
+from protocol.node import api, commands
 from protocol.node.events import (
     Accept,
+    CommandArrived,
     Committed,
+    Dialled,
     Disconnect,
     Effect,
     Emit,
@@ -71,8 +75,15 @@ class NodeCore:
         *,
         relay: RelayPolicy | None = None,
         blocked: Callable[[str], bool] = lambda peer: False,
+        addrs: Callable[[], list[str]] = list,
+        token_addrs: Callable[[], list[str]] | None = None,
+        peers: list[str] | None = None,
     ) -> None:
+        """``addrs``: my dialable addresses now; ``token_addrs``: the few a token carries
+        (default: ``addrs``); ``peers``: addresses to keep dialling (``--peer``)."""
         self.profile, self.relay, self.blocked = profile, relay, blocked
+        self.public_addrs, self.token_addrs = addrs, token_addrs or addrs
+        self.extra_peers = list(peers or [])
         self.rate = RateLimit()
         self.strikes = Strikes()
         self.stats: dict[str, int] = defaultdict(int)
@@ -99,6 +110,14 @@ class NodeCore:
         if isinstance(event, PeerFaulted):
             self.stats["peer_faults"] += 1
             return self.strike(event.peer, event.weight, now)
+        if isinstance(event, CommandArrived):
+            return self.command(event.command)
+        if isinstance(event, Dialled):
+            if not event.ok:
+                return [Emit(api.CommandFailed(event.request_id, f"Could not reach {event.addr}."))]
+            if event.addr not in self.extra_peers:
+                self.extra_peers.append(event.addr)  # and the dialer keeps it up
+            return [Emit(api.CommandDone(event.request_id))]
         if isinstance(event, OutboxDrained):
             first = not self.hint
             self.hint |= event.circles  # one nudge per HINT_DELAY, however many sends
@@ -113,7 +132,33 @@ class NodeCore:
             return [Pull(p, c) for p in sorted(self.connected) for c in sorted(circles)]
         return []
 
+    # commands ---------------------------------------------------------------------------------
+    def command(self, cmd: api.Command) -> list[Effect]:
+        """What ``cmd`` means; a failure is its ``CommandFailed`` answer (nothing of it was kept)."""
+        try:
+            return commands.decide(self, cmd)
+        except (ProtocolError, ValueError) as e:
+            why = str(e)
+        except sqlite3.OperationalError as e:
+            LOG.warning("command %s could not be stored: %s", type(cmd).__name__, e)
+            full = "the disk is full" if "full" in str(e) else f"the store cannot be written ({e})"
+            why = f"Nothing was done: {full}; free some space and retry."
+        except Exception as e:
+            LOG.exception("command %r failed", cmd)
+            why = f"Internal error: {e}"
+        return [Emit(api.CommandFailed(cmd.request_id, why))]
+
     # peers ------------------------------------------------------------------------------------
+    def known_addrs(self) -> list[str]:
+        """Addresses to keep dialling; a relay dials only ``--peer`` ones (many members cannot be dialled)."""
+        addrs = list(self.extra_peers)
+        if self.relay is None:
+            for c in self.profile.store.circles():
+                if c.status == "member":
+                    addrs += [a for r in self.profile.view(c.id).roster.relays.values() for a in r.addrs]
+                addrs += self.profile.store.peer_addrs(c.id)
+        return [a for a in dict.fromkeys(addrs) if "/p2p/" in a]
+
     def refused(self, peer: str, now: float) -> bool:
         """A peer in the block list, or graylisted for flooding me with invalid records."""
         return self.strikes.graylisted(peer, now) or self.blocked(peer)

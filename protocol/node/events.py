@@ -62,7 +62,26 @@ class Tick:
     """A :class:`Wake` came due."""
 
 
-Event = GossipArrived | RecordReceived | PeerCame | PeerWent | PeerFaulted | OutboxDrained | Tick
+@dataclass(frozen=True)
+class CommandArrived:
+    """A command from the UI, the control socket or a test (see :mod:`protocol.node.api`)."""
+
+    command: api.Command
+
+
+@dataclass(frozen=True)
+class Dialled:
+    """A :class:`Dial` that asked for an answer ended: ``ok`` if the peer is connected."""
+
+    addr: str
+    ok: bool
+    request_id: int
+
+
+Event = (
+    GossipArrived | RecordReceived | PeerCame | PeerWent | PeerFaulted | OutboxDrained | Tick
+    | CommandArrived | Dialled
+)  # fmt: skip
 
 
 # effects --------------------------------------------------------------------------------------
@@ -110,4 +129,47 @@ class Wake:
     at: float
 
 
-Effect = Accept | Committed | Emit | Pull | Disconnect | Reconsider | Wake
+@dataclass(frozen=True)
+class JoinTopic:
+    """Subscribe to a circle's topic (before the effects after it)."""
+
+    circle: bytes
+
+
+@dataclass(frozen=True)
+class Publish:
+    """Publish a record just put in the outbox: now if the publisher is idle, else in its turn."""
+
+    record: Record
+
+
+@dataclass(frozen=True)
+class KickOutbox:
+    """Wake the publisher: the outbox has new records."""
+
+
+@dataclass(frozen=True)
+class Dial:
+    """Connect to ``addr``; with a ``request_id``, answer with :class:`Dialled` (else in the background)."""
+
+    addr: str
+    request_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ReachRelay:
+    """A relay was just pinned to ``circle``: connect to it, or offer it the circle if connected."""
+
+    circle: bytes
+    addr: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Shut the node down."""
+
+
+Effect = (
+    Accept | Committed | Emit | Pull | Disconnect | Reconsider | Wake
+    | JoinTopic | Publish | KickOutbox | Dial | ReachRelay | Stop
+)  # fmt: skip

@@ -66,7 +66,7 @@ def _found(node: NodePort, info: PeerInfo) -> None:
         for cid in circles:
             node.profile.store.add_peer_addrs(cid, addrs, "mdns", int(node.profile.clock()))
     for a in addrs:
-        node.redial_soon(a)  # dial it on the dialer's next round
+        node.peers.redial_soon(a)  # dial it on the dialer's next round
 
 
 async def discover(node: NodePort) -> None:

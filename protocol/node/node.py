@@ -33,18 +33,19 @@ import trio
 from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import circle
-from protocol.errors import ProtocolError
-from protocol.node import announce, api, commands, events, syncer, syncwire
+from protocol.node import announce, api, events, reach, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.core import NodeCore
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
 from protocol.node.limits import RelayPolicy
-from protocol.node.peers import ACTIVE, Notifee, Peering
+from protocol.node.peers import Notifee, Peers
+from protocol.node.ports import ACTIVE
 from protocol.node.profile import Profile
 from protocol.records import Record
 
@@ -54,7 +55,7 @@ PUBLISH_GROUP = 4
 EmitFn = Callable[[api.Event], None]
 
 
-class Node(Peering):
+class Node:
     """A headless member node for one profile."""
 
     def __init__(
@@ -71,26 +72,27 @@ class Node(Peering):
         self.profile = profile
         self.emit = emit
         self.listen = listen or [DEFAULT_LISTEN]
-        self.extra_peers = list(peers or [])
         self.sync_interval = sync_interval
         self.publish_interval = publish_interval
-        self.dial_interval = dial_interval
         self.relay: RelayPolicy | None = None
         """What makes this node a relay (:class:`~protocol.node.relay.RelayNode` sets it)."""
         self.blocklist = BlockList.for_profile(profile.paths.root)
-        self.core = NodeCore(profile, blocked=self.blocklist.blocked)
-        self._repaired: dict[ID, float] = {}
-        self._pinned_at: set[tuple[ID, bytes]] = set()
+        self.core = NodeCore(
+            profile,
+            blocked=self.blocklist.blocked,
+            addrs=self.public_addrs,
+            token_addrs=lambda: reach.for_token(self.public_addrs()),
+            peers=peers,
+        )
+        self.peers = Peers(self, dial_interval)
         self.stats = self.core.stats
         self.commands_in, self.commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
         self._stop = trio.Event()
         self._topics: dict[str, bytes] = {}
-        self._connected: set[ID] = set()
         self._sync_wanted: trio.MemorySendChannel[tuple[ID, bytes | None]]
         self._sync_queue: trio.MemoryReceiveChannel[tuple[ID, bytes | None]]
         self._sync_wanted, self._sync_queue = trio.open_memory_channel[tuple[ID, bytes | None]](1000)
-        self._backoff: dict[str, tuple[float, float]] = {}
         self._sync_pending: set[tuple[ID, bytes | None]] = set()
         self._publish_lock = trio.Lock()
         self.addrs: list[str] = []
@@ -111,16 +113,11 @@ class Node(Peering):
         send, recv = trio.open_memory_channel[api.Event](1)
         self._waiters[cmd.request_id] = send
         try:
-            await self._handle_reporting(cmd)
+            await self._command(cmd)
             with trio.fail_after(10):
                 return await recv.receive()
         finally:
             self._waiters.pop(cmd.request_id, None)
-
-    @property
-    def connected(self) -> set[ID]:
-        """Peers with an open connection (kept up to date by the ``Notifee``)."""
-        return self._connected
 
     def _now(self) -> float:
         try:
@@ -136,21 +133,43 @@ class Node(Peering):
             elif isinstance(e, events.Pull):
                 self.want_sync(ID.from_base58(e.peer), e.circle)
             elif isinstance(e, events.Disconnect):
-                self.start_soon(self._disconnect_quietly, ID.from_base58(e.peer))
+                self.start_soon(self.disconnect, ID.from_base58(e.peer))
             elif isinstance(e, events.Reconsider):
                 self.reconsider_peers()
             elif isinstance(e, events.Wake):
                 self.start_soon(self._tick_at, e.at)
+            elif isinstance(e, events.KickOutbox):
+                self._outbox_ready.set()
+            elif isinstance(e, events.ReachRelay):
+                self.start_soon(self._reach_relay, e.circle, e.addr)
+            elif isinstance(e, events.Stop):
+                self.stop()
+            elif isinstance(e, (events.JoinTopic, events.Publish, events.Dial)):
+                self.start_soon(self._carry_out, [e])  # in a command: awaited in its turn
 
-    def _handle(self, event: events.Event) -> list[events.Effect]:
-        """One event through the core, its effects carried out."""
+    async def _carry_out(self, effects: list[events.Effect]) -> None:
+        """Carry out a command's effects in order, awaiting each that takes time."""
+        for e in effects:
+            if isinstance(e, events.JoinTopic):
+                await self.join_topic(e.circle)
+            elif isinstance(e, events.Publish):
+                await self._send_now(e.record)
+            elif isinstance(e, events.Dial) and e.request_id is not None:
+                self.feed(events.Dialled(e.addr, await self.peers.connect(e.addr), e.request_id))
+            elif isinstance(e, events.Dial):
+                self.start_soon(self.peers.connect, e.addr)
+            else:
+                self._apply([e])
+
+    def feed(self, event: events.Event) -> list[events.Effect]:
+        """One event through the core, its effects carried out (those that take time, soon)."""
         effects = self.core.handle(event, self._now())
         self._apply(effects)
         return effects
 
     async def _tick_at(self, at: float) -> None:
         await trio.sleep_until(at)
-        self._handle(events.Tick())
+        self.feed(events.Tick())
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the node's nursery (nothing before the node runs)."""
@@ -175,7 +194,7 @@ class Node(Peering):
         listen = [multiaddr.Multiaddr(a) for a in self.listen]
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.host.run(listen_addrs=listen))
-            self.host.get_network().register_notifee(Notifee(self))
+            self.host.get_network().register_notifee(Notifee(self.peers))
             await stack.enter_async_context(background_trio_service(self.pubsub))
             await stack.enter_async_context(background_trio_service(self.gossipsub))
             await self.pubsub.wait_until_ready()
@@ -189,11 +208,11 @@ class Node(Peering):
                         if c.status in ACTIVE:
                             await self.join_topic(c.id)
                     nursery.start_soon(self._publisher)
-                    nursery.start_soon(self._dialer)
+                    nursery.start_soon(self.peers.dialer)
                     nursery.start_soon(self._syncer)
                     nursery.start_soon(self._periodic_sync)
                     nursery.start_soon(self._command_loop)
-                    nursery.start_soon(self._announcer)
+                    nursery.start_soon(self.peers.announcer)
                     nursery.start_soon(announce.follow, self)
                     self._more_tasks(nursery)
                     # What lives now lives as long as the node: no full collection walks it again
@@ -217,15 +236,19 @@ class Node(Peering):
     async def disconnect_all(self) -> None:
         async with trio.open_nursery() as n:
             for pid in list(self.host.get_network().connections):
-                n.start_soon(self._disconnect_quietly, pid)
+                n.start_soon(self.disconnect, pid)
 
-    async def _disconnect_quietly(self, pid: ID) -> None:
+    async def disconnect(self, pid: ID) -> None:
         try:
             await self.host.disconnect(pid)
         except Exception as e:  # a peer already gone
             LOG.debug("disconnect %s: %s", pid, e)
 
     # topics and the validator ----------------------------------------------
+    def joined(self, circle_id: bytes) -> bool:
+        """Whether I am subscribed to the circle's topic."""
+        return circle.topic(circle_id) in self._topics
+
     async def join_topic(self, circle_id: bytes) -> None:
         t = circle.topic(circle_id)
         if t in self._topics:
@@ -248,7 +271,7 @@ class Node(Peering):
         if cid is None:
             return False
         own = forwarder == self.host.get_id()
-        effects = self._handle(events.GossipArrived(forwarder.to_base58(), cid, msg.data, own))
+        effects = self.feed(events.GossipArrived(forwarder.to_base58(), cid, msg.data, own))
         return any(isinstance(e, events.Accept) for e in effects)
 
     def _may_know(self, peer: ID, topic: str) -> bool:
@@ -271,13 +294,13 @@ class Node(Peering):
 
     def reconsider_peers(self) -> None:
         """After a roster change or a new topic: peers may now know more topics (guard.py)."""
-        for pid in list(self._connected):
+        for pid in list(self.peers.connected):
             self.pubsub.reconsider(pid)
 
     def _charge(self, peer: ID, why: str) -> None:
         """A peer sent bytes that broke a handler or a libp2p signature: one strike (guard.py)."""
         if peer != self.host.get_id():
-            self._handle(events.PeerFaulted(peer.to_base58()))
+            self.feed(events.PeerFaulted(peer.to_base58()))
 
     async def _receive(self, circle_id: bytes, sub: Any) -> None:
         """Drain my subscription: the validator has already committed what it accepted."""
@@ -287,19 +310,15 @@ class Node(Peering):
     def take(self, record: Record, source: ID | None) -> bool:
         """Commit one record (a sync answer's) and carry out what it means; True if it was stored."""
         src = source.to_base58() if source is not None else None
-        return any(isinstance(e, events.Committed) for e in self._handle(events.RecordReceived(record, src)))
+        return any(isinstance(e, events.Committed) for e in self.feed(events.RecordReceived(record, src)))
 
     # publishing ------------------------------------------------------------
-    def kick_outbox(self) -> None:
-        """Wake the publisher: the outbox has new records."""
-        self._outbox_ready.set()
-
-    async def send_now(self, record: Record) -> None:
+    async def _send_now(self, record: Record) -> None:
         """Publish a record just committed to the outbox: now when idle, else in the publisher's turn."""
         if self._publish_lock.locked():
-            self.kick_outbox()
+            self._outbox_ready.set()
         elif await self._publish_one(record.id, record.raw) is not None:
-            self._handle(events.OutboxDrained(frozenset({record.circle})))
+            self.feed(events.OutboxDrained(frozenset({record.circle})))
 
     async def _publisher(self) -> None:
         published: set[bytes] = set()
@@ -307,7 +326,7 @@ class Node(Peering):
             pending = self.profile.store.outbox()
             if not pending:
                 if published:  # peers are nudged to pull what gossip may have dropped (core.py)
-                    self._handle(events.OutboxDrained(frozenset(published)))
+                    self.feed(events.OutboxDrained(frozenset(published)))
                     published.clear()
                 self._outbox_ready = trio.Event()
                 with trio.move_on_after(1.0):
@@ -357,7 +376,7 @@ class Node(Peering):
     async def _periodic_sync(self) -> None:
         while True:
             await trio.sleep(self.sync_interval)
-            for pid in list(self._connected):
+            for pid in list(self.peers.connected):
                 self.want_sync(pid, None)
 
     async def _syncer(self) -> None:
@@ -366,7 +385,7 @@ class Node(Peering):
             circles = [cid] if cid else [c.id for c in self.profile.store.circles() if c.status in ACTIVE]
             key = key_of(pid)
             if key is not None and cid is None:
-                self._remember(pid, key)
+                self.peers.remember(pid, key)
             for c in circles:
                 roster = self.profile.view(c).roster
                 if key is None or not (roster.is_member(key) or key in roster.relays):
@@ -389,25 +408,23 @@ class Node(Peering):
     # commands --------------------------------------------------------------
     async def _command_loop(self) -> None:
         async for cmd in self.commands_out:
-            await self._handle_reporting(cmd)
+            await self._command(cmd)
 
-    async def _handle_reporting(self, cmd: api.Command) -> None:
+    async def _command(self, cmd: api.Command) -> None:
+        """One command through the core; its effects carried out in order."""
+        effects = self.core.handle(events.CommandArrived(cmd), self._now())
         try:
-            await self.handle(cmd)
-        except (ProtocolError, ValueError) as e:
-            self.emit(api.CommandFailed(cmd.request_id, str(e)))
-        except sqlite3.OperationalError as e:
-            LOG.warning("command %s could not be stored: %s", type(cmd).__name__, e)
-            why = "the disk is full" if "full" in str(e) else f"the store cannot be written ({e})"
-            self.emit(
-                api.CommandFailed(cmd.request_id, f"Nothing was done: {why}; free some space and retry.")
-            )
-        except Exception as e:
+            await self._carry_out(effects)
+        except Exception as e:  # the store has it; a topic or a dial failed
             LOG.exception("command %r failed", cmd)
             self.emit(api.CommandFailed(cmd.request_id, f"Internal error: {e}"))
 
-    async def handle(self, cmd: api.Command) -> None:
-        await commands.handle(self, cmd)
+    async def _reach_relay(self, circle_id: bytes, addr: str) -> None:
+        """After a pin: connect to the relay (which offers it our circles), or offer this one now."""
+        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        already = bool(self.host.get_network().get_connections(info.peer_id))
+        if await self.peers.connect(addr) and already:
+            await self.peers.offer_pins(info.peer_id, only=circle_id)
 
     def public_addrs(self) -> list[str]:
         """Addresses to put in invitation tokens (with our peer ID); a relay's ``--announce`` if any."""

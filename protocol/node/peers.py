@@ -1,9 +1,9 @@
 """The node's peers: dialling with backoff, connect/disconnect, presence, pin offers to relays.
 
-:class:`Peering` is the part of :class:`protocol.node.node.Node` that finds and
-keeps peers: it redials known addresses (from tokens, presence, the roster's
-relays, ``--peer`` and the peerstore) with backoff, clearing libp2p's negative
-dial cache; refuses blocked peers; greets a new peer with a presence
+:class:`Peers`, which each :class:`protocol.node.node.Node` owns, finds and
+keeps peers: it redials the addresses the core keeps (from tokens, presence, the
+roster's relays and ``--peer``) with backoff, clearing libp2p's negative
+dial cache; cuts peers the core refuses; greets a new peer with a presence
 announcement once it is in a shared circle's mesh; announces presence every
 minute; and hands pinned circles to relays when it meets them.
 """
@@ -12,23 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from typing import TYPE_CHECKING, Any
 
 import multiaddr
 import trio
-from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from protocol import circle, presence, schema
 from protocol.node import pinning
-from protocol.node.blocklist import BlockList
-from protocol.node.core import NodeCore
-from protocol.node.events import Effect, Emit, PeerCame, PeerWent
-from protocol.node.guard import GuardedPubsub
+from protocol.node.events import Emit, PeerCame, PeerWent
 from protocol.node.host import LOG, key_of
-from protocol.node.limits import RelayPolicy
-from protocol.node.profile import Profile
+from protocol.node.ports import ACTIVE, NodePort
 
 PRESENCE_INTERVAL = 60.0
 """Seconds between presence announcements in each circle."""
@@ -39,15 +34,13 @@ REPAIR_S = 20.0
 MAX_BACKOFF = 15.0
 """Longest wait between redials of a known address: a healed network is found within this."""
 PUBSUB_PROTOCOLS = {"/meshsub/1.0.0", "/meshsub/1.1.0", "/meshsub/1.2.0", "/floodsub/1.0.0"}
-ACTIVE = ("member", "relay")
-"""Circle statuses the node takes part in: as a member, or as the circle's relay."""
 
 
 class Notifee(INotifee):
     """Tells the node when connections open and close."""
 
-    def __init__(self, node: Peering) -> None:
-        self.node = node
+    def __init__(self, peers: Peers) -> None:
+        self.peers = peers
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
         pass
@@ -56,10 +49,10 @@ class Notifee(INotifee):
         pass
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self.node._on_connected(conn.muxed_conn.peer_id)
+        self.peers.on_connected(conn.muxed_conn.peer_id)
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        self.node._on_disconnected(conn.muxed_conn.peer_id)
+        self.peers.on_disconnected(conn.muxed_conn.peer_id)
 
     async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
         pass
@@ -68,49 +61,32 @@ class Notifee(INotifee):
         pass
 
 
-class Peering:
-    """Peer handling, mixed into ``Node`` (which sets these attributes)."""
+class Peers:
+    """A node's peers (an object the node owns): who is connected, dialling, greeting, repairs.
 
-    host: IHost
-    pubsub: GuardedPubsub
-    profile: Profile
-    blocklist: BlockList
-    emit: Any
-    extra_peers: list[str]
-    dial_interval: float
-    addrs: list[str]
-    _connected: set[ID]
-    _topics: dict[str, bytes]
-    _backoff: dict[str, tuple[float, float]]
-    _nursery: trio.Nursery | None
+    Decisions (refusing a peer, which addresses to keep dialling) are the core's; this
+    carries them out on the node's host and pubsub (reached through :class:`NodePort`).
+    """
 
-    core: NodeCore
-    relay: RelayPolicy | None
-    _repaired: dict[ID, float]
-    _pinned_at: set[tuple[ID, bytes]]
+    def __init__(self, node: NodePort, dial_interval: float = 2.0) -> None:
+        self.node, self.dial_interval = node, dial_interval
+        self.connected: set[ID] = set()
+        """Peers with an open connection (kept up to date by the ``Notifee``)."""
+        self.backoff: dict[str, tuple[float, float]] = {}
+        """Per address: not before when, and the next wait if that dial fails too."""
+        self.repaired: dict[ID, float] = {}
+        self.pinned_at: set[tuple[ID, bytes]] = set()
+        """(relay, circle) offers the relay took while it stays connected."""
 
-    if TYPE_CHECKING:
-
-        def want_sync(self, pid: ID, circle_id: bytes | None) -> None: ...
-        async def _disconnect_quietly(self, pid: ID) -> None: ...
-        def _apply(self, effects: list[Effect]) -> None: ...
-        def _now(self) -> float: ...
-        def public_addrs(self) -> list[str]: ...
-
-    # refusing peers ---------------------------------------------------------------
     def refused(self, peer: str) -> bool:
         """A peer in the block list, or graylisted for flooding me with invalid records."""
-        return self.core.refused(peer, self._now())
+        return self.node.core.refused(peer, trio.current_time())
 
-    def strike(self, peer: str, weight: float = 1.0) -> None:
-        """An invalid record (or frame) forwarded by ``peer``; too many in a short time graylist it."""
-        self._apply(self.core.strike(peer, weight, self._now()))
-
-    async def _announcer(self) -> None:
+    async def announcer(self) -> None:
         """Tell each circle where I am: soon after start, then every minute (new peers: ``_greet``)."""
         await trio.sleep(1.0)
         while True:
-            for c in self.profile.store.circles():
+            for c in self.node.profile.store.circles():
                 if c.status in ACTIVE:
                     await self.announce_presence(c.id)
             await trio.sleep(PRESENCE_INTERVAL)
@@ -121,20 +97,19 @@ class Peering:
         Only as a member holding the current epoch key: a relay announces nothing (members
         find it by the roster's pin), and a member without the key waits for sync.
         """
-        addrs = self.public_addrs()[: schema.MAX_ADDRS]
-        topic = circle.topic(circle_id)
-        if not addrs or topic not in self._topics:
+        addrs = self.node.public_addrs()[: schema.MAX_ADDRS]
+        if not addrs or not self.node.joined(circle_id):
             return
-        me = self.profile
+        me = self.node.profile
         epoch = me.view(circle_id).roster.current_epoch
         key = me.epoch_keys(circle_id).get(epoch.id) if epoch is not None else None
         if epoch is None or key is None or not me.view(circle_id).roster.is_member(me.me):
             return
         now_ms = int(me.clock() * 1000)
         rec = presence.announce(me.identity, circle_id, addrs, now_ms, me.display_name, epoch.id, key)
-        await self.pubsub.publish(topic, rec.raw)
+        await self.node.pubsub.publish(circle.topic(circle_id), rec.raw)
 
-    async def _greet(self, pid: ID) -> None:
+    async def greet(self, pid: ID) -> None:
         """Announce myself to a newly connected peer once it is in each shared circle's mesh.
 
         Publishing right at connect time reaches nobody: the peer's subscriptions
@@ -145,66 +120,52 @@ class Peering:
         async def one(circle_id: bytes) -> None:
             with trio.move_on_after(GREET_TIMEOUT):
                 try:
-                    await self.pubsub.wait_for_mesh(pid, circle.topic(circle_id), timeout=GREET_TIMEOUT)
+                    await self.node.pubsub.wait_for_mesh(pid, circle.topic(circle_id), timeout=GREET_TIMEOUT)
                 except trio.TooSlowError:
                     return  # not a member there, or gone again
                 await self.announce_presence(circle_id)
 
         async with trio.open_nursery() as n:
-            for c in self.profile.store.circles():
+            for c in self.node.profile.store.circles():
                 if c.status in ACTIVE:
                     n.start_soon(one, c.id)
 
     # peers -----------------------------------------------------------------
-    def _on_connected(self, pid: ID) -> None:
-        effects = self.core.handle(PeerCame(pid.to_base58()), self._now())
-        if any(isinstance(e, Emit) for e in effects):  # a new peer, not refused
-            self._connected.add(pid)
-            self._repaired[pid] = trio.current_time()  # first check a while after the greeting
-            if self._nursery is not None:
-                self._nursery.start_soon(self._greet, pid)
-                self._nursery.start_soon(self.offer_pins, pid)
-        self._apply(effects)
+    def on_connected(self, pid: ID) -> None:
+        if any(isinstance(e, Emit) for e in self.node.feed(PeerCame(pid.to_base58()))):  # new, not refused
+            self.connected.add(pid)
+            self.repaired[pid] = trio.current_time()  # first check a while after the greeting
+            self.node.start_soon(self.greet, pid)
+            self.node.start_soon(self.offer_pins, pid)
 
     async def offer_pins(self, pid: ID, only: bytes | None = None) -> None:
         """If ``pid`` is a relay pinned to circles of mine, hand it those circles (it cannot know them)."""
         key = key_of(pid)
         if key is None:
             return
-        for c in self.profile.store.circles():
+        for c in self.node.profile.store.circles():
             if c.status == "member" and (only is None or c.id == only):
-                view = self.profile.view(c.id)
+                view = self.node.profile.view(c.id)
                 if key in view.roster.relays:
-                    why = await pinning.offer(self.host, pid, view)
+                    why = await pinning.offer(self.node.host, pid, view)
                     if why is None:
-                        self._pinned_at.add((pid, c.id))
+                        self.pinned_at.add((pid, c.id))
                     else:
                         LOG.info("relay %s refused circle %s: %s", pid, c.id.hex()[:12], why)
 
-    def _on_disconnected(self, pid: ID) -> None:
-        if pid in self._connected and not self.host.get_network().get_connections(pid):
-            self._connected.discard(pid)
-            self._repaired.pop(pid, None)
-            self._pinned_at = {(p, c) for p, c in self._pinned_at if p != pid}
-            self._apply(self.core.handle(PeerWent(pid.to_base58()), self._now()))
+    def on_disconnected(self, pid: ID) -> None:
+        if pid in self.connected and not self.node.host.get_network().get_connections(pid):
+            self.connected.discard(pid)
+            self.repaired.pop(pid, None)
+            self.pinned_at = {(p, c) for p, c in self.pinned_at if p != pid}
+            self.node.feed(PeerWent(pid.to_base58()))
 
     def redial_soon(self, addr: str | None = None) -> None:
         """Forget the backoff of ``addr`` (of every address when None): the dialer tries it next round."""
         if addr is None:
-            self._backoff.clear()
+            self.backoff.clear()
         else:
-            self._backoff.pop(addr, None)
-
-    def known_addrs(self) -> list[str]:
-        """Addresses to keep dialling; a relay dials only ``--peer`` ones (many members cannot be dialled)."""
-        addrs = list(self.extra_peers)
-        if self.relay is not None:
-            return [a for a in dict.fromkeys(addrs) if "/p2p/" in a]
-        for c in self.profile.store.circles():
-            if c.status == "member":
-                addrs += [a for r in self.profile.view(c.id).roster.relays.values() for a in r.addrs]
-            addrs += self.profile.store.peer_addrs(c.id)
-        return [a for a in dict.fromkeys(addrs) if "/p2p/" in a]
+            self.backoff.pop(addr, None)
 
     async def connect(self, addr: str) -> bool:
         try:
@@ -212,41 +173,41 @@ class Peering:
         except Exception as e:
             LOG.info("bad peer address %s: %s", addr, e)
             return False
-        if info.peer_id == self.host.get_id() or self.refused(info.peer_id.to_base58()):
+        if info.peer_id == self.node.host.get_id() or self.refused(info.peer_id.to_base58()):
             return False
-        if self.host.get_network().get_connections(info.peer_id):
+        if self.node.host.get_network().get_connections(info.peer_id):
             return True
-        net = self.host.get_network()
+        net = self.node.host.get_network()
         try:
             net.unblock_peer(info.peer_id)  # type: ignore[attr-defined]
-            self.host.get_peerstore().clear_addrs(info.peer_id)
+            self.node.host.get_peerstore().clear_addrs(info.peer_id)
         except Exception:
             pass
         try:
             with trio.fail_after(5):
-                await self.host.connect(info)
+                await self.node.host.connect(info)
         except Exception as e:
             LOG.info("dial %s failed: %s", addr, e)
             return False
         return True
 
-    async def _dialer(self) -> None:
+    async def dialer(self) -> None:
         while True:
             now = trio.current_time()
-            for pid in list(self._connected):
+            for pid in list(self.connected):
                 if self.refused(pid.to_base58()):
-                    await self._disconnect_quietly(pid)
-                elif self._nursery is not None:
-                    self._repair(pid, now)
-            for addr in self.known_addrs():
-                wait_until, delay = self._backoff.get(addr, (0.0, 1.0))
+                    await self.node.disconnect(pid)
+                else:
+                    self.repair(pid, now)
+            for addr in self.node.core.known_addrs():
+                wait_until, delay = self.backoff.get(addr, (0.0, 1.0))
                 if now < wait_until:
                     continue
                 ok = await self.connect(addr)
-                self._backoff[addr] = (0.0, 1.0) if ok else (now + delay, min(delay * 2, MAX_BACKOFF))
+                self.backoff[addr] = (0.0, 1.0) if ok else (now + delay, min(delay * 2, MAX_BACKOFF))
             await trio.sleep(self.dial_interval)
 
-    def _repair(self, pid: ID, now: float) -> None:
+    def repair(self, pid: ID, now: float) -> None:
         """Mend what py-libp2p does not: a connected peer left out of pubsub, an offer unanswered.
 
         When a pubsub stream fails to open on a busy peer (a 10 s timeout), py-libp2p
@@ -254,23 +215,22 @@ class Peering:
         gossip. And a relay that was too busy to answer a pin offer is not asked again
         until the next reconnect. Both are retried here, at most every ``REPAIR_S``.
         """
-        assert self._nursery is not None
-        if now - self._repaired.get(pid, -1e9) < REPAIR_S:
+        if now - self.repaired.get(pid, -1e9) < REPAIR_S:
             return
-        self._repaired[pid] = now
-        self.pubsub.reconsider(pid)  # a backstop: the roster may have changed unseen (a sync)
-        if pid not in self.pubsub.peers and self._speaks_pubsub(pid):
+        self.repaired[pid] = now
+        self.node.pubsub.reconsider(pid)  # a backstop: the roster may have changed unseen (a sync)
+        if pid not in self.node.pubsub.peers and self._speaks_pubsub(pid):
             LOG.info("peer %s is connected but not in pubsub; reopening its stream", pid)
-            self._nursery.start_soon(self._ensure_pubsub, pid)
+            self.node.start_soon(self._ensure_pubsub, pid)
         key = key_of(pid)
         if key is not None:
-            for c in self.profile.store.circles():
+            for c in self.node.profile.store.circles():
                 if (
                     c.status == "member"
-                    and (pid, c.id) not in self._pinned_at
-                    and key in self.profile.view(c.id).roster.relays
+                    and (pid, c.id) not in self.pinned_at
+                    and key in self.node.profile.view(c.id).roster.relays
                 ):
-                    self._nursery.start_soon(self.offer_pins, pid, c.id)
+                    self.node.start_soon(self.offer_pins, pid, c.id)
 
     def _speaks_pubsub(self, pid: ID) -> bool:
         """Whether identify said ``pid`` speaks gossipsub (or has not said yet).
@@ -279,27 +239,28 @@ class Peering:
         stream attempt, and py-libp2p a multi-line ERROR in the log, every ``REPAIR_S``.
         """
         try:
-            known = self.host.get_peerstore().get_protocols(pid)
+            known = self.node.host.get_peerstore().get_protocols(pid)
         except Exception:
             return True
         return not known or bool(set(known) & PUBSUB_PROTOCOLS)
 
     async def _ensure_pubsub(self, pid: ID) -> None:
         try:
-            await self.pubsub.ensure_peer_stream(pid, timeout=REPAIR_S)
+            await self.node.pubsub.ensure_peer_stream(pid, timeout=REPAIR_S)
         except Exception as e:
             LOG.info("could not reopen pubsub with %s: %s", pid, e)
 
-    def _remember(self, pid: ID, key: bytes) -> None:
+    def remember(self, pid: ID, key: bytes) -> None:
         """Keep a connected member's listen addresses, so either side can redial later."""
         try:
-            addrs = [str(a) for a in self.host.get_peerstore().addrs(pid)]
+            addrs = [str(a) for a in self.node.host.get_peerstore().addrs(pid)]
         except Exception:
             return
         addrs = [f"{a}/p2p/{pid.to_base58()}" for a in addrs if "/tcp/" in a and "/p2p/" not in a][:4]
         if not addrs:
             return
+        me = self.node.profile
         with contextlib.suppress(sqlite3.OperationalError):  # a full disk: remembered next time
-            for c in self.profile.store.circles():
-                if c.status in ACTIVE and self.profile.view(c.id).roster.is_member(key):
-                    self.profile.store.add_peer_addrs(c.id, addrs, "peer", int(self.profile.clock()))
+            for c in me.store.circles():
+                if c.status in ACTIVE and me.view(c.id).roster.is_member(key):
+                    me.store.add_peer_addrs(c.id, addrs, "peer", int(me.clock()))

@@ -87,7 +87,7 @@ class RelayNode(Node):
             if isinstance(out, Stored):
                 self.policy.use(r.circle)[0] += 1
         await self.join_topic(offer.circle_id)
-        for peer in {pid, *self._connected}:  # other members may already be here, holding more
+        for peer in {pid, *self.peers.connected}:  # other members may already be here, holding more
             self.want_sync(peer, offer.circle_id)
         return None
 
@@ -120,7 +120,7 @@ class RelayNode(Node):
             "members": len(members),
             "records": n,
             "bytes": size,
-            "peers": len(self._connected),
+            "peers": len(self.peers.connected),
             "rejected": counters.get("rejected", 0),
             "over_quota": counters.get("over_quota", 0),
         }

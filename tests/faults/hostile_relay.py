@@ -82,6 +82,8 @@ class HostileRelay(RelayNode):
         self._acts = open(root / "hostile.jsonl", "a")  # noqa: SIM115 (open for the process's life)
         self._spared: set[bytes] | None = None
         self._withheld: set[bytes] = set()
+        if not self.cfg["dial_out"]:
+            self.core.extra_peers.clear()  # its --peer addresses are not redialled: members come to it
 
     # bookkeeping -------------------------------------------------------------------
     def act(self, kind: str, **data: Any) -> None:
@@ -115,9 +117,6 @@ class HostileRelay(RelayNode):
         return False
 
     # wiring ------------------------------------------------------------------------------
-    def known_addrs(self) -> list[str]:
-        return super().known_addrs() if self.cfg["dial_out"] else []
-
     def _more_handlers(self) -> None:
         super()._more_handlers()
         # Its own gossip ids include sender and seqno, so its own caches let it publish a record

@@ -12,7 +12,7 @@ import trio.testing
 from libp2p.peer.id import ID
 
 from protocol.identity import Identity
-from protocol.node import limits, peers
+from protocol.node import events, limits, peers
 from protocol.node.blocklist import BlockList
 from protocol.node.node import Node
 from protocol.node.paths import resolve
@@ -55,16 +55,16 @@ def test_a_peer_forwarding_invalid_records_is_graylisted_for_a_while(tmp_path: P
 
     async def main() -> None:
         for _ in range(limits.STRIKES - 1):
-            node.strike(flooder)
-        assert not node.refused(flooder)  # a few bad records: could be a glitch
+            node.feed(events.PeerFaulted(flooder))
+        assert not node.peers.refused(flooder)  # a few bad records: could be a glitch
         await trio.sleep(limits.STRIKE_WINDOW + 1)
         for _ in range(limits.STRIKES - 1):
-            node.strike(flooder)
-        assert not node.refused(flooder)  # the old strikes have aged out of the window
-        node.strike(flooder)
-        assert node.refused(flooder) and not node.refused(honest)
+            node.feed(events.PeerFaulted(flooder))
+        assert not node.peers.refused(flooder)  # the old strikes have aged out of the window
+        node.feed(events.PeerFaulted(flooder))
+        assert node.peers.refused(flooder) and not node.peers.refused(honest)
         await trio.sleep(limits.GRAYLIST_S + 1)
-        assert not node.refused(flooder)  # graylisting ends; the block list is for good
+        assert not node.peers.refused(flooder)  # graylisting ends; the block list is for good
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     profile.close()
@@ -92,14 +92,14 @@ def test_a_connected_peer_missing_from_pubsub_gets_its_stream_reopened(tmp_path:
         async with trio.open_nursery() as n:
             node._nursery = n
             node.pubsub = StubPubsub()  # type: ignore[assignment]
-            node._repair(pid, 100.0)
+            node.peers.repair(pid, 100.0)
             await trio.testing.wait_all_tasks_blocked()
             assert ensured == [pid]
-            node._repair(pid, 100.0 + peers.REPAIR_S / 2)  # checked recently: leave it
+            node.peers.repair(pid, 100.0 + peers.REPAIR_S / 2)  # checked recently: leave it
             await trio.testing.wait_all_tasks_blocked()
             assert ensured == [pid]
             StubPubsub.peers[pid] = object()  # in pubsub now: nothing to mend
-            node._repair(pid, 101.0 + peers.REPAIR_S)
+            node.peers.repair(pid, 101.0 + peers.REPAIR_S)
             await trio.testing.wait_all_tasks_blocked()
             assert ensured == [pid]
 

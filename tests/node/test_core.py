@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,17 +16,24 @@ from protocol.node import api
 from protocol.node.core import HINT_DELAY, SUSPECT, NodeCore
 from protocol.node.events import (
     Accept,
+    CommandArrived,
     Committed,
+    Dial,
+    Dialled,
     Disconnect,
     Emit,
     GossipArrived,
+    JoinTopic,
+    KickOutbox,
     OutboxDrained,
     PeerCame,
     PeerFaulted,
     PeerWent,
+    Publish,
     Pull,
     Reconsider,
     RecordReceived,
+    Stop,
     Tick,
     Wake,
 )
@@ -240,3 +248,94 @@ def test_a_message_before_its_authors_join_is_held_then_shown(
     events = [e.event for e in of(out, Emit) if isinstance(e, Emit)]
     assert [ev.text for ev in events if isinstance(ev, api.MessageReceived)] == ["hi, I'm new"]
     dave.close()
+
+
+# commands: what each means, decided with no sockets (the node only carries the effects out) ---
+def test_a_message_sent_is_answered_then_published_and_a_failure_keeps_nothing(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, _, _, c = world
+    core = NodeCore(alice)
+    out = core.handle(CommandArrived(api.SendMessage(c, "hello", request_id=7)), 0.0)
+    (rec,) = [r for r in alice.view(c).records.values() if r.author == alice.me and r.type == records.MSG]
+    assert out == [Emit(api.MessageSent(7, c, rec.id, rec.seq)), Publish(rec)]
+    assert [rid for rid, _ in alice.store.outbox()][-1] == rec.id  # committed before it is published
+    before = dict(alice.view(c).records)
+    out = core.handle(CommandArrived(api.SendMessage(b"\x01" * 32, "to nowhere", request_id=8)), 0.0)
+    assert len(out) == 1 and isinstance(out[0], Emit) and isinstance(out[0].event, api.CommandFailed)
+    assert out[0].event.request_id == 8 and alice.view(c).records == before
+
+
+def test_a_full_disk_answers_that_nothing_was_done(
+    world: tuple[Profile, Profile, Profile, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = world[0]
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(alice, "set_display_name", full)
+    (e,) = NodeCore(alice).handle(CommandArrived(api.SetDisplayName("Al", request_id=3)), 0.0)
+    assert isinstance(e, Emit) and isinstance(e.event, api.CommandFailed)
+    assert e.event.message.startswith("Nothing was done: the disk is full")
+
+
+def test_a_new_circle_is_joined_before_it_is_announced(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice = world[0]
+    out = NodeCore(alice).handle(CommandArrived(api.CreateCircle("books", request_id=1)), 0.0)
+    assert len(out) == 2 and isinstance(out[0], JoinTopic) and isinstance(out[1], Emit)
+    assert out[1].event == api.CircleCreated(1, out[0].circle, "books")
+
+
+def test_an_invitation_carries_my_token_addresses_and_a_joiner_dials_them(
+    world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path
+) -> None:
+    alice, _, _, c = world
+    mine = f"/ip4/198.51.100.7/tcp/4001/p2p/{alice.identity.peer_id}"
+    core = NodeCore(alice, addrs=lambda: [mine, "/ip4/10.0.0.2/tcp/4001"], token_addrs=lambda: [mine])
+    dave = Profile.create(resolve(str(tmp_path), "dave"), "dave")
+    out = core.handle(CommandArrived(api.InviteKey(c, dave.me, request_id=2)), 0.0)
+    assert isinstance(out[0], Emit) and isinstance(out[0].event, api.InviteCreated)
+    assert out[1:] == [KickOutbox(), Reconsider()]  # a connected invitee may now see the topic
+    out = NodeCore(dave).handle(CommandArrived(api.AcceptInvite(out[0].event.token, request_id=3)), 0.0)
+    assert out[0] == JoinTopic(c) and out[2] == KickOutbox() and out[3:] == [Dial(mine)]
+    assert isinstance(out[1], Emit) and out[1].event == api.CircleJoined(3, c, "friends")
+    dave.close()
+
+
+def test_a_peer_connected_by_hand_is_kept_only_if_reached(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice = world[0]
+    core = NodeCore(alice)
+    addr = f"/ip4/127.0.0.1/tcp/4001/p2p/{PEER}"
+    assert core.handle(CommandArrived(api.ConnectPeer(addr, request_id=4)), 0.0) == [Dial(addr, 4)]
+    (failed,) = core.handle(Dialled(addr, False, 4), 1.0)
+    assert isinstance(failed, Emit) and failed.event == api.CommandFailed(4, f"Could not reach {addr}.")
+    assert addr not in core.known_addrs()
+    assert core.handle(Dialled(addr, True, 5), 2.0) == [Emit(api.CommandDone(5))]
+    assert addr in core.known_addrs()  # and the dialer keeps it up
+
+
+def test_a_relay_dials_only_the_peers_it_was_given(world: tuple[Profile, Profile, Profile, bytes]) -> None:
+    alice, _, _, c = world
+    member = f"/ip4/127.0.0.1/tcp/4002/p2p/{Identity.generate().peer_id}"
+    alice.store.add_peer_addrs(c, [member], "presence", 0)
+    given = f"/ip4/127.0.0.1/tcp/4001/p2p/{PEER}"
+    assert set(NodeCore(alice, peers=[given]).known_addrs()) >= {given, member}
+    relay = NodeCore(alice, relay=RelayPolicy(Quota(), alice.store), peers=[given, "/ip4/127.0.0.1/tcp/1"])
+    assert relay.known_addrs() == [given]  # not the members' (many cannot be dialled), nor no peer ID
+
+
+def test_sync_now_pulls_from_every_connected_peer_and_shutdown_stops(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    core = NodeCore(world[0])
+    other = Identity.generate().peer_id
+    for p in (PEER, other):
+        core.handle(PeerCame(p), 0.0)
+    out = core.handle(CommandArrived(api.SyncNow(request_id=5)), 1.0)
+    assert out == [Pull(p, None) for p in sorted((PEER, other))] + [Emit(api.CommandDone(5))]
+    assert core.handle(CommandArrived(api.Shutdown(request_id=6)), 2.0) == [Emit(api.CommandDone(6)), Stop()]
