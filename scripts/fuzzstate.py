@@ -539,7 +539,7 @@ class _Node:
     drop = Node.drop
     held_seqs = Node.held_seqs
     _apply = Node._apply
-    _handle = Node._handle
+    feed = Node.feed
     _now = Node._now
 
     def __init__(self, p: Profile, stream: _Stream) -> None:

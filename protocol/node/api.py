@@ -161,7 +161,7 @@ class Shutdown(Command):
 
 @dataclass(frozen=True)
 class GetStatus(Command):
-    """Answered by the control socket (not the node's command loop) with ``NodeStatus``."""
+    """Answered with ``NodeStatus``: my addresses, connected peers and the node's counters."""
 
 
 # events -------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Context(Protocol):
     """What a command may read of the node (:class:`protocol.node.core.NodeCore` is one)."""
 
     profile: Profile
+    stats: dict[str, int]
 
     @property
     def connected(self) -> Collection[str]: ...
@@ -105,6 +106,9 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
         return [Dial(cmd.addr, rid)]  # answered when the dial ends (NodeCore, on Dialled)
     if isinstance(cmd, api.SyncNow):
         return [*(Pull(peer, None) for peer in sorted(ctx.connected)), *done]
+    if isinstance(cmd, api.GetStatus):
+        status = (tuple(ctx.public_addrs()), len(ctx.connected), dict(ctx.stats))
+        return [Emit(api.NodeStatus(rid, p.identity.peer_id, *status))]
     if isinstance(cmd, api.Shutdown):
         return [*done, Stop()]
     raise ValueError(f"Unknown command {type(cmd).__name__}.")

@@ -8,7 +8,7 @@ so every write goes through here; reads go to the store directly.
 
 A request is one ``api`` command in the codec's JSON form (``codec.py``); the answer is
 one event (``CommandFailed`` with a sentence if the command failed or the request was
-not a command). ``GetStatus`` is answered here: the node's addresses and counters.
+not a command).
 """
 
 from __future__ import annotations
@@ -105,12 +105,7 @@ async def _client(node: Node, stream: trio.SocketStream) -> None:
         except ValueError as e:  # JSONDecodeError is one
             await _send(stream, event_json(api.CommandFailed(0, f"Bad request: {e}.")))
             return
-        if isinstance(cmd, api.GetStatus):
-            status = api.NodeStatus(cmd.request_id, node.profile.identity.peer_id, tuple(node.addrs),
-                                    len(node.peers.connected), dict(node.stats))  # fmt: skip
-            await _send(stream, event_json(status))
-        else:
-            await _send(stream, event_json(await node.call(cmd)))
+        await _send(stream, event_json(await node.call(cmd)))
     except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
         pass
     finally:

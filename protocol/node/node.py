@@ -98,26 +98,6 @@ class Node:
         self.addrs: list[str] = []
         self.token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
-        self._outer_emit = emit
-        self.emit = self._emit
-        self._waiters: dict[int, trio.MemorySendChannel[api.Event]] = {}
-
-    def _emit(self, event: api.Event) -> None:
-        rid = getattr(event, "request_id", None)
-        if rid is not None and rid in self._waiters:
-            self._waiters.pop(rid).send_nowait(event)
-        self._outer_emit(event)
-
-    async def call(self, cmd: api.Command) -> api.Event:
-        """Run a command now and return the event that answers it."""
-        send, recv = trio.open_memory_channel[api.Event](1)
-        self._waiters[cmd.request_id] = send
-        try:
-            await self._command(cmd)
-            with trio.fail_after(10):
-                return await recv.receive()
-        finally:
-            self._waiters.pop(cmd.request_id, None)
 
     def _now(self) -> float:
         try:
@@ -147,19 +127,22 @@ class Node:
             elif isinstance(e, (events.JoinTopic, events.Publish, events.Dial)):
                 self.start_soon(self._carry_out, [e])  # in a command: awaited in its turn
 
-    async def _carry_out(self, effects: list[events.Effect]) -> None:
-        """Carry out a command's effects in order, awaiting each that takes time."""
+    async def _carry_out(self, effects: list[events.Effect]) -> list[events.Effect]:
+        """Carry out a command's effects in order, awaiting each that takes time; all it led to."""
+        done: list[events.Effect] = []
         for e in effects:
+            done.append(e)
             if isinstance(e, events.JoinTopic):
                 await self.join_topic(e.circle)
             elif isinstance(e, events.Publish):
                 await self._send_now(e.record)
             elif isinstance(e, events.Dial) and e.request_id is not None:
-                self.feed(events.Dialled(e.addr, await self.peers.connect(e.addr), e.request_id))
+                done += self.feed(events.Dialled(e.addr, await self.peers.connect(e.addr), e.request_id))
             elif isinstance(e, events.Dial):
                 self.start_soon(self.peers.connect, e.addr)
             else:
                 self._apply([e])
+        return done
 
     def feed(self, event: events.Event) -> list[events.Effect]:
         """One event through the core, its effects carried out (those that take time, soon)."""
@@ -408,16 +391,19 @@ class Node:
     # commands --------------------------------------------------------------
     async def _command_loop(self) -> None:
         async for cmd in self.commands_out:
-            await self._command(cmd)
+            await self.call(cmd)
 
-    async def _command(self, cmd: api.Command) -> None:
-        """One command through the core; its effects carried out in order."""
-        effects = self.core.handle(events.CommandArrived(cmd), self._now())
+    async def call(self, cmd: api.Command) -> api.Event:
+        """Run a command now (through the core, its effects in order); the event that answered it."""
         try:
-            await self._carry_out(effects)
+            done = await self._carry_out(self.core.handle(events.CommandArrived(cmd), self._now()))
+            said = (e.event for e in done if isinstance(e, events.Emit))
+            return next(ev for ev in said if getattr(ev, "request_id", None) == cmd.request_id)
         except Exception as e:  # the store has it; a topic or a dial failed
             LOG.exception("command %r failed", cmd)
-            self.emit(api.CommandFailed(cmd.request_id, f"Internal error: {e}"))
+            failed = api.CommandFailed(cmd.request_id, f"Internal error: {e}")
+            self.emit(failed)
+            return failed
 
     async def _reach_relay(self, circle_id: bytes, addr: str) -> None:
         """After a pin: connect to the relay (which offers it our circles), or offer this one now."""
