@@ -135,6 +135,16 @@ class RosterState:
     def is_member(self, key: bytes) -> bool:
         return key in self.members
 
+    def may_sync(self, key: bytes) -> bool:
+        """A member or the circle's relay: who may fetch its records and be asked for them."""
+        return key in self.members or key in self.relays
+
+    def may_know(self, key: bytes) -> bool:
+        """Who may learn that I am in the circle: those who may sync it, and invitees not joined yet."""
+        return self.may_sync(key) or any(
+            i.invitee == key and i.used_by is None and not i.revoked for i in self.invites.values()
+        )
+
     def role(self, key: bytes) -> str | None:
         if key in self.members:
             return self.members[key].role

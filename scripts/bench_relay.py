@@ -84,6 +84,7 @@ from benchkit import (  # noqa: E402
     pad,
     parse_payload,
     percentile,
+    print_rows,
     print_targets,
     proc_cpu,
     rnd,
@@ -808,78 +809,45 @@ def verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def print_table(plan: Plan, res: dict[str, Any], checks: list[dict[str, Any]]) -> None:
-    rel, lat = res["relay"], res["latency"]
+    rel, lat, loss, m = res["relay"], res["latency"], res["loss"], res["members"]
+    idle, busy = rel["idle"], rel["busy"]
     print(
         f"relay: {plan.circles} circles x {plan.members} members ({plan.live} live each), "
         f"{res['send']['offered_rate']:g} msg/s offered, {fmt(res['send']['achieved_rate'])} achieved"
     )
+
+    def pair(a: Any, b: Any) -> str:
+        return f"{fmt(a)} / {fmt(b)}"
+
     rows = [
-        (
-            "relay CPU, % of one core (send phase, mean / max 1 s)",
-            f"{fmt(rel['busy']['cpu_pct_one_core'])} / {fmt(rel['busy']['cpu_pct_max_1s'])}",
-        ),
-        ("relay CPU, % of one core (idle, all circles pinned)", fmt(rel["idle"]["cpu_pct_one_core"])),
-        (
-            "relay CPU ms per message (all / above idle)",
-            f"{fmt(rel['cpu_ms_per_message'])} / {fmt(rel['cpu_ms_per_message_above_idle'])}",
-        ),
-        (
-            "relay RSS MiB (before send / end / peak)",
-            " / ".join(fmt(rel["rss_mib"][k]) for k in ("before_send", "end", "peak")),
-        ),
-        (
-            "relay store rate, records/s (mean / p50 of 1 s)",
-            f"{fmt(rel['store_rate_per_s'])} / {fmt(rel['store_rate_1s']['p50'])}",
-        ),
-    ]
-    for kind in (DIRECT, RELAYED):
-        x = lat[kind]
-        rows.append(
-            (
-                f"{kind} latency p50 / p99 ms ({x['circles']} circles)",
-                f"{fmt(x['p50_ms'])} / {fmt(x['p99_ms'])}  ({x['delivered']:,}/{x['expected']:,} delivered; "
-                f"-> MessageSent / published p50 {fmt(x['to_message_sent']['p50_ms'])} / "
-                f"{fmt(x['to_message_published']['p50_ms'])})",
-            )
-        )
-    rows.append(
-        (
-            "relayed / direct (p50, p99); added p50 ms",
-            f"{fmt(res['latency_ratio_p50'])}x, {fmt(res['latency_ratio_p99'])}x; "
-            f"{fmt(res['added_latency_p50_ms'])}",
-        )
-    )
-    loss = res["loss"]
-    rows.append(
-        (
-            "lost (receivers / relay store); by sync",
-            f"{loss['lost']} / {loss['not_stored_by_relay']}; "
-            f"{res['members']['counters'].get('sync_records', 0):,} records by sync",
-        )
-    )
-    m = res["members"]
-    idle, busy = rel["idle"], rel["busy"]
-    rows.append(
-        (
-            "member processes CPU, cores (idle / send phase)",
-            f"{fmt(idle['members_cpu_cores'])} / {fmt(busy['members_cpu_cores'])}",
-        )
-    )
-    rows.append(
-        (
-            f"whole machine busy, cores of {os.cpu_count()} (idle / send phase)",
-            f"{fmt(idle['machine_busy_cores'])} / {fmt(busy['machine_busy_cores'])}",
-        )
-    )
-    rows.append(
-        (
-            "member worker loop lag ms (worst worker p50 / p99)",
-            f"{fmt(m['loop_lag_p50_ms_max'])} / {fmt(m['loop_lag_p99_ms_max'])}",
-        )
-    )
-    w = max(len(a) for a, _ in rows)
-    for a, b in rows:
-        print(f"  {a.ljust(w)}  {b}")
+        ("relay CPU, % of one core (send phase, mean / max 1 s)",
+         pair(busy["cpu_pct_one_core"], busy["cpu_pct_max_1s"])),
+        ("relay CPU, % of one core (idle, all circles pinned)", fmt(idle["cpu_pct_one_core"])),
+        ("relay CPU ms per message (all / above idle)",
+         pair(rel["cpu_ms_per_message"], rel["cpu_ms_per_message_above_idle"])),
+        ("relay RSS MiB (before send / end / peak)",
+         " / ".join(fmt(rel["rss_mib"][k]) for k in ("before_send", "end", "peak"))),
+        ("relay store rate, records/s (mean / p50 of 1 s)",
+         pair(rel["store_rate_per_s"], rel["store_rate_1s"]["p50"])),
+        *((f"{kind} latency p50 / p99 ms ({x['circles']} circles)",
+           f"{pair(x['p50_ms'], x['p99_ms'])}  ({x['delivered']:,}/{x['expected']:,} delivered; "
+           f"-> MessageSent / published p50 "
+           f"{pair(x['to_message_sent']['p50_ms'], x['to_message_published']['p50_ms'])})")
+          for kind, x in ((k, lat[k]) for k in (DIRECT, RELAYED))),
+        ("relayed / direct (p50, p99); added p50 ms",
+         f"{fmt(res['latency_ratio_p50'])}x, {fmt(res['latency_ratio_p99'])}x; "
+         f"{fmt(res['added_latency_p50_ms'])}"),
+        ("lost (receivers / relay store); by sync",
+         f"{pair(loss['lost'], loss['not_stored_by_relay'])}; "
+         f"{m['counters'].get('sync_records', 0):,} records by sync"),
+        ("member processes CPU, cores (idle / send phase)",
+         pair(idle["members_cpu_cores"], busy["members_cpu_cores"])),
+        (f"whole machine busy, cores of {os.cpu_count()} (idle / send phase)",
+         pair(idle["machine_busy_cores"], busy["machine_busy_cores"])),
+        ("member worker loop lag ms (worst worker p50 / p99)",
+         pair(m["loop_lag_p50_ms_max"], m["loop_lag_p99_ms_max"])),
+    ]  # fmt: skip
+    print_rows(("figure", "value"), rows, left=2)
     print_targets(checks)
 
 

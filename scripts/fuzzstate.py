@@ -533,11 +533,10 @@ class _Stream:
 
 
 class _Node:
-    """What syncer.pull and syncer.serve use of a Node: the real take, drop, held_seqs (its core's)."""
+    """What syncer.pull and syncer.serve use of a Node: the real take and drop, and its core."""
 
     take = Node.take
     drop = Node.drop
-    held_seqs = Node.held_seqs
     _apply = Node._apply
     feed = Node.feed
     _now = Node._now

@@ -23,11 +23,11 @@ import time
 
 import multiaddr
 import trio
-from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import IHost, INetConn, INetwork
 
 from protocol.node import api, circuit, lan, reach, upnp
-from protocol.node.host import LOG, key_of
-from protocol.node.ports import NodePort
+from protocol.node.host import LOG, Notifee, key_of
+from protocol.node.ports import ACTIVE, NodePort
 
 CHECK_S = 3.0
 """Seconds between checks of this machine's addresses."""
@@ -44,7 +44,7 @@ def _relayed_conn(conn: INetConn) -> bool:
         return False
 
 
-class Supersede(INotifee):
+class Supersede(Notifee):
     """When a peer connects again directly, close its older direct connections: it moved.
 
     A friend whose address vanished cannot send a FIN from it, so our side keeps a
@@ -81,21 +81,6 @@ class Supersede(INotifee):
             with contextlib.suppress(Exception):
                 await c.close()
 
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        pass
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        pass
-
-    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        pass
-
 
 def _dialable(candidates: list[multiaddr.Multiaddr]) -> list[multiaddr.Multiaddr]:
     return [multiaddr.Multiaddr(a) for a in reach.dialable(str(c) for c in candidates)]
@@ -118,8 +103,7 @@ def _ips(addrs: list[str]) -> set[str]:
 
 def _relayed(node: NodePort) -> bool:
     """Connected to a relay pinned to one of my circles (it stores and forwards for me)."""
-    relays = {k for c in node.profile.store.circles() if c.status == "member"
-              for k in node.profile.view(c.id).roster.relays}  # fmt: skip
+    relays = {k for c in node.profile.store.circles("member") for k in node.profile.view(c.id).roster.relays}
     return any(key_of(pid) in relays for pid in list(node.peers.connected))
 
 
@@ -176,7 +160,6 @@ async def _tell(node: NodePort) -> None:
         # (py-libp2p drops a peer's subscriptions when any of its pubsub streams dies).
         with contextlib.suppress(Exception):
             await node.pubsub.message_all_peers(node.pubsub.get_hello_packet().SerializeToString())
-        for c in node.profile.store.circles():
-            if c.status in ("member", "relay"):
-                with contextlib.suppress(Exception):
-                    await node.peers.announce_presence(c.id)
+        for c in node.profile.store.circles(*ACTIVE):
+            with contextlib.suppress(Exception):
+                await node.peers.announce_presence(c.id)

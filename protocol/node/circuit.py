@@ -45,9 +45,8 @@ RESERVE_S = 5.0
 
 def _members_of_pinned(node: NodePort) -> set[bytes]:
     keys: set[bytes] = set()
-    for c in node.profile.store.circles():
-        if c.status == "relay":
-            keys |= set(node.profile.view(c.id).roster.members)
+    for c in node.profile.store.circles("relay"):
+        keys |= set(node.profile.view(c.id).roster.members)
     return keys
 
 
@@ -75,9 +74,7 @@ async def hop(node: NodePort) -> None:
 def _relays(node: NodePort) -> dict[ID, list[str]]:
     """The relays pinned to my circles: peer ID to their pinned addresses."""
     out: dict[ID, list[str]] = {}
-    for c in node.profile.store.circles():
-        if c.status != "member":
-            continue
+    for c in node.profile.store.circles("member"):
         for r in node.profile.view(c.id).roster.relays.values():
             for a in r.addrs:
                 with contextlib.suppress(Exception):
@@ -163,9 +160,7 @@ def _dial_circuits(
     punch) should not wait for those.
     """
     me = node.host.get_id()
-    for c in node.profile.store.circles():
-        if c.status != "member":
-            continue
+    for c in node.profile.store.circles("member"):
         for a in node.profile.store.peer_addrs(c.id):
             if "/p2p-circuit" not in a or a in dialling:
                 continue

@@ -23,7 +23,7 @@ from typing import TextIO
 import libp2p  # noqa: F401  (its import resets the "libp2p" logger; configure after)
 import multiaddr
 from libp2p import new_host
-from libp2p.abc import IHost, ISecureTransport
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee, ISecureTransport
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
@@ -209,3 +209,25 @@ def key_of(peer: ID) -> bytes | None:
         return parse_peer_id(peer.to_base58())
     except Exception:
         return None
+
+
+class Notifee(INotifee):
+    """A network notifee that ignores every event: subclasses take the ones they need."""
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        pass
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        pass
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass

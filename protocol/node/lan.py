@@ -27,7 +27,7 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from protocol.node import reach
 from protocol.node.host import LOG, key_of
-from protocol.node.ports import NodePort
+from protocol.node.ports import ACTIVE, NodePort
 
 ENV = "SMALLSOCIAL_LAN_DISCOVERY"
 """``off``: no mDNS (the user's switch; ``SMALLSOCIAL_DISCOVERY=off`` turns it off too)."""
@@ -39,13 +39,7 @@ def enabled() -> bool:
 
 def _circles_of(node: NodePort, key: bytes) -> list[bytes]:
     """My active circles that ``key`` is a member or relay of."""
-    out = []
-    for c in node.profile.store.circles():
-        if c.status in ("member", "relay"):
-            roster = node.profile.view(c.id).roster
-            if roster.is_member(key) or key in roster.relays:
-                out.append(c.id)
-    return out
+    return [c.id for c in node.profile.store.circles(*ACTIVE) if node.profile.view(c.id).roster.may_sync(key)]
 
 
 def _found(node: NodePort, info: PeerInfo) -> None:

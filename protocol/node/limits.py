@@ -189,11 +189,10 @@ class RelayPolicy:
         """Delete message records past the retention (``now_s``: wall-clock seconds); how many."""
         cutoff = now_s - int(self.quota.retention_days * DAY_S)
         total = 0
-        for c in self.store.circles():
-            if c.status == "relay":
-                n = self.store.expire_messages(c.id, cutoff)
-                if n:
-                    LOG.info("retention: deleted %d message(s) of circle %s", n, c.id.hex()[:12])
-                    self.usage.pop(c.id, None)
-                    total += n
+        for c in self.store.circles("relay"):
+            n = self.store.expire_messages(c.id, cutoff)
+            if n:
+                LOG.info("retention: deleted %d message(s) of circle %s", n, c.id.hex()[:12])
+                self.usage.pop(c.id, None)
+                total += n
         return total

@@ -44,7 +44,7 @@ from protocol.node.blocklist import BlockList
 from protocol.node.core import NodeCore
 from protocol.node.host import DEFAULT_LISTEN, key_of, make_gossipsub, make_host, make_pubsub
 from protocol.node.limits import RelayPolicy
-from protocol.node.peers import Notifee, Peers
+from protocol.node.peers import PeerNotifee, Peers
 from protocol.node.ports import ACTIVE
 from protocol.node.profile import Profile
 from protocol.records import Record
@@ -124,6 +124,8 @@ class Node:
                 self.start_soon(self._reach_relay, e.circle, e.addr)
             elif isinstance(e, events.Stop):
                 self.stop()
+            elif isinstance(e, events.Dial) and e.request_id is None:
+                self.start_soon(self.peers.connect, e.addr)
             elif isinstance(e, (events.JoinTopic, events.Publish, events.Dial)):
                 self.start_soon(self._carry_out, [e])  # in a command: awaited in its turn
 
@@ -138,8 +140,6 @@ class Node:
                 await self._send_now(e.record)
             elif isinstance(e, events.Dial) and e.request_id is not None:
                 done += self.feed(events.Dialled(e.addr, await self.peers.connect(e.addr), e.request_id))
-            elif isinstance(e, events.Dial):
-                self.start_soon(self.peers.connect, e.addr)
             else:
                 self._apply([e])
         return done
@@ -177,7 +177,7 @@ class Node:
         listen = [multiaddr.Multiaddr(a) for a in self.listen]
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.host.run(listen_addrs=listen))
-            self.host.get_network().register_notifee(Notifee(self.peers))
+            self.host.get_network().register_notifee(PeerNotifee(self.peers))
             await stack.enter_async_context(background_trio_service(self.pubsub))
             await stack.enter_async_context(background_trio_service(self.gossipsub))
             await self.pubsub.wait_until_ready()
@@ -187,9 +187,8 @@ class Node:
             try:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
-                    for c in self.profile.store.circles():
-                        if c.status in ACTIVE:
-                            await self.join_topic(c.id)
+                    for c in self.profile.store.circles(*ACTIVE):
+                        await self.join_topic(c.id)
                     nursery.start_soon(self._publisher)
                     nursery.start_soon(self.peers.dialer)
                     nursery.start_soon(self._syncer)
@@ -264,16 +263,8 @@ class Node:
         """
         if peer == self.host.get_id():
             return True
-        cid = self._topics.get(topic)
-        key = key_of(peer)
-        if cid is None or key is None:
-            return False
-        roster = self.profile.view(cid).roster
-        return (
-            roster.is_member(key)
-            or key in roster.relays
-            or any(i.invitee == key and i.used_by is None and not i.revoked for i in roster.invites.values())
-        )
+        cid, key = self._topics.get(topic), key_of(peer)
+        return cid is not None and key is not None and self.profile.view(cid).roster.may_know(key)
 
     def reconsider_peers(self) -> None:
         """After a roster change or a new topic: peers may now know more topics (guard.py)."""
@@ -365,22 +356,18 @@ class Node:
     async def _syncer(self) -> None:
         async for pid, cid in self._sync_queue:
             self._sync_pending.discard((pid, cid))
-            circles = [cid] if cid else [c.id for c in self.profile.store.circles() if c.status in ACTIVE]
+            circles = [cid] if cid else [c.id for c in self.profile.store.circles(*ACTIVE)]
             key = key_of(pid)
             if key is not None and cid is None:
                 self.peers.remember(pid, key)
             for c in circles:
-                roster = self.profile.view(c).roster
-                if key is None or not (roster.is_member(key) or key in roster.relays):
+                if key is None or not self.profile.view(c).roster.may_sync(key):
                     continue
                 try:
                     with trio.fail_after(30):
                         await self._pull(pid, c)
                 except Exception as e:
                     LOG.info("sync of %s with %s failed: %s", c.hex()[:12], pid, e)
-
-    def held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
-        return self.core.held_seqs(circle_id)
 
     async def _pull(self, pid: ID, circle_id: bytes) -> None:
         await syncer.pull(self, pid, circle_id)

@@ -15,14 +15,14 @@ import sqlite3
 
 import multiaddr
 import trio
-from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import INetConn, INetwork
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from protocol import circle, presence, schema
 from protocol.node import pinning
 from protocol.node.events import Emit, PeerCame, PeerWent
-from protocol.node.host import LOG, key_of
+from protocol.node.host import LOG, Notifee, key_of
 from protocol.node.ports import ACTIVE, NodePort
 
 PRESENCE_INTERVAL = 60.0
@@ -36,29 +36,17 @@ MAX_BACKOFF = 15.0
 PUBSUB_PROTOCOLS = {"/meshsub/1.0.0", "/meshsub/1.1.0", "/meshsub/1.2.0", "/floodsub/1.0.0"}
 
 
-class Notifee(INotifee):
-    """Tells the node when connections open and close."""
+class PeerNotifee(Notifee):
+    """Tells the node's peers when connections open and close."""
 
     def __init__(self, peers: Peers) -> None:
         self.peers = peers
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
         self.peers.on_connected(conn.muxed_conn.peer_id)
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
         self.peers.on_disconnected(conn.muxed_conn.peer_id)
-
-    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        pass
-
-    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        pass
 
 
 class Peers:
@@ -86,9 +74,8 @@ class Peers:
         """Tell each circle where I am: soon after start, then every minute (new peers: ``_greet``)."""
         await trio.sleep(1.0)
         while True:
-            for c in self.node.profile.store.circles():
-                if c.status in ACTIVE:
-                    await self.announce_presence(c.id)
+            for c in self.node.profile.store.circles(*ACTIVE):
+                await self.announce_presence(c.id)
             await trio.sleep(PRESENCE_INTERVAL)
 
     async def announce_presence(self, circle_id: bytes) -> None:
@@ -126,9 +113,8 @@ class Peers:
                 await self.announce_presence(circle_id)
 
         async with trio.open_nursery() as n:
-            for c in self.node.profile.store.circles():
-                if c.status in ACTIVE:
-                    n.start_soon(one, c.id)
+            for c in self.node.profile.store.circles(*ACTIVE):
+                n.start_soon(one, c.id)
 
     # peers -----------------------------------------------------------------
     def on_connected(self, pid: ID) -> None:
@@ -143,8 +129,8 @@ class Peers:
         key = key_of(pid)
         if key is None:
             return
-        for c in self.node.profile.store.circles():
-            if c.status == "member" and (only is None or c.id == only):
+        for c in self.node.profile.store.circles("member"):
+            if only is None or c.id == only:
                 view = self.node.profile.view(c.id)
                 if key in view.roster.relays:
                     why = await pinning.offer(self.node.host, pid, view)
@@ -224,12 +210,8 @@ class Peers:
             self.node.start_soon(self._ensure_pubsub, pid)
         key = key_of(pid)
         if key is not None:
-            for c in self.node.profile.store.circles():
-                if (
-                    c.status == "member"
-                    and (pid, c.id) not in self.pinned_at
-                    and key in self.node.profile.view(c.id).roster.relays
-                ):
+            for c in self.node.profile.store.circles("member"):
+                if (pid, c.id) not in self.pinned_at and key in self.node.profile.view(c.id).roster.relays:
                     self.node.start_soon(self.offer_pins, pid, c.id)
 
     def _speaks_pubsub(self, pid: ID) -> bool:
@@ -261,6 +243,6 @@ class Peers:
             return
         me = self.node.profile
         with contextlib.suppress(sqlite3.OperationalError):  # a full disk: remembered next time
-            for c in me.store.circles():
-                if c.status in ACTIVE and me.view(c.id).roster.is_member(key):
+            for c in me.store.circles(*ACTIVE):
+                if me.view(c.id).roster.is_member(key):
                     me.store.add_peer_addrs(c.id, addrs, "peer", int(me.clock()))

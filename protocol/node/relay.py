@@ -69,7 +69,7 @@ class RelayNode(Node):
         store = self.profile.store
         row = store.circle(offer.circle_id)
         if row is None:
-            if sum(1 for c in store.circles() if c.status == "relay") >= self.policy.quota.circles:
+            if len(store.circles("relay")) >= self.policy.quota.circles:
                 LOG.info(
                     "refused circle %s: at the limit of %d circles",
                     offer.circle_id.hex()[:12],
@@ -105,7 +105,7 @@ class RelayNode(Node):
 
     def status(self) -> dict[str, Any]:
         store = self.profile.store
-        circles = [c for c in store.circles() if c.status == "relay"]
+        circles = store.circles("relay")
         members: set[bytes] = set()
         n = size = 0
         for c in circles:

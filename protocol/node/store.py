@@ -280,8 +280,12 @@ class Store:
             for r in rows
         ]
 
-    def circles(self) -> list[CircleRow]:
-        return self._circle_rows("ORDER BY added_at, id")
+    def circles(self, *statuses: str) -> list[CircleRow]:
+        """Every circle here, oldest first (only those in ``statuses`` when given)."""
+        if not statuses:
+            return self._circle_rows("ORDER BY added_at, id")
+        marks = ",".join("?" * len(statuses))
+        return self._circle_rows(f"WHERE status IN ({marks}) ORDER BY added_at, id", statuses)
 
     def invited_children(self, parent: bytes) -> list[CircleRow]:
         """The fork invitations of ``parent`` not accepted yet (children in state "invited")."""

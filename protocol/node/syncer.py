@@ -27,7 +27,7 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
     """Ask ``pid`` for what I lack in one circle and take it in, a batch per commit."""
     stream = await node.host.new_stream(pid, [TProtocol(syncwire.PROTOCOL)])
     try:
-        vec = sync.vector(node.held_seqs(circle_id))
+        vec = sync.vector(node.core.held_seqs(circle_id))
         await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(circle_id, vec)))
         received = 0
         strangers: list[Record] = []
@@ -41,18 +41,9 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
                     except ProtocolError as e:
                         node.drop(circle_id, f"sync from {pid}: {e}")
                 batch.sort(key=lambda r: (not r.is_roster, r.author, r.seq))
-                try:
-                    with node.profile.store.tx():  # one commit per batch, not per record
-                        for r in batch:
-                            if r.type == records.GENESIS or r.circle != circle_id:
-                                continue
-                            if _unplaceable_stranger(node, r):
-                                strangers.append(r)  # its author's join may come later in this answer
-                            elif node.take(r, None):
-                                received += 1
-                except BaseException:
-                    node.profile.forget_views()  # the memory views ran ahead of a rolled-back store
-                    raise
+                ours = [r for r in batch if r.type != records.GENESIS and r.circle == circle_id]
+                # A stranger's record waits: its author's join may come later in this answer.
+                received += _take_all(node, ours, strangers)
                 await trio.sleep(0)
             elif tag == syncwire.VECTOR:
                 break
@@ -72,6 +63,25 @@ def _unplaceable_stranger(node: NodePort, record: Record) -> bool:
     return isinstance(view.check(record), Held) and not view.known(record.author)
 
 
+def _take_all(node: NodePort, batch: list[Record], strangers: list[Record]) -> int:
+    """Take a batch in one transaction (rolled back whole if it fails); how many were stored.
+
+    Records by authors the roster does not know yet go to ``strangers`` instead.
+    """
+    stored = 0
+    try:
+        with node.profile.store.tx():  # one commit per batch, not per record
+            for r in batch:
+                if _unplaceable_stranger(node, r):
+                    strangers.append(r)
+                elif node.take(r, None):
+                    stored += 1
+    except BaseException:
+        node.profile.forget_views()  # the memory views ran ahead of a rolled-back store
+        raise
+    return stored
+
+
 def _settle_strangers(node: NodePort, pid: ID, circle_id: bytes, strangers: list[Record]) -> int:
     """After a whole answer, take the strangers' records it placed; drop the rest with a reason.
 
@@ -79,22 +89,11 @@ def _settle_strangers(node: NodePort, pid: ID, circle_id: bytes, strangers: list
     the store's held area: a peer (a hostile relay, say) could fill it with records of made-up
     keys. A real one comes again in a later sync, with what places it.
     """
-    stored = 0
-    try:
-        with node.profile.store.tx():
-            progress = True
-            while strangers and progress:
-                progress, rest = False, []
-                for r in strangers:
-                    if _unplaceable_stranger(node, r):
-                        rest.append(r)
-                    elif node.take(r, None):
-                        stored += 1
-                        progress = True
-                strangers = rest
-    except BaseException:
-        node.profile.forget_views()
-        raise
+    stored, n = 0, len(strangers) + 1
+    while strangers and len(strangers) < n:  # each pass may place some: their joins came first
+        n, rest = len(strangers), list[Record]()
+        stored += _take_all(node, strangers, rest)
+        strangers = rest
     for r in strangers:
         node.drop(circle_id, f"sync from {pid}: a record by {r.author.hex()[:12]}, who is not a member")
     return stored
@@ -113,11 +112,7 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             row = node.profile.store.circle(cid)
             roster = node.profile.view(cid).roster if row and row.status != "invited" else None
             departed = roster is not None and key is not None and key in roster.departed
-            if (
-                roster is None
-                or key is None
-                or not (roster.is_member(key) or key in roster.relays or departed)
-            ):
+            if roster is None or key is None or not (roster.may_sync(key) or departed):
                 node.stats["sync_denied"] += 1
                 await stream.write(syncwire.frame(syncwire.DENIED, b"not a member of that circle"))
                 return
@@ -129,7 +124,7 @@ async def serve(node: NodePort, stream: INetStream) -> None:
                 if departed
                 else None
             )
-            held = node.held_seqs(cid)
+            held = node.core.held_seqs(cid)
             plan = sync.plan(held, theirs)
             sent = 0
             batch: list[bytes] = []

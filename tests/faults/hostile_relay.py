@@ -280,7 +280,7 @@ class HostileRelay(RelayNode):
         if roster is None or key is None or not (roster.is_member(key) or key in roster.relays):
             await stream.write(syncwire.frame(syncwire.DENIED, b"not a member of that circle"))
             return
-        held = self.held_seqs(cid)
+        held = self.core.held_seqs(cid)
         plan = sync.plan(held, theirs)
         peer = pid.to_base58()
         out: list[bytes] = []

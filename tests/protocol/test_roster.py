@@ -204,6 +204,24 @@ def test_pin_relay(world3: World) -> None:
     assert RELAY.public_key not in w.roster.relays
 
 
+def test_who_may_sync_and_who_may_learn_of_the_circle(world3: World) -> None:
+    w = world3
+    w.add(actions.pin(BOB, w.roster, w.pos(BOB), RELAY.public_key, ["/ip4/127.0.0.1/tcp/4002"], NOW_MS))
+    inv = w.invite(ALICE, DAVE)
+    s = w.roster
+    for k in (ALICE, BOB, RELAY):  # members and the relay hold copies: they may sync and know
+        assert s.may_sync(k.public_key) and s.may_know(k.public_key)
+    assert s.may_know(DAVE.public_key) and not s.may_sync(DAVE.public_key)  # invited, not joined
+    assert not s.may_know(MALLORY.public_key) and not s.may_sync(MALLORY.public_key)
+    w.join(DAVE, inv)
+    assert w.roster.may_sync(DAVE.public_key)
+    w.remove(ALICE, BOB)
+    assert not w.roster.may_know(BOB.public_key) and not w.roster.may_sync(BOB.public_key)
+    w.invite(ALICE, EVE)
+    w.remove(ALICE, EVE)  # an invitation taken back
+    assert not w.roster.may_know(EVE.public_key)
+
+
 def test_admin_only_invite_policy() -> None:
     w = new_world(invite_policy="admin")
     w.invite_and_join(ALICE, BOB)
