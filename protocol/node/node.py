@@ -182,7 +182,7 @@ class Node:
             await stack.enter_async_context(background_trio_service(self.gossipsub))
             await self.pubsub.wait_until_ready()
             self.host.set_stream_handler(TProtocol(syncwire.PROTOCOL), self._serve_sync)
-            self._more_handlers()
+            self.add_handlers()
             self.addrs = announce.announced(self.host)
             try:
                 async with trio.open_nursery() as nursery:
@@ -196,7 +196,7 @@ class Node:
                     nursery.start_soon(self._command_loop)
                     nursery.start_soon(self.peers.announcer)
                     nursery.start_soon(announce.follow, self)
-                    self._more_tasks(nursery)
+                    self.add_tasks(nursery)
                     # What lives now lives as long as the node: no full collection walks it again
                     # (those stalled delivery 150-400 ms at 50 msg/s; docs/performance.md).
                     gc.freeze()
@@ -209,11 +209,11 @@ class Node:
                     scope.shield = True
                     await self.disconnect_all()
 
-    def _more_handlers(self) -> None:
-        """Stream handlers a subclass adds (the relay's pin stream)."""
+    def add_handlers(self) -> None:
+        """Extension point, once the host runs: stream handlers a subclass adds (the relay's pin stream)."""
 
-    def _more_tasks(self, nursery: trio.Nursery) -> None:
-        """Background tasks a subclass adds (the relay's retention sweep and status)."""
+    def add_tasks(self, nursery: trio.Nursery) -> None:
+        """Extension point, called once the node's tasks start: a subclass's own (the relay's sweep)."""
 
     async def disconnect_all(self) -> None:
         async with trio.open_nursery() as n:

@@ -55,10 +55,10 @@ class RelayNode(Node):
         self.sweep_interval = sweep_interval
 
     # what a relay adds to a node: the pin stream and the retention sweep ---------------
-    def _more_handlers(self) -> None:
+    def add_handlers(self) -> None:
         self.host.set_stream_handler(TProtocol(pinstream.PROTOCOL), self._serve_pin)
 
-    def _more_tasks(self, nursery: trio.Nursery) -> None:
+    def add_tasks(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._sweeper)
 
     async def _serve_pin(self, stream: Any) -> None:

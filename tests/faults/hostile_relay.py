@@ -117,14 +117,14 @@ class HostileRelay(RelayNode):
         return False
 
     # wiring ------------------------------------------------------------------------------
-    def _more_handlers(self) -> None:
-        super()._more_handlers()
+    def add_handlers(self) -> None:
+        super().add_handlers()
         # Its own gossip ids include sender and seqno, so its own caches let it publish a record
         # again (a delay, a duplicate, a replay); members still key messages by record id.
         self.pubsub._msg_id_constructor = lambda m: hashlib.blake2b(m.data + m.from_id + m.seqno).digest()
 
-    def _more_tasks(self, nursery: trio.Nursery) -> None:
-        super()._more_tasks(nursery)
+    def add_tasks(self, nursery: trio.Nursery) -> None:
+        super().add_tasks(nursery)
         nursery.start_soon(self._replayer)
         nursery.start_soon(self._injector)
 
