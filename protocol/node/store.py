@@ -324,8 +324,12 @@ class Store:
         return [bytes(r[0]) for r in rows]
 
     def load_records(self, circle_id: bytes) -> list[Record]:
-        """Stored records of a circle, re-verified (a damaged row is an error, not a crash)."""
-        return [records.parse(raw) for raw in self.raw_records(circle_id)]
+        """Stored records of a circle, checked against their ids (``records.load``: a damaged row
+        is an error, not a crash; each signature was verified before the row was written)."""
+        rows = self.db.execute(
+            "SELECT id, raw FROM records WHERE circle = ? ORDER BY author, seq", (circle_id,)
+        )
+        return [records.load(raw, bytes(rid)) for rid, raw in rows]
 
     def outbox(self) -> list[tuple[bytes, bytes]]:
         rows = self.db.execute(
@@ -446,15 +450,15 @@ class Store:
         ]
 
     # what the UI asks ---------------------------------------------------------
-    def raw_after_marker(self, circle_id: bytes, not_author: bytes) -> list[bytes]:
+    def after_marker(self, circle_id: bytes, not_author: bytes) -> list[Record]:
         """Others' message records stored after the circle's read marker (all of them without one)."""
         rows = self.db.execute(
-            "SELECT raw FROM records WHERE circle = ? AND type = ? AND author != ? AND rowid > "
+            "SELECT id, raw FROM records WHERE circle = ? AND type = ? AND author != ? AND rowid > "
             "COALESCE((SELECT r.rowid FROM records r JOIN read_markers m ON m.record = r.id "
             "WHERE m.circle = ?), 0) ORDER BY rowid",
             (circle_id, records.MSG, not_author, circle_id),
         )
-        return [bytes(r[0]) for r in rows]
+        return [records.load(raw, bytes(rid)) for rid, raw in rows]
 
     # what a relay needs ---------------------------------------------------------
     def usage(self, circle_id: bytes) -> tuple[int, int]:

@@ -13,7 +13,7 @@ import pytest
 from proto_kit import ALICE, BOB, NOW_MS, World
 
 from protocol import crypto, records, schema, wire
-from protocol.errors import OversizeError, SchemaError
+from protocol.errors import DecodeError, OversizeError, SchemaError, VerifyError
 from protocol.identity import Identity
 
 MAX = records.MAX_RECORD_SIZE
@@ -228,3 +228,25 @@ def test_small_maps_are_bounded_in_the_first_pass(
     raw = wire.encode([body_bytes, ALICE.sign(records.DOMAINS[records.GENESIS] + body_bytes)])
     with pytest.raises(SchemaError, match=words):
         records.parse(raw)
+
+
+def test_a_stored_record_loads_without_its_signature_checked_but_only_under_its_id(world: World) -> None:
+    rec = world.invite(ALICE, BOB)
+    loaded = records.load(rec.raw, rec.id)
+    assert (loaded.raw, loaded.id, dict(loaded.body), loaded.sig) == (
+        rec.raw,
+        rec.id,
+        dict(rec.body),
+        rec.sig,
+    )
+    damaged = bytearray(rec.raw)
+    damaged[-1] ^= 1  # a flipped bit in the signature: parse refuses it, load sees the id differ
+    with pytest.raises(VerifyError):
+        records.parse(bytes(damaged))
+    with pytest.raises(DecodeError, match="do not match its id"):
+        records.load(bytes(damaged), rec.id)
+    with pytest.raises(DecodeError):
+        records.load(rec.raw, crypto.blake2b256(b"another"))
+    bad_schema = wire.encode([wire.encode({"t": "nonsense"}), rec.sig])
+    with pytest.raises(SchemaError):
+        records.load(bad_schema, records.record_id(bad_schema))  # the schema is still checked
