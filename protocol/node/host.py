@@ -37,6 +37,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from protocol import records
 from protocol.identity import Identity, parse_peer_id
+from protocol.node import rpccost
 from protocol.node.guard import (
     Charge,
     GuardedGossipSub,
@@ -161,9 +162,17 @@ def make_host(identity: Identity, listen: list[str], charge: Charge | None = Non
     return host
 
 
-def make_gossipsub(degree: int = 24) -> GossipSub:
+MESHSUB = (PROTOCOL_ID_V11, PROTOCOL_ID)
+"""The gossipsub versions a node offers. Not meshsub/1.2.0: with it py-libp2p sends each mesh
+peer an IDONTWANT control RPC, with its signed peer record, before every message it publishes
+or forwards (docs/performance.md, "py-libp2p's cost per message")."""
+LIBP2P_DEFAULT = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
+"""What py-libp2p offers by default: the benchmarks' bare gossipsub keeps it."""
+
+
+def make_gossipsub(degree: int = 24, protocols: tuple[str, ...] = MESHSUB) -> GossipSub:
     return GuardedGossipSub(
-        protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+        protocols=[TProtocol(p) for p in protocols],
         degree=degree,
         degree_low=max(1, degree // 2),
         degree_high=degree * 2,
@@ -196,8 +205,10 @@ def make_pubsub(
     """Pubsub guarded against peers' bytes (:mod:`protocol.node.guard`).
 
     ``charge`` hears of peers that sent bad bytes; ``may_know`` says who may learn of a
-    topic and get its messages (default: anyone, for test peers and benchmarks).
+    topic and get its messages (default: anyone, for test peers and benchmarks). Its host
+    checks each peer's signed peer record once and reuses its own (:mod:`.rpccost`).
     """
+    rpccost.install(host)
     return GuardedPubsub(
         host, router, msg_id_constructor=message_id, charge=charge or _no_charge, may_know=may_know or anyone
     )

@@ -45,7 +45,7 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
     from multiaddr import Multiaddr
 
     from protocol.identity import Identity
-    from protocol.node.host import make_gossipsub, make_host, setup_logging
+    from protocol.node.host import LIBP2P_DEFAULT, make_gossipsub, make_host, setup_logging
 
     out({"ev": "boot", "t": time.time()})
     setup_logging(Path(cfg["logs"]))
@@ -64,7 +64,7 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
 
     async def main() -> None:
         host = make_host(Identity.generate(), [LOOPBACK])
-        gs = make_gossipsub()
+        gs = make_gossipsub(protocols=LIBP2P_DEFAULT)  # bare: py-libp2p's own offer, meshsub/1.2.0 first
         ps = Pubsub(host, gs)
         stored: list[bytes] = []
 
