@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import trio
@@ -239,7 +239,27 @@ class GuardedPubsub(Pubsub):
 
 
 class GuardedGossipSub(GossipSub):
-    """GossipSub that meshes only with peers its pubsub's ``may_know`` admits for the topic."""
+    """GossipSub that meshes only with peers its pubsub's ``may_know`` admits for the topic.
+
+    With ``flood_publish``, what it publishes itself goes to every peer of the topic, not
+    only to its mesh (py-libp2p 0.8.1 has no flood publish): in a small circle every member
+    is then one hop from the sender, and the mesh degree can stay small, since forwarding
+    only repairs what a member could not get directly.
+    """
+
+    flood_publish = False
+
+    def _get_peers_to_send(
+        self, topic_ids: Iterable[str], msg_forwarder: ID, origin: ID, msg_id: bytes | None = None
+    ) -> Iterable[ID]:
+        topic_ids = list(topic_ids)
+        peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
+        pubsub = self.pubsub
+        if self.flood_publish and pubsub is not None and origin == pubsub.my_id:
+            for t in topic_ids:  # the topic's peers are only those may_know admitted
+                peers |= {p for p in pubsub.peer_topics.get(t, ()) if p in self.peer_protocol}
+            peers.discard(origin)
+        return peers
 
     async def handle_graft(self, graft_msg: rpc_pb2.ControlGraft, sender_peer_id: ID) -> None:
         pubsub = self.pubsub

@@ -170,8 +170,11 @@ LIBP2P_DEFAULT = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
 """What py-libp2p offers by default: the benchmarks' bare gossipsub keeps it."""
 
 
-def make_gossipsub(degree: int = 24, protocols: tuple[str, ...] = MESHSUB) -> GossipSub:
-    return GuardedGossipSub(
+def make_gossipsub(
+    degree: int = 24, protocols: tuple[str, ...] = MESHSUB, *, flood_publish: bool = False
+) -> GuardedGossipSub:
+    """Gossipsub with the settings LIBP2P.md calls for; ``flood_publish``: see ``GuardedGossipSub``."""
+    gossipsub = GuardedGossipSub(
         protocols=[TProtocol(p) for p in protocols],
         degree=degree,
         degree_low=max(1, degree // 2),
@@ -183,6 +186,8 @@ def make_gossipsub(degree: int = 24, protocols: tuple[str, ...] = MESHSUB) -> Go
         eclipse_protection_enabled=False,
         min_mesh_diversity_ips=1,
     )
+    gossipsub.flood_publish = flood_publish
+    return gossipsub
 
 
 def message_id(msg: rpc_pb2.Message) -> bytes:

@@ -58,6 +58,11 @@ EmitFn = Callable[[api.Event], None]
 class Node:
     """A headless member node for one profile."""
 
+    mesh_degree = 3
+    """Mesh peers per circle. A member publishes to every peer of the circle (flood publish), so
+    forwarding only repairs what a member could not get from the sender: a small mesh keeps the
+    copies of each message down (docs/performance.md, "py-libp2p's cost per message")."""
+
     def __init__(
         self,
         profile: Profile,
@@ -172,7 +177,7 @@ class Node:
         self.host = make_host(self.profile.identity, self.listen, charge=self._charge)
         disable_auto_connector(self.host)  # stopping it after host.run() lets its first round dial
         announce.install(self.host)
-        self.gossipsub = make_gossipsub()
+        self.gossipsub = make_gossipsub(self.mesh_degree, flood_publish=True)
         self.pubsub = make_pubsub(self.host, self.gossipsub, charge=self._charge, may_know=self._may_know)
         listen = [multiaddr.Multiaddr(a) for a in self.listen]
         async with AsyncExitStack() as stack:

@@ -97,20 +97,19 @@ class Peers:
         await self.node.pubsub.publish(circle.topic(circle_id), rec.raw)
 
     async def greet(self, pid: ID) -> None:
-        """Announce myself to a newly connected peer once it is in each shared circle's mesh.
+        """Announce myself to a newly connected peer once it has subscribed to each shared circle.
 
         Publishing right at connect time reaches nobody: the peer's subscriptions
-        and the mesh graft arrive a heartbeat or more later, and a busy machine
-        stretches that. So wait for the mesh per circle (bounded), then publish.
+        arrive a moment later, and a busy machine stretches that. So wait per circle
+        (bounded) until the peer has subscribed, then publish (to every subscriber).
         """
 
         async def one(circle_id: bytes) -> None:
-            with trio.move_on_after(GREET_TIMEOUT):
-                try:
-                    await self.node.pubsub.wait_for_mesh(pid, circle.topic(circle_id), timeout=GREET_TIMEOUT)
-                except trio.TooSlowError:
-                    return  # not a member there, or gone again
-                await self.announce_presence(circle_id)
+            topic = circle.topic(circle_id)
+            with trio.move_on_after(GREET_TIMEOUT):  # not a member there, or gone again
+                while pid not in self.node.pubsub.peer_topics.get(topic, ()):
+                    await trio.sleep(0.05)
+                await self.announce_presence(circle_id)  # flood publish: it reaches every subscriber
 
         async with trio.open_nursery() as n:
             for c in self.node.profile.store.circles(*ACTIVE):

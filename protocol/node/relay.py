@@ -41,6 +41,9 @@ __all__ = ["Quota", "QuotaError", "RelayNode", "RelayPolicy"]
 class RelayNode(Node):
     """A headless relay for the circles pinned to it."""
 
+    mesh_degree = 24
+    """Every member it serves: members who cannot reach each other get each message from it."""
+
     def __init__(
         self,
         *args: Any,

@@ -381,8 +381,10 @@ def worker_node(cfg: dict[str, Any]) -> None:
                 t0 = time.perf_counter()
                 size = 0
                 while time.perf_counter() - t0 < float(cmd.get("timeout", 20)):
-                    gs = getattr(getattr(node, "_node", None), "gossipsub", None)  # read-only peek
-                    size = len(gs.mesh.get(topic, ())) if gs is not None else 0
+                    # read-only peek: the peers a message of mine goes to (flood publish: every
+                    # subscribed member of the circle, not only the small mesh)
+                    ps = getattr(getattr(node, "_node", None), "pubsub", None)
+                    size = len(ps.peer_topics.get(topic, ())) if ps is not None else 0
                     if size >= int(cmd["n"]):
                         break
                     time.sleep(0.01)
