@@ -399,7 +399,11 @@ class Node:
 
     async def _reach_relay(self, circle_id: bytes, addr: str) -> None:
         """After a pin: connect to the relay (which offers it our circles), or offer this one now."""
-        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        try:
+            info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        except Exception as e:  # the profile checked it; a task's exception would end the node
+            LOG.info("cannot reach pinned relay %s: %s", addr, e)
+            return
         already = bool(self.host.get_network().get_connections(info.peer_id))
         if await self.peers.connect(addr) and already:
             await self.peers.offer_pins(info.peer_id, only=circle_id)

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import multiaddr
+
 from protocol import actions, circle, fork, invitation, messages, records, timeline
 from protocol.chain import ChainPos
 from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError, TokenInvalid
@@ -64,7 +66,14 @@ def relay_key_of(addr: str) -> bytes:
         raise ValueError(
             "A relay address looks like /ip4/HOST/tcp/PORT/p2p/PEER_ID; ask the relay's operator for it."
         )
-    return parse_peer_id(addr.rsplit("/p2p/", 1)[1].strip("/"))
+    key = parse_peer_id(addr.rsplit("/p2p/", 1)[1].strip("/"))
+    try:
+        multiaddr.Multiaddr(addr)  # signed into the roster and dialled by every member: it must parse
+    except Exception:
+        raise ValueError(
+            f"The relay address {addr} does not parse; ask the relay's operator for it."
+        ) from None
+    return key
 
 
 def write_private(path: Path, data: bytes) -> None:

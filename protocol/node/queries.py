@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Collection
 
-from protocol import messages, timeline
+from protocol import messages, records, timeline
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api
@@ -22,8 +22,9 @@ def unread(profile: Profile, circle_id: bytes) -> tuple[int, int]:
     keys = profile.epoch_keys(circle_id)
     name = profile.display_name
     count = mentions = 0
-    for rec in profile.store.after_marker(circle_id, profile.me):
+    for rid, raw in profile.store.after_marker(circle_id, profile.me):
         try:
+            rec = records.load(raw, rid)  # a damaged row is not counted, and does not stop the count
             key = keys.get(bytes(rec.body["e"]))
             if key is None:
                 continue

@@ -450,15 +450,15 @@ class Store:
         ]
 
     # what the UI asks ---------------------------------------------------------
-    def after_marker(self, circle_id: bytes, not_author: bytes) -> list[Record]:
-        """Others' message records stored after the circle's read marker (all of them without one)."""
+    def after_marker(self, circle_id: bytes, not_author: bytes) -> list[tuple[bytes, bytes]]:
+        """(id, raw) of others' message records stored after the circle's read marker (all without one)."""
         rows = self.db.execute(
             "SELECT id, raw FROM records WHERE circle = ? AND type = ? AND author != ? AND rowid > "
             "COALESCE((SELECT r.rowid FROM records r JOIN read_markers m ON m.record = r.id "
             "WHERE m.circle = ?), 0) ORDER BY rowid",
             (circle_id, records.MSG, not_author, circle_id),
         )
-        return [records.load(raw, bytes(rid)) for rid, raw in rows]
+        return [(bytes(rid), bytes(raw)) for rid, raw in rows]
 
     # what a relay needs ---------------------------------------------------------
     def usage(self, circle_id: bytes) -> tuple[int, int]:

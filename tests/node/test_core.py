@@ -12,7 +12,7 @@ import pytest
 
 from protocol import circle, crypto, presence, records
 from protocol.identity import Identity
-from protocol.node import api
+from protocol.node import api, queries
 from protocol.node.core import HINT_DELAY, SUSPECT, NodeCore
 from protocol.node.events import (
     Accept,
@@ -339,3 +339,29 @@ def test_sync_now_pulls_from_every_connected_peer_and_shutdown_stops(
     out = core.handle(CommandArrived(api.SyncNow(request_id=5)), 1.0)
     assert out == [Pull(p, None) for p in sorted((PEER, other))] + [Emit(api.CommandDone(5))]
     assert core.handle(CommandArrived(api.Shutdown(request_id=6)), 2.0) == [Emit(api.CommandDone(6)), Stop()]
+
+
+def test_a_relay_address_that_does_not_parse_is_refused_and_nothing_is_pinned(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, _, _, c = world
+    before = dict(alice.view(c).records)
+    bad = f"/nonsense/x/p2p/{PEER}"  # a peer ID libp2p takes, in an address it cannot parse
+    (e,) = NodeCore(alice).handle(CommandArrived(api.PinRelay(c, bad, request_id=9)), 0.0)
+    assert isinstance(e, Emit) and isinstance(e.event, api.CommandFailed)
+    assert "does not parse" in e.event.message and alice.view(c).records == before
+
+
+def test_a_damaged_stored_message_is_left_out_of_the_unread_count(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, bob, _, c = world
+    core = NodeCore(alice)
+    sent = [bob.send_text(c, f"unread {i}") for i in range(3)]
+    for r in sent:
+        core.handle(RecordReceived(r, PEER), 0.0)
+    assert queries.unread(alice, c) == (3, 0)
+    damaged = bytearray(sent[1].raw)
+    damaged[-1] ^= 1
+    alice.store.db.execute("UPDATE records SET raw = ? WHERE id = ?", (bytes(damaged), sent[1].id))
+    assert queries.unread(alice, c) == (2, 0)  # the others are still counted; nothing raised

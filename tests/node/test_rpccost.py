@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import trio
 from libp2p.abc import IHost
 from libp2p.peer.peerstore import env_to_send_in_RPC, issue_and_cache_local_record
 from libp2p.pubsub.pb import rpc_pb2
@@ -28,21 +27,18 @@ def test_a_peers_record_is_checked_once_and_a_bad_one_each_time(monkeypatch: pyt
 
     monkeypatch.setattr(rpccost, "maybe_consume_signed_record", counting)
 
-    async def main() -> None:
-        me, alice, bare = (make_host(Identity.generate(), [LOOPBACK]) for _ in range(3))
-        rpccost.install(me)
-        env = env_to_send_in_RPC(alice)[0]
-        rpc = rpc_pb2.RPC(senderRecord=env)
-        assert all(rpccost.consume_once(rpc, me, alice.get_id()) for _ in range(5))
-        assert checked == [env]  # five RPCs, one check
-        assert not rpccost.consume_once(rpc, me, bare.get_id())  # someone else's record: refused
-        assert not rpccost.consume_once(rpc, me, bare.get_id())  # ... each time: never remembered
-        assert len(checked) == 3
-        rpccost.consume_once(rpc, bare, alice.get_id())
-        rpccost.consume_once(rpc, bare, alice.get_id())
-        assert len(checked) == 5  # a host that did not ask for it checks every RPC, as py-libp2p does
-
-    trio.run(main)
+    me, alice, bare = (make_host(Identity.generate(), [LOOPBACK]) for _ in range(3))
+    rpccost.install(me)
+    env = env_to_send_in_RPC(alice)[0]
+    rpc = rpc_pb2.RPC(senderRecord=env)
+    assert all(rpccost.consume_once(rpc, me, alice.get_id()) for _ in range(5))
+    assert checked == [env]  # five RPCs, one check
+    assert not rpccost.consume_once(rpc, me, bare.get_id())  # someone else's record: refused
+    assert not rpccost.consume_once(rpc, me, bare.get_id())  # ... each time: never remembered
+    assert len(checked) == 3
+    rpccost.consume_once(rpc, bare, alice.get_id())
+    rpccost.consume_once(rpc, bare, alice.get_id())
+    assert len(checked) == 5  # a host that did not ask for it checks every RPC, as py-libp2p does
 
 
 def test_my_own_record_is_reused_for_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
