@@ -4,7 +4,7 @@
 keeps peers: it redials the addresses the core keeps (from tokens, presence, the
 roster's relays and ``--peer``) with backoff, clearing libp2p's negative
 dial cache; cuts peers the core refuses; greets a new peer with a presence
-announcement once it is in a shared circle's mesh; announces presence every
+announcement once it has subscribed to a shared circle; announces presence every
 minute; and hands pinned circles to relays when it meets them.
 """
 
@@ -28,7 +28,7 @@ from protocol.node.ports import ACTIVE, NodePort
 PRESENCE_INTERVAL = 60.0
 """Seconds between presence announcements in each circle."""
 GREET_TIMEOUT = 15.0
-"""Seconds a new peer has to join a shared circle's mesh before I stop waiting to greet it."""
+"""Seconds a new peer has to subscribe to a shared circle before I stop waiting to greet it."""
 REPAIR_S = 20.0
 """How often a connected peer's pubsub stream and unanswered pin offers are checked."""
 MAX_BACKOFF = 15.0
