@@ -13,12 +13,19 @@ signature). :func:`sign` builds one from a body.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import crypto, schema, shallow, wire
-from protocol.errors import DecodeError, MalformedError, OversizeError, SchemaError, VerifyError
+from protocol.errors import (
+    DecodeError,
+    MalformedError,
+    OversizeError,
+    ProtocolError,
+    SchemaError,
+    VerifyError,
+)
 from protocol.identity import Identity
 
 VERSION = 1
@@ -254,15 +261,8 @@ def load(raw: bytes, rid: bytes) -> Record:
     return Record(raw, rid, body, body_bytes, sig)
 
 
-def parse(raw: bytes) -> Record:
-    """Verify untrusted bytes as a record: size, a bounded first pass, schema, then signature.
-
-    No step builds or walks more than the record grammar allows (``SHAPES``): the
-    outer frame is read by hand, the body decoded one value at a time with every
-    container's kind and length checked before it is built, so any input of up to
-    ``MAX_RECORD_SIZE`` bytes is refused in about a millisecond
-    (``scripts/bench_refusal.py``).
-    """
+def _unverified(raw: bytes) -> tuple[Record, str]:
+    """Everything :func:`parse` checks but the signature: the record and its type."""
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise MalformedError("input is not bytes")
     raw = bytes(raw)
@@ -276,6 +276,58 @@ def parse(raw: bytes) -> Record:
             raise SchemaError(f"unknown record type ({e})") from None
         raise
     t = validate_body(body)
-    if not crypto.verify(body["a"], sig, DOMAINS[t] + body_bytes):
+    return Record(raw, record_id(raw), body, body_bytes, sig), t
+
+
+def _verify(record: Record, t: str) -> Record:
+    if not crypto.verify(record.body["a"], record.sig, DOMAINS[t] + record.body_bytes):
         raise VerifyError(f"the signature on this {t} record does not verify for its author")
-    return Record(raw, record_id(raw), body, body_bytes, sig)
+    return record
+
+
+def parse(raw: bytes) -> Record:
+    """Verify untrusted bytes as a record: size, a bounded first pass, schema, then signature.
+
+    No step builds or walks more than the record grammar allows (``SHAPES``): the
+    outer frame is read by hand, the body decoded one value at a time with every
+    container's kind and length checked before it is built, so any input of up to
+    ``MAX_RECORD_SIZE`` bytes is refused in about a millisecond
+    (``scripts/bench_refusal.py``).
+    """
+    return _verify(*_unverified(raw))
+
+
+def parse_batch(raws: Iterable[bytes]) -> tuple[list[Record], list[ProtocolError]]:
+    """Verify a batch of untrusted records with one signature per chain head where it can.
+
+    A record is valid when its author's signature verifies, or when a valid record of the
+    same author and circle names it as its previous record (``p`` is the BLAKE2b-256 of the
+    whole record, so the signed head authenticates every byte of the chain below it, as
+    hypercore's signed roots do). So in each author's chain in the batch only records no
+    valid record names are verified: one signature per run, not one per record. What is
+    accepted is exactly what :func:`parse` one by one would accept, except records named
+    by a valid record whose own signature is bad: the author vouched for them by hash
+    (docs/protocol.md, section 2). Returns the valid records, in the order given, and an
+    error for each refused one.
+    """
+    decoded: list[tuple[Record, str]] = []
+    errors: list[ProtocolError] = []
+    for raw in raws:
+        try:
+            decoded.append(_unverified(raw))
+        except ProtocolError as e:
+            errors.append(e)
+    vouched: set[tuple[bytes, bytes, bytes]] = set()  # (author, circle, id) named by a valid record
+    valid: set[int] = set()
+    for i in sorted(range(len(decoded)), key=lambda i: -decoded[i][0].seq):  # heads first
+        record, t = decoded[i]
+        if (record.author, record.circle, record.id) not in vouched:
+            try:
+                _verify(record, t)
+            except VerifyError as e:
+                errors.append(e)
+                continue
+        valid.add(i)
+        if record.prev is not None:
+            vouched.add((record.author, record.circle, record.prev))
+    return [decoded[i][0] for i in sorted(valid)], errors

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from protocol import records
 from protocol.records import Record
@@ -177,6 +178,9 @@ class Store:
         self.db.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
         self.on_rollback: Callable[[], None] | None = None
+        self._tx_cache: dict[tuple[str, bytes], object] = {}
+        """Reads that only this store's own writes can change while it holds the write lock
+        (a circle's row, its sealed epoch keys): kept inside one transaction, gone at its end."""
         self._migrate()
 
     def close(self) -> None:
@@ -211,8 +215,10 @@ class Store:
         try:
             yield self.db
             self._depth = 0
+            self._tx_cache.clear()
             self.db.execute("COMMIT")
         except BaseException:
+            self._tx_cache.clear()
             # A failed COMMIT (a full disk) may leave the transaction open, or SQLite may have
             # rolled it back already; either way nothing of it is kept, and whoever cached
             # state from inside it (the profile's views) must drop that cache.
@@ -260,6 +266,7 @@ class Store:
         now: int,
         fork_record: bytes | None = None,
     ) -> None:
+        self._tx_cache.pop(("circle", circle_id), None)
         with self.tx() as db:
             db.execute(
                 "INSERT INTO circles (id, parent, name_sealed, status, fork_record, added_at) "
@@ -268,6 +275,7 @@ class Store:
             )
 
     def set_circle_status(self, circle_id: bytes, status: str) -> None:
+        self._tx_cache.pop(("circle", circle_id), None)
         with self.tx() as db:
             db.execute("UPDATE circles SET status = ? WHERE id = ?", (status, circle_id))
 
@@ -292,7 +300,11 @@ class Store:
         return self._circle_rows("WHERE parent = ? AND status = 'invited'", (parent,))
 
     def circle(self, circle_id: bytes) -> CircleRow | None:
+        if self._depth and ("circle", circle_id) in self._tx_cache:  # a sync batch asks per record
+            return cast(CircleRow | None, self._tx_cache["circle", circle_id])
         rows = self._circle_rows("WHERE id = ?", (circle_id,))
+        if self._depth:
+            self._tx_cache["circle", circle_id] = rows[0] if rows else None
         return rows[0] if rows else None
 
     # records --------------------------------------------------------------
@@ -340,6 +352,7 @@ class Store:
 
     # epoch keys -----------------------------------------------------------
     def add_epoch_key(self, circle_id: bytes, epoch_id: bytes, key_sealed: bytes) -> None:
+        self._tx_cache.pop(("keys", circle_id), None)
         with self.tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO epoch_keys (circle, epoch, key_sealed) VALUES (?, ?, ?)",
@@ -347,8 +360,13 @@ class Store:
             )
 
     def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]:
+        if self._depth and ("keys", circle_id) in self._tx_cache:
+            return dict(cast(dict[bytes, bytes], self._tx_cache["keys", circle_id]))
         rows = self.db.execute("SELECT epoch, key_sealed FROM epoch_keys WHERE circle = ?", (circle_id,))
-        return {bytes(e): bytes(k) for e, k in rows}
+        keys = {bytes(e): bytes(k) for e, k in rows}
+        if self._depth:
+            self._tx_cache["keys", circle_id] = dict(keys)
+        return keys
 
     # invitations, peers, held records, read markers ----------------------
     def mark_invite_used(self, invite_id: bytes, circle_id: bytes, now: int) -> None:

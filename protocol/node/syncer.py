@@ -34,12 +34,9 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
         while True:
             tag, payload = await read_frame(stream)
             if tag == syncwire.RECORDS:
-                batch = []
-                for raw in syncwire.parse_records(payload):
-                    try:
-                        batch.append(records.parse(raw))
-                    except ProtocolError as e:
-                        node.drop(circle_id, f"sync from {pid}: {e}")
+                batch, errors = records.parse_batch(syncwire.parse_records(payload))
+                for e in errors:
+                    node.drop(circle_id, f"sync from {pid}: {e}")
                 batch.sort(key=lambda r: (not r.is_roster, r.author, r.seq))
                 ours = [r for r in batch if r.type != records.GENESIS and r.circle == circle_id]
                 # A stranger's record waits: its author's join may come later in this answer.
@@ -60,7 +57,7 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
 def _unplaceable_stranger(node: NodePort, record: Record) -> bool:
     """A record that cannot be placed yet, by an author the roster does not know (yet)."""
     view = node.profile.view(record.circle)
-    return isinstance(view.check(record), Held) and not view.known(record.author)
+    return not view.known(record.author) and isinstance(view.check(record), Held)
 
 
 def _take_all(node: NodePort, batch: list[Record], strangers: list[Record]) -> int:
