@@ -12,7 +12,7 @@ any node. This module provides:
 - :class:`GuardedPubsub`: py-libp2p's ``Pubsub`` with three changes. Its ``push_msg``
   never formats a rejected message (0.8.1 renders the whole message, up to 1 MiB, into an
   exception text and a debug line, even with debug logging off: 66 of 73 ms for a 1 MB
-  message), charges the forwarder of a message with a bad libp2p signature, and cannot
+  message), does not check pubsub's own message signature (see ``_push``), and cannot
   raise. Inbound RPC frames are capped at :data:`MAX_RPC` (one record at the protocol's
   size limit and its envelope), and outbound RPCs are split to that size, so honest
   batches (IWANT answers) still fit.
@@ -46,7 +46,6 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.rpc_queue import RpcQueue
-from libp2p.pubsub.validators import signature_validator
 
 from protocol import records
 
@@ -216,15 +215,20 @@ class GuardedPubsub(Pubsub):
     async def _push(self, forwarder: ID, msg: rpc_pb2.Message) -> None:
         """``Pubsub.push_msg`` of py-libp2p 0.8.1, in its order, less the eager formatting.
 
-        Blacklist, seen cache, libp2p signature, our (synchronous) topic validator, then
-        mark seen, refuse a replay of my own message, deliver and forward. Peer scoring
-        is left out: its invalid-message penalty has the wrong sign (LIBP2P.md), and our
-        validator charges forwarders itself.
+        Blacklist, seen cache, our (synchronous) topic validator, then mark seen, refuse a
+        replay of my own message, deliver and forward. Peer scoring is left out: its
+        invalid-message penalty has the wrong sign (LIBP2P.md), and our validator charges
+        forwarders itself.
+
+        Pubsub's own message signature is not checked (54 µs a receipt, duplicates too): it
+        says which peer published, which decides nothing here. The data is a record signed
+        by its author, which the validator verifies; the message id is that record's hash,
+        so the seen cache cannot be poisoned; a forwarder is known by its connection's
+        authenticated peer ID, not by the message's ``from``. Messages are still signed
+        when sent (``strict_signing``), so nodes of the first release and js-libp2p peers,
+        which refuse unsigned messages, still take ours (docs/protocol.md, 14).
         """
         if self.is_peer_blacklisted(forwarder) or self._is_msg_seen(msg):
-            return
-        if self.strict_signing and not signature_validator(msg):
-            self._charge(forwarder, "a pubsub message with a bad libp2p signature")
             return
         for v in self.get_msg_validators(msg):
             verdict = v.validator(forwarder, msg)

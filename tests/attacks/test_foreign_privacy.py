@@ -22,8 +22,10 @@ import pytest
 
 from protocol import circle as circles
 from protocol.identity import Identity
+from protocol.node.paths import ProfilePaths
+from protocol.node.profile import Profile
 from tests.attacks.conftest import CIRCLE, JsPeer
-from tests.node.harness import Peer
+from tests.node.harness import Peer, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -71,3 +73,25 @@ def test_an_invitee_is_told_and_gets_records(
     assert report["ok"] and report["peer_id"] == invitee.peer_id, report
     assert report["told_topic"] is True, report
     assert report["received"] >= 3, report
+
+
+def test_a_members_record_in_an_unsigned_pubsub_message_is_delivered(
+    member_pair: tuple[Peer, Peer, str], js_peer: JsPeer, tmp_path: Path
+) -> None:
+    """Pubsub's own signature decides nothing (guard.py, ``_push``): the record's does.
+
+    Bob's record, published by js-libp2p under bob's peer ID with gossipsub's StrictNoSign
+    (no from, seqno or signature), reaches alice's chat. Before, alice verified pubsub's
+    signature on every receipt and dropped such a message."""
+    alice, bob, circle = member_pair
+    bob.stop()
+    profile = Profile.open(ProfilePaths(bob.root))
+    try:
+        record = profile.send_text(bytes.fromhex(circle), "not signed by pubsub")
+        seed = profile.identity.seed
+    finally:
+        profile.close()
+    report = js_peer(tmp_path, mode="flood", target=alice.addr, topic=circles.topic(bytes.fromhex(circle)),
+                     payloads=[record.raw.hex()], seed_hex=seed.hex(), nosign=True)  # fmt: skip
+    assert report["ok"] and report["published"] == 1, report
+    wait_until(lambda: "not signed by pubsub" in alice.texts(circle), 15, 0.2, "alice to get bob's record")

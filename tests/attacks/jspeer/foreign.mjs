@@ -88,9 +88,10 @@ const muxers = (cfg.muxers ?? ['yamux']).map((m) => m === 'mplex' ? mplex() : ya
 const services = {}
 if (cfg.identify !== false) services.identify = identify()
 if (cfg.mode === 'flood' || cfg.mode === 'listen') {
-  // Messages signed by this peer's libp2p key (gossipsub's default), so they pass libp2p's
-  // signature check and reach the node's own validator, as a real flooder's would.
-  services.pubsub = gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, floodPublish: true })
+  // Messages signed by this peer's libp2p key (gossipsub's default), as a real flooder's
+  // would be; with "nosign", gossipsub's StrictNoSign: no from, seqno, key or signature.
+  const globalSignaturePolicy = cfg.nosign ? 'StrictNoSign' : 'StrictSign'
+  services.pubsub = gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, floodPublish: true, globalSignaturePolicy })
 }
 
 // With "seed_hex" (32 bytes) the peer has that Ed25519 identity: a test can make it a member.
