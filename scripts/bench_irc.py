@@ -439,6 +439,10 @@ def table_rows(sizes: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
             else:
                 row += ("-",)
             row += (fmt(x["rss"]["mean_mib"]),)
+            lat = [x["latency"][r] for r in rates]
+            tx = 1.0 if system == IRC else None  # the server sends each client each message once
+            row += (" / ".join(fmt(a["cpu"]["receiver_ms_per_delivery"]) for a in lat),)
+            row += (" / ".join(fmt(a.get("transmissions_per_delivery", tx)) for a in lat),)
             rows.append(row)
         rt = cmp_["ratios"]
         for base in (IRC, BARE):
@@ -446,7 +450,7 @@ def table_rows(sizes: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
             row = ("", f"ratio ours / {base}")
             for rate in rates:
                 row += (f"{times(r[rate]['p50'])} / {times(r[rate]['p99'])}",)
-            row += (times(r.get("throughput")), "")
+            row += (times(r.get("throughput")), "", "", "")
             rows.append(row)
     return rows
 
@@ -455,7 +459,9 @@ def print_table(sizes: dict[str, dict[str, Any]]) -> None:
     if not sizes:
         return
     rates = list(next(iter(sizes.values()))["systems"][SS]["latency"])
-    head = ("N", "system", *(f"{r} msg/s p50 / p99 ms" for r in rates), "0-loss msg/s", "RSS MiB")
+    each = " / ".join(rates)
+    head = ("N", "system", *(f"{r} msg/s p50 / p99 ms" for r in rates), "0-loss msg/s", "RSS MiB",
+            f"CPU ms per delivery ({each} msg/s)", "transmissions per delivery")  # fmt: skip
     print_rows(head, table_rows(sizes), left=2)
 
 

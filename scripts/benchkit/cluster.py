@@ -208,7 +208,10 @@ class Cluster:
             recv_by.append({int(i): (ts, t) for i, ts, t in rep["recv"] if int(i) in expected_ids})
             dups += int(rep["dups"])
             counters += self._counter_delta(w, rep.get("counters", {}))
-        self._counter_delta(self.sender, sender_rep.get("counters", {}))
+        # what members forwarded back to the sender are transmissions too
+        counters["pubsub_receipts"] += self._counter_delta(self.sender, sender_rep.get("counters", {}))[
+            "pubsub_receipts"
+        ]
         return {
             "system": self.system,
             "sent_before": sent_before,
@@ -344,6 +347,8 @@ def summarize(raws: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:
             "receiver_ms_per_delivery": rnd(1000 * cpu_receivers / delivered if delivered else None, 3),
         },
     }
+    if counters["pubsub_receipts"] and delivered:  # bare and smallsocial (IRC: one per delivery)
+        out["transmissions_per_delivery"] = rnd(counters["pubsub_receipts"] / delivered, 2)
     if "cpu_server_s" in raws[0]:  # IRC: its server process's CPU beside the clients'
         srv = sum(r["cpu_server_s"] for r in raws)
         out["cpu"]["server_s"] = round(srv, 3)

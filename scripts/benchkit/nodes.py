@@ -33,6 +33,23 @@ PULL_PROTOCOL = "/bench/pull/1"
 PULL_BATCH = 256  # = protocol.node.syncwire.BATCH_RECORDS
 
 
+def count_receipts(ps: Any, counters: Counter[str], lock: threading.Lock) -> None:
+    """Count each pubsub message a peer sends ``ps`` (duplicates too) as ``pubsub_receipts``.
+
+    Summed over every member, that is the transmissions a message cost; over its
+    deliveries, transmissions per delivery (1 would be each member getting it once).
+    """
+    push, me = ps.push_msg, ps.my_id
+
+    async def counted(forwarder: Any, msg: Any) -> None:
+        if forwarder != me:
+            with lock:
+                counters["pubsub_receipts"] += 1
+        await push(forwarder, msg)
+
+    ps.push_msg = counted
+
+
 def worker_gossip(cfg: dict[str, Any]) -> None:
     """Bare py-libp2p: a host with our gossipsub settings on one topic; optional pull protocol."""
     import trio
@@ -67,6 +84,8 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
         gs = make_gossipsub(protocols=LIBP2P_DEFAULT)  # bare: py-libp2p's own offer, meshsub/1.2.0 first
         ps = Pubsub(host, gs)
         stored: list[bytes] = []
+        counters: Counter[str] = Counter()
+        count_receipts(ps, counters, threading.Lock())
 
         async def serve_pull(stream: Any) -> None:
             try:
@@ -162,7 +181,7 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
                             reply(cmd, n=n, last=last)
                         elif op == "report":
                             recv, dups = receipts.report(cmd["p"])
-                            reply(cmd, recv=recv, dups=dups, counters={})
+                            reply(cmd, recv=recv, dups=dups, counters=dict(counters))
                         elif op == "store":
                             stored[:] = [
                                 payload("catchup", i, time.time()).encode() for i in range(int(cmd["n"]))
@@ -241,6 +260,7 @@ def worker_node(cfg: dict[str, Any]) -> None:
     events: queue.SimpleQueue[tuple[float, Any] | None] = queue.SimpleQueue()
     receipts = Receipts()
     sends = Sends()  # keyed by the message's index
+    counting: list[Any] = []  # the pubsub whose receipts are counted, once the node is up
     answered: dict[str, threading.Semaphore] = {}  # phase -> released per answered command
     waiters: dict[int, tuple[threading.Event, list[Any]]] = {}
     connected: set[str] = set()  # peer IDs the node reports connected (it may dial on its own)
@@ -384,6 +404,9 @@ def worker_node(cfg: dict[str, Any]) -> None:
                     # read-only peek: the peers a message of mine goes to (flood publish: every
                     # subscribed member of the circle, not only the small mesh)
                     ps = getattr(getattr(node, "_node", None), "pubsub", None)
+                    if ps is not None and not counting:
+                        count_receipts(ps, sends.counters, sends.lock)
+                        counting.append(ps)
                     size = len(ps.peer_topics.get(topic, ())) if ps is not None else 0
                     if size >= int(cmd["n"]):
                         break
