@@ -11,6 +11,7 @@
 - :mod:`benchkit.nodes`, :mod:`benchkit.circles`, :mod:`benchkit.cluster`: the node
   benchmark's workers, offline circles and catch-up, and a circle of N worker processes
   with its measured phases and 0-loss search (``bench_node``, ``bench_irc``, ``bench_scale``).
+- :mod:`benchkit.cabal`: the cabal-core catch-up baseline (``scripts/cabalbench``, node).
 
 Importing it puts this checkout first on ``sys.path`` (its ``protocol/``, not another
 installed one) and keeps every node a benchmark starts on 127.0.0.1: no listening on every
