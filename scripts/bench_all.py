@@ -16,7 +16,12 @@ not disturb the next), in this order:
    messages and rates; smallsocial's p50 / p99 latency and 0-loss throughput as
    ratios to both baselines.
 6. **scale**: ``scripts/bench_scale.py``: circles of 2/5/10/20 members, one node
-   in 1/10/50 circles, catch-up of 1k/10k/100k missed messages.
+   in 1/10/50 circles, catch-up of 1k/10k/100k missed messages (with cabal-core
+   replicating the same number, up to 10k, as its baseline).
+7. **tokens**: ``scripts/benchkit/tokens.py``: invitation token lengths.
+
+After the parts' table comes issue 12's (:mod:`benchkit.scorecard`): each of its
+measures with the baselines of the same run, the target, and met or by how much not.
 
 Each part writes its JSON next to the report; the report
 (``bench-results/report.json``) holds the machine, every part's result (or why
@@ -49,10 +54,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import bench_irc  # noqa: E402
 import benchkit  # noqa: E402
-from benchkit import fmt, print_rows, times  # noqa: E402
+from benchkit import fmt, print_rows, scorecard, times  # noqa: E402
 from benchkit.nodes import BARE, SS  # noqa: E402
 
-PARTS = ("protocol", "node", "relay", "tui", "side_by_side", "scale")
+PARTS = ("protocol", "node", "relay", "tui", "side_by_side", "scale", "tokens")
 DEFAULT_OUT = "bench-results"
 DEFAULT_PLOTS = ROOT / "docs" / "img"
 QUICK_NODE_NOTE = (
@@ -83,6 +88,8 @@ def part_command(part: str, quick: bool, out: Path, tiny: bool = False) -> list[
         return [py, str(HERE / "bench_irc.py"), *q, *(["--no-search"] if tiny else []), "--json", js]
     if part == "scale":
         return [py, str(HERE / "bench_scale.py"), *(["--tiny"] if tiny else q), "--json", js]
+    if part == "tokens":
+        return [py, str(HERE / "benchkit" / "tokens.py"), "--json", js]
     raise ValueError(part)
 
 
@@ -228,7 +235,7 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                         f"received {lo['received']}/{lo['acknowledged']}",
                     )
                 )
-            for n, x in r["catchup"].items():
+            for n, x in r["catchup"].items():  # (cabal-core's figures: the issue 12 table)
                 s = x.get(SS, {})
                 rows.append(
                     (
@@ -238,7 +245,18 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                         f"{fmt(s.get('from_listening_s'))} s after listening, received {s.get('received')}",
                     )
                 )
+        elif part == "tokens":
+            for case, n in r["chars"].items():
+                rows.append((part, f"invitation token: {case}", f"{n:,} chars", ""))
     return rows
+
+
+SCORECARD_HEAD = ("measure", "baselines, same run", "smallsocial", "target", "verdict")
+
+
+def print_scorecard(report: dict[str, Any]) -> None:
+    print("\nissue 12, measure by measure:")
+    print_rows(SCORECARD_HEAD, scorecard.rows(report), left=5)
 
 
 def zero_loss(search: dict[str, Any]) -> str:
@@ -418,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_plots:
             report["plots"] = make_plots(report, args.plots)
         print_table(headline(report))
+        print_scorecard(report)
         return 0
     parts = args.only or PARTS
     if args.no_irc:
@@ -445,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         report["parts"][part] = run_part(part, args.quick, out, args.tiny)
     report["ratios_to_baselines"] = ratios_summary(report)
+    report["issue12"] = [dict(zip(SCORECARD_HEAD, row, strict=True)) for row in scorecard.rows(report)]
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     report["plots"] = [] if args.no_plots else make_plots(report, args.plots)
@@ -452,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(report, indent=2) + "\n")
     print()
     print_table(headline(report))
+    print_scorecard(report)
     failed = [p for p, r in report["parts"].items() if r["status"] == "failed"]
     print(
         f"\nwhole run {report['elapsed_s']} s (load average {report['machine']['loadavg']} at the start, "

@@ -37,7 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import benchkit  # noqa: E402  (scripts/benchkit/, beside this file)
-from benchkit import Worker, circles, cluster, fmt, median, percentile, print_rows, proc_cpu, rnd  # noqa: E402
+from benchkit import Worker, cabal, circles, cluster, fmt, median, percentile, print_rows, proc_cpu, rnd  # noqa: E402
 from benchkit.circles import make_circle  # noqa: E402
 from benchkit.nodes import BARE, SS, node_worker  # noqa: E402
 
@@ -232,9 +232,32 @@ def run_circles(k: int, plan: ScalePlan, work: Path, log: Callable[[str], None])
 # --------------------------------------------------------------------------- catch-up
 
 
+CABAL_MAX = 10_000
+"""The largest catch-up cabal-core is run for as the baseline (100,000 takes it minutes)."""
+
+
+def run_cabal(n: int, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """cabal-core replicating ``n`` messages over loopback TCP, its files on disk and in memory."""
+    out: dict[str, Any] = {}
+    for storage in ("disk", "memory"):
+        try:
+            out[storage] = cabal.run_catchup(n, work / f"cabal-{n}-{storage}", log, storage=storage)
+        except RuntimeError as e:
+            out[storage] = {"failed": str(e)}
+        c = out[storage]
+        said = c.get("skipped") or c.get("failed")
+        log(
+            f"  {n:>7,} missed, cabal-core ({storage}): "
+            + (said or f"replicated {fmt(c['replicated_s'])} s, indexed {fmt(c['indexed_s'])} s")
+        )
+    return out
+
+
 def run_catchup(n: int, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     t0 = time.perf_counter()
     res = circles.run_catchup(n, work / f"catchup-{n}", log)
+    if n <= CABAL_MAX:
+        res["cabal"] = run_cabal(n, work, log)
     res["elapsed_s"] = round(time.perf_counter() - t0, 1)
     s, b = res.get(SS, {}), res.get(BARE, {})
     per = s.get("from_listening_s")
@@ -322,6 +345,12 @@ def print_tables(res: dict[str, Any]) -> None:
                 ("s after listening", lambda n, x: fmt(x.get(SS, {}).get("from_listening_s"))),
                 ("ms/record", lambda n, x: fmt(x.get("ms_per_record_after_listening"))),
                 ("bare stream s", lambda n, x: fmt(x.get(BARE, {}).get("from_listening_s"))),
+                (
+                    "cabal-core disk / memory s",
+                    lambda n, x: (
+                        " / ".join(fmt(c.get("replicated_s")) for c in (x.get("cabal") or {}).values()) or "-"
+                    ),
+                ),
                 ("RSS MiB", lambda n, x: fmt((x.get(SS, {}).get("rss") or {}).get("rss_mib"))),
                 ("received", lambda n, x: f"{x.get(SS, {}).get('received')}/{n}"),
             ],

@@ -1,0 +1,155 @@
+"""Issue 12's table, filled from one ``scripts/bench`` report: each row, its baselines and target.
+
+:func:`rows` reads the parts' results (``report["parts"]``) and returns one row per
+measure of the issue's table: what IRC, bare py-libp2p and cabal-core did in the same run
+where they apply, what smallsocial did, the target, and whether it is met or by how much
+it is missed. A measure whose part did not run says so instead of a figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from benchkit.stats import fmt
+
+Row = tuple[str, str, str, str, str]
+"""(measure, baselines, smallsocial, target, verdict)."""
+
+
+def _part(report: dict[str, Any], name: str) -> dict[str, Any] | None:
+    p = report.get("parts", {}).get(name)
+    return p.get("result") if p and p.get("status") == "ok" else None
+
+
+def _verdict(value: float | None, target: float, *, at_most: bool = True, unit: str = "") -> str:
+    if value is None:
+        return "not measured"
+    if (value <= target) if at_most else (value >= target):
+        return "met"
+    return f"MISS: {value / target:.1f}x the target" if at_most else f"MISS: {value / target:.2f} of it{unit}"
+
+
+def _latency(sbs: dict[str, Any] | None, n: str, rate: str, p50x: float, p99x: float) -> Row:
+    what = f"{n} members @{rate} msg/s p50 / p99 ms"
+    target = f"<= {p50x:g}x / <= {p99x:g}x IRC"
+    if (
+        sbs is None
+        or n not in sbs["sizes"]
+        or rate not in sbs["sizes"][n]["systems"]["smallsocial"]["latency"]
+    ):
+        return (what, "-", "not measured", target, "not measured")
+    sy = sbs["sizes"][n]["systems"]
+    lat = {s: sy[s]["latency"][rate] for s in ("irc", "bare", "smallsocial")}
+    ours = lat["smallsocial"]
+    r = sbs["sizes"][n]["ratios"]["vs_irc"][rate]
+    base = "; ".join(f"{s} {fmt(lat[s]['p50_ms'])} / {fmt(lat[s]['p99_ms'])}" for s in ("irc", "bare"))
+    tx = ours.get("transmissions_per_delivery")
+    mine = f"{fmt(ours['p50_ms'])} / {fmt(ours['p99_ms'])} ({fmt(r['p50'])}x / {fmt(r['p99'])}x IRC"
+    mine += f"; {fmt(tx)} transmissions a delivery)" if tx is not None else ")"
+    ok = r["p50"] is not None and r["p99"] is not None and r["p50"] <= p50x and r["p99"] <= p99x
+    miss = f"MISS: {fmt(r['p50'])}x / {fmt(r['p99'])}x against {p50x:g}x / {p99x:g}x"
+    return (what, base, mine, target, "met" if ok else miss)
+
+
+def _zero_loss(sbs: dict[str, Any] | None) -> Row:
+    what = "10 members, highest 0-loss rate msg/s"
+    target = ">= 500 live (p99 <= 100 ms)"
+    x = sbs["sizes"].get("10") if sbs else None
+    if x is None or "search" not in x["systems"]["smallsocial"]:
+        return (what, "-", "not measured", target, "not measured (--no-search or no N = 10)")
+    best = {s: x["systems"][s]["search"]["highest_zero_loss"] for s in ("irc", "bare", "smallsocial")}
+    base = f"irc {fmt(best['irc'])}; bare {fmt(best['bare'])}"
+    return (what, base, fmt(best["smallsocial"]), target, _verdict(best["smallsocial"], 500, at_most=False))
+
+
+def _catchup(scale: dict[str, Any] | None, n: int, target: float) -> Row:
+    what = f"{n:,} missed messages, listening to all committed (s)"
+    x = (scale or {}).get("catchup", {}).get(str(n))
+    if x is None:
+        return (what, "-", "not measured", f"<= {target:g} s", "not measured")
+    ours = x.get("smallsocial", {}).get("from_listening_s")
+    base = [f"bare stream {fmt(x.get('bare', {}).get('from_listening_s'))}"]
+    for storage, c in (x.get("cabal") or {}).items():
+        if "replicated_s" in c:
+            base.append(
+                f"cabal-core {storage} {fmt(c['replicated_s'])} replicated, {fmt(c['indexed_s'])} indexed"
+            )
+        else:
+            base.append(f"cabal-core {storage}: {c.get('skipped') or c.get('failed')}")
+    return (what, "; ".join(base), fmt(ours), f"<= {target:g} s", _verdict(ours, target))
+
+
+def _memory(sbs: dict[str, Any] | None, scale: dict[str, Any] | None) -> list[Row]:
+    out: list[Row] = []
+    five = (sbs or {}).get("sizes", {}).get("5")
+    if five:
+        ss, bare = (five["systems"][s]["rss"]["mean_mib"] for s in ("smallsocial", "bare"))
+        out.append(("RSS of a member node, idle-ish (MiB)", f"bare {fmt(bare)}; irc server "
+                    f"{fmt(five['systems']['irc'].get('server_rss', {}).get('rss_mib'))}",
+                    f"{fmt(ss)} ({ss / bare:.2f}x bare)", "<= 1.1x bare",
+                    _verdict(ss / bare, 1.1)))  # fmt: skip
+    cu = (scale or {}).get("catchup", {})
+    sizes = sorted(
+        int(n) for n, x in cu.items() if (x.get("smallsocial", {}).get("rss") or {}).get("rss_mib")
+    )
+    if len(sizes) >= 2:
+        lo, hi = sizes[0], sizes[-1]
+        rss = {n: cu[str(n)]["smallsocial"]["rss"]["rss_mib"] for n in (lo, hi)}
+        per = (rss[hi] - rss[lo]) * 1024 * 1024 / (hi - lo)
+        out.append((f"RSS per stored record (member after catching up {lo:,} -> {hi:,})", "-",
+                    f"{per:,.0f} bytes ({fmt(rss[lo])} -> {fmt(rss[hi])} MiB)", "<= 100 bytes",
+                    _verdict(per, 100)))  # fmt: skip
+    return out
+
+
+def _startup(scale: dict[str, Any] | None, tui: dict[str, Any] | None) -> list[Row]:
+    out: list[Row] = []
+    cu = (scale or {}).get("catchup", {})
+    first = cu[min(cu, key=int)] if cu else None
+    if first:
+        ss, bare = first.get("smallsocial", {}).get("startup_s"), first.get("bare", {}).get("startup_s")
+        out.append(
+            ("node: spawn to listening (s)", f"bare {fmt(bare)}", fmt(ss), "<= 0.5 s", _verdict(ss, 0.5))
+        )
+    paint = (tui or {}).get("spawn_to_first_paint_s")
+    base = (tui or {}).get("bare_spawn_to_first_paint_s")
+    out.append(("TUI: spawn to first paint (s)", f"bare Textual app {fmt(base)}" if base else "-",
+                fmt(paint) if paint is not None else "not measured", "<= 0.3 s",
+                _verdict(paint, 0.3)))  # fmt: skip
+    return out
+
+
+def _tokens(tok: dict[str, Any] | None) -> Row:
+    if tok is None:
+        return ("invitation token (chars)", "-", "not measured", "<= 600", "not measured")
+    case = max(tok["chars"], key=lambda k: tok["chars"][k])
+    return ("invitation token, longest case (chars)", "-", f"{tok['longest']:,} ({case})", "<= 600",
+            _verdict(tok["longest"], 600))  # fmt: skip
+
+
+def _relay(relay: dict[str, Any] | None) -> Row:
+    what = "relay CPU per relayed message (ms)"
+    r = (relay or {}).get("results", {}).get("relay")
+    if r is None:
+        return (what, "-", "not measured", "<= 2 ms", "not measured")
+    plan = relay.get("plan", {}) if relay else {}
+    shape = f"{plan.get('circles')} circles x {plan.get('members')} members at {plan.get('rate')} msg/s"
+    v = r.get("cpu_ms_per_message")
+    return (what, "-", f"{fmt(v)} ({shape})", "<= 2 ms", _verdict(v, 2.0))
+
+
+def rows(report: dict[str, Any]) -> list[Row]:
+    get: Callable[[str], dict[str, Any] | None] = lambda name: _part(report, name)  # noqa: E731
+    sbs, scale = get("side_by_side"), get("scale")
+    return [
+        _latency(sbs, "10", "5", 5, 10),
+        _latency(sbs, "5", "50", 10, 20),
+        _zero_loss(sbs),
+        _catchup(scale, 10_000, 0.4),
+        _catchup(scale, 100_000, 3.0),
+        *_memory(sbs, scale),
+        *_startup(scale, get("tui")),
+        _tokens(get("tokens")),
+        _relay(get("relay")),
+    ]
