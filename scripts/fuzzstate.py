@@ -85,6 +85,7 @@ class MemStore(Store):
         self.db = sqlite3.connect(":memory:", isolation_level=None)
         self._depth = 0
         self.on_rollback = None
+        self._tx_cache = {}
         if template is not None:
             template.backup(self.db)
         self.db.execute("PRAGMA foreign_keys=ON")
