@@ -31,7 +31,7 @@ class Offer:
 
 def offer_records(view: CircleView) -> list[bytes]:
     """What a member sends: the genesis, then every roster record and roster conflict it holds."""
-    roster = [r for r in view.records.values() if r.is_roster]
+    roster = list(view.roster_records.values())
     roster.sort(key=lambda r: (r.author, r.seq))
     conflicts = [r.raw for r in view.conflicts.values() if r.is_roster]
     return [view.genesis.raw] + [r.raw for r in roster] + conflicts

@@ -15,6 +15,7 @@ It is the same code for the topic validator, sync and file import.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -58,6 +59,23 @@ MAX_CONFLICTS_PER_AUTHOR = 64
 """Records kept as equivocation evidence per author and circle; more are dropped (a flood)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a view keeps of a record it placed: enough to place, check and sync the records
+    around it. A message's bytes, body and signature stay in the store (a few hundred bytes
+    in memory a record, not a few KiB); roster records and conflicts are also kept whole."""
+
+    id: bytes
+    author: bytes
+    seq: int
+    prev: bytes | None
+    type: str
+
+    @property
+    def is_roster(self) -> bool:
+        return self.type in records.ROSTER_TYPES
+
+
 class CircleView:
     """A circle's validated state, fed one record at a time."""
 
@@ -66,34 +84,37 @@ class CircleView:
     ) -> None:
         self.genesis = genesis
         self.id = genesis.id
-        self.records: dict[bytes, Record] = {}
+        self.records: dict[bytes, Entry] = {}
+        """Every record in the chains, by id (what is kept of each: :class:`Entry`)."""
+        self.roster_records: dict[bytes, Record] = {}
+        """The roster records among them, whole (the fold, tokens and pins read their bodies)."""
         self.conflicts: dict[bytes, Record] = {}
-        self._last: dict[bytes, Record] = {}
+        self._last: dict[bytes, Entry] = {}
         self._roster: list[Record] = []
         self.chains = ChainTracker()
-        self._at: dict[tuple[bytes, int], list[Record]] = {}
+        self._at: dict[tuple[bytes, int], list[Entry]] = {}
         """Every record held per (author, seq), chain and conflicts: more than one is equivocation."""
+        self._keys: dict[bytes, bytes] = {}
+        """One bytes object per author key, however many entries hold it."""
         self.equivocators: dict[bytes, str] = {}
         """Authors caught signing two records for one chain position (or a broken link), and how."""
         self._cut_chains: dict[tuple[bytes, bytes], dict[int, bytes]] = {}
         for r in sorted(stored, key=lambda r: (r.author, r.seq)):
             if r.type == records.GENESIS or r.id in self.records:
                 continue
-            self.records[r.id] = r
-            self._note(r)
+            e = self._keep(r)
             if isinstance(self.chains.feed(r), Equivocation) and r.seq not in self._seqs(r.author):
                 self.chains.place(r)
-            self._index(r)
-            if r.is_roster:
-                self._roster.append(r)
+            self._index(e)
         for r in conflicts:
             if r.circle == self.id and r.type != records.GENESIS and r.id not in self.records:
                 self.conflicts[r.id] = r
-                self._index(r)
+                self._index(self._entry(r))
                 if r.is_roster:
                     self._roster.append(r)
-        for r in [*self.records.values(), *self.conflicts.values()]:
-            self._flag(r)
+        for at in self._at.values():
+            for e in at:
+                self._flag(e)
         self._fold = RosterIndex(genesis, self._roster)
         """The roster, folded incrementally (protocol/fold.py): O(1) amortised per record."""
         self.roster: RosterState = self._fold.state()
@@ -113,19 +134,38 @@ class CircleView:
     def _seqs(self, author: bytes) -> set[int]:
         return {q for (a, q) in self._at if a == author}
 
-    def _index(self, record: Record) -> None:
-        self._at.setdefault((record.author, record.seq), []).append(record)
+    def _entry(self, record: Record) -> Entry:
+        author = self._keys.setdefault(record.author, record.author)
+        last = self._last.get(author)
+        prev = last.id if last is not None and last.id == record.prev else record.prev  # one object
+        return Entry(record.id, author, record.seq, prev, sys.intern(record.type))
 
-    def versions(self, author: bytes, seq: int) -> list[Record]:
+    def _keep(self, record: Record) -> Entry:
+        """Place a record in the chains' bookkeeping: its entry, and the whole record if roster."""
+        e = self.records[record.id] = self._entry(record)
+        self._note(e)
+        if record.is_roster:
+            self.roster_records[record.id] = record
+            self._roster.append(record)
+        return e
+
+    def _index(self, e: Entry) -> None:
+        self._at.setdefault((e.author, e.seq), []).append(e)
+
+    def record_ids(self) -> list[bytes]:
+        """Every record the view holds, chains and conflicts."""
+        return [*self.records, *self.conflicts]
+
+    def versions(self, author: bytes, seq: int) -> list[Entry]:
         """Every record held for one chain position (two or more: the author equivocated)."""
         return list(self._at.get((author, seq), ()))
 
-    def evidence(self) -> list[Record]:
+    def evidence(self) -> list[Entry]:
         """Every record that shows an author equivocating: all versions held for a position that
         has more than one, and both sides of a link that disagrees. Sync sends these always, so
         a member who holds one version gets the other, and the one who found a broken link
         hands over what it links against (the other side then finds the second version)."""
-        out: dict[bytes, Record] = {}
+        out: dict[bytes, Entry] = {}
         for (a, q), here in self._at.items():
             if a not in self.equivocators:
                 continue
@@ -136,12 +176,12 @@ class CircleView:
                 out.update((r.id, r) for r in [*here, *below])
         return list(out.values())
 
-    def shown(self, record: Record) -> bool:
+    def shown(self, record: Record | Entry) -> bool:
         """The display rule: of the messages held for one position, the smallest id is shown."""
         rivals = [r.id for r in self._at.get((record.author, record.seq), ()) if r.type == record.type]
         return not rivals or record.id == min(rivals)
 
-    def _flag(self, record: Record) -> None:
+    def _flag(self, record: Entry) -> None:
         """Flag the author when the set of records held shows two for one position.
 
         A function of the set, not of arrival order: two records at one seq, or a record
@@ -160,10 +200,10 @@ class CircleView:
         elif any(r.prev not in {h.id for h in here} for r in above):
             self.equivocators[a] = f"seq {q + 1} follows a seq {q} that is not the one held"
 
-    def _note(self, record: Record) -> None:
-        last = self._last.get(record.author)
-        if last is None or record.seq > last.seq:
-            self._last[record.author] = record
+    def _note(self, e: Entry) -> None:
+        last = self._last.get(e.author)
+        if last is None or e.seq > last.seq:
+            self._last[e.author] = e
 
     def receive(self, raw: bytes) -> Outcome:
         try:
@@ -232,14 +272,14 @@ class CircleView:
         low = min(chain)
         while low > seq:
             rid = chain[low]
-            rec = self.records.get(rid) or self.conflicts.get(rid)
+            rec: Entry | Record | None = self.records.get(rid) or self.conflicts.get(rid)
             if rec is None or rec.author != author or rec.seq != low or rec.prev is None:
                 return None
             chain[low - 1] = rec.prev
             low -= 1
         return chain.get(seq)
 
-    def off_the_cut(self) -> list[Record]:
+    def off_the_cut(self) -> list[Entry]:
         """Messages and forks held in the chain of a departed author, at or below the cut, that
         are not on the chain the cut names: another version of history, to be thrown away."""
         out = []
@@ -287,22 +327,21 @@ class CircleView:
                 ):
                     return Dropped("equivocation by the author: too many conflicting records kept already")
                 self.conflicts[record.id] = record
-                self._index(record)
-                self._flag(record)
+                entry = self._entry(record)
+                self._index(entry)
+                self._flag(entry)
                 if record.is_roster:
                     self._roster.append(record)
                     self.roster = self._fold.add(record)
                 why = f"equivocation by the author ({placed.reason}), kept as evidence"
                 changed = record.is_roster and self._fold.changed
                 return Stored(record, (), 0, changed, why, conflict=True)
-        self.records[record.id] = record
-        self._note(record)
-        self._index(record)
-        self._flag(record)
+        entry = self._keep(record)
+        self._index(entry)
+        self._flag(entry)
         note = None
         changed = False
         if record.is_roster:
-            self._roster.append(record)
             self.roster = self._fold.add(record)
             changed = self._fold.changed
             note = self.roster.rejected.get(record.id)

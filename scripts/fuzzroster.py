@@ -50,7 +50,7 @@ def t_roster(data: bytes) -> object:
     for _ in range(2):  # a second round: what was held for a missing parent now fits
         for r in order:
             view.receive(r.raw)
-    held = [r for r in (*view.records.values(), *view.conflicts.values()) if r.is_roster]
+    held = [r for r in (*view.roster_records.values(), *view.conflicts.values()) if r.is_roster]
     if _plain(view.roster) != _plain(fold(h.genesis, held)):
         raise AssertionError("the incremental roster differs from the reference fold")
     try:

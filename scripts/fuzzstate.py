@@ -92,9 +92,10 @@ class MemStore(Store):
         if template is None:
             self._migrate()
 
-    def load_records(self, circle_id: bytes) -> list[Record]:
+    def load_records(self, circle_id: bytes, record_type: str | None = None) -> list[Record]:
         """As Store.load_records, with the parse of bytes seen before remembered (it is pure)."""
-        return [parsed(raw) for raw in self.raw_records(circle_id)]
+        out = [parsed(raw) for raw in self.raw_records(circle_id)]
+        return out if record_type is None else [r for r in out if r.type == record_type]
 
 
 _parsed: dict[bytes, Record] = {}
@@ -184,7 +185,7 @@ def template(who: bytes, world_status: str | None) -> sqlite3.Connection:
             view = w.view()
             for eid, key in w.epoch_keys.items():
                 if eid == w.genesis.id or any(
-                    bytes(k) == me.public_key for k, _ in view.records[eid].body["ks"]
+                    bytes(k) == me.public_key for k, _ in view.roster_records[eid].body["ks"]
                 ):
                     store.add_epoch_key(w.genesis.id, eid, crypto.seal(who, key))
     return store.db

@@ -21,7 +21,7 @@ from protocol.errors import ProtocolError, RosterError
 from protocol.identity import Identity
 from protocol.node.store import Store
 from protocol.records import Record
-from protocol.view import CircleView, Dropped, Held, Outcome, Stored
+from protocol.view import CircleView, Dropped, Entry, Held, Outcome, Stored
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ class Ledger:
                     for c in view.versions(r.author, r.seq):
                         if c.id in view.conflicts and _cut_ok(view, c):
                             self.store.remove_record(c.id)
-                            self._put(c, False)
+                            self._put(view.conflicts[c.id], False)
                             break
             self.forget()
 
@@ -285,6 +285,6 @@ def admit(
     return seen, pending
 
 
-def _cut_ok(view: CircleView, record: Record) -> bool:
+def _cut_ok(view: CircleView, record: Record | Entry) -> bool:
     gone = view.roster.departed.get(record.author)
     return gone is not None and view.cut_expected(record.author, gone, record.seq) == record.id

@@ -275,7 +275,7 @@ class Profile:
             if rid in seen or rid == view.genesis.id:
                 continue
             seen.add(rid)
-            rec = view.records.get(rid) or view.conflicts.get(rid)
+            rec = view.roster_records.get(rid) or view.conflicts.get(rid)
             if rec is None:
                 continue
             out.append(rec)
@@ -293,10 +293,10 @@ class Profile:
             m = roster.members.get(key)
             if m is None or m.invited_by is None:
                 break
-            join = view.records.get(m.since)
+            join = view.roster_records.get(m.since)
             if join is None:
                 break
-            inv = view.records.get(bytes(join.body["i"]))
+            inv = view.roster_records.get(bytes(join.body["i"]))
             if inv is None:
                 break
             chain += [join, inv]
@@ -460,7 +460,9 @@ class Profile:
         keys = self.epoch_keys(circle_id)
         entries: dict[bytes, LogEntry] = {}
         changes: list[timeline.Change] = []
-        for r in [*view.records.values(), *view.conflicts.values()]:
+        # The messages come from the store: a view keeps only their place (view.Entry).
+        kept = [r for r in self.store.load_records(circle_id, records.MSG) if r.id in view.records]
+        for r in [*kept, *view.conflicts.values()]:
             if r.type != records.MSG or not view.shown(r):
                 continue  # of two messages signed for one position, every member shows the same
             key = keys.get(bytes(r.body["e"]))

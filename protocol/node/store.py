@@ -335,13 +335,27 @@ class Store:
         rows = self.db.execute("SELECT raw FROM records WHERE circle = ? ORDER BY author, seq", (circle_id,))
         return [bytes(r[0]) for r in rows]
 
-    def load_records(self, circle_id: bytes) -> list[Record]:
-        """Stored records of a circle, checked against their ids (``records.load``: a damaged row
-        is an error, not a crash; each signature was verified before the row was written)."""
-        rows = self.db.execute(
-            "SELECT id, raw FROM records WHERE circle = ? ORDER BY author, seq", (circle_id,)
-        )
+    def load_records(self, circle_id: bytes, record_type: str | None = None) -> list[Record]:
+        """Stored records of a circle (of one type when given), checked against their ids
+        (``records.load``: a damaged row is an error, not a crash; each signature was verified
+        before the row was written)."""
+        where, args = ("circle = ?", (circle_id,)) if record_type is None else (
+            "circle = ? AND type = ?", (circle_id, record_type))  # fmt: skip
+        rows = self.db.execute(f"SELECT id, raw FROM records WHERE {where} ORDER BY author, seq", args)
         return [records.load(raw, bytes(rid)) for rid, raw in rows]
+
+    def raws(self, ids: list[bytes]) -> list[bytes]:
+        """The bytes of these records, wherever each is kept (chain or conflicts), in no order."""
+        out = []
+        for table in ("records", "conflicts"):
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                out += [
+                    bytes(r[0])
+                    for r in self.db.execute(f"SELECT raw FROM {table} WHERE id IN ({marks})", part)
+                ]
+        return out
 
     def outbox(self) -> list[tuple[bytes, bytes]]:
         rows = self.db.execute(

@@ -138,7 +138,7 @@ async def serve(node: NodePort, stream: INetStream) -> None:
                         batch, size = [], 0
             # Rare, and always sent: conflicts (so rosters converge) and every record that shows
             # an author equivocating (so members holding different versions both get both).
-            evidence = [r.raw for r in node.profile.view(cid).evidence()]
+            evidence = node.profile.store.raws([e.id for e in node.profile.view(cid).evidence()])
             extra = list(dict.fromkeys([*node.profile.store.conflicts(cid), *evidence]))
             if roster_only is not None:
                 extra = [raw for raw in extra if records.parse(raw).is_roster]

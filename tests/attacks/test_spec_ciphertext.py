@@ -85,7 +85,7 @@ def test_the_validator_stores_it_but_no_member_shows_it(tmp_path: Path) -> None:
     """A relay cannot tell (it holds no key); every member's log refuses the lifted words."""
     alice, bob, mallory, cid, victim = _setup(tmp_path)
     forged = resign(MALLORY, victim, mallory.view(cid).next_pos(mallory.me))
-    view = CircleView(alice.view(cid).genesis, alice.view(cid).records.values())
+    view = CircleView(alice.view(cid).genesis, alice.store.load_records(cid))
     assert isinstance(view.add(forged), Stored)
     for p in (alice, bob):
         p.import_bundle(bundle(forged))

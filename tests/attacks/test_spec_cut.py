@@ -48,7 +48,7 @@ class Scene:
         return dave
 
     def roster_bundle(self) -> bytes:
-        return bundle(*[r for r in self.alice.view(self.cid).records.values() if r.is_roster])
+        return bundle(*self.alice.view(self.cid).roster_records.values())
 
     def remove_carol(self) -> None:
         self.alice.remove(self.cid, self.carol.me)
@@ -75,7 +75,7 @@ def test_a_forged_record_at_the_cut_is_refused(tmp_path: Path) -> None:
     rep = s.dave.import_bundle(bundle(forged))
     assert rep.stored == 0 and rep.dropped, rep
     assert "forged" not in _carol_texts(s.dave, s.cid)
-    rm = next(r for r in s.alice.view(s.cid).records.values() if r.type == "remove")
+    rm = next(r for r in s.alice.view(s.cid).roster_records.values() if r.type == "remove")
     assert bytes(rm.body["sh"]) == s.posts[0].id and rm.body["s"] == s.posts[0].seq
     s.dave.import_bundle(bundle(s.posts[0]))
     assert _carol_texts(s.dave, s.cid) == ["original 0"]

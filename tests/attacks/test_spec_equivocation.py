@@ -77,7 +77,7 @@ def test_any_arrival_order_gives_the_same_records_shown_text_and_flag(tmp_path: 
     base = alice.view(cid)
     outcomes = set()
     for order in itertools.permutations([m1, m2, n, k]):
-        v = CircleView(base.genesis, base.records.values())
+        v = CircleView(base.genesis, alice.store.load_records(cid))
         for r in order:
             assert isinstance(v.add(r), Stored), (order, v.add(r))
         shown = frozenset(r.id for r in [*v.records.values(), *v.conflicts.values()] if v.shown(r))

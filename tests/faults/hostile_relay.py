@@ -175,7 +175,7 @@ class HostileRelay(RelayNode):
             if not self.hostile:
                 continue
             for cid in self._relayed():
-                recs = [r for r in self.profile.view(cid).records.values() if r.type != records.GENESIS]
+                recs = [r for r in self.profile.store.load_records(cid) if r.type != records.GENESIS]
                 for r in self.rng.sample(recs, min(3, len(recs))):
                     if r.id not in self._withheld:
                         self.act("replay_gossip", id=r.id.hex())
@@ -193,7 +193,7 @@ class HostileRelay(RelayNode):
                 for kind, raw in self.forgeries(cid):
                     self.act(kind, id=records.record_id(raw).hex(), via="gossip")
                     await self.pubsub.publish(circle.topic(cid), raw)
-                recs = [r for r in self.profile.view(cid).records.values() if r.type == records.MSG]
+                recs = self.profile.store.load_records(cid, records.MSG)
                 if recs:
                     bad = corrupt(self.rng.choice(recs).raw, self.rng)
                     self.act("flip_gossip", sha=hashlib.sha256(bad).hexdigest())
@@ -301,8 +301,8 @@ class HostileRelay(RelayNode):
         view = self.profile.view(cid)
         theirs_old = [
             r
-            for r in view.records.values()
-            if r.type != records.GENESIS and 0 < r.seq <= theirs.get(r.author, 0)
+            for r in self.profile.store.load_records(cid)
+            if r.id in view.records and r.type != records.GENESIS and 0 < r.seq <= theirs.get(r.author, 0)
         ]
         for r in self.rng.sample(theirs_old, min(int(self.cfg["sync_replays"]), len(theirs_old))):
             out.append(r.raw)

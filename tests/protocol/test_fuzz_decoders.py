@@ -530,7 +530,7 @@ def test_validator_never_raises_on_signed_nonsense(batch: list[Record]) -> None:
         else:
             assert rec.id not in view.records or isinstance(out, Duplicate)
     # The roster stays a function of the stored set, and strangers never become members.
-    held = [*view.records.values(), *view.conflicts.values()]
+    held = [*view.roster_records.values(), *view.conflicts.values()]
     assert view.roster == fold(w.genesis, [r for r in held if r.is_roster])
     assert not view.roster.is_member(MALLORY.public_key)
 
