@@ -277,10 +277,13 @@ class Profile:
 
     def join_token(self, token_text: str) -> bytes:
         """Join with a pasted token (either format); all or nothing."""
-        cid = invitation.decode_token(token_text).circle_id
+        decoded = invitation.decode_token(token_text)
+        cid = decoded.circle_id
         row = self.store.circle(cid)
         known = row is not None and row.status != "invited"
-        if known and row is not None and self.me in self.view(cid).roster.members:
+        ticket = self.store.ticket(cid)
+        pending = ticket is not None and ticket.invite == decoded.invite_id  # joined with it, unconfirmed
+        if known and row is not None and (pending or self.me in self.view(cid).roster.members):
             raise RosterError(f"You are already a member of {self.circle_name(row)}.")
         opened = invitation.open_token(token_text, self.identity, self._now(), self.store.used_invites())
         tok = opened.token

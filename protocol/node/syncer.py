@@ -134,7 +134,7 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             sent = 0
             batch: list[bytes] = []
             size = 0
-            if not theirs and view.genesis is not None:
+            if not theirs and view.genesis is not None and not departed:
                 batch.append(view.genesis.raw)  # asked with an empty vector: a joiner by id needs it
             for r in plan.send:
                 for raw in node.profile.store.raw_range(cid, r.author, r.first, r.last):

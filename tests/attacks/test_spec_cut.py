@@ -48,7 +48,10 @@ class Scene:
         return dave
 
     def roster_bundle(self) -> bytes:
-        return bundle(*[r for r in self.alice.view(self.cid).records.values() if r.is_roster])
+        """The genesis and roster records (dave's short token carries neither: sync would)."""
+        view = self.alice.view(self.cid)
+        assert view.genesis is not None
+        return bundle(view.genesis, *[r for r in view.records.values() if r.is_roster])
 
     def remove_carol(self) -> None:
         self.alice.remove(self.cid, self.carol.me)

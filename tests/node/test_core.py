@@ -48,12 +48,14 @@ PEER = Identity.generate().peer_id
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Profile, Profile, Profile, bytes]]:
-    """alice's circle with bob and carol in it, each knowing the others' joins."""
+    """alice's circle with bob and carol in it, each knowing the others' joins (after a first sync)."""
     alice, bob, carol = (Profile.create(resolve(str(tmp_path), n), n) for n in ("alice", "bob", "carol"))
     c = alice.new_circle("friends").circle_id
     for friend in (bob, carol):
         friend.join_token(alice.invite(c, friend.me))
         alice.import_bundle(friend.export([c]))
+    for friend in (bob, carol):
+        friend.import_bundle(alice.export([c]))
     yield alice, bob, carol, c
     for p in (alice, bob, carol):
         p.close()

@@ -140,6 +140,7 @@ def test_leave_then_rejoin_with_a_new_invitation(tmp_path: Path) -> None:
     c = alice.new_circle("friends")
     bob.join_token(alice.invite(c.circle_id, bob.me))
     alice.import_bundle(bob.export([c.circle_id]))
+    bob.import_bundle(alice.export([c.circle_id]))  # the first sync confirms bob's join
     bob.leave(c.circle_id)
     alice.import_bundle(bob.export([c.circle_id]))
     assert bob.me not in alice.view(c.circle_id).roster.members
