@@ -91,7 +91,10 @@ def test_offline_invite_join_fork(people: tuple[Cli, Cli, Cli], tmp_path: Path) 
     bob_msg = bob.json("send", "friends", "hello from bob")
     assert len(bob_msg["id"]) == 64
 
-    # Sneakernet: bob's records reach alice.
+    # Sneakernet, both ways: the circle's history reaches bob (his first sync: it confirms his
+    # join, so what he wrote may leave), then bob's records reach alice.
+    alice.run("export", "-o", str(tmp_path / "alice0.ssb"))
+    bob.json("import", str(tmp_path / "alice0.ssb"))
     bob.run("export", "-o", str(tmp_path / "bob.ssb"))
     report = alice.json("import", str(tmp_path / "bob.ssb"))
     assert report["stored"] >= 2 and report["dropped"] == []
