@@ -83,15 +83,20 @@ def join(identity: Identity, invite_record: Record, pos: ChainPos, now_ms: int) 
     """The invitee's join; it cites the invite as its roster head."""
     if invite_record.type != records.INVITE or bytes(invite_record.body["k"]) != identity.public_key:
         raise RosterError("This invitation is not for your key.")
+    return join_by_id(identity, invite_record.circle, invite_record.id, pos, now_ms)
+
+
+def join_by_id(identity: Identity, circle_id: bytes, invite_id: bytes, pos: ChainPos, now_ms: int) -> Record:
+    """The join of an invite known by its id only (a short token): the roster checks the rest."""
     body = {
         "t": records.JOIN,
         "a": identity.public_key,
-        "c": invite_record.circle,
+        "c": circle_id,
         "q": pos.seq,
         "p": pos.prev,
-        "h": [invite_record.id],
+        "h": [invite_id],
         "ts": now_ms,
-        "i": invite_record.id,
+        "i": invite_id,
     }
     return records.sign(identity, body)
 

@@ -1,54 +1,47 @@
-"""Invitation tokens: the text a person pastes to join a circle.
+"""Invitation tokens: the text a person pastes to join a circle, in either format.
 
-A token holds the signed invite (bound to the invitee's key), the circle's
-genesis, the chain of joins and invites that links the inviter back to the
-founder, the current epoch key and circle name sealed to the invitee (a leaked
-token is useless to anyone else), and addresses where the circle can be
-reached. Text form::
+Format 2 (:mod:`protocol.shorttoken`, what :func:`make_short_token` writes) carries the
+inviter's signed word: the circle and invite ids, the inviter's key, the expiry, the epoch
+key and circle name sealed to the invitee, and packed addresses, in at most 600 characters;
+the records come by sync. Format 1 (:func:`make_token`, what earlier releases wrote, still
+read) holds the records themselves: the signed invite (bound to the invitee's key), the
+circle's genesis, the chain of joins and invites that links the inviter back to the
+founder, the sealed secret, and addresses. Both share the text form of
+:mod:`protocol.tokentext`; a format-1 body is canonical msgpack ``{v, inv, gen, ch, sl, ad}``.
 
-    ssi1 + base32( len:u32be || body || checksum5 )      (lower case, no padding)
-
-``body`` is canonical msgpack ``{v, inv, gen, ch, sl, ad}``; ``checksum5`` is
-BLAKE2b-40 over ``"ssi1" || len || body``. Whitespace anywhere is ignored, so a
-token that wrapped in a terminal still pastes. Each way a token can fail has
-its own error class and sentence (see :mod:`protocol.errors`).
+A leaked token is useless to anyone else: its secret is sealed to the invitee. Each way a
+token can fail has its own error class and sentence (see :mod:`protocol.errors`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from protocol import crypto, records, schema, shallow, wire
+from protocol import crypto, records, schema, shallow, shorttoken, tokentext, wire
 from protocol.errors import (
     DecodeError,
     DecryptError,
     ProtocolError,
     TokenExpired,
     TokenInvalid,
-    TokenMalformed,
-    TokenMangled,
     TokenNotForYou,
     TokenReused,
-    TokenTruncated,
-    TokenVersionError,
 )
 from protocol.identity import Identity, peer_id
 from protocol.records import Record
+from protocol.shorttoken import ShortToken
 
-PREFIX = "ssi"
-VERSION = 1
-MAX_TOKEN_BODY = 24 * 1024
+PREFIX = tokentext.PREFIX
+VERSION = shorttoken.VERSION
+"""The format :func:`make_short_token` writes; :data:`protocol.tokentext.VERSIONS` are read."""
+V1 = 1
+MAX_TOKEN_BODY = tokentext.MAX_TOKEN_BODY
 MAX_CHAIN = 32
-_CHECKSUM = 5
-_B32 = re.compile(r"[a-z2-7]*")
 
 _BODY_SCHEMA = {
-    "v": schema.one_of(VERSION),
+    "v": schema.one_of(V1),
     "inv": schema.some_bytes(4096, 1),
     "gen": schema.some_bytes(4096, 1),
     "ch": schema.list_of(schema.some_bytes(4096, 1), MAX_CHAIN),
@@ -71,13 +64,15 @@ _SEALED_SCHEMA = {
 
 @dataclass(frozen=True)
 class Token:
-    """A decoded token whose records verify; not yet opened for anyone."""
+    """A decoded format-1 token whose records verify; not yet opened for anyone."""
 
     invite: Record
     genesis: Record
     chain: tuple[Record, ...]
     sealed: bytes
     addrs: tuple[str, ...]
+
+    version = V1
 
     @property
     def invitee(self) -> bytes:
@@ -87,19 +82,34 @@ class Token:
     def expires(self) -> int:
         return int(self.invite.body["x"])
 
+    @property
+    def circle_id(self) -> bytes:
+        return self.genesis.id
+
+    @property
+    def invite_id(self) -> bytes:
+        return self.invite.id
+
+    @property
+    def inviter(self) -> bytes:
+        return self.invite.author
+
+
+AnyToken = Token | ShortToken
+
 
 @dataclass(frozen=True)
 class OpenedInvitation:
     """A token opened by its invitee: everything needed to join."""
 
-    token: Token
+    token: AnyToken
     epoch_id: bytes
     epoch_key: bytes
     name: str
 
     @property
     def circle_id(self) -> bytes:
-        return self.token.genesis.id
+        return self.token.circle_id
 
 
 def when(ts_s: int) -> str:
@@ -116,14 +126,14 @@ def make_token(
     name: str,
     addrs: Sequence[str] = (),
 ) -> str:
-    """Encode a token for the invitee named in ``invite``."""
+    """Encode a format-1 token for the invitee named in ``invite`` (what earlier releases wrote)."""
     sealed = crypto.seal(
         bytes(invite.body["k"]),
         wire.encode({"c": genesis.id, "e": epoch_id, "k": epoch_key, "nm": name}),
     )
     body = wire.encode(
         {
-            "v": VERSION,
+            "v": V1,
             "inv": invite.raw,
             "gen": genesis.raw,
             "ch": [r.raw for r in chain],
@@ -133,56 +143,32 @@ def make_token(
     )
     if len(body) > MAX_TOKEN_BODY:
         raise TokenInvalid("The invitation would be too long; give fewer addresses.")
-    head = f"{PREFIX}{VERSION}"
-    framed = len(body).to_bytes(4, "big") + body
-    payload = framed + crypto.checksum(head.encode() + framed, _CHECKSUM)
-    return head + base64.b32encode(payload).decode().rstrip("=").lower()
+    return tokentext.frame(V1, body)
 
 
-def decode_token(text: str) -> Token:
-    """Check a token's format, checksum and signatures; nothing about who opens it."""
-    t = "".join(str(text).split()).lower()
-    if not t:
-        raise TokenMalformed("The invitation is empty; paste the whole token.")
-    if not t.startswith(PREFIX):
-        raise TokenMalformed(f"This is not a smallsocial invitation; tokens start with {PREFIX}{VERSION}.")
-    m = re.match(rf"{PREFIX}(\d+)", t)
-    if m is None:
-        raise TokenMalformed(f"This is not a smallsocial invitation; tokens start with {PREFIX}{VERSION}.")
-    if int(m.group(1)[:6]) != VERSION:
-        raise TokenVersionError(
-            f"This invitation uses format {m.group(1)[:6]}, which this smallsocial cannot read; "
-            "upgrade smallsocial."
-        )
-    b32 = t[m.end() :]
-    if not _B32.fullmatch(b32):
-        bad = next(ch for ch in b32 if not _B32.fullmatch(ch))
-        raise TokenMangled(
-            f"The invitation contains {bad!r}, which cannot be in a token; copy it again exactly."
-        )
-    if len(b32) > (MAX_TOKEN_BODY + 16) * 8 // 5:
-        raise TokenMangled("The invitation is far too long to be a token; copy only the token.")
-    if len(b32) < 8 or len(b32) % 8 in (1, 3, 6):
-        raise TokenTruncated("The invitation is cut short; copy the whole token.")
+def make_short_token(
+    inviter: Identity,
+    invite: Record,
+    epoch_id: bytes,
+    epoch_key: bytes,
+    name: str,
+    addrs: Sequence[str] = (),
+) -> str:
+    """Encode a format-2 token (:mod:`protocol.shorttoken`) for the invitee named in ``invite``."""
+    return shorttoken.make(inviter, invite, epoch_id, epoch_key, name, addrs)
+
+
+def decode_token(text: str) -> AnyToken:
+    """Check a token's format, checksum and (format 1) signatures; nothing about who opens it."""
+    version, body = tokentext.unframe(text)
+    if version == shorttoken.VERSION:
+        return shorttoken.decode(body)
+    return _decode_v1(body)
+
+
+def _decode_v1(framed_body: bytes) -> Token:
     try:
-        payload = base64.b32decode(b32.upper() + "=" * (-len(b32) % 8))
-    except (binascii.Error, ValueError) as e:
-        raise TokenTruncated("The invitation is cut short; copy the whole token.") from e
-    declared = int.from_bytes(payload[:4], "big")
-    have = len(payload) - 4 - _CHECKSUM
-    if declared > MAX_TOKEN_BODY:
-        raise TokenMangled("The invitation is damaged (its length field is wrong); copy it again exactly.")
-    if have < declared:
-        raise TokenTruncated(
-            f"The invitation is cut short ({max(have, 0)} of {declared} bytes); copy the whole token."
-        )
-    if have > declared:
-        raise TokenMangled("The invitation has extra characters at the end; copy only the token.")
-    framed, check = payload[:-_CHECKSUM], payload[-_CHECKSUM:]
-    if crypto.checksum(f"{PREFIX}{VERSION}".encode() + framed, _CHECKSUM) != check:
-        raise TokenMangled("The invitation is damaged (its checksum does not match); copy it again exactly.")
-    try:
-        body = shallow.decode_map(framed[4:], _BODY_SHAPES, len(_BODY_SHAPES), "a token body")
+        body = shallow.decode_map(framed_body, _BODY_SHAPES, len(_BODY_SHAPES), "a token body")
         schema.check(body, _BODY_SCHEMA)
         invite = records.parse(body["inv"])
         genesis = records.parse(body["gen"])
@@ -196,6 +182,13 @@ def decode_token(text: str) -> Token:
             "The invite inside is for a different circle than the one it names; ask for a new one."
         )
     return Token(invite, genesis, chain, bytes(body["sl"]), tuple(body["ad"]))
+
+
+def _usable(invite_id: bytes, expires: int, now_s: int, used: Container[bytes]) -> None:
+    if invite_id in used:
+        raise TokenReused("This invitation has already been used; each one works once.")
+    if now_s > expires:
+        raise TokenExpired(f"This invitation expired on {when(expires)}; ask for a new one.")
 
 
 def verify_chain(token: Token) -> None:
@@ -221,17 +214,22 @@ def verify_chain(token: Token) -> None:
 
 
 def open_token(text: str, me: Identity, now_s: int, used: Container[bytes] = ()) -> OpenedInvitation:
-    """Everything a join needs, or the one error that says why this token cannot be used."""
+    """Everything a join needs, or the one error that says why this token cannot be used.
+
+    Format 2 is checked as far as its signed word goes (for my key, by its inviter, unused,
+    unexpired); the records it names are checked when sync brings them (protocol.md 11)."""
     token = decode_token(text)
+    if isinstance(token, ShortToken):
+        shorttoken.verify(token, me)
+        _usable(token.invite_id, token.expires, now_s, used)
+        secret = shorttoken.open_secret(token, me)
+        return OpenedInvitation(token, secret.epoch_id, secret.epoch_key, secret.name)
     if token.invitee != me.public_key:
         raise TokenNotForYou(
             f"This invitation is for {peer_id(token.invitee)}, not for your key {me.peer_id}; "
             "ask the sender to invite your key."
         )
-    if token.invite.id in used:
-        raise TokenReused("This invitation has already been used; each one works once.")
-    if now_s > token.expires:
-        raise TokenExpired(f"This invitation expired on {when(token.expires)}; ask for a new one.")
+    _usable(token.invite.id, token.expires, now_s, used)
     verify_chain(token)
     try:
         inner = wire.decode(me.unseal(token.sealed), 2048)

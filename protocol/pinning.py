@@ -30,7 +30,10 @@ class Offer:
 
 
 def offer_records(view: CircleView) -> list[bytes]:
-    """What a member sends: the genesis, then every roster record and roster conflict it holds."""
+    """What a member sends: the genesis, then every roster record and roster conflict it holds
+    (nothing for a circle whose genesis has not arrived: no relay is pinned in it yet)."""
+    if view.genesis is None:
+        return []
     roster = list(view.roster_records.values())
     roster.sort(key=lambda r: (r.author, r.seq))
     conflicts = [r.raw for r in view.conflicts.values() if r.is_roster]

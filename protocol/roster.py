@@ -379,6 +379,13 @@ def _order(cid: bytes, recs: Mapping[bytes, Record]) -> tuple[list[bytes], set[b
     return order, pending
 
 
+def unknown(circle_id: bytes) -> RosterState:
+    """The roster of a circle whose genesis has not arrived yet: nobody is known in it."""
+    return RosterState(
+        circle_id, b"", MEMBER, {}, {}, {}, {}, {}, None, (circle_id,), frozenset(), {}, frozenset()
+    )
+
+
 def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
     """The roster and current epoch of ``genesis``'s circle given a set of roster records."""
     cid = genesis.id

@@ -10,7 +10,10 @@ untrusted bytes and returns one outcome:
 - :class:`Dropped`: never store or forward, with the reason for the log;
 - :class:`Duplicate`: already held (gossip replays, cache replays).
 
-It is the same code for the topic validator, sync and file import.
+It is the same code for the topic validator, sync and file import. A view of a circle
+joined by a short token (format 2) before its genesis arrived (:meth:`CircleView.pending`)
+holds the joiner's own records and knows nobody: everything else is held until sync
+brings the genesis.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from protocol import fork, records
+from protocol import fork, records, roster
 from protocol.chain import Buffered, ChainPos, ChainTracker, Delivered, Duplicate, Equivocation
 from protocol.errors import ProtocolError
 from protocol.fold import RosterIndex
 from protocol.records import Record
 from protocol.roster import Departure, RosterState
+
+PENDING = "the circle's genesis has not arrived yet"
+"""Why a pending view (:meth:`CircleView.pending`) holds every record."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +86,16 @@ class CircleView:
     """A circle's validated state, fed one record at a time."""
 
     def __init__(
-        self, genesis: Record, stored: Iterable[Record] = (), conflicts: Iterable[Record] = ()
+        self,
+        genesis: Record | None,
+        stored: Iterable[Record] = (),
+        conflicts: Iterable[Record] = (),
+        *,
+        circle_id: bytes | None = None,
     ) -> None:
         self.genesis = genesis
-        self.id = genesis.id
+        """None in a pending view: a circle joined by id, its genesis not here yet."""
+        self.id = genesis.id if genesis is not None else bytes(circle_id or b"")
         self.records: dict[bytes, Entry] = {}
         """Every record in the chains, by id (what is kept of each: :class:`Entry`)."""
         self.roster_records: dict[bytes, Record] = {}
@@ -115,9 +127,15 @@ class CircleView:
         for at in self._at.values():
             for e in at:
                 self._flag(e)
-        self._fold = RosterIndex(genesis, self._roster)
+        self._fold = RosterIndex(genesis, self._roster) if genesis is not None else None
         """The roster, folded incrementally (protocol/fold.py): O(1) amortised per record."""
-        self.roster: RosterState = self._fold.state()
+        self.roster: RosterState = self._fold.state() if self._fold is not None else roster.unknown(self.id)
+
+    @classmethod
+    def pending(cls, circle_id: bytes, stored: Iterable[Record] = ()) -> CircleView:
+        """A circle I joined by its id (a short token) whose genesis has not arrived: it holds
+        my own records, trusts no one's and holds every record that comes (:data:`PENDING`)."""
+        return cls(None, stored, circle_id=circle_id)
 
     def next_pos(self, author: bytes) -> ChainPos:
         """Where ``author``'s next record goes (after the last one held)."""
@@ -215,12 +233,18 @@ class CircleView:
     def known(self, key: bytes) -> bool:
         """Founder, member, departed member or invitee: someone whose records may be kept."""
         r = self.roster
+        if self._fold is None:
+            return False
         return key == r.founder or key in r.members or key in r.departed or self._fold.invited(key)
 
     def check(self, record: Record) -> Outcome | None:
         """The authorisation checks, without storing; None when the record may go in."""
         if record.circle != self.id:
             return Dropped("the record belongs to another circle")
+        if self._fold is None:
+            if record.id in self.records:
+                return Duplicate()
+            return Held(record, PENDING)
         if record.type == records.GENESIS:
             return Duplicate() if record.id == self.id else Dropped("a second genesis")
         if record.type == records.PRESENCE:
@@ -308,6 +332,8 @@ class CircleView:
         verdict = self.check(record)
         if verdict is not None:
             return verdict
+        fold = self._fold
+        assert fold is not None  # a pending view holds every record (check)
         placed = self.chains.feed(record)
         if isinstance(placed, Duplicate):
             return placed
@@ -332,9 +358,9 @@ class CircleView:
                 self._flag(entry)
                 if record.is_roster:
                     self._roster.append(record)
-                    self.roster = self._fold.add(record)
+                    self.roster = fold.add(record)
                 why = f"equivocation by the author ({placed.reason}), kept as evidence"
-                changed = record.is_roster and self._fold.changed
+                changed = record.is_roster and fold.changed
                 return Stored(record, (), 0, changed, why, conflict=True)
         entry = self._keep(record)
         self._index(entry)
@@ -342,8 +368,8 @@ class CircleView:
         note = None
         changed = False
         if record.is_roster:
-            self.roster = self._fold.add(record)
-            changed = self._fold.changed
+            self.roster = fold.add(record)
+            changed = fold.changed
             note = self.roster.rejected.get(record.id)
         elif record.type == records.FORK:
             note = fork.check_against(self.roster, record)

@@ -161,7 +161,7 @@ def other_cases() -> dict[str, tuple[Callable[[bytes], Any], bytes]]:
             lambda b: shallow.decode_list(b, pinning.MAX_OFFER_RECORDS, "offer"),
             frame,
         ),
-        "token: 24 KiB body of empty lists": (invitation.decode_token, _token(token_body)),
+        "token: 24 KiB body of empty lists": (invitation.decode_token, _token(token_body)),  # format 1's
     }
 
 
@@ -170,7 +170,7 @@ def _token(body: bytes) -> bytes:
 
     from protocol import crypto
 
-    head = f"{invitation.PREFIX}{invitation.VERSION}"
+    head = f"{invitation.PREFIX}{invitation.V1}"
     framed = len(body).to_bytes(4, "big") + body
     payload = framed + crypto.checksum(head.encode() + framed, 5)
     return (head + base64.b32encode(payload).decode().rstrip("=").lower()).encode()

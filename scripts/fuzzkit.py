@@ -49,6 +49,7 @@ from typing import Any
 
 from protocol import (
     actions,
+    addrpack,
     crypto,
     fork,
     identity,
@@ -105,6 +106,9 @@ class World:
     history: tuple[Record, ...]
     epoch_keys: dict[bytes, bytes]
     token: str
+    """The vectors' format-1 token (records ride in it: the ``token_records`` seeds)."""
+    token2: str
+    """The vectors' short token (format 2)."""
     token_me: Identity
     token_now_s: int
     now_ms: int
@@ -160,6 +164,7 @@ def world() -> World:
         genesis,
         history,
         keys,
+        tok["format1"]["text"],
         tok["text"],
         BOB,
         int(tok["open_as_bob_at_s"]),
@@ -340,20 +345,25 @@ def t_token(data: bytes) -> object:
     text = as_text(data)
     tok = invitation.decode_token(text)
     # Semantic round trip: the decoded parts framed again decode to the same parts.
-    again = invitation.decode_token(_frame_token(_token_body(tok)))
+    if isinstance(tok, invitation.ShortToken):
+        again = invitation.decode_token(_frame_token(tok.signed + tok.sig, 2))
+        packed = addrpack.pack(tok.addrs, tok.inviter)
+        expect(addrpack.unpack(packed, tok.inviter, 8) == list(tok.addrs), "addresses round trip")
+    else:
+        again = invitation.decode_token(_frame_token(_token_body(tok)))
     expect(again == tok, "token round trip")
     try:
         opened = invitation.open_token(text, w.token_me, w.token_now_s)
     except ProtocolError:
         return tok
-    expect(opened.circle_id == tok.genesis.id, "opened token names another circle")
+    expect(opened.circle_id == tok.circle_id, "opened token names another circle")
     return opened
 
 
 def _token_body(tok: invitation.Token) -> bytes:
     return wire.encode(
         {
-            "v": invitation.VERSION,
+            "v": invitation.V1,
             "inv": tok.invite.raw,
             "gen": tok.genesis.raw,
             "ch": [r.raw for r in tok.chain],
@@ -363,9 +373,9 @@ def _token_body(tok: invitation.Token) -> bytes:
     )
 
 
-def _frame_token(body: bytes) -> str:
-    """Wrap body bytes in a well-formed token frame (right length and checksum)."""
-    head = f"{invitation.PREFIX}{invitation.VERSION}"
+def _frame_token(body: bytes, version: int = 1) -> str:
+    """Wrap body bytes in a well-formed token frame of ``version`` (right length and checksum)."""
+    head = f"{invitation.PREFIX}{version}"
     framed = len(body).to_bytes(4, "big") + body
     payload = framed + crypto.checksum(head.encode() + framed, 5)
     return head + base64.b32encode(payload).decode().rstrip("=").lower()
@@ -373,6 +383,10 @@ def _frame_token(body: bytes) -> str:
 
 def t_token_body(data: bytes) -> object:
     return t_token(_frame_token(data).encode())
+
+
+def t_token2_body(data: bytes) -> object:
+    return t_token(_frame_token(data, 2).encode())
 
 
 @functools.cache
@@ -522,12 +536,27 @@ def seeds_presence() -> dict[str, bytes]:
 
 def seeds_token() -> dict[str, bytes]:
     w = world()
-    t = w.token
-    wrapped = "\n".join(t[i : i + 60] for i in range(0, len(t), 60))
-    errs = json.loads((VECTORS / "token.json").read_text())["errors"]
-    out = {"token_bob": t.encode(), "token_wrapped": wrapped.encode(), "token_upper": t.upper().encode()}
-    out |= {f"error_{e['case']}": e["text"].encode("utf-8", "surrogateescape") for e in errs}
+    vec = json.loads((VECTORS / "token.json").read_text())
+    out: dict[str, bytes] = {}
+    for fmt, t, errs in (("", w.token2, vec["errors"]), ("format1_", w.token, vec["format1"]["errors"])):
+        wrapped = "\n".join(t[i : i + 60] for i in range(0, len(t), 60))
+        out |= {f"{fmt}token_bob": t.encode(), f"{fmt}token_wrapped": wrapped.encode()}
+        out[f"{fmt}token_upper"] = t.upper().encode()
+        out |= {f"{fmt}error_{e['case']}": e["text"].encode("utf-8", "surrogateescape") for e in errs}
     return out
+
+
+def seeds_token2_body() -> dict[str, bytes]:
+    w = world()
+    tok = invitation.decode_token(w.token2)
+    assert isinstance(tok, invitation.ShortToken)
+    inv = next(r for r in w.history if r.id == tok.invite_id)
+    others = ["/dns4/relay.example/tcp/4001", f"/ip6/2001:db8::1/tcp/1/p2p/{EVE.peer_id}"] * 4
+    bare = invitation.decode_token(
+        invitation.make_short_token(ALICE, inv, tok.circle_id, b"\x22" * 32, "friends", others)
+    )
+    assert isinstance(bare, invitation.ShortToken)
+    return {"token2_bob_body": tok.signed + tok.sig, "token2_other_addrs": bare.signed + bare.sig}
 
 
 def seeds_token_body() -> dict[str, bytes]:
@@ -614,6 +643,12 @@ TARGETS: dict[str, Target] = {
             "token bodies in a valid frame: msgpack, schema, records",
             t_token_body,
             seeds_token_body,
+        ),
+        Target(
+            "token2_body",
+            "short token bodies (format 2) in a valid frame: msgpack, schema, addresses, signature",
+            t_token2_body,
+            seeds_token2_body,
         ),
         Target("sync", "sync.decode_vector and sync.decode_want", t_sync, seeds_sync),
         Target(

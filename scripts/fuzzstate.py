@@ -385,13 +385,13 @@ def build_token(data: bytes) -> tuple[str, Identity]:
         key = w.epoch_keys.get(e, bytes(32)) if isinstance(e, bytes) else bytes(32)
         inner = wire.encode({"c": cid, "e": e if isinstance(e, bytes) else cid, "k": key, "nm": "friends"})
         body["sl"] = crypto.seal(me.public_key, inner)
-    body.setdefault("v", invitation.VERSION)
+    body.setdefault("v", invitation.V1)
     return _frame(wire.encode(body)), me
 
 
 def _frame(raw: bytes) -> str:
     if len(raw) > invitation.MAX_TOKEN_BODY:  # refused on its length: skip base32 (slow in Python)
-        return f"{invitation.PREFIX}{invitation.VERSION}" + "a" * (len(raw) * 8 // 5 + 8)
+        return f"{invitation.PREFIX}{invitation.V1}" + "a" * (len(raw) * 8 // 5 + 8)
     return str(_fk()._frame_token(raw))
 
 
@@ -411,7 +411,7 @@ def t_token_records(data: bytes) -> object:
         if rows(p) != before or circles(p) != before_circles:
             raise Foreign("a refused join changed the store") from None
         raise
-    invite_id = invitation.decode_token(text).invite.id
+    invite_id = invitation.decode_token(text).invite_id
     check_nothing_foreign(p, cid, before, before_circles, invite_id)
     check_usable(p, cid)
     return cid
@@ -420,7 +420,7 @@ def t_token_records(data: bytes) -> object:
 def _skeleton(inv: Record, gen: Record, chain: list[Record], addrs: list[str] | None = None) -> bytes:
     return wire.encode(
         {
-            "v": invitation.VERSION,
+            "v": invitation.V1,
             "inv": inv.body_bytes,
             "gen": gen.body_bytes,
             "ch": [r.body_bytes for r in chain],

@@ -32,7 +32,21 @@ from typing import Any
 
 import nacl.pwhash
 
-from protocol import actions, circle, crypto, fork, invitation, messages, records, roster, sync, wire
+from protocol import (
+    actions,
+    addrpack,
+    circle,
+    crypto,
+    fork,
+    invitation,
+    messages,
+    records,
+    roster,
+    shorttoken,
+    sync,
+    tokentext,
+    wire,
+)
 from protocol.chain import ChainPos
 from protocol.errors import ProtocolError
 from protocol.identity import Identity, dump_identity, peer_id
@@ -60,6 +74,12 @@ GENESIS_NONCE = bytes([0x11]) * 16
 EPOCH0_KEY = bytes([0x22]) * 32
 NAME_NONCE = bytes([0x33]) * 24
 ADDRS = ["/ip4/127.0.0.1/tcp/4001"]
+TOKEN_ADDRS = [
+    f"/ip4/127.0.0.1/tcp/4001/p2p/{IDS['alice'].peer_id}",
+    f"/ip6/::1/tcp/4002/p2p/{IDS['relay'].peer_id}",
+    "/dns4/relay.example/tcp/4001",
+]
+"""A short token's addresses: one of each packed form (the inviter's, another key's, text)."""
 
 
 def tj(value: Any) -> Any:
@@ -170,7 +190,8 @@ def build_records() -> tuple[dict[str, Any], dict[str, Any]]:
 
     token_now_s = ts(1) // 1000 + 60
     inv_bob = records.parse(bytes.fromhex(s.entries[1]["raw_hex"]))
-    token_text = invitation.make_token(inv_bob, g, [], cid, EPOCH0_KEY, CIRCLE_NAME, ADDRS)
+    token_text = invitation.make_short_token(alice, inv_bob, cid, EPOCH0_KEY, CIRCLE_NAME, TOKEN_ADDRS)
+    token1_text = invitation.make_token(inv_bob, g, [], cid, EPOCH0_KEY, CIRCLE_NAME, ADDRS)
 
     # bob says hello under epoch 0 (whose id is the circle id)
     content = messages.Content(messages.TEXT, ts(3), "hello, circle")
@@ -253,14 +274,87 @@ def build_records() -> tuple[dict[str, Any], dict[str, Any]]:
         "roster_after": after,
     }
 
-    framed = base64.b32decode(token_text[4:].upper() + "=" * (-len(token_text[4:]) % 8))
+    token = short_token_vector(token_text, token_now_s)
+    token["format1"] = format1_token_vector(token1_text, token_now_s)
+    return recs, token
+
+
+def short_token_vector(text: str, now_s: int) -> dict[str, Any]:
+    """token.json: alice's short token (format 2) for bob, its parts, and how damage is reported."""
+    version, body = tokentext.unframe(text)
+    payload = base64.b32decode(text[4:].upper() + "=" * (-len(text[4:]) % 8))
+    tok = invitation.decode_token(text)
+    assert isinstance(tok, shorttoken.ShortToken) and version == 2
+    signed, sig = body[: -shorttoken.SIG_SIZE], body[-shorttoken.SIG_SIZE :]
+    items = wire.decode(signed, len(signed))
+    secret = wire.encode([None, EPOCH0_KEY, CIRCLE_NAME])
+    return {
+        "_about": "A short invitation token (format 2) from alice for bob (deterministic: false: "
+        "the secret is a sealed box; everything else is fixed). 'payload_hex' is the base32-decoded "
+        "text after 'ssi2'; the body is 'signed_hex' then 'sig_hex'.",
+        "text": text,
+        "prefix": "ssi2",
+        "payload_hex": payload.hex(),
+        "length": len(body),
+        "body_hex": body.hex(),
+        "checksum_hex": payload[4 + len(body) :].hex(),
+        "signed_hex": signed.hex(),
+        "sig_hex": sig.hex(),
+        "signed_message_hex": (shorttoken.DOMAIN + KEYS["bob"] + signed).hex(),
+        "fields": {
+            "c_hex": items[0].hex(),
+            "i_hex": items[1].hex(),
+            "a": NAMES[items[2]],
+            "x": items[3],
+            "sl_hex": items[4].hex(),
+            "ad_hex": items[5].hex(),
+        },
+        "secret_hex": secret.hex(),
+        "invite_id_hex": tok.invite_id.hex(),
+        "genesis_id_hex": tok.circle_id.hex(),
+        "invitee": "bob",
+        "inviter": "alice",
+        "expires_s": tok.expires,
+        "addrs": list(tok.addrs),
+        "addr_entries": addr_entries(),
+        "open_as_bob_at_s": now_s,
+        "opened": {
+            "epoch_id_hex": tok.circle_id.hex(),
+            "epoch_key_hex": EPOCH0_KEY.hex(),
+            "name": CIRCLE_NAME,
+        },
+        "errors": token_errors(text, tok.expires),
+    }
+
+
+def opened_vector(cid: bytes) -> dict[str, Any]:
+    return {"epoch_id_hex": cid.hex(), "epoch_key_hex": EPOCH0_KEY.hex(), "name": CIRCLE_NAME}
+
+
+def addr_entries() -> list[dict[str, Any]]:
+    """Each packed address form alone (inviter alice), and a second entry repeating a key."""
+    relay = IDS["relay"].peer_id
+    cases = [
+        [TOKEN_ADDRS[0]],
+        [TOKEN_ADDRS[1]],
+        [TOKEN_ADDRS[2]],
+        ["/ip4/192.0.2.1/tcp/4001"],
+        [f"/ip4/192.0.2.1/tcp/4001/p2p/{relay}", f"/ip4/198.51.100.2/tcp/443/p2p/{relay}"],
+    ]
+    return [{"addrs": a, "packed_hex": addrpack.pack(a, KEYS["alice"]).hex()} for a in cases]
+
+
+def format1_token_vector(text: str, now_s: int) -> dict[str, Any]:
+    """The format-1 token earlier releases wrote (and this one still reads), alice's for bob."""
+    framed = base64.b32decode(text[4:].upper() + "=" * (-len(text[4:]) % 8))
     declared = int.from_bytes(framed[:4], "big")
     body = framed[4 : 4 + declared]
-    tok = invitation.decode_token(token_text)
-    token = {
-        "_about": "An invitation token from alice for bob (deterministic: false: the secret is a "
-        "sealed box). 'payload_hex' is the base32-decoded text after 'ssi1'.",
-        "text": token_text,
+    tok = invitation.decode_token(text)
+    assert isinstance(tok, invitation.Token)
+    return {
+        "_about": "An invitation token of format 1 from alice for bob (deterministic: false: the "
+        "secret is a sealed box). 'payload_hex' is the base32-decoded text after 'ssi1'.",
+        "text": text,
         "prefix": "ssi1",
         "payload_hex": framed.hex(),
         "length": declared,
@@ -271,31 +365,41 @@ def build_records() -> tuple[dict[str, Any], dict[str, Any]]:
         "invitee": "bob",
         "expires_s": tok.expires,
         "addrs": list(tok.addrs),
-        "open_as_bob_at_s": token_now_s,
-        "opened": {"epoch_id_hex": cid.hex(), "epoch_key_hex": EPOCH0_KEY.hex(), "name": CIRCLE_NAME},
-        "errors": token_errors(token_text, tok.expires),
+        "open_as_bob_at_s": now_s,
+        "opened": {
+            "epoch_id_hex": tok.genesis.id.hex(),
+            "epoch_key_hex": EPOCH0_KEY.hex(),
+            "name": CIRCLE_NAME,
+        },
+        "errors": token_errors(text, tok.expires),
     }
-    return recs, token
 
 
 def token_errors(text: str, expires_s: int) -> list[dict[str, Any]]:
     """How each kind of damage to a token is reported."""
-    body = text[4:]
+    head, body = text[:4], text[4:]
     flipped = body[:20] + ("b" if body[20] != "b" else "c") + body[21:]
     cases: list[dict[str, Any]] = [
         {"case": "empty", "text": "   \n"},
         {"case": "not a token", "text": "hello " + text[:10]},
-        {"case": "newer version", "text": "ssi2" + body},
+        {"case": "newer version", "text": "ssi3" + body},
         {"case": "bad character", "text": text[:30] + "1" + text[31:]},
         {"case": "cut short", "text": text[: len(text) // 2]},
         {"case": "cut short by a few characters", "text": text[:-16]},
         {"case": "extra characters at the end", "text": text + "aaaaaaaa"},
-        {"case": "one character changed", "text": "ssi1" + flipped},
+        {"case": "one character changed", "text": head + flipped},
         {"case": "opened by carol", "text": text, "open_as": "carol", "now_s": expires_s - 10},
         {"case": "expired", "text": text, "open_as": "bob", "now_s": expires_s + 1},
         {"case": "already used", "text": text, "open_as": "bob", "now_s": expires_s - 10, "used": True},
     ]
-    inv_id = invitation.decode_token(text).invite.id
+    if head == "ssi2":  # the signed word, signed by someone else than the inviter it names
+        version, body2 = tokentext.unframe(text)
+        signed = body2[: -shorttoken.SIG_SIZE]
+        sig = IDS["dave"].sign(shorttoken.DOMAIN + KEYS["bob"] + signed)
+        forged = tokentext.frame(version, signed + sig)
+        case = {"case": "signed by another key", "text": forged, "open_as": "bob", "now_s": expires_s - 10}
+        cases.append(case)
+    inv_id = invitation.decode_token(text).invite_id
     for c in cases:
         try:
             if "open_as" in c:

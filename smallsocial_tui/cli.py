@@ -143,6 +143,7 @@ def _circle_json(c: CircleInfo) -> dict[str, Any]:
         "status": c.status,
         "members": c.members,
         "epoch": c.epoch,
+        "waiting": c.waiting,
     }
 
 
@@ -229,7 +230,9 @@ def _tree(circles: list[CircleInfo], cmd: str = "smallsocial") -> str:
             last = i == len(items) - 1
             branch = "" if parent is None else ("└─ " if last else "├─ ")
             status = {
-                "member": f"{c.members} member{'s' if c.members != 1 else ''}",
+                "member": "joining, waiting for the circle to confirm you"
+                if c.waiting
+                else f"{c.members} member{'s' if c.members != 1 else ''}",
                 "invited": f"invited — accept with: {cmd} join {c.id.hex()[:12]}",
                 "left": "you left",
                 "removed": "you were removed",
@@ -323,7 +326,7 @@ def cmd_join(args: argparse.Namespace) -> None:
             target = _circle(profile, arg, include_invited=True)
         except CliError:
             raise CliError(
-                f"{arg[:20]!r} is not a smallsocial invitation (tokens start with ssi1) "
+                f"{arg[:20]!r} is not a smallsocial invitation (tokens start with ssi) "
                 "nor a circle you were invited to by a fork."
             ) from None
         reply = _via_node(profile, api.AcceptFork(target.id))
@@ -331,6 +334,8 @@ def cmd_join(args: argparse.Namespace) -> None:
     info = profile.circle_info(cid)
     assert info is not None
     text = f"Joined {safe_name(info.name)}  {cid.hex()}"
+    if info.waiting:
+        text += f"\n{info.waiting}"
     if not control.node_running(profile.paths.root):
         text += f"\nStart your node ({_me_cmd(args)} run) to meet the circle and sync."
     _emit(args, _circle_json(info), text)

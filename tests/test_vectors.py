@@ -19,7 +19,20 @@ from typing import Any
 
 import pytest
 
-from protocol import actions, circle, crypto, errors, fork, invitation, messages, records, roster, sync, wire
+from protocol import (
+    actions,
+    addrpack,
+    circle,
+    crypto,
+    errors,
+    fork,
+    invitation,
+    messages,
+    records,
+    roster,
+    sync,
+    wire,
+)
 from protocol.chain import ChainPos
 from protocol.identity import (
     Identity,
@@ -452,9 +465,78 @@ def test_fork() -> None:
 # -- the invitation token ------------------------------------------------------------------
 
 
-def test_token_decodes() -> None:
+def _token(fmt: str) -> dict[str, Any]:
+    """token.json's format-2 vector, or (``fmt`` "format1") the format-1 one it keeps."""
+    v = load("token.json")
+    return v if fmt == "format2" else v["format1"]
+
+
+FORMATS = ["format2", "format1"]
+
+
+def test_short_token_decodes() -> None:
     v = load("token.json")
     tok = invitation.decode_token(v["text"])
+    assert isinstance(tok, invitation.ShortToken)
+    assert tok.invite_id.hex() == v["invite_id_hex"] == by_name("invite_bob")["id_hex"]
+    assert tok.circle_id.hex() == v["genesis_id_hex"] == load("records.json")["circle_id_hex"]
+    assert tok.inviter == key(v["inviter"])
+    assert tok.expires == v["expires_s"] == by_name("invite_bob")["body"]["x"]
+    assert list(tok.addrs) == v["addrs"]
+    assert len(v["text"]) <= 600
+
+
+def test_short_token_framing_and_signature() -> None:
+    v = load("token.json")
+    text = v["text"]
+    assert text.startswith("ssi2") and text == text.lower() and "=" not in text
+    b32 = text[4:]
+    payload = base64.b32decode(b32.upper() + "=" * (-len(b32) % 8))
+    assert payload.hex() == v["payload_hex"]
+    body = bytes.fromhex(v["body_hex"])
+    assert int.from_bytes(payload[:4], "big") == v["length"] == len(body)
+    assert crypto.checksum(b"ssi2" + payload[:-5], 5).hex() == v["checksum_hex"] == payload[-5:].hex()
+    signed, sig = bytes.fromhex(v["signed_hex"]), bytes.fromhex(v["sig_hex"])
+    assert body == signed + sig and len(sig) == 64
+    f = v["fields"]
+    assert wire.decode(signed, len(signed)) == [
+        bytes.fromhex(f["c_hex"]),
+        bytes.fromhex(f["i_hex"]),
+        key(f["a"]),
+        f["x"],
+        bytes.fromhex(f["sl_hex"]),
+        bytes.fromhex(f["ad_hex"]),
+    ]
+    assert wire.encode(wire.decode(signed, len(signed))) == signed  # canonical
+    message = bytes.fromhex(v["signed_message_hex"])
+    assert message == b"smallsocial/v2/token\x00" + key("bob") + signed
+    assert crypto.verify(key("alice"), sig, message)
+    assert not crypto.verify(key("alice"), sig, b"smallsocial/v2/token\x00" + key("carol") + signed)
+    # The secret opens for bob only, to [epoch (nil: epoch 0), key, name].
+    sealed = bytes.fromhex(f["sl_hex"])
+    assert ident("bob").unseal(sealed).hex() == v["secret_hex"]
+    assert wire.decode(bytes.fromhex(v["secret_hex"]), 2048) == [
+        None,
+        bytes.fromhex(v["opened"]["epoch_key_hex"]),
+        v["opened"]["name"],
+    ]
+    with pytest.raises(errors.DecryptError):
+        ident("carol").unseal(sealed)
+
+
+def test_short_token_addresses_pack_as_documented() -> None:
+    v = load("token.json")
+    alice = key("alice")
+    assert addrpack.unpack(bytes.fromhex(v["fields"]["ad_hex"]), alice, 8) == v["addrs"]
+    for e in v["addr_entries"]:
+        assert addrpack.pack(e["addrs"], alice).hex() == e["packed_hex"]
+        assert addrpack.unpack(bytes.fromhex(e["packed_hex"]), alice, 8) == e["addrs"]
+
+
+def test_format1_token_decodes() -> None:
+    v = _token("format1")
+    tok = invitation.decode_token(v["text"])
+    assert isinstance(tok, invitation.Token)
     assert tok.invite.id.hex() == v["invite_id_hex"] == by_name("invite_bob")["id_hex"]
     assert tok.genesis.id.hex() == v["genesis_id_hex"] == load("records.json")["circle_id_hex"]
     assert tok.invitee == key(v["invitee"])
@@ -463,8 +545,8 @@ def test_token_decodes() -> None:
     assert tok.chain == ()
 
 
-def test_token_framing() -> None:
-    v = load("token.json")
+def test_format1_token_framing() -> None:
+    v = _token("format1")
     text = v["text"]
     assert text.startswith(v["prefix"]) and text == text.lower() and "=" not in text
     b32 = text[len(v["prefix"]) :]
@@ -481,16 +563,18 @@ def test_token_framing() -> None:
     assert len(body["sl"]) > crypto.SEAL_OVERHEAD
 
 
-def test_token_whitespace_and_case() -> None:
-    v = load("token.json")
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_token_whitespace_and_case(fmt: str) -> None:
+    v = _token(fmt)
     text = v["text"]
     wrapped = "\n".join("  " + text[i : i + 60] + " \t" for i in range(0, len(text), 60))
-    assert invitation.decode_token(wrapped).invite.id.hex() == v["invite_id_hex"]
-    assert invitation.decode_token(text.upper()).invite.id.hex() == v["invite_id_hex"]
+    assert invitation.decode_token(wrapped).invite_id.hex() == v["invite_id_hex"]
+    assert invitation.decode_token(text.upper()).invite_id.hex() == v["invite_id_hex"]
 
 
-def test_token_opens_for_bob() -> None:
-    v = load("token.json")
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_token_opens_for_bob(fmt: str) -> None:
+    v = _token(fmt)
     opened = invitation.open_token(v["text"], ident("bob"), v["open_as_bob_at_s"])
     assert opened.epoch_id.hex() == v["opened"]["epoch_id_hex"]
     assert opened.epoch_key.hex() == v["opened"]["epoch_key_hex"]
@@ -498,13 +582,17 @@ def test_token_opens_for_bob() -> None:
     assert opened.circle_id.hex() == v["genesis_id_hex"]
 
 
-@pytest.mark.parametrize("case", load("token.json")["errors"], ids=lambda c: c["case"])
-def test_token_error(case: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "case"),
+    [(fmt, c) for fmt in FORMATS for c in _token(fmt)["errors"]],
+    ids=lambda x: x if isinstance(x, str) else x["case"],
+)
+def test_token_error(fmt: str, case: dict[str, Any]) -> None:
     cls = getattr(errors, case["error"])
     assert issubclass(cls, errors.TokenError)
     with pytest.raises(cls) as e:
         if "open_as" in case:
-            used = {bytes.fromhex(load("token.json")["invite_id_hex"])} if case.get("used") else set()
+            used = {bytes.fromhex(_token(fmt)["invite_id_hex"])} if case.get("used") else set()
             invitation.open_token(case["text"], ident(case["open_as"]), case["now_s"], used)
         else:
             invitation.decode_token(case["text"])

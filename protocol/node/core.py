@@ -174,7 +174,9 @@ class NodeCore:
         or a record on another circle's topic (honest peers check those first). A quarter
         strike for a record refused by the roster (a non-member author, a bad presence):
         an honest peer may know a join that has not reached me yet, but keys are free, and
-        a flooder signing each record with a fresh key must not go uncharged.
+        a flooder signing each record with a fresh key must not go uncharged. None while my
+        own join (a short token's) is not in my roster: that roster cannot tell who is in
+        yet, and only the peers the token named may send me the circle's records then.
         """
         if self.relay is not None and self.relay.over(ev.circle, ev.raw, None, now):
             self.stats["over_quota"] += 1
@@ -205,8 +207,11 @@ class NodeCore:
             out += self.drop(cid, f"rate limit for author {peer_id(record.author)}")
             return 0.0
         view = self.profile.view(cid)
+        judged = self.relay is not None or self.profile.me in view.roster.members
         if record.type == records.PRESENCE:
             why = presence.check(record, view.roster, int(self.profile.clock() * 1000))
+            if why is not None and not judged:
+                return 0.0  # not forwarded, not held against anyone: my roster is not whole yet
             if why is not None:
                 out += self.drop(cid, why)
                 return SUSPECT
@@ -223,7 +228,7 @@ class NodeCore:
             out.append(Accept())
         elif isinstance(outcome, Dropped) or (isinstance(outcome, Held) and not view.known(record.author)):
             # (a stranger's unplaceable record is not kept aside: sync brings it if it is real)
-            return SUSPECT
+            return SUSPECT if judged else 0.0
         return 0.0
 
     def _presence(self, circle_id: bytes, record: Record) -> list[Effect]:

@@ -7,6 +7,10 @@ the view accepts is stored, what it cannot place yet held and retried when the r
 moves, and what concerns me applied (an epoch key sealed to me, a fork inviting me, a
 departure: the purge past and off the cut). The caller gets the outcome and the held
 records it let in, and decides what to publish and tell the UI.
+
+A circle joined with a short token (format 2) starts as a pending view (no genesis yet):
+its genesis, when sync brings it, opens the circle; and once the roster has judged the
+join, :meth:`Ledger.confirm` publishes what I wrote meanwhile, or throws it away.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from protocol import crypto, fork, records
+from protocol import circle, crypto, fork, records
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError, RosterError
 from protocol.identity import Identity
@@ -67,7 +71,10 @@ class Ledger:
             stored = self.store.load_records(circle_id)
             genesis = next((r for r in stored if r.type == records.GENESIS), None)
             if genesis is None:
-                raise RosterError("This circle's genesis is missing from the store.")
+                if self.store.ticket(circle_id) is None:
+                    raise RosterError("This circle's genesis is missing from the store.")
+                v = self.views[circle_id] = CircleView.pending(circle_id, stored)  # joined by id
+                return v
             conflicts = [records.parse(raw) for raw in self.store.conflicts(circle_id)]
             v = self.views[circle_id] = CircleView(genesis, stored, conflicts)
         return v
@@ -87,6 +94,8 @@ class Ledger:
         if row is None or row.status == "invited":
             return Commit(Dropped("the record is for a circle you are not in"))
         view = self.view(record.circle)
+        if view.genesis is None and record.type == records.GENESIS:
+            return self._open_pending(record)
         outcome = view.add(record)
         if isinstance(outcome, Held):
             if park_strangers or view.known(record.author):
@@ -114,6 +123,53 @@ class Ledger:
         with self.store.tx():
             self.store.add_circle(genesis.id, parent, name, status, self.now())
             self._put(genesis, False, outbox=outbox)
+
+    def _open_pending(self, genesis: Record) -> Commit:
+        """The genesis of a circle I joined by its id (a short token): its records can now be judged."""
+        cid = genesis.id
+        with self.store.tx():
+            self._put(genesis, False)
+            self.store.set_parent(cid, circle.parent_of(genesis))
+        self.forget(cid)
+        released = self.retry_held(cid)
+        self.confirm(cid)
+        return Commit(Stored(genesis, (), 0, True), tuple(released))
+
+    def keep_unconfirmed(self, record: Record) -> None:
+        """Keep my own record in a circle whose roster has not confirmed my join: stored in my
+        chain, not queued for publishing (:meth:`confirm` queues it, or throws it away)."""
+        self._put(record, False)
+        self.forget(record.circle)
+
+    def confirm(self, cid: bytes) -> None:
+        """Once the roster has taken the join I made with a short token: publish what I wrote since.
+
+        The token's word is checked against the invite it named: made by the token's signer,
+        for the epoch whose key it sealed to me. If not, that key is not the circle's: it is
+        dropped, with what I wrote under it (never sent). Until the roster takes my join (its
+        invite not arrived, or refused) nothing happens; :func:`joining.waiting` says why.
+        """
+        ticket = self.store.ticket(cid)
+        if ticket is None:
+            return
+        view = self.view(cid)
+        me = self.identity.public_key
+        inv = view.roster.invites.get(ticket.invite)
+        join = view.records.get(inv.used_by) if inv is not None and inv.used_by is not None else None
+        if view.genesis is None or inv is None or join is None or join.author != me:
+            return
+        with self.store.tx():
+            mine = self.store.unqueued(cid, me, ticket.join_seq)
+            honest = inv.inviter == ticket.inviter and inv.epoch == ticket.epoch
+            if honest:
+                self.store.queue(cid, mine, self.now())
+            else:
+                self.store.drop_epoch_key(cid, ticket.epoch)
+                for rid in mine:
+                    self.store.remove_record(rid)
+            self.store.drop_ticket(cid)
+        if not honest:
+            self.forget(cid)
 
     def keep_token_records(
         self, kept: list[tuple[Record, bool]], held: list[tuple[Record, str]], join: Record
@@ -171,6 +227,7 @@ class Ledger:
             if gone is not None:
                 self.store.set_circle_status(cid, gone.kind)
             self.settle(cid)
+            self.confirm(cid)
             return True
         gone = self.view(cid).roster.departed.get(record.author)
         if gone is not None and record.seq <= gone.cut:
@@ -254,6 +311,9 @@ class Ledger:
                 dropped.append(f"{type(e).__name__}: {e}")
         before = {c.id: c.status for c in self.store.circles()}
         mine = {cid for cid, status in before.items() if status != "invited"}  # no commit accepts a fork
+        for g in parsed:  # the genesis of a circle joined by id opens it
+            if g.type == records.GENESIS and g.id in mine and self.view(g.id).genesis is None:
+                self.commit(g)
         todo = sorted(
             (r for r in parsed if r.circle in mine), key=lambda r: (not r.is_roster, r.author, r.seq)
         )

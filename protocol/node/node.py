@@ -264,12 +264,15 @@ class Node:
     def _may_know(self, peer: ID, topic: str) -> bool:
         """Whether ``peer`` may learn I am in ``topic`` and get its records from me (guard.py).
 
-        A member, an invitee not yet joined, or a relay of that circle; never a stranger.
+        A member, an invitee not yet joined, or a relay of that circle; never a stranger. Before
+        the roster confirms a join I made with a short token, also whom that token named.
         """
         if peer == self.host.get_id():
             return True
         cid, key = self._topics.get(topic), key_of(peer)
-        return cid is not None and key is not None and self.profile.view(cid).roster.may_know(key)
+        if cid is None or key is None:
+            return False
+        return self.profile.view(cid).roster.may_know(key) or key in self.profile.contacts(cid)
 
     def reconsider_peers(self) -> None:
         """After a roster change or a new topic: peers may now know more topics (guard.py)."""
@@ -366,7 +369,9 @@ class Node:
             if key is not None and cid is None:
                 self.peers.remember(pid, key)
             for c in circles:
-                if key is None or not self.profile.view(c).roster.may_sync(key):
+                if key is None or not (
+                    self.profile.view(c).roster.may_sync(key) or key in self.profile.contacts(c)
+                ):
                     continue
                 try:
                     with trio.fail_after(30):

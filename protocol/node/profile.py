@@ -2,8 +2,9 @@
 
 :class:`Profile` opens (or creates) the identity key file (mode 0600, optional
 passphrase) and the store, and offers the user's actions: create a circle,
-invite a key, join with a token or a fork invitation, fork, send, remove,
-leave, read the log, and import records (a bundle file now, the network later).
+invite a key (a short token, format 2), join with a token (either format) or a fork
+invitation, fork, send, remove, leave, read the log, and import records (a bundle file
+now, the network later).
 Every record, mine or another's, is committed by the profile's
 :class:`~protocol.node.ledger.Ledger`; every action commits in one transaction
 before it returns, so what it reports is on disk.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import multiaddr
 
-from protocol import actions, circle, fork, invitation, messages, records, timeline
+from protocol import actions, addrpack, circle, fork, invitation, messages, records, shorttoken, timeline
 from protocol.chain import ChainPos
 from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError, TokenInvalid
 from protocol.identity import (
@@ -38,7 +39,7 @@ from protocol.node import api
 from protocol.node.ingest import decode_bundle, encode_bundle
 from protocol.node.ledger import ImportReport, Ledger, admit
 from protocol.node.paths import ProfilePaths
-from protocol.node.store import CircleRow, Store
+from protocol.node.store import CircleRow, Store, Ticket
 from protocol.records import Record
 from protocol.view import CircleView, Dropped, Held, Stored
 
@@ -53,6 +54,8 @@ class CircleInfo:
     status: str
     members: int
     epoch: int | None
+    waiting: str | None = None
+    """Set while the roster has not confirmed the join I made with a short token: why not yet."""
 
 
 LogEntry = api.HistoryEntry
@@ -171,7 +174,7 @@ class Profile:
         for e, k in sealed.items():
             if e not in cache:
                 cache[e] = self.identity.unseal(k)
-        return dict(cache)
+        return {e: cache[e] for e in sealed}  # a key dropped from the store is gone here too
 
     def circle_name(self, row: CircleRow) -> str:
         try:
@@ -206,7 +209,33 @@ class Profile:
             roster = self.view(row.id).roster
             members = len(roster.members)
             epoch = roster.current_epoch.number if roster.current_epoch else None
-        return CircleInfo(row.id, self.circle_name(row), row.parent, row.status, members, epoch)
+        waiting = self.waiting(row.id) if row.status == "member" else None
+        return CircleInfo(row.id, self.circle_name(row), row.parent, row.status, members, epoch, waiting)
+
+    def waiting(self, circle_id: bytes) -> str | None:
+        """Why the roster has not confirmed the join I made with a short token (None: it has)."""
+        ticket = self.store.ticket(circle_id)
+        if ticket is None:
+            return None
+        view = self.view(circle_id)
+        if view.genesis is None:
+            return "Waiting to meet the circle: what you write is sent once its history confirms you."
+        join = next(
+            (r for r in view.records.values() if r.author == self.me and r.seq == ticket.join_seq), None
+        )
+        why = view.roster.rejected.get(join.id) if join is not None else None
+        inv = view.roster.invites.get(ticket.invite)
+        if why is None and inv is not None and inv.used_by not in (None, join.id if join else None):
+            why = "the invitation was used by another join"
+        if why is not None:
+            return f"The circle refused your join ({why}); ask for a new invitation."
+        return "Waiting for the circle's history to confirm your invitation; what you write is sent then."
+
+    def contacts(self, circle_id: bytes) -> tuple[bytes, ...]:
+        """Whom I may sync a circle with before its roster confirms my join: the keys my short
+        token named (its inviter, the peers of its addresses). Empty once confirmed."""
+        ticket = self.store.ticket(circle_id)
+        return ticket.contacts if ticket is not None else ()
 
     # actions ---------------------------------------------------------------
     def new_circle(self, name: str, *, parent: tuple[bytes, bytes] | None = None) -> circle.NewCircle:
@@ -237,81 +266,29 @@ class Profile:
         inv = actions.invite(
             self.identity, roster, view.next_pos(self.me), invitee, self._now_ms(), role=role, ttl_s=ttl
         )
-        chain = self._chain_to_founder(view)
-        past = self._roster_past(view, inv, skip={r.id for r in chain})
-        if len(chain) + len(past) <= invitation.MAX_CHAIN:
-            chain += past
         row = self.store.circle(circle_id)
         assert row is not None
         self.ledger.commit_own(inv)
         relays = [a for r in roster.relays.values() for a in r.addrs]  # always on: try them first
         all_addrs = list(dict.fromkeys([*relays, *addrs, *self.store.peer_addrs(circle_id)]))[:16]
-        return invitation.make_token(
-            inv,
-            view.genesis,
-            chain,
-            roster.current_epoch.id,
-            keys[roster.current_epoch.id],
-            self.circle_name(row),
-            all_addrs,
-        )
-
-    MAX_TOKEN_PAST = 12
-    MAX_TOKEN_PAST_BYTES = 6000
-
-    def _roster_past(self, view: CircleView, inv: Record, skip: set[bytes]) -> list[Record]:
-        """The roster records the invite causally follows (its ``h`` closure), when few and small.
-
-        With them in the token the joiner's own view folds at once (a pin or a removal
-        before the invite would otherwise leave the join pending until the first sync).
-        A big roster past does not fit a pasteable token: then none, and sync brings it.
-        """
-        out: list[Record] = []
-        size = 0
-        todo = [bytes(h) for h in inv.body.get("h", [])]
-        seen: set[bytes] = set(skip)
-        while todo:
-            rid = todo.pop()
-            if rid in seen or rid == view.genesis.id:
-                continue
-            seen.add(rid)
-            rec = view.roster_records.get(rid) or view.conflicts.get(rid)
-            if rec is None:
-                continue
-            out.append(rec)
-            size += len(rec.raw)
-            if len(out) > self.MAX_TOKEN_PAST or size > self.MAX_TOKEN_PAST_BYTES or len(rec.raw) > 4096:
-                return []
-            todo += [bytes(h) for h in rec.body.get("h", [])]
-        return out
-
-    def _chain_to_founder(self, view: CircleView) -> list[Record]:
-        chain: list[Record] = []
-        key = self.me
-        roster = view.roster
-        while key != roster.founder:
-            m = roster.members.get(key)
-            if m is None or m.invited_by is None:
-                break
-            join = view.roster_records.get(m.since)
-            if join is None:
-                break
-            inv = view.roster_records.get(bytes(join.body["i"]))
-            if inv is None:
-                break
-            chain += [join, inv]
-            key = m.invited_by
-        return chain
+        epoch = roster.current_epoch.id
+        name = self.circle_name(row)
+        return invitation.make_short_token(self.identity, inv, epoch, keys[epoch], name, all_addrs)
 
     def join_token(self, token_text: str) -> bytes:
-        """Join with a pasted token; all or nothing."""
-        cid = invitation.decode_token(token_text).genesis.id
+        """Join with a pasted token (either format); all or nothing."""
+        decoded = invitation.decode_token(token_text)
+        cid = decoded.circle_id
         row = self.store.circle(cid)
         known = row is not None and row.status != "invited"
-        if known and row is not None and self.me in self.view(cid).roster.members:
+        ticket = self.store.ticket(cid)
+        pending = ticket is not None and ticket.invite == decoded.invite_id  # joined with it, unconfirmed
+        if known and row is not None and (pending or self.me in self.view(cid).roster.members):
             raise RosterError(f"You are already a member of {self.circle_name(row)}.")
         opened = invitation.open_token(token_text, self.identity, self._now(), self.store.used_invites())
         tok = opened.token
+        if isinstance(tok, shorttoken.ShortToken):
+            return self._join_short(tok, opened, known)
         # Someone who left and is invited back continues their own chain in the circle.
         pos = self.view(cid).next_pos(self.me) if known else ChainPos()
         join = actions.join(self.identity, tok.invite, pos, self._now_ms())
@@ -333,6 +310,33 @@ class Profile:
         self.ledger.forget(cid)
         return cid
 
+    def _join_short(
+        self, tok: shorttoken.ShortToken, opened: invitation.OpenedInvitation, known: bool
+    ) -> bytes:
+        """Join with a short token: my join, and the token's word kept until the roster confirms it.
+
+        The records it names (genesis, invite, the chain to the founder) come by sync on first
+        contact; until then the circle is a pending view (no genesis) and what I write is kept,
+        not sent (:meth:`Ledger.confirm`).
+        """
+        cid = tok.circle_id
+        pos = self.view(cid).next_pos(self.me) if known else ChainPos()
+        join = actions.join_by_id(self.identity, cid, tok.invite_id, pos, self._now_ms())
+        contacts = tuple(dict.fromkeys([tok.inviter, *addrpack.keys_in(tok.addrs)]))
+        with self.store.tx():
+            name = self.ledger.seal(opened.name.encode())
+            self.store.add_circle(cid, None, name, "member", self._now())
+            self.store.add_epoch_key(cid, opened.epoch_id, self.ledger.seal(opened.epoch_key))
+            self.store.mark_invite_used(tok.invite_id, cid, self._now())
+            self.store.add_peer_addrs(cid, list(tok.addrs), "token", self._now())
+            ticket = Ticket(cid, tok.invite_id, tok.inviter, opened.epoch_id, join.seq, contacts)
+            self.store.add_ticket(ticket, self._now())
+            if not self.store.add_record(join, self._now(), outbox=True):
+                raise RosterError("Your join could not be recorded; your store already has that position.")
+            self.ledger.forget(cid)
+            self.ledger.confirm(cid)  # a circle I was in may hold the invite already
+        return cid
+
     def _admit_token_records(
         self, view: CircleView, tok: invitation.Token
     ) -> tuple[list[tuple[Record, bool]], list[tuple[Record, str]]]:
@@ -348,7 +352,8 @@ class Profile:
         # What is still held waits in the store like a held gossip record: only if its author
         # is someone the circle knows (a stranger's record is not parked).
         held = [(r, verdicts[r.id]) for r in waiting if view.known(r.author) or r.id == tok.invite.id]
-        if tok.invite.id in verdicts and tok.invite not in waiting:
+        last = {r.id: out for r, out in seen}  # a record held in one pass may be stored in the next
+        if isinstance(last.get(tok.invite.id), Dropped):
             self.ledger.forget(view.id)
             why = verdicts[tok.invite.id]
             raise TokenInvalid(f"The invitation does not hold up in its circle ({why}); ask for a new one.")
@@ -404,6 +409,16 @@ class Profile:
 
     def send(self, circle_id: bytes, content: messages.Content) -> Record:
         with self.store.tx():
+            ticket = self.store.ticket(circle_id)
+            view = self.view(circle_id)
+            if ticket is not None and not view.roster.is_member(self.me):
+                # Joined by a short token, not confirmed yet: kept under the token's key, sent
+                # once the roster takes my join (Ledger.confirm).
+                key = self.epoch_keys(circle_id)[ticket.epoch]
+                pos = view.next_pos(self.me)
+                rec = messages.seal(self.identity, circle_id, pos, ticket.epoch, key, content)
+                self.ledger.keep_unconfirmed(rec)
+                return rec
             epoch_id, key = self._ensure_epoch(circle_id)
             view = self.view(circle_id)
             rec = messages.seal(self.identity, circle_id, view.next_pos(self.me), epoch_id, key, content)
@@ -483,9 +498,13 @@ class Profile:
 
     # moving records between profiles without a network --------------------
     def export(self, circle_ids: Iterable[bytes]) -> bytes:
+        """A bundle of the circles' records, less what I wrote since a join the roster has not
+        confirmed yet (sync does not send it either: it waits for :meth:`Ledger.confirm`)."""
         raws: list[bytes] = []
         for cid in circle_ids:
-            raws += self.store.raw_records(cid)
+            ticket = self.store.ticket(cid)
+            waiting = set(self.store.unqueued(cid, self.me, ticket.join_seq)) if ticket else set()
+            raws += [raw for raw in self.store.raw_records(cid) if records.record_id(raw) not in waiting]
             raws += self.store.conflicts(cid)  # equivocation evidence travels like sync sends it
         return encode_bundle(raws)
 

@@ -4,7 +4,8 @@ Holds the identity's public part and display name, contacts (petnames),
 circles, every accepted raw record (deduplicated by record id, one per
 author and seq), epoch keys and circle names sealed to the identity key, the
 outbox of records to publish, read markers, used invitations, known peer
-addresses, and records held until their dependencies arrive. Writes that
+addresses, records held until their dependencies arrive, and the short tokens
+(format 2) I joined with while the roster has not confirmed them. Writes that
 belong together happen in one transaction (``with store.tx():``); a caller
 acknowledges only after it returns.
 
@@ -141,12 +142,39 @@ MIGRATIONS: list[str] = [
         ts INTEGER NOT NULL
     );
     """,
+    # 6: a short token's signed word, kept until the roster confirms the join it made
+    """
+    CREATE TABLE tickets (
+        circle BLOB PRIMARY KEY,
+        invite BLOB NOT NULL,
+        inviter BLOB NOT NULL,
+        epoch BLOB NOT NULL,
+        join_seq INTEGER NOT NULL,
+        contacts BLOB NOT NULL,
+        added_at INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class StoreError(Exception):
     """The store cannot be opened or used (a newer schema, a damaged file)."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What a short token said, kept until the roster confirms the join made with it."""
+
+    circle: bytes
+    invite: bytes
+    inviter: bytes
+    epoch: bytes
+    join_seq: int
+    """Where my join made with it sits in my chain: what I write after it waits for the roster."""
+    contacts: tuple[bytes, ...]
+    """The keys the token named (its inviter, the peers of its addresses): whom I may sync
+    the circle with before its roster can tell me who is in it."""
 
 
 @dataclass(frozen=True)
@@ -274,6 +302,11 @@ class Store:
                 (circle_id, parent, name_sealed, status, fork_record, now),
             )
 
+    def set_parent(self, circle_id: bytes, parent: bytes | None) -> None:
+        self._tx_cache.pop(("circle", circle_id), None)
+        with self.tx() as db:
+            db.execute("UPDATE circles SET parent = ? WHERE id = ?", (parent, circle_id))
+
     def set_circle_status(self, circle_id: bytes, status: str) -> None:
         self._tx_cache.pop(("circle", circle_id), None)
         with self.tx() as db:
@@ -392,6 +425,51 @@ class Store:
 
     def used_invites(self) -> set[bytes]:
         return {bytes(r[0]) for r in self.db.execute("SELECT invite FROM used_invites")}
+
+    def add_ticket(self, t: Ticket, now: int) -> None:
+        """Keep a short token's word (the newest one per circle)."""
+        with self.tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tickets (circle, invite, inviter, epoch, join_seq, contacts, "
+                "added_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (t.circle, t.invite, t.inviter, t.epoch, t.join_seq, b"".join(t.contacts), now),
+            )
+
+    def ticket(self, circle_id: bytes) -> Ticket | None:
+        row = self.db.execute(
+            "SELECT invite, inviter, epoch, join_seq, contacts FROM tickets WHERE circle = ?", (circle_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        keys = bytes(row[4])
+        contacts = tuple(keys[i : i + 32] for i in range(0, len(keys), 32))
+        return Ticket(circle_id, bytes(row[0]), bytes(row[1]), bytes(row[2]), int(row[3]), contacts)
+
+    def drop_ticket(self, circle_id: bytes) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM tickets WHERE circle = ?", (circle_id,))
+
+    def unqueued(self, circle_id: bytes, author: bytes, above: int) -> list[bytes]:
+        """Ids of ``author``'s records of a circle past seq ``above`` never queued for publishing."""
+        rows = self.db.execute(
+            "SELECT id FROM records WHERE circle = ? AND author = ? AND seq > ? "
+            "AND id NOT IN (SELECT record FROM outbox) ORDER BY seq",
+            (circle_id, author, above),
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def queue(self, circle_id: bytes, record_ids: list[bytes], now: int) -> None:
+        """Queue stored records for publishing."""
+        with self.tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO outbox (record, circle, queued_at) VALUES (?, ?, ?)",
+                [(rid, circle_id, now) for rid in record_ids],
+            )
+
+    def drop_epoch_key(self, circle_id: bytes, epoch_id: bytes) -> None:
+        self._tx_cache.pop(("keys", circle_id), None)
+        with self.tx() as db:
+            db.execute("DELETE FROM epoch_keys WHERE circle = ? AND epoch = ?", (circle_id, epoch_id))
 
     def add_peer_addrs(self, circle_id: bytes, addrs: list[str], source: str, now: int) -> None:
         with self.tx() as db:

@@ -27,7 +27,9 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
     """Ask ``pid`` for what I lack in one circle and take it in, a batch per commit."""
     stream = await node.host.new_stream(pid, [TProtocol(syncwire.PROTOCOL)])
     try:
-        vec = sync.vector(node.core.held_seqs(circle_id))
+        # Without the genesis (joined by a short token) an empty vector asks for it too.
+        pending = node.profile.view(circle_id).genesis is None
+        vec = {} if pending else sync.vector(node.core.held_seqs(circle_id))
         await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(circle_id, vec)))
         received = 0
         strangers: list[Record] = []
@@ -38,6 +40,9 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
                 for e in errors:
                     node.drop(circle_id, f"sync from {pid}: {e}")
                 batch.sort(key=lambda r: (not r.is_roster, r.author, r.seq))
+                if pending and any(r.type == records.GENESIS and r.id == circle_id for r in batch):
+                    genesis = next(r for r in batch if r.type == records.GENESIS and r.id == circle_id)
+                    pending = not node.take(genesis, None)  # the circle opens: its records can be judged
                 ours = [r for r in batch if r.type != records.GENESIS and r.circle == circle_id]
                 # A stranger's record waits: its author's join may come later in this answer.
                 received += _take_all(node, ours, strangers)
@@ -109,23 +114,28 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             row = node.profile.store.circle(cid)
             roster = node.profile.view(cid).roster if row and row.status != "invited" else None
             departed = roster is not None and key is not None and key in roster.departed
-            if roster is None or key is None or not (roster.may_sync(key) or departed):
+            contact = key is not None and key in node.profile.contacts(cid)
+            if roster is None or key is None or not (roster.may_sync(key) or departed or contact):
                 node.stats["sync_denied"] += 1
                 await stream.write(syncwire.frame(syncwire.DENIED, b"not a member of that circle"))
                 return
             # A departed member gets only the roster records it lacks: they tell it that it
             # is out, and why (the rekey in them is sealed to the remaining members only).
-            # Without them a removed member, offline at the removal, never learns of it.
+            # Without them a removed member, offline at the removal, never learns of it. Before
+            # the roster confirms my own join (a short token's), I send roster records only too:
+            # what I wrote meanwhile waits for that (Ledger.confirm).
+            view = node.profile.view(cid)
+            unconfirmed = node.profile.store.ticket(cid) is not None
             roster_only = (
-                {i for i, rec in node.profile.view(cid).records.items() if rec.is_roster}
-                if departed
-                else None
+                {i for i, rec in view.records.items() if rec.is_roster} if departed or unconfirmed else None
             )
             held = node.core.held_seqs(cid)
             plan = sync.plan(held, theirs)
             sent = 0
             batch: list[bytes] = []
             size = 0
+            if not theirs and view.genesis is not None and not departed:
+                batch.append(view.genesis.raw)  # asked with an empty vector: a joiner by id needs it
             for r in plan.send:
                 for raw in node.profile.store.raw_range(cid, r.author, r.first, r.last):
                     if roster_only is not None and records.record_id(raw) not in roster_only:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import nacl.pwhash
 
-from protocol import records
+from protocol import invitation, records
 from protocol.chain import ChainPos
 from protocol.identity import Identity
 from protocol.node.paths import resolve
@@ -58,6 +59,39 @@ def circle(tmp: Path, *names: str) -> tuple[list[Profile], bytes]:
     for p in people[1:]:
         share(founder, p, cid)
     return people, cid
+
+
+def format1_token(inviter: Profile, cid: bytes, invitee: bytes, extra: Sequence[Record] = ()) -> str:
+    """A format-1 token for a new invite, as the release before format 2 wrote it (and this one
+    still reads): the invite, the genesis, the joins and invites back to the founder, the roster
+    records the invite follows, then ``extra``."""
+    short = invitation.decode_token(inviter.invite(cid, invitee))
+    view = inviter.view(cid)
+    assert view.genesis is not None
+    inv = view.records[short.invite_id]
+    chain: list[Record] = []
+    key = inviter.me
+    while key != view.roster.founder:
+        m = view.roster.members[key]
+        join = view.records[m.since]
+        invite = view.records[bytes(join.body["i"])]
+        chain += [join, invite]
+        key = invite.author
+    past: list[Record] = []
+    todo, seen = list(inv.heads), {r.id for r in chain} | {cid}
+    while todo:
+        rid = todo.pop()
+        if rid in seen or rid not in view.records:
+            continue
+        seen.add(rid)
+        past.append(view.records[rid])
+        todo += list(view.records[rid].heads)
+    eid = bytes(inv.body["e"])
+    row = inviter.store.circle(cid)
+    assert row is not None
+    name = inviter.circle_name(row)
+    key = inviter.epoch_keys(cid)[eid]
+    return invitation.make_token(inv, view.genesis, [*chain, *past, *extra], eid, key, name, short.addrs)
 
 
 def bundle(*recs: Record) -> bytes:

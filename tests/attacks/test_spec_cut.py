@@ -48,7 +48,10 @@ class Scene:
         return dave
 
     def roster_bundle(self) -> bytes:
-        return bundle(*self.alice.view(self.cid).roster_records.values())
+        """The genesis and roster records (dave's short token carries neither: sync would)."""
+        view = self.alice.view(self.cid)
+        assert view.genesis is not None
+        return bundle(view.genesis, *view.roster_records.values())
 
     def remove_carol(self) -> None:
         self.alice.remove(self.cid, self.carol.me)

@@ -128,7 +128,7 @@ def test_an_invite_for_a_weak_key_is_dropped_and_the_circle_can_still_rekey(name
 
 
 def _token_text(body: bytes) -> str:
-    head = f"{invitation.PREFIX}{invitation.VERSION}"
+    head = f"{invitation.PREFIX}{invitation.V1}"
     framed = len(body).to_bytes(4, "big") + body
     payload = framed + crypto.checksum(head.encode() + framed, 5)
     return head + base64.b32encode(payload).decode().rstrip("=").lower()
@@ -146,6 +146,19 @@ def test_a_token_that_invites_a_weak_key_is_invalid() -> None:
     )
     with pytest.raises(TokenInvalid, match="not a usable Ed25519 public key"):
         invitation.decode_token(_token_text(body))
+
+
+@pytest.mark.parametrize("name", sorted(WEAK))
+def test_a_short_token_signed_by_a_weak_key_is_invalid(name: str) -> None:
+    """Format 2 names its inviter in ``a`` (protocol.md section 11): a weak key there is refused
+    as it is in a record, before any signature is checked."""
+    signed = wire.encode([b"\x11" * 32, b"\x22" * 32, WEAK[name], NOW_MS // 1000 + 60, b"\x01" * 80, b""])
+    body = signed + b"\x00" * 64
+    head = f"{invitation.PREFIX}2"
+    framed = len(body).to_bytes(4, "big") + body
+    text = head + base64.b32encode(framed + crypto.checksum(head.encode() + framed, 5)).decode().rstrip("=")
+    with pytest.raises(TokenInvalid, match="field 'a' is not a usable Ed25519 public key"):
+        invitation.decode_token(text)
 
 
 @pytest.mark.parametrize("name", sorted(WEAK))

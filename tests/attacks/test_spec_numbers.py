@@ -144,6 +144,8 @@ def test_smallsocial_log_survives_a_member_who_dates_messages_in_the_far_future(
     _cli(tmp_path, "alice", "circle", "new", "friends")
     token = json.loads(_cli(tmp_path, "alice", "invite", "friends", bob_key, "--json").stdout)["token"]
     cid = bytes.fromhex(json.loads(_cli(tmp_path, "bob", "join", token, "--json").stdout)["id"])
+    _cli(tmp_path, "alice", "export", "-o", str(tmp_path / "alice.ssb"))
+    _cli(tmp_path, "bob", "import", str(tmp_path / "alice.ssb"))  # bob's first sync confirms his join
 
     # bob is a member gone bad: his client signs whatever time he likes (protocol.md section 10).
     bob = Profile.open(resolve(str(tmp_path), "bob"))

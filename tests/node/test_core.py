@@ -48,12 +48,14 @@ PEER = Identity.generate().peer_id
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Profile, Profile, Profile, bytes]]:
-    """alice's circle with bob and carol in it, each knowing the others' joins."""
+    """alice's circle with bob and carol in it, each knowing the others' joins (after a first sync)."""
     alice, bob, carol = (Profile.create(resolve(str(tmp_path), n), n) for n in ("alice", "bob", "carol"))
     c = alice.new_circle("friends").circle_id
     for friend in (bob, carol):
         friend.join_token(alice.invite(c, friend.me))
         alice.import_bundle(friend.export([c]))
+    for friend in (bob, carol):
+        friend.import_bundle(alice.export([c]))
     yield alice, bob, carol, c
     for p in (alice, bob, carol):
         p.close()
@@ -225,6 +227,44 @@ def test_a_presence_teaches_a_name_and_a_strangers_is_refused(
     forged = presence.announce(mallory, c, [], now_ms, "alice", epoch.id, key)
     out = core.handle(GossipArrived(PEER, c, forged.raw), 1.0)
     assert not of(out, Accept) and core.strikes.recent[PEER] == [(1.0, SUSPECT)]
+
+
+def test_a_joiner_by_short_token_charges_nobody_for_what_its_roster_cannot_judge_yet(
+    tmp_path: Path,
+) -> None:
+    """Before the first sync bob's roster knows nobody (no genesis yet), then not himself: his
+    inviter's messages and presence are held or passed over, not held against her (she is the
+    one peer he can learn the circle from). Once his join is in, the usual charges apply."""
+    alice, bob = (Profile.create(resolve(str(tmp_path), n), n) for n in ("alice", "bob"))
+    c = alice.new_circle("friends").circle_id
+    bob.join_token(alice.invite(c, bob.me))
+    core = NodeCore(bob)
+    hello = alice.send_text(c, "hello")
+    epoch = alice.view(c).roster.current_epoch
+    assert epoch is not None
+    now_ms = int(alice.clock() * 1000)
+    seen = presence.announce(
+        alice.identity,
+        c,
+        [f"/ip4/192.0.2.7/tcp/1/p2p/{alice.identity.peer_id}"],
+        now_ms,
+        "Alice",
+        epoch.id,
+        alice.epoch_keys(c)[epoch.id],
+    )
+    for i, rec in enumerate((hello, seen)):
+        out = core.handle(GossipArrived(PEER, c, rec.raw), float(i))
+        assert not of(out, Accept) and not core.strikes.recent.get(PEER)
+        assert not [
+            e for e in of(out, Emit) if isinstance(e, Emit) and isinstance(e.event, api.RecordDropped)
+        ]
+    bob.import_bundle(alice.export([c]))  # the first sync: bob's join is in his roster now
+    stranger = Identity.generate()
+    forged = presence.announce(stranger, c, [], now_ms, "x", epoch.id, alice.epoch_keys(c)[epoch.id])
+    out = core.handle(GossipArrived(PEER, c, forged.raw), 3.0)
+    assert core.strikes.recent[PEER] == [(3.0, SUSPECT)]
+    for p in (alice, bob):
+        p.close()
 
 
 def test_a_message_before_its_authors_join_is_held_then_shown(

@@ -140,6 +140,7 @@ def test_leave_then_rejoin_with_a_new_invitation(tmp_path: Path) -> None:
     c = alice.new_circle("friends")
     bob.join_token(alice.invite(c.circle_id, bob.me))
     alice.import_bundle(bob.export([c.circle_id]))
+    bob.import_bundle(alice.export([c.circle_id]))  # the first sync confirms bob's join
     bob.leave(c.circle_id)
     alice.import_bundle(bob.export([c.circle_id]))
     assert bob.me not in alice.view(c.circle_id).roster.members
@@ -172,6 +173,7 @@ def test_unread_and_mentions_count_from_the_read_marker(tmp_path: Path) -> None:
     alice.set_display_name("Alice")
     c = alice.new_circle("friends")
     bob.join_token(alice.invite(c.circle_id, bob.me))
+    bob.import_bundle(alice.export([c.circle_id]))  # the first sync confirms bob's join
     bob.send_text(c.circle_id, "hi @alice, look")
     bob.send_text(c.circle_id, "and this")
     bob.send_text(c.circle_id, "mail to x@alice.org is not a mention")

@@ -105,6 +105,11 @@ class World:
             inv, self.genesis, list(chain), epoch_id, self.keys[epoch_id], self.new.name, [ADDR]
         )
 
+    def short_token(self, by: Identity, inv: Record, addrs: Iterable[str] = (ADDR,)) -> str:
+        """A format-2 token for ``inv``, signed by its inviter ``by``."""
+        epoch_id = bytes(inv.body["e"])
+        return invitation.make_short_token(by, inv, epoch_id, self.keys[epoch_id], self.new.name, list(addrs))
+
     def join(self, who: Identity, inv: Record, *, ts: int = NOW_MS) -> Record:
         rec = actions.join(who, inv, self.pos(who), ts)
         self.add(rec)

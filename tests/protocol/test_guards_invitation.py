@@ -294,8 +294,8 @@ def test_addresses_up_to_the_bound_are_kept(world3: World) -> None:
 def test_a_version_is_read_from_at_most_six_digits() -> None:
     with pytest.raises(TokenVersionError, match=r"uses format 999999, which"):
         invitation.decode_token("ssi" + "9" * 40 + "aaaa")
-    with pytest.raises(TokenVersionError, match=r"uses format 2, which"):
-        invitation.decode_token("ssi2aaaaaaaa")
+    with pytest.raises(TokenVersionError, match=r"uses format 3, which"):
+        invitation.decode_token("ssi3aaaaaaaa")
 
 
 def test_leading_zeros_in_the_version_count_up_to_six_digits() -> None:
