@@ -278,6 +278,7 @@ class Node:
         """After a roster change or a new topic: peers may now know more topics (guard.py)."""
         for pid in list(self.peers.connected):
             self.pubsub.reconsider(pid)
+        self.peers.regreet()
 
     def _charge(self, peer: ID, why: str) -> None:
         """A peer sent bytes that broke a handler or a libp2p signature: one strike (guard.py)."""

@@ -60,6 +60,8 @@ class Peers:
         self.node, self.dial_interval = node, dial_interval
         self.connected: set[ID] = set()
         """Peers with an open connection (kept up to date by the ``Notifee``)."""
+        self.greeted: set[tuple[ID, bytes]] = set()
+        """(peer, circle) greetings made on the peer's current connection."""
         self.backoff: dict[str, tuple[float, float]] = {}
         """Per address: not before when, and the next wait if that dial fails too."""
         self.repaired: dict[ID, float] = {}
@@ -111,12 +113,22 @@ class Peers:
                     await trio.sleep(0.05)
                 await self.announce_presence(circle_id)  # flood publish: it reaches every subscriber
 
+        todo = [c for c in self.greeted_circles(pid) if (pid, c) not in self.greeted]
+        self.greeted.update((pid, c) for c in todo)
         async with trio.open_nursery() as n:
-            for c in self.greeted_circles(pid):
+            for c in todo:
                 n.start_soon(one, c)
+
+    def regreet(self) -> None:
+        """The roster changed: greet connected peers in the circles they may now know."""
+        for pid in list(self.connected):
+            self.node.start_soon(self.greet, pid)
 
     def greeted_circles(self, pid: ID) -> list[bytes]:
         """The circles a greeting to ``pid`` goes to: mine as a member, that the peer may know.
+
+        Asked again when the roster changes (a peer invited or joined since it connected:
+        :meth:`regreet`); each circle is greeted once a connection.
 
         Not every circle of mine: the wait for a subscription that never comes polled 20 times a
         second for 15 s per circle, so a relay serving 10 circles spent 8% of a core on each
@@ -155,6 +167,7 @@ class Peers:
     def on_disconnected(self, pid: ID) -> None:
         if pid in self.connected and not self.node.host.get_network().get_connections(pid):
             self.connected.discard(pid)
+            self.greeted = {(p, c) for p, c in self.greeted if p != pid}
             self.repaired.pop(pid, None)
             self.pinned_at = {(p, c) for p, c in self.pinned_at if p != pid}
             self.node.feed(PeerWent(pid.to_base58()))
