@@ -68,24 +68,24 @@ def format1_token(inviter: Profile, cid: bytes, invitee: bytes, extra: Sequence[
     short = invitation.decode_token(inviter.invite(cid, invitee))
     view = inviter.view(cid)
     assert view.genesis is not None
-    inv = view.records[short.invite_id]
+    inv = view.roster_records[short.invite_id]
     chain: list[Record] = []
     key = inviter.me
     while key != view.roster.founder:
         m = view.roster.members[key]
-        join = view.records[m.since]
-        invite = view.records[bytes(join.body["i"])]
+        join = view.roster_records[m.since]
+        invite = view.roster_records[bytes(join.body["i"])]
         chain += [join, invite]
         key = invite.author
     past: list[Record] = []
     todo, seen = list(inv.heads), {r.id for r in chain} | {cid}
     while todo:
         rid = todo.pop()
-        if rid in seen or rid not in view.records:
+        if rid in seen or rid not in view.roster_records:
             continue
         seen.add(rid)
-        past.append(view.records[rid])
-        todo += list(view.records[rid].heads)
+        past.append(view.roster_records[rid])
+        todo += list(view.roster_records[rid].heads)
     eid = bytes(inv.body["e"])
     row = inviter.store.circle(cid)
     assert row is not None

@@ -114,7 +114,7 @@ def test_the_joiners_circle_is_usable_before_it_meets_the_circle(tmp_path: Path)
     assert outbox(bob) == {join.id}  # the join goes out; what bob wrote waits for the roster
 
     # Before the genesis nothing else is taken: nobody can be checked yet.
-    rep = bob.import_bundle(bundle(alice_hi, *[r for r in alice.view(cid).records.values() if r.is_roster]))
+    rep = bob.import_bundle(bundle(alice_hi, *alice.view(cid).roster_records.values()))
     assert rep.stored == 0 and alice_hi.id not in bob.view(cid).records
 
     share(bob, alice, cid)  # bob's join (and his early message) reach alice
@@ -170,7 +170,7 @@ def test_a_token_whose_signer_did_not_make_the_invite_loses_its_key(tmp_path: Pa
     mallory.join_token(alice.invite(cid, mallory.me))
     everyone_syncs([alice, mallory], cid)
     real = invitation.decode_token(alice.invite(cid, bob.me))
-    inv = alice.view(cid).records[real.invite_id]
+    inv = alice.view(cid).roster_records[real.invite_id]
     share(alice, mallory, cid)
     fake = b"\x42" * 32
     bob.join_token(invitation.make_short_token(mallory.identity, inv, cid, fake, "friends", own(mallory)))
@@ -193,7 +193,7 @@ def test_a_join_the_roster_refuses_is_reported_and_nothing_is_sent(tmp_path: Pat
     mallory.join_token(alice.invite(cid, mallory.me))
     everyone_syncs([alice, mallory], cid)
     for_carol = invitation.decode_token(mallory.invite(cid, carol.me))
-    inv = mallory.view(cid).records[for_carol.invite_id]
+    inv = mallory.view(cid).roster_records[for_carol.invite_id]
     key = mallory.epoch_keys(cid)[cid]
     # make_short_token seals to and signs for the invite's own invitee: here by hand, for bob.
     sealed = crypto.seal(bob.me, wire.encode([None, key, "friends"]))
@@ -245,7 +245,7 @@ def test_a_short_token_names_the_invite_it_was_made_for(tmp_path: Path) -> None:
     cid = alice.new_circle("friends").circle_id
     tok = invitation.decode_token(alice.invite(cid, bob.me, ttl_s=3600))
     assert isinstance(tok, shorttoken.ShortToken)
-    inv = alice.view(cid).records[tok.invite_id]
+    inv = alice.view(cid).roster_records[tok.invite_id]
     assert (inv.author, inv.circle, bytes(inv.body["k"])) == (alice.me, cid, bob.me)
     assert tok.expires == int(inv.body["x"]) and tok.circle_id == cid
     assert crypto.verify(alice.me, tok.sig, shorttoken.DOMAIN + bob.me + tok.signed)
