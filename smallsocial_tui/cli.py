@@ -21,17 +21,18 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocol.errors import ProtocolError
 from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node import api
 from protocol.node.paths import PathError, resolve
-from protocol.node.profile import CircleInfo, LogEntry, Profile, relay_key_of
-from protocol.node.reach import for_token
 from protocol.node.store import StoreError
 from smallsocial_tui import control
 from smallsocial_tui.text import json_text, local_time, safe, safe_name, short_key
+
+if TYPE_CHECKING:
+    from protocol.node.profile import CircleInfo, LogEntry, Profile
 
 
 class CliError(Exception):
@@ -52,6 +53,8 @@ def _passphrase(keyfile: Path) -> str | None:
 
 
 def _open(args: argparse.Namespace, *, create: bool = True) -> Profile:
+    from protocol.node.profile import Profile  # not at the top: `smallsocial` (the TUI) paints without it
+
     paths = resolve(args.data_dir, args.profile)
     if not Profile.exists(paths):
         if not create:
@@ -298,6 +301,8 @@ def _parse_ttl(text: str) -> int:
 
 
 def cmd_invite(args: argparse.Namespace) -> None:
+    from protocol.node.reach import for_token
+
     profile = _open(args)
     ttl = _parse_ttl(args.expires)
     c = _circle(profile, args.circle)
@@ -429,6 +434,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_circle_pin(args: argparse.Namespace) -> None:
+    from protocol.node.profile import relay_key_of
+
     profile = _open(args)
     c = _circle(profile, args.circle)
     try:
