@@ -78,7 +78,11 @@ def test_main_screen_paints_before_the_node_imports_libp2p_and_the_node_still_st
     profile.new_circle("paintclub")
     profile.close()
     probe = tmp_path / "paint.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMALLSOCIAL_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SMALLSOCIAL_") and k not in ("COLUMNS", "LINES")  # the pty's size rules
+    }
     env.update(
         SMALLSOCIAL_DISCOVERY="off",
         PAINT_PROBE=str(probe),
