@@ -11,7 +11,7 @@ not disturb the next), in this order:
 3. **relay**: ``scripts/bench_relay.py``.
 4. **tui**: ``scripts/bench_tui.py`` (the app headless against the TUI tests' fake
    node, a 10,000-message history; skipped with a note without the fake node), and
-   start-up: ``smallsocial`` spawned in a pty, spawn -> first paint and node listening
+   start-up: ``smallsocial`` spawned in a pty, spawn -> first paint and node up
    (3 rounds; 1 in ``--quick``).
 5. **side by side**: ``scripts/bench_irc.py``: smallsocial, bare py-libp2p
    gossipsub and IRC (ngircd, started and stopped by it) up at once, same
@@ -185,14 +185,14 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             for label, c in (st or {}).get("checkouts", {}).items():
                 n = str(st["history_messages"])
                 figs = c["tui_s"].get(n, {})
-                paint, listening = figs.get("first_paint", {}), figs.get("node_listening", {})
+                paint, listening = figs.get("first_paint", {}), figs.get("node_up", {})
                 bare = st["bare_textual_first_paint_s"]["median"]
                 rows.append(
                     (
                         part,
                         f"spawn -> first paint, {int(n):,}-message history ({label})",
                         f"{fmt(paint.get('median'))} s",
-                        f"bare Textual {fmt(bare)} s; node listening {fmt(listening.get('median'))} s",
+                        f"bare Textual {fmt(bare)} s; node up {fmt(listening.get('median'))} s",
                     )
                 )
         elif part == "side_by_side":

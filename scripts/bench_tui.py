@@ -19,8 +19,8 @@ from two authors, wrapped at the 140-column screen) is answered in one
 Then **start-up**, as a user sees it (``benchkit.startup``): ``smallsocial`` spawned in a
 140x40 pseudo-terminal on a real profile (its circle empty, then holding
 ``--spawn-history`` messages, 10,000), timed from spawn to its first frame (the main
-screen), to its node listening, to the circles and the newest message shown; and
-``smallsocial run --json`` to its ``NodeStarted``. A bare Textual app showing one
+screen), to its node up (listening, its addresses written), to the circles and the
+newest message shown; and ``smallsocial run --json`` to its ``NodeStarted``. A bare Textual app showing one
 label is spawned in the same rounds: what Textual alone costs to paint. Medians over
 ``--spawn-runs`` (3) interleaved rounds after one untimed warm-up round;
 ``--checkout DIR`` (repeatable) spawns that checkout's code instead of this one's
@@ -132,7 +132,7 @@ def run(messages: int = 10_000, live: int = 1000) -> dict[str, Any]:
 
 
 def startup(runs: int, history: int, checkouts: list[str]) -> dict[str, Any]:
-    """Spawn -> first paint (and node listening) of real processes: ``benchkit.startup``."""
+    """Spawn -> first paint (and node up) of real processes: ``benchkit.startup``."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from benchkit.startup import run_startup
 
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\nStart-up: seconds from spawn, in a {st['screen'][0]}x{st['screen'][1]} pty, "
             f"median of {st['runs']} interleaved rounds"
         )
-        head = ("spawned", "messages", "first paint", "node listening", "circles", "history", "headless")
+        head = ("spawned", "messages", "first paint", "node up", "circles", "history", "headless listening")
         print_rows(head, startup_rows(st), left=2)
     result = {
         "benchmark": "tui",

@@ -424,7 +424,10 @@ def cmd_run(args: argparse.Namespace) -> None:
     if keyfile_is_encrypted(paths.keyfile.read_bytes()):
         passphrase = _passphrase(paths.keyfile)
     profile.close()
-    from protocol.node.runner import AlreadyRunning, BadAddress, run_headless
+    from protocol.node.loading import collector_paused
+
+    with collector_paused():  # libp2p: 0.5 s of imports, 70 ms less without collections
+        from protocol.node.runner import AlreadyRunning, BadAddress, run_headless
     from smallsocial_tui.render import event_line
 
     try:
@@ -479,7 +482,10 @@ def cmd_relay(args: argparse.Namespace) -> None:
         )
     except QuotaError as e:
         raise CliError(str(e)) from None
-    from protocol.node.relay_runner import AlreadyRunning, BadAddress, run_relay
+    from protocol.node.loading import collector_paused
+
+    with collector_paused():
+        from protocol.node.relay_runner import AlreadyRunning, BadAddress, run_relay
 
     try:
         run_relay(

@@ -7,8 +7,9 @@ label) as the floor of what Textual itself costs. Every figure is seconds from j
 before ``Popen`` (``time.perf_counter``) to when the parent sees it:
 
 - **first paint**: the main screen's status bar ("F1 help") in the terminal's output;
-- **node listening**: the TUI's node wrote ``<profile>/addrs`` (it does once it listens;
-  the file is polled every 5 ms);
+- **node up**: the TUI's node wrote ``<profile>/addrs``, which it does once it listens and its
+  tasks have had a first turn (polled every 5 ms; with a long history that turn includes the
+  dialer building the circle's view: about 0.25 s for 10,000 messages);
 - **circles shown**: the circle's name, which only the node's overview gives;
 - **history shown**: the newest message's text (with a history);
 - **headless listening**: ``smallsocial run --json`` printed its ``NodeStarted`` line.
@@ -20,7 +21,9 @@ text is matched with the escape codes taken out (a frame positions its runs with
 
 The children run without ``PYTHONDONTWRITEBYTECODE``, as an installed program does (its
 ``.pyc`` files exist), and one untimed round first writes those files and warms the page
-cache. Rounds are interleaved: bare, then each checkout's TUI and headless runs.
+cache. They run in the work directory, with the checkout on ``PYTHONPATH``: ``python -m``
+would import the working directory's package first. Rounds are interleaved: bare, then each
+checkout's TUI and headless runs.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ def screen_times(
     markers: Mapping[str, str],
     files: Mapping[str, Path] | None = None,
     timeout: float = 60.0,
+    cwd: Path | None = None,
 ) -> dict[str, float | None]:
     """Spawn ``argv`` in a COLSxROWS pty: seconds until each marker's text shows (and each file exists)."""
     files = files or {}
@@ -114,7 +118,9 @@ def screen_times(
     decode = codecs.getincrementaldecoder("utf-8")("replace").decode
     text, raw = "", ""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+    )
     os.close(slave)
     try:
         while None in found.values() and time.perf_counter() - t0 < timeout:
@@ -147,10 +153,12 @@ def screen_times(
     return {k: rnd(v, 3) for k, v in found.items()}
 
 
-def headless_listening(argv: list[str], env: Mapping[str, str], timeout: float = 60.0) -> float | None:
+def headless_listening(
+    argv: list[str], env: Mapping[str, str], timeout: float = 60.0, cwd: Path | None = None
+) -> float | None:
     """Seconds from spawning ``smallsocial run --json`` to its ``NodeStarted`` line; then SIGINT."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     got = None
     try:
@@ -206,7 +214,7 @@ def run_startup(
     headless: dict[str, dict[int, list[float | None]]] = {c: {n: [] for n in profiles} for c in checkouts}
     for rnd_i in range(runs + 1):  # round 0 writes the .pyc files and warms the caches: not counted
         counted = rnd_i > 0
-        t = screen_times([py, "-c", BARE_APP], child_env(None), {"first_paint": BARE_LABEL})
+        t = screen_times([py, "-c", BARE_APP], child_env(None), {"first_paint": BARE_LABEL}, cwd=work)
         if counted:
             bare.append(t["first_paint"])
         for label, checkout in checkouts.items():
@@ -218,17 +226,21 @@ def run_startup(
                     markers["history_shown"] = f'"i":{n - 1},'
                 where = ["--data-dir", str(root.parent.parent), "--profile", root.name]
                 got = screen_times(
-                    [py, "-m", "smallsocial_tui", *where], env, markers, {"node_listening": root / "addrs"}
+                    [py, "-m", "smallsocial_tui", *where],
+                    env,
+                    markers,
+                    {"node_up": root / "addrs"},
+                    cwd=work,  # not a checkout: `python -m` puts the working directory first on sys.path
                 )
                 listen = ["run", "--json", "--listen", "/ip4/127.0.0.1/tcp/0"]
-                h = headless_listening([py, "-m", "smallsocial_tui", *where, *listen], env)
+                h = headless_listening([py, "-m", "smallsocial_tui", *where, *listen], env, cwd=work)
                 if counted:
                     for k, v in got.items():
                         tui[label][n].setdefault(k, []).append(v)
                     headless[label][n].append(h)
                     log(
                         f"  start-up round {rnd_i}: {label}, {n:,} messages: first paint "
-                        f"{got['first_paint']} s, node listening {got['node_listening']} s; "
+                        f"{got['first_paint']} s, node up {got['node_up']} s; "
                         f"headless listening {h} s"
                     )
     return {
@@ -248,7 +260,7 @@ def run_startup(
 
 
 def startup_rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
-    """Table rows: what was spawned, its history, then first paint, node listening, circles shown,
+    """Table rows: what was spawned, its history, then first paint, node up, circles shown,
     history shown and the headless node's listening, in seconds (medians)."""
 
     def cell(fig: dict[str, Any] | None) -> str:
@@ -262,7 +274,7 @@ def startup_rows(res: dict[str, Any]) -> list[tuple[str, ...]]:
                     f"smallsocial {label}",
                     f"{int(n):,}",
                     cell(figs.get("first_paint")),
-                    cell(figs.get("node_listening")),
+                    cell(figs.get("node_up")),
                     cell(figs.get("circles_shown")),
                     cell(figs.get("history_shown")) if int(n) else "",
                     cell(c["headless_listening_s"][n]),

@@ -64,13 +64,13 @@ class ThreadNode:
         self._stopped = False
 
     def start(self) -> None:
-        from protocol.node.bridge import BridgeError, NodeThread  # loads libp2p: only when a real node runs
+        from protocol.node.loading import collector_paused
 
-        listen = self._listen
-        if listen is None:
+        with collector_paused():  # loads libp2p: only when a real node runs
+            from protocol.node.bridge import BridgeError, NodeThread
             from protocol.node.runner import default_listen
 
-            listen = default_listen(self._paths)
+        listen = self._listen if self._listen is not None else default_listen(self._paths)
         with self._lock:  # the app quit while the imports ran: no node to start
             if self._stopped:
                 raise BridgeError("The node was stopped before it started.")
