@@ -10,7 +10,9 @@ not disturb the next), in this order:
    (the catch-up is measured by the scaling part).
 3. **relay**: ``scripts/bench_relay.py``.
 4. **tui**: ``scripts/bench_tui.py`` (the app headless against the TUI tests' fake
-   node, a 10,000-message history; skipped with a note without the fake node).
+   node, a 10,000-message history; skipped with a note without the fake node), and
+   start-up: ``smallsocial`` spawned in a pty, spawn -> first paint and node up
+   (3 rounds; 1 in ``--quick``).
 5. **side by side**: ``scripts/bench_irc.py``: smallsocial, bare py-libp2p
    gossipsub and IRC (ngircd, started and stopped by it) up at once, same
    messages and rates; smallsocial's p50 / p99 latency and 0-loss throughput as
@@ -83,7 +85,14 @@ def part_command(part: str, quick: bool, out: Path, tiny: bool = False) -> list[
         if not (ROOT / "tests" / "tui" / "fake_node.py").is_file():
             return "tests/tui/fake_node.py is not there (the TUI benchmark drives the app against it)"
         size = ["--messages", "200", "--live", "20"] if tiny else ["--live", "500" if quick else "1000"]
-        return [py, str(HERE / "bench_tui.py"), *size, "--json", js]
+        spawn = (
+            ["--spawn-runs", "1", "--spawn-history", "200"]
+            if tiny
+            else ["--spawn-runs", "1"]
+            if quick
+            else []
+        )
+        return [py, str(HERE / "bench_tui.py"), *size, *spawn, "--json", js]
     if part == "side_by_side":
         return [py, str(HERE / "bench_irc.py"), *q, *(["--no-search"] if tiny else []), "--json", js]
     if part == "scale":
@@ -179,6 +188,20 @@ def headline(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 )
             )
             rows.append((part, "live messages rendered", f"{r['live']['per_second']}/s", ""))
+            st = r.get("startup")
+            for label, c in (st or {}).get("checkouts", {}).items():
+                n = str(st["history_messages"])
+                figs = c["tui_s"].get(n, {})
+                paint, listening = figs.get("first_paint", {}), figs.get("node_up", {})
+                bare = st["bare_textual_first_paint_s"]["median"]
+                rows.append(
+                    (
+                        part,
+                        f"spawn -> first paint, {int(n):,}-message history ({label})",
+                        f"{fmt(paint.get('median'))} s",
+                        f"bare Textual {fmt(bare)} s; node up {fmt(listening.get('median'))} s",
+                    )
+                )
         elif part == "side_by_side":
             for n, cmp_ in r["sizes"].items():
                 res = cmp_["systems"]

@@ -16,7 +16,18 @@ from two authors, wrapped at the 140-column screen) is answered in one
 - **live**: ``--live`` (1,000) more messages arriving one event each (as the
   node emits ``MessageReceived``) until all are in the log: messages per second.
 
-Usage: scripts/bench_tui.py [--messages N] [--live N] [--json PATH]
+Then **start-up**, as a user sees it (``benchkit.startup``): ``smallsocial`` spawned in a
+140x40 pseudo-terminal on a real profile (its circle empty, then holding
+``--spawn-history`` messages, 10,000), timed from spawn to its first frame (the main
+screen), to its node up (listening, its addresses written), to the circles and the
+newest message shown; and ``smallsocial run --json`` to its ``NodeStarted``. A bare Textual app showing one
+label is spawned in the same rounds: what Textual alone costs to paint. Medians over
+``--spawn-runs`` (3) interleaved rounds after one untimed warm-up round;
+``--checkout DIR`` (repeatable) spawns that checkout's code instead of this one's
+(``PYTHONPATH``), to compare a base and a branch in one run; 0 runs skip it.
+
+Usage: scripts/bench_tui.py [--messages N] [--live N] [--spawn-runs N] [--spawn-history N]
+                            [--checkout DIR ...] [--json PATH]
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,10 +131,41 @@ def run(messages: int = 10_000, live: int = 1000) -> dict[str, Any]:
         return asyncio.run(measure(messages, live, Path(work)))
 
 
+def startup(runs: int, history: int, checkouts: list[str]) -> dict[str, Any]:
+    """Spawn -> first paint (and node up) of real processes: ``benchkit.startup``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchkit.startup import run_startup
+
+    def label(path: Path) -> str:
+        """``DIR@commit``, with ``+`` when its code has local edits."""
+
+        def git(*args: str) -> str:
+            got = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, check=False)
+            return got.stdout.strip()
+
+        sha = git("rev-parse", "--short", "HEAD")
+        dirty = "+" if git("status", "--porcelain", "--", "protocol", "smallsocial_tui") else ""
+        return f"{path.name}@{sha}{dirty}" if sha else path.name
+
+    paths = [Path(c).resolve() for c in checkouts] or [ROOT]
+    spawned: dict[str, Path | None] = {label(p): p for p in paths}
+    with tempfile.TemporaryDirectory(prefix="bench_tui_startup_") as work:
+        return run_startup(spawned, runs, history, Path(work), print)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=10_000, help="history size (10,000)")
     ap.add_argument("--live", type=int, default=1000, help="messages arriving live after it (1,000)")
+    ap.add_argument("--spawn-runs", type=int, default=3, help="start-up rounds (3; 0 skips start-up)")
+    ap.add_argument("--spawn-history", type=int, default=10_000, help="start-up history size (10,000)")
+    ap.add_argument(
+        "--checkout",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="spawn this checkout's code for start-up (repeatable; default: this one)",
+    )
     ap.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help=f"results file ({DEFAULT_JSON})")
     args = ap.parse_args(argv)
     try:
@@ -130,12 +173,25 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"skipped: {e}")
         return 0
+    if args.spawn_runs > 0:
+        res["startup"] = startup(args.spawn_runs, args.spawn_history, args.checkout)
     print(
         f"TUI: {res['messages']:,} messages ({res['lines']:,} lines) shown "
         f"{res['start_to_history_shown_s']} s after start ({res['us_per_message_loaded']} µs a message), "
         f"first paint {res['first_paint_ms']} ms, scroll to top and back {res['scroll_top_and_back_ms']} ms, "
         f"{res['live']['messages']:,} live messages at {res['live']['per_second']}/s"
     )
+    if "startup" in res:
+        from benchkit import print_rows
+        from benchkit.startup import startup_rows
+
+        st = res["startup"]
+        print(
+            f"\nStart-up: seconds from spawn, in a {st['screen'][0]}x{st['screen'][1]} pty, "
+            f"median of {st['runs']} interleaved rounds"
+        )
+        head = ("spawned", "messages", "first paint", "node up", "circles", "history", "headless listening")
+        print_rows(head, startup_rows(st), left=2)
     result = {
         "benchmark": "tui",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

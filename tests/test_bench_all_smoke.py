@@ -139,6 +139,12 @@ def test_tiny_run_writes_one_report_with_the_scaling_figures(tmp_path: Path) -> 
     tui = report["parts"]["tui"]
     if tui["status"] == "ok":  # skipped (with a reason) when the TUI tests' fake node is absent
         assert tui["result"]["messages"] == 200 and tui["result"]["live"]["messages"] == 20
+        startup = tui["result"]["startup"]  # smallsocial spawned in a pty: its first frame, its node up
+        (spawned,) = startup["checkouts"].values()
+        for fig in ("first_paint", "node_up", "circles_shown", "history_shown"):
+            assert spawned["tui_s"]["200"][fig]["median"] > 0, (fig, spawned)
+        assert startup["bare_textual_first_paint_s"]["median"] > 0
+        assert "spawn -> first paint" in proc.stdout
     else:
         assert tui["status"] == "skipped" and tui["reason"]
 

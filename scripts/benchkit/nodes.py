@@ -248,11 +248,14 @@ class Sends:
 
 def worker_node(cfg: dict[str, Any]) -> None:
     """A smallsocial member node: a NodeThread; receipts kept in memory, commands on stdin."""
-    from protocol import circle as circle_mod
-    from protocol.node import api
-    from protocol.node.bridge import NodeThread
-    from protocol.node.host import setup_logging
-    from protocol.node.paths import ProfilePaths
+    from protocol.node.loading import collector_paused
+
+    with collector_paused():  # as the TUI's ThreadNode.start and `smallsocial run` import the node
+        from protocol import circle as circle_mod
+        from protocol.node import api
+        from protocol.node.bridge import NodeThread
+        from protocol.node.host import setup_logging
+        from protocol.node.paths import ProfilePaths
 
     out({"ev": "boot", "t": time.time()})
     paths = ProfilePaths(Path(cfg["root"]))

@@ -1,7 +1,8 @@
 """The Textual app: owns the node link, the state and the settings, and routes the node's events.
 
 Start-up: onboarding (no profile yet) or unlock (a passphrase) first, then the
-node starts in a worker thread and the main screen takes over. Node events are
+main screen takes over and, once it is painted, the node starts in a worker
+thread (where libp2p is imported: nothing the first paint waits for). Node events are
 posted to the app (thread-safe) as :class:`~.messages.NodeEvent`; an answer that
 somebody awaits goes to them (:class:`~.link.NodeLink`), and every other event
 goes to the main screen as the typed message of its kind (:func:`.messages.for_event`).
@@ -22,14 +23,12 @@ from textual.screen import Screen
 from protocol.identity import keyfile_is_encrypted
 from protocol.node import api
 from protocol.node.paths import ProfilePaths
-from protocol.node.profile import Profile
 from smallsocial_tui.app import messages
 from smallsocial_tui.app.link import NodeLink
 from smallsocial_tui.app.model import State
 from smallsocial_tui.app.node_client import NodeClient, NodeFactory, real_node_factory
 from smallsocial_tui.app.screens.help import HelpScreen
 from smallsocial_tui.app.screens.main import MainScreen
-from smallsocial_tui.app.screens.onboarding import OnboardingScreen, UnlockScreen
 from smallsocial_tui.app.session import Session
 from smallsocial_tui.app.settings import Settings
 
@@ -74,9 +73,15 @@ class SmallSocialApp(App[int]):
 
     # start-up ------------------------------------------------------------------------
     def on_mount(self) -> None:
-        if not Profile.exists(self.paths):
+        # The key file is what ``Profile.exists`` looks for; the profile module (the store, the
+        # rosters) and the onboarding screens that use it are imported only when they are shown.
+        if not self.paths.keyfile.exists():
+            from smallsocial_tui.app.screens.onboarding import OnboardingScreen
+
             self.push_screen(OnboardingScreen(self.paths, self.kdf_limits), self._unlocked)
         elif keyfile_is_encrypted(self.paths.keyfile.read_bytes()):
+            from smallsocial_tui.app.screens.onboarding import UnlockScreen
+
             self.push_screen(UnlockScreen(self.paths), self._unlocked)
         else:
             self._unlocked(None)
@@ -88,7 +93,9 @@ class SmallSocialApp(App[int]):
         self.main_screen = MainScreen(session)
         self.push_screen(self.main_screen)
         self.link.client = self.node_factory(self.paths, passphrase, self._from_node)
-        self._start_node()
+        # The node's imports (libp2p: about half a second) run on a worker thread, and only once
+        # the main screen is on the terminal: it shows "Starting the node…" until the node is up.
+        self.main_screen.call_after_refresh(self._start_node)
 
     @work(thread=True, exclusive=True, group="node", description="start the node")
     def _start_node(self) -> None:

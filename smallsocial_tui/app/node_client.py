@@ -1,18 +1,23 @@
 """The seam between the app and a node: anything with ``start``, ``submit`` and ``stop``.
 
 :class:`ThreadNode` wraps :class:`protocol.node.bridge.NodeThread`, importing it
-(and so libp2p) only when a real node starts; the tests pass a fake with the
+(and so libp2p, about half a second of imports) in ``start``, which the app calls
+on a worker thread once its main screen is painted; the tests pass a fake with the
 same three methods. Events reach the app through the callback given to the
 factory, which the app makes thread-safe with ``App.post_message``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from protocol.node import api
 from protocol.node.paths import ProfilePaths
+
+if TYPE_CHECKING:
+    from protocol.node.bridge import NodeThread
 
 EventCallback = Callable[[api.Event], None]
 
@@ -28,7 +33,11 @@ NodeFactory = Callable[[ProfilePaths, str | None, EventCallback], NodeClient]
 
 
 class ThreadNode:
-    """The real node in a background thread, holding the profile's lock and control socket."""
+    """The real node in a background thread, holding the profile's lock and control socket.
+
+    Making one imports nothing of the node; ``start`` does, and blocks until the node
+    listens (the app calls it from a worker thread).
+    """
 
     def __init__(
         self,
@@ -41,26 +50,37 @@ class ThreadNode:
         serve_control: bool = True,
         **node_options: float,
     ) -> None:
-        from protocol.node.bridge import NodeThread  # loads libp2p: only when a real node runs
-
-        if listen is None:
-            from protocol.node.runner import default_listen
-
-            listen = default_listen(paths)
-        self._thread = NodeThread(
-            paths,
-            on_event,
-            passphrase=passphrase,
-            listen=listen,
-            peers=peers or [],
-            serve_control=serve_control,
+        self._paths = paths
+        self._on_event = on_event
+        self._listen = listen
+        self._options: dict[str, Any] = {
+            "passphrase": passphrase,
+            "peers": peers or [],
+            "serve_control": serve_control,
             **node_options,
-        )
+        }
+        self._thread: NodeThread | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
 
     def start(self) -> None:
+        from protocol.node.loading import collector_paused
+
+        with collector_paused():  # loads libp2p: only when a real node runs
+            from protocol.node.bridge import BridgeError, NodeThread
+            from protocol.node.runner import default_listen
+
+        listen = self._listen if self._listen is not None else default_listen(self._paths)
+        with self._lock:  # the app quit while the imports ran: no node to start
+            if self._stopped:
+                raise BridgeError("The node was stopped before it started.")
+            self._thread = NodeThread(self._paths, self._on_event, listen=listen, **self._options)
         self._thread.start()
 
     def submit(self, command: api.Command) -> None:
+        if self._thread is None:  # the app submits once the node has started; answer all the same
+            self._on_event(api.CommandFailed(command.request_id, "The node is not running yet."))
+            return
         from protocol.node.bridge import BridgeError
 
         try:
@@ -69,7 +89,10 @@ class ThreadNode:
             self._thread.on_event(api.CommandFailed(command.request_id, str(e)))
 
     def stop(self) -> bool:
-        return self._thread.stop()
+        with self._lock:
+            self._stopped = True
+            thread = self._thread
+        return thread.stop() if thread is not None else True
 
 
 def real_node_factory(**options: object) -> NodeFactory:

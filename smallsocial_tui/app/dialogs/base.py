@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import ClassVar, TypeVar
 
-import segno
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
@@ -54,6 +53,8 @@ def qr_text(data: str) -> str:
 
     Upper-case base32 fits QR's alphanumeric mode: a token's code is then about a sixth smaller.
     """
+    import segno  # only when a dialog shows a code: not on the way to the first paint
+
     qr = segno.make(data, error="l", micro=False)
     matrix = [[bool(v) for v in row] for row in qr.matrix_iter(scale=1, border=2)]
     if len(matrix) % 2:
