@@ -146,16 +146,8 @@ def make_token(
     return tokentext.frame(V1, body)
 
 
-def make_short_token(
-    inviter: Identity,
-    invite: Record,
-    epoch_id: bytes,
-    epoch_key: bytes,
-    name: str,
-    addrs: Sequence[str] = (),
-) -> str:
-    """Encode a format-2 token (:mod:`protocol.shorttoken`) for the invitee named in ``invite``."""
-    return shorttoken.make(inviter, invite, epoch_id, epoch_key, name, addrs)
+make_short_token = shorttoken.make
+"""Encode a format-2 token (:mod:`protocol.shorttoken`) for the invitee named in the invite."""
 
 
 def decode_token(text: str) -> AnyToken:
