@@ -225,10 +225,16 @@ def leave(identity: Identity, state: RosterState, pos: ChainPos, now_ms: int) ->
 def change_role(
     identity: Identity, state: RosterState, pos: ChainPos, target: bytes, role: str, now_ms: int
 ) -> Record:
+    if role not in (MEMBER, ADMIN):
+        raise RosterError("The role must be member or admin.")
     if not state.may_admin(identity.public_key):
         raise RosterError("Only admins can change roles.")
-    if target not in state.members or target == state.founder:
-        raise RosterError("That key is not a member whose role can change.")
+    if target == state.founder:
+        raise RosterError("The founder's role cannot change: the founder is always an admin.")
+    if target not in state.members:
+        raise RosterError(f"{peer_id(target)} is not a member of this circle.")
+    if state.members[target].role == role:
+        raise RosterError(f"{peer_id(target)} is already {'an admin' if role == ADMIN else 'a member'}.")
     body = _roster_body(identity, state, pos, records.ROLE, now_ms) | {"k": target, "r": role}
     return records.sign(identity, body)
 

@@ -8,16 +8,19 @@ characters, tag characters U+E0000-E007F, ...), line and paragraph separators
 (Zl, Zp), surrogates, and every other Unicode default-ignorable code point
 (variation selectors, Hangul fillers, the combining grapheme joiner, ...). Long
 names are cut. :func:`name_key` is the form two names are compared in for
-look-alikes, and :func:`json_text` the one way JSON is printed.
+look-alikes, :func:`json_text` the one way JSON is printed, and :func:`who` how a
+member's key is shown by name (the TUI's and the CLI's one rule).
 """
 
 from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from protocol.identity import peer_id
 from protocol.schema import MAX_TS_MS
 
 # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): drawn as nothing.
@@ -116,3 +119,32 @@ def safe_name(name: str, limit: int = 32) -> str:
 def short_key(peer_id_text: str) -> str:
     """The one short form of a peer ID used in every listing: ``12D3KooW…abcdef``."""
     return peer_id_text[:8] + "…" + peer_id_text[-6:]
+
+
+def who(
+    key: bytes,
+    *,
+    me: bytes,
+    my_name: str,
+    contacts: Mapping[bytes, str],
+    names: Mapping[bytes, str],
+    limit: int = 24,
+) -> str:
+    """How a key is shown, always terminal-safe: my name, a petname, an announced name, or the short key.
+
+    A petname (``contacts``, mine, never sent) comes first; then the name a member announced
+    for themselves (``names``, from presence). Anyone may call themselves "alice" (or
+    "alice" plus invisible characters): when an announced name looks like a name I already
+    use, the short key is shown beside it. Only when nothing is known, the short key alone.
+    """
+    if key == me and my_name:
+        return safe_name(my_name, limit)
+    pet = contacts.get(key)
+    if pet:
+        return safe_name(pet, limit)
+    name = " ".join(names.get(key, "").split())
+    if name:
+        shown = safe_name(name, limit)
+        taken = {name_key(p) for p in contacts.values()} | {name_key(my_name)}
+        return f"{shown} ({short_key(peer_id(key))})" if name_key(name) in taken else shown
+    return short_key(peer_id(key))

@@ -19,7 +19,7 @@ import shlex
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,7 +205,8 @@ def cmd_id(args: argparse.Namespace) -> None:
     _emit(
         args,
         data,
-        f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)} (shown only to you for now)"
+        f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)}"
+        " (announced to the members of your circles)"
         f"\ndata: {profile.paths.root}"
         + "".join(f"\naddress: {a}" for a in data["addresses"])
         + f"\nreachable: {data['reachability']['state']}: {data['reachability']['hint']}",
@@ -220,7 +221,9 @@ def _me_cmd(args: argparse.Namespace) -> str:
     return cmd + (f" --profile {shlex.quote(args.profile)}" if args.profile else "")
 
 
-def _tree(circles: list[CircleInfo], cmd: str = "smallsocial") -> str:
+def _tree(
+    circles: list[CircleInfo], cmd: str = "smallsocial", counts: dict[bytes, tuple[int, int]] | None = None
+) -> str:
     ids = {c.id for c in circles}
     kids: dict[bytes | None, list[CircleInfo]] = {}
     for c in circles:
@@ -240,6 +243,9 @@ def _tree(circles: list[CircleInfo], cmd: str = "smallsocial") -> str:
                 "left": "you left",
                 "removed": "you were removed",
             }[c.status]
+            unread, mentions = (counts or {}).get(c.id, (0, 0))
+            if unread:
+                status += f", {unread} unread" + (f", {mentions} mentioning you" if mentions else "")
             lines.append(f"{prefix}{branch}{safe_name(c.name)}  {c.id.hex()[:12]}  ({status})")
             walk(c.id, prefix + ("" if parent is None else ("   " if last else "│  ")))
 
@@ -256,13 +262,16 @@ def cmd_circle_new(args: argparse.Namespace) -> None:
 
 
 def cmd_circle_list(args: argparse.Namespace) -> None:
+    from protocol.node.queries import unread  # the counts the TUI's circle tree shows
+
     profile = _open(args)
     circles = profile.circles()
-    _emit(
-        args,
-        [_circle_json(c) for c in circles],
-        _tree(circles, _me_cmd(args)) if circles else "No circles yet.",
-    )
+    counts = {c.id: unread(profile, c.id) for c in circles if c.status == "member"}
+    rows = [
+        _circle_json(c) | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
+        for c in circles
+    ]
+    _emit(args, rows, _tree(circles, _me_cmd(args), counts) if circles else "No circles yet.")
 
 
 def cmd_members(args: argparse.Namespace) -> None:
@@ -288,8 +297,9 @@ def cmd_members(args: argparse.Namespace) -> None:
         flag = f"  EQUIVOCATED: {r['equivocated']}" if r["equivocated"] else ""
         return f"{r['role']:<7} {_who(profile, parse_peer_id(r['key']))}  {r['key']}{named}{flag}"
 
-    text = "\n".join(line(r) for r in rows)
-    _emit(args, rows, text)
+    from smallsocial_tui.cli_members import invite_tree
+
+    _emit(args, rows, invite_tree(rows, line))
 
 
 def _parse_ttl(text: str) -> int:
@@ -375,11 +385,17 @@ def cmd_send(args: argparse.Namespace) -> None:
     _emit(args, {"id": rid, "circle": c.id.hex(), "seq": seq, "status": status}, rid)
 
 
-def _print_entry(args: argparse.Namespace, profile: Profile, e: LogEntry) -> None:
+def _print_entry(
+    args: argparse.Namespace, e: LogEntry, who: Callable[[bytes], str], reacts: dict[bytes, Any]
+) -> None:
+    """One message: a JSON object, or a line (and a line of reactions under it) for a person."""
+    from smallsocial_tui.cli_log import reactions_json, reactions_text
+
     if args.json:
         row = {
             "id": e.id.hex(),
             "author": peer_id(e.author),
+            "author_name": who(e.author),
             "seq": e.seq,
             "ts": e.ts,
             "kind": e.kind,
@@ -387,26 +403,38 @@ def _print_entry(args: argparse.Namespace, profile: Profile, e: LogEntry) -> Non
             "ref": e.ref.hex() if e.ref else None,
             "edited": e.edited,
             "deleted": e.deleted,
+            "reactions": reactions_json(reacts.get(e.id, {})),
         }
         print(json_text(row), flush=True)
         return
+    if e.kind == "react":
+        return  # shown under the message it answers, as the TUI does
     when = local_time(e.ts).strftime("%Y-%m-%d %H:%M")
-    body = "(deleted)" if e.deleted else safe(e.text or "")
-    extra = " (edited)" if e.edited else ""
+    body = "(message deleted)" if e.deleted else safe(e.text or "")
+    extra = " (edited)" if e.edited and not e.deleted else ""
     if e.kind == "reply" and e.ref:
         body = f"↪ {e.ref.hex()[:8]} {body}"
-    if e.kind == "react" and e.ref:
-        body = f"reacted {body} to {e.ref.hex()[:8]}"
-    print(f"{when}  {_who(profile, e.author)}: {body}{extra}", flush=True)
+    print(f"{when}  {who(e.author)}: {body}{extra}", flush=True)
+    if e.id in reacts:
+        print(f"{'':{len(when)}}  {reactions_text(reacts[e.id], who)}", flush=True)
 
 
 def cmd_log(args: argparse.Namespace) -> None:
+    from smallsocial_tui.cli_log import namer, reactions
+
     profile = _open(args)
     c = _circle(profile, args.circle)
     entries = profile.log(c.id)
-    shown = {e.id: (e.text, e.deleted) for e in entries}
+    who, reacts = namer(profile), reactions(entries)
+
+    def seen(e: LogEntry) -> tuple[object, ...]:
+        return (e.text, e.deleted, tuple((k, tuple(v)) for k, v in reacts.get(e.id, {}).items()))
+
+    shown = {e.id: seen(e) for e in entries}
     for e in entries[-args.limit :] if args.limit else entries:
-        _print_entry(args, profile, e)
+        _print_entry(args, e, who, reacts)
+    if args.mark_read:
+        _mark_read(profile, c.id)
     if not args.follow:
         return
     version = profile.store.data_version()
@@ -417,10 +445,24 @@ def cmd_log(args: argparse.Namespace) -> None:
             continue
         version = now
         profile.forget_views()
-        for e in profile.log(c.id):
-            if shown.get(e.id) != (e.text, e.deleted):
-                shown[e.id] = (e.text, e.deleted)
-                _print_entry(args, profile, e)
+        entries = profile.log(c.id)
+        who, reacts = namer(profile), reactions(entries)
+        for e in entries:
+            if shown.get(e.id) != seen(e):
+                shown[e.id] = seen(e)
+                _print_entry(args, e, who, reacts)
+        if args.mark_read:
+            _mark_read(profile, c.id)
+
+
+def _mark_read(profile: Profile, circle_id: bytes) -> None:
+    """Mark a circle read up to its newest message from someone else, as opening it in the TUI does."""
+    after = profile.store.after_marker(circle_id, profile.me)
+    if not after:
+        return
+    last = after[-1][0]
+    if _via_node(profile, api.MarkRead(circle_id, last)) is None:
+        profile.store.set_read_marker(circle_id, last, int(profile.clock()))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -634,12 +676,12 @@ def build_parser() -> argparse.ArgumentParser:
     csub = circle.add_subparsers(title="circle commands", metavar="COMMAND", required=True)
     sp = add("new", cmd_circle_new, "create a circle", csub)
     sp.add_argument("name_arg", metavar="NAME")
-    add("list", cmd_circle_list, "circles, as a tree", csub)
+    add("list", cmd_circle_list, "circles, as a tree, with unread messages and mentions of me", csub)
     sp = add("pin", cmd_circle_pin, "pin a circle to a relay (it stores and forwards, cannot read)", csub)
     sp.add_argument("circle", metavar="CIRCLE")
     sp.add_argument("relay_addr", metavar="RELAY_ADDR", help="/ip4/HOST/tcp/PORT/p2p/RELAY_PEER_ID")
 
-    sp = add("members", cmd_members, "members of a circle")
+    sp = add("members", cmd_members, "members of a circle, each under the member who invited them")
     sp.add_argument("circle", metavar="CIRCLE")
 
     sp = add("invite", cmd_invite, "print an invitation token for a key")
@@ -678,6 +720,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("circle", metavar="CIRCLE")
     sp.add_argument("--limit", type=int, default=0, help="only the last N")
     sp.add_argument("--follow", action="store_true", help="keep printing new messages")
+    sp.add_argument(
+        "--mark-read",
+        action="store_true",
+        help="count what is shown as read (as opening the circle in the TUI does); without it, "
+        "log leaves the unread counts of `circle list` as they are, so scripts do not clear them",
+    )
 
     sp = add("run", cmd_run, "a headless member node: stays online, syncs, prints a line per event")
     sp.add_argument(
@@ -731,6 +779,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("import", cmd_import, "take in records from a file written by export")
     sp.add_argument("file", metavar="FILE")
+
+    from smallsocial_tui import cli_members, cli_messages
+
+    cli_messages.register(add)
+    cli_members.register(add)
     return p
 
 

@@ -140,6 +140,15 @@ class RemoveMember(Command):
 
 
 @dataclass(frozen=True)
+class ChangeRole(Command):
+    """Make a member an admin or a plain member (``role``: ``member`` or ``admin``); admins only."""
+
+    circle: bytes
+    member: bytes
+    role: str
+
+
+@dataclass(frozen=True)
 class LeaveCircle(Command):
     circle: bytes
 

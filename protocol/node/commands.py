@@ -99,6 +99,9 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
     if isinstance(cmd, api.RemoveMember):
         p.remove(cmd.circle, cmd.member)
         return [*done, Emit(api.MemberRemoved(cmd.circle, cmd.member)), KickOutbox()]
+    if isinstance(cmd, api.ChangeRole):
+        p.change_role(cmd.circle, cmd.member, cmd.role)
+        return [*done, KickOutbox()]
     if isinstance(cmd, api.LeaveCircle):
         p.leave(cmd.circle)
         return [*done, Emit(api.MemberLeft(cmd.circle, p.me)), KickOutbox()]

@@ -3,7 +3,7 @@
 :class:`Profile` opens (or creates) the identity key file (mode 0600, optional
 passphrase) and the store, and offers the user's actions: create a circle,
 invite a key (a short token, format 2), join with a token (either format) or a fork
-invitation, fork, send, remove, leave, read the log, and import records (a bundle file
+invitation, fork, send, remove, leave, change a role, read the log, and import records (a bundle file
 now, the network later).
 Every record, mine or another's, is committed by the profile's
 :class:`~protocol.node.ledger.Ledger`; every action commits in one transaction
@@ -449,6 +449,15 @@ class Profile:
         with self.store.tx():
             self.ledger.commit_own(rec)
             self.store.set_circle_status(circle_id, "left")
+
+    def change_role(self, circle_id: bytes, target: bytes, role: str) -> None:
+        """Make a member an admin or a plain member (admins only; never the founder)."""
+        view = self.view(circle_id)
+        rec = actions.change_role(
+            self.identity, view.roster, view.next_pos(self.me), target, role, self._now_ms()
+        )
+        with self.store.tx():
+            self.ledger.commit_own(rec)
 
     def pin(self, circle_id: bytes, relay_addr: str) -> bytes:
         """Pin a relay to a circle by its address (ending in ``/p2p/<peer ID>``); returns its key."""

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from protocol import timeline
-from protocol.identity import peer_id
+from protocol import display, timeline
 from protocol.node import api
-from smallsocial_tui.text import name_key, safe_name, short_key
+from smallsocial_tui.text import safe_name
 
 
 @dataclass
@@ -207,20 +206,8 @@ class State:
 
     # names ----------------------------------------------------------------------
     def who(self, key: bytes) -> str:
-        """How a key is shown: me, a petname, or the short key; always terminal-safe."""
-        if key == self.me and self.name:
-            return safe_name(self.name, 24)
-        pet = self.contacts.get(key)
-        if pet:
-            return safe_name(pet, 24)
-        name = " ".join(self.names.get(key, "").split())
-        if name:
-            shown = safe_name(name, 24)
-            taken = {name_key(p) for p in self.contacts.values()} | {name_key(self.name)}
-            # Anyone may call themselves "alice" (or "alice" plus invisible characters): when that
-            # looks like a name I already use, show the key too.
-            return f"{shown} ({short_key(peer_id(key))})" if name_key(name) in taken else shown
-        return short_key(peer_id(key))
+        """How a key is shown: me, a petname, an announced name or the short key (:func:`display.who`)."""
+        return display.who(key, me=self.me, my_name=self.name, contacts=self.contacts, names=self.names)
 
     def circle_name(self, cid: bytes) -> str:
         node = self.circles.get(cid)

@@ -176,8 +176,14 @@ def test_role_change(world3: World) -> None:
     w = world3
     with pytest.raises(RosterError, match="Only admins"):
         actions.change_role(BOB, w.roster, w.pos(BOB), CAROL.public_key, "admin", NOW_MS)
-    with pytest.raises(RosterError, match="not a member whose role can change"):
+    with pytest.raises(RosterError, match="founder's role cannot change"):
         actions.change_role(ALICE, w.roster, w.pos(ALICE), ALICE.public_key, "member", NOW_MS)
+    with pytest.raises(RosterError, match="not a member of this circle"):
+        actions.change_role(ALICE, w.roster, w.pos(ALICE), MALLORY.public_key, "admin", NOW_MS)
+    with pytest.raises(RosterError, match="already a member"):
+        actions.change_role(ALICE, w.roster, w.pos(ALICE), BOB.public_key, "member", NOW_MS)
+    with pytest.raises(RosterError, match="member or admin"):
+        actions.change_role(ALICE, w.roster, w.pos(ALICE), BOB.public_key, "owner", NOW_MS)
     w.add(actions.change_role(ALICE, w.roster, w.pos(ALICE), BOB.public_key, "admin", NOW_MS))
     assert w.roster.role(BOB.public_key) == "admin" and w.roster.may_admin(BOB.public_key)
     assert w.roster.members[BOB.public_key].invited_by == ALICE.public_key  # history kept
