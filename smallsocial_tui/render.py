@@ -47,6 +47,10 @@ def event_line(profile: Profile, ev: api.Event) -> str | None:
         if isinstance(ev, api.MemberRemoved):
             verb = "were removed" if ev.member == profile.me else "was removed"
         return f"[{name(ev.circle)}] {who(ev.member)} {verb}"
+    if isinstance(ev, api.MemberRoleChanged):
+        return (
+            f"[{name(ev.circle)}] {who(ev.member)} {'are' if ev.member == profile.me else 'is'} now {ev.role}"
+        )
     if isinstance(ev, api.PeerConnected):
         return f"peer connected {short_key(ev.peer_id)}"
     if isinstance(ev, api.PeerDisconnected):

@@ -263,6 +263,15 @@ class MemberRemoved(Event):
 
 
 @dataclass(frozen=True)
+class MemberRoleChanged(Event):
+    """A member became an admin or a plain member (``role``)."""
+
+    circle: bytes
+    member: bytes
+    role: str
+
+
+@dataclass(frozen=True)
 class CircleCreated(Event):
     request_id: int | None
     circle: bytes

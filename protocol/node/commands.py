@@ -101,7 +101,7 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
         return [*done, Emit(api.MemberRemoved(cmd.circle, cmd.member)), KickOutbox()]
     if isinstance(cmd, api.ChangeRole):
         p.change_role(cmd.circle, cmd.member, cmd.role)
-        return [*done, KickOutbox()]
+        return [*done, Emit(api.MemberRoleChanged(cmd.circle, cmd.member, cmd.role)), KickOutbox()]
     if isinstance(cmd, api.LeaveCircle):
         p.leave(cmd.circle)
         return [*done, Emit(api.MemberLeft(cmd.circle, p.me)), KickOutbox()]

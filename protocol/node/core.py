@@ -339,6 +339,11 @@ class NodeCore:
             out += [
                 Emit(api.MemberJoined(circle_id, k)) for k in after.members.keys() - before.members.keys()
             ]
+            out += [
+                Emit(api.MemberRoleChanged(circle_id, k, m.role))
+                for k, m in after.members.items()
+                if k in before.members and before.members[k].role != m.role
+            ]
             for k, d in after.departed.items():
                 if k not in before.departed:
                     ev = api.MemberRemoved if d.kind == "removed" else api.MemberLeft

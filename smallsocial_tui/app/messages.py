@@ -170,6 +170,10 @@ class MemberRemoved(MembershipChanged[api.MemberRemoved]):
     VERB = "was removed from"
 
 
+class MemberRoleChanged(NodeMessage[api.MemberRoleChanged]):
+    EVENT = api.MemberRoleChanged
+
+
 def _kinds(cls: type[NodeMessage[api.Event]]) -> dict[type[api.Event], type[NodeMessage[api.Event]]]:
     out = {}
     for sub in cls.__subclasses__():

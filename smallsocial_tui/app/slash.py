@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fork": ("[NAME @member …]", "fork a side circle with some of this circle's members"),
     "accept": ("", "accept the fork invitation of the selected circle"),
     "remove": ("@member", "remove a member from this circle"),
+    "role": ("@member admin|member", "make a member an admin or a plain member (admins only)"),
     "leave": ("", "leave this circle"),
     "nick": ("NAME", "change my display name"),
     "petname": ("@member NAME", "my own name for someone (never sent)"),

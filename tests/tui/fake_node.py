@@ -184,6 +184,14 @@ class FakeNode:
             self.circles[cmd.circle].members.pop(cmd.member, None)
             self.emit(api.CommandDone(rid))
             self.emit(api.MemberRemoved(cmd.circle, cmd.member))
+        elif isinstance(cmd, api.ChangeRole):
+            members = self.circles[cmd.circle].members
+            if cmd.member not in members:
+                self.emit(api.CommandFailed(rid, "That key is not a member of this circle."))
+                return
+            members[cmd.member] = (cmd.role, members[cmd.member][1])
+            self.emit(api.CommandDone(rid))
+            self.emit(api.MemberRoleChanged(cmd.circle, cmd.member, cmd.role))
         elif isinstance(cmd, api.LeaveCircle):
             self.circles[cmd.circle].status = "left"
             self.emit(api.CommandDone(rid))

@@ -1,5 +1,5 @@
 """Pilot tests of the dialogs and membership flows: invite, join (good and bad token), fork,
-accepting a fork, remove, leave."""
+accepting a fork, remove, change a role, leave."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from smallsocial_tui.app.dialogs.fork import ForkDialog
 from smallsocial_tui.app.dialogs.invite import InviteDialog
 from smallsocial_tui.app.dialogs.join import JoinDialog
 from smallsocial_tui.app.screens.main import MainScreen
+from smallsocial_tui.app.widgets.members import MembersPanel
 from tests.tui.conftest import make_app, world
 from tests.tui.fake_node import BAD_TOKEN_REASON, ident
 from tests.tui.helpers import log_text, ready, tree_labels, wait_for
@@ -139,6 +140,37 @@ async def test_remove_a_member(profile_paths: ProfilePaths) -> None:
         await wait_for(pilot, lambda: bool(node.sent(api.RemoveMember)))
         assert node.sent(api.RemoveMember)[-1].member == ids["carol"]
         await wait_for(pilot, lambda: ids["carol"] not in app.state.member_keys(ids["friends"]))
+
+
+async def test_change_a_role(profile_paths: ProfilePaths) -> None:
+    node, ids = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        await wait_for(pilot, lambda: ids["friends"] in app.state.members)
+        await pilot.press(*"/role @carol boss", "enter")  # not a role: a hint, nothing sent
+        await pilot.pause(0.1)
+        assert not node.sent(api.ChangeRole)
+        await pilot.press(*"/role @carol admin", "enter")
+        await wait_for(pilot, lambda: bool(node.sent(api.ChangeRole)))
+        cmd = node.sent(api.ChangeRole)[-1]
+        assert (cmd.circle, cmd.member, cmd.role) == (ids["friends"], ids["carol"], "admin")
+
+        def role() -> str:
+            loaded = app.state.members[ids["friends"]].members
+            return next(m.role for m in loaded if m.key == ids["carol"])
+
+        await wait_for(pilot, lambda: role() == "admin")
+
+        def labels() -> list[str]:
+            out, todo = [], [app.screen.query_one(MembersPanel).root]
+            while todo:
+                n = todo.pop()
+                out.append(str(n.label))
+                todo.extend(n.children)
+            return out
+
+        await wait_for(pilot, lambda: "● carol admin" in labels() or "○ carol admin" in labels())
 
 
 async def test_leave_a_circle(profile_paths: ProfilePaths) -> None:

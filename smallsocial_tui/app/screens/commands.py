@@ -175,6 +175,25 @@ class Commands:
             return
         self.host.link.submit(api.RemoveMember(circle, key))
 
+    def slash_role(self, args: str) -> None:
+        circle = writable(self.host)
+        if circle is None:
+            return
+        who, _, role = args.rpartition(" ")
+        key = self.resolve_member(who) if who else None
+        if key is None or role.lower() not in ("admin", "member"):
+            self.host.notify("Usage: /role @member admin|member", severity="warning")
+            return
+        self._ask(self._role(circle, key, role.lower()))
+
+    async def _role(self, circle: bytes, key: bytes, role: str) -> None:
+        try:
+            await self.host.link.ask(api.ChangeRole(circle, key, role), api.CommandDone)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        self.host.link.submit(api.LoadMembers(circle))
+
     def slash_leave(self, args: str) -> None:
         circle = writable(self.host)
         if circle is not None:
@@ -310,6 +329,9 @@ class Commands:
         yield SystemCommand("New circle", "Start a circle (/new NAME)", partial(prefill, "/new "))
         yield SystemCommand("Leave this circle", "/leave", partial(self.slash_leave, ""))
         yield SystemCommand("Remove a member", "/remove @member", partial(prefill, "/remove @"))
+        yield SystemCommand(
+            "Change a member's role", "/role @member admin|member", partial(prefill, "/role @")
+        )
         yield SystemCommand("Change my name", "/nick NAME", partial(prefill, "/nick "))
         yield SystemCommand("Reply", "to the selected or last message", partial(prefill, "/reply "))
         yield SystemCommand("React", "to the selected or last message", partial(prefill, "/react "))

@@ -297,6 +297,12 @@ class MainScreen(Screen[None]):
         if ev.circle == self.current:
             self.query_one(MembersPanel).show(st, ev)
 
+    def on_member_role_changed(self, message: messages.MemberRoleChanged) -> None:
+        ev, st = message.event, self.state
+        self.notify(texts.role_changed(st, ev.circle, ev.member, ev.role), timeout=4, markup=False)
+        if ev.circle == self.current:
+            self.link.submit(api.LoadMembers(ev.circle))
+
     def on_name_changed(self, message: messages.NameChanged) -> None:
         self.state.names[message.event.key] = message.event.name
         self.names_changed()

@@ -79,6 +79,12 @@ def membership(st: State, verb: str, circle: bytes, member: bytes) -> str:
     return text
 
 
+def role_changed(st: State, circle: bytes, member: bytes, role: str) -> str:
+    """'bob is now an admin of friends', 'You are now a member of work'."""
+    who = "You are" if member == st.me else f"{st.who(member)} is"
+    return f"{who} now {'an admin' if role == 'admin' else 'a member'} of {st.circle_name(circle)}"
+
+
 def equivocated(st: State, ev: api.Equivocated) -> str:
     return (
         f"{st.who(ev.author)} signed two versions of their history in {st.circle_name(ev.circle)}: "
