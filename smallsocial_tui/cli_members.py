@@ -15,7 +15,7 @@ from typing import Any
 
 from protocol.identity import peer_id
 from protocol.node import api
-from smallsocial_tui import cli
+from smallsocial_tui import cli_kit
 from smallsocial_tui.text import safe_name
 
 Add = Callable[[str, Any, str], argparse.ArgumentParser]
@@ -57,14 +57,14 @@ def invite_tree(rows: list[Row], line: Callable[[Row], str]) -> str:
 
 
 def cmd_role(args: argparse.Namespace) -> None:
-    profile = cli._open(args)
-    c = cli._circle(profile, args.circle)
-    target = cli._key(profile, args.key)
-    if cli._via_node(profile, api.ChangeRole(c.id, target, args.role)) is None:
+    profile = cli_kit.open_profile(args)
+    c = cli_kit.find_circle(profile, args.circle)
+    target = cli_kit.key_of(profile, args.key)
+    if cli_kit.via_node(profile, api.ChangeRole(c.id, target, args.role)) is None:
         profile.change_role(c.id, target, args.role)
-    who = "You are" if target == profile.me else f"{cli._who(profile, target)} is"
+    who = "You are" if target == profile.me else f"{cli_kit.who(profile, target)} is"
     role = "an admin" if args.role == "admin" else "a member"
-    cli._emit(
+    cli_kit.emit(
         args,
         {"circle": c.id.hex(), "member": peer_id(target), "role": args.role},
         f"{who} now {role} of {safe_name(c.name)}.",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol import messages, timeline
 from protocol.node import api
-from smallsocial_tui import cli
+from smallsocial_tui import cli_kit
 from smallsocial_tui.text import safe_name
 
 if TYPE_CHECKING:
@@ -30,24 +30,26 @@ def find_message(profile: Profile, circle: CircleInfo, text: str) -> LogEntry:
     """The readable message (text or reply) of ``circle`` whose id is ``text`` or starts with it."""
     want = text.strip().lower()
     if len(want) < 4 or any(ch not in "0123456789abcdef" for ch in want):
-        raise cli.CliError(f"{text[:70]!r} is not a message id; `smallsocial log CIRCLE --json` shows them.")
+        raise cli_kit.CliError(
+            f"{text[:70]!r} is not a message id; `smallsocial log CIRCLE --json` shows them."
+        )
     found = [e for e in profile.log(circle.id) if e.kind in timeline.READABLE and e.id.hex().startswith(want)]
     if not found:
-        raise cli.CliError(f"No message of {safe_name(circle.name)} has an id starting with {want}.")
+        raise cli_kit.CliError(f"No message of {safe_name(circle.name)} has an id starting with {want}.")
     if len(found) > 1:
-        raise cli.CliError(f"{want} starts the ids of {len(found)} messages; give more of the id.")
+        raise cli_kit.CliError(f"{want} starts the ids of {len(found)} messages; give more of the id.")
     return found[0]
 
 
 def _change(args: argparse.Namespace, kind: str, text: str | None) -> None:
-    profile = cli._open(args)
-    circle = cli._circle(profile, args.circle)
+    profile = cli_kit.open_profile(args)
+    circle = cli_kit.find_circle(profile, args.circle)
     target = find_message(profile, circle, args.msg_id)
     verb = {messages.REACT: "react to", messages.EDIT: "edit", messages.DELETE: "delete"}[kind]
     if target.deleted:
-        raise cli.CliError(f"That message was deleted; there is nothing to {verb}.")
+        raise cli_kit.CliError(f"That message was deleted; there is nothing to {verb}.")
     if kind != messages.REACT and target.author != profile.me:
-        raise cli.CliError(f"Only its author may {verb} a message, and this one is not yours.")
+        raise cli_kit.CliError(f"Only its author may {verb} a message, and this one is not yours.")
     cmd: api.Command
     if kind == messages.REACT:
         cmd = api.ReactTo(circle.id, target.id, text or "")
@@ -55,7 +57,7 @@ def _change(args: argparse.Namespace, kind: str, text: str | None) -> None:
         cmd = api.EditMessage(circle.id, target.id, text or "")
     else:
         cmd = api.DeleteMessage(circle.id, target.id)
-    node = cli._via_node(profile, cmd)
+    node = cli_kit.via_node(profile, cmd)
     if node is not None:
         rid, seq, status = node.record_id.hex(), node.seq, "sent"
     else:
@@ -70,19 +72,19 @@ def _change(args: argparse.Namespace, kind: str, text: str | None) -> None:
         "target": target.id.hex(),
         "text": text,
     }
-    cli._emit(args, data, rid)
+    cli_kit.emit(args, data, rid)
 
 
 def cmd_react(args: argparse.Namespace) -> None:
     emoji = args.emoji.strip()
     if not emoji or len(emoji.encode()) > messages.MAX_REACTION_BYTES:
-        raise cli.CliError(f"A reaction is 1 to {messages.MAX_REACTION_BYTES} bytes, such as 👍.")
+        raise cli_kit.CliError(f"A reaction is 1 to {messages.MAX_REACTION_BYTES} bytes, such as 👍.")
     _change(args, messages.REACT, emoji)
 
 
 def cmd_edit(args: argparse.Namespace) -> None:
     if not args.text.strip():
-        raise cli.CliError("The new text is empty; to remove a message, use `smallsocial delete`.")
+        raise cli_kit.CliError("The new text is empty; to remove a message, use `smallsocial delete`.")
     _change(args, messages.EDIT, args.text)
 
 

@@ -89,7 +89,7 @@ def test_an_ambiguous_prefix_is_refused(circle: tuple[Cli, Cli, Cli, dict[str, s
     """Two ids that share a prefix: the prefix is refused, more of the id is taken."""
     from protocol.node.paths import resolve
     from protocol.node.profile import Profile
-    from smallsocial_tui import cli, cli_messages
+    from smallsocial_tui import cli_kit, cli_messages
 
     alice = circle[0]
     alice.run("send", "friends", "one")
@@ -101,7 +101,7 @@ def test_an_ambiguous_prefix_is_refused(circle: tuple[Cli, Cli, Cli, dict[str, s
         entries = profile.log(info.id)
         a, b = (replace(e, id=bytes.fromhex("abcd12") + e.id[3:]) for e in entries)
         profile.log = lambda _cid: [a, b]  # type: ignore[method-assign]
-        with pytest.raises(cli.CliError, match="starts the ids of 2 messages"):
+        with pytest.raises(cli_kit.CliError, match="starts the ids of 2 messages"):
             cli_messages.find_message(profile, info, "ABCD1")
         assert cli_messages.find_message(profile, info, b.id.hex()[:8]) == b
     finally:
