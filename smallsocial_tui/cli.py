@@ -632,7 +632,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("text", metavar="TEXT")
     sp.add_argument("--reply", metavar="ID", help="record id of the message this answers")
 
-    sp = add("log", cmd_log, "messages of a circle")
+    sp = add(
+        "log",
+        cmd_log,
+        "messages of a circle: authors by petname, else the name they announced, else a short key; "
+        "edits marked (edited), deleted messages as (message deleted), reactions under each message",
+    )
     sp.add_argument("circle", metavar="CIRCLE")
     sp.add_argument("--limit", type=int, default=0, help="only the last N")
     sp.add_argument("--follow", action="store_true", help="keep printing new messages")

@@ -183,8 +183,50 @@ def test_names_in_log_and_the_invite_tree(
     text = bob.run("log", "friends").stdout
     assert "  al: from alice" in text and f"  {short}: from carol" in text and "  bob: from bob" in text
 
+    # Names members announced (presence puts them in the store): shown when no petname is set,
+    # with the key beside one that looks like a name I already use.
+    from protocol.identity import parse_peer_id
+    from protocol.node.paths import resolve
+    from protocol.node.profile import Profile
+
+    profile = Profile.open(resolve(str(tmp_path), "bob"))
+    try:
+        profile.store.set_name(parse_peer_id(keys["carol"]), "Carol C", 1)
+        profile.store.set_name(parse_peer_id(keys["alice"]), "Mallory", 1)  # the petname wins
+    finally:
+        profile.close()
+    by_text = {r["text"]: r["author_name"] for r in _log(bob, "friends")}
+    assert by_text == {"from alice": "al", "from carol": "Carol C", "from bob": "bob"}
+    profile = Profile.open(resolve(str(tmp_path), "bob"))
+    try:
+        profile.store.set_name(parse_peer_id(keys["carol"]), "AL", 2)  # looks like my petname "al"
+    finally:
+        profile.close()
+    assert f"  AL ({short}): from carol" in bob.run("log", "friends").stdout
+
 
 def test_id_says_the_name_is_announced(circle: tuple[Cli, Cli, Cli, dict[str, str]]) -> None:
     out = circle[0].run("id").stdout
     assert "shown only to you" not in out
     assert "name: alice (announced to the members of your circles)" in out
+
+
+def test_run_prints_role_changes(circle: tuple[Cli, Cli, Cli, dict[str, str]], tmp_path: Path) -> None:
+    """``smallsocial run``'s line for a role change (the node's MemberRoleChanged event)."""
+    from protocol.identity import parse_peer_id
+    from protocol.node import api
+    from protocol.node.paths import resolve
+    from protocol.node.profile import Profile
+    from smallsocial_tui.render import event_line
+
+    alice, _, _, keys = circle
+    alice.run("contact", "add", "bob", keys["bob"])
+    cid = bytes.fromhex(alice.json("circle", "list")[0]["id"])
+    profile = Profile.open(resolve(str(tmp_path), "alice"))
+    try:
+        bob = api.MemberRoleChanged(cid, parse_peer_id(keys["bob"]), "admin")
+        assert event_line(profile, bob) == "[friends] bob is now admin"
+        me = api.MemberRoleChanged(cid, profile.me, "member")
+        assert event_line(profile, me) == "[friends] you are now member"
+    finally:
+        profile.close()
