@@ -88,7 +88,7 @@ def cmd_overview(args: argparse.Namespace) -> None:
     print(f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}")
     circles = profile.circles()
     if circles:
-        print(_tree(circles, _me_cmd(args)))
+        print(_tree(circles, _me_cmd(args), _unread(profile, circles)))
     else:
         print("No circles yet. Start one:  smallsocial circle new NAME")
 
@@ -177,12 +177,17 @@ def cmd_circle_new(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_circle_list(args: argparse.Namespace) -> None:
-    from protocol.node.queries import unread  # the counts the TUI's circle tree shows
+def _unread(profile: Profile, circles: list[CircleInfo]) -> dict[bytes, tuple[int, int]]:
+    """(unread, mentions of me) per circle I am in: the counts the TUI's circle tree shows."""
+    from protocol.node.queries import unread
 
+    return {c.id: unread(profile, c.id) for c in circles if c.status == "member"}
+
+
+def cmd_circle_list(args: argparse.Namespace) -> None:
     profile = _open(args)
     circles = profile.circles()
-    counts = {c.id: unread(profile, c.id) for c in circles if c.status == "member"}
+    counts = _unread(profile, circles)
     rows = [
         _circle_json(c) | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
         for c in circles

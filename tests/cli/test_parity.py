@@ -147,6 +147,7 @@ def test_unread_and_mentions_in_circle_list(
     listed = alice.json("circle", "list")[0]
     assert (listed["unread"], listed["mentions"]) == (2, 1)
     assert "2 unread, 1 mentioning you" in alice.run("circle", "list").stdout
+    assert "2 unread, 1 mentioning you" in alice.run().stdout  # the overview, when piped
 
     alice.run("log", "friends")  # reading without --mark-read leaves the counts
     assert alice.json("circle", "list")[0]["unread"] == 2
