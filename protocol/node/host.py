@@ -37,7 +37,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from protocol import records
 from protocol.identity import Identity, parse_peer_id
-from protocol.node import muxcost, rpccost
+from protocol.node import keepalive, muxcost, rpccost
 from protocol.node.guard import (
     Charge,
     GuardedGossipSub,
@@ -156,8 +156,10 @@ def make_host(
 
     Its yamux credits a stream's window back once half of it is read (:mod:`.muxcost`:
     process-wide); ``update_per_read`` keeps py-libp2p's frame per read (the benchmarks'
-    bare host, which shows py-libp2p as it comes).
+    bare host, which shows py-libp2p as it comes). Its yamux closes a connection whose pings
+    go unanswered (:mod:`.keepalive`, process-wide).
     """
+    keepalive.install()
     if not update_per_read:
         muxcost.install()
     key_pair = create_new_key_pair(identity.seed)
