@@ -37,7 +37,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from protocol import records
 from protocol.identity import Identity, parse_peer_id
-from protocol.node import rpccost
+from protocol.node import keepalive, muxcost, rpccost
 from protocol.node.guard import (
     Charge,
     GuardedGossipSub,
@@ -149,8 +149,19 @@ def security_options(key_pair: KeyPair) -> dict[TProtocol, ISecureTransport]:
     return {TProtocol(NOISE_PROTOCOL_ID): noise}
 
 
-def make_host(identity: Identity, listen: list[str], charge: Charge | None = None) -> IHost:
-    """A Noise-only host whose inbound streams cannot raise out of their handlers (guard.py)."""
+def make_host(
+    identity: Identity, listen: list[str], charge: Charge | None = None, *, update_per_read: bool = False
+) -> IHost:
+    """A Noise-only host whose inbound streams cannot raise out of their handlers (guard.py).
+
+    Its yamux credits a stream's window back once half of it is read (:mod:`.muxcost`:
+    process-wide); ``update_per_read`` keeps py-libp2p's frame per read (the benchmarks'
+    bare host, which shows py-libp2p as it comes). Its yamux closes a connection whose pings
+    go unanswered (:mod:`.keepalive`, process-wide).
+    """
+    keepalive.install()
+    if not update_per_read:
+        muxcost.install()
     key_pair = create_new_key_pair(identity.seed)
     host = new_host(
         key_pair=key_pair,

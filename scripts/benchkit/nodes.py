@@ -80,7 +80,7 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
         return bytes(buf)
 
     async def main() -> None:
-        host = make_host(Identity.generate(), [LOOPBACK])
+        host = make_host(Identity.generate(), [LOOPBACK], update_per_read=True)  # py-libp2p's yamux default
         gs = make_gossipsub(protocols=LIBP2P_DEFAULT)  # bare: py-libp2p's own offer, meshsub/1.2.0 first
         ps = Pubsub(host, gs)
         stored: list[bytes] = []
