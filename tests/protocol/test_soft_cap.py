@@ -124,4 +124,3 @@ def test_a_removal_voids_the_removed_admins_concurrent_cap(world3: World) -> Non
     st = _all_orders(world3, [cap])
     assert cap.id not in st.accepted
     assert st.soft_cap == DEFAULT_SOFT_CAP
-
