@@ -319,7 +319,7 @@ def cmd_invite(args: argparse.Namespace) -> None:
         )
     from smallsocial_tui.cli_family import invite_hint
 
-    hint = invite_hint(profile, args, c)  # at the soft cap: the token, and the fork to make instead
+    hint = invite_hint(profile, _me_cmd(args), c)  # at the soft cap: the token, and the fork to make instead
     if hint and not args.json:
         print(hint, file=sys.stderr)
     data = {"circle": c.id.hex(), "invitee": peer_id(invitee), "token": token, "fork_hint": hint}
@@ -726,7 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from smallsocial_tui import cli_family
 
-    cli_family.register(sub, csub, add)
+    kit = cli_family.Kit(_open, _circle, _emit, _me_cmd, _via_node, _who)
+    cli_family.register(sub, csub, add, kit)
 
     contact = sub.add_parser("contact", help="petnames for keys")
     ksub = contact.add_subparsers(title="contact commands", metavar="COMMAND", required=True)

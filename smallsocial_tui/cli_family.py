@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from protocol.identity import peer_id
 from protocol.node import api
-from smallsocial_tui.cli import _circle, _emit, _me_cmd, _open, _via_node, _who
 from smallsocial_tui.text import local_time, safe_name
 
 if TYPE_CHECKING:
@@ -25,19 +26,30 @@ if TYPE_CHECKING:
 Add = Callable[..., argparse.ArgumentParser]
 
 
-def _fork_cmd(args: argparse.Namespace, c: CircleInfo, name: str, members: list[bytes]) -> str:
+@dataclass(frozen=True)
+class Kit:
+    """What these commands use of ``cli.py``, handed over by ``cli.build_parser`` (cli imports
+    this module, never the reverse)."""
+
+    open: Callable[[argparse.Namespace], Profile]
+    circle: Callable[[Profile, str], CircleInfo]
+    emit: Callable[[argparse.Namespace, Any, str], None]
+    me_cmd: Callable[[argparse.Namespace], str]
+    via_node: Callable[[Profile, api.Command], Any]
+    who: Callable[[Profile, bytes], str]
+
+
+def _fork_cmd(me_cmd: str, c: CircleInfo, name: str, members: list[bytes]) -> str:
     """The exact ``fork`` command for ``members`` (a placeholder KEY when none)."""
     keys = [peer_id(k) for k in members] or ["KEY"]
-    return f"{_me_cmd(args)} fork {c.id.hex()[:12]} {shlex.quote(name)} " + " ".join(
-        f"--member {k}" for k in keys
-    )
+    return f"{me_cmd} fork {c.id.hex()[:12]} {shlex.quote(name)} " + " ".join(f"--member {k}" for k in keys)
 
 
 def _child_name(c: CircleInfo, n: int) -> str:
     return f"{safe_name(c.name, 28)}-{n}"
 
 
-def invite_hint(profile: Profile, args: argparse.Namespace, c: CircleInfo) -> str | None:
+def invite_hint(profile: Profile, me_cmd: str, c: CircleInfo) -> str | None:
     """At or past the soft cap: one line offering the fork to make instead (None below it)."""
     from protocol.node import family
 
@@ -46,20 +58,20 @@ def invite_hint(profile: Profile, args: argparse.Namespace, c: CircleInfo) -> st
         return None
     groups = family.suggestion(profile, 0, c.id).groups
     mine = next((g for g in groups if profile.me in g), ()) if len(groups) > 1 else ()
-    cmd = _fork_cmd(args, c, _child_name(c, 2), [k for k in mine if k != profile.me])
+    cmd = _fork_cmd(me_cmd, c, _child_name(c, 2), [k for k in mine if k != profile.me])
     return (
         f"{safe_name(c.name)} has {members} members, its soft cap is {cap}: "
         f"rather than grow it, fork a smaller circle and invite them there: {cmd}"
     )
 
 
-def cmd_circle_cap(args: argparse.Namespace) -> None:
+def cmd_circle_cap(kit: Kit, args: argparse.Namespace) -> None:
     from protocol.node import family
 
-    profile = _open(args)
-    c = _circle(profile, args.circle)
+    profile = kit.open(args)
+    c = kit.circle(profile, args.circle)
     if args.cap is not None:
-        if _via_node(profile, api.SetSoftCap(c.id, args.cap)) is None:
+        if kit.via_node(profile, api.SetSoftCap(c.id, args.cap)) is None:
             family.set_soft_cap(profile, c.id, args.cap)
         profile.forget_views()
     roster = profile.view(c.id).roster
@@ -70,56 +82,60 @@ def cmd_circle_cap(args: argparse.Namespace) -> None:
         "set_by": peer_id(by) if by else None,
         "members": len(roster.members),
     }
-    who = f"set by {_who(profile, by)}" if by else "the default"
+    who = f"set by {kit.who(profile, by)}" if by else "the default"
     verb = "is now" if args.cap is not None else "is"
-    _emit(
+    kit.emit(
         args,
         data,
         f"{safe_name(c.name)}: soft cap {verb} {roster.soft_cap} ({who}); {len(roster.members)} members.",
     )
 
 
-def cmd_circle_split(args: argparse.Namespace) -> None:
+def cmd_circle_split(kit: Kit, args: argparse.Namespace) -> None:
     from protocol.node import family
 
-    profile = _open(args)
-    c = _circle(profile, args.circle)
+    profile = kit.open(args)
+    c = kit.circle(profile, args.circle)
     s = family.suggestion(profile, 0, c.id)
     rows: list[dict[str, Any]] = []
     for i, g in enumerate(s.groups, 1):
         others = [k for k in g if k != profile.me]
-        cmd = _fork_cmd(args, c, _child_name(c, i), others) if len(s.groups) > 1 and others else None
+        cmd = (
+            _fork_cmd(kit.me_cmd(args), c, _child_name(c, i), others)
+            if len(s.groups) > 1 and others
+            else None
+        )
         rows.append({"members": [peer_id(k) for k in g], "fork": cmd})
     data = {"circle": c.id.hex(), "members": s.size, "soft_cap": s.soft_cap, "groups": rows}
     head = f"{safe_name(c.name)}: {s.size} members, soft cap {s.soft_cap}."
     if len(s.groups) < 2:
-        _emit(args, data, head + " No split to suggest: not enough replies and reactions to group by.")
+        kit.emit(args, data, head + " No split to suggest: not enough replies and reactions to group by.")
         return
     lines = [head + f" By who replies to and reacts to whom, {len(s.groups)} groups:"]
     for i, (g, row) in enumerate(zip(s.groups, rows, strict=True), 1):
-        lines.append(f"group {i}: " + ", ".join(_name(profile, k) for k in g))
+        lines.append(f"group {i}: " + ", ".join(_name(kit, profile, k) for k in g))
         lines.append(f"  {row['fork'] or '(only you: nothing to fork)'}")
-    _emit(args, data, "\n".join(lines))
+    kit.emit(args, data, "\n".join(lines))
 
 
-def _name(profile: Profile, key: bytes) -> str:
+def _name(kit: Kit, profile: Profile, key: bytes) -> str:
     """A petname, else the name they announced, else the short key (``you`` for me)."""
     if key != profile.me and key not in profile.store.contacts():
         announced = profile.store.names().get(key)
         if announced:
             return safe_name(announced)
-    return _who(profile, key)
+    return kit.who(profile, key)
 
 
 def _when(ms: int) -> str:
     return local_time(ms).strftime("%Y-%m-%d %H:%M") if ms else "never"
 
 
-def cmd_tree(args: argparse.Namespace) -> None:
+def cmd_tree(kit: Kit, args: argparse.Namespace) -> None:
     from protocol.node import family
 
-    profile = _open(args)
-    c = _circle(profile, args.circle) if args.circle else None
+    profile = kit.open(args)
+    c = kit.circle(profile, args.circle) if args.circle else None
     fam = family.family(profile, 0, c.id if c else None)
     names = {x.id: x.name for x in fam.circles}
     depth: dict[bytes, int] = {}
@@ -143,7 +159,7 @@ def cmd_tree(args: argparse.Namespace) -> None:
             }
         )
         how = "forked" if x.parent else "founded"
-        by = f"{how} by {_name(profile, x.founder)} {_when(x.created)}" if x.founder else x.status
+        by = f"{how} by {_name(kit, profile, x.founder)} {_when(x.created)}" if x.founder else x.status
         unread = f", {x.unread_below} unread" if x.unread_below else ""
         over = " (at its soft cap)" if x.members >= x.soft_cap else ""
         lines.append(
@@ -174,22 +190,26 @@ def cmd_tree(args: argparse.Namespace) -> None:
             if link.invited_by is None:
                 how = f"founder{role}"
             else:
-                how = f"invited by {_name(profile, link.invited_by)}{role}, {check}"
+                how = f"invited by {_name(kit, profile, link.invited_by)}{role}, {check}"
             also = ", ".join(safe_name(names.get(o, o.hex()[:12])) for o in link.others)
             lines.append(
-                f"{'   ' * at[link.member]}{_name(profile, link.member)}: {how}"
+                f"{'   ' * at[link.member]}{_name(kit, profile, link.member)}: {how}"
                 + (f"; also in {also}" if also else "")
             )
-    _emit(args, data, "\n".join(lines) if lines else "No circles yet.")
+    kit.emit(args, data, "\n".join(lines) if lines else "No circles yet.")
 
 
-def register(sub: Any, csub: Any, add: Add) -> None:
+def register(sub: Any, csub: Any, add: Add, kit: Kit) -> None:
     """Add this module's commands to ``smallsocial`` (``sub``) and ``smallsocial circle`` (``csub``)."""
     what = "show or set (admins) the soft cap: inviting past it suggests a fork"
-    sp = add("cap", cmd_circle_cap, what, csub)
+    sp = add("cap", partial(cmd_circle_cap, kit), what, csub)
     sp.add_argument("circle", metavar="CIRCLE")
     sp.add_argument("cap", metavar="N", nargs="?", type=int, help="the new soft cap (2 to 1024)")
-    sp = add("split", cmd_circle_split, "how the circle could split, by who talks with whom", csub)
+    sp = add(
+        "split", partial(cmd_circle_split, kit), "how the circle could split, by who talks with whom", csub
+    )
     sp.add_argument("circle", metavar="CIRCLE")
-    sp = add("tree", cmd_tree, "circles as a family tree; with CIRCLE, who invited whom in it", sub)
+    sp = add(
+        "tree", partial(cmd_tree, kit), "circles as a family tree; with CIRCLE, who invited whom in it", sub
+    )
     sp.add_argument("circle", metavar="CIRCLE", nargs="?")

@@ -177,5 +177,7 @@ def invite_links(p: Profile, circle_id: bytes) -> list[api.InviteLink]:
 
 
 def family(p: Profile, request_id: int, circle_id: bytes | None) -> api.FamilyLoaded:
-    links = tuple(invite_links(p, circle_id)) if circle_id is not None else ()
+    row = p.store.circle(circle_id) if circle_id is not None else None
+    known = row is not None and row.status != "invited"  # no roster of mine before I accept
+    links = tuple(invite_links(p, circle_id)) if known and circle_id is not None else ()
     return api.FamilyLoaded(request_id, tuple(circles(p)), circle_id, links)

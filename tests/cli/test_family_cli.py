@@ -1,8 +1,7 @@
 """`circle cap`, `circle split`, `tree` and the invite hint at the soft cap, on real profiles.
 
-Six profiles in a temporary data dir share one circle through export/import bundles (as
-sneakernet sync does); alice, bob and carol reply to one another, dave, eve and frank too.
-The commands run through ``cli.main`` against those profiles' stores.
+Six profiles in a temporary data dir share one circle (``tests/family_kit.py``); the
+commands run through ``cli.main`` against those profiles' stores.
 """
 
 from __future__ import annotations
@@ -13,35 +12,16 @@ from typing import Any
 
 import pytest
 
-from protocol import messages
 from protocol.identity import peer_id
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
 from smallsocial_tui import cli
+from tests.family_kit import Six
 
 pytestmark = pytest.mark.timeout(120)
 
-NAMES = ("alice", "bob", "carol", "dave", "eve", "frank")
 
-
-class World:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.p = {n: Profile.create(resolve(str(root), n), n) for n in NAMES}
-        self.key = {n: peer_id(p.me) for n, p in self.p.items()}
-
-    def sync(self, cid: bytes) -> None:
-        """Every profile's records to everyone (twice: what a join unlocks goes round too)."""
-        for _ in range(2):
-            for a in NAMES:
-                if self.p[a].store.circle(cid) is None:
-                    continue
-                bundle = self.p[a].export([cid])
-                for b in NAMES:
-                    if b != a and self.p[b].store.circle(cid) is not None:
-                        self.p[b].import_bundle(bundle)
-                        self.p[b].forget_views()
-
+class World(Six):
     def run(self, who: str, *args: str, code: int = 0, capsys: pytest.CaptureFixture[str]) -> str:
         for p in self.p.values():
             p.forget_views()
@@ -58,23 +38,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[World, bytes]:
     w = World(tmp_path)
-    alice = w.p["alice"]
-    cid = alice.new_circle("friends").circle_id
-    for n in NAMES[1:]:
-        token = alice.invite(cid, w.p[n].me)
-        w.p[n].import_bundle(alice.export([cid]))
-        w.p[n].join_token(token)
-        w.sync(cid)
-    # Two groups that talk among themselves; one reaction across.
-    first = {n: w.p[n].send_text(cid, f"hi from {n}") for n in NAMES}
-    for a, b in [("bob", "alice"), ("carol", "bob"), ("alice", "carol"), ("carol", "alice")]:
-        w.p[a].send_text(cid, "yes", reply_to=first[b].id)
-    for a, b in [("eve", "dave"), ("frank", "eve"), ("dave", "frank"), ("frank", "dave")]:
-        w.p[a].send_text(cid, "sure", reply_to=first[b].id)
-    w.p["dave"].send(cid, messages.Content(messages.REACT, 1, "👍", first["alice"].id))
-    w.sync(cid)
-    assert len(alice.view(cid).roster.members) == 6
-    return w, cid
+    return w, w.cid
 
 
 def test_cap_shows_the_default_and_only_an_admin_sets_it(
