@@ -111,7 +111,10 @@ def cmd_circle_split(kit: Kit, args: argparse.Namespace) -> None:
     if len(s.groups) < 2:
         kit.emit(args, data, head + " No split to suggest: not enough replies and reactions to group by.")
         return
-    lines = [head + f" By who replies to and reacts to whom, {len(s.groups)} groups:"]
+    lines = [
+        head + f" By who replies to and reacts to whom, {len(s.groups)} groups"
+        " (you found each fork you make):"
+    ]
     for i, (g, row) in enumerate(zip(s.groups, rows, strict=True), 1):
         lines.append(f"group {i}: " + ", ".join(_name(kit, profile, k) for k in g))
         lines.append(f"  {row['fork'] or '(only you: nothing to fork)'}")
@@ -164,7 +167,8 @@ def cmd_tree(kit: Kit, args: argparse.Namespace) -> None:
         over = " (at its soft cap)" if x.members >= x.soft_cap else ""
         lines.append(
             f"{'   ' * depth[x.id]}{safe_name(x.name)}  {x.id.hex()[:12]}  {by}; "
-            f"{x.members} members{over}{unread}; last message {_when(x.last_activity)}"
+            f"{x.members} member{'' if x.members == 1 else 's'}{over}{unread}; "
+            f"last message {_when(x.last_activity)}"
         )
     data: dict[str, Any] = {"circles": rows}
     if c is not None:
