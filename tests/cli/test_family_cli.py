@@ -107,7 +107,7 @@ def test_split_groups_by_who_talks_with_whom(
         assert g["fork"].split(" --member ")[1:] == others
         assert f"fork {cid.hex()[:12]} friends-" in g["fork"]
     text = w.run("alice", "circle", "split", "friends", capsys=capsys)
-    assert "2 groups" in text and "group 1: " in text and text.count(" fork ") == 2
+    assert "2 groups" in text and "group 1: " in text and text.count(" --profile alice fork ") == 2
     # The same suggestion on another member's machine.
     assert [
         sorted(g["members"]) for g in w.json("eve", "circle", "split", "friends", capsys=capsys)["groups"]
