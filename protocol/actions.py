@@ -1,4 +1,4 @@
-"""Builders for roster records: invite, join, remove (+ rekey), leave, role, rekey, pin.
+"""Builders for roster records: invite, join, remove (+ rekey), leave, role, rekey, pin, softcap.
 
 Each takes the author's identity, the roster state they see, their chain
 position in the circle and the time, and returns signed records. They refuse
@@ -247,4 +247,14 @@ def pin(
     if relay in state.members:
         raise RosterError("A member cannot also be the circle's relay.")
     body = _roster_body(identity, state, pos, records.PIN, now_ms) | {"k": relay, "ad": list(addrs)}
+    return records.sign(identity, body)
+
+
+def set_soft_cap(identity: Identity, state: RosterState, pos: ChainPos, cap: int, now_ms: int) -> Record:
+    """An admin's ``softcap`` record: from now on, inviting at ``cap`` members suggests a fork."""
+    if not state.may_admin(identity.public_key):
+        raise RosterError("Only admins can set the circle's soft cap.")
+    if isinstance(cap, bool) or not schema.MIN_SOFT_CAP <= cap <= schema.MAX_MEMBERS:
+        raise RosterError(f"The soft cap is a number from {schema.MIN_SOFT_CAP} to {schema.MAX_MEMBERS}.")
+    body = _roster_body(identity, state, pos, records.SOFTCAP, now_ms) | {"n": cap}
     return records.sign(identity, body)

@@ -152,6 +152,8 @@ GAP = 1 << 32
 """Room between two neighbours' labels in the canonical order when they are (re)numbered."""
 SLOTS = b"slots"
 """The token of the member count: every invite reads it, invites and departures change it."""
+SOFT_CAP = b"softcap"
+"""The token of the soft cap: every ``softcap`` record writes it (the last walked holds)."""
 
 
 def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[bytes]]:
@@ -184,6 +186,8 @@ def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[b
         writes += [b"E" + r.id, *keys]
     elif t in DEPARTURES:
         writes += [bytes(b["k"]) if t == records.REMOVE else r.author, SLOTS]
+    elif t == records.SOFTCAP:
+        writes.append(SOFT_CAP)
     return reads, writes
 
 
@@ -501,5 +505,7 @@ class RosterIndex:
             accepted=self.accepted.at(t),
             rejected=self.rejected.at(t),
             pending=self.pending.at(t),
+            soft_cap=w.soft_cap,
+            soft_cap_by=w.soft_cap_by,
         )
         return self._state

@@ -45,17 +45,18 @@ LEAVE = "leave"
 ROLE = "role"
 REKEY = "rekey"
 PIN = "pin"
+SOFTCAP = "softcap"
 FORK = "fork"
 MSG = "msg"
 PRESENCE = "presence"
 
-ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN})
+ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP})
 """Record types that form the roster DAG (they cite roster heads in ``h``)."""
 
 UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
 """Record types outside the authors' chains: no ``q``/``p``, never stored as chain records."""
 
-TYPES = (GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE)
+TYPES = (GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP)
 
 
 def domain(record_type: str) -> bytes:
@@ -116,6 +117,7 @@ SCHEMAS: dict[str, dict[str, schema.Validator]] = {
         "k": s.public_key,
         "ad": s.list_of(s.text(s.MAX_ADDR_CHARS), s.MAX_ADDRS),
     },
+    SOFTCAP: {**_roster, "n": s.soft_cap},
     FORK: {
         **_chain,
         "ts": s.timestamp,

@@ -1,7 +1,7 @@
 """The roster: who is in a circle, with which role, and the current epoch.
 
 :func:`fold` is a pure, deterministic function of a genesis and a *set* of
-roster records (invite, join, remove, leave, role, rekey, pin). Two members
+roster records (invite, join, remove, leave, role, rekey, pin, softcap). Two members
 holding the same records get the same :class:`RosterState`, whatever order
 the records arrived in. The rules (docs/protocol.md has a worked example):
 
@@ -31,6 +31,9 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
 5. Members plus the distinct non-members holding an open invitation (used by none, not
    revoked) never pass ``schema.MAX_MEMBERS``: an invite that would is refused ("the circle
    is full"), so a rekey to every member always fits the schema.
+6. The soft cap (the size at which inviting suggests a fork instead; nothing is refused
+   past it) is ``DEFAULT_SOFT_CAP`` until an admin's ``softcap`` record sets it; of several,
+   the one walked last in the canonical order holds.
 
 :class:`protocol.fold.RosterIndex` computes the same state incrementally; this module's
 whole-state scans (``Walk.slots_taken`` and the others below ``apply``) are the reference
@@ -57,6 +60,9 @@ VOID = "its author was removed or left concurrently"
 ADMIN = "admin"
 MEMBER = "member"
 RELAY = "relay"
+DEFAULT_SOFT_CAP = 15
+"""A circle's soft cap when no admin has set one (a Dunbar-style layer): inviting past it
+suggests a fork (rule 6)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,10 @@ class RosterState:
     accepted: AbstractSet[bytes]
     rejected: Mapping[bytes, str]
     pending: AbstractSet[bytes]
+    soft_cap: int = DEFAULT_SOFT_CAP
+    """Members at which inviting suggests a fork instead (rule 6); advice, never refused."""
+    soft_cap_by: bytes | None = None
+    """The admin whose ``softcap`` record set ``soft_cap`` (None: the default)."""
 
     @cached_property
     def roster_hash(self) -> bytes:
@@ -183,6 +193,8 @@ class Walk:
         self.epochs: dict[bytes, Epoch] = {self.cid: Epoch(self.cid, 0, frozenset({self.founder}))}
         self.burned: set[bytes] = set()
         """Epochs that someone held when they departed: never current again."""
+        self.soft_cap = DEFAULT_SOFT_CAP
+        self.soft_cap_by: bytes | None = None
 
     def cites(self, r: Record) -> bytes | None:
         """The record whose being among ``r``'s ancestors :meth:`check` asks about: a JOIN's
@@ -271,6 +283,10 @@ class Walk:
             if k in self.departed and not is_ancestor:
                 return "the pinned key departed concurrently"
             return None
+        if t == records.SOFTCAP:
+            if member.role != ADMIN:
+                return "only admins may set the soft cap"
+            return None
         return "not a roster record"
 
     def apply(self, r: Record) -> None:
@@ -308,6 +324,8 @@ class Walk:
             k = bytes(b["k"])
             self.relays[k] = Relay(k, tuple(b["ad"]), a, r.id)
             self.departed.pop(k, None)
+        elif t == records.SOFTCAP:
+            self.soft_cap, self.soft_cap_by = int(b["n"]), a
 
     # The queries and updates below scan the whole state: the reference. protocol/fold.py
     # overrides them with indexed versions (the same answers, O(1) amortised).
@@ -479,4 +497,6 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
         accepted=accepted,
         rejected=rejected,
         pending=frozenset(pending),
+        soft_cap=walk.soft_cap,
+        soft_cap_by=walk.soft_cap_by,
     )

@@ -26,6 +26,8 @@ MAX_ADDR_CHARS = 256
 MAX_PRESENCE_CONTENT = 16 + MAX_ADDRS * (MAX_ADDR_CHARS + 8) + MAX_NAME_CHARS * 4
 """Bytes of a presence's sealed content at the most: msgpack of its addresses and name."""
 MAX_FORK_INVITES = 256
+MIN_SOFT_CAP = 2
+"""The smallest soft cap an admin may set (a ``softcap`` record's ``n``); the largest is ``MAX_MEMBERS``."""
 MAX_TS_MS = 253_402_214_399_999
 """The latest time a record may carry: the last millisecond of 9999-12-30 UTC, which
 every reader can show as a date in any time zone (and which fits a double exactly)."""
@@ -166,3 +168,4 @@ expiry = integer(0, MAX_TS_MS // 1000)
 chain_seq = integer(1, MAX_SEQ)
 cut = integer(0, MAX_SEQ)
 role = one_of("member", "admin")
+soft_cap = integer(MIN_SOFT_CAP, MAX_MEMBERS)

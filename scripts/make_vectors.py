@@ -664,6 +664,70 @@ def build_sync(circle_id: bytes) -> dict[str, Any]:
     }
 
 
+def build_softcap() -> dict[str, Any]:
+    """softcap.json: admins set the soft cap; a member's is refused; two concurrent, the last walked holds."""
+    alice, bob = IDS["alice"], IDS["bob"]
+    new = circle.create(
+        alice, CIRCLE_NAME, ts(0), nonce=GENESIS_NONCE, epoch_key=EPOCH0_KEY, name_nonce=NAME_NONCE
+    )
+    g = new.genesis
+    made: list[Record] = []
+    entries: list[dict[str, Any]] = []
+
+    def pos(who: str) -> ChainPos:
+        mine = [r for r in made if r.author == KEYS[who]]
+        return ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
+
+    def add(name: str, rec: Record, inputs: dict[str, Any]) -> Record:
+        made.append(rec)
+        entries.append(entry(name, rec, deterministic=True, inputs=inputs))
+        return rec
+
+    def state() -> roster.RosterState:
+        return roster.fold(g, made)
+
+    inv = actions.invite(alice, state(), pos("alice"), KEYS["bob"], ts(1), nonce=bytes([0x44]) * 16)
+    add("invite_bob", inv, {"invitee": "bob", "now_ms": ts(1), "nonce": bytes([0x44]) * 16})
+    add("join_bob", actions.join(bob, inv, pos("bob"), ts(2)), {"now_ms": ts(2)})
+    add(
+        "softcap_alice_12",
+        actions.set_soft_cap(alice, state(), pos("alice"), 12, ts(3)),
+        {"cap": 12, "now_ms": ts(3)},
+    )
+    p = pos("bob")
+    body = {"t": records.SOFTCAP, "a": KEYS["bob"], "c": g.id, "q": p.seq, "p": p.prev}
+    body |= {"h": list(state().heads), "ts": ts(4), "n": 3}
+    add("softcap_bob_member", records.sign(bob, body), {"cap": 3, "now_ms": ts(4), "by_hand": True})
+    role = actions.change_role(alice, state(), pos("alice"), KEYS["bob"], "admin", ts(5))
+    add("role_bob_admin", role, {"target": "bob", "role": "admin", "now_ms": ts(5)})
+    seen = state()
+    add(
+        "softcap_bob_30", actions.set_soft_cap(bob, seen, pos("bob"), 30, ts(6)), {"cap": 30, "now_ms": ts(6)}
+    )
+    concurrent = actions.set_soft_cap(alice, seen, pos("alice"), 8, ts(7))  # did not see bob's
+    add("softcap_alice_8_concurrent", concurrent, {"cap": 8, "now_ms": ts(7), "heads_of": "role_bob_admin"})
+    st = state()
+    order = sorted_order(g, made)
+    return {
+        "_about": "Section 8's softcap record: alice (the founder, an admin) sets 12; bob, a member, "
+        "sets 3 (refused); alice makes bob an admin; bob sets 30 and alice, concurrently (citing the "
+        "same heads), 8: both apply, in the canonical order, and the one walked last holds. Every "
+        "record is deterministic; the genesis is records.json's.",
+        "genesis_raw_hex": g.raw.hex(),
+        "records": entries,
+        "canonical_order": [next(e["name"] for e in entries if e["id_hex"] == rid.hex()) for rid in order],
+        "accepted": sorted(e["name"] for e in entries if bytes.fromhex(e["id_hex"]) in st.accepted),
+        "rejected": {
+            e["name"]: st.rejected[bytes.fromhex(e["id_hex"])]
+            for e in entries
+            if bytes.fromhex(e["id_hex"]) in st.rejected
+        },
+        "soft_cap": st.soft_cap,
+        "soft_cap_by": NAMES[st.soft_cap_by] if st.soft_cap_by else None,
+        "default_soft_cap": roster.DEFAULT_SOFT_CAP,
+    }
+
+
 def write(name: str, data: dict[str, Any]) -> None:
     path = OUT / name
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -679,6 +743,7 @@ def main() -> None:
     write("token.json", token)
     write("roster_example.json", build_roster_example(recs))
     write("sync.json", build_sync(bytes.fromhex(recs["circle_id_hex"])))
+    write("softcap.json", build_softcap())
 
 
 if __name__ == "__main__":

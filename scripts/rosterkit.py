@@ -157,6 +157,8 @@ def _step(h: History, c: Choices, index: RosterIndex, bulk_max: int) -> list[Rec
         return [records.sign(who, body)]
     if op == 5:
         return [records.sign(who, _body(h, who, records.LEAVE, heads))]
+    if op == 6 and c.int(3) == 0:  # a soft cap, by anyone (a member's is refused)
+        return [records.sign(who, _body(h, who, records.SOFTCAP, heads, n=2 + c.int(30)))]
     if op == 6:
         target = person(c.pick(PEOPLE)).public_key  # type: ignore[arg-type]
         role = ADMIN if c.int(2) else MEMBER

@@ -248,7 +248,13 @@ def cmd_invite(args: argparse.Namespace) -> None:
         token = profile.invite(
             c.id, invitee, role=args.role, ttl_s=ttl, addrs=[*args.addr, *for_token(_own_addrs(profile))]
         )
-    _emit(args, {"circle": c.id.hex(), "invitee": peer_id(invitee), "token": token}, token)
+    from smallsocial_tui.cli_family import invite_hint
+
+    hint = invite_hint(profile, _me_cmd(args), c)  # at the soft cap: the token, and the fork to make instead
+    if hint and not args.json:
+        print(hint, file=sys.stderr)
+    data = {"circle": c.id.hex(), "invitee": peer_id(invitee), "token": token, "fork_hint": hint}
+    _emit(args, data, token)
 
 
 def cmd_join(args: argparse.Namespace) -> None:
@@ -691,6 +697,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("leave", cmd_leave, "leave a circle")
     sp.add_argument("circle", metavar="CIRCLE")
+
+    from smallsocial_tui import cli_family
+
+    kit = cli_family.Kit(_open, _circle, _emit, _me_cmd, _via_node, _who)
+    cli_family.register(sub, csub, add, kit)
 
     contact = sub.add_parser("contact", help="petnames for keys")
     ksub = contact.add_subparsers(title="contact commands", metavar="COMMAND", required=True)

@@ -98,9 +98,12 @@ def genesis() -> Record:
 
 
 EXAMPLES = load("roster_example.json")["examples"]
-ALL_RECORDS = [("records", e) for e in main_records()] + [
-    (name, e) for name, ex in EXAMPLES.items() for e in ex["records"]
-]
+SOFTCAP = load("softcap.json")
+ALL_RECORDS = (
+    [("records", e) for e in main_records()]
+    + [(name, e) for name, ex in EXAMPLES.items() for e in ex["records"]]
+    + [("softcap", e) for e in SOFTCAP["records"]]
+)
 
 
 # -- identities and key files ----------------------------------------------------------
@@ -678,3 +681,37 @@ def test_sync_messages_and_plan() -> None:
     assert [list(b) for b in sync.batches(p.send, 2)] == [
         [rng(r) for r in b] for b in v["batches_of_send_limit_2"]
     ]
+
+
+# -- the soft cap (softcap.json) -----------------------------------------------------------
+
+
+def test_softcap_records_rebuild_and_fold_in_any_order() -> None:
+    g = records.parse(bytes.fromhex(SOFTCAP["genesis_raw_hex"]))
+    assert g.raw == genesis().raw
+    made: list[Record] = []
+    for e in SOFTCAP["records"]:
+        inp = fj(e["inputs"])
+        who = ident(e["author"])
+        state = roster.fold(g, made)
+        mine = [r for r in made if r.author == who.public_key]
+        pos = ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
+        if e["type"] == records.SOFTCAP and not inp.get("by_hand"):
+            if "heads_of" in inp:  # concurrent: built on the state its author had seen
+                upto = next(i for i, x in enumerate(SOFTCAP["records"]) if x["name"] == inp["heads_of"])
+                state = roster.fold(g, made[: upto + 1])
+            rebuilt = actions.set_soft_cap(who, state, pos, inp["cap"], inp["now_ms"])
+            assert rebuilt.raw == raw(e), e["name"]
+        made.append(records.parse(raw(e)))
+    names = {r.id: e["name"] for r, e in zip(made, SOFTCAP["records"], strict=True)}
+    rng = random.Random(13)
+    for _ in range(10):
+        rng.shuffle(made)
+        st = roster.fold(g, made)
+        assert sorted(names[i] for i in st.accepted) == SOFTCAP["accepted"]
+        assert {names[i]: why for i, why in st.rejected.items()} == SOFTCAP["rejected"]
+        assert (st.soft_cap, name_of(st.soft_cap_by) if st.soft_cap_by else None) == (
+            SOFTCAP["soft_cap"],
+            SOFTCAP["soft_cap_by"],
+        )
+    assert roster.fold(g, []).soft_cap == SOFTCAP["default_soft_cap"] == 15

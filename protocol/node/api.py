@@ -154,6 +154,28 @@ class LeaveCircle(Command):
 
 
 @dataclass(frozen=True)
+class SetSoftCap(Command):
+    """An admin sets the circle's soft cap (members at which inviting suggests a fork)."""
+
+    circle: bytes
+    cap: int
+
+
+@dataclass(frozen=True)
+class LoadFamily(Command):
+    """Answered by ``FamilyLoaded``: my circles as a tree; with ``circle``, its invitation tree."""
+
+    circle: bytes | None = None
+
+
+@dataclass(frozen=True)
+class LoadSplit(Command):
+    """Answered by ``SplitSuggested``: groups the circle could split into, by who talks with whom."""
+
+    circle: bytes
+
+
+@dataclass(frozen=True)
 class ConnectPeer(Command):
     addr: str
 
@@ -372,6 +394,8 @@ class CircleSummary:
     unread: int
     mentions: int
     relays: tuple[str, ...]
+    soft_cap: int = 15  # protocol.roster.DEFAULT_SOFT_CAP (api imports nothing of the core)
+    """Members at which inviting suggests a fork (the roster's ``soft_cap``)."""
 
 
 @dataclass(frozen=True)
@@ -432,3 +456,60 @@ class MembersLoaded(Event):
     circle: bytes
     members: tuple[MemberInfo, ...]
     relays: tuple[MemberInfo, ...]
+
+
+@dataclass(frozen=True)
+class FamilyCircle:
+    """One circle in the family tree (``protocol/node/family.py``)."""
+
+    id: bytes
+    name: str
+    parent: bytes | None
+    status: str
+    members: int
+    soft_cap: int
+    founder: bytes | None
+    """Who created it: for a fork, who forked it (None while its genesis is unknown)."""
+    created: int
+    """Its genesis time, ms (0: unknown)."""
+    last_activity: int
+    """The newest readable message's time, ms (0: none)."""
+    unread: int
+    unread_below: int
+    """Unread here and in every circle below it in the tree."""
+
+
+@dataclass(frozen=True)
+class InviteLink:
+    """One member of a circle and who invited them, checked back to the founder by the roster."""
+
+    member: bytes
+    invited_by: bytes | None
+    role: str
+    verified: bool
+    """Every join on the way to the founder is one the roster's fold accepted (it checked each
+    invitation's signature and that its inviter could invite then)."""
+    path: tuple[bytes, ...]
+    """The member, their inviter, theirs, ... up to the founder (as far as it could be traced)."""
+    others: tuple[bytes, ...]
+    """Other circles of the same family (same root) that this member is in."""
+
+
+@dataclass(frozen=True)
+class FamilyLoaded(Event):
+    request_id: int
+    circles: tuple[FamilyCircle, ...]
+    """Parents before children, siblings by creation time."""
+    circle: bytes | None
+    links: tuple[InviteLink, ...]
+    """``circle``'s invitation tree (empty without one), in tree order."""
+
+
+@dataclass(frozen=True)
+class SplitSuggested(Event):
+    request_id: int
+    circle: bytes
+    size: int
+    soft_cap: int
+    groups: tuple[tuple[bytes, ...], ...]
+    """Largest first; one group when there is nothing to split by."""

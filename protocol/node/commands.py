@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Protocol
 
 from protocol import messages
-from protocol.node import api, queries
+from protocol.node import api, family, queries
 from protocol.node.events import (
     Dial,
     Effect,
@@ -105,6 +105,13 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
     if isinstance(cmd, api.LeaveCircle):
         p.leave(cmd.circle)
         return [*done, Emit(api.MemberLeft(cmd.circle, p.me)), KickOutbox()]
+    if isinstance(cmd, api.SetSoftCap):
+        family.set_soft_cap(p, cmd.circle, cmd.cap)
+        return [*done, KickOutbox()]
+    if isinstance(cmd, api.LoadFamily):
+        return [Emit(family.family(p, rid, cmd.circle))]
+    if isinstance(cmd, api.LoadSplit):
+        return [Emit(family.suggestion(p, rid, cmd.circle))]
     if isinstance(cmd, api.ConnectPeer):
         return [Dial(cmd.addr, rid)]  # answered when the dial ends (NodeCore, on Dialled)
     if isinstance(cmd, api.SyncNow):

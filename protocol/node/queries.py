@@ -15,6 +15,7 @@ from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api
 from protocol.node.profile import Profile
+from protocol.roster import DEFAULT_SOFT_CAP
 
 
 def unread(profile: Profile, circle_id: bytes) -> tuple[int, int]:
@@ -70,15 +71,17 @@ def overview(
     for info in profile.circles():
         relays: tuple[str, ...] = ()
         n_unread = n_mentions = 0
+        soft_cap = DEFAULT_SOFT_CAP
         if info.status != "invited":
             roster = profile.view(info.id).roster
             relays = tuple(a for r in roster.relays.values() for a in r.addrs)
+            soft_cap = roster.soft_cap
             if info.status == "member":
                 n_unread, n_mentions = unread_cached(profile, info.id)
         summaries.append(
             api.CircleSummary(
                 info.id, info.name, info.parent, info.status, info.members, info.epoch,
-                n_unread, n_mentions, relays,
+                n_unread, n_mentions, relays, soft_cap,
             )
         )  # fmt: skip
     return api.OverviewLoaded(

@@ -107,6 +107,14 @@ class InviteCreated(NodeMessage[api.InviteCreated]):
     EVENT = api.InviteCreated
 
 
+class FamilyLoaded(NodeMessage[api.FamilyLoaded]):
+    EVENT = api.FamilyLoaded
+
+
+class SplitSuggested(NodeMessage[api.SplitSuggested]):
+    EVENT = api.SplitSuggested
+
+
 class NodeStatus(NodeMessage[api.NodeStatus]):
     EVENT = api.NodeStatus
 

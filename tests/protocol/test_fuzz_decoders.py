@@ -50,6 +50,8 @@ def sample() -> tuple[World, dict[str, Record], str]:
         ALICE, w.roster, w.pos(ALICE), MALLORY.public_key, ["/ip4/127.0.0.1/tcp/1"], NOW_MS
     )
     w.add(out["pin"])
+    out["softcap"] = actions.set_soft_cap(ALICE, w.roster, w.pos(ALICE), 12, NOW_MS)
+    w.add(out["softcap"])
     out["msg"] = w.post(BOB, "hello fuzz")
     out["presence"] = presence.announce(
         BOB, w.cid, [f"/ip4/127.0.0.1/tcp/9/p2p/{BOB.peer_id}"], NOW_MS, "bob", b"e" * 32, b"k" * 32
@@ -72,6 +74,7 @@ def fresh_view() -> CircleView:
 
 RECORD_TYPES = [
     "genesis", "invite", "join", "remove", "leave", "role", "rekey", "pin", "fork", "msg", "presence",
+    "softcap",
 ]  # fmt: skip
 
 

@@ -52,6 +52,7 @@ def norm(s: RosterState) -> dict[str, Any]:
         "pending": frozenset(s.pending),
         "hash": s.roster_hash,
         "needs_rekey": s.needs_rekey,
+        "soft_cap": (s.soft_cap, s.soft_cap_by),
     }
 
 

@@ -28,8 +28,19 @@ class ForkDialog(Dialog[bytes]):
     ForkDialog SelectionList { height: auto; max-height: 14; margin-bottom: 1; }
     """
 
-    def __init__(self, parent_name: str, members: list[tuple[str, bytes]], fork: Fork) -> None:
+    def __init__(
+        self,
+        parent_name: str,
+        members: list[tuple[str, bytes]],
+        fork: Fork,
+        *,
+        name: str = "",
+        chosen: frozenset[bytes] = frozenset(),
+    ) -> None:
+        """``name`` and ``chosen`` prefill it (a split suggestion's group), still editable."""
         super().__init__()
+        self.prefill_name = name
+        self.chosen = chosen
         self.parent_name = parent_name
         self.members = members
         self._fork = fork
@@ -40,10 +51,10 @@ class ForkDialog(Dialog[bytes]):
             yield Label(
                 "A side circle with fresh keys; the members you pick get an invitation.", classes="hint"
             )
-            yield Input(placeholder="name of the new circle", id="name")
+            yield Input(self.prefill_name, placeholder="name of the new circle", id="name")
             yield Label("Members to invite (space toggles):", classes="hint")
             yield SelectionList[bytes](
-                *(Selection(Text(who), k, False) for who, k in self.members), id="members"
+                *(Selection(Text(who), k, k in self.chosen) for who, k in self.members), id="members"
             )
             yield Static("", id="error", classes="error")
             with Horizontal(classes="buttons"):

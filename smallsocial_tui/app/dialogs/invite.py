@@ -1,12 +1,15 @@
 """The invite dialog: a key, a role and an expiry in; a token, its QR code and a copy action out.
 
 It is given the circle's name, a key to start with and the function that makes a
-token; it dismisses with the token made (None when none was).
+token; it dismisses with the token made (None when none was). At the circle's soft cap it is
+also given an offer (a sentence) and what to open instead: its "Fork instead" and "Suggested
+split" buttons close it and open those (the soft cap is advice: the invitation can still be made).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
@@ -23,6 +26,18 @@ from smallsocial_tui.text import safe
 Invite = Callable[[bytes, str, int], Awaitable[str]]
 """(invitee's key, role, seconds valid) -> the token; raises Refused with the node's sentence."""
 
+
+@dataclass(frozen=True)
+class ForkOffer:
+    """What the invite dialog offers at the soft cap."""
+
+    text: str
+    fork: Callable[[], None]
+    """Opens the fork dialog."""
+    split: Callable[[], None]
+    """Opens the split suggestion."""
+
+
 EXPIRIES = [("1 hour", 3600), ("1 day", 86400), ("7 days", 7 * 86400), ("30 days", 30 * 86400)]
 
 
@@ -32,8 +47,9 @@ class InviteDialog(Dialog[str]):
     InviteDialog #qr { width: auto; text-wrap: nowrap; margin-top: 1; }
     """
 
-    def __init__(self, circle_name: str, key: str, invite: Invite) -> None:
+    def __init__(self, circle_name: str, key: str, invite: Invite, offer: ForkOffer | None = None) -> None:
         super().__init__()
+        self.offer = offer
         self.circle_name = circle_name
         self.key = key
         self._invite = invite
@@ -43,6 +59,11 @@ class InviteDialog(Dialog[str]):
         with VerticalScroll(classes="box"):
             yield Label(Text(f"Invite someone to {self.circle_name}"), classes="box-title")
             yield Label("Their key (they see it with ctrl+g or `smallsocial id`):", classes="hint")
+            if self.offer is not None:
+                yield Static(Text(self.offer.text), id="offer", classes="hint")
+                with Horizontal(classes="buttons", id="offer-buttons"):
+                    yield Button("Suggested split", id="split-instead")
+                    yield Button("Fork instead", variant="warning", id="fork-instead")
             yield Input(self.key, placeholder="12D3KooW…", id="key")
             with Horizontal(classes="buttons"):
                 yield Select(
@@ -112,6 +133,13 @@ class InviteDialog(Dialog[str]):
         if self.token:
             self.app.copy_to_clipboard(self.token)
             self.notify("Token copied (if your terminal allows OSC 52).", timeout=3)
+
+    @on(Button.Pressed, "#fork-instead")
+    @on(Button.Pressed, "#split-instead")
+    def instead(self, event: Button.Pressed) -> None:
+        if self.offer is not None:
+            self.dismiss(self.token)
+            (self.offer.fork if event.button.id == "fork-instead" else self.offer.split)()
 
     @on(Button.Pressed, "#close")
     def close(self) -> None:

@@ -320,6 +320,35 @@ class Commands:
     def slash_status(self, args: str) -> None:
         self.dialogs.connection()
 
+    def slash_tree(self, args: str) -> None:
+        self.dialogs.family()
+
+    def slash_split(self, args: str) -> None:
+        self.dialogs.split()
+
+    def slash_cap(self, args: str) -> None:
+        circle = writable(self.host)
+        if circle is None:
+            return
+        if not args:
+            s = self.state.circles[circle].summary
+            self.host.notify(f"{s.members} members; the soft cap is {s.soft_cap}. Admins set it: /cap N")
+            return
+        if not args.isdigit():
+            self.host.notify("The soft cap is a number: /cap 15", severity="warning")
+            return
+        self._ask(self._cap(circle, int(args)))
+
+    async def _cap(self, circle: bytes, cap: int) -> None:
+        try:
+            await self.host.link.ask(api.SetSoftCap(circle, cap), api.CommandDone)
+            ev = await self.host.link.ask(api.LoadOverview(), api.OverviewLoaded)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        self.host.overview_loaded(ev)
+        self.host.notify(f"The soft cap is now {cap}.", timeout=3)
+
     # the command palette ------------------------------------------------------------------
     def palette(self) -> Iterable[SystemCommand]:
         prefill = self._prefill
@@ -342,6 +371,8 @@ class Commands:
         yield SystemCommand("My identity", "My key, name and addresses", self.dialogs.identity)
         yield SystemCommand("Connection status", "Peers, addresses, relays", self.dialogs.connection)
         yield SystemCommand("Accept fork invitation", "/accept", partial(self.slash_accept, ""))
+        yield SystemCommand("Family tree", "Circles, forks, who invited whom (/tree)", self.dialogs.family)
+        yield SystemCommand("Suggest a split", "Groups by who talks with whom (/split)", self.dialogs.split)
         yield SystemCommand("Keys and commands", "The help screen", partial(self.slash_help, ""))
 
     def _prefill(self, text: str) -> None:

@@ -12,9 +12,11 @@ from functools import partial
 from protocol.node import api
 from smallsocial_tui.app.dialogs.fork import ForkDialog
 from smallsocial_tui.app.dialogs.info import ConnectionDialog, IdentityDialog
-from smallsocial_tui.app.dialogs.invite import InviteDialog
+from smallsocial_tui.app.dialogs.invite import ForkOffer, InviteDialog
 from smallsocial_tui.app.dialogs.join import JoinDialog
+from smallsocial_tui.app.dialogs.split import SplitDialog
 from smallsocial_tui.app.link import Refused
+from smallsocial_tui.app.screens.family import FamilyScreen
 from smallsocial_tui.app.screens.host import Host, writable
 
 
@@ -28,7 +30,54 @@ class DialogFlows:
         circle = writable(self.host)
         if circle is not None:
             create = partial(self._invite, circle)
-            self.host.app.push_screen(InviteDialog(self.host.state.circle_name(circle), key, create))
+            name = self.host.state.circle_name(circle)
+            self.host.app.push_screen(InviteDialog(name, key, create, self._offer(circle)))
+
+    def _offer(self, circle: bytes) -> ForkOffer | None:
+        """At the soft cap, the invite dialog offers a fork (and the split suggestion) instead."""
+        s = self.host.state.circles[circle].summary
+        if s.members < s.soft_cap:
+            return None
+        text = (
+            f"{self.host.state.circle_name(circle)} has {s.members} members; its soft cap is {s.soft_cap}. "
+            "Rather than grow it, fork a smaller circle and invite them there (or invite anyway)."
+        )
+        return ForkOffer(text, self.fork, self.split)
+
+    def split(self) -> None:
+        """The split suggestion for the open circle; a group accepted opens the fork dialog with it."""
+        circle = writable(self.host)
+        if circle is not None:
+            self.host.run_worker(self._split(circle), group="commands")
+
+    async def _split(self, circle: bytes) -> None:
+        try:
+            ev = await self.host.link.ask(api.LoadSplit(circle), api.SplitSuggested)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        st = self.host.state
+        groups = [[(st.who(k), k) for k in g] for g in ev.groups]
+        name = st.circle_name(circle)
+
+        def chosen(i: int | None) -> None:
+            if i is not None:
+                self.fork(name=f"{name}-{i + 1}", chosen=frozenset(ev.groups[i]))
+
+        self.host.app.push_screen(SplitDialog(name, ev.size, ev.soft_cap, groups), chosen)
+
+    def family(self) -> None:
+        """The family tree screen; the circle it dismisses with is opened."""
+        st = self.host.state
+        screen = FamilyScreen(self._family, st.who, self.host.current, self.host.session.tz)
+        self.host.app.push_screen(screen, self._open)
+
+    async def _family(self, circle: bytes | None) -> api.FamilyLoaded:
+        return await self.host.link.ask(api.LoadFamily(circle), api.FamilyLoaded)
+
+    def _open(self, circle: bytes | None) -> None:
+        if circle is not None:
+            self.host.choose(circle)
 
     async def _invite(self, circle: bytes, key: bytes, role: str, ttl: int) -> str:
         return (await self.host.link.ask(api.InviteKey(circle, key, role, ttl), api.InviteCreated)).token
@@ -39,14 +88,15 @@ class DialogFlows:
     async def _join(self, token: str) -> api.CircleJoined:
         return await self.host.link.ask(api.AcceptInvite(token), api.CircleJoined)
 
-    def fork(self) -> None:
+    def fork(self, *, name: str = "", chosen: frozenset[bytes] = frozenset()) -> None:
         circle = writable(self.host)
         if circle is None:
             return
         st = self.host.state
         others = sorted((k for k in st.member_keys(circle) if k != st.me), key=st.who)
         choices = [(st.who(k), k) for k in others]
-        dialog = ForkDialog(st.circle_name(circle), choices, partial(self._fork, circle))
+        fork = partial(self._fork, circle)
+        dialog = ForkDialog(st.circle_name(circle), choices, fork, name=name, chosen=chosen)
         self.host.app.push_screen(dialog, self._open_new)
 
     async def _fork(self, circle: bytes, name: str, members: tuple[bytes, ...]) -> api.CircleForked:

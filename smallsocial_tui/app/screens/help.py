@@ -25,6 +25,7 @@ KEYS = [
     ("ctrl+o", "invite someone to this circle"),
     ("ctrl+f", "fork this circle"),
     ("f3", "join with a token"),
+    ("f4", "the family tree (enter opens a circle)"),
     ("ctrl+l", "loud / quiet notifications for this circle"),
     ("ctrl+g", "my identity (key, addresses)"),
     ("ctrl+t", "connection status"),

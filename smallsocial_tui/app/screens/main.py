@@ -56,6 +56,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+o", "invite", "Invite", priority=True),
         Binding("f3", "join", "Join", show=False, priority=True),
         Binding("ctrl+f", "fork", "Fork", priority=True),
+        Binding("f4", "family", "Family tree", show=False, priority=True),
         Binding("ctrl+g", "identity", "Identity", show=False, priority=True),
         Binding("ctrl+t", "connection", "Connection", show=False, priority=True),
         Binding("question_mark", "app.help", "Help", show=False),
@@ -72,6 +73,8 @@ class MainScreen(Screen[None]):
         self._sync_timer: Timer | None = None
         self._read_timer: Timer | None = None
         self._read_due: dict[bytes, bytes] = {}
+        self._cap_told: set[bytes] = set()
+        """Circles past their soft cap whose admin (me) was told of /split this session."""
 
     @property
     def state(self) -> State:
@@ -296,6 +299,17 @@ class MainScreen(Screen[None]):
                 st.names[m.key] = m.name
         if ev.circle == self.current:
             self.query_one(MembersPanel).show(st, ev)
+            self._past_cap(ev)
+
+    def _past_cap(self, ev: api.MembersLoaded) -> None:
+        """An admin who opens a circle past its soft cap is told (once a session) of /split."""
+        st, node = self.state, self.state.circles.get(ev.circle)
+        mine = next((m for m in ev.members if m.key == st.me), None)
+        if node is None or mine is None or mine.role != "admin" or ev.circle in self._cap_told:
+            return
+        if len(ev.members) > node.summary.soft_cap:
+            self._cap_told.add(ev.circle)
+            self.notify(texts.past_cap(st, ev.circle, len(ev.members), node.summary.soft_cap), timeout=12)
 
     def on_member_role_changed(self, message: messages.MemberRoleChanged) -> None:
         ev, st = message.event, self.state
@@ -454,6 +468,9 @@ class MainScreen(Screen[None]):
 
     def action_fork(self) -> None:
         self.dialogs.fork()
+
+    def action_family(self) -> None:
+        self.dialogs.family()
 
     def action_identity(self) -> None:
         self.dialogs.identity()

@@ -97,3 +97,10 @@ def fork_invitation(st: State, ev: api.CircleForked) -> str:
         f"You are invited into the fork {safe(ev.name)[:40]} of {st.circle_name(ev.parent)}; "
         "select it and type /accept."
     )
+
+
+def past_cap(st: State, cid: bytes, members: int, cap: int) -> str:
+    return (
+        f"{st.circle_name(cid)} has {members} members, past its soft cap of {cap}: "
+        "/split suggests how it could split into smaller circles (/cap N changes the cap)."
+    )
