@@ -67,6 +67,7 @@ def overview(
     profile: Profile, request_id: int, addrs: list[str], connected: Collection[str]
 ) -> api.OverviewLoaded:
     summaries = []
+    levels = profile.store.notify_levels()
     for info in profile.circles():
         relays: tuple[str, ...] = ()
         n_unread = n_mentions = 0
@@ -78,7 +79,7 @@ def overview(
         summaries.append(
             api.CircleSummary(
                 info.id, info.name, info.parent, info.status, info.members, info.epoch,
-                n_unread, n_mentions, relays,
+                n_unread, n_mentions, relays, levels.get(info.id, "quiet"),
             )
         )  # fmt: skip
     return api.OverviewLoaded(
