@@ -77,7 +77,7 @@ def test_descendants_are_listed_deepest_first_and_a_cycle_is_cut() -> None:
 
 def test_leave_subtree_leaves_all_deepest_first_and_the_others_see_it(tree) -> None:  # type: ignore[no-untyped-def]
     people, ids = tree
-    alice, bob = people["alice"], people["bob"]
+    bob = people["bob"]
     chain = [ids[n] for n in ("friends", "side", "deeper", "deepest")]
     assert subtree.descendants_in(bob, ids["friends"]) == chain[:0:-1]  # bob is not in carols
     left = subtree.leave_subtree(bob, ids["friends"])
