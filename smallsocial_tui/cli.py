@@ -15,7 +15,6 @@ import argparse
 import getpass
 import json
 import os
-import shlex
 import sqlite3
 import sys
 import time
@@ -28,86 +27,20 @@ from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node import api
 from protocol.node.paths import PathError, resolve
 from protocol.node.store import StoreError
-from smallsocial_tui import control
+from smallsocial_tui import cli_subtree, control
+from smallsocial_tui.cli_kit import CliError
+from smallsocial_tui.cli_kit import circle_arg as _circle
+from smallsocial_tui.cli_kit import emit as _emit
+from smallsocial_tui.cli_kit import key_arg as _key
+from smallsocial_tui.cli_kit import me_cmd as _me_cmd
+from smallsocial_tui.cli_kit import open_profile as _open
+from smallsocial_tui.cli_kit import passphrase as _passphrase
+from smallsocial_tui.cli_kit import via_node as _via_node
+from smallsocial_tui.cli_kit import who as _who
 from smallsocial_tui.text import json_text, local_time, safe, safe_name, short_key
 
 if TYPE_CHECKING:
     from protocol.node.profile import CircleInfo, LogEntry, Profile
-
-
-class CliError(Exception):
-    """A sentence for the user; exit code 1."""
-
-
-def _passphrase(keyfile: Path) -> str | None:
-    if not keyfile_is_encrypted(keyfile.read_bytes()):
-        return None
-    env = os.environ.get("SMALLSOCIAL_PASSPHRASE")
-    if env is not None:
-        return env
-    if sys.stdin.isatty():
-        return getpass.getpass("Passphrase: ")
-    raise CliError(
-        "The identity is protected by a passphrase; set SMALLSOCIAL_PASSPHRASE or run in a terminal."
-    )
-
-
-def _open(args: argparse.Namespace, *, create: bool = True) -> Profile:
-    from protocol.node.profile import Profile  # not at the top: `smallsocial` (the TUI) paints without it
-
-    paths = resolve(args.data_dir, args.profile)
-    if not Profile.exists(paths):
-        if not create:
-            raise CliError(f"No identity in {paths.root}; run `smallsocial id` to create one.")
-        name = getattr(args, "name", None) or os.environ.get("USER") or "me"
-        profile = Profile.create(paths, name)
-        print(f"Created a new identity {profile.identity.peer_id} in {paths.root}.", file=sys.stderr)
-        return profile
-    return Profile.open(paths, _passphrase(paths.keyfile))
-
-
-def _key(profile: Profile, text: str) -> bytes:
-    """A peer ID, or a contact's petname (with or without a leading @)."""
-    name = text.removeprefix("@")
-    for key, pet in profile.store.contacts().items():
-        if pet == name:
-            return key
-    return parse_peer_id(text)
-
-
-def _circle(profile: Profile, text: str, *, include_invited: bool = False) -> CircleInfo:
-    # Match on the stored rows; only the circle found is summarised (its roster folded).
-    circles = [c for c in profile.store.circles() if include_invited or c.status != "invited"]
-    t = text.strip().lower()
-    exact = [c for c in circles if c.id.hex() == t]
-    by_prefix = [c for c in circles if len(t) >= 4 and c.id.hex().startswith(t)]
-    by_name = [c for c in circles if profile.circle_name(c).lower() == t] if not (exact or by_prefix) else []
-    for found in (exact, by_prefix, by_name):
-        if len(found) == 1:
-            info = profile.circle_info(found[0].id)
-            assert info is not None
-            return info
-        if len(found) > 1:
-            ids = ", ".join(c.id.hex()[:12] for c in found)
-            raise CliError(f"{text!r} matches {len(found)} circles ({ids}); use more of the id.")
-    raise CliError(f"No circle matches {text!r}; see `smallsocial circle list`.")
-
-
-def _via_node(profile: Profile, cmd: api.Command) -> Any:
-    """Send a write to the running node, if there is one (it owns the chain positions): its answer.
-
-    The answer is the ``api`` event the command's kind answers with (``MessageSent``,
-    ``InviteCreated``, ...); ``None`` when no node runs, and the caller acts offline.
-    """
-    if not control.node_running(profile.paths.root):
-        return None
-    try:
-        reply = control.call(profile.paths.root, cmd)
-    except (OSError, ValueError) as e:
-        raise CliError(f"A node is running but did not answer ({e}); stop it or try again.") from None
-    if isinstance(reply, api.CommandFailed):
-        raise CliError(reply.message)
-    return reply
 
 
 def _own_addrs(profile: Profile) -> list[str]:
@@ -125,17 +58,6 @@ def _reachability(profile: Profile) -> dict[str, str]:
             "state": "unknown",
             "hint": "Start your node (`smallsocial run` or `smallsocial`) to find out.",
         }
-
-
-def _who(profile: Profile, key: bytes) -> str:
-    if key == profile.me:
-        return "you"
-    pet = profile.store.contacts().get(key)
-    return safe_name(pet) if pet else short_key(peer_id(key))
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json_text(data) if args.json else text)
 
 
 def _circle_json(c: CircleInfo) -> dict[str, Any]:
@@ -210,14 +132,6 @@ def cmd_id(args: argparse.Namespace) -> None:
         + "".join(f"\naddress: {a}" for a in data["addresses"])
         + f"\nreachable: {data['reachability']['state']}: {data['reachability']['hint']}",
     )
-
-
-def _me_cmd(args: argparse.Namespace) -> str:
-    """``smallsocial`` with this data dir's and profile's flags, for hints a user can paste."""
-    cmd = "smallsocial"
-    if args.data_dir:
-        cmd += f" --data-dir {shlex.quote(args.data_dir)}"
-    return cmd + (f" --profile {shlex.quote(args.profile)}" if args.profile else "")
 
 
 def _tree(circles: list[CircleInfo], cmd: str = "smallsocial") -> str:
@@ -689,8 +603,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-circles", type=int, metavar="N", help="circles this relay takes")
     sp.add_argument("--status-interval", type=float, default=60.0, help=argparse.SUPPRESS)
     sp.add_argument("--sweep-interval", type=float, default=3600.0, help=argparse.SUPPRESS)
-
-    from smallsocial_tui import cli_subtree  # it uses this module's helpers
 
     cli_subtree.register(add)  # remove, leave (with --subtree), mute, notify
 

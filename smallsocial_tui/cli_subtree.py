@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from protocol.identity import peer_id
 from protocol.node import api
-from smallsocial_tui.cli import CliError, _circle, _emit, _key, _me_cmd, _open, _via_node, _who
+from smallsocial_tui.cli_kit import CliError
+from smallsocial_tui.cli_kit import circle_arg as _circle
+from smallsocial_tui.cli_kit import emit as _emit
+from smallsocial_tui.cli_kit import key_arg as _key
+from smallsocial_tui.cli_kit import me_cmd as _me_cmd
+from smallsocial_tui.cli_kit import open_profile as _open
+from smallsocial_tui.cli_kit import via_node as _via_node
+from smallsocial_tui.cli_kit import who as _who
 from smallsocial_tui.text import safe_name
 
 if TYPE_CHECKING:  # not at the top: `smallsocial` (the TUI) paints without the profile

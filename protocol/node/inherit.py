@@ -10,12 +10,27 @@ the same names as its parent.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 from protocol import actions
+from protocol.identity import Identity
+from protocol.node.ledger import Ledger
+from protocol.node.store import Store
+from protocol.view import CircleView
 
-if TYPE_CHECKING:  # the profile calls in here: no import cycle at run time
-    from protocol.node.profile import Profile
+
+class Profile(Protocol):
+    """What of :class:`protocol.node.profile.Profile` this needs (it calls in here: no import)."""
+
+    identity: Identity
+    store: Store
+    ledger: Ledger
+    clock: Callable[[], float]
+
+    @property
+    def me(self) -> bytes: ...
+    def view(self, circle_id: bytes) -> CircleView: ...
 
 
 def pins(profile: Profile, parent_id: bytes, child_id: bytes) -> list[str]:
