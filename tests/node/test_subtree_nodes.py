@@ -79,4 +79,9 @@ def test_leave_without_subtree_says_how_to_leave_the_rest(make_peer: Callable[[s
     assert f"leave {friends[:12]} --subtree" in text
     assert bob.key in _member_keys(alice, side)  # only friends was left
     assert "still in" not in bob.cli("leave", "side").stdout  # nothing under it: no hint
+    # The level goes through the running node (the TUI on this profile would read it there).
+    assert bob.json("mute", "friends", "--subtree")["level"] == "muted"
+    with bob._db() as db:
+        levels = {bytes(c).hex(): str(v) for c, v in db.execute("SELECT circle, level FROM notify_levels")}
+    assert levels == {friends: "muted", side: "muted"}
     assert alice.stop() == 0 and bob.stop() == 0

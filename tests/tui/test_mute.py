@@ -38,3 +38,18 @@ async def test_a_muted_fork_is_silent_and_not_rolled_up(profile_paths: ProfilePa
         await pilot.press(*"/mute", "enter")  # again: unmuted
         await wait_for(pilot, lambda: not app.state.circles[ids["games"]].muted)
         assert node.sent(api.SetNotify)[-1].level == "quiet"
+
+
+async def test_loud_marks_of_an_older_tui_json_move_into_the_store_once(profile_paths: ProfilePaths) -> None:
+    import json
+
+    node, ids = world()
+    profile_paths.root.mkdir(parents=True, exist_ok=True)
+    (profile_paths.root / "tui.json").write_text(json.dumps({"loud": [ids["work"].hex()]}))
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        await wait_for(pilot, lambda: node.circles[ids["work"]].notify == "loud")
+        assert app.state.circles[ids["work"]].loud
+        assert json.loads((profile_paths.root / "tui.json").read_text()) == {"loud": []}
+        assert [c.circle for c in node.sent(api.SetNotify)] == [ids["work"]]
