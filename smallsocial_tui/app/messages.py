@@ -107,6 +107,18 @@ class InviteCreated(NodeMessage[api.InviteCreated]):
     EVENT = api.InviteCreated
 
 
+class SubtreeLeft(NodeMessage[api.SubtreeLeft]):
+    EVENT = api.SubtreeLeft
+
+
+class SubtreeRemoved(NodeMessage[api.SubtreeRemoved]):
+    EVENT = api.SubtreeRemoved
+
+
+class NotifySet(NodeMessage[api.NotifySet]):
+    EVENT = api.NotifySet
+
+
 class NodeStatus(NodeMessage[api.NodeStatus]):
     EVENT = api.NodeStatus
 
