@@ -29,7 +29,7 @@ from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node import api
 from protocol.node.paths import PathError, resolve
 from protocol.node.store import StoreError
-from smallsocial_tui import control
+from smallsocial_tui import cli_subtree, control
 from smallsocial_tui.cli_kit import CliError
 from smallsocial_tui.cli_kit import emit as _emit
 from smallsocial_tui.cli_kit import find_circle as _circle
@@ -484,27 +484,6 @@ def _relay_line(s: dict[str, Any]) -> str:
     )
 
 
-def cmd_remove(args: argparse.Namespace) -> None:
-    profile = _open(args)
-    c = _circle(profile, args.circle)
-    target = _key(profile, args.key)
-    if _via_node(profile, api.RemoveMember(c.id, target)) is None:
-        profile.remove(c.id, target)
-    _emit(
-        args,
-        {"circle": c.id.hex(), "removed": peer_id(target)},
-        f"Removed {_who(profile, target)} from {safe_name(c.name)}; the circle has a new key.",
-    )
-
-
-def cmd_leave(args: argparse.Namespace) -> None:
-    profile = _open(args)
-    c = _circle(profile, args.circle)
-    if _via_node(profile, api.LeaveCircle(c.id)) is None:
-        profile.leave(c.id)
-    _emit(args, {"circle": c.id.hex(), "left": True}, f"You left {safe_name(c.name)}.")
-
-
 def cmd_contact_add(args: argparse.Namespace) -> None:
     profile = _open(args)
     key = parse_peer_id(args.key)
@@ -691,12 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--status-interval", type=float, default=60.0, help=argparse.SUPPRESS)
     sp.add_argument("--sweep-interval", type=float, default=3600.0, help=argparse.SUPPRESS)
 
-    sp = add("remove", cmd_remove, "remove a member (admins); the circle gets a new key")
-    sp.add_argument("circle", metavar="CIRCLE")
-    sp.add_argument("key", metavar="KEY")
-
-    sp = add("leave", cmd_leave, "leave a circle")
-    sp.add_argument("circle", metavar="CIRCLE")
+    cli_subtree.register(add)  # remove, leave (with --subtree), mute, notify
 
     from smallsocial_tui import cli_family
 

@@ -176,6 +176,32 @@ class LoadSplit(Command):
 
 
 @dataclass(frozen=True)
+class LeaveSubtree(Command):
+    """Leave a circle and every descendant I am in, deepest first; answered by ``SubtreeLeft``."""
+
+    circle: bytes
+
+
+@dataclass(frozen=True)
+class RemoveFromSubtree(Command):
+    """Remove a member from a circle and from each descendant where I am an admin;
+    answered by ``SubtreeRemoved``."""
+
+    circle: bytes
+    member: bytes
+
+
+@dataclass(frozen=True)
+class SetNotify(Command):
+    """How loudly a circle (with ``subtree``, each circle under it too) notifies me:
+    ``loud``, ``quiet`` or ``muted``. Answered by ``NotifySet``."""
+
+    circle: bytes
+    level: str
+    subtree: bool = False
+
+
+@dataclass(frozen=True)
 class ConnectPeer(Command):
     addr: str
 
@@ -318,6 +344,30 @@ class CircleForked(Event):
 
 
 @dataclass(frozen=True)
+class SubtreeLeft(Event):
+    request_id: int
+    circles: tuple[bytes, ...]
+    """The circles left, deepest first (the one named last)."""
+
+
+@dataclass(frozen=True)
+class SubtreeRemoved(Event):
+    request_id: int
+    member: bytes
+    removed: tuple[bytes, ...]
+    """Where the member was removed (the circle named first)."""
+    skipped: tuple[bytes, ...]
+    """Descendants where they are a member but I am not an admin."""
+
+
+@dataclass(frozen=True)
+class NotifySet(Event):
+    request_id: int
+    circles: tuple[bytes, ...]
+    level: str
+
+
+@dataclass(frozen=True)
 class InviteCreated(Event):
     request_id: int
     circle: bytes
@@ -396,6 +446,8 @@ class CircleSummary:
     relays: tuple[str, ...]
     soft_cap: int = 15  # protocol.roster.DEFAULT_SOFT_CAP (api imports nothing of the core)
     """Members at which inviting suggests a fork (the roster's ``soft_cap``)."""
+    notify: str = "quiet"
+    """How loudly the circle notifies me: loud, quiet or muted."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from protocol.node.events import (
     Stop,
 )
 from protocol.node.profile import Profile
+from protocol.node.subtree_commands import subtree_effects
 
 
 class Context(Protocol):
@@ -95,7 +96,8 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
         else:
             cid = p.fork(cmd.circle, cmd.name, list(cmd.members))
             answer = api.CircleForked(rid, cid, cmd.circle, cmd.name, invited=False)
-        return [JoinTopic(cid), Emit(answer), KickOutbox()]
+        relays = [ReachRelay(cid, r.addrs[0]) for r in p.view(cid).roster.relays.values() if r.addrs]
+        return [JoinTopic(cid), Emit(answer), KickOutbox(), *relays]
     if isinstance(cmd, api.RemoveMember):
         p.remove(cmd.circle, cmd.member)
         return [*done, Emit(api.MemberRemoved(cmd.circle, cmd.member)), KickOutbox()]
@@ -112,6 +114,8 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
         return [Emit(family.family(p, rid, cmd.circle))]
     if isinstance(cmd, api.LoadSplit):
         return [Emit(family.suggestion(p, rid, cmd.circle))]
+    if isinstance(cmd, (api.LeaveSubtree, api.RemoveFromSubtree, api.SetNotify)):
+        return subtree_effects(p, cmd)
     if isinstance(cmd, api.ConnectPeer):
         return [Dial(cmd.addr, rid)]  # answered when the dial ends (NodeCore, on Dialled)
     if isinstance(cmd, api.SyncNow):

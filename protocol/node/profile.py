@@ -35,7 +35,7 @@ from protocol.identity import (
     parse_peer_id,
     peer_id,
 )
-from protocol.node import api
+from protocol.node import api, inherit
 from protocol.node.ingest import decode_bundle, encode_bundle
 from protocol.node.ledger import ImportReport, Ledger, admit
 from protocol.node.paths import ProfilePaths
@@ -373,6 +373,8 @@ class Profile:
             self.store.add_epoch_key(child_id, child_id, self.ledger.seal(inv.epoch_key))
             self.ledger.commit_own(join)
             self.store.mark_invite_used(inv.invite.id, child_id, self._now())
+            if row.parent is not None:
+                inherit.level(self, row.parent, child_id)
         return child_id
 
     def fork(self, parent_id: bytes, name: str, members: list[bytes]) -> bytes:
@@ -386,6 +388,8 @@ class Profile:
                 self.ledger.commit_own(inv)
             self.store.add_epoch_key(cid, cid, self.ledger.seal(f.child.epoch_key))
             self.ledger.commit_own(f.fork_record)
+            inherit.pins(self, parent_id, cid)  # reachable through the parent's relays at once
+            inherit.level(self, parent_id, cid)
         return cid
 
     def _ensure_epoch(self, circle_id: bytes) -> tuple[bytes, bytes]:

@@ -68,6 +68,7 @@ def overview(
     profile: Profile, request_id: int, addrs: list[str], connected: Collection[str]
 ) -> api.OverviewLoaded:
     summaries = []
+    levels = profile.store.notify_levels()
     for info in profile.circles():
         relays: tuple[str, ...] = ()
         n_unread = n_mentions = 0
@@ -81,7 +82,7 @@ def overview(
         summaries.append(
             api.CircleSummary(
                 info.id, info.name, info.parent, info.status, info.members, info.epoch,
-                n_unread, n_mentions, relays, soft_cap,
+                n_unread, n_mentions, relays, soft_cap, levels.get(info.id, "quiet"),
             )
         )  # fmt: skip
     return api.OverviewLoaded(

@@ -5,9 +5,9 @@ circles, every accepted raw record (deduplicated by record id, one per
 author and seq), epoch keys and circle names sealed to the identity key, the
 outbox of records to publish, read markers, used invitations, known peer
 addresses, records held until their dependencies arrive, and the short tokens
-(format 2) I joined with while the roster has not confirmed them. Writes that
-belong together happen in one transaction (``with store.tx():``); a caller
-acknowledges only after it returns.
+(format 2) I joined with while the roster has not confirmed them, and how loudly
+each circle notifies me (loud, quiet, muted). Writes that belong together happen in
+one transaction (``with store.tx():``); a caller acknowledges only after it returns.
 
 Past 400 lines: the schema, its migrations and every query on it in one place, so that a
 transaction never spans two modules and a table change is one diff.
@@ -154,6 +154,14 @@ MIGRATIONS: list[str] = [
         added_at INTEGER NOT NULL
     );
     """,
+    # 7: how loudly each circle notifies me (no row: quiet); the CLI and the TUI both set it
+    """
+    CREATE TABLE notify_levels (
+        circle BLOB PRIMARY KEY,
+        level TEXT NOT NULL CHECK (level IN ('loud', 'muted')),
+        updated_at INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -283,6 +291,27 @@ class Store:
 
     def contacts(self) -> dict[bytes, str]:
         return {bytes(k): str(n) for k, n in self.db.execute("SELECT key, petname FROM contacts")}
+
+    # how loudly circles notify ----------------------------------------------
+    def notify_level(self, circle_id: bytes) -> str:
+        """``loud``, ``quiet`` (the default) or ``muted``."""
+        row = self.db.execute("SELECT level FROM notify_levels WHERE circle = ?", (circle_id,)).fetchone()
+        return str(row[0]) if row else "quiet"
+
+    def notify_levels(self) -> dict[bytes, str]:
+        """The circles whose level is not the default (quiet)."""
+        return {bytes(c): str(v) for c, v in self.db.execute("SELECT circle, level FROM notify_levels")}
+
+    def set_notify_level(self, circle_id: bytes, level: str, now: int) -> None:
+        if level not in ("loud", "quiet", "muted"):
+            raise ValueError("A notification level is loud, quiet or muted.")
+        with self.tx() as db:
+            db.execute("DELETE FROM notify_levels WHERE circle = ?", (circle_id,))
+            if level != "quiet":
+                db.execute(
+                    "INSERT INTO notify_levels (circle, level, updated_at) VALUES (?, ?, ?)",
+                    (circle_id, level, now),
+                )
 
     # circles --------------------------------------------------------------
     def add_circle(

@@ -115,6 +115,18 @@ class SplitSuggested(NodeMessage[api.SplitSuggested]):
     EVENT = api.SplitSuggested
 
 
+class SubtreeLeft(NodeMessage[api.SubtreeLeft]):
+    EVENT = api.SubtreeLeft
+
+
+class SubtreeRemoved(NodeMessage[api.SubtreeRemoved]):
+    EVENT = api.SubtreeRemoved
+
+
+class NotifySet(NodeMessage[api.NotifySet]):
+    EVENT = api.NotifySet
+
+
 class NodeStatus(NodeMessage[api.NodeStatus]):
     EVENT = api.NodeStatus
 

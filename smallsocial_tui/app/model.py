@@ -117,6 +117,8 @@ class CircleNode:
     summary: api.CircleSummary
     children: list[bytes] = field(default_factory=list)
     loud: bool = False
+    muted: bool = False
+    """No notifications, and its unread messages do not count in the circles above it."""
 
     @property
     def id(self) -> bytes:
@@ -149,7 +151,10 @@ class State:
         self.contacts = dict(ev.contacts)
         self.names = dict(ev.names)
         self.connected = set(ev.connected)
-        self.circles = {c.id: CircleNode(c, loud=c.id in loud) for c in ev.circles}
+        self.circles = {
+            c.id: CircleNode(c, loud=c.notify == "loud" or c.id in loud, muted=c.notify == "muted")
+            for c in ev.circles
+        }
         self.roots = []
         for c in ev.circles:
             parent = self.circles.get(c.parent) if c.parent else None
@@ -178,7 +183,7 @@ class State:
         return [n.id for _, n in self.walk()]
 
     def rolled_up(self, cid: bytes) -> tuple[int, int]:
-        """(unread, mentions) of a circle and everything under it."""
+        """(unread, mentions) of a circle and everything under it that is not muted."""
         node = self.circles[cid]
         unread, ment = node.summary.unread, node.summary.mentions
         stack, seen = list(node.children), {cid}
@@ -188,8 +193,9 @@ class State:
                 continue
             seen.add(c)
             n = self.circles[c]
-            unread += n.summary.unread
-            ment += n.summary.mentions
+            if not n.muted:
+                unread += n.summary.unread
+                ment += n.summary.mentions
             stack.extend(n.children)
         return unread, ment
 

@@ -1,4 +1,10 @@
-"""App-local settings kept beside the profile (``<profile>/tui.json``): which circles are loud."""
+"""App-local settings kept beside the profile (``<profile>/tui.json``): which circles were loud.
+
+How loudly a circle notifies now lives in the profile's store (``notify_levels``, set
+with ``api.SetNotify`` by the TUI and ``smallsocial mute``/``notify`` alike). This file
+only carries the loud marks an older version kept here, handed over once
+(:meth:`Settings.take_legacy_loud`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from pathlib import Path
 
 
 class Settings:
-    """Loud circles notify on every message; quiet ones (the default) only count, and notify on mentions."""
+    """The loud marks of an older version, until they are moved into the store."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -20,13 +26,12 @@ class Settings:
             except (OSError, ValueError, AttributeError):
                 self.loud = set()  # a damaged settings file only loses the loud marks
 
-    def toggle_loud(self, circle: bytes) -> bool:
-        if circle in self.loud:
-            self.loud.discard(circle)
-        else:
-            self.loud.add(circle)
-        self.save()
-        return circle in self.loud
+    def take_legacy_loud(self) -> set[bytes]:
+        """The loud marks this file held, once: the file forgets them (the store has them now)."""
+        got, self.loud = self.loud, set()
+        if got:
+            self.save()
+        return got
 
     def save(self) -> None:
         if self.path is None:

@@ -34,6 +34,7 @@ class FakeCircle:
     read_marker: bytes | None = None
     missing: int = 0
     relays: tuple[str, ...] = ()
+    notify: str = "quiet"
 
 
 class FakeNode:
@@ -126,7 +127,7 @@ class FakeNode:
                     rid, me, self.me.peer_id, self.name, ("/ip4/127.0.0.1/tcp/4001",),
                     tuple(
                         api.CircleSummary(c.id, c.name, c.parent, c.status, len(c.members), 1,
-                                          c.unread, c.mentions, c.relays)
+                                          c.unread, c.mentions, c.relays, c.notify)
                         for c in self.circles.values()
                     ),
                     tuple(self.contacts.items()), tuple(sorted(self.connected)),
@@ -196,6 +197,9 @@ class FakeNode:
             self.circles[cmd.circle].status = "left"
             self.emit(api.CommandDone(rid))
             self.emit(api.MemberLeft(cmd.circle, me))
+        elif isinstance(cmd, api.SetNotify):
+            self.circles[cmd.circle].notify = cmd.level
+            self.emit(api.NotifySet(rid, (cmd.circle,), cmd.level))
         else:
             self.emit(api.CommandDone(rid))
 

@@ -132,6 +132,9 @@ async def test_leaving_says_so_in_the_composer(profile_paths: ProfilePaths) -> N
     async with app.run_test(size=(140, 40)) as pilot:
         await ready(pilot, app)
         await pilot.press(*"/leave", "enter")
+        # friends has circles under it I am in: the scope dialog asks first
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ScopeDialog")
+        await pilot.click("#one")
         composer = app.screen.query_one("#composer")
         await wait_for(pilot, lambda: "left" in composer.placeholder)
 

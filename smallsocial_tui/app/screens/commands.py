@@ -22,6 +22,7 @@ from smallsocial_tui.app.link import Refused
 from smallsocial_tui.app.model import Row, State
 from smallsocial_tui.app.screens.dialog_flows import DialogFlows
 from smallsocial_tui.app.screens.host import Host, writable
+from smallsocial_tui.app.screens.subtree_flows import SubtreeFlows
 from smallsocial_tui.text import short_key
 
 MessageCommand = api.SendMessage | api.ReactTo | api.EditMessage | api.DeleteMessage
@@ -33,6 +34,7 @@ class Commands:
     def __init__(self, host: Host, dialogs: DialogFlows) -> None:
         self.host = host
         self.dialogs = dialogs
+        self.subtree = SubtreeFlows(host)
 
     @property
     def state(self) -> State:
@@ -173,7 +175,7 @@ class Commands:
         if key is None:
             self.host.notify("Say whom to remove: /remove @member", severity="warning")
             return
-        self.host.link.submit(api.RemoveMember(circle, key))
+        self.subtree.remove(circle, key)  # asks first when circles lie under it
 
     def slash_role(self, args: str) -> None:
         circle = writable(self.host)
@@ -197,7 +199,11 @@ class Commands:
     def slash_leave(self, args: str) -> None:
         circle = writable(self.host)
         if circle is not None:
-            self.host.link.submit(api.LeaveCircle(circle))
+            self.subtree.leave(circle)  # asks first when I am in circles under it
+
+    def slash_mute(self, args: str) -> None:
+        if self.host.current is not None and self.host.current in self.state.circles:
+            self.subtree.mute(self.host.current, args)
 
     def slash_nick(self, args: str) -> None:
         if not args:
@@ -368,6 +374,8 @@ class Commands:
         yield SystemCommand(
             "Loud or quiet", "Toggle notifications for this circle", self.host.action_toggle_loud
         )
+        yield SystemCommand("Mute or unmute", "This circle (/mute; /mute subtree for all under it)",
+                            partial(self.slash_mute, ""))  # fmt: skip
         yield SystemCommand("My identity", "My key, name and addresses", self.dialogs.identity)
         yield SystemCommand("Connection status", "Peers, addresses, relays", self.dialogs.connection)
         yield SystemCommand("Accept fork invitation", "/accept", partial(self.slash_accept, ""))

@@ -263,7 +263,10 @@ class MainScreen(Screen[None]):
     def overview_loaded(self, ev: api.OverviewLoaded) -> None:
         """Show a new overview (also what a command that awaited one calls)."""
         st = self.state
-        st.load_overview(ev, self.session.settings.loud)
+        legacy = self.session.settings.take_legacy_loud()  # an older version's tui.json, moved once
+        for cid in legacy:
+            self.link.submit(api.SetNotify(cid, "loud"))
+        st.load_overview(ev, legacy)
         self.query_one(CircleTree).rebuild(st)
         if self.current is None or self.current not in st.circles:
             order = [c for c in st.order() if st.circles[c].summary.status != "invited"] or st.order()
@@ -410,6 +413,8 @@ class MainScreen(Screen[None]):
             st.bump(ev.circle, mention=mentioned)
             self.query_one(CircleTree).refresh_labels(st)
         node = st.circles.get(ev.circle)
+        if node is not None and node.muted:
+            return
         if mentioned or (node is not None and node.loud):
             title = f"{st.who(ev.author)} in {st.circle_name(ev.circle)}"
             self.notify(safe(ev.text or "")[:200] or "…", title=title, markup=False, timeout=6)
@@ -448,8 +453,10 @@ class MainScreen(Screen[None]):
     def action_toggle_loud(self) -> None:
         if self.current is None:
             return
-        loud = self.session.settings.toggle_loud(self.current)
-        self.state.circles[self.current].loud = loud
+        node = self.state.circles[self.current]
+        loud = not node.loud
+        self.link.submit(api.SetNotify(self.current, "loud" if loud else "quiet"))
+        node.loud, node.muted = loud, False
         self.query_one(CircleTree).refresh_labels(self.state)
         self.update_status()
         self.notify(

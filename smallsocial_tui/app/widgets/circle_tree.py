@@ -42,6 +42,8 @@ class CircleTree(Tree[bytes]):
         label = Text(state.circle_name(cid), style=style)
         if node.loud:
             label.append(" ♪", Style(color="yellow"))
+        elif node.muted:
+            label.append(" muted", Style(dim=True, italic=True))
         if s.status == "invited":
             label.append(" invited", Style(color="black", bgcolor="yellow"))
         elif s.status in ("left", "removed"):

@@ -40,7 +40,8 @@ class StatusBar(Static):
             t.append(f"  │ {state.circle_name(circle)} ", Style(bold=True))
             n = node.summary.members
             t.append(f"{n} member{'s' if n != 1 else ''}", Style(dim=True))
-            t.append("  loud" if node.loud else "  quiet", Style(dim=not node.loud))
+            level = "loud" if node.loud else "muted" if node.muted else "quiet"
+            t.append(f"  {level}", Style(dim=not node.loud))
         if note:
             t.append(f"  │ {note}", Style(italic=True))
         t.append("   F1 help  F2 palette", Style(dim=True))
