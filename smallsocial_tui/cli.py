@@ -28,7 +28,7 @@ from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node import api
 from protocol.node.paths import PathError, resolve
 from protocol.node.store import StoreError
-from smallsocial_tui import control
+from smallsocial_tui import cli_carry, control
 from smallsocial_tui.text import json_text, local_time, safe, safe_name, short_key
 
 if TYPE_CHECKING:
@@ -350,12 +350,15 @@ def cmd_fork(args: argparse.Namespace) -> None:
     profile = _open(args)
     parent = _circle(profile, args.circle)
     members = [_key(profile, m) for m in args.member]
-    reply = _via_node(profile, api.ForkCircle(parent.id, args.name_arg, tuple(members)))
-    cid = reply.circle if reply else profile.fork(parent.id, args.name_arg, members)
+    history = cli_carry.history_choice(args.history)
+    reply = _via_node(profile, api.ForkCircle(parent.id, args.name_arg, tuple(members), str(history)))
+    cid = reply.circle if reply else profile.fork(parent.id, args.name_arg, members, history=history)
+    carried = cli_carry.carried_count(profile, cid)
     _emit(
         args,
-        {"id": cid.hex(), "parent": parent.id.hex(), "name": args.name_arg},
-        f"Forked {safe_name(args.name_arg)}  {cid.hex()}  from {safe_name(parent.name)}",
+        {"id": cid.hex(), "parent": parent.id.hex(), "name": args.name_arg, "carried": carried},
+        f"Forked {safe_name(args.name_arg)}  {cid.hex()}  from {safe_name(parent.name)}"
+        + cli_carry.carried_note(carried),
     )
 
 
@@ -387,12 +390,13 @@ def _print_entry(args: argparse.Namespace, profile: Profile, e: LogEntry) -> Non
             "ref": e.ref.hex() if e.ref else None,
             "edited": e.edited,
             "deleted": e.deleted,
+            **cli_carry.entry_json(e),
         }
         print(json_text(row), flush=True)
         return
     when = local_time(e.ts).strftime("%Y-%m-%d %H:%M")
     body = "(deleted)" if e.deleted else safe(e.text or "")
-    extra = " (edited)" if e.edited else ""
+    extra = (" (edited)" if e.edited else "") + cli_carry.entry_mark(e)
     if e.kind == "reply" and e.ref:
         body = f"↪ {e.ref.hex()[:8]} {body}"
     if e.kind == "react" and e.ref:
@@ -668,6 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="a parent member to bring along (repeat for each)",
     )
+    cli_carry.add_history_argument(sp)
 
     sp = add("send", cmd_send, "commit a message to the outbox; prints its record id")
     sp.add_argument("circle", metavar="CIRCLE")

@@ -131,6 +131,8 @@ class ForkCircle(Command):
     circle: bytes
     name: str
     members: tuple[bytes, ...]
+    history: str = "none"
+    """What of the parent's messages the child carries: none, all, last:N or days:D."""
 
 
 @dataclass(frozen=True)
@@ -383,6 +385,9 @@ class HistoryEntry:
     ref: bytes | None
     edited: bool = False
     deleted: bool = False
+    carried_from: bytes | None = None
+    """Set on a message carried into a fork: the parent circle it was written in (its ``id``,
+    ``author``, ``seq`` and ``ts`` are the original's, checked against the author's signature)."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Protocol
 
-from protocol import messages
+from protocol import carry, messages
 from protocol.node import api, queries
 from protocol.node.events import (
     Dial,
@@ -93,7 +93,8 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
             cid = p.accept_fork(cmd.circle)
             answer: api.Event = api.CircleJoined(rid, cid, _name(p, cid))
         else:
-            cid = p.fork(cmd.circle, cmd.name, list(cmd.members))
+            history = carry.HistoryChoice.parse(cmd.history)
+            cid = p.fork(cmd.circle, cmd.name, list(cmd.members), history=history)
             answer = api.CircleForked(rid, cid, cmd.circle, cmd.name, invited=False)
         return [JoinTopic(cid), Emit(answer), KickOutbox()]
     if isinstance(cmd, api.RemoveMember):
