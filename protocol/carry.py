@@ -15,6 +15,7 @@ docs/protocol.md, section "Carried history".
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -101,10 +102,16 @@ def select(
     now_ms: int,
 ) -> list[tuple[Record, messages.Content]]:
     """The records to carry: the chosen text and reply messages (deleted ones never), then the
-    reactions and edits to them, at most :data:`MAX_CARRIED` in all, in the authors' time order."""
+    reactions and edits to them, at most :data:`MAX_CARRIED` in all, in the authors' time order.
+
+    A message whose nonce shares its first 16 bytes with another message of the same epoch is
+    never carried: its reveal key would open the other one too (nonces are random, so only a
+    broken or hostile author's messages ever do)."""
     if choice.mode == NONE:
         return []
     gone = set(deleted)
+    prefixes = Counter(_prefix(r) for r, _ in opened)
+    opened = [(r, c) for r, c in opened if prefixes[_prefix(r)] == 1]
     readable = sorted(
         ((r, c) for r, c in opened if c.kind in timeline.READABLE and r.id not in gone),
         key=lambda rc: (rc[1].ts, rc[0].author, rc[0].seq),
@@ -124,6 +131,11 @@ def select(
     changes = sorted(changes, key=lambda rc: (rc[1].ts, rc[0].author, rc[0].seq))
     picked = readable + changes[: MAX_CARRIED - len(readable)]
     return sorted(picked, key=lambda rc: (rc[1].ts, rc[0].author, rc[0].seq))
+
+
+def _prefix(record: Record) -> tuple[bytes, bytes]:
+    """What a reveal key opens: one epoch's messages whose nonce starts with these 16 bytes."""
+    return bytes(record.body["e"]), bytes(record.body["n"])[:16]
 
 
 def associated_data(author: bytes, circle_id: bytes, seq: int, prev: bytes | None, epoch_id: bytes) -> bytes:

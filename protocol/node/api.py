@@ -338,6 +338,15 @@ class Equivocated(Event):
 
 
 @dataclass(frozen=True)
+class HistoryCarried(Event):
+    """A fork's founder carried checked messages of the parent into this circle (a reload shows them)."""
+
+    circle: bytes
+    author: bytes
+    count: int
+
+
+@dataclass(frozen=True)
 class RecordDropped(Event):
     circle: bytes | None
     reason: str

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from protocol import carry, circle, messages, records
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, SchemaError
 from protocol.records import Record
 
 if TYPE_CHECKING:
@@ -76,6 +76,18 @@ def carried(profile: Profile, circle_id: bytes) -> list[carry.Carried]:
         except ProtocolError as e:
             refused(circle_id, r, e)
     return list(out.values())
+
+
+def open_one(profile: Profile, circle_id: bytes, record: Record) -> list[carry.Carried] | None:
+    """Open and check one carry record (raises ``ProtocolError``); None without its key (a relay)."""
+    key = profile.epoch_keys(circle_id).get(bytes(record.body["e"]))
+    if key is None:
+        return None
+    g = profile.view(circle_id).genesis
+    parent = circle.parent_of(g) if g is not None else None
+    if parent is None:  # the view takes carry records only in a fork
+        raise SchemaError("carried history in a circle that is not a fork")
+    return carry.open_carry(record, key, parent)
 
 
 def refused(circle_id: bytes, record: Record, why: ProtocolError) -> str:
