@@ -60,7 +60,7 @@ from types import CodeType, FrameType, ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODULES = ("chain", "invitation", "records", "roster", "wire")
+DEFAULT_MODULES = ("carry", "chain", "invitation", "records", "roster", "wire")
 DEFAULT_TESTS = ("tests/protocol", "tests/test_vectors.py", "tests/test_fuzz_corpus.py")
 EQUIVALENTS_DOC = ROOT / "docs" / "mutation.md"
 COLLECTION = "<collection>"

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from protocol.carry import HistoryChoice
 from protocol.errors import ProtocolError
 from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node import api
@@ -350,7 +351,10 @@ def cmd_fork(args: argparse.Namespace) -> None:
     profile = _open(args)
     parent = _circle(profile, args.circle)
     members = [_key(profile, m) for m in args.member]
-    history = cli_carry.history_choice(args.history)
+    try:
+        history = HistoryChoice.parse(args.history)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     reply = _via_node(profile, api.ForkCircle(parent.id, args.name_arg, tuple(members), str(history)))
     cid = reply.circle if reply else profile.fork(parent.id, args.name_arg, members, history=history)
     carried = cli_carry.carried_count(profile, cid)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from protocol.carry import HistoryChoice
-
 if TYPE_CHECKING:
     from protocol.node.api import HistoryEntry
     from protocol.node.profile import Profile
@@ -25,16 +23,6 @@ def add_history_argument(sp: argparse.ArgumentParser) -> None:
         metavar="WHICH",
         help="the parent's messages the new circle carries: none (default), all, last:N or days:D",
     )
-
-
-def history_choice(text: str) -> HistoryChoice:
-    """The parsed ``--history`` value; a bad one is the CLI's one-sentence error."""
-    from smallsocial_tui.cli import CliError
-
-    try:
-        return HistoryChoice.parse(text)
-    except ValueError as e:
-        raise CliError(str(e)) from None
 
 
 def carried_count(profile: Profile, circle_id: bytes) -> int:

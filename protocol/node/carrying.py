@@ -11,14 +11,25 @@ all; it stays in the store, as the founder's chain must stay whole for sync
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from protocol import carry, circle, messages, records
 from protocol.errors import ProtocolError, SchemaError
+from protocol.node.api import HistoryEntry
+from protocol.node.store import Store
 from protocol.records import Record
+from protocol.view import CircleView
 
-if TYPE_CHECKING:
-    from protocol.node.profile import Profile
+
+class Profile(Protocol):
+    """What this module reads of a :class:`protocol.node.profile.Profile`."""
+
+    store: Store
+
+    def view(self, circle_id: bytes) -> CircleView: ...
+    def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]: ...
+    def log(self, circle_id: bytes) -> list[HistoryEntry]: ...
+
 
 LOG = logging.getLogger(__name__)
 _logged: set[bytes] = set()

@@ -312,3 +312,96 @@ def test_a_message_whose_nonce_prefix_is_shared_is_never_carried() -> None:
     opened = [(r, messages.open_message(r, key)) for r in [*posts, *twins]]
     picked = carry.select(opened, [], carry.HistoryChoice("all"), NOW_MS)
     assert sorted(r.id for r, _ in picked) == sorted(r.id for r in posts)
+
+
+def test_boundaries_of_choices_days_and_the_carried_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert carry.HistoryChoice.parse("last:1").count == 1 and carry.HistoryChoice.parse("days:1").count == 1
+    assert carry.HistoryChoice().count == 0 and carry.HistoryChoice().mode == "none"
+    w, posts = _parent()
+    key = w.keys[w.cid]
+    opened = [(r, messages.open_message(r, key)) for r in posts]
+    at = [(r, messages.Content(c.kind, NOW_MS - i * DAY, c.text)) for i, (r, c) in enumerate(opened)]
+    # A message written exactly D days ago is in "the last D days"; one a millisecond older is not.
+    assert [r.id for r, _ in carry.select(at, [], carry.HistoryChoice("days", 2), NOW_MS)] == [
+        posts[2].id,
+        posts[1].id,
+        posts[0].id,
+    ]
+    assert len(carry.select(at, [], carry.HistoryChoice("days", 2), NOW_MS + 1)) == 2
+    # The total is capped, readable messages first, their reactions after them as room allows.
+    monkeypatch.setattr(carry, "MAX_CARRIED", 3)
+    reacts = [
+        (_post(w, BOB, "r"), messages.Content(messages.REACT, NOW_MS + 9, "+1", posts[3].id))
+        for _ in range(3)
+    ]
+    picked = carry.select(opened[2:] + reacts, [], carry.HistoryChoice("all"), NOW_MS)
+    assert len(picked) == 3 and {r.id for r, _ in picked[:2]} == {posts[2].id, posts[3].id}
+    assert picked[2][0].id == reacts[0][0].id
+
+
+def test_the_nonce_prefix_is_exactly_the_first_16_bytes() -> None:
+    w, _ = _parent()
+    eid, key = w.current()
+
+    def post(nonce: bytes) -> tuple[Record, messages.Content]:
+        c = messages.Content(messages.TEXT, NOW_MS, nonce.hex())
+        rec = messages.seal(ALICE, w.cid, w.pos(ALICE), eid, key, c, nonce=nonce)
+        w.add(rec)
+        return rec, c
+
+    base = bytes(range(1, 25))
+    differ_at_15 = [post(base), post(base[:15] + b"\xff" + base[16:])]
+    differ_at_16 = [post(base[:16] + b"\xee" + base[17:]), post(base[:16] + b"\xdd" + base[17:])]
+    everything = carry.HistoryChoice("all")
+    assert len(carry.select(differ_at_15, [], everything, NOW_MS)) == 2
+    assert carry.select(differ_at_16, [], everything, NOW_MS) == []
+
+
+def test_a_signed_message_whose_plaintext_is_malformed_is_refused() -> None:
+    w, _ = _parent()
+    f, view = _child(w)
+    eid, key = w.current()
+    pos = w.pos(BOB)
+    n = crypto.random_bytes(crypto.NONCE_SIZE)
+    aad = messages.associated_data(BOB.public_key, w.cid, pos.seq, pos.prev, eid)
+    body = {
+        "t": records.MSG,
+        "a": BOB.public_key,
+        "c": w.cid,
+        "q": pos.seq,
+        "p": pos.prev,
+        "e": eid,
+        "n": n,
+        "x": crypto.aead_encrypt(key, wire.encode({"k": "shout"}), n, aad),
+    }
+    bad = records.sign(BOB, body)
+    rec = _forged(f, view, w.cid, [(bad.raw, carry.reveal_key(key, bad))])
+    with pytest.raises(SchemaError, match="content is malformed"):
+        carry.open_carry(rec, f.child.epoch_key, w.cid)
+
+
+def test_chunks_fill_a_record_exactly_to_its_budget_and_no_further() -> None:
+    """240 KiB of ciphertext a carry record: 16 for the tag, 64 for the map's keys and the parent
+    id, 80 an item beyond its record's bytes (framing and the 32-byte key), greedily."""
+    budget = 240 * 1024 - 16 - 64
+    half = (budget - 2 * 80) // 2
+    key = bytes(32)
+    exact = [(b"a" * half, key), (b"b" * (budget - 2 * 80 - half), key)]
+    assert [len(c) for c in carry.chunks(exact)] == [2]
+    over = [exact[0], (exact[1][0] + b"b", key)]
+    assert [len(c) for c in carry.chunks(over)] == [1, 1]
+    for group in carry.chunks(exact):  # what the budget promises: the sealed map fits
+        plain = wire.encode({"pc": bytes(32), "it": [[r, k] for r, k in group]})
+        assert len(plain) + crypto.AEAD_OVERHEAD <= records.MAX_CARRY_BYTES
+    tiny = [(b"x", key)] * (2 * 2048 + 1)
+    assert [len(c) for c in carry.chunks(tiny)] == [2048, 2048, 1]
+    assert carry.chunks([]) == []
+
+
+def test_limits_are_the_documented_numbers() -> None:
+    assert (carry.MAX_CARRIED, carry.MAX_DAYS, carry.MAX_ITEMS) == (5000, 3650, 2048)
+    assert carry.MAX_PLAIN == 240 * 1024 - 16
+    w, _ = _parent()
+    f, view = _child(w)
+    with pytest.raises(SchemaError):
+        carry.open_carry(_forged(f, view, w.cid, [(b"", bytes(32))]), f.child.epoch_key, w.cid)
