@@ -405,3 +405,5 @@ def test_limits_are_the_documented_numbers() -> None:
     f, view = _child(w)
     with pytest.raises(SchemaError):
         carry.open_carry(_forged(f, view, w.cid, [(b"", bytes(32))]), f.child.epoch_key, w.cid)
+    with pytest.raises(SchemaError, match="a record is a pair"):  # one byte: the record's own check
+        carry.open_carry(_forged(f, view, w.cid, [(b"x", bytes(32))]), f.child.epoch_key, w.cid)
