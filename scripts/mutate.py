@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation testing of the sans-IO core: does a test fail when a check is broken?
 
-    scripts/mutate.py                                 # carry chain invitation records roster wire, every mutant
+    scripts/mutate.py                               # carry chain invitation records roster wire, every mutant
     scripts/mutate.py --module chain --sample 40 --seed 7
     scripts/mutate.py --list --module wire            # the mutants, without running anything
 
