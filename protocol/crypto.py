@@ -123,3 +123,53 @@ def verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError, TypeError):
         return False
     return True
+
+
+def _rotl32(v: int, c: int) -> int:
+    return ((v << c) & 0xFFFFFFFF) | (v >> (32 - c))
+
+
+def hchacha20(key: bytes, nonce16: bytes) -> bytes:
+    """HChaCha20 (draft-irtf-cfrg-xchacha section 2.2): XChaCha20's per-nonce subkey.
+
+    XChaCha20-Poly1305 under ``key`` and a 24-byte nonce ``n`` is ChaCha20-Poly1305 (IETF)
+    under ``hchacha20(key, n[:16])`` with the nonce ``0^4 || n[16:]``. The subkey opens only
+    ciphertexts whose nonce starts with ``n[:16]`` and, HChaCha20 being a PRF, says nothing
+    of ``key`` or of other nonces' subkeys: :mod:`protocol.carry` reveals one message this way.
+    """
+    if len(key) != KEY_SIZE or len(nonce16) != 16:
+        raise ValueError("HChaCha20 takes a 32-byte key and a 16-byte nonce")
+    s = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574]
+    s += [int.from_bytes(key[i : i + 4], "little") for i in range(0, 32, 4)]
+    s += [int.from_bytes(nonce16[i : i + 4], "little") for i in range(0, 16, 4)]
+
+    def qr(a: int, b: int, c: int, d: int) -> None:
+        s[a] = (s[a] + s[b]) & 0xFFFFFFFF
+        s[d] = _rotl32(s[d] ^ s[a], 16)
+        s[c] = (s[c] + s[d]) & 0xFFFFFFFF
+        s[b] = _rotl32(s[b] ^ s[c], 12)
+        s[a] = (s[a] + s[b]) & 0xFFFFFFFF
+        s[d] = _rotl32(s[d] ^ s[a], 8)
+        s[c] = (s[c] + s[d]) & 0xFFFFFFFF
+        s[b] = _rotl32(s[b] ^ s[c], 7)
+
+    for _ in range(10):
+        qr(0, 4, 8, 12)
+        qr(1, 5, 9, 13)
+        qr(2, 6, 10, 14)
+        qr(3, 7, 11, 15)
+        qr(0, 5, 10, 15)
+        qr(1, 6, 11, 12)
+        qr(2, 7, 8, 13)
+        qr(3, 4, 9, 14)
+    return b"".join(w.to_bytes(4, "little") for w in (*s[0:4], *s[12:16]))
+
+
+def xchacha_subkey_decrypt(subkey: bytes, ciphertext: bytes, nonce: bytes, aad: bytes) -> bytes:
+    """Open an :func:`aead_encrypt` ciphertext with its nonce's HChaCha20 subkey alone."""
+    try:
+        return nacl.bindings.crypto_aead_chacha20poly1305_ietf_decrypt(
+            ciphertext, aad, b"\x00" * 4 + nonce[16:24], subkey
+        )
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as e:
+        raise DecryptError("the revealed key does not open this ciphertext") from e

@@ -49,6 +49,7 @@ SOFTCAP = "softcap"
 FORK = "fork"
 MSG = "msg"
 PRESENCE = "presence"
+CARRY = "carry"
 
 ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP})
 """Record types that form the roster DAG (they cite roster heads in ``h``)."""
@@ -56,7 +57,7 @@ ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP
 UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
 """Record types outside the authors' chains: no ``q``/``p``, never stored as chain records."""
 
-TYPES = (GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP)
+TYPES = (GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP, CARRY)
 
 
 def domain(record_type: str) -> bytes:
@@ -143,6 +144,17 @@ SCHEMAS: dict[str, dict[str, schema.Validator]] = {
         "n": s.fixed_bytes(crypto.NONCE_SIZE),
         "x": s.some_bytes(s.MAX_PRESENCE_CONTENT + crypto.BOX_OVERHEAD, crypto.BOX_OVERHEAD),
     },
+}
+
+MAX_CARRY_BYTES = 240 * 1024
+"""The sealed part of a ``carry`` record (history carried into a fork): at most this many bytes,
+so the whole record stays under ``MAX_RECORD_SIZE`` (docs/protocol.md, carried history)."""
+SCHEMAS[CARRY] = {
+    **_chain,
+    "ts": s.timestamp,
+    "e": s.ident,
+    "n": s.fixed_bytes(crypto.NONCE_SIZE),
+    "x": s.some_bytes(MAX_CARRY_BYTES, crypto.AEAD_OVERHEAD + 1),
 }
 
 SHAPES: dict[str, shallow.Shape] = {

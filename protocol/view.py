@@ -61,6 +61,11 @@ class Dropped:
 
 Outcome = Stored | Held | Dropped | Duplicate
 
+_SEALED = (records.MSG, records.CARRY)
+"""Record types sealed under an epoch key (``e``): only its holders may sign them."""
+_POSTS = (records.MSG, records.FORK, records.CARRY)
+"""What members post (not roster records): refused past a departed author's cut."""
+
 MAX_CONFLICTS_PER_AUTHOR = 64
 """Records kept as equivocation evidence per author and circle; more are dropped (a flood)."""
 
@@ -251,6 +256,9 @@ class CircleView:
             return Dropped("a presence announcement is not stored")
         if record.id in self.records or record.id in self.conflicts:
             return Duplicate()
+        g = self.genesis
+        if record.type == records.CARRY and (g is None or record.author != g.author or not g.body.get("par")):
+            return Dropped("only the founder of a forked circle carries history into it")
         author = record.author
         roster = self.roster
         if not self.known(author):
@@ -258,7 +266,7 @@ class CircleView:
                 return Dropped("the join cites an invitation for another key")
             if record.type == records.JOIN or (record.is_roster and self._missing_parents(record)):
                 return Held(record, "the author's invitation has not arrived yet")
-            if record.type == records.MSG and bytes(record.body["e"]) not in roster.epochs:
+            if record.type in _SEALED and bytes(record.body["e"]) not in roster.epochs:
                 return Held(record, "from an unknown author under an unknown epoch")
             return Dropped("the author is not a member of this circle")
         gone = roster.departed.get(author)
@@ -274,9 +282,9 @@ class CircleView:
                     "the author has departed; below the cut only the records on the chain the cut "
                     "names are accepted"
                 )
-        if gone is None and author not in roster.members and record.type in (records.MSG, records.FORK):
+        if gone is None and author not in roster.members and record.type in _POSTS:
             return Held(record, "the author was invited but is not a member yet")
-        if record.type == records.MSG:
+        if record.type in _SEALED:
             epoch = roster.epochs.get(bytes(record.body["e"]))
             if epoch is None:
                 return Held(record, "the message's epoch key has not arrived yet")
@@ -321,7 +329,7 @@ class CircleView:
                 out += [
                     r
                     for r in self._at.get((author, q), ())
-                    if r.id != expected and r.id in self.records and r.type in (records.MSG, records.FORK)
+                    if r.id != expected and r.id in self.records and r.type in _POSTS
                 ]
         return out
 

@@ -35,6 +35,7 @@ import nacl.pwhash
 from protocol import (
     actions,
     addrpack,
+    carry,
     circle,
     crypto,
     fork,
@@ -728,6 +729,119 @@ def build_softcap() -> dict[str, Any]:
     }
 
 
+HCHACHA_DRAFT = {  # draft-irtf-cfrg-xchacha-03, section 2.2.1
+    "key_hex": bytes(range(32)).hex(),
+    "nonce16_hex": "000000090000004a0000000031415927",
+    "subkey_hex": "82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc",
+}
+
+
+def build_carry() -> dict[str, Any]:
+    """carry.json: a parent with two messages, a fork of it, and the carry record that brings
+    both into the child; then forged variants and what opening each refuses with."""
+    alice, bob = IDS["alice"], IDS["bob"]
+    parent = circle.create(
+        alice, CIRCLE_NAME, ts(0), nonce=GENESIS_NONCE, epoch_key=EPOCH0_KEY, name_nonce=NAME_NONCE
+    )
+    s = Scenario(parent.genesis)
+    s.entries.append(entry("genesis", parent.genesis, deterministic=True))
+    inv = s.add(
+        "invite_bob",
+        actions.invite(alice, s.view.roster, s.pos("alice"), KEYS["bob"], ts(1), nonce=bytes([0x44]) * 16),
+    )
+    s.add("join_bob", actions.join(bob, inv, s.pos("bob"), ts(2)))
+    pid = parent.circle_id
+    said = [
+        ("bob", ts(3), "shall we plan the trip?", bytes([0x61]) * 24),
+        ("alice", ts(4), "yes, in a side circle", bytes([0x62]) * 24),
+    ]
+    msgs = []
+    for who, t, text, nonce in said:
+        c = messages.Content(messages.TEXT, t, text)
+        rec = messages.seal(IDS[who], pid, s.pos(who), pid, EPOCH0_KEY, c, nonce=nonce)
+        msgs.append(
+            s.add(
+                f"msg_{who}",
+                rec,
+                {
+                    "epoch_key": EPOCH0_KEY,
+                    "nonce": nonce,
+                    "plaintext": {"k": "text", "ts": t, "tx": text, "re": None},
+                },
+            )
+        )
+    child = circle.create(
+        alice,
+        "trip",
+        ts(5),
+        parent=(pid, s.view.roster.roster_hash),
+        nonce=bytes([0x71]) * 16,
+        epoch_key=bytes([0x72]) * 32,
+        name_nonce=bytes([0x73]) * 24,
+    )
+    cid, ckey = child.circle_id, child.epoch_key
+    c = Scenario(child.genesis)
+    c.entries.append(entry("child_genesis", child.genesis, deterministic=True))
+    c.add(
+        "child_invite_bob",
+        actions.invite(alice, c.view.roster, c.pos("alice"), KEYS["bob"], ts(5), nonce=bytes([0x74]) * 16),
+    )
+    items = [(m, carry.reveal_key(EPOCH0_KEY, m)) for m in msgs]
+    pos = c.pos("alice")
+    nonce = bytes([0x75]) * 24
+    (rec,) = carry.seal(alice, cid, pos, cid, ckey, pid, items, ts(5), nonces=[nonce])
+    plain = {"pc": pid, "it": [[m.raw, k] for m, k in items]}
+    c.add(
+        "carry",
+        rec,
+        {"epoch_key": ckey, "parent": pid, "nonce": nonce, "now_ms": ts(5)},
+        plaintext_hex=wire.encode(plain).hex(),
+        aad_hex=carry.associated_data(alice.public_key, cid, pos.seq, pos.prev, cid).hex(),
+        reveals=[
+            {
+                "record_id_hex": m.id.hex(),
+                "nonce16_hex": bytes(m.body["n"])[:16].hex(),
+                "reveal_key_hex": k.hex(),
+            }
+            for m, k in items
+        ],
+    )
+
+    def forged(why: str, its: list[tuple[bytes, bytes]], pc: bytes = pid) -> dict[str, Any]:
+        body = dict(rec.body)
+        body["x"] = crypto.aead_encrypt(
+            ckey,
+            wire.encode({"pc": pc, "it": [[r, k] for r, k in its]}),
+            nonce,
+            carry.associated_data(alice.public_key, cid, pos.seq, pos.prev, cid),
+        )
+        bad = records.sign(alice, {k: v for k, v in body.items() if k != "v"})
+        try:
+            carry.open_carry(bad, ckey, pid)
+        except ProtocolError as e:
+            return {"why": why, "raw_hex": bad.raw.hex(), "error": type(e).__name__, "message": str(e)}
+        sys.exit(f"carry.json: the forged variant {why!r} opened")
+
+    m0, k0 = items[0]
+    body_bytes, sig = wire.decode(m0.raw, records.MAX_RECORD_SIZE)
+    bad_sig = wire.encode([body_bytes, bytes([sig[0] ^ 1]) + sig[1:]])
+    return {
+        "about": "docs/protocol.md, section 12.1: carried history",
+        "hchacha20": HCHACHA_DRAFT,
+        "parent_circle_id_hex": pid.hex(),
+        "child_circle_id_hex": cid.hex(),
+        "parent": s.entries,
+        "child": c.entries,
+        "forged": [
+            forged("an item's author signature is forged", [(bad_sig, k0)]),
+            forged("an item's reveal key is another message's", [(m0.raw, items[1][1])]),
+            forged("an item's reveal key is zeros", [(m0.raw, bytes(32))]),
+            forged("an item is a roster record, not a message", [(inv.raw, k0)]),
+            forged("the plaintext names another parent", [(m0.raw, k0)], cid),
+        ],
+    }
+
+
 def write(name: str, data: dict[str, Any]) -> None:
     path = OUT / name
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -735,7 +849,18 @@ def write(name: str, data: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    """Every vector file; with file names as arguments (``carry.json``), only those of them that
+    are built on their own (the others come out of one scenario together)."""
     OUT.mkdir(parents=True, exist_ok=True)
+    alone = {"carry.json": build_carry}
+    wanted = sys.argv[1:]
+    if wanted:
+        for name in wanted:
+            if name not in alone:
+                sys.exit(f"{name} is not built on its own; run without arguments to rebuild every file")
+            write(name, alone[name]())
+        return
+    write("carry.json", build_carry())
     recs, token = build_records()
     write("identities.json", build_identities())
     write("wire.json", build_wire())

@@ -24,12 +24,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from protocol.carry import HistoryChoice
 from protocol.errors import ProtocolError
 from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node import api
 from protocol.node.paths import PathError, resolve
 from protocol.node.store import StoreError
-from smallsocial_tui import cli_subtree, control
+from smallsocial_tui import cli_carry, cli_subtree, control
 from smallsocial_tui.cli_kit import CliError
 from smallsocial_tui.cli_kit import emit as _emit
 from smallsocial_tui.cli_kit import find_circle as _circle
@@ -287,12 +288,18 @@ def cmd_fork(args: argparse.Namespace) -> None:
     profile = _open(args)
     parent = _circle(profile, args.circle)
     members = [_key(profile, m) for m in args.member]
-    reply = _via_node(profile, api.ForkCircle(parent.id, args.name_arg, tuple(members)))
-    cid = reply.circle if reply else profile.fork(parent.id, args.name_arg, members)
+    try:
+        history = HistoryChoice.parse(args.history)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    reply = _via_node(profile, api.ForkCircle(parent.id, args.name_arg, tuple(members), str(history)))
+    cid = reply.circle if reply else profile.fork(parent.id, args.name_arg, members, history=history)
+    carried = cli_carry.carried_count(profile, cid)
     _emit(
         args,
-        {"id": cid.hex(), "parent": parent.id.hex(), "name": args.name_arg},
-        f"Forked {safe_name(args.name_arg)}  {cid.hex()}  from {safe_name(parent.name)}",
+        {"id": cid.hex(), "parent": parent.id.hex(), "name": args.name_arg, "carried": carried},
+        f"Forked {safe_name(args.name_arg)}  {cid.hex()}  from {safe_name(parent.name)}"
+        + cli_carry.carried_note(carried),
     )
 
 
@@ -331,6 +338,7 @@ def _print_entry(
             "edited": e.edited,
             "deleted": e.deleted,
             "reactions": reactions_json(reacts.get(e.id, {})),
+            **cli_carry.entry_json(e),
         }
         print(json_text(row), flush=True)
         return
@@ -338,7 +346,7 @@ def _print_entry(
         return  # shown under the message it answers, as the TUI does
     when = local_time(e.ts).strftime("%Y-%m-%d %H:%M")
     body = "(message deleted)" if e.deleted else safe(e.text or "")
-    extra = " (edited)" if e.edited and not e.deleted else ""
+    extra = (" (edited)" if e.edited and not e.deleted else "") + cli_carry.entry_mark(e)
     if e.kind == "reply" and e.ref:
         body = f"↪ {e.ref.hex()[:8]} {body}"
     print(f"{when}  {who(e.author)}: {body}{extra}", flush=True)
@@ -616,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="a parent member to bring along (repeat for each)",
     )
+    cli_carry.add_history_argument(sp)
 
     sp = add("send", cmd_send, "commit a message to the outbox; prints its record id")
     sp.add_argument("circle", metavar="CIRCLE")

@@ -70,6 +70,8 @@ def event_line(profile: Profile, ev: api.Event) -> str | None:
         return (
             f"[{name(ev.circle)}] WARNING {who(ev.author)} equivocated: {ev.reason}; both versions are kept"
         )
+    if isinstance(ev, api.HistoryCarried):
+        return f"[{name(ev.circle)}] {who(ev.author)} carried {ev.count} message(s) from the parent circle"
     if isinstance(ev, api.RecordDropped):
         return f"dropped a record: {ev.reason}"
     if isinstance(ev, api.CommandFailed):

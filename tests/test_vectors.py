@@ -22,6 +22,7 @@ import pytest
 from protocol import (
     actions,
     addrpack,
+    carry,
     circle,
     crypto,
     errors,
@@ -715,3 +716,76 @@ def test_softcap_records_rebuild_and_fold_in_any_order() -> None:
             SOFTCAP["soft_cap_by"],
         )
     assert roster.fold(g, []).soft_cap == SOFTCAP["default_soft_cap"] == 15
+
+
+# -- carried history (carry.json) ----------------------------------------------------------
+
+
+def _carry_entry(part: str, name: str) -> dict[str, Any]:
+    return next(e for e in load("carry.json")[part] if e["name"] == name)
+
+
+def test_hchacha20_draft_vector() -> None:
+    v = load("carry.json")["hchacha20"]
+    got = crypto.hchacha20(bytes.fromhex(v["key_hex"]), bytes.fromhex(v["nonce16_hex"]))
+    assert got.hex() == v["subkey_hex"]
+
+
+def test_carry_record_rebuilds_and_opens_to_the_parents_signed_messages() -> None:
+    v = load("carry.json")
+    pid, cid = bytes.fromhex(v["parent_circle_id_hex"]), bytes.fromhex(v["child_circle_id_hex"])
+    parent_view = CircleView(records.parse(raw(_carry_entry("parent", "genesis"))))
+    msgs = []
+    for e in v["parent"][1:]:
+        rec = records.parse(raw(e))
+        assert isinstance(parent_view.add(rec), Stored) and rec.id.hex() == e["id_hex"]
+        if rec.type == records.MSG:
+            msgs.append(rec)
+    child_g = records.parse(raw(_carry_entry("child", "child_genesis")))
+    assert child_g.id == cid and child_g.body["par"]["c"] == pid
+    view = CircleView(child_g)
+    assert isinstance(view.add(records.parse(raw(_carry_entry("child", "child_invite_bob")))), Stored)
+    e = _carry_entry("child", "carry")
+    inputs = fj(e["inputs"])
+    pkey = fj(_carry_entry("parent", "msg_bob")["inputs"])["epoch_key"]
+    reveals = [carry.reveal_key(pkey, m) for m in msgs]
+    assert [r["reveal_key_hex"] for r in e["reveals"]] == [k.hex() for k in reveals]
+    assert [r["nonce16_hex"] for r in e["reveals"]] == [bytes(m.body["n"])[:16].hex() for m in msgs]
+    assert (
+        e["reveals"][0]["reveal_key_hex"]
+        == crypto.hchacha20(pkey, bytes.fromhex(e["reveals"][0]["nonce16_hex"])).hex()
+    )
+    (rebuilt,) = carry.seal(
+        ident("alice"),
+        cid,
+        view.next_pos(key("alice")),
+        cid,
+        inputs["epoch_key"],
+        inputs["parent"],
+        list(zip(msgs, reveals, strict=True)),
+        inputs["now_ms"],
+        nonces=[inputs["nonce"]],
+    )
+    assert rebuilt.raw.hex() == e["raw_hex"] and rebuilt.id.hex() == e["id_hex"]
+    rec = records.parse(raw(e))
+    assert isinstance(view.add(rec), Stored)
+    assert (
+        crypto.aead_decrypt(
+            inputs["epoch_key"], bytes(rec.body["x"]), bytes(rec.body["n"]), bytes.fromhex(e["aad_hex"])
+        ).hex()
+        == e["plaintext_hex"]
+    )
+    got = carry.open_carry(rec, inputs["epoch_key"], pid)
+    assert [c.record.raw for c in got] == [m.raw for m in msgs]
+    assert [c.content for c in got] == [messages.open_message(m, pkey) for m in msgs]
+    assert [name_of(c.record.author) for c in got] == ["bob", "alice"]
+
+
+@pytest.mark.parametrize("v", load("carry.json")["forged"], ids=lambda v: v["why"])
+def test_forged_carry_records_are_refused_as_documented(v: dict[str, Any]) -> None:
+    doc = load("carry.json")
+    inputs = fj(_carry_entry("child", "carry")["inputs"])
+    rec = records.parse(raw(v))  # the founder's signature itself is good
+    with pytest.raises(errors.ProtocolError) as caught:
+        carry.open_carry(rec, inputs["epoch_key"], bytes.fromhex(doc["parent_circle_id_hex"]))
+    assert (type(caught.value).__name__, str(caught.value)) == (v["error"], v["message"])

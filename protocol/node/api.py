@@ -131,6 +131,8 @@ class ForkCircle(Command):
     circle: bytes
     name: str
     members: tuple[bytes, ...]
+    history: str = "none"
+    """What of the parent's messages the child carries: none, all, last:N or days:D."""
 
 
 @dataclass(frozen=True)
@@ -426,6 +428,15 @@ class Equivocated(Event):
 
 
 @dataclass(frozen=True)
+class HistoryCarried(Event):
+    """A fork's founder carried checked messages of the parent into this circle (a reload shows them)."""
+
+    circle: bytes
+    author: bytes
+    count: int
+
+
+@dataclass(frozen=True)
 class RecordDropped(Event):
     circle: bytes | None
     reason: str
@@ -477,6 +488,9 @@ class HistoryEntry:
     ref: bytes | None
     edited: bool = False
     deleted: bool = False
+    carried_from: bytes | None = None
+    """Set on a message carried into a fork: the parent circle it was written in (its ``id``,
+    ``author``, ``seq`` and ``ts`` are the original's, checked against the author's signature)."""
 
 
 @dataclass(frozen=True)

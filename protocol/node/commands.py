@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Protocol
 
-from protocol import messages
+from protocol import carry, messages
 from protocol.node import api, family, queries
 from protocol.node.events import (
     Dial,
@@ -94,7 +94,8 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
             cid = p.accept_fork(cmd.circle)
             answer: api.Event = api.CircleJoined(rid, cid, _name(p, cid))
         else:
-            cid = p.fork(cmd.circle, cmd.name, list(cmd.members))
+            history = carry.HistoryChoice.parse(cmd.history)
+            cid = p.fork(cmd.circle, cmd.name, list(cmd.members), history=history)
             answer = api.CircleForked(rid, cid, cmd.circle, cmd.name, invited=False)
         relays = [ReachRelay(cid, r.addrs[0]) for r in p.view(cid).roster.relays.values() if r.addrs]
         return [JoinTopic(cid), Emit(answer), KickOutbox(), *relays]

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from protocol import messages, presence, records
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
-from protocol.node import api, commands
+from protocol.node import api, carrying, commands
 from protocol.node.events import (
     Accept,
     CommandArrived,
@@ -327,6 +327,14 @@ class NodeCore:
                 out.append(
                     Emit(api.MessageReceived(circle_id, r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref))
                 )
+            elif r.type == records.CARRY:
+                try:
+                    got = carrying.open_one(self.profile, circle_id, r)
+                except ProtocolError as e:
+                    out += self.drop(circle_id, carrying.refused(circle_id, r, e))
+                    continue
+                if got is not None:
+                    out.append(Emit(api.HistoryCarried(circle_id, r.author, len(got))))
             elif r.type == records.FORK:
                 row = self.profile.store.circle(circle_id)
                 # The child's id is its genesis id: look it up rather than scan every circle.

@@ -23,7 +23,18 @@ from pathlib import Path
 
 import multiaddr
 
-from protocol import actions, addrpack, circle, fork, invitation, messages, records, shorttoken, timeline
+from protocol import (
+    actions,
+    addrpack,
+    carry,
+    circle,
+    fork,
+    invitation,
+    messages,
+    records,
+    shorttoken,
+    timeline,
+)
 from protocol.chain import ChainPos
 from protocol.errors import DecryptError, IdentityError, ProtocolError, RosterError, TokenInvalid
 from protocol.identity import (
@@ -35,7 +46,7 @@ from protocol.identity import (
     parse_peer_id,
     peer_id,
 )
-from protocol.node import api, inherit
+from protocol.node import api, carrying, inherit
 from protocol.node.ingest import decode_bundle, encode_bundle
 from protocol.node.ledger import ImportReport, Ledger, admit
 from protocol.node.paths import ProfilePaths
@@ -377,8 +388,17 @@ class Profile:
                 inherit.level(self, row.parent, child_id)
         return child_id
 
-    def fork(self, parent_id: bytes, name: str, members: list[bytes]) -> bytes:
+    def fork(
+        self,
+        parent_id: bytes,
+        name: str,
+        members: list[bytes],
+        *,
+        history: carry.HistoryChoice = carry.NO_HISTORY,
+    ) -> bytes:
+        """Fork ``parent_id``; ``history``: what of the parent's messages the child carries."""
         view = self.view(parent_id)
+        carried = carrying.to_carry(self, parent_id, history, self._now_ms())
         f = fork.create(self.identity, view.roster, view.next_pos(self.me), name, members, self._now_ms())
         cid = f.child.circle_id
         with self.store.tx():
@@ -388,6 +408,18 @@ class Profile:
                 self.ledger.commit_own(inv)
             self.store.add_epoch_key(cid, cid, self.ledger.seal(f.child.epoch_key))
             self.ledger.commit_own(f.fork_record)
+            pos = self.view(cid).next_pos(self.me)
+            for r in carry.seal(
+                self.identity,
+                cid,
+                pos,
+                cid,
+                f.child.epoch_key,
+                parent_id,
+                carried,
+                f.child.genesis.body["ts"],
+            ):
+                self.ledger.commit_own(r)
             inherit.pins(self, parent_id, cid)  # reachable through the parent's relays at once
             inherit.level(self, parent_id, cid)
         return cid
@@ -504,10 +536,18 @@ class Profile:
                 entries[r.id] = LogEntry(r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref)
             elif c.ref is not None:
                 changes.append(timeline.Change(c.kind, r.author, c.ts, c.ref, c.text))
+        for got in carrying.carried(self, circle_id):  # a fork's carried history, checked and marked
+            r, m = got.record, got.content
+            if m.kind not in timeline.CHANGES:
+                entries[r.id] = LogEntry(
+                    r.id, r.author, r.seq, m.ts, m.kind, m.text, m.ref, carried_from=r.circle
+                )
+            elif m.ref is not None:
+                changes.append(timeline.Change(m.kind, r.author, m.ts, m.ref, m.text))
         shown = {e.id: (e.author, e.text) for e in entries.values() if e.kind in timeline.READABLE}
         for mid, v in timeline.fold(shown, changes).items():  # the TUI folds live messages the same way
             entries[mid] = replace(entries[mid], text=v.text, edited=v.edited, deleted=v.deleted)
-        return sorted(entries.values(), key=lambda e: (e.ts, e.author, e.seq))
+        return sorted(entries.values(), key=lambda e: (e.carried_from is None, e.ts, e.author, e.seq))
 
     # moving records between profiles without a network --------------------
     def export(self, circle_ids: Iterable[bytes]) -> bytes:

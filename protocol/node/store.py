@@ -668,8 +668,9 @@ class Store:
             ids = [
                 (r[0],)
                 for r in db.execute(
-                    "SELECT id FROM records WHERE circle = ? AND author = ? AND seq > ? AND type IN (?, ?)",
-                    (circle_id, author, cut, records.MSG, records.FORK),
+                    "SELECT id FROM records WHERE circle = ? AND author = ? AND seq > ? "
+                    "AND type IN (?, ?, ?)",
+                    (circle_id, author, cut, records.MSG, records.FORK, records.CARRY),
                 )
             ]
             db.executemany("DELETE FROM outbox WHERE record = ?", ids)

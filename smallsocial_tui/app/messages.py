@@ -152,6 +152,10 @@ class Equivocated(NodeMessage[api.Equivocated]):
     EVENT = api.Equivocated
 
 
+class HistoryCarried(NodeMessage[api.HistoryCarried]):
+    EVENT = api.HistoryCarried
+
+
 # circles and their members -------------------------------------------------------------
 class CircleAdded(NodeMessage[E]):
     """A circle appeared in my list (created, joined, forked): the overview is loaded again."""

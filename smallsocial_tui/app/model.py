@@ -31,6 +31,8 @@ class Row:
     pending: bool = False
     changed_at: int | None = None
     """The author's time of the newest edit or delete applied live (see :class:`timeline.Version`)."""
+    carried: bool = False
+    """Carried into this fork from its parent (its author and time are the original's)."""
 
     def react(self, author: bytes, emoji: str) -> None:
         who = self.reactions.setdefault(emoji, [])
@@ -55,7 +57,9 @@ class History:
         h.missing = ev.missing
         h.loaded = True
         for e in ev.entries:
-            h.apply(e.id, e.author, e.ts, e.kind, e.text, e.ref, edited=e.edited, deleted=e.deleted)
+            row = h.apply(e.id, e.author, e.ts, e.kind, e.text, e.ref, edited=e.edited, deleted=e.deleted)
+            if row is not None and e.carried_from is not None and row.id == e.id:
+                row.carried = True
         return h
 
     def apply(

@@ -27,8 +27,8 @@ from proto_kit import (
     roster_body,
 )
 
-from protocol import actions, crypto, fork, invitation, messages, presence, records, sync, wire
-from protocol.chain import Duplicate
+from protocol import actions, carry, crypto, fork, invitation, messages, presence, records, sync, wire
+from protocol.chain import ChainPos, Duplicate
 from protocol.errors import DecodeError, ProtocolError, SchemaError, TokenError
 from protocol.records import Record
 from protocol.roster import fold
@@ -59,6 +59,12 @@ def sample() -> tuple[World, dict[str, Record], str]:
     made = fork.create(ALICE, w.roster, w.pos(ALICE), "side", [BOB.public_key], NOW_MS)
     out["fork"] = made.fork_record
     w.add(made.fork_record)
+    child, last = made.child, made.invites[-1]
+    reveal = carry.reveal_key(w.keys[w.cid], out["msg"])
+    (out["carry"],) = carry.seal(
+        ALICE, child.circle_id, ChainPos(last.seq + 1, last.id), child.circle_id, child.epoch_key,
+        w.cid, [(out["msg"], reveal)], NOW_MS,
+    )  # fmt: skip
     rm, rk = w.remove(ALICE, CAROL)
     out["remove"], out["rekey"] = rm, rk.record
     out["leave"] = actions.leave(BOB, w.roster, w.pos(BOB), NOW_MS)
@@ -75,6 +81,7 @@ def fresh_view() -> CircleView:
 RECORD_TYPES = [
     "genesis", "invite", "join", "remove", "leave", "role", "rekey", "pin", "fork", "msg", "presence",
     "softcap",
+    "carry",
 ]  # fmt: skip
 
 

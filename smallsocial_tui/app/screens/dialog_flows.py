@@ -99,8 +99,10 @@ class DialogFlows:
         dialog = ForkDialog(st.circle_name(circle), choices, fork, name=name, chosen=chosen)
         self.host.app.push_screen(dialog, self._open_new)
 
-    async def _fork(self, circle: bytes, name: str, members: tuple[bytes, ...]) -> api.CircleForked:
-        return await self.host.link.ask(api.ForkCircle(circle, name, members), api.CircleForked)
+    async def _fork(
+        self, circle: bytes, name: str, members: tuple[bytes, ...], history: str = "none"
+    ) -> api.CircleForked:
+        return await self.host.link.ask(api.ForkCircle(circle, name, members, history), api.CircleForked)
 
     def _open_new(self, circle: bytes | None) -> None:
         """A dialog's result: the circle I joined or forked (None: closed), to list and open."""

@@ -394,6 +394,11 @@ class MainScreen(Screen[None]):
             self.link.submit(api.LoadMembers(ev.circle))
             self.link.submit(api.LoadHistory(ev.circle))
 
+    def on_history_carried(self, message: messages.HistoryCarried) -> None:
+        """A fork's carried history arrived: shown first, so the loaded history is read again."""
+        if message.event.circle in self.state.histories:
+            self.link.submit(api.LoadHistory(message.event.circle))
+
     def on_message_received(self, message: messages.MessageReceived) -> None:
         ev, st = message.event, self.state
         hist = st.histories.get(ev.circle)

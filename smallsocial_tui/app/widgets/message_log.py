@@ -209,7 +209,7 @@ class MessageLog(ScrollView, can_focus=True):
         text = row.text or ""
         if row.deleted:
             return n + 1
-        extra = (9 if row.edited else 0) + (2 if row.pending else 0)
+        extra = (9 if row.edited else 0) + (2 if row.pending else 0) + (10 if row.carried else 0)
         plain = text.isascii() and text.isprintable() and not text.startswith("/me ")
         if plain and len(text) + extra <= self._body_width:
             return n + 1
@@ -227,6 +227,8 @@ class MessageLog(ScrollView, can_focus=True):
             body = Text(safe(text, keep_newlines=True))
         if row.edited and not row.deleted:
             body.append(" (edited)", _DIM)
+        if row.carried:
+            body.append(" (carried)", _DIM)
         if row.pending:
             body.append(" …", _DIM)
         width = self._body_width
