@@ -37,6 +37,10 @@ from smallsocial_tui.text import safe, safe_name
 __all__ = ["Demo", "DemoError", "run_demo"]
 
 
+CARRIED = 20
+"""Messages the demo's side circle carries from the main one (``--history last:20``)."""
+
+
 class Demo:
     """The demo's world and its bots, without a front end."""
 
@@ -68,7 +72,14 @@ class Demo:
         w.start_friends()
         forker, *others = w.friend_names
         members = [w.people[others[0]].key] if others else []
-        plan = ForkPlan(self.fork_after, [*members, w.you.key])
+        size = len(w.friend_names) + 1
+        plan = ForkPlan(
+            self.fork_after,
+            [*members, w.you.key],
+            history=f"last:{CARRIED}",
+            note=f"we're {size} here and this circle's soft cap is {w.soft_cap}: rather than grow it, "
+            f"I'm forking a side circle and bringing our last {CARRIED} messages along",
+        )
         for name in w.friend_names:
             p = w.people[name]
             bot = Bot(name, p.root, p.key, w.circle, w.you.key, self.config, plan if name == forker else None)

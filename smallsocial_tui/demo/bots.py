@@ -2,8 +2,9 @@
 
 A :class:`Bot` watches its node's events (messages, fork invitations), and every
 few seconds says something from a list of friendly lines, answers someone
-(more readily when it is "you"), or reacts. One bot forks a side circle with
-another friend and "you" after a while; the friend it brings along accepts and
+(more readily when it is "you"), or reacts. One bot (the founder) forks a side circle
+with another friend and "you" after a while, since the circle is past its soft cap,
+carrying the last messages along; the friend it brings along accepts and
 chats there too. Everything goes through the same control socket the CLI
 uses (``send``, ``fork``, ``accept_fork``, ``react``), never around the node.
 """
@@ -80,6 +81,10 @@ class ForkPlan:
     after: float
     members: list[str]
     name: str = SIDE_NAME
+    history: str = "none"
+    """What of the circle's messages the side circle carries (``api.ForkCircle.history``)."""
+    note: str = ""
+    """Said in the circle just before forking (why the fork, what it carries)."""
 
 
 @dataclass
@@ -214,8 +219,11 @@ class Bot(threading.Thread):
 
     def _fork(self) -> None:
         assert self.fork_plan is not None
-        members = tuple(parse_peer_id(m) for m in self.fork_plan.members)
-        reply = self._request(api.ForkCircle(bytes.fromhex(self.circle), self.fork_plan.name, members))
+        plan = self.fork_plan
+        members = tuple(parse_peer_id(m) for m in plan.members)
+        if plan.note:
+            self._send(self.circle, plan.note)
+        reply = self._request(api.ForkCircle(bytes.fromhex(self.circle), plan.name, members, plan.history))
         self.forked = str(reply.get("circle", "")) if reply["ok"] else ""
         if self.forked:
             self.side = self.forked

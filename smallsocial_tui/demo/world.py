@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from protocol.node import family
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
 from protocol.node.reach import ENV as DISCOVERY_ENV
@@ -92,6 +93,8 @@ class DemoWorld:
         if not 1 <= friends <= len(FRIEND_NAMES):
             raise DemoError(f"The demo has 1 to {len(FRIEND_NAMES)} friends.")
         self.friend_names = list(FRIEND_NAMES[:friends])
+        self.soft_cap = max(2, friends)
+        """The demo circle's soft cap: one below its size (the friends and you), at least 2."""
         self.keep = keep
         self.data_dir = Path(tempfile.mkdtemp(prefix="smallsocial-demo-"))
         self.people: dict[str, Person] = {}
@@ -129,6 +132,9 @@ class DemoWorld:
             # each store starts with the whole roster, before any node runs.
             for n in names[1:]:
                 founder.import_bundle(profiles[n].export([cid]))
+            # A soft cap one below the circle's size: the circle is past it from the start, so
+            # the founder's bot forks (with the recent history) instead of growing it.
+            family.set_soft_cap(founder, cid, self.soft_cap)
             everything = founder.export([cid])
             for n in names[1:]:
                 profiles[n].import_bundle(everything)

@@ -42,6 +42,17 @@ def test_friends_chat_fork_and_everything_goes_away() -> None:
         wait_until(fork_arrived, 30, "the side circle forked to you")
         child = next(c for c in cli(data_dir, "you", "circle", "list") if c["parent"] == main["id"])
         assert child["status"] == "invited"
+        # The circle was past its soft cap (set by its founder), so the fork carries history.
+        assert cli(data_dir, "you", "circle", "cap", main["id"])["soft_cap"] == demo.world.soft_cap == 2
+        cli(data_dir, "you", "join", child["id"])
+
+        def carried() -> list[dict[str, object]]:
+            rows = cli(data_dir, "you", "log", child["id"])
+            return [e for e in rows if e.get("carried_from") == main["id"]]
+
+        wait_until(lambda: bool(carried()), 30, "the side circle's carried messages at you")
+        parent_ids = {e["id"] for e in cli(data_dir, "you", "log", main["id"])}
+        assert {e["id"] for e in carried()} <= parent_ids  # the parent's own messages, by their ids
         all_pids = demo.world.pids()
         assert len(all_pids) == 3
     finally:
