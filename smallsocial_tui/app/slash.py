@@ -10,7 +10,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("NAME", "start a new circle"),
     "invite": ("[KEY]", "invite someone by their key (opens the invite dialog)"),
     "join": ("[TOKEN]", "join a circle with an invitation token"),
-    "fork": ("[NAME @member …]", "fork a side circle with some of this circle's members"),
+    "fork": (
+        "[NAME @member … [--history last:N|days:D|all]]",
+        "fork a side circle with some of this circle's members (and, if you like, recent history)",
+    ),
     "accept": ("", "accept the fork invitation of the selected circle"),
     "remove": ("@member", "remove a member from this circle (asks about the circles under it)"),
     "role": ("@member admin|member", "make a member an admin or a plain member (admins only)"),

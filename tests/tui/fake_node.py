@@ -127,7 +127,7 @@ class FakeNode:
                     rid, me, self.me.peer_id, self.name, ("/ip4/127.0.0.1/tcp/4001",),
                     tuple(
                         api.CircleSummary(c.id, c.name, c.parent, c.status, len(c.members), 1,
-                                          c.unread, c.mentions, c.relays, c.notify)
+                                          c.unread, c.mentions, c.relays, notify=c.notify)
                         for c in self.circles.values()
                     ),
                     tuple(self.contacts.items()), tuple(sorted(self.connected)),

@@ -111,7 +111,22 @@ async def test_fork_by_command(profile_paths: ProfilePaths) -> None:
         await pilot.press(*"/fork quiet room @carol", "enter")
         await wait_for(pilot, lambda: bool(node.sent(api.ForkCircle)))
         cmd = node.sent(api.ForkCircle)[-1]
-        assert cmd.name == "quiet room" and cmd.members == (ids["carol"],)
+        assert cmd.name == "quiet room" and cmd.members == (ids["carol"],) and cmd.history == "none"
+
+
+async def test_fork_by_command_with_history(profile_paths: ProfilePaths) -> None:
+    node, ids = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        await wait_for(pilot, lambda: ids["friends"] in app.state.members)
+        await pilot.press(*"/fork trip --history weeks:2 @carol", "enter")
+        await pilot.pause(0.3)
+        assert not node.sent(api.ForkCircle)  # refused with a sentence, nothing sent
+        await pilot.press(*"/fork trip --history Last:5 @carol", "enter")
+        await wait_for(pilot, lambda: bool(node.sent(api.ForkCircle)))
+        cmd = node.sent(api.ForkCircle)[-1]
+        assert (cmd.name, cmd.members, cmd.history) == ("trip", (ids["carol"],), "last:5")
 
 
 async def test_accept_a_fork_invitation(profile_paths: ProfilePaths) -> None:

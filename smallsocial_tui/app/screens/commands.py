@@ -14,6 +14,7 @@ from functools import partial
 
 from textual.app import SystemCommand
 
+from protocol import carry
 from protocol.errors import ProtocolError
 from protocol.identity import parse_peer_id, peer_id
 from protocol.node import api
@@ -141,6 +142,16 @@ class Commands:
         if circle is None:
             return
         words = args.split()
+        history = "none"
+        if "--history" in words:  # /fork NAME @member … --history last:20 (as the CLI's fork)
+            i = words.index("--history")
+            history = words[i + 1] if i + 1 < len(words) else ""
+            del words[i : i + 2]
+            try:
+                carry.HistoryChoice.parse(history)
+            except ValueError as e:
+                self.host.notify(str(e), severity="warning", markup=False)
+                return
         name = " ".join(w for w in words if not w.startswith("@"))
         members = []
         for w in (w for w in words if w.startswith("@")):
@@ -154,7 +165,7 @@ class Commands:
         if not name:
             self.host.notify("Give the fork a name: /fork NAME @member …", severity="warning")
             return
-        self.host.link.submit(api.ForkCircle(circle, name, tuple(members)))
+        self.host.link.submit(api.ForkCircle(circle, name, tuple(members), history.strip().lower()))
 
     def slash_accept(self, args: str) -> None:
         if self.host.current is not None:
