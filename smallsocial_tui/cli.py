@@ -139,7 +139,10 @@ def cmd_id(args: argparse.Namespace) -> None:
 
 
 def _tree(
-    circles: list[CircleInfo], cmd: str = "smallsocial", counts: dict[bytes, tuple[int, int]] | None = None
+    circles: list[CircleInfo],
+    cmd: str = "smallsocial",
+    counts: dict[bytes, tuple[int, int]] | None = None,
+    levels: dict[bytes, str] | None = None,
 ) -> str:
     ids = {c.id for c in circles}
     kids: dict[bytes | None, list[CircleInfo]] = {}
@@ -163,6 +166,8 @@ def _tree(
             unread, mentions = (counts or {}).get(c.id, (0, 0))
             if unread:
                 status += f", {unread} unread" + (f", {mentions} mentioning you" if mentions else "")
+            if (level := (levels or {}).get(c.id, "quiet")) != "quiet":
+                status += f", {level}"
             lines.append(f"{prefix}{branch}{safe_name(c.name)}  {c.id.hex()[:12]}  ({status})")
             walk(c.id, prefix + ("" if parent is None else ("   " if last else "│  ")))
 
@@ -189,11 +194,15 @@ def cmd_circle_list(args: argparse.Namespace) -> None:
     profile = _open(args)
     circles = profile.circles()
     counts = _unread(profile, circles)
+    levels = profile.store.notify_levels()
     rows = [
-        _circle_json(c) | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
+        _circle_json(c)
+        | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
+        | {"notify": levels.get(c.id, "quiet")}
         for c in circles
     ]
-    _emit(args, rows, _tree(circles, _me_cmd(args), counts) if circles else "No circles yet.")
+    text = _tree(circles, _me_cmd(args), counts, levels) if circles else "No circles yet."
+    _emit(args, rows, text)
 
 
 def cmd_members(args: argparse.Namespace) -> None:

@@ -50,6 +50,10 @@ def test_subtree_commands_offline(tmp_path: Path) -> None:
     p = Profile.open(resolve(str(tmp_path), "alice"))
     assert p.store.notify_levels() == {bytes.fromhex(friends): "loud", bytes.fromhex(deeper): "muted"}
     p.close()
+    listed = {c["id"]: c["notify"] for c in alice.json("circle", "list")}
+    assert (listed[friends], listed[side], listed[deeper]) == ("loud", "quiet", "muted")
+    tree = alice.run("circle", "list").stdout
+    assert ", loud)" in tree and ", muted)" in tree
     bad = alice.run("notify", "friends", "shouty", ok=False)  # a usage mistake: argparse, exit 2
     assert bad.returncode == 2 and "choose from 'loud', 'quiet', 'muted'" in bad.stderr
     assert "No circle matches" in alice.fails("mute", "nowhere")
