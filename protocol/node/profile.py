@@ -243,10 +243,20 @@ class Profile:
         return "Waiting for the circle's history to confirm your invitation; what you write is sent then."
 
     def contacts(self, circle_id: bytes) -> tuple[bytes, ...]:
-        """Whom I may sync a circle with before its roster confirms my join: the keys my short
-        token named (its inviter, the peers of its addresses). Empty once confirmed."""
+        """Whom I may sync a circle with beyond its roster: before the roster confirms a join I
+        made with a short token, the keys the token named (its inviter, the peers of its
+        addresses); for a fork whose roster I hold names no relay yet, the relays pinned to its
+        parent (the forker pins them to the child at once, docs/protocol.md 12), so an invitee
+        who reaches only a relay gets in. Empty otherwise."""
         ticket = self.store.ticket(circle_id)
-        return ticket.contacts if ticket is not None else ()
+        if ticket is not None:
+            return ticket.contacts
+        row = self.store.circle(circle_id)
+        if row is None or row.parent is None or row.status != "member" or self.view(circle_id).roster.relays:
+            return ()
+        if self.store.circle(row.parent) is None:
+            return ()
+        return tuple(self.view(row.parent).roster.relays)
 
     # actions ---------------------------------------------------------------
     def new_circle(self, name: str, *, parent: tuple[bytes, bytes] | None = None) -> circle.NewCircle:
