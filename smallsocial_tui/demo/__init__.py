@@ -106,7 +106,10 @@ class _Terminated(BaseException):
 
 @contextlib.contextmanager
 def _exit_on_signals() -> Iterator[None]:
-    """Turn SIGTERM/SIGHUP into an exception in the main thread, so clean-up runs."""
+    """Turn SIGTERM/SIGHUP into an exception in the main thread, so clean-up runs.
+
+    Ctrl-C raises KeyboardInterrupt, even when the demo was started with SIGINT ignored.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -120,6 +123,10 @@ def _exit_on_signals() -> Iterator[None]:
 
     sigs = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     old = {s: signal.signal(s, handler) for s in sigs}
+    # The demo says "Press Ctrl-C to stop". A shell that starts a program in the
+    # background (a script's `&`, a CI runner) hands it SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt: Ctrl-C, or `kill -INT`, would do nothing.
+    old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:

@@ -98,10 +98,15 @@ def _read_until(proc: subprocess.Popen[str], lines: list[str], want: str) -> Non
         ),
         # `smallsocial demo` without a terminal prints instead of opening the TUI; ctrl-c ends it
         (signal.SIGINT, 0, ["-m", "smallsocial_tui", "demo", "--friends", "1"]),
+        # ... even when started the way a shell starts a background job (`demo &` in a
+        # script, a CI runner): with SIGINT ignored, which Python would keep
+        (signal.SIGINT, 0, ["-m", "smallsocial_tui", "demo", "--friends", "1", "--sigint-ignored"]),
     ],
 )
 def test_killing_the_demo_cleans_up(sig: int, code: int, args: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMALLSOCIAL_")}
+    ignored = "--sigint-ignored" in args
+    args = [a for a in args if a != "--sigint-ignored"]
     proc = subprocess.Popen(
         [sys.executable, *args],
         stdin=subprocess.DEVNULL,
@@ -109,6 +114,7 @@ def test_killing_the_demo_cleans_up(sig: int, code: int, args: list[str]) -> Non
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None,
     )
     lines: list[str] = []
     try:
