@@ -38,7 +38,12 @@ FRESH_S = 10.0
 
 
 class LeanGossipSub(GossipSub):
-    """GossipSub whose ``publish`` queues for the identify race only peers that may be in it."""
+    """GossipSub whose ``publish`` queues for the identify race only peers that may be in it.
+
+    ``lean = False`` keeps py-libp2p's ``publish`` (the benchmarks' bare gossipsub).
+    """
+
+    lean = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -62,6 +67,9 @@ class LeanGossipSub(GossipSub):
 
     async def publish(self, msg_forwarder: ID, pubsub_msg: rpc_pb2.Message) -> None:
         """``GossipSub.publish`` of py-libp2p 0.8.1, in its order; the pending queue as above."""
+        if not self.lean:
+            await super().publish(msg_forwarder, pubsub_msg)
+            return
         if not self._check_spam_protection(msg_forwarder, pubsub_msg):
             return
         if not self._check_equivocation(pubsub_msg):

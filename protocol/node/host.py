@@ -182,9 +182,10 @@ LIBP2P_DEFAULT = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
 
 
 def make_gossipsub(
-    degree: int = 24, protocols: tuple[str, ...] = MESHSUB, *, flood_publish: bool = False
+    degree: int = 24, protocols: tuple[str, ...] = MESHSUB, *, flood_publish: bool = False, lean: bool = True
 ) -> GuardedGossipSub:
-    """Gossipsub with the settings LIBP2P.md calls for; ``flood_publish``: see ``GuardedGossipSub``."""
+    """Gossipsub with the settings LIBP2P.md calls for; ``flood_publish``: see ``GuardedGossipSub``;
+    ``lean``: forwarding without py-libp2p's queue per connected peer (:mod:`.fwdcost`)."""
     gossipsub = GuardedGossipSub(
         protocols=[TProtocol(p) for p in protocols],
         degree=degree,
@@ -198,6 +199,7 @@ def make_gossipsub(
         min_mesh_diversity_ips=1,
     )
     gossipsub.flood_publish = flood_publish
+    gossipsub.lean = lean
     return gossipsub
 
 
