@@ -37,7 +37,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from protocol import records
 from protocol.identity import Identity, parse_peer_id
-from protocol.node import keepalive, muxcost, rpccost
+from protocol.node import keepalive, muxcost, rpccost, taskcost
 from protocol.node.guard import (
     Charge,
     GuardedGossipSub,
@@ -224,9 +224,11 @@ def make_pubsub(
 
     ``charge`` hears of peers that sent bad bytes; ``may_know`` says who may learn of a
     topic and get its messages (default: anyone, for test peers and benchmarks). Its host
-    checks each peer's signed peer record once and reuses its own (:mod:`.rpccost`).
+    checks each peer's signed peer record once and reuses its own (:mod:`.rpccost`); its task
+    per received message no longer walks every task (:mod:`.taskcost`, process-wide).
     """
     rpccost.install(host)
+    taskcost.install()
     return GuardedPubsub(
         host, router, msg_id_constructor=message_id, charge=charge or _no_charge, may_know=may_know or anyone
     )
