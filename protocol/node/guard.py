@@ -42,12 +42,12 @@ from typing import Any
 import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
-from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.rpc_queue import RpcQueue
 
 from protocol import records
+from protocol.node.fwdcost import LeanGossipSub
 
 LOG = logging.getLogger("smallsocial.node.guard")
 
@@ -242,7 +242,7 @@ class GuardedPubsub(Pubsub):
         await self.router.publish(forwarder, msg)
 
 
-class GuardedGossipSub(GossipSub):
+class GuardedGossipSub(LeanGossipSub):
     """GossipSub that meshes only with peers its pubsub's ``may_know`` admits for the topic.
 
     With ``flood_publish``, what it publishes itself goes to every peer of the topic, not

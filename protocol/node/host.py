@@ -37,7 +37,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 
 from protocol import records
 from protocol.identity import Identity, parse_peer_id
-from protocol.node import keepalive, muxcost, rpccost
+from protocol.node import keepalive, muxcost, rpccost, taskcost
 from protocol.node.guard import (
     Charge,
     GuardedGossipSub,
@@ -182,9 +182,10 @@ LIBP2P_DEFAULT = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
 
 
 def make_gossipsub(
-    degree: int = 24, protocols: tuple[str, ...] = MESHSUB, *, flood_publish: bool = False
+    degree: int = 24, protocols: tuple[str, ...] = MESHSUB, *, flood_publish: bool = False, lean: bool = True
 ) -> GuardedGossipSub:
-    """Gossipsub with the settings LIBP2P.md calls for; ``flood_publish``: see ``GuardedGossipSub``."""
+    """Gossipsub with the settings LIBP2P.md calls for; ``flood_publish``: see ``GuardedGossipSub``;
+    ``lean``: forwarding without py-libp2p's queue per connected peer (:mod:`.fwdcost`)."""
     gossipsub = GuardedGossipSub(
         protocols=[TProtocol(p) for p in protocols],
         degree=degree,
@@ -198,6 +199,7 @@ def make_gossipsub(
         min_mesh_diversity_ips=1,
     )
     gossipsub.flood_publish = flood_publish
+    gossipsub.lean = lean
     return gossipsub
 
 
@@ -222,9 +224,11 @@ def make_pubsub(
 
     ``charge`` hears of peers that sent bad bytes; ``may_know`` says who may learn of a
     topic and get its messages (default: anyone, for test peers and benchmarks). Its host
-    checks each peer's signed peer record once and reuses its own (:mod:`.rpccost`).
+    checks each peer's signed peer record once and reuses its own (:mod:`.rpccost`); its task
+    per received message no longer walks every task (:mod:`.taskcost`, process-wide).
     """
     rpccost.install(host)
+    taskcost.install()
     return GuardedPubsub(
         host, router, msg_id_constructor=message_id, charge=charge or _no_charge, may_know=may_know or anyone
     )

@@ -81,7 +81,8 @@ def worker_gossip(cfg: dict[str, Any]) -> None:
 
     async def main() -> None:
         host = make_host(Identity.generate(), [LOOPBACK], update_per_read=True)  # py-libp2p's yamux default
-        gs = make_gossipsub(protocols=LIBP2P_DEFAULT)  # bare: py-libp2p's own offer, meshsub/1.2.0 first
+        # bare: py-libp2p's own offer (meshsub/1.2.0 first) and its own publish
+        gs = make_gossipsub(protocols=LIBP2P_DEFAULT, lean=False)
         ps = Pubsub(host, gs)
         stored: list[bytes] = []
         counters: Counter[str] = Counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 from protocol import circle, crypto, presence, records
 from protocol.identity import Identity
 from protocol.node import api, queries
-from protocol.node.core import HINT_DELAY, SUSPECT, NodeCore
+from protocol.node.core import HINT_DELAY, HINT_EVERY, SUSPECT, NodeCore
 from protocol.node.events import (
     Accept,
     CommandArrived,
@@ -166,6 +167,29 @@ def test_the_outbox_nudges_peers_to_pull_once_a_second(
     core.handle(PeerWent(other), 12.0)
     assert core.handle(OutboxDrained(frozenset({c})), 20.0) == [Wake(20.0 + HINT_DELAY)]
     assert core.handle(Tick(), 21.0) == [Pull(PEER, c)]
+
+
+def test_a_member_that_keeps_sending_nudges_at_most_every_few_seconds_and_still_after_its_last(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    """Each nudge is a sync stream to every peer (a relay serves one per sending member)."""
+    alice, _, _, c = world
+    core = NodeCore(alice)
+    core.handle(PeerCame(PEER), 0.0)
+    pulls: list[float] = []
+    t, wake = 10.0, None
+    while t < 30.0:  # one message a second, the outbox drained after each
+        for e in core.handle(OutboxDrained(frozenset({c})), t):
+            wake = e.at if isinstance(e, Wake) else wake
+        if wake is not None and wake <= t + 1.0 and core.handle(Tick(), wake):
+            pulls.append(wake)
+            wake = None
+        t += 1.0
+    assert pulls[0] == 10.0 + HINT_DELAY  # the first as before
+    assert all(b - a >= HINT_EVERY for a, b in itertools.pairwise(pulls)), pulls
+    assert len(pulls) <= 1 + 20.0 / HINT_EVERY  # was one every second or two
+    assert wake is not None and wake <= pulls[-1] + HINT_EVERY  # the tail: nudged, at most that late
+    assert core.handle(Tick(), wake) == [Pull(PEER, c)]
 
 
 def test_a_relay_refuses_messages_past_its_quota(
