@@ -176,7 +176,7 @@ def make_host(
 MESHSUB = (PROTOCOL_ID_V11, PROTOCOL_ID)
 """The gossipsub versions a node offers. Not meshsub/1.2.0: with it py-libp2p sends each mesh
 peer an IDONTWANT control RPC, with its signed peer record, before every message it publishes
-or forwards (docs/performance.md, "py-libp2p's cost per message")."""
+or forwards (docs/performance.md, "Node against bare gossipsub")."""
 LIBP2P_DEFAULT = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
 """What py-libp2p offers by default: the benchmarks' bare gossipsub keeps it."""
 

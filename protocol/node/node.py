@@ -61,7 +61,7 @@ class Node:
     mesh_degree = 3
     """Mesh peers per circle. A member publishes to every peer of the circle (flood publish), so
     forwarding only repairs what a member could not get from the sender: a small mesh keeps the
-    copies of each message down (docs/performance.md, "py-libp2p's cost per message")."""
+    copies of each message down (docs/performance.md, "Node against bare gossipsub")."""
 
     def __init__(
         self,
