@@ -132,7 +132,9 @@ def test_index_file_is_private_and_can_be_deleted(tmp_path: Path) -> None:
     assert texts(again, "picnic") == ["secret [picnic]"]  # rebuilt from the store
 
 
-def test_backfill_goes_in_batches_and_says_what_waits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backfill_goes_in_batches_and_says_what_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     alice, _, c = pair(tmp_path)
     for i in range(30):
         alice.send_text(c, f"note {i}")
