@@ -90,10 +90,12 @@ class LoadOverview(Command):
 
 @dataclass(frozen=True)
 class LoadHistory(Command):
-    """Answered by ``HistoryLoaded``: the newest ``limit`` messages of a circle."""
+    """Answered by ``HistoryLoaded``: the newest ``limit`` messages of a circle (more when
+    ``around`` is older: from a few before that message to the newest, so it can be shown)."""
 
     circle: bytes
     limit: int = 10_000
+    around: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
     if isinstance(cmd, api.LoadOverview):
         return [Emit(queries.overview(p, rid, ctx.public_addrs(), sorted(ctx.connected)))]
     if isinstance(cmd, api.LoadHistory):
-        return [Emit(queries.history(p, rid, cmd.circle, cmd.limit))]
+        return [Emit(queries.history(p, rid, cmd.circle, cmd.limit, cmd.around))]
     if isinstance(cmd, api.SearchMessages):
         return [Emit(search.answer(p, rid, cmd.text, cmd.circle, cmd.limit))]
     if isinstance(cmd, api.LoadMembers):

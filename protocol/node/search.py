@@ -220,9 +220,7 @@ class SearchIndex:
             return
         if self.db.execute("SELECT 1 FROM msgs WHERE circle = ? AND id = ?", (cid, rec.id)).fetchone():
             return
-        rowid = max(0, min(c.ts, 2**52)) * TIES + int.from_bytes(rec.id[:2]) % TIES
-        while self.db.execute("SELECT 1 FROM msgs WHERE rowid = ?", (rowid,)).fetchone():
-            rowid += 1
+        rowid = self._free_rowid(max(0, min(c.ts, 2**52)) * TIES, rec.id)
         self.db.execute(
             "INSERT INTO msgs (rowid, circle, id, src, author, ts, kind, carried_from) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -235,6 +233,18 @@ class SearchIndex:
         ).fetchall()
         if waiting:
             self._revise(cid, rec.id, [timeline.Change(*w) for w in waiting])
+
+    def _free_rowid(self, base: int, record_id: bytes) -> int:
+        """A free rowid at ``base`` (an author time times :data:`TIES`): a slot picked by the id,
+        else the one after the highest taken from ``base`` on (ties stay in time order)."""
+        rowid = base + int.from_bytes(record_id[:2]) % TIES
+        while self.db.execute("SELECT 1 FROM msgs WHERE rowid = ?", (rowid,)).fetchone():
+            top = self.db.execute(
+                "SELECT max(rowid) FROM msgs WHERE rowid >= ? AND rowid < ?", (rowid, base + TIES)
+            ).fetchone()[0]
+            rowid = int(top) + 1  # past base + TIES only when a millisecond holds 1,024 messages
+            base = rowid
+        return rowid
 
     def _put_text(self, rowid: int, text: str | None) -> None:
         self.db.execute("INSERT INTO fts (rowid, text) VALUES (?, ?)", (rowid, searchtext.clean(text or "")))
