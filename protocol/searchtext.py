@@ -13,6 +13,7 @@ The rules:
 - The last word is a prefix (``hel`` finds ``hello``), unless it was quoted or the text
   ends with a space.
 - ``"two words"`` is a phrase: those tokens next to each other, in that order.
+- Control characters are spaces (a NUL would end the query inside SQLite).
 - A term with no letter or digit (``-``, ``?!``) is not searched for; text with no
   searchable term at all is a :class:`SearchTextError` with one sentence.
 """
@@ -49,6 +50,7 @@ def fts_query(text: str) -> str:
     if len(text) > MAX_QUERY:
         raise SearchTextError(f"Search for at most {MAX_QUERY} characters.")
     parts: list[tuple[str, bool]] = []  # (term, typed as a phrase)
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)  # NUL ends C strings
     for m in _TERM.finditer(text):
         phrase, word = m.group(1), m.group(2)
         term = " ".join((phrase if phrase is not None else word).split())

@@ -118,6 +118,7 @@ class SearchIndex:
         db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA secure_delete=ON")  # a deleted message's row is overwritten, not left free
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, VERSION):
             LOG.info("search index version %s: rebuilt", version)
