@@ -31,14 +31,14 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from protocol import display, messages, records, searchtext, timeline
 from protocol.errors import ProtocolError
 from protocol.node import api, carrying
-
-if TYPE_CHECKING:
-    from protocol.node.profile import Profile
+from protocol.node.paths import ProfilePaths
+from protocol.node.store import CircleRow, Store
+from protocol.view import CircleView
 
 LOG = logging.getLogger(__name__)
 VERSION = 1
@@ -83,6 +83,23 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
 PRAGMA user_version = {VERSION};
 """
 _TYPES = (records.MSG, records.CARRY)
+
+
+class Profile(Protocol):
+    """What this module reads of a :class:`protocol.node.profile.Profile`."""
+
+    paths: ProfilePaths
+    store: Store
+
+    @property
+    def me(self) -> bytes: ...
+    @property
+    def display_name(self) -> str: ...
+    def view(self, circle_id: bytes) -> CircleView: ...
+    def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]: ...
+    def log(self, circle_id: bytes) -> list[api.HistoryEntry]: ...
+    def circle_name(self, row: CircleRow) -> str: ...
+    def search_index(self) -> SearchIndex: ...
 
 
 @dataclass(frozen=True)
