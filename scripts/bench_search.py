@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -183,6 +184,7 @@ def run(n: int, repeat: int, extra: int) -> dict[str, Any]:
         "search_bytes": p.paths.search.stat().st_size,
     }
     p.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     return {
         "messages": n,
         "send_s": round(send_s, 2),
