@@ -47,6 +47,9 @@ async def follow(profile: Profile, indexer: Indexer) -> None:
             except sqlite3.OperationalError as e:  # a full disk, a locked file: next commit retries
                 LOG.warning("search index not updated: %s", e)
                 break
+            except Exception:  # a bug here must not end the node: search lags, the log says why
+                LOG.exception("search index not updated")
+                break
             if not left:
                 break
             await trio.sleep(0)

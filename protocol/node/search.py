@@ -130,21 +130,30 @@ class SearchIndex:
         self.path = profile.paths.search
         self.db = self._open()
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, again: bool = True) -> sqlite3.Connection:
         _create_private(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA secure_delete=ON")  # a deleted message's row is overwritten, not left free
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, VERSION):
-            LOG.info("search index version %s: rebuilt", version)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA secure_delete=ON")  # a deleted message's row is overwritten, not left free
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version in (0, VERSION):
+                db.executescript(SCHEMA)
+                return db
+            why = f"version {version}"
+        except sqlite3.OperationalError:
             db.close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
-            return self._open()
-        db.executescript(SCHEMA)
-        return db
+            raise  # locked, or a full disk: not a reason to throw the index away
+        except sqlite3.DatabaseError as e:  # not a database, or a damaged one
+            why = str(e)
+        db.close()
+        if not again:
+            raise sqlite3.OperationalError(f"the search index {self.path} cannot be rebuilt ({why})")
+        LOG.warning("search index rebuilt from the store: %s", why)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+        return self._open(again=False)
 
     def close(self) -> None:
         self.db.close()

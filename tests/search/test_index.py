@@ -152,3 +152,18 @@ def test_a_purged_message_leaves_the_results(tmp_path: Path) -> None:
     alice.store.remove_record(m.id)
     assert texts(alice, "gone") == []
     assert alice.search_index().db.execute("SELECT count(*) FROM msgs").fetchone()[0] == 0
+
+
+def test_a_damaged_or_newer_index_is_rebuilt(tmp_path: Path) -> None:
+    alice, _, c = pair(tmp_path)
+    alice.send_text(c, "still findable")
+    assert texts(alice, "findable") == ["still [findable]"]
+    alice.close()
+    alice.paths.search.write_bytes(b"this is not a database" * 100)
+    again = Profile.open(alice.paths, None, alice.clock)
+    assert texts(again, "findable") == ["still [findable]"]
+    again.search_index().db.execute(f"PRAGMA user_version = {search.VERSION + 1}")
+    again.close()
+    third = Profile.open(alice.paths, None, alice.clock)
+    assert texts(third, "findable") == ["still [findable]"]
+    assert third.search_index().db.execute("PRAGMA user_version").fetchone()[0] == search.VERSION
