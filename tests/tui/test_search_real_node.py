@@ -65,8 +65,12 @@ async def test_ctrl_s_finds_across_circles_and_enter_opens_the_message(
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot, app)
         await wait_for(pilot, lambda: app.started, timeout=30)
-        assert app.screen.current == ids["club"]
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        main.choose(ids["club"])
+        await wait_for(pilot, lambda: ids["club"] in app.state.histories, timeout=20)
         assert ids["old"] not in app.state.histories[ids["club"]].by_id
+        main.choose(ids["work"])  # the result opens its own circle
 
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
@@ -80,8 +84,6 @@ async def test_ctrl_s_finds_across_circles_and_enter_opens_the_message(
         assert screen.hits[1].circle_name == "club" and screen.hits[1].author_name == "alice"
         await pilot.press("down", "down", "enter")  # to the results, the second one, open it
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-        main = app.screen
-        assert isinstance(main, MainScreen)
         log = main.query_one(MessageLog)
         await wait_for(pilot, lambda: (row := log.selected_row()) is not None and row.id == ids["old"], 20)
         assert main.current == ids["club"]
