@@ -4,6 +4,7 @@ deletes and a node that stops follow; the same search without a node reads the i
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +12,18 @@ import pytest
 from tests.node.harness import Peer, wait_until
 
 pytestmark = pytest.mark.timeout(240)
+
+
+def indexed(peer: Peer, word: str) -> bool:
+    """Whether the word is in the peer's index file (read-only: no search, no catch-up)."""
+    try:
+        db = sqlite3.connect(f"file:{peer.root / 'search.sqlite3'}?mode=ro", uri=True, timeout=5)
+        try:
+            return bool(db.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", (word,)).fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return False
 
 
 def found(peer: Peer, *args: str) -> list[dict[str, object]]:
@@ -27,6 +40,9 @@ def test_a_friends_message_is_found_and_edits_and_deletes_follow(make_peer: Call
     bob.start()
 
     sent = bob.json("send", "friends", "Meet at the Lighthouse café tomorrow")
+    # alice's node indexes it as it arrives (its indexer task), before anyone searches
+    wait_until(lambda: indexed(alice, "tomorrow"), 30, what="the index to take bob's message")
+    wait_until(lambda: indexed(bob, "tomorrow"), 30, what="bob's own message in his index")
     wait_until(lambda: found(alice, "lighthouse cafe"), 30, what="bob's message in alice's search")
     hit = found(alice, "lighthouse cafe")[0]
     assert (hit["id"], hit["circle"], hit["circle_name"]) == (sent["id"], circle, "friends")
