@@ -167,3 +167,48 @@ def test_a_damaged_or_newer_index_is_rebuilt(tmp_path: Path) -> None:
     third = Profile.open(alice.paths, None, alice.clock)
     assert texts(third, "findable") == ["still [findable]"]
     assert third.search_index().db.execute("PRAGMA user_version").fetchone()[0] == search.VERSION
+
+
+def indexed_texts(p: Profile, circle: bytes) -> dict[bytes, str]:
+    idx = p.search_index()
+    idx.catch_up(10_000)
+    rows = idx.db.execute(
+        "SELECT m.id, f.text FROM msgs m JOIN fts f ON f.rowid = m.rowid "
+        "WHERE m.circle = ? AND NOT m.deleted",
+        (circle,),
+    )
+    return {bytes(r[0]): r[1] for r in rows}
+
+
+def log_texts(p: Profile, circle: bytes) -> dict[bytes, str]:
+    return {e.id: e.text or "" for e in p.log(circle) if e.kind in ("text", "reply") and not e.deleted}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_index_reads_as_the_log_after_any_history(tmp_path: Path, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    alice, bob, c = pair(tmp_path)
+    mine: dict[str, list[bytes]] = {"alice": [], "bob": []}
+    for step in range(60):
+        who, p = rng.choice([("alice", alice), ("bob", bob)])
+        p.clock.t += rng.uniform(0, 2)  # type: ignore[attr-defined]
+        now = int(p.clock() * 1000)
+        roll = rng.random()
+        if roll < 0.5 or not mine[who]:
+            mine[who].append(p.send_text(c, f"{who} says w{step} and w{rng.randrange(5)}").id)
+        elif roll < 0.8:
+            target = rng.choice(mine[who])
+            ts = now + rng.randint(-3000, 3000)  # an edit may claim an older time than a later one
+            p.send(c, messages.Content(messages.EDIT, ts, f"{who} edited e{step}", target))
+        else:
+            p.send(c, messages.Content(messages.DELETE, now, None, rng.choice(mine[who])))
+        if rng.random() < 0.3:
+            bob.import_bundle(alice.export([c]))
+            alice.import_bundle(bob.export([c]))
+            assert indexed_texts(bob, c) == log_texts(bob, c)
+    bob.import_bundle(alice.export([c]))
+    alice.import_bundle(bob.export([c]))
+    for p in (alice, bob):
+        assert indexed_texts(p, c) == log_texts(p, c)
