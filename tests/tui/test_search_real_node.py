@@ -91,6 +91,8 @@ async def test_ctrl_s_finds_across_circles_and_enter_opens_the_message(
         assert len(app.state.histories[ids["club"]].rows) == 301  # all of it, not 100
 
         # /search TEXT opens the screen with the text searched; enter opens the newest result
+        assert log.has_focus  # up and down move on from the message found; escape to write
+        await pilot.press("escape")
         main.query_one(Composer).value = "/search office"
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and len(app.screen.hits) == 1)
