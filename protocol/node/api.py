@@ -90,10 +90,12 @@ class LoadOverview(Command):
 
 @dataclass(frozen=True)
 class LoadHistory(Command):
-    """Answered by ``HistoryLoaded``: the newest ``limit`` messages of a circle."""
+    """Answered by ``HistoryLoaded``: the newest ``limit`` messages of a circle (more when
+    ``around`` is older: from a few before that message to the newest, so it can be shown)."""
 
     circle: bytes
     limit: int = 10_000
+    around: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,16 @@ class Shutdown(Command):
 @dataclass(frozen=True)
 class GetStatus(Command):
     """Answered with ``NodeStatus``: my addresses, connected peers and the node's counters."""
+
+
+@dataclass(frozen=True)
+class SearchMessages(Command):
+    """Find messages I can read whose text matches ``text`` (``protocol.searchtext``'s rules),
+    in one circle or all; answered with ``SearchResults``, newest first."""
+
+    text: str
+    circle: bytes | None = None
+    limit: int = 20
 
 
 # events -------------------------------------------------------------------
@@ -579,3 +591,29 @@ class SplitSuggested(Event):
     soft_cap: int
     groups: tuple[tuple[bytes, ...], ...]
     """Largest first; one group when there is nothing to split by."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One message a search found (``snippet``: the text around the match, each match between
+    ``\\x02`` and ``\\x03``; untrusted text, like the names)."""
+
+    circle: bytes
+    circle_name: str
+    id: bytes
+    author: bytes
+    author_name: str
+    ts: int
+    kind: str
+    snippet: str
+    edited: bool = False
+    carried_from: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SearchResults(Event):
+    request_id: int
+    text: str
+    hits: tuple[SearchHit, ...]
+    pending: int = 0
+    """Messages not indexed yet (a profile's first search backfills in the background)."""

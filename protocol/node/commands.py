@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Protocol
 
 from protocol import carry, messages
-from protocol.node import api, family, queries
+from protocol.node import api, family, queries, search
 from protocol.node.events import (
     Dial,
     Effect,
@@ -74,7 +74,9 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
     if isinstance(cmd, api.LoadOverview):
         return [Emit(queries.overview(p, rid, ctx.public_addrs(), sorted(ctx.connected)))]
     if isinstance(cmd, api.LoadHistory):
-        return [Emit(queries.history(p, rid, cmd.circle, cmd.limit))]
+        return [Emit(queries.history(p, rid, cmd.circle, cmd.limit, cmd.around))]
+    if isinstance(cmd, api.SearchMessages):
+        return [Emit(search.answer(p, rid, cmd.text, cmd.circle, cmd.limit))]
     if isinstance(cmd, api.LoadMembers):
         return [Emit(queries.members(p, rid, cmd.circle, sorted(ctx.connected)))]
     if isinstance(cmd, api.CreateCircle):

@@ -38,7 +38,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import circle
-from protocol.node import announce, api, events, reach, syncer, syncwire
+from protocol.node import announce, api, events, indexer, reach, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.core import NodeCore
@@ -93,6 +93,7 @@ class Node:
         self.stats = self.core.stats
         self.commands_in, self.commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
+        self.indexer = indexer.Indexer()
         self._stop = trio.Event()
         self._topics: dict[str, bytes] = {}
         self._sync_wanted: trio.MemorySendChannel[tuple[ID, bytes | None]]
@@ -153,6 +154,8 @@ class Node:
         """One event through the core, its effects carried out (those that take time, soon)."""
         effects = self.core.handle(event, self._now())
         self._apply(effects)
+        if any(isinstance(e, events.Committed) for e in effects):
+            self.indexer.due()
         return effects
 
     async def _tick_at(self, at: float) -> None:
@@ -201,6 +204,8 @@ class Node:
                     nursery.start_soon(self._command_loop)
                     nursery.start_soon(self.peers.announcer)
                     nursery.start_soon(announce.follow, self)
+                    if self.core.relay is None:
+                        nursery.start_soon(indexer.follow, self.profile, self.indexer)
                     self.add_tasks(nursery)
                     # What lives now lives as long as the node: no full collection walks it again
                     # (those stalled delivery 150-400 ms at 50 msg/s; docs/performance.md).
@@ -395,6 +400,7 @@ class Node:
         """Run a command now (through the core, its effects in order); the event that answered it."""
         try:
             done = await self._carry_out(self.core.handle(events.CommandArrived(cmd), self._now()))
+            self.indexer.due()  # what a command wrote (my message, an edit) is searchable at once
             said = (e.event for e in done if isinstance(e, events.Emit))
             return next(ev for ev in said if getattr(ev, "request_id", None) == cmd.request_id)
         except Exception as e:  # the store has it; a topic or a dial failed

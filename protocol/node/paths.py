@@ -31,6 +31,11 @@ class ProfilePaths:
         return self.root / "store.sqlite3"
 
     @property
+    def search(self) -> Path:
+        """The search index (plaintext of readable messages; deleting it is safe: it is rebuilt)."""
+        return self.root / "search.sqlite3"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import multiaddr
 
@@ -53,6 +54,9 @@ from protocol.node.paths import ProfilePaths
 from protocol.node.store import CircleRow, Store, Ticket
 from protocol.records import Record
 from protocol.view import CircleView, Dropped, Held, Stored
+
+if TYPE_CHECKING:
+    from protocol.node.search import SearchIndex
 
 Clock = Callable[[], float]
 
@@ -112,6 +116,7 @@ class Profile:
         self.clock = clock
         self.ledger = Ledger(identity, store, clock)
         self._keys: dict[bytes, dict[bytes, bytes]] = {}
+        self._search: SearchIndex | None = None
         store.on_rollback = self._rolled_back
 
     # opening ---------------------------------------------------------------
@@ -154,7 +159,17 @@ class Profile:
         return cls(paths, identity, store, clock)
 
     def close(self) -> None:
+        if self._search is not None:
+            self._search.close()
         self.store.close()
+
+    def search_index(self) -> SearchIndex:
+        """The profile's search index (``search.sqlite3``), opened on first need."""
+        if self._search is None:
+            from protocol.node.search import SearchIndex
+
+            self._search = SearchIndex(self)
+        return self._search
 
     @property
     def me(self) -> bytes:

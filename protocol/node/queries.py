@@ -98,8 +98,18 @@ def overview(
     )
 
 
-def history(profile: Profile, request_id: int, circle_id: bytes, limit: int) -> api.HistoryLoaded:
-    entries = profile.log(circle_id)[-limit:] if limit > 0 else []
+AROUND = 50
+"""Messages loaded before the one a history is asked ``around`` (a search result opened)."""
+
+
+def history(
+    profile: Profile, request_id: int, circle_id: bytes, limit: int, around: bytes | None = None
+) -> api.HistoryLoaded:
+    log = profile.log(circle_id)
+    at = next((i for i, e in enumerate(log) if e.id == around), None) if around is not None else None
+    if at is not None:
+        limit = max(limit, len(log) - at + AROUND)
+    entries = log[-limit:] if limit > 0 else []
     return api.HistoryLoaded(
         request_id,
         circle_id,

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "react": ("EMOJI", "react to the selected (or last) message"),
     "edit": ("TEXT", "replace my last message"),
     "delete": ("", "delete the selected (or my last) message"),
+    "search": ("[TEXT]", "find messages in all my circles; enter opens one in its circle (ctrl+s)"),
     "tree": ("", "the family tree: circles, forks, who invited whom (f4)"),
     "split": ("", "how this circle could split, by who talks with whom"),
     "cap": ("[N]", "show or set (admins) the soft cap: inviting past it suggests a fork"),

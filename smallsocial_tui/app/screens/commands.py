@@ -337,6 +337,9 @@ class Commands:
     def slash_status(self, args: str) -> None:
         self.dialogs.connection()
 
+    def slash_search(self, args: str) -> None:
+        self.host.action_search(args)
+
     def slash_tree(self, args: str) -> None:
         self.dialogs.family()
 

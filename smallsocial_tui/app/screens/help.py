@@ -24,6 +24,7 @@ KEYS = [
     ("shift+tab, then up/down", "select a message (for /reply, /react, /delete)"),
     ("ctrl+o", "invite someone to this circle"),
     ("ctrl+f", "fork this circle"),
+    ("ctrl+s", "search messages in all circles"),
     ("f3", "join with a token"),
     ("f4", "the family tree (enter opens a circle)"),
     ("ctrl+l", "loud / quiet notifications for this circle"),

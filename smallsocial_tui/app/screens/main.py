@@ -56,6 +56,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+o", "invite", "Invite", priority=True),
         Binding("f3", "join", "Join", show=False, priority=True),
         Binding("ctrl+f", "fork", "Fork", priority=True),
+        Binding("ctrl+s", "search", "Search", priority=True),
         Binding("f4", "family", "Family tree", show=False, priority=True),
         Binding("ctrl+g", "identity", "Identity", show=False, priority=True),
         Binding("ctrl+t", "connection", "Connection", show=False, priority=True),
@@ -74,6 +75,9 @@ class MainScreen(Screen[None]):
         self._read_timer: Timer | None = None
         self._read_due: dict[bytes, bytes] = {}
         self._cap_told: set[bytes] = set()
+        self._jump: tuple[bytes, bytes, bool] | None = None
+        """A search result to show once its circle's history is loaded: (circle, message, asked
+        for the history around it already)."""
         """Circles past their soft cap whose admin (me) was told of /split this session."""
 
     @property
@@ -293,6 +297,7 @@ class MainScreen(Screen[None]):
             self.log_view.show(hist, self.state.me)
             self._mark_read(ev.circle)
             self._update_gap()
+            self._show_jump()
 
     def on_members_loaded(self, message: messages.MembersLoaded) -> None:
         ev, st = message.event, self.state
@@ -489,6 +494,44 @@ class MainScreen(Screen[None]):
 
     def action_connection(self) -> None:
         self.dialogs.connection()
+
+    def action_search(self, text: str = "") -> None:
+        """The search screen (ctrl+s, /search TEXT); the message it dismisses with is shown."""
+        from smallsocial_tui.app.screens.search import SearchScreen
+
+        async def ask(q: str) -> api.SearchResults:
+            return await self.link.ask(api.SearchMessages(q), api.SearchResults)
+
+        self.app.push_screen(SearchScreen(ask, text, self.session.tz), self.jump_to)
+
+    def jump_to(self, found: tuple[bytes, bytes] | None) -> None:
+        """Open ``found``'s circle with that message in view and selected."""
+        if found is None or found[0] not in self.state.circles:
+            return
+        circle, message = found
+        self._jump = (circle, message, False)
+        if circle != self.current:
+            self.choose(circle)  # loads its history if not loaded yet: shown from there
+        if circle in self.state.histories:
+            self._show_jump()
+
+    def _show_jump(self) -> None:
+        if self._jump is None or self._jump[0] != self.current:
+            return
+        circle, message, asked = self._jump
+        hist = self.state.histories.get(circle)
+        if hist is None:
+            return
+        if message in hist.by_id:
+            self._jump = None
+            self.log_view.focus()
+            self.log_view.call_after_refresh(self.log_view.select_id, message)
+        elif not asked:  # older than the history loaded: ask for it from that message on
+            self._jump = (circle, message, True)
+            self.link.submit(api.LoadHistory(circle, around=message))
+        else:
+            self._jump = None
+            self.notify("That message is no longer in the circle's history.", severity="warning")
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         return self.commands.palette()

@@ -350,6 +350,22 @@ class MessageLog(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Selected(self.selected_row()))
 
+    def select_id(self, record_id: bytes) -> bool:
+        """Select the message ``record_id`` and scroll it into view, a third down (a search result)."""
+        if self.history is None or not self._width:
+            return False
+        rows = self.history.rows
+        i = next((k for k in range(len(rows) - 1, -1, -1) if rows[k].id == record_id), None)
+        if i is None or i + 1 >= len(self._starts):
+            return False
+        self.selected = i
+        top = self._starts[i]
+        self.scroll_to(y=max(0, top - self.scrollable_content_region.height // 3), animate=False)
+        self._follow = False
+        self.refresh()
+        self.post_message(self.Selected(self.selected_row()))
+        return True
+
     def clear_selection(self) -> None:
         if self.selected is not None:
             self.selected = None
