@@ -709,10 +709,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("import", cmd_import, "take in records from a file written by export")
     sp.add_argument("file", metavar="FILE")
 
-    from smallsocial_tui import cli_members, cli_messages
+    from smallsocial_tui import cli_files, cli_members, cli_messages
 
     cli_messages.register(add)
     cli_members.register(add)
+    cli_files.register(add)  # send-file, get
     return p
 
 
