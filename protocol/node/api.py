@@ -600,6 +600,8 @@ class FetchFile(Command):
     circle: bytes
     record: bytes
     wait: bool = False
+    save_to: str | None = None
+    """Once every blob is here, put the file together there (a directory: under the file's name)."""
 
 
 @dataclass(frozen=True)
@@ -633,3 +635,5 @@ class FileFetched(Event):
     message: str
     have: int
     total: int
+    path: str | None = None
+    """Where the file was saved (``save_to``), if asked to."""

@@ -177,6 +177,7 @@ class FetchFile:
     record: bytes
     request_id: int
     wait: bool
+    save_to: str | None = None
 
 
 Effect = (

@@ -39,4 +39,4 @@ def file_effects(p: Profile, cmd: api.SendFile | api.FetchFile) -> list[Effect]:
         sent = api.FileSent(rid, cmd.circle, rec.id, rec.seq, info.name, info.size)
         return [Emit(sent), Publish(rec)]
     blobstore.describe(p, cmd.circle, cmd.record)  # a sentence now, before any network
-    return [FetchFile(cmd.circle, cmd.record, rid, cmd.wait)]
+    return [FetchFile(cmd.circle, cmd.record, rid, cmd.wait, cmd.save_to)]

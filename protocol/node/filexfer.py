@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
@@ -206,8 +207,11 @@ async def _fetch_from(
             await stream.close()
 
 
-async def fetch(node: Node, circle_id: bytes, record_id: bytes, request_id: int | None) -> api.FileFetched:
-    """Fetch a file message's blobs from whoever has them; the answer (also emitted)."""
+async def fetch(
+    node: Node, circle_id: bytes, record_id: bytes, request_id: int | None, save_to: str | None = None
+) -> api.FileFetched:
+    """Fetch a file message's blobs from whoever has them (and save the file to ``save_to``);
+    the answer (emitted when nobody awaits it by request id)."""
     store = _store(node)
     try:
         info = blobstore.describe(node.profile, circle_id, record_id)
@@ -225,7 +229,19 @@ async def fetch(node: Node, circle_id: bytes, record_id: bytes, request_id: int 
             LOG.info("file %s: fetching from %s failed: %s", record_id.hex()[:12], pid, e)
     have = blobstore.have(store, circle_id, info)
     if blobstore.complete(store, circle_id, info):
-        return _done(node, api.FileFetched(request_id, circle_id, record_id, True, "", have, info.size))
+        path = None
+        if save_to is not None:
+            out = Path(save_to).expanduser()
+            out = out / info.name if out.is_dir() else out
+            try:
+                blobstore.assemble(store, circle_id, info, out)
+            except ValueError as e:
+                return _done(
+                    node, api.FileFetched(request_id, circle_id, record_id, False, str(e), have, info.size)
+                )
+            path = str(out)
+        done = api.FileFetched(request_id, circle_id, record_id, True, "", have, info.size, path)
+        return _done(node, done)
     why = (
         f"Only {files.human_size(have)} of {files.human_size(info.size)} could be fetched: no connected "
         "member or relay has the rest yet; try again later."

@@ -132,7 +132,7 @@ class Node:
             elif isinstance(e, events.Dial) and e.request_id is None:
                 self.start_soon(self.peers.connect, e.addr)
             elif isinstance(e, events.FetchFile):
-                self.start_soon(filexfer.fetch, self, e.circle, e.record, None)
+                self.start_soon(filexfer.fetch, self, e.circle, e.record, None, e.save_to)
             elif isinstance(e, (events.JoinTopic, events.Publish, events.Dial)):
                 self.start_soon(self._carry_out, [e])  # in a command: awaited in its turn
 
@@ -150,9 +150,9 @@ class Node:
             elif isinstance(e, events.FetchFile):
                 answer: api.Event = api.CommandDone(e.request_id)
                 if e.wait:
-                    answer = await filexfer.fetch(self, e.circle, e.record, e.request_id)
+                    answer = await filexfer.fetch(self, e.circle, e.record, e.request_id, e.save_to)
                 else:
-                    self.start_soon(filexfer.fetch, self, e.circle, e.record, None)
+                    self.start_soon(filexfer.fetch, self, e.circle, e.record, None, e.save_to)
                 done.append(events.Emit(answer))
                 self.emit(answer)
             else:
