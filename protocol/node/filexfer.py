@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import trio
 from libp2p.abc import INetStream
@@ -30,10 +30,23 @@ from protocol.node import api, blobstore, filewire
 from protocol.node.blobstore import BlobStore
 from protocol.node.filewire import frame
 from protocol.node.host import LOG, key_of
+from protocol.node.limits import RelayPolicy
+from protocol.node.profile import Profile
 from protocol.node.syncer import read_frame
 
-if TYPE_CHECKING:
-    from protocol.node.node import Node
+
+class Node(Protocol):
+    """What the file stream needs of a node (:class:`protocol.node.node.Node` is one)."""
+
+    profile: Profile
+    relay: RelayPolicy | None
+    stats: dict[str, int]
+    host: Any
+    peers: Any
+    """Its :class:`~protocol.node.peers.Peers` (``connected``: the peer IDs connected now)."""
+
+    def emit(self, event: api.Event) -> None: ...
+
 
 BATCH = 16
 """Blob ids asked in one ``G`` while fetching (16 chunks of 256 KiB in flight)."""
