@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 
 import pytest
 
@@ -119,3 +121,92 @@ def test_human_size() -> None:
     assert [files.human_size(n) for n in (0, 999, 1000, 20_000_000, 3 * 10**9)] == [
         "0 B", "999 B", "1.0 kB", "20.0 MB", "3.0 GB"
     ]  # fmt: skip
+
+
+# -- what a key holder (a member) could forge, and the limits as documented -----------------
+
+
+def test_a_members_other_manifest_is_refused() -> None:
+    info, _, blobs, _ = sealed()
+    ids = [i for i, _ in blobs]
+    other = files.seal_blob(
+        info.key, files.MANIFEST_INDEX, info.size, info.chunk_size, wire.encode(ids[::-1])
+    )
+    with pytest.raises(DecryptError, match="not the one announced"):
+        files.open_manifest(info, other)
+
+
+@pytest.mark.parametrize("ids", [lambda ids: ids[:-1], lambda ids: [*ids[:-1], ids[-1][:31]]])
+def test_a_manifest_must_list_every_chunk_id_of_32_bytes(ids: Callable[[list[bytes]], list[bytes]]) -> None:
+    info, _, blobs, _ = sealed()
+    forged = files.seal_blob(
+        info.key, files.MANIFEST_INDEX, info.size, info.chunk_size, wire.encode(ids([i for i, _ in blobs]))
+    )
+    with pytest.raises(SchemaError):
+        files.open_manifest(dataclasses.replace(info, manifest=files.blob_id(forged)), forged)
+
+
+def test_a_members_chunk_of_the_wrong_length_is_refused() -> None:
+    info, _, _, _ = sealed()
+    short = files.seal_blob(info.key, 1, info.size, info.chunk_size, b"too short")
+    with pytest.raises(DecryptError, match="wrong length"):
+        files.open_chunk(info, 1, short)
+    with pytest.raises(SchemaError):
+        files.open_chunk(info, -1, short)
+
+
+def test_descriptor_checks_on_encode_and_size() -> None:
+    info, _, _, _ = sealed()
+    with pytest.raises(SchemaError):
+        dataclasses.replace(info, name="a/b").encode()
+    with pytest.raises(SchemaError):
+        dataclasses.replace(info, size=-1).encode()
+    with pytest.raises(OversizeError):
+        files.FileInfo.decode(b"\x80" * (files.MAX_DESCRIPTOR + 1))
+    s = files.Sealer("x", "png", 0, chunk_size=files.MIN_CHUNK)
+    with pytest.raises(SchemaError):
+        s.finish()  # the mime type is checked before a descriptor is made
+
+
+def test_the_sealer_checks_name_size_and_chunk_count() -> None:
+    files.Sealer("max", "application/octet-stream", files.MAX_FILE_BYTES)  # the limit itself is fine
+    with pytest.raises(SchemaError):
+        files.Sealer("a/b", "text/plain", 1)
+    s = files.Sealer("x", "text/plain", files.MIN_CHUNK + 1, chunk_size=files.MIN_CHUNK)
+    with pytest.raises(SchemaError):
+        s.finish()  # before every chunk was added
+    s.add(b"a" * files.MIN_CHUNK)
+    s.add(b"b")
+    with pytest.raises(SchemaError):
+        s.add(b"c")  # one chunk too many
+    assert s.finish()[0].chunks == 2
+
+
+@pytest.mark.parametrize(("name", "ok"), [("\x1f", False), (" x", True), ("\x7f", False), ("\x9f", False),
+                                          ("\xa0", True), ("~", True), ("é.png", True)])  # fmt: skip
+def test_control_characters_at_the_edges(name: str, ok: bool) -> None:
+    info, _, _, _ = sealed()
+    if ok:
+        dataclasses.replace(info, name=name).validate()
+    else:
+        with pytest.raises(SchemaError):
+            dataclasses.replace(info, name=name).validate()
+
+
+def test_mime_types_are_ascii() -> None:
+    info, _, _, _ = sealed()
+    with pytest.raises(SchemaError):
+        dataclasses.replace(info, mime="image/pngé").validate()
+    dataclasses.replace(info, mime="text/plain; charset=utf-8").validate()
+
+
+def test_limits_are_the_documented_ones() -> None:
+    assert files.CHUNK_SIZE == 262144 and files.MIN_CHUNK == 16384 and files.MAX_CHUNK == 1048576
+    assert files.MAX_FILE_BYTES == 67108864 and files.MAX_CHUNKS == 4096
+    assert files.MAX_NAME_BYTES == 255 and files.MAX_MIME_BYTES == 127 and files.MAX_DESCRIPTOR == 1024
+    assert files.MAX_BLOB == 1048592 and files.MANIFEST_INDEX == 2**32 - 1
+    assert [files.human_size(n) for n in (999_000, 1_000_000, 999_999_999)] == [
+        "999.0 kB",
+        "1.0 MB",
+        "1000.0 MB",
+    ]
