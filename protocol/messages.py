@@ -9,15 +9,18 @@ binds the author, circle, chain position and epoch: a ciphertext opens only insi
 the record it was sealed for, so nobody can re-sign another's words as their own.
 
 Kinds: ``text`` (tx), ``reply`` (tx, re), ``react`` (tx = the reaction, re),
-``edit`` (tx, re = the message edited), ``delete`` (re). Any other kind is
-refused (a fork is announced by its own ``fork`` record, not by a message).
+``edit`` (tx, re = the message edited), ``delete`` (re), ``file`` (fl = an encoded
+:class:`protocol.files.FileInfo`; its text, for readers, is the file's summary
+``[file] name (size)``, never on the wire). Any other kind is refused (a fork is
+announced by its own ``fork`` record, not by a message). A message of any kind but
+``file`` has no ``fl`` key at all, so its bytes are as before files existed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol import crypto, records, schema, shallow, wire
+from protocol import crypto, files, records, schema, shallow, wire
 from protocol.chain import ChainPos
 from protocol.errors import OversizeError, SchemaError
 from protocol.identity import Identity
@@ -28,7 +31,8 @@ REPLY = "reply"
 REACT = "react"
 EDIT = "edit"
 DELETE = "delete"
-KINDS = (TEXT, REPLY, REACT, EDIT, DELETE)
+FILE = "file"
+KINDS = (TEXT, REPLY, REACT, EDIT, DELETE, FILE)
 MAX_REACTION_BYTES = 64
 
 _NEEDS = {
@@ -37,12 +41,14 @@ _NEEDS = {
     REACT: (True, True),
     EDIT: (True, True),
     DELETE: (False, True),
+    FILE: (True, False),  # the text is the descriptor's summary (Content.__post_init__)
 }
 _PLAIN_SCHEMA = {
     "k": schema.one_of(*KINDS),
     "ts": schema.timestamp,
     "tx": schema.optional(schema.text(schema.MAX_TEXT_BYTES)),
     "re": schema.optional(schema.ident),
+    "fl": schema.optional(schema.some_bytes(files.MAX_DESCRIPTOR, 1)),
 }
 _PLAIN_SHAPES = {name: shallow.PLAIN for name in _PLAIN_SCHEMA}
 MAX_PLAINTEXT = schema.MAX_TEXT_BYTES + 256
@@ -56,8 +62,21 @@ class Content:
     ts: int
     text: str | None = None
     ref: bytes | None = None
+    file: files.FileInfo | None = None
+    """A ``file`` message's descriptor (its ``text`` is then the descriptor's summary)."""
+
+    def __post_init__(self) -> None:
+        if self.kind == FILE and self.file is not None and self.text is None:
+            object.__setattr__(self, "text", self.file.summary())
 
     def validate(self) -> None:
+        if (self.kind == FILE) != (self.file is not None):
+            raise SchemaError("only a file message carries a file, and it must")
+        if self.file is not None:
+            self.file.validate()
+            if self.ref is not None or self.text != self.file.summary():
+                raise SchemaError("a file message has the wrong fields")
+            return
         needs_text, needs_ref = _NEEDS.get(self.kind, (None, None))
         if needs_text is None:
             raise SchemaError(f"unknown message kind {self.kind!r}")
@@ -72,15 +91,31 @@ class Content:
 
     def encode(self) -> bytes:
         self.validate()
+        if self.file is not None:
+            return wire.encode(
+                {"k": self.kind, "ts": self.ts, "tx": None, "re": None, "fl": self.file.encode()}
+            )
         return wire.encode({"k": self.kind, "ts": self.ts, "tx": self.text, "re": self.ref})
 
     @classmethod
     def decode(cls, data: bytes) -> Content:
         if len(data) > MAX_PLAINTEXT:
             raise OversizeError(f"{len(data)} bytes is over the limit of {MAX_PLAINTEXT}")
-        # The bounded first pass (protocol/shallow.py): four plain fields, nothing nested.
+        # The bounded first pass (protocol/shallow.py): four or five plain fields, nothing nested.
         obj = shallow.decode_map(bytes(data), _PLAIN_SHAPES, len(_PLAIN_SHAPES), "a message")
+        if "fl" not in obj:
+            obj["fl"] = None
+        elif obj["fl"] is None:
+            raise SchemaError("a message without a file has no fl field")  # one byte form per message
         schema.check(obj, _PLAIN_SCHEMA)
+        if obj["k"] == FILE:
+            if obj["fl"] is None or obj["tx"] is not None or obj["re"] is not None:
+                raise SchemaError("a file message has the wrong fields")
+            content = cls(FILE, int(obj["ts"]), file=files.FileInfo.decode(obj["fl"]))
+            content.validate()
+            return content
+        if obj["fl"] is not None:
+            raise SchemaError("only a file message carries a file")
         content = cls(str(obj["k"]), int(obj["ts"]), obj["tx"], obj["re"])
         content.validate()
         return content

@@ -7,7 +7,7 @@ whether it arrived a moment ago or was loaded from the store.
 
 The rules:
 
-- Text and reply messages are shown as messages of their own (:data:`READABLE`);
+- Text, reply and file messages are shown as messages of their own (:data:`READABLE`);
   a reaction gathers under one, an edit or a delete changes one (:data:`CHANGES`).
 - A change applies only to a readable message written by the change's author.
 - The newest change, by its author's time, decides the text: an older edit that
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from protocol import messages
 
-READABLE = (messages.TEXT, messages.REPLY)
+READABLE = (messages.TEXT, messages.REPLY, messages.FILE)
 """Kinds shown as a message of their own (and counted as unread)."""
 
 CHANGES = (messages.EDIT, messages.DELETE)

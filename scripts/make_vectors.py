@@ -842,6 +842,14 @@ def build_carry() -> dict[str, Any]:
     }
 
 
+def build_files() -> dict[str, Any]:
+    """files.json: a file's chunks, manifest, descriptor and announcement (scripts/vectors_files.py)."""
+    from vectors_files import build_files as build
+
+    genesis = {"nonce": GENESIS_NONCE, "epoch_key": EPOCH0_KEY, "name_nonce": NAME_NONCE}
+    return build(IDS["alice"], genesis, ts(0))
+
+
 def write(name: str, data: dict[str, Any]) -> None:
     path = OUT / name
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -852,7 +860,7 @@ def main() -> None:
     """Every vector file; with file names as arguments (``carry.json``), only those of them that
     are built on their own (the others come out of one scenario together)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    alone = {"carry.json": build_carry}
+    alone = {"carry.json": build_carry, "files.json": build_files}
     wanted = sys.argv[1:]
     if wanted:
         for name in wanted:
@@ -861,6 +869,7 @@ def main() -> None:
             write(name, alone[name]())
         return
     write("carry.json", build_carry())
+    write("files.json", build_files())
     recs, token = build_records()
     write("identities.json", build_identities())
     write("wire.json", build_wire())

@@ -789,3 +789,37 @@ def test_forged_carry_records_are_refused_as_documented(v: dict[str, Any]) -> No
     with pytest.raises(errors.ProtocolError) as caught:
         carry.open_carry(rec, inputs["epoch_key"], bytes.fromhex(doc["parent_circle_id_hex"]))
     assert (type(caught.value).__name__, str(caught.value)) == (v["error"], v["message"])
+
+
+# -- files (files.json) ------------------------------------------------------------------------
+
+
+def test_file_vectors_rebuild_and_open() -> None:
+    from protocol import files
+
+    v = load("files.json")
+    key, cs, n = bytes.fromhex(v["file_key_hex"]), v["chunk_size"], v["plaintext_len"]
+    data = bytes(i * 7 % 251 for i in range(n))
+    info, manifest, blobs = files.seal_bytes("notes.txt", "text/plain", data, chunk_size=cs, key=key)
+    assert [(b.hex(), i.hex()) for i, b in blobs] == [(c["blob_hex"], c["id_hex"]) for c in v["chunks"]]
+    assert manifest.hex() == v["manifest"]["blob_hex"] and info.manifest.hex() == v["manifest"]["id_hex"]
+    assert info.encode().hex() == v["descriptor"]["encoded_hex"]
+    assert files.FileInfo.decode(bytes.fromhex(v["descriptor"]["encoded_hex"])) == info
+    for c in v["chunks"]:
+        blob = bytes.fromhex(c["blob_hex"])
+        assert crypto.blake2b256(blob).hex() == c["id_hex"]
+        assert files.associated_data(c["index"], n, cs).hex() == c["aad_hex"]
+    ids = files.open_manifest(info, bytes.fromhex(v["manifest"]["blob_hex"]))
+    assert wire.encode(ids).hex() == v["manifest"]["plaintext_hex"]
+    got = b"".join(files.open_chunk(info, c["index"], bytes.fromhex(c["blob_hex"])) for c in v["chunks"])
+    assert got == data and crypto.blake2b256(got).hex() == v["plaintext_blake2b_hex"]
+    m = v["message"]
+    rec = records.parse(bytes.fromhex(m["record_raw_hex"]))
+    assert rec.id.hex() == m["record_id_hex"] and rec.author == key_of_alice()
+    content = messages.open_message(rec, bytes([0x22]) * 32)
+    assert content.file == info and content.text == m["text"]
+    assert content.encode().hex() == m["content_plaintext_hex"]
+
+
+def key_of_alice() -> bytes:
+    return key("alice")

@@ -617,3 +617,61 @@ class SearchResults(Event):
     hits: tuple[SearchHit, ...]
     pending: int = 0
     """Messages not indexed yet (a profile's first search backfills in the background)."""
+
+
+# files (docs/protocol.md 10.1, 14.3; protocol/node/filexfer.py) ------------------------------
+@dataclass(frozen=True)
+class SendFile(Command):
+    """Seal the file at ``path`` (read by the node) into the circle and announce it."""
+
+    circle: bytes
+    path: str
+
+
+@dataclass(frozen=True)
+class FetchFile(Command):
+    """Fetch a file message's blobs from connected members and relays.
+
+    ``wait``: answer with ``FileFetched`` when done (the CLI); else ``CommandDone`` now, and
+    ``FileFetched`` (without a request id) when done (the TUI)."""
+
+    circle: bytes
+    record: bytes
+    wait: bool = False
+    save_to: str | None = None
+    """Once every blob is here, put the file together there (a directory: under the file's name)."""
+
+
+@dataclass(frozen=True)
+class FileSent(Event):
+    request_id: int | None
+    circle: bytes
+    record_id: bytes
+    seq: int
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class FileProgress(Event):
+    """Bytes of a file message's file here so far, of ``total``."""
+
+    circle: bytes
+    record_id: bytes
+    have: int
+    total: int
+
+
+@dataclass(frozen=True)
+class FileFetched(Event):
+    """A fetch ended: ``ok`` when every blob is here (``have`` == ``total``), else ``message`` says why."""
+
+    request_id: int | None
+    circle: bytes
+    record_id: bytes
+    ok: bool
+    message: str
+    have: int
+    total: int
+    path: str | None = None
+    """Where the file was saved (``save_to``), if asked to."""

@@ -26,6 +26,7 @@ from protocol.node.events import (
     Reconsider,
     Stop,
 )
+from protocol.node.file_commands import file_effects
 from protocol.node.profile import Profile
 from protocol.node.subtree_commands import subtree_effects
 
@@ -119,6 +120,8 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
         return [Emit(family.suggestion(p, rid, cmd.circle))]
     if isinstance(cmd, (api.LeaveSubtree, api.RemoveFromSubtree, api.SetNotify)):
         return subtree_effects(p, cmd)
+    if isinstance(cmd, (api.SendFile, api.FetchFile)):
+        return file_effects(p, cmd)
     if isinstance(cmd, api.ConnectPeer):
         return [Dial(cmd.addr, rid)]  # answered when the dial ends (NodeCore, on Dialled)
     if isinstance(cmd, api.SyncNow):

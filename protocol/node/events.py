@@ -169,7 +169,18 @@ class Stop:
     """Shut the node down."""
 
 
+@dataclass(frozen=True)
+class FetchFile:
+    """Fetch a file message's blobs (``protocol/node/filexfer.py``); ``wait``: answer when done."""
+
+    circle: bytes
+    record: bytes
+    request_id: int
+    wait: bool
+    save_to: str | None = None
+
+
 Effect = (
     Accept | Committed | Emit | Pull | Disconnect | Reconsider | Wake
-    | JoinTopic | Publish | KickOutbox | Dial | ReachRelay | Stop
+    | JoinTopic | Publish | KickOutbox | Dial | ReachRelay | Stop | FetchFile
 )  # fmt: skip

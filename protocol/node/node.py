@@ -38,7 +38,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import circle
-from protocol.node import announce, api, events, indexer, reach, syncer, syncwire
+from protocol.node import announce, api, events, filewire, filexfer, indexer, reach, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.core import NodeCore
@@ -132,6 +132,8 @@ class Node:
                 self.stop()
             elif isinstance(e, events.Dial) and e.request_id is None:
                 self.start_soon(self.peers.connect, e.addr)
+            elif isinstance(e, events.FetchFile):
+                self.start_soon(filexfer.fetch, self, e.circle, e.record, None, e.save_to)
             elif isinstance(e, (events.JoinTopic, events.Publish, events.Dial)):
                 self.start_soon(self._carry_out, [e])  # in a command: awaited in its turn
 
@@ -146,6 +148,14 @@ class Node:
                 await self._send_now(e.record)
             elif isinstance(e, events.Dial) and e.request_id is not None:
                 done += self.feed(events.Dialled(e.addr, await self.peers.connect(e.addr), e.request_id))
+            elif isinstance(e, events.FetchFile):
+                answer: api.Event = api.CommandDone(e.request_id)
+                if e.wait:
+                    answer = await filexfer.fetch(self, e.circle, e.record, e.request_id, e.save_to)
+                else:
+                    self.start_soon(filexfer.fetch, self, e.circle, e.record, None, e.save_to)
+                done.append(events.Emit(answer))
+                self.emit(answer)
             else:
                 self._apply([e])
         return done
@@ -190,6 +200,7 @@ class Node:
             await stack.enter_async_context(background_trio_service(self.gossipsub))
             await self.pubsub.wait_until_ready()
             self.host.set_stream_handler(TProtocol(syncwire.PROTOCOL), self._serve_sync)
+            self.host.set_stream_handler(TProtocol(filewire.PROTOCOL), self._serve_files)
             self.add_handlers()
             self.addrs = announce.announced(self.host)
             try:
@@ -206,6 +217,7 @@ class Node:
                     nursery.start_soon(announce.follow, self)
                     if self.core.relay is None:
                         nursery.start_soon(indexer.follow, self.profile, self.indexer)
+                    nursery.start_soon(filexfer.uploader, self)
                     self.add_tasks(nursery)
                     # What lives now lives as long as the node: no full collection walks it again
                     # (those stalled delivery 150-400 ms at 50 msg/s; docs/performance.md).
@@ -390,6 +402,9 @@ class Node:
 
     async def _serve_sync(self, stream: INetStream) -> None:
         await syncer.serve(self, stream)
+
+    async def _serve_files(self, stream: INetStream) -> None:
+        await filexfer.serve(self, stream)
 
     # commands --------------------------------------------------------------
     async def _command_loop(self) -> None:

@@ -198,6 +198,14 @@ class MemberRoleChanged(NodeMessage[api.MemberRoleChanged]):
     EVENT = api.MemberRoleChanged
 
 
+class FileProgress(NodeMessage[api.FileProgress]):
+    EVENT = api.FileProgress
+
+
+class FileFetched(NodeMessage[api.FileFetched]):
+    EVENT = api.FileFetched
+
+
 def _kinds(cls: type[NodeMessage[api.Event]]) -> dict[type[api.Event], type[NodeMessage[api.Event]]]:
     out = {}
     for sub in cls.__subclasses__():

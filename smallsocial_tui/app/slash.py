@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "connect": ("ADDR", "connect to a peer's address"),
     "loud": ("", "toggle loud (notify on every message) for this circle"),
     "mute": ("[subtree] [off]", "mute this circle (and all under it): no notifications, no unread rolled up"),
+    "send": ("[PATH]", "send a file to this circle (no PATH: pick one)"),
+    "get": ("[DIR]", "fetch the selected (or last) file and save it in DIR (default ~/Downloads)"),
     "id": ("", "show my key and addresses"),
     "status": ("", "show peers, addresses and relays"),
     "quit": ("", "stop the node and quit"),

@@ -24,7 +24,7 @@ def delete(ts: int, author: bytes = ALICE) -> Change:
 
 
 def test_kinds() -> None:
-    assert READABLE == ("text", "reply")
+    assert READABLE == ("text", "reply", "file")
     assert CHANGES == ("edit", "delete")
 
 

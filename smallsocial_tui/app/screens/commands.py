@@ -22,6 +22,7 @@ from smallsocial_tui.app import slash
 from smallsocial_tui.app.link import Refused
 from smallsocial_tui.app.model import Row, State
 from smallsocial_tui.app.screens.dialog_flows import DialogFlows
+from smallsocial_tui.app.screens.file_flows import FileFlows
 from smallsocial_tui.app.screens.host import Host, writable
 from smallsocial_tui.app.screens.subtree_flows import SubtreeFlows
 from smallsocial_tui.text import short_key
@@ -36,6 +37,7 @@ class Commands:
         self.host = host
         self.dialogs = dialogs
         self.subtree = SubtreeFlows(host)
+        self.files = FileFlows(host)
 
     @property
     def state(self) -> State:
@@ -116,6 +118,12 @@ class Commands:
             return None
 
     # slash commands -------------------------------------------------------------------------
+    def slash_send(self, args: str) -> None:
+        self.files.send(args)
+
+    def slash_get(self, args: str) -> None:
+        self.files.get(args)
+
     def slash_help(self, args: str) -> None:
         self.host.app.call_later(self.host.app.run_action, "help")
 

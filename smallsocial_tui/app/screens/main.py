@@ -430,6 +430,12 @@ class MainScreen(Screen[None]):
             self.notify(safe(ev.text or "")[:200] or "…", title=title, markup=False, timeout=6)
             self.app.bell()
 
+    def on_file_progress(self, message: messages.FileProgress) -> None:
+        self.commands.files.progress(message.event)
+
+    def on_file_fetched(self, message: messages.FileFetched) -> None:
+        self.commands.files.fetched(message.event)
+
     def on_unmount(self) -> None:
         if self._sync_timer is not None:
             self._sync_timer.stop()

@@ -1,0 +1,219 @@
+"""Where a profile keeps file blobs, and the file steps that need a disk but no network.
+
+Blobs (:mod:`protocol.files`: sealed chunks and manifests) live in
+``<profile>/files/<circle hex>/<blob id hex>``, each written whole (a temporary file,
+then a rename), so a blob present is a blob complete and checked, and a killed
+transfer resumes with what it has. A sender's file waiting for a relay to take it
+is marked by ``<profile>/files/<circle hex>/up-<manifest id hex>`` until one did.
+
+Besides the store: sealing a file from disk into blobs (:func:`prepare`), finding a
+file message's descriptor (:func:`describe`), and putting a fetched file back
+together, checked against its size and hash (:func:`assemble`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import mimetypes
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from protocol import files, messages, records
+from protocol.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from protocol.node.profile import Profile
+
+UP_PREFIX = "up-"
+
+
+class BlobStore:
+    """A profile's blobs, by circle and id."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "files"
+
+    def dir(self, circle_id: bytes) -> Path:
+        return self.root / circle_id.hex()
+
+    def path(self, circle_id: bytes, blob_id: bytes) -> Path:
+        return self.dir(circle_id) / blob_id.hex()
+
+    def has(self, circle_id: bytes, blob_id: bytes) -> bool:
+        return self.path(circle_id, blob_id).is_file()
+
+    def get(self, circle_id: bytes, blob_id: bytes) -> bytes | None:
+        try:
+            return self.path(circle_id, blob_id).read_bytes()
+        except OSError:
+            return None
+
+    def put(self, circle_id: bytes, blob_id: bytes, blob: bytes) -> None:
+        """Store a blob the caller checked (its id is its hash), whole or not at all."""
+        d = self.dir(circle_id)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final = d / blob_id.hex()
+        if final.exists():
+            return
+        tmp = d / f".{blob_id.hex()}.{os.getpid()}.tmp"
+        try:
+            tmp.write_bytes(blob)
+            os.replace(tmp, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def missing(self, circle_id: bytes, ids: list[bytes]) -> list[bytes]:
+        return [i for i in ids if not self.has(circle_id, i)]
+
+    def bytes_used(self, circle_id: bytes) -> int:
+        """Bytes of blobs stored for a circle (a relay's quota counts them)."""
+        d = self.dir(circle_id)
+        if not d.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in d.iterdir() if len(p.name) == 64)
+
+    # uploads waiting for a relay -------------------------------------------------------------
+    def mark_upload(self, circle_id: bytes, manifest: bytes) -> None:
+        d = self.dir(circle_id)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (d / f"{UP_PREFIX}{manifest.hex()}").touch()
+
+    def uploaded(self, circle_id: bytes, manifest: bytes) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.dir(circle_id) / f"{UP_PREFIX}{manifest.hex()}").unlink()
+
+    def pending_uploads(self) -> list[tuple[bytes, bytes]]:
+        """(circle, manifest id) of files a relay has not taken yet."""
+        out: list[tuple[bytes, bytes]] = []
+        if not self.root.is_dir():
+            return out
+        for d in self.root.iterdir():
+            for p in d.glob(f"{UP_PREFIX}*"):
+                with contextlib.suppress(ValueError):
+                    out.append((bytes.fromhex(d.name), bytes.fromhex(p.name.removeprefix(UP_PREFIX))))
+        return out
+
+    def blob_ids(self, circle_id: bytes, manifest: bytes) -> list[bytes] | None:
+        """The manifest and every chunk id of a file whose manifest I hold and can read (my own).
+
+        Reads the manifest's plaintext only to list ids: the descriptor is needed to open it,
+        so this takes the ids from a side file written by :func:`prepare`."""
+        try:
+            raw = (self.dir(circle_id) / f"{manifest.hex()}.ids").read_bytes()
+        except OSError:
+            return None
+        return [manifest, *(raw[i : i + 32] for i in range(0, len(raw), 32))]
+
+
+Progress = Callable[[int, int], None]
+
+
+def prepare(
+    store: BlobStore, circle_id: bytes, path: Path, progress: Progress | None = None
+) -> files.FileInfo:
+    """Seal the file at ``path`` into blobs of the circle; its descriptor. One sentence if it cannot."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ValueError(f"{path} is not a file.")
+        if size > files.MAX_FILE_BYTES:
+            raise ValueError(
+                f"{path.name} is {files.human_size(size)}; a circle takes files up to "
+                f"{files.human_size(files.MAX_FILE_BYTES)}."
+            )
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        name = "".join(ch if ch.isprintable() and ch not in "/\\" else "_" for ch in path.name)
+        name = name[:200] or "file"
+        sealer = files.Sealer(name, mime, size)
+        with path.open("rb") as f:
+            done = 0
+            while done < size:
+                plain = f.read(min(files.CHUNK_SIZE, size - done))
+                if not plain:
+                    raise ValueError(f"{path} shrank while it was read; try again.")
+                bid, blob = sealer.add(plain)
+                store.put(circle_id, bid, blob)
+                done += len(plain)
+                if progress is not None:
+                    progress(done, size)
+        info, manifest = sealer.finish()
+    except OSError as e:
+        raise ValueError(f"Cannot read {path}: {e.strerror or e}.") from None
+    except ProtocolError as e:
+        raise ValueError(f"Cannot send {path.name}: {e}.") from None
+    store.put(circle_id, info.manifest, manifest)
+    (store.dir(circle_id) / f"{info.manifest.hex()}.ids").write_bytes(b"".join(sealer.ids))
+    return info
+
+
+def describe(profile: Profile, circle_id: bytes, record_id: bytes) -> files.FileInfo:
+    """The descriptor a file message of the circle announces (``ValueError``: a sentence)."""
+    raws = profile.store.raws([record_id])
+    if not raws:
+        raise ValueError("No such message in that circle.")
+    try:
+        rec = records.load(raws[0], record_id)
+        key = profile.epoch_keys(circle_id).get(bytes(rec.body["e"]))
+        if rec.circle != circle_id or key is None:
+            raise ValueError("That message is not readable in that circle.")
+        content = messages.open_message(rec, key)
+    except ProtocolError as e:
+        raise ValueError(f"That message cannot be opened: {e}.") from None
+    if content.file is None:
+        raise ValueError("That message is not a file.")
+    return content.file
+
+
+def chunk_ids(store: BlobStore, circle_id: bytes, info: files.FileInfo) -> list[bytes] | None:
+    """The chunk ids of a file whose manifest is here (checked); None until it is."""
+    blob = store.get(circle_id, info.manifest)
+    if blob is None:
+        return None
+    return files.open_manifest(info, blob)
+
+
+def have(store: BlobStore, circle_id: bytes, info: files.FileInfo) -> int:
+    """Plaintext bytes of the file already here (for a progress bar)."""
+    ids = chunk_ids(store, circle_id, info) if store.has(circle_id, info.manifest) else None
+    if ids is None:
+        return 0
+    here = (i for i, c in enumerate(ids) if store.has(circle_id, c))
+    return sum(files.chunk_length(info.size, info.chunk_size, i) for i in here)
+
+
+def complete(store: BlobStore, circle_id: bytes, info: files.FileInfo) -> bool:
+    """Whether every blob of the file is here."""
+    ids = chunk_ids(store, circle_id, info) if store.has(circle_id, info.manifest) else None
+    return ids is not None and not store.missing(circle_id, ids)
+
+
+def assemble(store: BlobStore, circle_id: bytes, info: files.FileInfo, out: Path) -> None:
+    """Write the file to ``out`` from its blobs, checking each and the whole (``ValueError``)."""
+    ids = chunk_ids(store, circle_id, info)
+    if ids is None or store.missing(circle_id, ids):
+        raise ValueError("Not every part of the file is here yet.")
+    tmp = out.with_name(f".{out.name}.part")
+    digest = hashlib.blake2b(digest_size=32)
+    try:
+        with tmp.open("wb") as f:
+            for i, cid in enumerate(ids):
+                blob = store.get(circle_id, cid)
+                if blob is None or files.blob_id(blob) != cid:
+                    raise ValueError(f"Part {i} of the file is damaged on disk; fetch it again.")
+                plain = files.open_chunk(info, i, blob)
+                digest.update(plain)
+                f.write(plain)
+        if tmp.stat().st_size != info.size or digest.digest() != info.digest:
+            raise ValueError("The file put together is not the one announced.")
+        os.replace(tmp, out)
+    except OSError as e:
+        raise ValueError(f"Cannot write {out}: {e.strerror or e}.") from None
+    except ProtocolError as e:
+        raise ValueError(f"The file does not open: {e}.") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
