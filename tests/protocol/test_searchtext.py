@@ -71,7 +71,7 @@ def test_nothing_to_search_for_is_one_sentence(typed: str) -> None:
 
 def test_too_long_is_refused() -> None:
     fts_query("a" * 500)
-    with pytest.raises(SearchTextError, match="^Search for at most 500 characters"):
+    with pytest.raises(SearchTextError, match=r"^Search for at most 500 characters"):
         fts_query("a" * 501)
 
 
