@@ -25,6 +25,7 @@ from typing import cast
 
 from protocol import records
 from protocol.records import Record
+from protocol.view import ChainRow
 
 MIGRATIONS: list[str] = [
     # 1: initial schema
@@ -161,6 +162,11 @@ MIGRATIONS: list[str] = [
         level TEXT NOT NULL CHECK (level IN ('loud', 'muted')),
         updated_at INTEGER NOT NULL
     );
+    """,
+    # 8: a record's chain link (its ``p``; b'' for none) beside it, so a circle's view is built
+    # from columns without decoding each message (NULL: written before; read from ``raw``)
+    """
+    ALTER TABLE records ADD COLUMN link BLOB;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -374,10 +380,11 @@ class Store:
         """Store a record once; True if it was new. ``outbox``: also queue it for publishing."""
         with self.tx() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO records (id, circle, author, seq, type, raw, received_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.id, record.circle, record.author, record.seq, record.type, record.raw, now),
-            )
+                "INSERT OR IGNORE INTO records (id, circle, author, seq, type, raw, received_at, link) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.id, record.circle, record.author, record.seq, record.type, record.raw, now,
+                 record.prev or b""),
+            )  # fmt: skip
             new = cur.rowcount == 1
             if new and outbox:
                 db.execute(
@@ -405,6 +412,34 @@ class Store:
             "circle = ? AND type = ?", (circle_id, record_type))  # fmt: skip
         rows = self.db.execute(f"SELECT id, raw FROM records WHERE {where} ORDER BY author, seq", args)
         return [records.load(raw, bytes(rid)) for rid, raw in rows]
+
+    def load_chain_rows(self, circle_id: bytes) -> tuple[list[Record], list[ChainRow]]:
+        """A circle's stored records for building its view, in (author, seq) order: whole
+        (checked against their ids, as :meth:`load_records`) where the view keeps them whole,
+        roster records and the genesis, or where the row predates the ``link`` column;
+        every other as a :data:`ChainRow` read from columns, its bytes not decoded."""
+        whole = tuple(sorted({records.GENESIS, *records.ROSTER_TYPES}))
+        marks = ",".join("?" * len(whole))
+        rows = self.db.execute(
+            f"SELECT id, author, seq, type, link, CASE WHEN link IS NULL OR type IN ({marks}) "
+            "THEN raw END FROM records WHERE circle = ? ORDER BY author, seq",
+            (*whole, circle_id),
+        )
+        full: list[Record] = []
+        light: list[ChainRow] = []
+        unlinked: list[tuple[bytes, bytes]] = []
+        for rid, author, seq, rtype, link, raw in rows:
+            if raw is not None:
+                rec = records.load(raw, bytes(rid))
+                full.append(rec)
+                if link is None:
+                    unlinked.append((rec.prev or b"", rec.id))
+            else:
+                light.append((bytes(rid), bytes(author), int(seq), bytes(link) or None, str(rtype)))
+        if unlinked:  # rows from before the column: filled in once, read from columns next time
+            with self.tx() as db:
+                db.executemany("UPDATE records SET link = ? WHERE id = ?", unlinked)
+        return full, light
 
     def raws(self, ids: list[bytes]) -> list[bytes]:
         """The bytes of these records, wherever each is kept (chain or conflicts), in no order."""
