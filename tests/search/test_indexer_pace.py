@@ -1,0 +1,64 @@
+"""The node's indexer leaves most of the node's time to the node while it works off a backlog."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import trio
+
+from protocol.node import indexer
+
+
+class _Index:
+    """A backlog of ``batches`` batches, each taking ``cost`` seconds of (blocking) work."""
+
+    def __init__(self, batches: int, cost: float) -> None:
+        self.left, self.cost, self.calls = batches, cost, list[float]()
+
+    def catch_up(self, limit: int) -> int:
+        self.calls.append(time.perf_counter())
+        time.sleep(self.cost)
+        self.left -= 1
+        return self.left * limit
+
+
+class _Profile:
+    def __init__(self, index: _Index) -> None:
+        self.index = index
+
+    def search_index(self) -> _Index:
+        return self.index
+
+
+@pytest.mark.timeout(30)
+def test_a_backlog_is_indexed_a_batch_then_a_pause() -> None:
+    index = _Index(batches=4, cost=0.05)
+    ticks = 0
+
+    async def main() -> None:
+        nonlocal ticks
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(indexer.follow, _Profile(index), indexer.Indexer())  # type: ignore[arg-type]
+
+            async def node_work() -> None:  # the node's other tasks: do they get turns?
+                nonlocal ticks
+                while index.left > 0:
+                    ticks += 1
+                    await trio.sleep(0.005)
+
+            await node_work()
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    gaps = [b - a for a, b in zip(index.calls, index.calls[1:], strict=False)]
+    assert len(index.calls) == 4
+    # each batch (0.05 s of work) is followed by a pause of about YIELD times that
+    assert all(g >= 0.05 * (1 + indexer.YIELD) * 0.9 for g in gaps), gaps
+    assert ticks >= 3 * 10, ticks  # meanwhile the node ran (each pause ~0.15 s / 5 ms ticks)
+
+
+def test_the_pause_is_what_the_module_says() -> None:
+    assert indexer.YIELD >= 1.0  # at most half the node's time to indexing a backlog
+    _: Any = indexer.BATCH
