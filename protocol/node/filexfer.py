@@ -56,6 +56,8 @@ FRAME_TIMEOUT = 30.0
 PUT_WINDOW = 8
 """Uploaded blobs whose answer is not read yet."""
 UPLOAD_POLL = 1.0
+UPLOAD_BACKOFF_MAX = 300.0
+"""The longest wait before offering a relay again a file it refused."""
 """Seconds between looks for files a relay has not taken yet."""
 
 _BLOB_BYTES: weakref.WeakKeyDictionary[Node, dict[bytes, int]] = weakref.WeakKeyDictionary()
@@ -325,9 +327,14 @@ async def push(node: Node, pid: ID, circle_id: bytes, ids: list[bytes]) -> bool:
 async def uploader(node: Node) -> None:
     """Hand my files' blobs to the circles' connected relays, until one relay took each file."""
     store = _store(node)
+    retry: dict[tuple[bytes, bytes], tuple[float, float]] = {}
+    """(circle, manifest) a relay refused or failed: (when to try again, the wait after that)."""
     while True:
         await trio.sleep(UPLOAD_POLL)
         for cid, manifest in store.pending_uploads():
+            at, wait = retry.get((cid, manifest), (0.0, UPLOAD_POLL))
+            if trio.current_time() < at:
+                continue
             row = node.profile.store.circle(cid)
             if row is None or row.status != "member":
                 continue
@@ -337,7 +344,8 @@ async def uploader(node: Node) -> None:
                 continue
             relays = node.profile.view(cid).roster.relays
             taken = False
-            for pid in [p for p in list(node.peers.connected) if key_of(p) in relays]:
+            connected = [p for p in list(node.peers.connected) if key_of(p) in relays]
+            for pid in connected:
                 try:
                     with trio.fail_after(300):
                         taken = await push(node, pid, cid, ids) or taken
@@ -346,3 +354,6 @@ async def uploader(node: Node) -> None:
             if taken:
                 LOG.info("relay took file %s of circle %s", manifest.hex()[:12], cid.hex()[:12])
                 store.uploaded(cid, manifest)
+                retry.pop((cid, manifest), None)
+            elif connected:  # refused (a quota, say) or failed: back off, up to UPLOAD_BACKOFF_MAX
+                retry[(cid, manifest)] = (trio.current_time() + wait, min(wait * 2, UPLOAD_BACKOFF_MAX))
