@@ -48,10 +48,16 @@ class Node(Protocol):
     def emit(self, event: api.Event) -> None: ...
 
 
-BATCH = 16
-"""Blob ids asked in one ``G`` while fetching (16 chunks of 256 KiB in flight)."""
+BATCH = filewire.MAX_WANT
+"""Blob ids asked in one ``G`` while fetching. Every ``G`` of a peer goes out at once (a few KiB)
+and the answers are read in turn, so no round trip waits between batches: with 16 ids per ``G``
+asked one after the other a 20 MB fetch ran at 33 MB/s, with everything asked up front ~60."""
 FRAME_TIMEOUT = 30.0
+PUT_WINDOW = 8
+"""Uploaded blobs whose answer is not read yet."""
 UPLOAD_POLL = 1.0
+UPLOAD_BACKOFF_MAX = 300.0
+"""The longest wait before offering a relay again a file it refused."""
 """Seconds between looks for files a relay has not taken yet."""
 
 _BLOB_BYTES: weakref.WeakKeyDictionary[Node, dict[bytes, int]] = weakref.WeakKeyDictionary()
@@ -163,6 +169,11 @@ async def _ask(
 ) -> tuple[dict[bytes, bytes], list[bytes]]:
     """One ``G``: the blobs the peer sent (by id, each checked against its id) and those it lacks."""
     await stream.write(filewire.get_frame(circle_id, ids))
+    return await _answer(stream, ids)
+
+
+async def _answer(stream: INetStream, ids: list[bytes]) -> tuple[dict[bytes, bytes], list[bytes]]:
+    """Read the answer to a ``G`` for ``ids`` (see :func:`_ask`)."""
     got: dict[bytes, bytes] = {}
     lacks: list[bytes] = []
     while True:
@@ -204,8 +215,11 @@ async def _fetch_from(
         index = {c: i for i, c in enumerate(ids)}
         want = store.missing(circle_id, ids)
         have = blobstore.have(store, circle_id, info)
-        for n in range(0, len(want), BATCH):
-            got, _ = await _ask(stream, circle_id, want[n : n + BATCH])
+        batches = [want[n : n + BATCH] for n in range(0, len(want), BATCH)]
+        if batches:
+            await stream.write(b"".join(filewire.get_frame(circle_id, b) for b in batches))
+        for batch in batches:
+            got, _ = await _answer(stream, batch)
             for bid, blob in got.items():
                 try:
                     files.open_chunk(info, index[bid], blob)
@@ -289,16 +303,21 @@ async def push(node: Node, pid: ID, circle_id: bytes, ids: list[bytes]) -> bool:
                 bid, _ = filewire.split_id(payload)
                 if tag == filewire.NONE:
                     lacking.append(bid)
-        for bid in lacking:
+        in_flight = 0
+        for n, bid in enumerate(lacking):
             blob = store.get(circle_id, bid)
             if blob is None:
                 return False
             await stream.write(frame(filewire.PUT, circle_id + blob))
-            with trio.fail_after(FRAME_TIMEOUT):
-                tag, payload = await read_frame(stream)
-            if tag != filewire.OK:
-                LOG.info("relay %s refused a blob: %s", pid, payload[:200].decode(errors="replace"))
-                return False
+            in_flight += 1
+            # Up to PUT_WINDOW blobs go out before their answers are read; then one answer per blob.
+            while in_flight and (in_flight >= PUT_WINDOW or n == len(lacking) - 1):
+                with trio.fail_after(FRAME_TIMEOUT):
+                    tag, payload = await read_frame(stream)
+                in_flight -= 1
+                if tag != filewire.OK:
+                    LOG.info("relay %s refused a blob: %s", pid, payload[:200].decode(errors="replace"))
+                    return False
         return True
     finally:
         with contextlib.suppress(Exception):
@@ -308,9 +327,14 @@ async def push(node: Node, pid: ID, circle_id: bytes, ids: list[bytes]) -> bool:
 async def uploader(node: Node) -> None:
     """Hand my files' blobs to the circles' connected relays, until one relay took each file."""
     store = _store(node)
+    retry: dict[tuple[bytes, bytes], tuple[float, float]] = {}
+    """(circle, manifest) a relay refused or failed: (when to try again, the wait after that)."""
     while True:
         await trio.sleep(UPLOAD_POLL)
         for cid, manifest in store.pending_uploads():
+            at, wait = retry.get((cid, manifest), (0.0, UPLOAD_POLL))
+            if trio.current_time() < at:
+                continue
             row = node.profile.store.circle(cid)
             if row is None or row.status != "member":
                 continue
@@ -320,7 +344,8 @@ async def uploader(node: Node) -> None:
                 continue
             relays = node.profile.view(cid).roster.relays
             taken = False
-            for pid in [p for p in list(node.peers.connected) if key_of(p) in relays]:
+            connected = [p for p in list(node.peers.connected) if key_of(p) in relays]
+            for pid in connected:
                 try:
                     with trio.fail_after(300):
                         taken = await push(node, pid, cid, ids) or taken
@@ -329,3 +354,6 @@ async def uploader(node: Node) -> None:
             if taken:
                 LOG.info("relay took file %s of circle %s", manifest.hex()[:12], cid.hex()[:12])
                 store.uploaded(cid, manifest)
+                retry.pop((cid, manifest), None)
+            elif connected:  # refused (a quota, say) or failed: back off, up to UPLOAD_BACKOFF_MAX
+                retry[(cid, manifest)] = (trio.current_time() + wait, min(wait * 2, UPLOAD_BACKOFF_MAX))

@@ -198,6 +198,10 @@ class MemberRoleChanged(NodeMessage[api.MemberRoleChanged]):
     EVENT = api.MemberRoleChanged
 
 
+class FileSent(NodeMessage[api.FileSent]):
+    EVENT = api.FileSent
+
+
 class FileProgress(NodeMessage[api.FileProgress]):
     EVENT = api.FileProgress
 

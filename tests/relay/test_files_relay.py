@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from protocol import files
+from protocol.node import blobstore
+from protocol.node.paths import resolve
+from protocol.node.profile import Profile
 from tests.node.files_kit import blob_paths, file_entry, node_log, run_stranger
 from tests.node.harness import Peer, wait_until
 from tests.relay.kit import RelayPeer, files_under
@@ -49,12 +52,19 @@ def test_offline_member_fetches_from_the_relay_and_a_tampered_chunk_is_refused(
     file_entry(bob, circle, sent["id"])
     bob.json("get", "friends", sent["id"], "-o", str(tmp_path / "bob.pdf"))
     assert (tmp_path / "bob.pdf").read_bytes() == data
-    # bob's copy of a chunk goes bad on his disk; he serves it as it is.
-    chunk = next(p for p in blob_paths(bob, circle) if p.stat().st_size > 1000)
-    spoiled = bytearray(chunk.read_bytes())
-    spoiled[100] ^= 0xFF
-    chunk.write_bytes(bytes(spoiled))
     assert alice.stop() == 0
+    # bob turns hostile: he holds the file key (a member) and swaps chunk 1 for other bytes sealed
+    # under it at the same index, so its AEAD opens; only its id (the manifest's) gives it away.
+    profile = Profile.open(resolve(str(alice.data_dir), "alice"))
+    try:
+        cid = bytes.fromhex(circle)
+        info = blobstore.describe(profile, cid, bytes.fromhex(sent["id"]))
+        ids = blobstore.chunk_ids(blobstore.BlobStore(alice.root), cid, info)
+    finally:
+        profile.close()
+    assert ids is not None
+    forged = files.seal_blob(info.key, 1, info.size, info.chunk_size, os.urandom(info.chunk_size))
+    (bob.root / "files" / circle / ids[1].hex()).write_bytes(forged)
 
     # carol was offline when alice sent; alice is gone now: bob (first, a member) and the relay.
     carol.start(bob.addr or "")

@@ -430,6 +430,10 @@ class MainScreen(Screen[None]):
             self.notify(safe(ev.text or "")[:200] or "…", title=title, markup=False, timeout=6)
             self.app.bell()
 
+    def on_file_sent(self, message: messages.FileSent) -> None:
+        if message.event.circle in self.state.histories:  # sent from another terminal: show it too
+            self.link.submit(api.LoadHistory(message.event.circle))
+
     def on_file_progress(self, message: messages.FileProgress) -> None:
         self.commands.files.progress(message.event)
 
