@@ -75,6 +75,21 @@ def _check_mime(mime: str) -> None:
         raise SchemaError(f"{schema.shown(mime)} is not a mime type")
 
 
+def local_names(name: str) -> Iterator[str]:
+    """Names to save a received file under, best first: the sender's name without its leading
+    dots (a file someone sends never lands as a hidden file, such as a ``.bashrc``), then
+    ``stem (1).ext``, ``stem (2).ext`` and so on, for a name already taken."""
+    base = name.lstrip(".").strip() or "file"
+    stem, dot, ext = base.rpartition(".")
+    if not stem:
+        stem, dot, ext = base, "", ""
+    yield base
+    n = 1
+    while True:
+        yield f"{stem} ({n}){dot}{ext}"
+        n += 1
+
+
 def human_size(n: int) -> str:
     """``n`` bytes for people: ``812 B``, ``4.2 kB``, ``20.0 MB`` (powers of 1000)."""
     if n < 1000:

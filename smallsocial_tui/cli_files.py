@@ -141,10 +141,8 @@ def cmd_get(args: argparse.Namespace) -> None:
         info = blobstore.describe(profile, circle.id, entry.id)
     except ValueError as e:
         raise cli_kit.CliError(str(e)) from None
-    out = Path(args.output).expanduser() if args.output else Path.cwd() / info.name
-    if out.is_dir():
-        out = out / info.name
-    if not out.parent.is_dir():
+    out = Path(args.output).expanduser() if args.output else Path.cwd()
+    if not out.is_dir() and not out.parent.is_dir():
         raise cli_kit.CliError(f"{out.parent} is not a directory.")
     store = blobstore.BlobStore(profile.paths.root)
     if not blobstore.complete(store, circle.id, info):
@@ -156,7 +154,7 @@ def cmd_get(args: argparse.Namespace) -> None:
             )
         _fetch_via_node(profile, circle.id, entry.id, info)
     try:
-        blobstore.assemble(store, circle.id, info, out)
+        out = blobstore.assemble(store, circle.id, info, out, overwrite=args.overwrite)
     except ValueError as e:
         raise cli_kit.CliError(str(e)) from None
     data = {
@@ -179,4 +177,11 @@ def register(add: Add) -> None:
     sp = add("get", cmd_get, "save a file sent to a circle, fetching what is missing")
     sp.add_argument("circle", metavar="CIRCLE")
     sp.add_argument("file_id", metavar="FILE_ID", help="the file message's id from `log --json`, or a prefix")
-    sp.add_argument("-o", "--output", metavar="PATH", help="file or directory to save to (default: ./NAME)")
+    sp.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="a directory (default: here) to save under the file's name, never replacing a file: "
+        "'name (1).ext' when taken; or a file path, refused if it exists",
+    )
+    sp.add_argument("--overwrite", action="store_true", help="with -o FILE: replace it if it exists")

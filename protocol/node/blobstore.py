@@ -191,12 +191,21 @@ def complete(store: BlobStore, circle_id: bytes, info: files.FileInfo) -> bool:
     return ids is not None and not store.missing(circle_id, ids)
 
 
-def assemble(store: BlobStore, circle_id: bytes, info: files.FileInfo, out: Path) -> None:
-    """Write the file to ``out`` from its blobs, checking each and the whole (``ValueError``)."""
+def assemble(
+    store: BlobStore, circle_id: bytes, info: files.FileInfo, out: Path, *, overwrite: bool = False
+) -> Path:
+    """Write the file from its blobs, checking each and the whole (``ValueError``); where it went.
+
+    ``out`` a directory: under the sender's name made safe, or ``name (1)`` and so on when that
+    is taken (:func:`protocol.files.local_names`); an existing file is never replaced. ``out``
+    a file: refused if it exists, unless ``overwrite``.
+    """
     ids = chunk_ids(store, circle_id, info)
     if ids is None or store.missing(circle_id, ids):
         raise ValueError("Not every part of the file is here yet.")
-    tmp = out.with_name(f".{out.name}.part")
+    into_dir = out.is_dir()
+    first = next(files.local_names(info.name))
+    tmp = (out / f".{first}.part") if into_dir else out.with_name(f".{out.name}.part")
     digest = hashlib.blake2b(digest_size=32)
     try:
         with tmp.open("wb") as f:
@@ -209,7 +218,17 @@ def assemble(store: BlobStore, circle_id: bytes, info: files.FileInfo, out: Path
                 f.write(plain)
         if tmp.stat().st_size != info.size or digest.digest() != info.digest:
             raise ValueError("The file put together is not the one announced.")
-        os.replace(tmp, out)
+        if into_dir:
+            for n, name in enumerate(files.local_names(info.name)):
+                if n >= MAX_NAME_TRIES:
+                    raise ValueError(f"{out} already holds {MAX_NAME_TRIES} files named like {first}.")
+                if _place(tmp, out / name):
+                    return out / name
+        if overwrite:
+            os.replace(tmp, out)
+        elif not _place(tmp, out):
+            raise ValueError(f"{out} already exists; choose another path (or add --overwrite).")
+        return out
     except OSError as e:
         raise ValueError(f"Cannot write {out}: {e.strerror or e}.") from None
     except ProtocolError as e:
@@ -217,3 +236,23 @@ def assemble(store: BlobStore, circle_id: bytes, info: files.FileInfo, out: Path
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+MAX_NAME_TRIES = 1000
+"""``name (1)`` to ``name (999)``: past that, saving into a directory gives up with a sentence."""
+
+
+def _place(tmp: Path, target: Path) -> bool:
+    """Put the finished file at ``target`` unless something is there already (False then):
+    a hard link fails atomically when the name exists; where the file system has none,
+    look, then rename."""
+    try:
+        os.link(tmp, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        if target.exists() or target.is_symlink():
+            return False
+        os.replace(tmp, target)
+        return True

@@ -259,9 +259,8 @@ async def fetch(
         path = None
         if save_to is not None:
             out = Path(save_to).expanduser()
-            out = out / info.name if out.is_dir() else out
             try:
-                blobstore.assemble(store, circle_id, info, out)
+                out = blobstore.assemble(store, circle_id, info, out)
             except ValueError as e:
                 return _done(
                     node, api.FileFetched(request_id, circle_id, record_id, False, str(e), have, info.size)

@@ -52,7 +52,8 @@ def test_a_file_sent_in_a_circle_of_three_arrives_intact_at_each(
         assert data[:64] not in path.read_bytes()
     # A second get is served from the blobs already here, and into a directory.
     again = bob.json("get", "friends", sent["id"], "-o", str(tmp_path))
-    assert Path(again["path"]) == tmp_path / "holiday photo.jpg"
+    assert Path(again["path"]) == tmp_path / "holiday photo (1).jpg"  # the sender's own copy is there
+    assert src.read_bytes() == data
     for p in (alice, bob, carol):
         assert p.stop() == 0
 
@@ -85,3 +86,35 @@ def test_get_says_what_to_do(make_peer: Callable[[str], Peer], tmp_path: Path) -
         f.truncate(files.MAX_FILE_BYTES + 1)
     over = alice.cli("send-file", "friends", str(big), ok=False)
     assert over.returncode != 0 and "up to 67.1 MB" in over.stderr
+
+
+def test_get_never_replaces_a_file_nor_makes_a_hidden_one(
+    make_peer: Callable[[str], Peer], tmp_path: Path
+) -> None:
+    """The sender picks the name; the receiver's files are safe from it (no node needed: the
+    sender's own blobs are all here)."""
+    alice = make_peer("alice")
+    alice.json("circle", "new", "friends")
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / ".bashrc").write_text("echo pwned\n")
+    sent = alice.json("send-file", "friends", str(evil / ".bashrc"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("my own\n")
+    (home / "bashrc").write_text("mine too\n")
+    got = alice.json("get", "friends", sent["id"], "-o", str(home))
+    assert Path(got["path"]) == home / "bashrc (1)"  # no leading dot, and the taken name kept
+    assert (home / ".bashrc").read_text() == "my own\n" and (home / "bashrc").read_text() == "mine too\n"
+    assert (home / "bashrc (1)").read_text() == "echo pwned\n"
+    again = alice.json("get", "friends", sent["id"], "-o", str(home))
+    assert Path(again["path"]) == home / "bashrc (2)"
+    # an explicit file path that exists is refused with one sentence, and left as it was
+    mine = home / "notes.txt"
+    mine.write_text("keep me\n")
+    refused = alice.cli("get", "friends", sent["id"], "-o", str(mine), ok=False)
+    assert refused.returncode == 1 and "already exists" in refused.stderr, refused.stderr
+    assert mine.read_text() == "keep me\n"
+    assert not [p for p in home.iterdir() if p.name.endswith(".part")]
+    replaced = alice.json("get", "friends", sent["id"], "-o", str(mine), "--overwrite")
+    assert Path(replaced["path"]) == mine and mine.read_text() == "echo pwned\n"

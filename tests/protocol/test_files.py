@@ -210,3 +210,16 @@ def test_limits_are_the_documented_ones() -> None:
         "1.0 MB",
         "1000.0 MB",
     ]
+
+
+def test_local_names_are_never_hidden_and_number_what_is_taken() -> None:
+    import itertools
+
+    from protocol.files import local_names
+
+    assert list(itertools.islice(local_names(".bashrc"), 3)) == ["bashrc", "bashrc (1)", "bashrc (2)"]
+    assert list(itertools.islice(local_names("holiday.tar.gz"), 2)) == [
+        "holiday.tar.gz",
+        "holiday.tar (1).gz",
+    ]
+    assert next(local_names("...")) == "file" and next(local_names("photo.jpg")) == "photo.jpg"
