@@ -210,6 +210,12 @@ class FileFetched(NodeMessage[api.FileFetched]):
     EVENT = api.FileFetched
 
 
+class SearchResults(NodeMessage[api.SearchResults]):
+    """The answer to the search screen's ask (it takes it from the link); nothing else uses it."""
+
+    EVENT = api.SearchResults
+
+
 def _kinds(cls: type[NodeMessage[api.Event]]) -> dict[type[api.Event], type[NodeMessage[api.Event]]]:
     out = {}
     for sub in cls.__subclasses__():

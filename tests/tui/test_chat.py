@@ -118,6 +118,24 @@ async def test_selecting_a_message_targets_it(profile_paths: ProfilePaths) -> No
         assert node.sent(api.ReactTo)[-1].target == node.circles[ids["friends"]].entries[0].id
 
 
+async def test_typing_while_a_message_is_selected_goes_to_the_composer(profile_paths: ProfilePaths) -> None:
+    """After picking a message (or a search's jump to one) the focus is on the list; what one
+    types then is not lost: it lands in the composer, and /react applies to the selection."""
+    node, ids = world()
+    app = make_app(profile_paths, node)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot, app)
+        log = app.screen.query_one(MessageLog)
+        log.focus()
+        await pilot.press("up", "up")  # the last, then the first message
+        await pilot.press(*"/react ok")
+        composer = app.screen.query_one(Composer)
+        assert app.focused is composer and composer.value == "/react ok"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(node.sent(api.ReactTo)))
+        assert node.sent(api.ReactTo)[-1].target == node.circles[ids["friends"]].entries[0].id
+
+
 async def test_tab_completes_commands_and_names(profile_paths: ProfilePaths) -> None:
     node, _ = world()
     app = make_app(profile_paths, node)

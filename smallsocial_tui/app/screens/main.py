@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -199,6 +199,16 @@ class MainScreen(Screen[None]):
         due, self._read_due = self._read_due, {}
         for cid, record in due.items():
             self.link.submit(api.MarkRead(cid, record))
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter typed while the message list has the focus (after a search's jump, or
+        picking a message with the arrows) goes to the composer, not nowhere: the message
+        stays selected, so ``/reply …`` typed now answers it."""
+        if self.focused is self.log_view and event.is_printable and event.character:
+            event.stop()
+            event.prevent_default()
+            self.composer.focus()
+            self.composer.insert_text_at_cursor(event.character)
 
     # the widgets' messages ---------------------------------------------------------------
     @on(MessageLog.Selected)
