@@ -549,6 +549,10 @@ class _Node:
         self.stats: collections.Counter[str] = collections.Counter()
         self.host = self
         self.stream = stream
+        self.indexer = self  # Node.feed wakes the search indexer after a commit: none here
+
+    def due(self) -> None:
+        pass
 
     async def new_stream(self, pid: ID, protocols: list[str]) -> _Stream:
         return self.stream

@@ -20,7 +20,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench-results"
-PATHS = ["tests/faults", "tests/attacks/test_foreign_flood.py"]
+PATHS = ["tests/faults", "tests/attacks/test_foreign_flood.py", "tests/relay/test_files_big.py"]
 
 ROWS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     # test name -> (fault, [(label, figure key)])
