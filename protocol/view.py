@@ -128,6 +128,13 @@ class CircleView:
             if isinstance(self.chains.feed(r), Equivocation) and r.seq not in self._seqs(r.author):
                 self.chains.place(r)
             self._index(e)
+        self._fold: RosterIndex | None = None
+        """The roster, folded incrementally (protocol/fold.py): O(1) amortised per record."""
+        self.roster: RosterState = roster.unknown(self.id)
+        self._settle(conflicts)
+
+    def _settle(self, conflicts: Iterable[Record]) -> None:
+        """After the chains are placed: keep the conflicts, flag equivocators, fold the roster."""
         for r in conflicts:
             if r.circle == self.id and r.type != records.GENESIS and r.id not in self.records:
                 self.conflicts[r.id] = r
@@ -137,9 +144,9 @@ class CircleView:
         for at in self._at.values():
             for e in at:
                 self._flag(e)
-        self._fold = RosterIndex(genesis, self._roster) if genesis is not None else None
-        """The roster, folded incrementally (protocol/fold.py): O(1) amortised per record."""
-        self.roster: RosterState = self._fold.state() if self._fold is not None else roster.unknown(self.id)
+        if self.genesis is not None:
+            self._fold = RosterIndex(self.genesis, self._roster)
+            self.roster = self._fold.state()
 
     @classmethod
     def from_rows(
@@ -181,17 +188,7 @@ class CircleView:
             e = view.records[rid] = Entry(rid, a, seq, link, sys.intern(rtype))
             view._note(e)
             view._index(e)
-        for r in conflicts:
-            if r.circle == view.id and r.type != records.GENESIS and r.id not in view.records:
-                view.conflicts[r.id] = r
-                view._index(view._entry(r))
-                if r.is_roster:
-                    view._roster.append(r)
-        for at in view._at.values():
-            for e in at:
-                view._flag(e)
-        view._fold = RosterIndex(genesis, view._roster)
-        view.roster = view._fold.state()
+        view._settle(conflicts)
         return view
 
     @classmethod
