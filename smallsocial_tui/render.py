@@ -38,6 +38,8 @@ def event_line(profile: Profile, ev: api.Event) -> str | None:
     if isinstance(ev, api.MessageReceived):
         text = safe(ev.text) if ev.text else ev.kind
         return f"[{name(ev.circle)}] {who(ev.author)}: {text}"
+    if isinstance(ev, api.MessagesArrived):
+        return f"[{name(ev.circle)}] {ev.count} messages arrived"
     if isinstance(ev, api.MessageSent):
         return f"[{name(ev.circle)}] sent {ev.record_id.hex()[:12]}"
     if isinstance(ev, api.MemberJoined):

@@ -307,6 +307,17 @@ class MessageReceived(Event):
 
 
 @dataclass(frozen=True)
+class MessagesArrived(Event):
+    """Many messages of a circle stored at once (a sync answer's batch), instead of one
+    :class:`MessageReceived` each: their bodies stay sealed in the store until shown
+    (``LoadHistory``) or counted (``LoadOverview``)."""
+
+    circle: bytes
+    count: int
+    """Messages by others now in chain order."""
+
+
+@dataclass(frozen=True)
 class MemberJoined(Event):
     circle: bytes
     member: bytes

@@ -9,7 +9,9 @@ events in and effects out (both in :mod:`protocol.node.events`), what happens to
   forwarding); the answer is :class:`Accept` (forward it) or nothing, with a dropped
   record's reason, a pull, and a strike against the forwarder (too many graylist it:
   :class:`Disconnect`);
-- a sync answer's record (:class:`RecordReceived`): the same one commit;
+- a sync answer's record (:class:`RecordReceived`): the same one commit; a sync answer's batch
+  (:class:`BatchReceived`): the same commit per record in one transaction, members' messages
+  written in one statement and, when many, told to the UI as one ``MessagesArrived`` (:data:`BULK`);
 - what a stored record means: UI events (:class:`Emit`), a gap a :class:`Pull`, a roster
   change :class:`Reconsider`;
 - peers coming and going, faults a peer caused, and the outbox draining: a nudge
@@ -36,6 +38,7 @@ from protocol.identity import peer_id
 from protocol.node import api, carrying, commands
 from protocol.node.events import (
     Accept,
+    BatchReceived,
     CommandArrived,
     Committed,
     Dialled,
@@ -70,6 +73,10 @@ serves one per member that sends); while a member keeps sending, a record gossip
 found by its receivers at the next one (a gap, pulled at once), so only the tail needs the
 nudge, and it comes at most this late. At 1 msg/s per member, a nudge every 1-2 messages was
 a sixth of a relay's CPU (cProfile of ``bench_relay.py --quick``)."""
+BULK = 16
+"""A sync batch that brings at least this many messages by others tells the UI with one
+``MessagesArrived`` instead of a ``MessageReceived`` each (each opened and decoded here): the UI
+reads the page it shows from the store. Fewer keep their own events (notifications, mentions)."""
 
 
 class NodeCore:
@@ -105,6 +112,8 @@ class NodeCore:
             return self.gossip(event, now)
         if isinstance(event, RecordReceived):
             return self._commit(event.record, event.source, now)[1]
+        if isinstance(event, BatchReceived):
+            return self._commit_batch(event.records, event.source, now)
         if isinstance(event, PeerCame):
             if self.refused(event.peer, now):
                 return [Disconnect(event.peer)]
@@ -275,17 +284,49 @@ class NodeCore:
         return [Emit(api.RecordDropped(circle_id, reason))]
 
     # committing -------------------------------------------------------------------------------
-    def _commit(self, record: Record, source: str | None, now: float) -> tuple[Outcome | None, list[Effect]]:
+    def _commit_batch(self, batch: tuple[Record, ...], source: str | None, now: float) -> list[Effect]:
+        """Commit a sync batch in one transaction, each record as :meth:`_commit` does; members'
+        messages written together (``Ledger.commit``'s ``defer``) and, :data:`BULK` or more,
+        announced together."""
+        if self.relay is not None:  # quotas and retention count each record
+            return [e for r in batch for e in self._commit(r, source, now)[1]]
+        out: list[Effect] = []
+        shown: dict[bytes, list[Record]] = {}
+        deferred: list[Record] = []
+        with self.profile.store.tx():  # rolled back whole if it fails (the store forgets the views)
+            for r in batch:
+                out += self._commit(r, source, now, defer=deferred, shown=shown)[1]
+            self.profile.ledger.flush(deferred)
+        for cid, msgs in shown.items():
+            if len(msgs) >= BULK:
+                out.append(Emit(api.MessagesArrived(cid, len(msgs))))
+            else:
+                out += self._meaning(cid, tuple(msgs), False, self.profile.view(cid).roster)
+        return out
+
+    def _commit(
+        self,
+        record: Record,
+        source: str | None,
+        now: float,
+        *,
+        defer: list[Record] | None = None,
+        shown: dict[bytes, list[Record]] | None = None,
+    ) -> tuple[Outcome | None, list[Effect]]:
         """Commit one record through the ledger: its outcome (None if not tried) and what it
-        means (:class:`Committed` if stored)."""
+        means (:class:`Committed` if stored). In a batch (:meth:`_commit_batch`): members'
+        messages are written at its end (``defer``), and the messages by others it delivers
+        are put in ``shown`` (by circle) instead of opened for the UI."""
         if self.relay is not None and self.relay.over(record.circle, record.raw, record, now):
             self.stats["over_quota"] += 1
             return None, []
         view = self.profile.view(record.circle)
         before, flagged = view.roster, set(view.equivocators)
         try:
-            commit = self.profile.ledger.commit(record, park_strangers=False)
+            commit = self.profile.ledger.commit(record, park_strangers=False, defer=defer)
         except sqlite3.OperationalError as e:
+            if defer is not None:
+                raise  # the batch's transaction is rolled back whole
             # A full disk: nothing of it was kept (and the profile dropped its cached views),
             # so sync asks for it again later; the node stays up.
             LOG.warning("could not store a record: %s", e)
@@ -304,6 +345,12 @@ class NodeCore:
         # What it delivered and what held records it let in delivered (a join lets in its messages).
         delivered = (*outcome.delivered, *commit.released)
         changed = outcome.roster_changed or any(r.is_roster for r in commit.released)
+        if shown is not None:
+            mine = self.profile.me
+            later = [r for r in delivered if r.type == records.MSG and r.author != mine]
+            if later:
+                shown.setdefault(record.circle, []).extend(later)
+                delivered = tuple(r for r in delivered if r.type != records.MSG or r.author == mine)
         out: list[Effect] = [Committed(record), *self._meaning(record.circle, delivered, changed, before)]
         if changed:
             out.append(Reconsider())

@@ -33,6 +33,14 @@ class RecordReceived:
 
 
 @dataclass(frozen=True)
+class BatchReceived:
+    """A sync answer's batch of parsed records of one circle, committed in one transaction."""
+
+    records: tuple[Record, ...]
+    source: str | None = None
+
+
+@dataclass(frozen=True)
 class PeerCame:
     peer: str
 
@@ -79,7 +87,7 @@ class Dialled:
 
 
 Event = (
-    GossipArrived | RecordReceived | PeerCame | PeerWent | PeerFaulted | OutboxDrained | Tick
+    GossipArrived | RecordReceived | BatchReceived | PeerCame | PeerWent | PeerFaulted | OutboxDrained | Tick
     | CommandArrived | Dialled
 )  # fmt: skip
 

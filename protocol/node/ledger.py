@@ -93,11 +93,17 @@ class Ledger:
             self.views.pop(cid, None)
 
     # committing ----------------------------------------------------------------------------------
-    def commit(self, record: Record, *, park_strangers: bool = True) -> Commit:
+    def commit(
+        self, record: Record, *, park_strangers: bool = True, defer: list[Record] | None = None
+    ) -> Commit:
         """Validate one record of a circle I am in (or relay) and commit what the view accepts.
 
         ``park_strangers``: hold a stranger's record too (gossip does not: keys are free; sync
-        brings a real one again)."""
+        brings a real one again). ``defer`` (a sync batch, inside its transaction): a member's
+        message the view accepts goes there instead of to the store, and :meth:`flush` writes
+        them all in one statement; any other record stored flushes them first (:meth:`_keep`), so
+        whatever then reads the store (held records, a departure's purge, a view built again)
+        sees every record the view has placed."""
         row = self.store.circle(record.circle)
         if row is None or row.status == "invited":
             return Commit(Dropped("the record is for a circle you are not in"))
@@ -111,8 +117,13 @@ class Ledger:
             return Commit(outcome)
         if not isinstance(outcome, Stored):
             return Commit(outcome)
-        released = self.retry_held(record.circle) if self._keep(record, outcome) else []
+        released = self.retry_held(record.circle) if self._keep(record, outcome, defer=defer) else []
         return Commit(outcome, tuple(released))
+
+    def flush(self, deferred: list[Record]) -> None:
+        """Store the messages :meth:`commit` deferred, in one statement; empties the list."""
+        self.store.add_records(deferred, self.now())
+        deferred.clear()
 
     def commit_own(self, record: Record) -> Stored:
         """Commit my own record like anyone else's, and queue it for publishing; refused: RosterError."""
@@ -193,11 +204,18 @@ class Ledger:
         self.settle(join.circle)
         return True
 
-    def _keep(self, record: Record, outcome: Stored, *, outbox: bool = False) -> bool:
+    def _keep(
+        self, record: Record, outcome: Stored, *, outbox: bool = False, defer: list[Record] | None = None
+    ) -> bool:
         """Store an accepted record and apply what concerns me; True if held records may move now."""
         if record.type == records.MSG and record.author not in self.view(record.circle).roster.departed:
-            self._put(record, outcome.conflict, outbox=outbox)  # a member's message: nothing else to do
+            if defer is not None and not outcome.conflict and not outbox:
+                defer.append(record)  # written with the rest of its batch (flush)
+            else:
+                self._put(record, outcome.conflict, outbox=outbox)  # a member's message: nothing else to do
             return False
+        if defer:
+            self.flush(defer)
         with self.store.tx():
             self._put(record, outcome.conflict, outbox=outbox)
             return self._effects(record, outcome)

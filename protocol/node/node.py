@@ -312,6 +312,13 @@ class Node:
         src = source.to_base58() if source is not None else None
         return any(isinstance(e, events.Committed) for e in self.feed(events.RecordReceived(record, src)))
 
+    def take_batch(self, batch: list[Record], source: ID | None) -> int:
+        """Commit a sync batch of one circle in one transaction and carry out what it means;
+        how many records were stored."""
+        src = source.to_base58() if source is not None else None
+        effects = self.feed(events.BatchReceived(tuple(batch), src))
+        return sum(isinstance(e, events.Committed) for e in effects)
+
     # publishing ------------------------------------------------------------
     async def _send_now(self, record: Record) -> None:
         """Publish a record just committed to the outbox: now when idle, else in the publisher's turn."""

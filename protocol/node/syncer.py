@@ -73,11 +73,17 @@ def _take_all(node: NodePort, batch: list[Record], strangers: list[Record]) -> i
     stored = 0
     try:
         with node.profile.store.tx():  # one commit per batch, not per record
-            for r in batch:
+            # Roster records one by one (each may make the next one's author known), then the
+            # rest (which changes no one's standing) in one go.
+            for r in (r for r in batch if r.is_roster):
                 if _unplaceable_stranger(node, r):
                     strangers.append(r)
                 elif node.take(r, None):
                     stored += 1
+            rest: list[Record] = []
+            for r in (r for r in batch if not r.is_roster):
+                (strangers if _unplaceable_stranger(node, r) else rest).append(r)
+            stored += node.take_batch(rest, None) if rest else 0
     except BaseException:
         node.profile.forget_views()  # the memory views ran ahead of a rolled-back store
         raise

@@ -143,18 +143,21 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
             time.sleep(0.1)
         rep = member.request({"op": "report", "p": "catchup"}, 60)
         got = {int(i): t for i, _, t in rep["recv"]}
-        last = max(got.values()) if got else None
+        bulk_n, *bulk_t = rep.get("bulk") or (0, None, None)  # told in bulk (MessagesArrived): a count
+        stamps = [*got.values(), *(t for t in bulk_t if t is not None)]
+        last = max(stamps) if stamps else None
         boot = member.line("boot")
         connected = member.line("PeerConnected")
         counters = rep.get("counters", {})
         out[SS] = {
-            "received": len(got),
+            "received": len(got) + int(bulk_n),
+            "told_in_bulk": int(bulk_n),
             "from_spawn_s": rnd(last - member.spawned, 3) if last else None,
             "from_listening_s": rnd(last - started["t"], 3) if last else None,
             "startup_s": rnd(started["t"] - member.spawned, 3),
             "imported_s": rnd(boot["t"] - member.spawned, 3) if boot else None,
             "connected_after_listening_s": rnd(connected["t"] - started["t"], 3) if connected else None,
-            "first_commit_after_listening_s": rnd(min(got.values()) - started["t"], 3) if got else None,
+            "first_commit_after_listening_s": rnd(min(stamps) - started["t"], 3) if stamps else None,
             "sync_batches": counters.get("sync_batches"),
             "rss": member.rss(),
             "written": written,

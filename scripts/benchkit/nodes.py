@@ -311,6 +311,8 @@ def worker_node(cfg: dict[str, Any]) -> None:
                 )
             elif isinstance(ev, api.MessageReceived):
                 receipts.add(ev.text or "", t)
+            elif isinstance(ev, api.MessagesArrived):
+                receipts.add_bulk(ev.count, t)
             elif isinstance(ev, api.NodeStarted):
                 out({"ev": "NodeStarted", "addrs": list(ev.addrs), "peer_id": ev.peer_id, "t": t})
             elif isinstance(ev, api.PeerConnected):
@@ -424,7 +426,8 @@ def worker_node(cfg: dict[str, Any]) -> None:
                 with sends.lock:
                     mine = [[i, *v] for i, v in sends.sent.get(cmd["p"], {}).items()]
                     nfail, counters = sends.failed[cmd["p"]], dict(sends.counters)
-                reply(cmd, recv=recv, dups=dups, sent=mine, failed=nfail, counters=counters)
+                bulk = [receipts.arrived, receipts.arrived_first, receipts.arrived_last]
+                reply(cmd, recv=recv, dups=dups, sent=mine, failed=nfail, counters=counters, bulk=bulk)
             elif op == "stop":
                 break
     finally:

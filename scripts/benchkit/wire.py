@@ -83,6 +83,16 @@ class Receipts:
         self.by_phase: dict[str, dict[int, tuple[float, float]]] = defaultdict(dict)
         self.dups: Counter[str] = Counter()
         self.last: dict[str, float] = {}
+        self.arrived = 0
+        """Messages told in bulk (``MessagesArrived``: a sync batch, its bodies not opened)."""
+        self.arrived_first: float | None = None
+        self.arrived_last: float | None = None
+
+    def add_bulk(self, n: int, t: float) -> None:
+        with self.lock:
+            self.arrived += n
+            self.arrived_first = self.arrived_first or t
+            self.arrived_last = t
 
     def add(self, text: str, t: float) -> None:
         head = parse_payload(text)
@@ -98,8 +108,11 @@ class Receipts:
             self.last[p] = t
 
     def count(self, p: str) -> tuple[int, float | None]:
+        """Messages of phase ``p`` received, and when the last came; with those told in bulk
+        (whatever their phase: only the catch-up, a phase of its own, is told so)."""
         with self.lock:
-            return len(self.by_phase.get(p, ())), self.last.get(p)
+            stamps = [t for t in (self.last.get(p), self.arrived_last) if t is not None]
+            return len(self.by_phase.get(p, ())) + self.arrived, max(stamps, default=None)
 
     def report(self, p: str) -> tuple[list[list[float]], int]:
         with self.lock:

@@ -144,6 +144,10 @@ class MessageReceived(NodeMessage[api.MessageReceived]):
     EVENT = api.MessageReceived
 
 
+class MessagesArrived(NodeMessage[api.MessagesArrived]):
+    EVENT = api.MessagesArrived
+
+
 class NameChanged(NodeMessage[api.NameChanged]):
     EVENT = api.NameChanged
 

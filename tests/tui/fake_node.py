@@ -116,6 +116,13 @@ class FakeNode:
         self.emit(api.MessageReceived(circle, e.id, author, e.seq, e.ts, kind, text, ref))
         return e.id
 
+    def receive_many(self, circle: bytes, author: bytes, texts: list[str]) -> None:
+        """A catch-up: many messages stored at once, told with one ``MessagesArrived``."""
+        for text in texts:
+            self.add_message(circle, author, text)
+            self.circles[circle].unread += author != self.me.public_key
+        self.emit(api.MessagesArrived(circle, len(texts)))
+
     # answering ------------------------------------------------------------------------------
     def submit(self, cmd: api.Command) -> None:
         self.commands.append(cmd)

@@ -74,6 +74,9 @@ class MainScreen(Screen[None]):
         self._sync_timer: Timer | None = None
         self._read_timer: Timer | None = None
         self._read_due: dict[bytes, bytes] = {}
+        self._arrived: set[bytes] = set()
+        """Circles many messages arrived in at once (a catch-up), read again in one go."""
+        self._arrived_timer: Timer | None = None
         self._cap_told: set[bytes] = set()
         self._jump: tuple[bytes, bytes, bool] | None = None
         """A search result to show once its circle's history is loaded: (circle, message, asked
@@ -382,6 +385,8 @@ class MainScreen(Screen[None]):
             self.link.submit(api.LoadMembers(self.current))
 
     def on_sync_progress(self, message: messages.SyncProgress) -> None:
+        if message.event.circle in self._arrived:
+            self._reload_arrived()
         self.state.syncing = True
         if message.event.received and self.gaps.pop(message.event.circle, None) is not None:
             self._update_gap()
@@ -440,6 +445,25 @@ class MainScreen(Screen[None]):
             self.notify(safe(ev.text or "")[:200] or "…", title=title, markup=False, timeout=6)
             self.app.bell()
 
+    def on_messages_arrived(self, message: messages.MessagesArrived) -> None:
+        """Many messages at once (a catch-up's batch, sealed in the store): the histories loaded
+        and the unread counts are read again from the node when the sync answer ends
+        (``SyncProgress``), or when no batch has come for a second; not once a batch."""
+        self._arrived.add(message.event.circle)
+        if self._arrived_timer is not None:
+            self._arrived_timer.stop()
+        self._arrived_timer = self.set_timer(1.0, self._reload_arrived)
+
+    def _reload_arrived(self) -> None:
+        if self._arrived_timer is not None:
+            self._arrived_timer.stop()
+            self._arrived_timer = None
+        circles, self._arrived = self._arrived, set()
+        for cid in circles & self.state.histories.keys():
+            self.link.submit(api.LoadHistory(cid))  # shown (and marked read) when it comes
+        if circles:
+            self.link.submit(api.LoadOverview())
+
     def on_file_sent(self, message: messages.FileSent) -> None:
         if message.event.circle in self.state.histories:  # sent from another terminal: show it too
             self.link.submit(api.LoadHistory(message.event.circle))
@@ -455,6 +479,8 @@ class MainScreen(Screen[None]):
             self._sync_timer.stop()
         if self._read_timer is not None:
             self._read_timer.stop()
+        if self._arrived_timer is not None:
+            self._arrived_timer.stop()
 
     # key actions ---------------------------------------------------------------------------
     def action_jump(self, n: int) -> None:
