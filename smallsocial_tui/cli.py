@@ -86,12 +86,22 @@ def cmd_overview(args: argparse.Namespace) -> None:
             raise SystemExit(code)
         return
     profile = _open(args)
-    print(f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}")
     circles = profile.circles()
-    if circles:
-        print(_tree(circles, _me_cmd(args), _unread(profile, circles)))
-    else:
-        print("No circles yet. Start one:  smallsocial circle new NAME")
+    counts = _unread(profile, circles)
+    text = f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}\n" + (
+        _tree(circles, _me_cmd(args), counts)
+        if circles
+        else "No circles yet. Start one:  smallsocial circle new NAME"
+    )
+    data = {
+        "name": profile.display_name,
+        "key": profile.identity.peer_id,
+        "circles": [
+            _circle_json(c) | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
+            for c in circles
+        ],
+    }
+    _emit(args, data, text)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
