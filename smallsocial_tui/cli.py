@@ -234,9 +234,12 @@ def cmd_members(args: argparse.Namespace) -> None:
     ]
 
     def line(r: dict[str, Any]) -> str:
-        named = f"  ({safe_name(r['name'], 32)})" if r["name"] else ""
+        shown = _who(profile, parse_peer_id(r["key"]))
+        named = (
+            f"  ({safe_name(r['name'], 32)})" if r["name"] and safe_name(r["name"], 24) not in shown else ""
+        )
         flag = f"  EQUIVOCATED: {r['equivocated']}" if r["equivocated"] else ""
-        return f"{r['role']:<7} {_who(profile, parse_peer_id(r['key']))}  {r['key']}{named}{flag}"
+        return f"{r['role']:<7} {shown}  {r['key']}{named}{flag}"
 
     from smallsocial_tui.cli_members import invite_tree
 

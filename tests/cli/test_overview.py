@@ -37,3 +37,25 @@ def test_only_the_data_dir_and_profile_take_the_tui_shortcut() -> None:
     assert entry._tui_args([]) is not None
     for argv in (["--json"], ["--help"], ["circle", "list"], ["--profile"], ["--prof", "p"]):
         assert entry._tui_args(argv) is None, argv
+
+
+def test_run_and_the_cli_show_the_name_a_member_announced(tmp_path: Path) -> None:
+    """``run``'s lines and the CLI name a member as the TUI does: petname, announced name, short key."""
+    from protocol.identity import Identity
+    from protocol.node import api
+    from smallsocial_tui import cli_kit
+    from smallsocial_tui.render import event_line
+    from smallsocial_tui.text import short_key
+
+    p = Profile.create(resolve(str(tmp_path), "alice"), "Alice")
+    cid = p.new_circle("pals").circle_id
+    bob, carol = Identity.generate(), Identity.generate()
+    p.store.set_name(bob.public_key, "Bob Builder", 1)
+
+    def said(author: bytes) -> str | None:
+        return event_line(p, api.MessageReceived(cid, b"\x01" * 32, author, 1, 1, "text", "hi", None))
+
+    assert said(bob.public_key) == "[pals] Bob Builder: hi"
+    assert said(carol.public_key) == f"[pals] {short_key(carol.peer_id)}: hi"  # nothing known: the short key
+    assert cli_kit.who(p, p.me) == "you"
+    p.close()
