@@ -6,7 +6,8 @@ the blobs to the circle's relays), else straight into the profile (queued; the n
 sends it). ``get CIRCLE FILE_ID [-o PATH]`` saves a file message's file: from the blobs here,
 or, with a node running, after it fetched the rest from members and relays. FILE_ID is the
 message's id as ``log --json`` prints it, or a unique prefix. A progress bar goes to stderr
-when it is a terminal.
+when it is a terminal. ``file-limit CIRCLE [SIZE]`` shows the circle's file limit, or sets it
+(admins: a ``filecap`` roster record; ``0`` takes no files), which sending and fetching hold to.
 """
 
 from __future__ import annotations
@@ -68,11 +69,9 @@ def cmd_send_file(args: argparse.Namespace) -> None:
     if not path.is_file():
         raise cli_kit.CliError(f"{args.path} is not a file you can read.")
     size = path.stat().st_size
-    if size > files.MAX_FILE_BYTES:
-        raise cli_kit.CliError(
-            f"{path.name} is {files.human_size(size)}; a circle takes files up to "
-            f"{files.human_size(files.MAX_FILE_BYTES)}."
-        )
+    why = files.over_limit(size, profile.view(circle.id).roster.file_cap)
+    if why is not None:
+        raise cli_kit.CliError(f"Cannot send {path.name}: {why}.")
     if control.node_running(profile.paths.root):
         reply = cli_kit.via_node(profile, api.SendFile(circle.id, str(path.resolve())))
         if not isinstance(reply, api.FileSent):
@@ -169,9 +168,59 @@ def cmd_get(args: argparse.Namespace) -> None:
     cli_kit.emit(args, data, f"saved {safe_name(info.name)} ({files.human_size(info.size)}) to {out}")
 
 
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20}
+
+
+def parse_size(text: str) -> int:
+    """``0``, ``500000``, ``512k``, ``10M``, ``10 MiB`` (powers of 1024) as bytes; one sentence if not."""
+    t = text.strip().lower().replace(" ", "")
+    digits = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(digits) :]
+    try:
+        value = float(digits)
+    except ValueError:
+        value = -1.0
+    if unit not in _UNITS or not 0 <= value < 2**40:
+        raise cli_kit.CliError(f"{text!r} is not a size: write bytes, or a number and KiB or MiB (10MiB).")
+    n = int(value * _UNITS[unit])
+    if n > files.MAX_FILE_BYTES:
+        raise cli_kit.CliError(
+            f"A circle takes files up to {files.human_size(files.MAX_FILE_BYTES)} at the most."
+        )
+    return n
+
+
+def cmd_file_limit(args: argparse.Namespace) -> None:
+    from protocol.errors import ProtocolError
+    from protocol.identity import peer_id
+    from protocol.node.file_commands import set_file_cap
+
+    profile = cli_kit.open_profile(args)
+    circle = cli_kit.find_circle(profile, args.circle)
+    if args.size is not None:
+        cap = parse_size(args.size)
+        if cli_kit.via_node(profile, api.SetFileCap(circle.id, cap)) is None:
+            try:
+                set_file_cap(profile, circle.id, cap)
+            except ProtocolError as e:
+                raise cli_kit.CliError(str(e)) from None
+        profile.forget_views()
+    roster = profile.view(circle.id).roster
+    by = roster.file_cap_by
+    data = {
+        "circle": circle.id.hex(),
+        "file_limit": roster.file_cap,
+        "set_by": peer_id(by) if by else None,
+    }
+    who = f"set by {cli_kit.who(profile, by)}" if by else "the default"
+    verb = "is now" if args.size is not None else "is"
+    limit = files.human_size(roster.file_cap) if roster.file_cap else "0 (no files)"
+    cli_kit.emit(args, data, f"{safe_name(circle.name)}: the file limit {verb} {limit} ({who}).")
+
+
 def register(add: Add) -> None:
     """Add ``send-file`` and ``get`` to the parser (``add`` is ``build_parser``'s helper)."""
-    sp = add("send-file", cmd_send_file, "send a file to a circle (encrypted; up to 64 MiB)")
+    sp = add("send-file", cmd_send_file, "send a file to a circle (encrypted; up to its file limit)")
     sp.add_argument("circle", metavar="CIRCLE")
     sp.add_argument("path", metavar="PATH")
     sp = add("get", cmd_get, "save a file sent to a circle, fetching what is missing")
@@ -185,3 +234,11 @@ def register(add: Add) -> None:
         "'name (1).ext' when taken; or a file path, refused if it exists",
     )
     sp.add_argument("--overwrite", action="store_true", help="with -o FILE: replace it if it exists")
+    sp = add("file-limit", cmd_file_limit, "show a circle's file limit, or set it (admins)")
+    sp.add_argument("circle", metavar="CIRCLE")
+    sp.add_argument(
+        "size",
+        metavar="SIZE",
+        nargs="?",
+        help="bytes, or with KiB or MiB (10MiB); at most 64 MiB; 0: no files",
+    )

@@ -113,18 +113,21 @@ Progress = Callable[[int, int], None]
 
 
 def prepare(
-    store: BlobStore, circle_id: bytes, path: Path, progress: Progress | None = None
+    store: BlobStore,
+    circle_id: bytes,
+    path: Path,
+    progress: Progress | None = None,
+    cap: int = files.MAX_FILE_BYTES,
 ) -> files.FileInfo:
-    """Seal the file at ``path`` into blobs of the circle; its descriptor. One sentence if it cannot."""
+    """Seal the file at ``path`` into blobs of the circle, whose file limit is ``cap``; its
+    descriptor. One sentence if it cannot."""
     try:
         size = path.stat().st_size
         if not path.is_file():
             raise ValueError(f"{path} is not a file.")
-        if size > files.MAX_FILE_BYTES:
-            raise ValueError(
-                f"{path.name} is {files.human_size(size)}; a circle takes files up to "
-                f"{files.human_size(files.MAX_FILE_BYTES)}."
-            )
+        why = files.over_limit(size, cap)
+        if why is not None:
+            raise ValueError(f"Cannot send {path.name}: {why}.")
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         name = "".join(ch if ch.isprintable() and ch not in "/\\" else "_" for ch in path.name)
         name = name[:200] or "file"
@@ -165,6 +168,9 @@ def describe(profile: Profile, circle_id: bytes, record_id: bytes) -> files.File
         raise ValueError(f"That message cannot be opened: {e}.") from None
     if content.file is None:
         raise ValueError("That message is not a file.")
+    why = files.over_limit(content.file.size, profile.view(circle_id).roster.file_cap)
+    if why is not None:
+        raise ValueError(f"That file is not fetched: {why}.")
     return content.file
 
 

@@ -30,7 +30,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 
-from protocol import messages, presence, records
+from protocol import files, messages, presence, records
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api, carrying, commands
@@ -332,6 +332,10 @@ class NodeCore:
                     c = messages.open_message(r, key)
                 except ProtocolError as e:
                     out += self.drop(circle_id, f"undecryptable message: {e}")
+                    continue
+                over = c.file and files.over_limit(c.file.size, self.profile.view(circle_id).roster.file_cap)
+                if over:
+                    out += self.drop(circle_id, f"file announcement {r.id.hex()[:12]}: {over}")
                     continue
                 out.append(
                     Emit(api.MessageReceived(circle_id, r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref))

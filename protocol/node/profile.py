@@ -29,6 +29,7 @@ from protocol import (
     addrpack,
     carry,
     circle,
+    files,
     fork,
     invitation,
     messages,
@@ -557,6 +558,8 @@ class Profile:
                 c = messages.open_message(r, key)
             except ProtocolError:
                 continue
+            if c.file is not None and files.over_limit(c.file.size, view.roster.file_cap):
+                continue  # dropped as it arrived (core.Core._meaning): over the circle's file limit
             if c.kind not in timeline.CHANGES:
                 entries[r.id] = LogEntry(r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref)
             elif c.ref is not None:
