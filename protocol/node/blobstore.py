@@ -69,6 +69,28 @@ class BlobStore:
     def missing(self, circle_id: bytes, ids: list[bytes]) -> list[bytes]:
         return [i for i in ids if not self.has(circle_id, i)]
 
+    def expire(self, circle_id: bytes, before: float) -> tuple[int, int]:
+        """Delete the circle's blobs stored before ``before`` (seconds since the epoch, this
+        machine's clock, as the file's modification time says); (blobs, bytes) deleted.
+
+        A relay's retention sweep: it cannot read which announcement a blob belongs to, but a
+        blob comes to it (uploaded by the sender once the announcement is committed) when the
+        announcement does, so blobs stored before the cut belong to announcements received
+        before it, which the same sweep deletes."""
+        d = self.dir(circle_id)
+        if not d.is_dir():
+            return 0, 0
+        n = size = 0
+        for p in d.iterdir():
+            if len(p.name) != 64:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                st = p.stat()
+                if st.st_mtime < before:
+                    p.unlink()
+                    n, size = n + 1, size + st.st_size
+        return n, size
+
     def bytes_used(self, circle_id: bytes) -> int:
         """Bytes of blobs stored for a circle (a relay's quota counts them)."""
         d = self.dir(circle_id)

@@ -64,6 +64,18 @@ _BLOB_BYTES: weakref.WeakKeyDictionary[Node, dict[bytes, int]] = weakref.WeakKey
 """Per relay node and circle: bytes of blobs stored (counted from disk once)."""
 
 
+def expire(node: Node, circle_id: bytes, before: float) -> int:
+    """A relay's retention: delete the circle's blobs stored before ``before`` (wall-clock
+    seconds) and count them off its byte quota; how many."""
+    n, size = _store(node).expire(circle_id, before)
+    if n:
+        LOG.info("retention: deleted %d file blob(s) of circle %s", n, circle_id.hex()[:12])
+        used = _BLOB_BYTES.get(node, {})
+        if circle_id in used:
+            used[circle_id] = max(0, used[circle_id] - size)
+    return n
+
+
 def _store(node: Node) -> BlobStore:
     return BlobStore(node.profile.paths.root)
 
