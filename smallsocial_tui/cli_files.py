@@ -97,8 +97,11 @@ def cmd_send_file(args: argparse.Namespace) -> None:
     cli_kit.emit(args, data, f"{rid.hex()} {status}: {safe_name(name)} ({files.human_size(size)})")
 
 
-def _fetch_via_node(profile: Any, circle_id: bytes, record_id: bytes, info: files.FileInfo) -> None:
-    """Have the running node fetch the file, drawing progress from the blobs as they land."""
+def _fetch_via_node(
+    profile: Any, circle_id: bytes, record_id: bytes, info: files.FileInfo, home: bytes
+) -> None:
+    """Have the running node fetch the file, drawing progress from the blobs as they land (under
+    ``home``: the circle the file was announced in)."""
     store = blobstore.BlobStore(profile.paths.root)
     answer: list[api.Event | Exception] = []
 
@@ -116,9 +119,9 @@ def _fetch_via_node(profile: Any, circle_id: bytes, record_id: bytes, info: file
     try:
         while worker.is_alive():
             with contextlib.suppress(Exception):  # a manifest being written: the next look sees it whole
-                bar(blobstore.have(store, circle_id, info), info.size)
+                bar(blobstore.have(store, home, info), info.size)
             worker.join(0.2)
-        bar(blobstore.have(store, circle_id, info), info.size)
+        bar(blobstore.have(store, home, info), info.size)
     finally:
         bar.close()
     reply = answer[0] if answer else ValueError("no answer")
@@ -137,23 +140,23 @@ def cmd_get(args: argparse.Namespace) -> None:
     if entry.kind != messages.FILE:
         raise cli_kit.CliError(f"Message {entry.id.hex()[:12]} is not a file.")
     try:
-        info = blobstore.describe(profile, circle.id, entry.id)
+        info, home = blobstore.locate(profile, circle.id, entry.id)
     except ValueError as e:
         raise cli_kit.CliError(str(e)) from None
     out = Path(args.output).expanduser() if args.output else Path.cwd()
     if not out.is_dir() and not out.parent.is_dir():
         raise cli_kit.CliError(f"{out.parent} is not a directory.")
     store = blobstore.BlobStore(profile.paths.root)
-    if not blobstore.complete(store, circle.id, info):
+    if not blobstore.complete(store, home, info):
         if not control.node_running(profile.paths.root):
-            have = blobstore.have(store, circle.id, info)
+            have = blobstore.have(store, home, info)
             raise cli_kit.CliError(
                 f"Only {files.human_size(have)} of {files.human_size(info.size)} is here; start the node "
                 f"(`{cli_kit.me_cmd(args)} run` or the TUI) so it can fetch the rest, then run get again."
             )
-        _fetch_via_node(profile, circle.id, entry.id, info)
+        _fetch_via_node(profile, circle.id, entry.id, info, home)
     try:
-        out = blobstore.assemble(store, circle.id, info, out, overwrite=args.overwrite)
+        out = blobstore.assemble(store, home, info, out, overwrite=args.overwrite)
     except ValueError as e:
         raise cli_kit.CliError(str(e)) from None
     data = {

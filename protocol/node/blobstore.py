@@ -7,8 +7,13 @@ transfer resumes with what it has. A sender's file waiting for a relay to take i
 is marked by ``<profile>/files/<circle hex>/up-<manifest id hex>`` until one did.
 
 Besides the store: sealing a file from disk into blobs (:func:`prepare`), finding a
-file message's descriptor (:func:`describe`), and putting a fetched file back
-together, checked against its size and hash (:func:`assemble`).
+file message's descriptor and where its blobs live (:func:`locate`), and putting a fetched
+file back together, checked against its size and hash (:func:`assemble`).
+
+A file message carried into a fork (docs/protocol.md 12.1) was announced in the parent: its
+blobs live under the parent's directory (its *home*), on the profile that sent it and on those
+that fetch it in the fork alike, and a node serving a fork's members looks there too
+(:func:`protocol.node.filexfer.serve`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from protocol import files, messages, records
 from protocol.errors import ProtocolError
+from protocol.node import carrying
 
 if TYPE_CHECKING:
     from protocol.node.profile import Profile
@@ -177,15 +183,29 @@ def prepare(
 
 def describe(profile: Profile, circle_id: bytes, record_id: bytes) -> files.FileInfo:
     """The descriptor a file message of the circle announces (``ValueError``: a sentence)."""
+    return locate(profile, circle_id, record_id)[0]
+
+
+def locate(profile: Profile, circle_id: bytes, record_id: bytes) -> tuple[files.FileInfo, bytes]:
+    """The descriptor a file message shown in the circle announces, and its blobs' home: the
+    circle it was announced in (the parent, for one carried into a fork). ``ValueError``: a sentence."""
     raws = profile.store.raws([record_id])
-    if not raws:
-        raise ValueError("No such message in that circle.")
     try:
-        rec = records.load(raws[0], record_id)
-        key = profile.epoch_keys(circle_id).get(bytes(rec.body["e"]))
-        if rec.circle != circle_id or key is None:
-            raise ValueError("That message is not readable in that circle.")
-        content = messages.open_message(rec, key)
+        rec = records.load(raws[0], record_id) if raws else None
+        if rec is not None and rec.circle == circle_id:
+            key = profile.epoch_keys(circle_id).get(bytes(rec.body["e"]))
+            if key is None:
+                raise ValueError("That message is not readable in that circle.")
+            content = messages.open_message(rec, key)
+        else:
+            got = next((c for c in carrying.carried(profile, circle_id) if c.record.id == record_id), None)
+            if got is None:
+                raise ValueError(
+                    "That message is not readable in that circle."
+                    if raws
+                    else "No such message in that circle."
+                )
+            rec, content = got.record, got.content
     except ProtocolError as e:
         raise ValueError(f"That message cannot be opened: {e}.") from None
     if content.file is None:
@@ -193,7 +213,7 @@ def describe(profile: Profile, circle_id: bytes, record_id: bytes) -> files.File
     why = files.over_limit(content.file.size, profile.view(circle_id).roster.file_cap)
     if why is not None:
         raise ValueError(f"That file is not fetched: {why}.")
-    return content.file
+    return content.file, rec.circle
 
 
 def chunk_ids(store: BlobStore, circle_id: bytes, info: files.FileInfo) -> list[bytes] | None:
