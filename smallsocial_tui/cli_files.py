@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol import files, messages
+from protocol.errors import ProtocolError
 from protocol.node import api, blobstore
 from smallsocial_tui import cli_kit, control
 from smallsocial_tui.cli_messages import find_message
@@ -133,6 +134,27 @@ def _fetch_via_node(
         raise cli_kit.CliError(reply.message)
 
 
+def file_json(profile: Any, circle_id: bytes, entry: Any) -> dict[str, Any] | None:
+    """A file message's fields for ``log --json`` (None for other messages, and for a file whose
+    descriptor does not open): name, size, mime type, BLAKE2b-256, bytes here and whether all are."""
+    if entry.kind != messages.FILE or entry.deleted:
+        return None
+    try:
+        info, home = blobstore.locate(profile, circle_id, entry.id)
+        store = blobstore.BlobStore(profile.paths.root)
+        here = blobstore.have(store, home, info)
+    except (ValueError, ProtocolError):
+        return None
+    return {
+        "name": info.name,
+        "size": info.size,
+        "mime": info.mime,
+        "blake2b": info.digest.hex(),
+        "here": here,
+        "complete": here == info.size and blobstore.complete(store, home, info),
+    }
+
+
 def cmd_get(args: argparse.Namespace) -> None:
     profile = cli_kit.open_profile(args)
     circle = cli_kit.find_circle(profile, args.circle)
@@ -194,7 +216,6 @@ def parse_size(text: str) -> int:
 
 
 def cmd_file_limit(args: argparse.Namespace) -> None:
-    from protocol.errors import ProtocolError
     from protocol.identity import peer_id
     from protocol.node.file_commands import set_file_cap
 

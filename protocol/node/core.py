@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from protocol import files, messages, presence, records
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, sentence
 from protocol.identity import peer_id
 from protocol.node import api, carrying, commands
 from protocol.node.events import (
@@ -147,7 +147,7 @@ class NodeCore:
         try:
             return commands.decide(self, cmd)
         except (ProtocolError, ValueError) as e:
-            why = str(e)
+            why = sentence(e)
         except sqlite3.OperationalError as e:
             LOG.warning("command %s could not be stored: %s", type(cmd).__name__, e)
             full = "the disk is full" if "full" in str(e) else f"the store cannot be written ({e})"
