@@ -566,6 +566,8 @@ class Profile:
                 changes.append(timeline.Change(c.kind, r.author, c.ts, c.ref, c.text))
         for got in carrying.carried(self, circle_id):  # a fork's carried history, checked and marked
             r, m = got.record, got.content
+            if m.file is not None and files.over_limit(m.file.size, view.roster.file_cap):
+                continue  # not shown, as a file announced here over the limit is not
             if m.kind not in timeline.CHANGES:
                 entries[r.id] = LogEntry(
                     r.id, r.author, r.seq, m.ts, m.kind, m.text, m.ref, carried_from=r.circle

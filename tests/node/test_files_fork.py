@@ -55,5 +55,9 @@ def test_a_carried_file_is_fetched_in_the_fork(make_peer: Callable[[str], Peer],
     got = carol.json("get", "trip", sent["id"], "-o", str(tmp_path / "carol.png"))
     assert _sha(Path(got["path"])) == _sha(src) and got["size"] == src.stat().st_size
     assert len(blob_paths(carol, parent)) == 4  # kept under the file's home circle, like everyone's
+    # The fork's own file limit holds for what it carried: past it, the file is not shown there.
+    assert alice.json("file-limit", "trip", "1KiB")["file_limit"] == 1024
+    assert alice.log(child) == [] and [e["id"] for e in alice.log(parent)] == [sent["id"]]
+    assert alice.cli("get", "trip", sent["id"], ok=False).returncode != 0
     for p in (alice, bob, carol):
         assert p.stop() == 0
