@@ -26,6 +26,7 @@ unrelated blobs, so blob ids say nothing of equal contents.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -101,6 +102,21 @@ def over_limit(size: int, cap: int) -> str | None:
     if have == limit:  # just over: the bytes say it
         have, limit = f"{size} bytes", f"{cap} bytes"
     return f"{have} is over this circle's limit of {limit} per file"
+
+
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20}
+
+
+def parse_size(text: str) -> int:
+    """A file limit as people write it: ``0``, ``500000``, ``512k``, ``10M``, ``10 MiB`` (powers of
+    1024), in bytes; ``ValueError`` with one sentence unless it is 0 to :data:`MAX_FILE_BYTES`."""
+    m = re.fullmatch(r"(\d{1,12}(?:\.\d{1,3})?)([a-z]*)", text.strip().lower().replace(" ", ""))
+    if m is None or m.group(2) not in _UNITS:
+        raise ValueError(f"{text!r} is not a size: write bytes, or a number and KiB or MiB (10MiB).")
+    n = int(float(m.group(1)) * _UNITS[m.group(2)])
+    if n > MAX_FILE_BYTES:
+        raise ValueError(f"A circle takes files up to {human_size(MAX_FILE_BYTES)} at the most.")
+    return n
 
 
 def human_size(n: int) -> str:

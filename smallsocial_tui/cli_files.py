@@ -193,28 +193,6 @@ def cmd_get(args: argparse.Namespace) -> None:
     cli_kit.emit(args, data, f"saved {safe_name(info.name)} ({files.human_size(info.size)}) to {out}")
 
 
-_UNITS = {"": 1, "b": 1, "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20}
-
-
-def parse_size(text: str) -> int:
-    """``0``, ``500000``, ``512k``, ``10M``, ``10 MiB`` (powers of 1024) as bytes; one sentence if not."""
-    t = text.strip().lower().replace(" ", "")
-    digits = t.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = t[len(digits) :]
-    try:
-        value = float(digits)
-    except ValueError:
-        value = -1.0
-    if unit not in _UNITS or not 0 <= value < 2**40:
-        raise cli_kit.CliError(f"{text!r} is not a size: write bytes, or a number and KiB or MiB (10MiB).")
-    n = int(value * _UNITS[unit])
-    if n > files.MAX_FILE_BYTES:
-        raise cli_kit.CliError(
-            f"A circle takes files up to {files.human_size(files.MAX_FILE_BYTES)} at the most."
-        )
-    return n
-
-
 def cmd_file_limit(args: argparse.Namespace) -> None:
     from protocol.identity import peer_id
     from protocol.node.file_commands import set_file_cap
@@ -222,7 +200,10 @@ def cmd_file_limit(args: argparse.Namespace) -> None:
     profile = cli_kit.open_profile(args)
     circle = cli_kit.find_circle(profile, args.circle)
     if args.size is not None:
-        cap = parse_size(args.size)
+        try:
+            cap = files.parse_size(args.size)
+        except ValueError as e:
+            raise cli_kit.CliError(str(e)) from None
         if cli_kit.via_node(profile, api.SetFileCap(circle.id, cap)) is None:
             try:
                 set_file_cap(profile, circle.id, cap)

@@ -117,6 +117,15 @@ def test_other_kinds_keep_their_bytes_and_refuse_a_file_field() -> None:
         messages.Content(messages.TEXT, 7, "hi", file=info).encode()
 
 
+def test_parse_size() -> None:
+    assert [files.parse_size(t) for t in ("0", "1000", "512k", "10M", "10 MiB", "1.5KiB", "64MiB")] == [
+        0, 1000, 512 * 1024, 10 * 2**20, 10 * 2**20, 1536, files.MAX_FILE_BYTES
+    ]  # fmt: skip
+    for bad in ("", "lots", "-1", "10MB", "10 GiB", "1e3", "65MiB"):
+        with pytest.raises(ValueError):
+            files.parse_size(bad)
+
+
 def test_human_size() -> None:
     assert [files.human_size(n) for n in (0, 1023, 1024, 1536, 20 * 2**20, 3 * 2**30, 2**20 - 1)] == [
         "0 B", "1023 B", "1 KiB", "1.5 KiB", "20 MiB", "3 GiB", "1 MiB"

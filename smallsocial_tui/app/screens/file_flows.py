@@ -95,6 +95,30 @@ class FileFlows:
         if row is not None and path.suffix.lower() in IMAGE_SUFFIXES:
             await self._preview(circle, row, path)
 
+    # the circle's file limit -------------------------------------------------------------------
+    def limit(self, args: str) -> None:
+        circle = writable(self.host)
+        if circle is None:
+            return
+        try:
+            cap = files.parse_size(args) if args.strip() else None
+        except ValueError as e:
+            self.host.notify(str(e), severity="warning", markup=False)
+            return
+        if cap is None:
+            self.host.notify("Admins set the circle's file limit: /limit 10MiB (0: no files).")
+            return
+        self.host.run_worker(self._limit(circle, cap), group="commands")
+
+    async def _limit(self, circle: bytes, cap: int) -> None:
+        try:
+            await self.host.link.ask(api.SetFileCap(circle, cap), api.CommandDone)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        shown = files.human_size(cap) if cap else "0: no files"
+        self.host.notify(f"The file limit is now {shown}.", timeout=3, markup=False)
+
     # fetching ---------------------------------------------------------------------------------
     def _file_row(self) -> Row | None:
         row = self.host.log_view.selected_row()
