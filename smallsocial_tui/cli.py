@@ -87,12 +87,22 @@ def cmd_overview(args: argparse.Namespace) -> None:
             raise SystemExit(code)
         return
     profile = _open(args)
-    print(f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}")
     circles = profile.circles()
-    if circles:
-        print(_tree(circles, _me_cmd(args), _unread(profile, circles)))
-    else:
-        print("No circles yet. Start one:  smallsocial circle new NAME")
+    counts = _unread(profile, circles)
+    text = f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}\n" + (
+        _tree(circles, _me_cmd(args), counts)
+        if circles
+        else "No circles yet. Start one:  smallsocial circle new NAME"
+    )
+    data = {
+        "name": profile.display_name,
+        "key": profile.identity.peer_id,
+        "circles": [
+            _circle_json(c) | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
+            for c in circles
+        ],
+    }
+    _emit(args, data, text)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -225,9 +235,12 @@ def cmd_members(args: argparse.Namespace) -> None:
     ]
 
     def line(r: dict[str, Any]) -> str:
-        named = f"  ({safe_name(r['name'], 32)})" if r["name"] else ""
+        shown = _who(profile, parse_peer_id(r["key"]))
+        named = (
+            f"  ({safe_name(r['name'], 32)})" if r["name"] and safe_name(r["name"], 24) not in shown else ""
+        )
         flag = f"  EQUIVOCATED: {r['equivocated']}" if r["equivocated"] else ""
-        return f"{r['role']:<7} {_who(profile, parse_peer_id(r['key']))}  {r['key']}{named}{flag}"
+        return f"{r['role']:<7} {shown}  {r['key']}{named}{flag}"
 
     from smallsocial_tui.cli_members import invite_tree
 
