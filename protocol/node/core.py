@@ -30,8 +30,8 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 
-from protocol import messages, presence, records
-from protocol.errors import ProtocolError
+from protocol import files, messages, presence, records
+from protocol.errors import ProtocolError, sentence
 from protocol.identity import peer_id
 from protocol.node import api, carrying, commands
 from protocol.node.events import (
@@ -154,7 +154,7 @@ class NodeCore:
         try:
             effects = commands.decide(self, cmd)
         except (ProtocolError, ValueError) as e:
-            why = str(e)
+            why = sentence(e)
         except sqlite3.OperationalError as e:
             LOG.warning("command %s could not be stored: %s", type(cmd).__name__, e)
             full = "the disk is full" if "full" in str(e) else f"the store cannot be written ({e})"
@@ -371,6 +371,10 @@ class NodeCore:
                     c = messages.open_message(r, key)
                 except ProtocolError as e:
                     out += self.drop(circle_id, f"undecryptable message: {e}")
+                    continue
+                over = c.file and files.over_limit(c.file.size, self.profile.view(circle_id).roster.file_cap)
+                if over:
+                    out += self.drop(circle_id, f"file announcement {r.id.hex()[:12]}: {over}")
                     continue
                 out.append(
                     Emit(api.MessageReceived(circle_id, r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref))
