@@ -9,8 +9,9 @@ placeholder ``[image: name WxH]``. Call it off the UI thread (a worker): a pictu
 limit takes a moment to decode.
 
 How the lines are drawn is chosen once, before Textual starts (:func:`detect`, which asks the
-terminal through textual-image): ``tgp`` (kitty's graphics protocol, through unicode
-placeholders that sit in the log's lines like text), ``halfcell`` (coloured ``▀`` cells, any
+terminal through textual-image, and only when its environment names a kitty-graphics
+terminal): ``tgp`` (kitty's graphics protocol, through unicode placeholders that
+sit in the log's lines like text), ``halfcell`` (coloured ``▀`` cells, any
 terminal with colour; also what sixel terminals get, since sixel pictures cannot live inside
 a scrolling list of lines) or ``off`` (not a terminal, or ``SMALLSOCIAL_IMAGES=off``).
 ``SMALLSOCIAL_IMAGES=tgp|halfcell`` forces a way.
@@ -69,6 +70,11 @@ def detect() -> Mode:
     if wanted == "off" or not (sys.__stdout__ and sys.__stdout__.isatty()):
         set_mode("off")
         return _mode
+    if wanted != "tgp" and not kitty_like(os.environ):
+        # No sign of kitty's graphics protocol: half-blocks, without asking the terminal (the
+        # question and textual-image's imports would hold up the first paint by up to 0.2 s).
+        set_mode("halfcell")
+        return _mode
     try:
         from textual_image import renderable
         from textual_image._terminal import get_cell_size
@@ -81,6 +87,19 @@ def detect() -> Mode:
         return _mode
     set_mode(wanted if wanted in ("tgp", "halfcell") else found, (size.width, size.height))  # type: ignore[arg-type]
     return _mode
+
+
+def kitty_like(env: dict[str, str] | os._Environ[str]) -> bool:
+    """Whether the terminal says it may speak kitty's graphics protocol (kitty, WezTerm, Ghostty,
+    Konsole); only then is it asked."""
+    term, program = env.get("TERM", ""), env.get("TERM_PROGRAM", "").lower()
+    return (
+        "kitty" in term
+        or "ghostty" in term
+        or "KITTY_WINDOW_ID" in env
+        or "KONSOLE_VERSION" in env
+        or program in ("wezterm", "ghostty")
+    )
 
 
 class Preview:

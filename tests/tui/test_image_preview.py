@@ -119,3 +119,33 @@ async def test_a_fetched_picture_shows_as_a_preview(
         app.screen.query_one(MessageLog).focus()
         await pilot.press("up")  # the app still answers keys
         await wait_for(pilot, lambda: app.screen.query_one(MessageLog).selected is not None)
+
+
+def test_only_a_kitty_like_terminal_is_asked_about_pictures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asking the terminal (and importing textual-image) costs the first paint up to 0.2 s: only
+    terminals that may speak kitty's graphics protocol are asked; others get half-blocks."""
+    import sys
+
+    from smallsocial_tui import imagepreview
+
+    assert imagepreview.kitty_like({"TERM": "xterm-kitty"}) and imagepreview.kitty_like(
+        {"TERM_PROGRAM": "WezTerm"}
+    )
+    assert not imagepreview.kitty_like({"TERM": "xterm-256color", "TERM_PROGRAM": "tmux"})
+
+    class Tty:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "__stdout__", Tty())
+    monkeypatch.setitem(sys.modules, "textual_image", None)  # an import of it would fail: "off"
+    monkeypatch.delenv("SMALLSOCIAL_IMAGES", raising=False)
+    for k in ("KITTY_WINDOW_ID", "KONSOLE_VERSION", "TERM_PROGRAM"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    try:
+        assert imagepreview.detect() == "halfcell"  # decided without asking
+        monkeypatch.setenv("TERM", "xterm-kitty")
+        assert imagepreview.detect() == "off"  # asked (here: the import fails, so no previews)
+    finally:
+        imagepreview.set_mode("off")
