@@ -1,4 +1,5 @@
-"""Builders for roster records: invite, join, remove (+ rekey), leave, role, rekey, pin, softcap.
+"""Builders for roster records: invite, join, remove (+ rekey), leave, role, rekey, pin, softcap,
+filecap.
 
 Each takes the author's identity, the roster state they see, their chain
 position in the circle and the time, and returns signed records. They refuse
@@ -257,4 +258,14 @@ def set_soft_cap(identity: Identity, state: RosterState, pos: ChainPos, cap: int
     if isinstance(cap, bool) or not schema.MIN_SOFT_CAP <= cap <= schema.MAX_MEMBERS:
         raise RosterError(f"The soft cap is a number from {schema.MIN_SOFT_CAP} to {schema.MAX_MEMBERS}.")
     body = _roster_body(identity, state, pos, records.SOFTCAP, now_ms) | {"n": cap}
+    return records.sign(identity, body)
+
+
+def set_file_cap(identity: Identity, state: RosterState, pos: ChainPos, cap: int, now_ms: int) -> Record:
+    """An admin's ``filecap`` record: from now on, a file of the circle is at most ``cap`` bytes."""
+    if not state.may_admin(identity.public_key):
+        raise RosterError("Only admins can set the circle's file limit.")
+    if isinstance(cap, bool) or not 0 <= cap <= schema.MAX_FILE_CAP:
+        raise RosterError(f"The file limit is at most {schema.MAX_FILE_CAP // 2**20} MiB.")
+    body = _roster_body(identity, state, pos, records.FILECAP, now_ms) | {"n": cap}
     return records.sign(identity, body)

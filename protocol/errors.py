@@ -2,7 +2,9 @@
 
 Every failure the core can report derives from :class:`ProtocolError`, so a
 caller may catch one class or a specific one (the pynacl style). Messages are
-one sentence a person can act on; the CLI prints them as they are.
+one sentence a person can act on; what a person reads goes through :func:`sentence`
+(the CLI, a command's ``CommandFailed``), which starts it with a capital and ends it
+with a full stop, as the node's and the CLI's own sentences are.
 
 - :class:`DecodeError` and subclasses: bytes from outside (the network, a
   file, a pasted token) that are not a well-formed record.
@@ -99,3 +101,14 @@ class TokenExpired(TokenError):
 
 class TokenReused(TokenError):
     """An invitation that has already been used."""
+
+
+def sentence(error: BaseException | str) -> str:
+    """An error as a person reads it: ``a message cannot be empty`` -> ``A message cannot be empty.``"""
+    text = str(error).strip()
+    if not text:
+        return text
+    first = text.split()[0]
+    if first.isalpha() and not (len(first) >= 8 and all(c in "abcdef" for c in first)):  # not an id
+        text = text[0].upper() + text[1:]
+    return text if text[-1] in ".?!" else text + "."

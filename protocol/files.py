@@ -26,6 +26,7 @@ unrelated blobs, so blob ids say nothing of equal contents.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,8 +38,9 @@ CHUNK_SIZE = 256 * 1024
 MIN_CHUNK = 16 * 1024
 MAX_CHUNK = 1024 * 1024
 """Chunk sizes a receiver accepts."""
-MAX_FILE_BYTES = 64 * 1024 * 1024
-"""The per-circle limit on one file's size (docs/protocol.md section 15)."""
+MAX_FILE_BYTES = schema.MAX_FILE_CAP
+"""The largest file any circle takes (64 MiB); a circle's own limit, its roster's ``file_cap``,
+may be lower (docs/protocol.md section 15)."""
 MAX_CHUNKS = -(-MAX_FILE_BYTES // MIN_CHUNK)
 MAX_NAME_BYTES = 255
 MAX_MIME_BYTES = 127
@@ -90,14 +92,43 @@ def local_names(name: str) -> Iterator[str]:
         n += 1
 
 
+def over_limit(size: int, cap: int) -> str | None:
+    """Why a file of ``size`` bytes is over a circle's file limit ``cap`` (its roster's ``file_cap``)."""
+    if size <= cap:
+        return None
+    if cap == 0:
+        return "this circle takes no files"
+    have, limit = human_size(size), human_size(cap)
+    if have == limit:  # just over: the bytes say it
+        have, limit = f"{size} bytes", f"{cap} bytes"
+    return f"{have} is over this circle's limit of {limit} per file"
+
+
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20}
+
+
+def parse_size(text: str) -> int:
+    """A file limit as people write it: ``0``, ``500000``, ``512k``, ``10M``, ``10 MiB`` (powers of
+    1024), in bytes; ``ValueError`` with one sentence unless it is 0 to :data:`MAX_FILE_BYTES`."""
+    m = re.fullmatch(r"(\d{1,12}(?:\.\d{1,3})?)([a-z]*)", text.strip().lower().replace(" ", ""))
+    if m is None or m.group(2) not in _UNITS:
+        raise ValueError(f"{text!r} is not a size: write bytes, or a number and KiB or MiB (10MiB).")
+    n = int(float(m.group(1)) * _UNITS[m.group(2)])
+    if n > MAX_FILE_BYTES:
+        raise ValueError(f"A circle takes files up to {human_size(MAX_FILE_BYTES)} at the most.")
+    return n
+
+
 def human_size(n: int) -> str:
-    """``n`` bytes for people: ``812 B``, ``4.2 kB``, ``20.0 MB`` (powers of 1000)."""
-    if n < 1000:
+    """``n`` bytes for people, in powers of 1024: ``812 B``, ``4.2 KiB``, ``20 MiB``, ``64 MiB``
+    (one decimal, none when it is 0)."""
+    if n < 1024:
         return f"{n} B"
-    for unit in ("kB", "MB", "GB"):
-        n_f = n / 1000 ** ("kMG".index(unit[0]) + 1)
-        if n_f < 1000 or unit == "GB":
-            return f"{n_f:.1f} {unit}"
+    for power, unit in enumerate(("KiB", "MiB", "GiB"), 1):
+        value = n / 1024**power
+        if value < 1023.95 or unit == "GiB":
+            text = f"{value:.1f}".removesuffix(".0")
+            return f"{text} {unit}"
     raise AssertionError("unreachable")
 
 

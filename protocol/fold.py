@@ -154,6 +154,8 @@ SLOTS = b"slots"
 """The token of the member count: every invite reads it, invites and departures change it."""
 SOFT_CAP = b"softcap"
 """The token of the soft cap: every ``softcap`` record writes it (the last walked holds)."""
+FILE_CAP = b"filecap"
+"""The token of the file limit: every ``filecap`` record writes it (the last walked holds)."""
 
 
 def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[bytes]]:
@@ -188,6 +190,8 @@ def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[b
         writes += [bytes(b["k"]) if t == records.REMOVE else r.author, SLOTS]
     elif t == records.SOFTCAP:
         writes.append(SOFT_CAP)
+    elif t == records.FILECAP:
+        writes.append(FILE_CAP)
     return reads, writes
 
 
@@ -507,5 +511,7 @@ class RosterIndex:
             pending=self.pending.at(t),
             soft_cap=w.soft_cap,
             soft_cap_by=w.soft_cap_by,
+            file_cap=w.file_cap,
+            file_cap_by=w.file_cap_by,
         )
         return self._state

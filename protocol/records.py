@@ -46,18 +46,21 @@ ROLE = "role"
 REKEY = "rekey"
 PIN = "pin"
 SOFTCAP = "softcap"
+FILECAP = "filecap"
 FORK = "fork"
 MSG = "msg"
 PRESENCE = "presence"
 CARRY = "carry"
 
-ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP})
+ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, FILECAP})
 """Record types that form the roster DAG (they cite roster heads in ``h``)."""
 
 UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
 """Record types outside the authors' chains: no ``q``/``p``, never stored as chain records."""
 
-TYPES = (GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP, CARRY)
+TYPES = (
+    GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP, CARRY, FILECAP,
+)  # fmt: skip
 
 
 def domain(record_type: str) -> bytes:
@@ -119,6 +122,7 @@ SCHEMAS: dict[str, dict[str, schema.Validator]] = {
         "ad": s.list_of(s.text(s.MAX_ADDR_CHARS), s.MAX_ADDRS),
     },
     SOFTCAP: {**_roster, "n": s.soft_cap},
+    FILECAP: {**_roster, "n": s.file_cap},
     FORK: {
         **_chain,
         "ts": s.timestamp,

@@ -1,7 +1,7 @@
 """The roster: who is in a circle, with which role, and the current epoch.
 
 :func:`fold` is a pure, deterministic function of a genesis and a *set* of
-roster records (invite, join, remove, leave, role, rekey, pin, softcap). Two members
+roster records (invite, join, remove, leave, role, rekey, pin, softcap, filecap). Two members
 holding the same records get the same :class:`RosterState`, whatever order
 the records arrived in. The rules (docs/protocol.md has a worked example):
 
@@ -34,6 +34,9 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
 6. The soft cap (the size at which inviting suggests a fork instead; nothing is refused
    past it) is ``DEFAULT_SOFT_CAP`` until an admin's ``softcap`` record sets it; of several,
    the one walked last in the canonical order holds.
+7. The file limit (the largest file a member may send, and others fetch) is
+   ``DEFAULT_FILE_CAP`` until an admin's ``filecap`` record sets it; as for the soft cap,
+   the one walked last holds.
 
 :class:`protocol.fold.RosterIndex` computes the same state incrementally; this module's
 whole-state scans (``Walk.slots_taken`` and the others below ``apply``) are the reference
@@ -61,6 +64,8 @@ ADMIN = "admin"
 MEMBER = "member"
 RELAY = "relay"
 DEFAULT_SOFT_CAP = 15
+DEFAULT_FILE_CAP = schema.MAX_FILE_CAP
+"""A circle's file limit when no admin has set one (rule 7)."""
 """A circle's soft cap when no admin has set one (a Dunbar-style layer): inviting past it
 suggests a fork (rule 6)."""
 
@@ -136,6 +141,10 @@ class RosterState:
     """Members at which inviting suggests a fork instead (rule 6); advice, never refused."""
     soft_cap_by: bytes | None = None
     """The admin whose ``softcap`` record set ``soft_cap`` (None: the default)."""
+    file_cap: int = DEFAULT_FILE_CAP
+    """The largest file, in bytes, members send and fetch in this circle (rule 7)."""
+    file_cap_by: bytes | None = None
+    """The admin whose ``filecap`` record set ``file_cap`` (None: the default)."""
 
     @cached_property
     def roster_hash(self) -> bytes:
@@ -195,6 +204,8 @@ class Walk:
         """Epochs that someone held when they departed: never current again."""
         self.soft_cap = DEFAULT_SOFT_CAP
         self.soft_cap_by: bytes | None = None
+        self.file_cap = DEFAULT_FILE_CAP
+        self.file_cap_by: bytes | None = None
 
     def cites(self, r: Record) -> bytes | None:
         """The record whose being among ``r``'s ancestors :meth:`check` asks about: a JOIN's
@@ -287,6 +298,10 @@ class Walk:
             if member.role != ADMIN:
                 return "only admins may set the soft cap"
             return None
+        if t == records.FILECAP:
+            if member.role != ADMIN:
+                return "only admins may set the file limit"
+            return None
         return "not a roster record"
 
     def apply(self, r: Record) -> None:
@@ -326,6 +341,8 @@ class Walk:
             self.departed.pop(k, None)
         elif t == records.SOFTCAP:
             self.soft_cap, self.soft_cap_by = int(b["n"]), a
+        elif t == records.FILECAP:
+            self.file_cap, self.file_cap_by = int(b["n"]), a
 
     # The queries and updates below scan the whole state: the reference. protocol/fold.py
     # overrides them with indexed versions (the same answers, O(1) amortised).
@@ -499,4 +516,6 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
         pending=frozenset(pending),
         soft_cap=walk.soft_cap,
         soft_cap_by=walk.soft_cap_by,
+        file_cap=walk.file_cap,
+        file_cap_by=walk.file_cap_by,
     )

@@ -27,6 +27,9 @@ MAX_PRESENCE_CONTENT = 16 + MAX_ADDRS * (MAX_ADDR_CHARS + 8) + MAX_NAME_CHARS * 
 """Bytes of a presence's sealed content at the most: msgpack of its addresses and name."""
 MAX_FORK_INVITES = 256
 MIN_SOFT_CAP = 2
+MAX_FILE_CAP = 64 * 1024 * 1024
+"""The largest file a circle may take (64 MiB): the ceiling of a ``filecap`` record's ``n``, and
+the limit of a circle whose admins set none (:data:`protocol.files.MAX_FILE_BYTES`)."""
 """The smallest soft cap an admin may set (a ``softcap`` record's ``n``); the largest is ``MAX_MEMBERS``."""
 MAX_TS_MS = 253_402_214_399_999
 """The latest time a record may carry: the last millisecond of 9999-12-30 UTC, which
@@ -169,3 +172,4 @@ chain_seq = integer(1, MAX_SEQ)
 cut = integer(0, MAX_SEQ)
 role = one_of("member", "admin")
 soft_cap = integer(MIN_SOFT_CAP, MAX_MEMBERS)
+file_cap = integer(0, MAX_FILE_CAP)

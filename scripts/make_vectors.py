@@ -38,11 +38,13 @@ from protocol import (
     carry,
     circle,
     crypto,
+    files,
     fork,
     invitation,
     messages,
     records,
     roster,
+    schema,
     shorttoken,
     sync,
     tokentext,
@@ -729,6 +731,66 @@ def build_softcap() -> dict[str, Any]:
     }
 
 
+def build_filecap() -> dict[str, Any]:
+    """filecap.json: an admin sets the circle's file limit; a member's is refused; what it allows."""
+    alice, bob = IDS["alice"], IDS["bob"]
+    new = circle.create(
+        alice, CIRCLE_NAME, ts(0), nonce=GENESIS_NONCE, epoch_key=EPOCH0_KEY, name_nonce=NAME_NONCE
+    )
+    g = new.genesis
+    made: list[Record] = []
+    entries: list[dict[str, Any]] = []
+
+    def pos(who: str) -> ChainPos:
+        mine = [r for r in made if r.author == KEYS[who]]
+        return ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
+
+    def add(name: str, rec: Record, inputs: dict[str, Any]) -> Record:
+        made.append(rec)
+        entries.append(entry(name, rec, deterministic=True, inputs=inputs))
+        return rec
+
+    inv = actions.invite(
+        alice, roster.fold(g, made), pos("alice"), KEYS["bob"], ts(1), nonce=bytes([0x44]) * 16
+    )
+    add("invite_bob", inv, {"invitee": "bob", "now_ms": ts(1), "nonce": bytes([0x44]) * 16})
+    add("join_bob", actions.join(bob, inv, pos("bob"), ts(2)), {"now_ms": ts(2)})
+    cap = 10 * 1024 * 1024
+    add(
+        "filecap_alice_10mib",
+        actions.set_file_cap(alice, roster.fold(g, made), pos("alice"), cap, ts(3)),
+        {"cap": cap, "now_ms": ts(3)},
+    )
+    p = pos("bob")
+    body = {"t": records.FILECAP, "a": KEYS["bob"], "c": g.id, "q": p.seq, "p": p.prev}
+    body |= {"h": list(roster.fold(g, made).heads), "ts": ts(4), "n": schema.MAX_FILE_CAP}
+    add(
+        "filecap_bob_member",
+        records.sign(bob, body),
+        {"cap": schema.MAX_FILE_CAP, "now_ms": ts(4), "by_hand": True},
+    )
+    st = roster.fold(g, made)
+    sizes = [0, cap, cap + 1, schema.MAX_FILE_CAP]
+    return {
+        "_about": "Section 8's filecap record: alice (the founder, an admin) sets the file limit to "
+        "10 MiB; bob, a member, sets 64 MiB (refused). A file announcement over the limit is not "
+        "sent, shown nor fetched (files.over_limit); the genesis is records.json's.",
+        "genesis_raw_hex": g.raw.hex(),
+        "records": entries,
+        "accepted": sorted(e["name"] for e in entries if bytes.fromhex(e["id_hex"]) in st.accepted),
+        "rejected": {
+            e["name"]: st.rejected[bytes.fromhex(e["id_hex"])]
+            for e in entries
+            if bytes.fromhex(e["id_hex"]) in st.rejected
+        },
+        "file_cap": st.file_cap,
+        "file_cap_by": NAMES[st.file_cap_by] if st.file_cap_by else None,
+        "default_file_cap": roster.DEFAULT_FILE_CAP,
+        "over_limit": {str(n): files.over_limit(n, st.file_cap) for n in sizes},
+        "over_limit_of_0": files.over_limit(1, 0),
+    }
+
+
 HCHACHA_DRAFT = {  # draft-irtf-cfrg-xchacha-03, section 2.2.1
     "key_hex": bytes(range(32)).hex(),
     "nonce16_hex": "000000090000004a0000000031415927",
@@ -860,7 +922,7 @@ def main() -> None:
     """Every vector file; with file names as arguments (``carry.json``), only those of them that
     are built on their own (the others come out of one scenario together)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    alone = {"carry.json": build_carry, "files.json": build_files}
+    alone = {"carry.json": build_carry, "files.json": build_files, "filecap.json": build_filecap}
     wanted = sys.argv[1:]
     if wanted:
         for name in wanted:
@@ -870,6 +932,7 @@ def main() -> None:
         return
     write("carry.json", build_carry())
     write("files.json", build_files())
+    write("filecap.json", build_filecap())
     recs, token = build_records()
     write("identities.json", build_identities())
     write("wire.json", build_wire())

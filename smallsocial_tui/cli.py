@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from protocol.carry import HistoryChoice
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, sentence
+from protocol.files import human_size
 from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
 from protocol.node import api
 from protocol.node.paths import PathError, resolve
@@ -86,12 +87,22 @@ def cmd_overview(args: argparse.Namespace) -> None:
             raise SystemExit(code)
         return
     profile = _open(args)
-    print(f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}")
     circles = profile.circles()
-    if circles:
-        print(_tree(circles, _me_cmd(args), _unread(profile, circles)))
-    else:
-        print("No circles yet. Start one:  smallsocial circle new NAME")
+    counts = _unread(profile, circles)
+    text = f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}\n" + (
+        _tree(circles, _me_cmd(args), counts)
+        if circles
+        else "No circles yet. Start one:  smallsocial circle new NAME"
+    )
+    data = {
+        "name": profile.display_name,
+        "key": profile.identity.peer_id,
+        "circles": [
+            _circle_json(c) | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
+            for c in circles
+        ],
+    }
+    _emit(args, data, text)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -224,9 +235,12 @@ def cmd_members(args: argparse.Namespace) -> None:
     ]
 
     def line(r: dict[str, Any]) -> str:
-        named = f"  ({safe_name(r['name'], 32)})" if r["name"] else ""
+        shown = _who(profile, parse_peer_id(r["key"]))
+        named = (
+            f"  ({safe_name(r['name'], 32)})" if r["name"] and safe_name(r["name"], 24) not in shown else ""
+        )
         flag = f"  EQUIVOCATED: {r['equivocated']}" if r["equivocated"] else ""
-        return f"{r['role']:<7} {_who(profile, parse_peer_id(r['key']))}  {r['key']}{named}{flag}"
+        return f"{r['role']:<7} {shown}  {r['key']}{named}{flag}"
 
     from smallsocial_tui.cli_members import invite_tree
 
@@ -264,7 +278,11 @@ def cmd_invite(args: argparse.Namespace) -> None:
     if hint and not args.json:
         print(hint, file=sys.stderr)
     data = {"circle": c.id.hex(), "invitee": peer_id(invitee), "token": token, "fork_hint": hint}
-    _emit(args, data, token)
+    if args.qr:
+        from smallsocial_tui.qr import qr_text
+
+        data["qr"] = qr_text(token.upper())  # tokens read either case; upper case makes a smaller code
+    _emit(args, data, f"{token}\n{data['qr']}" if args.qr else token)
 
 
 def cmd_join(args: argparse.Namespace) -> None:
@@ -329,7 +347,11 @@ def cmd_send(args: argparse.Namespace) -> None:
 
 
 def _print_entry(
-    args: argparse.Namespace, e: LogEntry, who: Callable[[bytes], str], reacts: dict[bytes, Any]
+    args: argparse.Namespace,
+    e: LogEntry,
+    who: Callable[[bytes], str],
+    reacts: dict[bytes, Any],
+    file_of: Callable[[LogEntry], Any] = lambda e: None,
 ) -> None:
     """One message: a JSON object, or a line (and a line of reactions under it) for a person."""
     from smallsocial_tui.cli_log import reactions_json, reactions_text
@@ -348,6 +370,7 @@ def _print_entry(
             "deleted": e.deleted,
             "reactions": reactions_json(reacts.get(e.id, {})),
             **cli_carry.entry_json(e),
+            "file": file_of(e),
         }
         print(json_text(row), flush=True)
         return
@@ -364,10 +387,15 @@ def _print_entry(
 
 
 def cmd_log(args: argparse.Namespace) -> None:
+    from smallsocial_tui.cli_files import file_json
     from smallsocial_tui.cli_log import namer, reactions
 
     profile = _open(args)
     c = _circle(profile, args.circle)
+
+    def file_of(e: LogEntry) -> dict[str, Any] | None:
+        return file_json(profile, c.id, e)
+
     entries = profile.log(c.id)
     who, reacts = namer(profile), reactions(entries)
 
@@ -376,7 +404,7 @@ def cmd_log(args: argparse.Namespace) -> None:
 
     shown = {e.id: seen(e) for e in entries}
     for e in entries[-args.limit :] if args.limit else entries:
-        _print_entry(args, e, who, reacts)
+        _print_entry(args, e, who, reacts, file_of)
     if args.mark_read:
         _mark_read(profile, c.id)
     if not args.follow:
@@ -394,7 +422,7 @@ def cmd_log(args: argparse.Namespace) -> None:
         for e in entries:
             if shown.get(e.id) != seen(e):
                 shown[e.id] = seen(e)
-                _print_entry(args, e, who, reacts)
+                _print_entry(args, e, who, reacts, file_of)
         if args.mark_read:
             _mark_read(profile, c.id)
 
@@ -496,7 +524,7 @@ def cmd_relay(args: argparse.Namespace) -> None:
 def _relay_line(s: dict[str, Any]) -> str:
     return (
         f"{s['circles']} circle(s), {s['members']} member(s), {s['records']} record(s), "
-        f"{s['bytes'] / 1e6:.1f} MB, {s['peers']} peer(s), {s['rejected']} rejected, "
+        f"{human_size(s['bytes'])}, {s['peers']} peer(s), {s['rejected']} rejected, "
         f"{s['over_quota']} refused over quota; addresses: {' '.join(s['addrs'])}"
     )
 
@@ -612,6 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("key", metavar="KEY")
     sp.add_argument("--role", choices=["member", "admin"], default="member")
     sp.add_argument("--expires", default="7d", help="how long it stays valid (30m, 12h, 7d; default 7d)")
+    sp.add_argument("--qr", action="store_true", help="also print the token as a QR code (to scan)")
     sp.add_argument(
         "--addr",
         action="append",
@@ -727,7 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except (CliError, ProtocolError, PathError, StoreError) as e:
-        print(f"smallsocial: {e}", file=sys.stderr)
+        print(f"smallsocial: {sentence(e)}", file=sys.stderr)
         return 1
     except sqlite3.OperationalError as e:  # a full disk, most often: one sentence, not a traceback
         print(

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from protocol.identity import keyfile_is_encrypted, parse_peer_id, peer_id
+from protocol import display
+from protocol.identity import keyfile_is_encrypted, parse_peer_id
 from protocol.node import api
 from protocol.node.paths import resolve
 from smallsocial_tui import control
-from smallsocial_tui.text import json_text, safe_name, short_key
+from smallsocial_tui.text import json_text
 
 if TYPE_CHECKING:
     from protocol.node.profile import CircleInfo, Profile
@@ -102,10 +103,13 @@ def via_node(profile: Profile, cmd: api.Command) -> Any:
 
 
 def who(profile: Profile, key: bytes) -> str:
+    """ "you", or how the TUI shows a key: a petname, the name its owner announced, the short key."""
     if key == profile.me:
         return "you"
-    pet = profile.store.contacts().get(key)
-    return safe_name(pet) if pet else short_key(peer_id(key))
+    store = profile.store
+    return display.who(
+        key, me=profile.me, my_name=profile.display_name, contacts=store.contacts(), names=store.names()
+    )
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import shlex
 
 from protocol.display import safe, safe_name, short_key
-from protocol.identity import peer_id
 from protocol.node import api
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
+from smallsocial_tui import cli_kit
 
 
 def event_line(profile: Profile, ev: api.Event) -> str | None:
@@ -20,10 +20,7 @@ def event_line(profile: Profile, ev: api.Event) -> str | None:
     paths_name = profile.paths.root.name
 
     def who(k: bytes) -> str:
-        if k == profile.me:
-            return "you"
-        pet = profile.store.contacts().get(k)
-        return safe_name(pet) if pet else short_key(peer_id(k))
+        return cli_kit.who(profile, k)
 
     def name(c: bytes) -> str:
         row = profile.store.circle(c)

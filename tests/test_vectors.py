@@ -26,6 +26,7 @@ from protocol import (
     circle,
     crypto,
     errors,
+    files,
     fork,
     invitation,
     messages,
@@ -35,6 +36,7 @@ from protocol import (
     wire,
 )
 from protocol.chain import ChainPos
+from protocol.fold import RosterIndex
 from protocol.identity import (
     Identity,
     dump_identity,
@@ -100,10 +102,12 @@ def genesis() -> Record:
 
 EXAMPLES = load("roster_example.json")["examples"]
 SOFTCAP = load("softcap.json")
+FILECAP = load("filecap.json")
 ALL_RECORDS = (
     [("records", e) for e in main_records()]
     + [(name, e) for name, ex in EXAMPLES.items() for e in ex["records"]]
     + [("softcap", e) for e in SOFTCAP["records"]]
+    + [("filecap", e) for e in FILECAP["records"]]
 )
 
 
@@ -716,6 +720,40 @@ def test_softcap_records_rebuild_and_fold_in_any_order() -> None:
             SOFTCAP["soft_cap_by"],
         )
     assert roster.fold(g, []).soft_cap == SOFTCAP["default_soft_cap"] == 15
+
+
+# -- the file limit (filecap.json) ---------------------------------------------------------
+
+
+def test_filecap_records_rebuild_and_fold_in_any_order() -> None:
+    g = records.parse(bytes.fromhex(FILECAP["genesis_raw_hex"]))
+    assert g.raw == genesis().raw
+    made: list[Record] = []
+    for e in FILECAP["records"]:
+        inp = fj(e["inputs"])
+        who = ident(e["author"])
+        mine = [r for r in made if r.author == who.public_key]
+        pos = ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
+        if e["type"] == records.FILECAP and not inp.get("by_hand"):
+            rebuilt = actions.set_file_cap(who, roster.fold(g, made), pos, inp["cap"], inp["now_ms"])
+            assert rebuilt.raw == raw(e), e["name"]
+        made.append(records.parse(raw(e)))
+    names = {r.id: e["name"] for r, e in zip(made, FILECAP["records"], strict=True)}
+    rng = random.Random(14)
+    for _ in range(5):
+        rng.shuffle(made)
+        st = roster.fold(g, made)
+        assert sorted(names[i] for i in st.accepted) == FILECAP["accepted"]
+        assert {names[i]: why for i, why in st.rejected.items()} == FILECAP["rejected"]
+        assert (st.file_cap, name_of(st.file_cap_by) if st.file_cap_by else None) == (
+            FILECAP["file_cap"],
+            FILECAP["file_cap_by"],
+        )
+        assert RosterIndex(g, made).state().file_cap == FILECAP["file_cap"]
+    assert roster.fold(g, []).file_cap == FILECAP["default_file_cap"] == files.MAX_FILE_BYTES
+    for size, why in FILECAP["over_limit"].items():
+        assert files.over_limit(int(size), FILECAP["file_cap"]) == why
+    assert files.over_limit(1, 0) == FILECAP["over_limit_of_0"]
 
 
 # -- carried history (carry.json) ----------------------------------------------------------

@@ -101,7 +101,7 @@ def _ips(addrs: list[str]) -> set[str]:
     return {a.split("/")[2] for a in addrs if a.count("/") > 2 and "/p2p-circuit" not in a}
 
 
-def _relayed(node: NodePort) -> bool:
+def relayed(node: NodePort) -> bool:
     """Connected to a relay pinned to one of my circles (it stores and forwards for me)."""
     relays = {k for c in node.profile.store.circles("member") for k in node.profile.view(c.id).roster.relays}
     return any(key_of(pid) in relays for pid in list(node.peers.connected))
@@ -109,7 +109,7 @@ def _relayed(node: NodePort) -> bool:
 
 def _report(node: NodePort, last: tuple[str, str] | None) -> tuple[str, str]:
     """Emit and keep (``<profile>/reachability``) how friends reach me, when it changed."""
-    now = reach.reachability(node.public_addrs(), _relayed(node), reach.discovery_on())
+    now = reach.reachability(node.public_addrs(), relayed(node), reach.discovery_on())
     if now != last:
         node.emit(api.Reachability(*now))
         with contextlib.suppress(OSError):

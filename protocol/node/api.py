@@ -640,6 +640,14 @@ class SendFile(Command):
 
 
 @dataclass(frozen=True)
+class SetFileCap(Command):
+    """An admin sets the circle's file limit: the largest file, in bytes, its members send (0: none)."""
+
+    circle: bytes
+    cap: int
+
+
+@dataclass(frozen=True)
 class FetchFile(Command):
     """Fetch a file message's blobs from connected members and relays.
 

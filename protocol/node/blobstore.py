@@ -7,8 +7,13 @@ transfer resumes with what it has. A sender's file waiting for a relay to take i
 is marked by ``<profile>/files/<circle hex>/up-<manifest id hex>`` until one did.
 
 Besides the store: sealing a file from disk into blobs (:func:`prepare`), finding a
-file message's descriptor (:func:`describe`), and putting a fetched file back
-together, checked against its size and hash (:func:`assemble`).
+file message's descriptor and where its blobs live (:func:`locate`), and putting a fetched
+file back together, checked against its size and hash (:func:`assemble`).
+
+A file message carried into a fork (docs/protocol.md 12.1) was announced in the parent: its
+blobs live under the parent's directory (its *home*), on the profile that sent it and on those
+that fetch it in the fork alike, and a node serving a fork's members looks there too
+(:func:`protocol.node.filexfer.serve`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from protocol import files, messages, records
 from protocol.errors import ProtocolError
+from protocol.node import carrying
 
 if TYPE_CHECKING:
     from protocol.node.profile import Profile
@@ -69,6 +75,28 @@ class BlobStore:
     def missing(self, circle_id: bytes, ids: list[bytes]) -> list[bytes]:
         return [i for i in ids if not self.has(circle_id, i)]
 
+    def expire(self, circle_id: bytes, before: float) -> tuple[int, int]:
+        """Delete the circle's blobs stored before ``before`` (seconds since the epoch, this
+        machine's clock, as the file's modification time says); (blobs, bytes) deleted.
+
+        A relay's retention sweep: it cannot read which announcement a blob belongs to, but a
+        blob comes to it (uploaded by the sender once the announcement is committed) when the
+        announcement does, so blobs stored before the cut belong to announcements received
+        before it, which the same sweep deletes."""
+        d = self.dir(circle_id)
+        if not d.is_dir():
+            return 0, 0
+        n = size = 0
+        for p in d.iterdir():
+            if len(p.name) != 64:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                st = p.stat()
+                if st.st_mtime < before:
+                    p.unlink()
+                    n, size = n + 1, size + st.st_size
+        return n, size
+
     def bytes_used(self, circle_id: bytes) -> int:
         """Bytes of blobs stored for a circle (a relay's quota counts them)."""
         d = self.dir(circle_id)
@@ -113,18 +141,21 @@ Progress = Callable[[int, int], None]
 
 
 def prepare(
-    store: BlobStore, circle_id: bytes, path: Path, progress: Progress | None = None
+    store: BlobStore,
+    circle_id: bytes,
+    path: Path,
+    progress: Progress | None = None,
+    cap: int = files.MAX_FILE_BYTES,
 ) -> files.FileInfo:
-    """Seal the file at ``path`` into blobs of the circle; its descriptor. One sentence if it cannot."""
+    """Seal the file at ``path`` into blobs of the circle, whose file limit is ``cap``; its
+    descriptor. One sentence if it cannot."""
     try:
         size = path.stat().st_size
         if not path.is_file():
             raise ValueError(f"{path} is not a file.")
-        if size > files.MAX_FILE_BYTES:
-            raise ValueError(
-                f"{path.name} is {files.human_size(size)}; a circle takes files up to "
-                f"{files.human_size(files.MAX_FILE_BYTES)}."
-            )
+        why = files.over_limit(size, cap)
+        if why is not None:
+            raise ValueError(f"Cannot send {path.name}: {why}.")
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         name = "".join(ch if ch.isprintable() and ch not in "/\\" else "_" for ch in path.name)
         name = name[:200] or "file"
@@ -152,20 +183,37 @@ def prepare(
 
 def describe(profile: Profile, circle_id: bytes, record_id: bytes) -> files.FileInfo:
     """The descriptor a file message of the circle announces (``ValueError``: a sentence)."""
+    return locate(profile, circle_id, record_id)[0]
+
+
+def locate(profile: Profile, circle_id: bytes, record_id: bytes) -> tuple[files.FileInfo, bytes]:
+    """The descriptor a file message shown in the circle announces, and its blobs' home: the
+    circle it was announced in (the parent, for one carried into a fork). ``ValueError``: a sentence."""
     raws = profile.store.raws([record_id])
-    if not raws:
-        raise ValueError("No such message in that circle.")
     try:
-        rec = records.load(raws[0], record_id)
-        key = profile.epoch_keys(circle_id).get(bytes(rec.body["e"]))
-        if rec.circle != circle_id or key is None:
-            raise ValueError("That message is not readable in that circle.")
-        content = messages.open_message(rec, key)
+        rec = records.load(raws[0], record_id) if raws else None
+        if rec is not None and rec.circle == circle_id:
+            key = profile.epoch_keys(circle_id).get(bytes(rec.body["e"]))
+            if key is None:
+                raise ValueError("That message is not readable in that circle.")
+            content = messages.open_message(rec, key)
+        else:
+            got = next((c for c in carrying.carried(profile, circle_id) if c.record.id == record_id), None)
+            if got is None:
+                raise ValueError(
+                    "That message is not readable in that circle."
+                    if raws
+                    else "No such message in that circle."
+                )
+            rec, content = got.record, got.content
     except ProtocolError as e:
         raise ValueError(f"That message cannot be opened: {e}.") from None
     if content.file is None:
         raise ValueError("That message is not a file.")
-    return content.file
+    why = files.over_limit(content.file.size, profile.view(circle_id).roster.file_cap)
+    if why is not None:
+        raise ValueError(f"That file is not fetched: {why}.")
+    return content.file, rec.circle
 
 
 def chunk_ids(store: BlobStore, circle_id: bytes, info: files.FileInfo) -> list[bytes] | None:

@@ -120,7 +120,7 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
         return [Emit(family.suggestion(p, rid, cmd.circle))]
     if isinstance(cmd, (api.LeaveSubtree, api.RemoveFromSubtree, api.SetNotify)):
         return subtree_effects(p, cmd)
-    if isinstance(cmd, (api.SendFile, api.FetchFile)):
+    if isinstance(cmd, (api.SendFile, api.FetchFile, api.SetFileCap)):
         return file_effects(p, cmd)
     if isinstance(cmd, api.ConnectPeer):
         return [Dial(cmd.addr, rid)]  # answered when the dial ends (NodeCore, on Dialled)

@@ -32,8 +32,8 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 
-from protocol import messages, presence, records
-from protocol.errors import ProtocolError
+from protocol import files, messages, presence, records
+from protocol.errors import ProtocolError, sentence
 from protocol.identity import peer_id
 from protocol.node import api, carrying, commands
 from protocol.node.events import (
@@ -47,6 +47,7 @@ from protocol.node.events import (
     Emit,
     Event,
     GossipArrived,
+    JoinTopic,
     OutboxDrained,
     PeerCame,
     PeerFaulted,
@@ -77,6 +78,8 @@ BULK = 16
 """A sync batch that brings at least this many messages by others tells the UI with one
 ``MessagesArrived`` instead of a ``MessageReceived`` each (each opened and decoded here): the UI
 reads the page it shows from the store. Fewer keep their own events (notifications, mentions)."""
+ASIDE_MAX = 32
+"""Presences kept aside per circle while my roster or keys cannot judge or open them yet."""
 
 
 class NodeCore:
@@ -105,6 +108,10 @@ class NodeCore:
         self.hint_at = 0.0
         self.hint_next = 0.0
         """The earliest time the next nudge may go (``HINT_EVERY`` after the last)."""
+        self.aside: dict[bytes, dict[bytes, Record]] = {}
+        """Per circle, each author's newest presence that came before my roster could judge it
+        or my keys open it (a joiner, before sync): looked at again when the roster changes,
+        so a name and addresses greeted once are not lost until the next minute's presence."""
 
     def handle(self, event: Event, now: float) -> list[Effect]:
         """What to do about ``event`` at ``now``."""
@@ -154,9 +161,9 @@ class NodeCore:
     def command(self, cmd: api.Command) -> list[Effect]:
         """What ``cmd`` means; a failure is its ``CommandFailed`` answer (nothing of it was kept)."""
         try:
-            return commands.decide(self, cmd)
+            effects = commands.decide(self, cmd)
         except (ProtocolError, ValueError) as e:
-            why = str(e)
+            why = sentence(e)
         except sqlite3.OperationalError as e:
             LOG.warning("command %s could not be stored: %s", type(cmd).__name__, e)
             full = "the disk is full" if "full" in str(e) else f"the store cannot be written ({e})"
@@ -164,6 +171,10 @@ class NodeCore:
         except Exception as e:
             LOG.exception("command %r failed", cmd)
             why = f"Internal error: {e}"
+        else:
+            # A join brings the keys and the roster a presence set aside waited for.
+            joined = [e.circle for e in effects if isinstance(e, JoinTopic)]
+            return effects + [e for c in joined for e in self._look_again(c)]
         return [Emit(api.CommandFailed(cmd.request_id, why))]
 
     # peers ------------------------------------------------------------------------------------
@@ -229,6 +240,7 @@ class NodeCore:
         if record.type == records.PRESENCE:
             why = presence.check(record, view.roster, int(self.profile.clock() * 1000))
             if why is not None and not judged:
+                self._set_aside(cid, record)
                 return 0.0  # not forwarded, not held against anyone: my roster is not whole yet
             if why is not None:
                 out += self.drop(cid, why)
@@ -258,6 +270,8 @@ class NodeCore:
         """
         key = self.profile.epoch_keys(circle_id).get(bytes(record.body["e"]))
         if key is None:
+            if self.relay is None:
+                self._set_aside(circle_id, record)
             return [Accept()]
         try:
             seen = presence.open_presence(record, key)
@@ -270,6 +284,30 @@ class NodeCore:
             name = " ".join(seen.name.split())
             if name and store.set_name(record.author, name, int(record.body["ts"])):
                 out.append(Emit(api.NameChanged(record.author, name)))
+        return out
+
+    def _set_aside(self, circle_id: bytes, record: Record) -> None:
+        """Keep an author's newest presence I cannot judge or open yet (bounded per circle)."""
+        held = self.aside.setdefault(circle_id, {})
+        old = held.pop(record.author, None)
+        if old is not None and int(old.body["ts"]) > int(record.body["ts"]):
+            record = old
+        held[record.author] = record
+        while len(held) > ASIDE_MAX:
+            del held[next(iter(held))]  # the one set aside longest ago
+
+    def _look_again(self, circle_id: bytes) -> list[Effect]:
+        """The roster changed: judge and open the presences set aside for the circle again."""
+        out: list[Effect] = []
+        for record in self.aside.pop(circle_id, {}).values():
+            view = self.profile.view(circle_id)
+            why = presence.check(record, view.roster, int(self.profile.clock() * 1000))
+            if why is None:
+                out += [e for e in self._presence(circle_id, record) if not isinstance(e, Accept)]
+            elif self.profile.me not in view.roster.members:
+                self._set_aside(circle_id, record)  # still not whole: wait for the next change
+            else:
+                LOG.info("a presence set aside is not believed: %s", why)
         return out
 
     def drop(self, circle_id: bytes | None, reason: str) -> list[Effect]:
@@ -354,6 +392,7 @@ class NodeCore:
         out: list[Effect] = [Committed(record), *self._meaning(record.circle, delivered, changed, before)]
         if changed:
             out.append(Reconsider())
+            out += self._look_again(record.circle)
         caught = self.profile.view(record.circle).equivocators
         for author in caught.keys() - flagged:
             LOG.warning("equivocation by %s: %s", peer_id(author), caught[author])
@@ -379,6 +418,10 @@ class NodeCore:
                     c = messages.open_message(r, key)
                 except ProtocolError as e:
                     out += self.drop(circle_id, f"undecryptable message: {e}")
+                    continue
+                over = c.file and files.over_limit(c.file.size, self.profile.view(circle_id).roster.file_cap)
+                if over:
+                    out += self.drop(circle_id, f"file announcement {r.id.hex()[:12]}: {over}")
                     continue
                 out.append(
                     Emit(api.MessageReceived(circle_id, r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref))

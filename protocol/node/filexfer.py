@@ -1,6 +1,7 @@
 """The file stream ``/smallsocial/file/1.0.0``, all three roles: serve, fetch, upload.
 
-- :func:`serve`: answer ``G`` (blobs I hold, to a key that may sync the circle) and, on
+- :func:`serve`: answer ``G`` (blobs I hold, to a key that may sync the circle; in a fork,
+  the parent's blobs of files carried into it too) and, on
   a relay, ``P`` (a member's upload, within the circle's byte quota).
 - :func:`fetch`: get a file's blobs from connected members (then relays), checking each
   blob (id, then the manifest's or the chunk's AEAD) as it arrives; a peer that sends a
@@ -24,7 +25,7 @@ from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from protocol import files
+from protocol import circle, files
 from protocol.errors import ProtocolError
 from protocol.node import api, blobstore, filewire
 from protocol.node.blobstore import BlobStore
@@ -64,6 +65,18 @@ _BLOB_BYTES: weakref.WeakKeyDictionary[Node, dict[bytes, int]] = weakref.WeakKey
 """Per relay node and circle: bytes of blobs stored (counted from disk once)."""
 
 
+def expire(node: Node, circle_id: bytes, before: float) -> int:
+    """A relay's retention: delete the circle's blobs stored before ``before`` (wall-clock
+    seconds) and count them off its byte quota; how many."""
+    n, size = _store(node).expire(circle_id, before)
+    if n:
+        LOG.info("retention: deleted %d file blob(s) of circle %s", n, circle_id.hex()[:12])
+        used = _BLOB_BYTES.get(node, {})
+        if circle_id in used:
+            used[circle_id] = max(0, used[circle_id] - size)
+    return n
+
+
 def _store(node: Node) -> BlobStore:
     return BlobStore(node.profile.paths.root)
 
@@ -98,6 +111,15 @@ def may_upload(node: Node, circle_id: bytes, key: bytes | None, size: int) -> st
     return None
 
 
+def _parent(node: Node, circle_id: bytes) -> bytes | None:
+    """The circle ``circle_id`` was forked from: files carried into it keep their blobs there.
+
+    A blob id is a capability (the BLAKE2b-256 of a ciphertext, learnt only from a manifest the
+    asker can open), so a fork's member may have from the parent's blobs what it names."""
+    g = node.profile.view(circle_id).genesis
+    return circle.parent_of(g) if g is not None else None
+
+
 # serving -----------------------------------------------------------------------------------
 async def serve(node: Node, stream: INetStream) -> None:
     """Answer a peer's ``G`` and ``P`` frames until it closes the stream."""
@@ -117,8 +139,11 @@ async def serve(node: Node, stream: INetStream) -> None:
                     node.stats["files_denied"] += 1
                     await stream.write(frame(filewire.DENIED, why.encode()))
                     return
+                parent = _parent(node, cid)
                 for bid in ids:
                     blob = store.get(cid, bid)
+                    if blob is None and parent is not None:  # a file carried into this fork
+                        blob = store.get(parent, bid)
                     answer = (
                         frame(filewire.BLOB, bid + blob) if blob is not None else frame(filewire.NONE, bid)
                     )
@@ -197,12 +222,19 @@ async def _answer(stream: INetStream, ids: list[bytes]) -> tuple[dict[bytes, byt
 
 
 async def _fetch_from(
-    node: Node, pid: ID, circle_id: bytes, record_id: bytes, info: files.FileInfo, store: BlobStore
+    node: Node,
+    pid: ID,
+    circle_id: bytes,
+    record_id: bytes,
+    info: files.FileInfo,
+    store: BlobStore,
+    home: bytes,
 ) -> None:
-    """Take from ``pid`` what it has of the file; ``BadPeer`` if it sent a bad blob."""
+    """Take from ``pid`` what it has of the file, asking in ``circle_id`` and keeping the blobs
+    under ``home`` (:func:`protocol.node.blobstore.locate`); ``BadPeer`` if it sent a bad blob."""
     stream = await node.host.new_stream(pid, [TProtocol(filewire.PROTOCOL)])
     try:
-        if not store.has(circle_id, info.manifest):
+        if not store.has(home, info.manifest):
             got, _ = await _ask(stream, circle_id, [info.manifest])
             if info.manifest not in got:
                 return
@@ -210,11 +242,11 @@ async def _fetch_from(
                 files.open_manifest(info, got[info.manifest])
             except ProtocolError as e:
                 raise BadPeer(f"sent a manifest that does not open: {e}") from None
-            store.put(circle_id, info.manifest, got[info.manifest])
-        ids = blobstore.chunk_ids(store, circle_id, info) or []
+            store.put(home, info.manifest, got[info.manifest])
+        ids = blobstore.chunk_ids(store, home, info) or []
         index = {c: i for i, c in enumerate(ids)}
-        want = store.missing(circle_id, ids)
-        have = blobstore.have(store, circle_id, info)
+        want = store.missing(home, ids)
+        have = blobstore.have(store, home, info)
         batches = [want[n : n + BATCH] for n in range(0, len(want), BATCH)]
         if batches:
             await stream.write(b"".join(filewire.get_frame(circle_id, b) for b in batches))
@@ -225,7 +257,7 @@ async def _fetch_from(
                     files.open_chunk(info, index[bid], blob)
                 except ProtocolError as e:
                     raise BadPeer(f"sent chunk {index[bid]} that does not open: {e}") from None
-                store.put(circle_id, bid, blob)
+                store.put(home, bid, blob)
                 have += files.chunk_length(info.size, info.chunk_size, index[bid])
             if got:
                 node.emit(api.FileProgress(circle_id, record_id, have, info.size))
@@ -241,26 +273,26 @@ async def fetch(
     the answer (emitted when nobody awaits it by request id)."""
     store = _store(node)
     try:
-        info = blobstore.describe(node.profile, circle_id, record_id)
+        info, home = blobstore.locate(node.profile, circle_id, record_id)
     except ValueError as e:
         return _done(node, api.FileFetched(request_id, circle_id, record_id, False, str(e), 0, 0))
     for pid in sources(node, circle_id):
-        if blobstore.complete(store, circle_id, info):
+        if blobstore.complete(store, home, info):
             break
         try:
-            await _fetch_from(node, pid, circle_id, record_id, info, store)
+            await _fetch_from(node, pid, circle_id, record_id, info, store, home)
         except BadPeer as e:
             node.stats["file_blobs_refused"] += 1
             LOG.warning("file %s: refused what %s sent (%s); asking elsewhere", record_id.hex()[:12], pid, e)
         except Exception as e:
             LOG.info("file %s: fetching from %s failed: %s", record_id.hex()[:12], pid, e)
-    have = blobstore.have(store, circle_id, info)
-    if blobstore.complete(store, circle_id, info):
+    have = blobstore.have(store, home, info)
+    if blobstore.complete(store, home, info):
         path = None
         if save_to is not None:
             out = Path(save_to).expanduser()
             try:
-                out = blobstore.assemble(store, circle_id, info, out)
+                out = blobstore.assemble(store, home, info, out)
             except ValueError as e:
                 return _done(
                     node, api.FileFetched(request_id, circle_id, record_id, False, str(e), have, info.size)

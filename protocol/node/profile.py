@@ -29,6 +29,7 @@ from protocol import (
     addrpack,
     carry,
     circle,
+    files,
     fork,
     invitation,
     messages,
@@ -557,12 +558,16 @@ class Profile:
                 c = messages.open_message(r, key)
             except ProtocolError:
                 continue
+            if c.file is not None and files.over_limit(c.file.size, view.roster.file_cap):
+                continue  # dropped as it arrived (core.Core._meaning): over the circle's file limit
             if c.kind not in timeline.CHANGES:
                 entries[r.id] = LogEntry(r.id, r.author, r.seq, c.ts, c.kind, c.text, c.ref)
             elif c.ref is not None:
                 changes.append(timeline.Change(c.kind, r.author, c.ts, c.ref, c.text))
         for got in carrying.carried(self, circle_id):  # a fork's carried history, checked and marked
             r, m = got.record, got.content
+            if m.file is not None and files.over_limit(m.file.size, view.roster.file_cap):
+                continue  # not shown, as a file announced here over the limit is not
             if m.kind not in timeline.CHANGES:
                 entries[r.id] = LogEntry(
                     r.id, r.author, r.seq, m.ts, m.kind, m.text, m.ref, carried_from=r.circle

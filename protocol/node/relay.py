@@ -15,8 +15,9 @@ Limits (:class:`Quota`, from ``relay.toml`` and flags): per circle a number of
 records and of bytes (past either, new *message* records of that circle are
 refused — not stored, not forwarded — and counted; roster records are always
 taken, because later records cannot be validated without them), a retention
-in days (older message records are deleted hourly and never fetched again),
-and a number of circles (further offers are refused).
+in days (older message records are deleted hourly and never fetched again, and so are
+file blobs stored before the same cut: :func:`protocol.node.filexfer.expire`), and a number
+of circles (further offers are refused).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from libp2p.peer.id import ID
 
 from protocol import circle, pinning
 from protocol.identity import peer_id
+from protocol.node import filexfer
 from protocol.node import pinning as pinstream
 from protocol.node.host import LOG
-from protocol.node.limits import Quota, QuotaError, RelayPolicy
+from protocol.node.limits import DAY_S, Quota, QuotaError, RelayPolicy
 from protocol.node.node import Node
 from protocol.view import Stored
 
@@ -100,10 +102,15 @@ class RelayNode(Node):
             await trio.sleep(self.sweep_interval)
 
     def sweep(self) -> int:
-        """Delete message records past the retention; returns how many."""
-        total = self.policy.sweep(int(self.profile.clock()))
+        """Delete message records past the retention, and the file blobs stored before the same
+        cut (whose announcements it deletes); returns how many records."""
+        now = int(self.profile.clock())
+        total = self.policy.sweep(now)
         if total:
             self.profile.forget_views()
+        cutoff = now - self.policy.quota.retention_days * DAY_S
+        for c in self.profile.store.circles("relay"):
+            filexfer.expire(self, c.id, cutoff)
         return total
 
     def status(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import multiaddr
 import trio
 
 from protocol.display import json_text
+from protocol.files import human_size
 from protocol.node import api, control
 from protocol.node.host import setup_logging
 from protocol.node.paths import ProfilePaths
@@ -43,7 +44,7 @@ hundreds of members kept a relay busy doing nothing."""
 def _status_line(s: dict[str, Any]) -> str:
     return (
         f"{s['circles']} circle(s), {s['members']} member(s) seen, {s['records']} record(s), "
-        f"{s['bytes'] / 1e6:.1f} MB, {s['peers']} peer(s) connected, "
+        f"{human_size(s['bytes'])}, {s['peers']} peer(s) connected, "
         f"{s['rejected']} rejected, {s['over_quota']} refused over quota"
     )
 

@@ -23,6 +23,9 @@ def run_app(data_dir: str | None, profile: str | None) -> int:
         print(e, file=sys.stderr)
         return 2
     _alt_digits_as_keys()
+    from smallsocial_tui import imagepreview
+
+    imagepreview.detect()  # asks the terminal, which only works before Textual reads the keyboard
     app = SmallSocialApp(paths)
     # What start-up imported (Textual, the protocol) lives as long as the process: frozen, no
     # full collection walks it again, which took 15-20 ms off the first paint. Node.run freezes

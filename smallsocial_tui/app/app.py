@@ -116,6 +116,12 @@ class SmallSocialApp(App[int]):
     def _node_ready(self) -> None:
         self.started = True
         self.link.submit(api.LoadOverview())
+        if getattr(self.node, "attached", False):
+            self.notify(
+                "Attached to the node already running for this profile (smallsocial run); "
+                "quitting leaves it running.",
+                markup=False,
+            )
 
     def _from_node(self, ev: api.Event) -> None:
         """The node's callback: runs on the node's thread, so it only posts (what the screen uses)."""

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from protocol import display, timeline
 from protocol.node import api
 from smallsocial_tui.text import safe_name
+
+if TYPE_CHECKING:
+    from smallsocial_tui.imagepreview import Preview
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Row:
     """The author's time of the newest edit or delete applied live (see :class:`timeline.Version`)."""
     carried: bool = False
     """Carried into this fork from its parent (its author and time are the original's)."""
+    preview: Preview | None = None
+    """A picture's thumbnail, drawn under its line once the picture is here (a file message)."""
 
     def react(self, author: bytes, emoji: str) -> None:
         who = self.reactions.setdefault(emoji, [])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from protocol.node import api
 from protocol.node.paths import ProfilePaths
+from smallsocial_tui.control import Watch, node_running
 
 if TYPE_CHECKING:
     from protocol.node.bridge import NodeThread
@@ -95,8 +96,51 @@ class ThreadNode:
         return thread.stop() if thread is not None else True
 
 
+class AttachedNode:
+    """The node ``smallsocial run`` already runs for the profile, through its control socket.
+
+    The TUI sees the same events and sends the same commands as with its own node; quitting
+    detaches and leaves that node running. If it stops, the TUI is told (``NodeStopped``).
+    """
+
+    attached = True
+
+    def __init__(self, paths: ProfilePaths, on_event: EventCallback) -> None:
+        self._paths, self._on_event = paths, on_event
+        self._watch: Watch | None = None
+
+    def start(self) -> None:
+        try:
+            self._watch = Watch(self._paths.root, self._on_event, self._gone)
+        except OSError as e:
+            raise RuntimeError(
+                f"A node runs for this profile but its control socket does not answer ({e})."
+            ) from e
+
+    def _gone(self) -> None:
+        self._on_event(api.NodeStopped("the smallsocial run this screen was attached to has ended"))
+
+    def submit(self, command: api.Command) -> None:
+        watch = self._watch
+        try:
+            if watch is None:
+                raise OSError("not attached")
+            watch.send(command)
+        except OSError:
+            self._on_event(api.CommandFailed(command.request_id, "The node is not running."))
+
+    def stop(self) -> bool:
+        if self._watch is not None:
+            self._watch.close()
+        return True
+
+
 def real_node_factory(**options: object) -> NodeFactory:
+    """Attach to the profile's running node if there is one (``smallsocial run``), else start one."""
+
     def make(paths: ProfilePaths, passphrase: str | None, on_event: EventCallback) -> NodeClient:
+        if node_running(paths.root):
+            return AttachedNode(paths, on_event)
         return ThreadNode(paths, passphrase, on_event, **options)  # type: ignore[arg-type]
 
     return make

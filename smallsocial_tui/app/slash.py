@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mute": ("[subtree] [off]", "mute this circle (and all under it): no notifications, no unread rolled up"),
     "send": ("[PATH]", "send a file to this circle (no PATH: pick one)"),
     "get": ("[DIR]", "fetch the selected (or last) file and save it in DIR (default ~/Downloads)"),
+    "limit": ("SIZE", "set (admins) this circle's file limit: 10MiB, 512KiB, 0 for no files"),
     "id": ("", "show my key and addresses"),
     "status": ("", "show peers, addresses and relays"),
     "quit": ("", "stop the node and quit"),

@@ -15,7 +15,7 @@ import collections
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +94,36 @@ class _Seen:
     author: str
 
 
+class Decks:
+    """Lines dealt like cards, shared by every bot of a demo: no line comes again until each
+    of its list has been said once (by any friend), and none twice in a row across a reshuffle."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._left: dict[tuple[str, ...], list[str]] = {}
+        self._last: dict[tuple[str, ...], str] = {}
+
+    def deal(self, lines: tuple[str, ...], rng: random.Random) -> str:
+        with self._lock:
+            left = self._left.get(lines)
+            if not left:
+                left = list(lines)
+                rng.shuffle(left)
+                if len(left) > 1 and left[-1] == self._last.get(lines):
+                    left[0], left[-1] = left[-1], left[0]  # dealt from the end: not the same one again
+                self._left[lines] = left
+            text = left.pop()
+            self._last[lines] = text
+            return text
+
+
 @dataclass
 class BotConfig:
     interval: tuple[float, float] = (5.0, 15.0)
     first_after: tuple[float, float] = (1.0, 4.0)
     seed: int | None = None
     log: Path | None = None
+    decks: Decks = field(default_factory=Decks)
 
 
 class Bot(threading.Thread):
@@ -132,7 +156,6 @@ class Bot(threading.Thread):
         self._seen: collections.deque[_Seen] = collections.deque(maxlen=20)
         self._answer_you: list[_Seen] = []
         self._accept: list[str] = []
-        self._last: str | None = None
         self._greeted = False
         self._mu = threading.Lock()
 
@@ -189,10 +212,8 @@ class Bot(threading.Thread):
         return reply
 
     def _pick(self, lines: tuple[str, ...]) -> str:
-        """A random line, never the one this bot said just before."""
-        text = self.rng.choice([t for t in lines if t != self._last] or list(lines))
-        self._last = text
-        return text
+        """The next line of the demo's shuffled deck of ``lines``: none again before all were said."""
+        return self.config.decks.deal(lines, self.rng)
 
     def _send(self, circle: str, text: str, reply: str | None = None) -> bool:
         cmd = api.SendMessage(bytes.fromhex(circle), text, bytes.fromhex(reply) if reply else None)

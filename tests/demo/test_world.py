@@ -77,3 +77,18 @@ def test_close_twice_and_keep() -> None:
 def test_friend_count_is_checked() -> None:
     with pytest.raises(DemoError):
         Demo(friends=0)
+
+
+def test_the_friends_do_not_repeat_a_line_before_each_was_said() -> None:
+    """The bots share one deck per list of lines: a full round of a list holds every line once."""
+    import itertools
+    import random
+
+    from smallsocial_tui.demo.bots import LINES, Decks
+
+    decks = Decks()
+    rngs = [random.Random(i) for i in range(3)]  # three friends dealing from the same deck
+    said = [decks.deal(LINES, rngs[i % 3]) for i in range(3 * len(LINES))]
+    for k in range(3):
+        assert sorted(said[k * len(LINES) : (k + 1) * len(LINES)]) == sorted(LINES)
+    assert all(a != b for a, b in itertools.pairwise(said))  # not twice in a row, even at a reshuffle

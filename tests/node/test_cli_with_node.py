@@ -154,3 +154,52 @@ def test_run_without_json_prints_lines_for_a_person(make_peer: Callable[[str], P
     finally:
         proc.kill()
         proc.communicate(timeout=10)
+
+
+def test_a_watcher_sees_every_event_and_one_that_leaves_rudely_does_not_stop_the_node(
+    make_peer: Callable[[str], Peer],
+) -> None:
+    """``{"watch": true}``: NodeStarted and Reachability first, then the node's events, commands
+    in on the same line; a bad line is refused to that watcher; a watcher that vanishes mid-stream
+    (many, while events flow) ends only its watch."""
+    import json
+    import socket
+
+    from smallsocial_tui import control
+
+    alice = make_peer("alice")
+    circle = alice.json("circle", "new", "friends")["id"]
+    alice.start(serving=True)
+    seen: list[api.Event] = []
+    closed = threading.Event()
+    watch = control.Watch(alice.root, seen.append, closed.set)
+    try:
+        wait_until(lambda: len(seen) >= 2, 10, what="the watch's first events")
+        assert isinstance(seen[0], api.NodeStarted) and seen[0].peer_id == alice.key
+        assert isinstance(seen[1], api.Reachability)
+        watch.send(api.SendMessage(bytes.fromhex(circle), "through a watch", request_id=4242))
+        wait_until(lambda: any(getattr(e, "request_id", None) == 4242 for e in seen), 10, what="the answer")
+        assert any(isinstance(e, api.MessageSent) and e.request_id == 4242 for e in seen)
+        control.call(alice.root, api.SendMessage(bytes.fromhex(circle), "from another client"))
+        wait_until(lambda: any(isinstance(e, api.MessageSent) and e.request_id != 4242 for e in seen), 10)
+
+        for _ in range(5):  # watchers that leave without a word, while the node keeps emitting
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(alice.root / "control.sock"))
+            s.sendall(b'{"watch": true}\n{"command": "GetStatus"}\nnot json\n')
+            s.recv(10)
+            s.close()
+            control.call(alice.root, api.SendMessage(bytes.fromhex(circle), "while one leaves"))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(alice.root / "control.sock"))
+            s.sendall(b'{"watch": true}\nnot json\n')
+            lines = s.makefile()
+            got = [json.loads(lines.readline()) for _ in range(3)]
+        assert got[2]["event"] == "CommandFailed" and str(got[2]["message"]).startswith("Bad request: ")
+        assert alice.running() and control.call(alice.root, api.GetStatus()).peer_id == alice.key
+        assert not closed.is_set()
+        alice.stop()
+        assert closed.wait(10)  # the watch is told the node went away
+    finally:
+        watch.close()

@@ -291,6 +291,38 @@ def test_a_joiner_by_short_token_charges_nobody_for_what_its_roster_cannot_judge
         p.close()
 
 
+def test_a_presence_before_the_first_sync_is_read_once_the_roster_can_judge_it(tmp_path: Path) -> None:
+    """A joiner greeted before its first sync learns the greeter's name when the sync lands,
+    not a minute later at the next presence; a stranger's presence set aside is not believed."""
+    alice, bob = (Profile.create(resolve(str(tmp_path), n), n) for n in ("alice", "bob"))
+    c = alice.new_circle("friends").circle_id
+    bob.join_token(alice.invite(c, bob.me))
+    core = NodeCore(bob)
+    epoch = alice.view(c).roster.current_epoch
+    assert epoch is not None
+    key = alice.epoch_keys(c)[epoch.id]
+    now_ms = int(bob.clock() * 1000)
+    mine = f"/ip4/192.0.2.7/tcp/1/p2p/{alice.identity.peer_id}"
+    stranger = Identity.generate()
+    for who, name in ((alice.identity, "Alice"), (stranger, "Mallory")):
+        addrs = [mine] if who is alice.identity else []
+        out = core.handle(
+            GossipArrived(PEER, c, presence.announce(who, c, addrs, now_ms, name, epoch.id, key).raw), 0.0
+        )
+        assert not of(out, Emit)  # nothing can be told yet
+    names = []
+    for rec in sorted(alice.store.load_records(c), key=lambda r: (r.author, r.seq)):
+        out = core.handle(RecordReceived(rec, PEER), 1.0)
+        names += [
+            e.event for e in of(out, Emit) if isinstance(e, Emit) and isinstance(e.event, api.NameChanged)
+        ]
+    assert names == [api.NameChanged(alice.me, "Alice")]
+    assert mine in bob.store.peer_addrs(c)
+    assert not core.aside.get(c)  # nothing left waiting once the roster is whole
+    for p in (alice, bob):
+        p.close()
+
+
 def test_a_message_before_its_authors_join_is_held_then_shown(
     world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path
 ) -> None:

@@ -117,9 +117,18 @@ def test_other_kinds_keep_their_bytes_and_refuse_a_file_field() -> None:
         messages.Content(messages.TEXT, 7, "hi", file=info).encode()
 
 
+def test_parse_size() -> None:
+    assert [files.parse_size(t) for t in ("0", "1000", "512k", "10M", "10 MiB", "1.5KiB", "64MiB")] == [
+        0, 1000, 512 * 1024, 10 * 2**20, 10 * 2**20, 1536, files.MAX_FILE_BYTES
+    ]  # fmt: skip
+    for bad in ("", "lots", "-1", "10MB", "10 GiB", "1e3", "65MiB"):
+        with pytest.raises(ValueError):
+            files.parse_size(bad)
+
+
 def test_human_size() -> None:
-    assert [files.human_size(n) for n in (0, 999, 1000, 20_000_000, 3 * 10**9)] == [
-        "0 B", "999 B", "1.0 kB", "20.0 MB", "3.0 GB"
+    assert [files.human_size(n) for n in (0, 1023, 1024, 1536, 20 * 2**20, 3 * 2**30, 2**20 - 1)] == [
+        "0 B", "1023 B", "1 KiB", "1.5 KiB", "20 MiB", "3 GiB", "1 MiB"
     ]  # fmt: skip
 
 
@@ -205,10 +214,10 @@ def test_limits_are_the_documented_ones() -> None:
     assert files.MAX_FILE_BYTES == 67108864 and files.MAX_CHUNKS == 4096
     assert files.MAX_NAME_BYTES == 255 and files.MAX_MIME_BYTES == 127 and files.MAX_DESCRIPTOR == 1024
     assert files.MAX_BLOB == 1048592 and files.MANIFEST_INDEX == 2**32 - 1
-    assert [files.human_size(n) for n in (999_000, 1_000_000, 999_999_999)] == [
-        "999.0 kB",
-        "1.0 MB",
-        "1000.0 MB",
+    assert [files.human_size(n) for n in (files.MAX_FILE_BYTES, 20_000_000, 67_100_000)] == [
+        "64 MiB",
+        "19.1 MiB",
+        "64 MiB",
     ]
 
 

@@ -52,6 +52,8 @@ def sample() -> tuple[World, dict[str, Record], str]:
     w.add(out["pin"])
     out["softcap"] = actions.set_soft_cap(ALICE, w.roster, w.pos(ALICE), 12, NOW_MS)
     w.add(out["softcap"])
+    out["filecap"] = actions.set_file_cap(ALICE, w.roster, w.pos(ALICE), 10 * 2**20, NOW_MS)
+    w.add(out["filecap"])
     out["msg"] = w.post(BOB, "hello fuzz")
     out["presence"] = presence.announce(
         BOB, w.cid, [f"/ip4/127.0.0.1/tcp/9/p2p/{BOB.peer_id}"], NOW_MS, "bob", b"e" * 32, b"k" * 32
@@ -82,6 +84,7 @@ RECORD_TYPES = [
     "genesis", "invite", "join", "remove", "leave", "role", "rekey", "pin", "fork", "msg", "presence",
     "softcap",
     "carry",
+    "filecap",
 ]  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """Files in the TUI with real nodes: alice sends a picture with /send and the picker, bob's /get
-fetches it with a progress bar in its line, saves it, and shows the picture's placeholder."""
+fetches it with a progress bar in its line, saves it, and shows the picture's placeholder and,
+the terminal showing pictures, its preview (alice sees hers once sent)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from textual.widgets import Input
 
 from protocol import files
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
+from smallsocial_tui import imagepreview
 from smallsocial_tui.app.app import SmallSocialApp
 from smallsocial_tui.app.dialogs.file_picker import FilePicker
 from smallsocial_tui.app.dialogs.invite import InviteDialog
@@ -22,7 +25,7 @@ from smallsocial_tui.app.screens.file_flows import bar
 from smallsocial_tui.app.screens.main import MainScreen
 from smallsocial_tui.app.widgets.composer import Composer
 from smallsocial_tui.imageinfo import dimensions
-from tests.tui.helpers import log_text, wait_for
+from tests.tui.helpers import log_lines, log_text, wait_for
 
 pytestmark = [pytest.mark.timeout(150)]
 
@@ -73,8 +76,10 @@ async def test_send_with_the_picker_and_get_with_progress(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     picture = tmp_path / "cat.png"
-    data = png(64, 48, 3 * files.CHUNK_SIZE)
-    picture.write_bytes(data)
+    Image.frombytes("RGB", (640, 480), os.urandom(640 * 480 * 3)).save(picture)  # noise: ~0.9 MB, 4 chunks
+    data = picture.read_bytes()
+    assert len(data) > 3 * files.CHUNK_SIZE
+    monkeypatch.setattr(imagepreview, "_mode", "halfcell")  # as in a terminal that shows pictures
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     monkeypatch.setenv("SMALLSOCIAL_DOWNLOADS", str(downloads))
@@ -114,15 +119,23 @@ async def test_send_with_the_picker_and_get_with_progress(
         progress: list[str] = []
         bob.screen.commands.files.progress = _recording(bob.screen.commands.files.progress, progress)
         await _say(pb, bob, "/get")
-        await wait_for(pb, lambda: "[image: cat.png 64x48]" in log_text(bob), timeout=60)
+        await wait_for(pb, lambda: "[image: cat.png 640x480]" in log_text(bob), timeout=60)
         assert "saved to" in log_text(bob)
         assert (downloads / "cat.png").read_bytes() == data
         assert progress  # the line showed a bar while the chunks came in
+        # the picture itself, drawn under its line: 640x480 fits the bound as 32 x 12 cells
+        await wait_for(pb, lambda: _drawn(bob) == imagepreview.MAX_ROWS, timeout=30)
+        await wait_for(pa, lambda: _drawn(alice) == imagepreview.MAX_ROWS, timeout=30)
 
         await pa.press("ctrl+q")
         await pb.press("ctrl+q")
         await wait_for(pa, lambda: not alice.node._thread.alive, timeout=20)  # type: ignore[union-attr]
         await wait_for(pb, lambda: not bob.node._thread.alive, timeout=20)  # type: ignore[union-attr]
+
+
+def _drawn(app: SmallSocialApp) -> int:
+    """Lines of the log that hold a picture's half cells (32 of them in a row)."""
+    return sum("│ " + "▀" * 32 in line for line in log_lines(app))
 
 
 def _recording(fn, seen: list[str]):  # type: ignore[no-untyped-def]

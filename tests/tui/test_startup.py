@@ -1,4 +1,5 @@
-"""Start-up order: ``smallsocial`` paints its main screen before the node (and libp2p) is imported.
+"""Start-up order: ``smallsocial`` paints its main screen before the node (and libp2p) is imported,
+and without loading the command line's machinery.
 
 The command runs in a pseudo-terminal, as a user starts it, with a profile that holds a
 circle. A few lines run before the CLI in the same process and note, at the first paint
@@ -43,11 +44,12 @@ def display(self, screen, renderable):
     _display(self, screen, renderable)
     out = os.environ["PAINT_PROBE"]
     if type(screen).__name__ == "MainScreen" and renderable is not None and not os.path.exists(out):
-        loaded = sorted(m for m in ("libp2p", "trio", "protocol.node.bridge") if m in sys.modules)
+        heavy = ("libp2p", "trio", "protocol.node.bridge", "smallsocial_tui.cli")
+        loaded = sorted(m for m in heavy if m in sys.modules)
         with open(out, "w") as f:
             json.dump(loaded, f)
 textual.app.App._display = display
-from smallsocial_tui.cli import main
+from smallsocial_tui.entry import main
 sys.exit(main())
 """
 
@@ -99,7 +101,8 @@ def test_main_screen_paints_before_the_node_imports_libp2p_and_the_node_still_st
     try:
         text = _read_until(master, proc, "paintclub", 60)  # the node's overview names the circle
         assert "paintclub" in text, text[-2000:]
-        assert json.loads(probe.read_text()) == [], "the first paint waited for the node's imports"
+        # neither the node's imports nor the command line's (the TUI alone skips the CLI parser)
+        assert json.loads(probe.read_text()) == [], "the first paint waited for imports it does not need"
         assert (paths.root / "addrs").exists()  # the node listened (it writes its addresses then)
         os.write(master, b"\x11")  # ctrl+q: the node stops, the app exits
         proc.wait(30)

@@ -124,6 +124,9 @@ class Commands:
     def slash_get(self, args: str) -> None:
         self.files.get(args)
 
+    def slash_limit(self, args: str) -> None:
+        self.files.limit(args)
+
     def slash_help(self, args: str) -> None:
         self.host.app.call_later(self.host.app.run_action, "help")
 

@@ -3,22 +3,28 @@ with a progress bar in its message line, and the picture placeholder once it is 
 
 A file message reads ``[file] name (size)``; while it is fetched the line gains a bar
 (``[#####.....]  50%``), and once saved ``saved to PATH``. Pictures (PNG, JPEG, GIF) then
-read ``[image: name WxH]``: no inline preview is drawn (that wants textual-image, not a
-dependency yet). The node fetches and saves (``FetchFile.save_to``); the screen only shows.
+read ``[image: name WxH]``, and where the terminal can show pictures a preview is drawn under
+that line (:mod:`smallsocial_tui.imagepreview`: decoded with limits, on a worker thread); my own
+pictures get one once sent. The node fetches and saves (``FetchFile.save_to``); the screen only shows.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from pathlib import Path
 
 from protocol import files, messages
 from protocol.node import api
+from smallsocial_tui import imagepreview
 from smallsocial_tui.app.dialogs.file_picker import FilePicker
 from smallsocial_tui.app.link import Refused
 from smallsocial_tui.app.model import Row
 from smallsocial_tui.app.screens.host import Host, writable
 from smallsocial_tui.imageinfo import file_dimensions
+
+log = logging.getLogger(__name__)
 
 BAR = 20
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
@@ -86,6 +92,32 @@ class FileFlows:
             self.host.log_view.follow()
             self.host.log_view.appended()
             hist.read_marker = ev.record_id
+        if row is not None and path.suffix.lower() in IMAGE_SUFFIXES:
+            await self._preview(circle, row, path)
+
+    # the circle's file limit -------------------------------------------------------------------
+    def limit(self, args: str) -> None:
+        circle = writable(self.host)
+        if circle is None:
+            return
+        try:
+            cap = files.parse_size(args) if args.strip() else None
+        except ValueError as e:
+            self.host.notify(str(e), severity="warning", markup=False)
+            return
+        if cap is None:
+            self.host.notify("Admins set the circle's file limit: /limit 10MiB (0: no files).")
+            return
+        self.host.run_worker(self._limit(circle, cap), group="commands")
+
+    async def _limit(self, circle: bytes, cap: int) -> None:
+        try:
+            await self.host.link.ask(api.SetFileCap(circle, cap), api.CommandDone)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        shown = files.human_size(cap) if cap else "0: no files"
+        self.host.notify(f"The file limit is now {shown}.", timeout=3, markup=False)
 
     # fetching ---------------------------------------------------------------------------------
     def _file_row(self) -> Row | None:
@@ -154,3 +186,17 @@ class FileFlows:
         if row is not None:
             self._show(ev.circle, row, text)
         self.host.notify(f"Saved {saved}." if saved else "Fetched.", markup=False, timeout=4)
+        if row is not None and saved is not None and saved.suffix.lower() in IMAGE_SUFFIXES:
+            self.host.run_worker(self._preview(ev.circle, row, saved), group="previews")
+
+    async def _preview(self, circle: bytes, row: Row, path: Path) -> None:
+        """Decode the picture off the UI thread and draw it under its line (or keep the text)."""
+        if imagepreview.mode() == "off":
+            return
+        try:
+            row.preview = await asyncio.to_thread(imagepreview.load, path)
+        except imagepreview.Refused as e:
+            log.info("no preview for message %s: %s", row.id.hex()[:12], e)
+            return
+        if circle == self.host.current:
+            self.host.log_view.changed(row)

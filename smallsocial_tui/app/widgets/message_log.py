@@ -209,6 +209,7 @@ class MessageLog(ScrollView, can_focus=True):
         text = row.text or ""
         if row.deleted:
             return n + 1
+        n += row.preview.rows if row.preview is not None else 0
         extra = (9 if row.edited else 0) + (2 if row.pending else 0) + (10 if row.carried else 0)
         plain = text.isascii() and text.isprintable() and not text.startswith("/me ")
         if plain and len(text) + extra <= self._body_width:
@@ -271,6 +272,10 @@ class MessageLog(ScrollView, can_focus=True):
             lines = [ctx, *lines]
         for k, line in enumerate(lines):
             out.append(self._line((prefix if k == 0 else pad) + line, width))
+        if row.preview is not None and not row.deleted:
+            pad_segments = list(pad.render(self._text_console))
+            for segments in row.preview.lines(self._text_console):
+                out.append(Strip([*pad_segments, *segments]).crop_extend(0, width, None))
         if row.reactions:
             r = Text(" " * BODY_COL)
             for emoji, who in row.reactions.items():
