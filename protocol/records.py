@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from protocol import crypto, schema, shallow, wire
+from protocol import crypto, devicecert, schema, shallow, wire
 from protocol.errors import (
     DecodeError,
     MalformedError,
@@ -50,14 +50,32 @@ FORK = "fork"
 MSG = "msg"
 PRESENCE = "presence"
 CARRY = "carry"
+DEVICE = "device"
+UNLINK = "unlink"
 
-ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP})
+ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, DEVICE, UNLINK})
 """Record types that form the roster DAG (they cite roster heads in ``h``)."""
 
 UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
 """Record types outside the authors' chains: no ``q``/``p``, never stored as chain records."""
 
-TYPES = (GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP, CARRY)
+TYPES = (
+    GENESIS,
+    INVITE,
+    JOIN,
+    REMOVE,
+    LEAVE,
+    ROLE,
+    REKEY,
+    PIN,
+    FORK,
+    MSG,
+    PRESENCE,
+    SOFTCAP,
+    CARRY,
+    DEVICE,
+    UNLINK,
+)
 
 
 def domain(record_type: str) -> bytes:
@@ -157,6 +175,12 @@ SCHEMAS[CARRY] = {
     "x": s.some_bytes(MAX_CARRY_BYTES, crypto.AEAD_OVERHEAD + 1),
 }
 
+SCHEMAS[DEVICE] = {**_roster, "k": s.public_key, "dc": s.some_bytes(devicecert.MAX_CERT, 1)}
+"""A person (or a device already linked) links a device: ``dc`` is the person's certificate
+for ``k`` (:mod:`protocol.devicecert`)."""
+SCHEMAS[UNLINK] = {**_roster, "k": s.public_key, "s": s.cut, "sh": s.optional(s.ident)}
+"""A person (or another of their devices) unlinks device ``k``, with a cut as a removal's."""
+
 SHAPES: dict[str, shallow.Shape] = {
     name: {
         "h": shallow.list_of(s.MAX_HEADS),
@@ -186,8 +210,10 @@ def validate_body(body: Any) -> str:
     schema.check(body, SCHEMAS[t])
     if t not in UNCHAINED_TYPES and (body["q"] == 1) != (body["p"] is None):
         raise SchemaError("field 'p' must be empty exactly when 'q' is 1")
-    if t == REMOVE and (body["s"] == 0) != (body["sh"] is None):
+    if t in (REMOVE, UNLINK) and (body["s"] == 0) != (body["sh"] is None):
         raise SchemaError("field 'sh' must be empty exactly when 's' is 0")
+    if t == DEVICE and devicecert.parse(body["dc"]).device != body["k"]:
+        raise SchemaError("the device certificate is for another key than 'k'")
     return str(t)
 
 
