@@ -375,3 +375,51 @@ def test_the_view_stores_a_device_record_then_its_messages() -> None:
     for r in w.history:
         stored(view.add(r))
     assert view.roster.person_of(LAPTOP.public_key) == ALICE.public_key
+
+
+# ---- the certificate's limits, at their edges ----------------------------------------------------
+
+
+def _signed_cert(body: dict[str, object], by: Identity = ALICE) -> bytes:
+    body_bytes = wire.encode(body)
+    return wire.encode([body_bytes, by.sign(devicecert.DOMAIN + body_bytes)])
+
+
+def test_certificate_size_limit_is_512_bytes() -> None:
+    with pytest.raises(SchemaError, match="malformed"):  # 512 bytes: read, and refused as garbage
+        devicecert.parse(b"\x92" + bytes(511))
+    with pytest.raises(SchemaError, match="513 bytes is over the limit of 512"):
+        devicecert.parse(b"\x92" + bytes(512))
+    with pytest.raises(SchemaError, match="must be bytes"):
+        devicecert.parse("a text")  # type: ignore[arg-type]
+
+
+def test_certificate_name_limits() -> None:
+    longest = "\U0001f600" * 64  # 64 characters of 4 bytes: 256 bytes
+    assert devicecert.make(ALICE, LAPTOP.public_key, longest, NOW_MS).name == longest
+    assert devicecert.make(ALICE, LAPTOP.public_key, "x" * 64, NOW_MS).name == "x" * 64
+    with pytest.raises(SchemaError, match="at most 64"):
+        devicecert.check_device_name("x" * 65)
+    for bad in ("\x1f", "\x7f", "\x9f", "\x00"):
+        with pytest.raises(SchemaError, match="control"):
+            devicecert.check_device_name(f"a{bad}b")
+    for fine in (" a ", "~", "\xa0x", "é"):
+        assert devicecert.check_device_name(f"x{fine}")
+    base = {"d": LAPTOP.public_key, "n": bytes(16), "p": ALICE.public_key, "ts": NOW_MS}
+    assert devicecert.parse(_signed_cert({**base, "nm": "\U0001f600" * 64})).name == "\U0001f600" * 64
+    for nm in ("", "\U0001f600" * 64 + "x"):  # signed by hand past what make allows: refused
+        with pytest.raises(SchemaError, match="field 'nm'"):
+            devicecert.parse(_signed_cert({**base, "nm": nm}))
+    with pytest.raises(SchemaError, match="field 'n'"):
+        devicecert.parse(_signed_cert({**base, "nm": "x", "n": bytes(15)}))
+    with pytest.raises(SchemaError, match="field 'd'"):
+        devicecert.parse(_signed_cert({**base, "nm": "x", "d": bytes(32)}))
+
+
+def test_make_draws_a_nonce_and_checks_the_device_key_itself() -> None:
+    a = devicecert.make(ALICE, LAPTOP.public_key, "laptop", NOW_MS)
+    b = devicecert.make(ALICE, LAPTOP.public_key, "laptop", NOW_MS)
+    assert len(a.nonce) == 16 and a.nonce != b.nonce
+    with pytest.raises(SchemaError) as err:
+        devicecert.make(ALICE, bytes(32), "laptop", NOW_MS)
+    assert str(err.value).startswith("field 'd'")  # make's own check, not parse's "malformed (…)"
