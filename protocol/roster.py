@@ -368,7 +368,7 @@ class Walk:
                 self.revoke(d)
         elif t == records.ROLE:
             k = bytes(b["k"])
-            for d in self.devices_of(k, with_person=True):
+            for d in self.person_keys(k):
                 m = self.members[d]
                 self.members[d] = Member(d, str(b["r"]), m.invited_by, m.since, m.person)
         elif t == records.DEVICE:
@@ -394,12 +394,11 @@ class Walk:
             return [bytes(r.body["k"])]
         k = bytes(r.body["k"]) if r.type == records.REMOVE else r.author
         m = self.members.get(k)
-        return self.devices_of(k, with_person=True) if m is not None and m.person is None else [k]
+        return self.person_keys(k) if m is not None and m.person is None else [k]
 
-    def devices_of(self, person: bytes, *, with_person: bool = False) -> list[bytes]:
-        """The live devices of ``person``, sorted (and ``person`` first when asked)."""
-        devices = sorted(d for d, m in self.members.items() if m.person == person)
-        return [person, *devices] if with_person else devices
+    def person_keys(self, person: bytes) -> list[bytes]:
+        """``person`` and their live devices' keys (sorted after it)."""
+        return [person, *sorted(d for d, m in self.members.items() if m.person == person)]
 
     # The queries and updates below scan the whole state: the reference. protocol/fold.py
     # overrides them with indexed versions (the same answers, O(1) amortised).
