@@ -55,6 +55,10 @@ class DeviceInfo:
     is_me: bool
 
 
+def _now_ms(profile: Profile) -> int:
+    return int(profile.clock() * 1000)
+
+
 def _b32(data: bytes) -> str:
     import base64
 
@@ -118,14 +122,14 @@ def add(profile: Profile, code: str) -> tuple[bytes, list[bytes]]:
                 "Only the device that holds your person's key can link new devices "
                 "(this one is itself a linked device)."
             )
-    cert = devicecert.make(profile.identity, device, name, profile._now_ms())
+    cert = devicecert.make(profile.identity, device, name, _now_ms(profile))
     with profile.store.tx():
         for cid in circles:
             view = profile.view(cid)
             if device in view.roster.members:
                 continue
             rec = actions.link_device(
-                profile.identity, view.roster, view.next_pos(me), cert.raw, profile._now_ms()
+                profile.identity, view.roster, view.next_pos(me), cert.raw, _now_ms(profile)
             )
             profile.ledger.commit_own(rec)
     return seal_bundle(profile, device, circles), circles
@@ -181,7 +185,7 @@ def accept(profile: Profile, data: bytes) -> list[bytes]:
     except (DecodeError, KeyError, TypeError, ValueError):
         raise DeviceError("The link bundle is damaged; link again.") from None
     opened: list[bytes] = []
-    now = profile._now()
+    now = int(profile.clock())
     with profile.store.tx():
         for genesis_raw, parent, name, keys, addrs in cs:
             try:
@@ -268,7 +272,7 @@ def revoke(profile: Profile, device: bytes) -> list[bytes]:
                 continue
             cut, cut_id = view.chains.head(device)
             rec, rk = actions.unlink(
-                profile.identity, roster, view.next_pos(me), device, cut, profile._now_ms(), cut_id=cut_id
+                profile.identity, roster, view.next_pos(me), device, cut, _now_ms(profile), cut_id=cut_id
             )
             for r in rk.before:
                 profile.ledger.commit_own(r)
