@@ -231,8 +231,11 @@ class RosterIndex:
         self.targeted: dict[bytes, list[bytes]] = defaultdict(list)
         """A key -> the placed removals of it and leaves by it, whatever their outcome."""
         self.device_keys: set[bytes] = set()
-        """Keys some placed ``device`` record links, and the people it links them to: a record
-        that touches them makes the index walk again from the genesis (see :meth:`_place`)."""
+        """Keys some placed ``device`` record links: a record by one, or a departure of one,
+        makes the index walk again from the genesis (see :meth:`_place`)."""
+        self.device_people: set[bytes] = set()
+        """Authors of placed ``device`` records: a departure of one walks again too (it takes
+        their devices with them)."""
         self.refolds = 0
         """How many times the index walked again from the genesis (for tests and benches)."""
         self.changed = False
@@ -303,12 +306,13 @@ class RosterIndex:
         at_end = at == len(self.order)
         self._insert(at, rid)
         if r.type == records.DEVICE:
-            self.device_keys |= {bytes(r.body["k"]), r.author}
+            self.device_keys.add(bytes(r.body["k"]))
+            self.device_people.add(r.author)
         if self.device_keys and (
             not at_end
             or r.type in (records.DEVICE, records.UNLINK)
             or r.author in self.device_keys
-            or (r.type in DEPARTURES and self._target(r) in self.device_keys)
+            or (r.type in DEPARTURES and self._target(r) in self.device_keys | self.device_people)
         ):
             # Devices are rare and their rules read whole people (a removal takes every device
             # of its target, a device holds what its linker holds): rather than track what they
