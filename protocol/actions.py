@@ -1,5 +1,5 @@
 """Builders for roster records: invite, join, remove (+ rekey), leave, role, rekey, pin, softcap,
-filecap.
+filecap, device and unlink (+ rekey).
 
 Each takes the author's identity, the roster state they see, their chain
 position in the circle and the time, and returns signed records. They refuse
@@ -9,9 +9,10 @@ sentence instead of a record that every peer drops.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from protocol import crypto, records, schema
+from protocol import crypto, devicecert, records, schema
 from protocol.chain import ChainPos
 from protocol.errors import RosterError
 from protocol.identity import Identity, peer_id
@@ -189,18 +190,23 @@ def remove(
     now_ms: int,
     *,
     cut_id: bytes | None = None,
+    device_cuts: Mapping[bytes, tuple[int, bytes | None]] | None = None,
 ) -> tuple[Record, Rekeyed]:
     """Remove ``target`` and rekey to the members that remain, in two records.
 
     ``cut`` is the highest seq of the target's chain the remover accepts and ``cut_id`` the id
     of the target's record at that seq (None when ``cut`` is 0): history below the cut is then
     fixed, and nobody can swap in other records there.
+
+    A person's devices leave with them. ``device_cuts`` (device key -> ``(cut, cut_id)``)
+    names each device's own cut: their removals come first then, in ``Rekeyed.before``
+    (without one, a device departs with the person at cut 0: nothing of its is kept).
     """
     if not state.may_admin(identity.public_key):
         raise RosterError("Only admins can remove someone from this circle.")
-    if target == state.founder:
+    if target == state.founder or state.person_of(target) == state.founder:
         raise RosterError("The founder cannot be removed.")
-    if target == identity.public_key:
+    if target in (identity.public_key, state.person_of(identity.public_key)):
         raise RosterError("You cannot remove yourself; leave the circle instead.")
     pending = any(i.invitee == target and i.used_by is None and not i.revoked for i in state.invites.values())
     if target not in state.members and target not in state.relays and not pending:
@@ -209,10 +215,26 @@ def remove(
         raise RosterError("A removal names the removed member's record at the cut (none for cut 0).")
     new_key = crypto.random_bytes(crypto.KEY_SIZE)
     before, pos, cite, floor = _merges(identity, state, pos, now_ms, new_key)
+    gone = set(state.keys_of(target)) | {target}
+    for device in sorted(gone - {target}):
+        if device_cuts is None or device not in device_cuts:
+            continue
+        d_cut, d_id = device_cuts[device]
+        if (d_cut == 0) != (d_id is None):
+            raise RosterError("A removal names the removed device's record at the cut (none for cut 0).")
+        body = _roster_body(identity, state, pos, records.REMOVE, now_ms) | {
+            "k": device,
+            "s": d_cut,
+            "sh": d_id,
+        }
+        body["h"] = sorted(cite)
+        rec = records.sign(identity, body)
+        before.append(rec)
+        pos, cite = pos.after(rec.id), [rec.id]
     body = _roster_body(identity, state, pos, records.REMOVE, now_ms) | {"k": target, "s": cut, "sh": cut_id}
     body["h"] = sorted(cite)
     rm = records.sign(identity, body)
-    remaining = sorted(k for k in state.recipients() if k != target)
+    remaining = sorted(k for k in state.recipients() if k not in gone)
     rec = _rekey_record(identity, state, pos.after(rm.id), now_ms, remaining, new_key, [rm.id], floor)
     return rm, Rekeyed(rec, new_key, tuple(before))
 
@@ -269,3 +291,53 @@ def set_file_cap(identity: Identity, state: RosterState, pos: ChainPos, cap: int
         raise RosterError(f"The file limit is at most {schema.MAX_FILE_CAP // 2**20} MiB.")
     body = _roster_body(identity, state, pos, records.FILECAP, now_ms) | {"n": cap}
     return records.sign(identity, body)
+
+
+def link_device(identity: Identity, state: RosterState, pos: ChainPos, cert: bytes, now_ms: int) -> Record:
+    """The ``device`` record bringing ``cert`` (the person's certificate for a new device) into
+    this circle; by the person or one of their devices already linked here."""
+    parsed = devicecert.parse(cert)
+    me = identity.public_key
+    if state.person_of(me) != parsed.person:
+        raise RosterError("Only the person a device belongs to, or one of their devices, can link it.")
+    if parsed.device in state.members or parsed.device in state.relays:
+        raise RosterError(f"{peer_id(parsed.device)} is already in this circle.")
+    if parsed.device in state.departed:
+        raise RosterError(f"{peer_id(parsed.device)} has departed from this circle; link a new key.")
+    body = _roster_body(identity, state, pos, records.DEVICE, now_ms) | {"k": parsed.device, "dc": parsed.raw}
+    return records.sign(identity, body)
+
+
+def unlink(
+    identity: Identity,
+    state: RosterState,
+    pos: ChainPos,
+    device: bytes,
+    cut: int,
+    now_ms: int,
+    *,
+    cut_id: bytes | None = None,
+) -> tuple[Record, Rekeyed]:
+    """Unlink one of my person's devices and rekey to every key that remains, in two records.
+
+    ``cut`` and ``cut_id`` are as for :func:`remove`: the device's records above the cut are
+    refused from then on. The device held every epoch key its linker held, so they are all
+    burned; the rekey makes a new one, sealed to everyone but the device."""
+    me = identity.public_key
+    m = state.members.get(device)
+    if state.person_of(me) is None:
+        raise RosterError("You are not a member of this circle.")
+    if m is None or m.person != state.person_of(me):
+        raise RosterError(f"{peer_id(device)} is not one of your linked devices in this circle.")
+    if device == me:
+        raise RosterError("A device cannot unlink itself; unlink it from another of your devices.")
+    if (cut == 0) != (cut_id is None):
+        raise RosterError("An unlink names the device's record at the cut (none for cut 0).")
+    new_key = crypto.random_bytes(crypto.KEY_SIZE)
+    before, pos, cite, floor = _merges(identity, state, pos, now_ms, new_key)
+    body = _roster_body(identity, state, pos, records.UNLINK, now_ms) | {"k": device, "s": cut, "sh": cut_id}
+    body["h"] = sorted(cite)
+    rec = records.sign(identity, body)
+    remaining = sorted(k for k in state.recipients() if k != device)
+    rk = _rekey_record(identity, state, pos.after(rec.id), now_ms, remaining, new_key, [rec.id], floor)
+    return rec, Rekeyed(rk, new_key, tuple(before))

@@ -9,7 +9,7 @@ characters, tag characters U+E0000-E007F, ...), line and paragraph separators
 (variation selectors, Hangul fillers, the combining grapheme joiner, ...). Long
 names are cut. :func:`name_key` is the form two names are compared in for
 look-alikes, :func:`json_text` the one way JSON is printed, and :func:`who` how a
-member's key is shown by name (the TUI's and the CLI's one rule).
+member's key (or one of their devices' keys) is shown by name (the TUI's and the CLI's one rule).
 """
 
 from __future__ import annotations
@@ -129,14 +129,21 @@ def who(
     contacts: Mapping[bytes, str],
     names: Mapping[bytes, str],
     limit: int = 24,
+    persons: Mapping[bytes, bytes] | None = None,
 ) -> str:
     """How a key is shown, always terminal-safe: my name, a petname, an announced name, or the short key.
+
+    ``persons`` maps a device's key to its person's (``RosterState.person_of``): a device is
+    shown as the person it belongs to, under the person's name.
 
     A petname (``contacts``, mine, never sent) comes first; then the name a member announced
     for themselves (``names``, from presence). Anyone may call themselves "alice" (or
     "alice" plus invisible characters): when an announced name looks like a name I already
     use, the short key is shown beside it. Only when nothing is known, the short key alone.
     """
+    if persons is not None:
+        key = persons.get(key, key)
+        me = persons.get(me, me)
     if key == me and my_name:
         return safe_name(my_name, limit)
     pet = contacts.get(key)

@@ -39,10 +39,8 @@ from dataclasses import replace
 
 from protocol import records, schema
 from protocol.records import Record
-from protocol.roster import VOID, Epoch, RosterState, Walk
+from protocol.roster import DEPARTURES, VOID, Epoch, RosterState, Walk
 from protocol.versioned import Clock, VMap, VMapView, VSet
-
-DEPARTURES = (records.REMOVE, records.LEAVE)
 
 
 class _IndexedWalk(Walk):
@@ -106,6 +104,9 @@ class _IndexedWalk(Walk):
     def burn(self, k: bytes) -> None:
         self.burned |= self.held_by.pop(k, set())
 
+    def live_epochs_of(self, k: bytes) -> list[bytes]:
+        return sorted(e for e in self.held_by.get(k, ()) if e not in self.burned)
+
     def revoke(self, k: bytes) -> None:
         for iid in sorted(self.open_for.pop(k, set()) | self.open_by.pop(k, set())):
             inv = self.invites[iid]
@@ -123,8 +124,10 @@ class _IndexedWalk(Walk):
         elif t == records.JOIN:
             touched = [r.author]
         elif t in DEPARTURES:
-            k = bytes(b["k"]) if t == records.REMOVE else r.author
-            touched = [k, *(self.invites[i].invitee for i in self.open_by.get(k, ()))]
+            gone = self.departing(r)
+            touched = [*gone, *(self.invites[i].invitee for k in gone for i in self.open_by.get(k, ()))]
+        elif t == records.DEVICE:
+            touched = [bytes(b["k"])]
         else:
             touched = []
         before = {k: self._outsider(k) for k in touched}
@@ -171,7 +174,7 @@ def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[b
     placing it later clashes on its id."""
     b, t = r.body, r.type
     reads, writes = [r.author], []
-    if t in (records.INVITE, records.REMOVE, records.ROLE, records.PIN):
+    if t in (records.INVITE, records.REMOVE, records.ROLE, records.PIN, records.DEVICE, records.UNLINK):
         reads.append(bytes(b["k"]))
         writes.append(bytes(b["k"]))
     if t == records.INVITE:
@@ -187,7 +190,9 @@ def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[b
         reads += [b"E" + bytes(b["pe"]), *keys]
         writes += [b"E" + r.id, *keys]
     elif t in DEPARTURES:
-        writes += [bytes(b["k"]) if t == records.REMOVE else r.author, SLOTS]
+        writes += [bytes(b["k"]) if t != records.LEAVE else r.author, SLOTS]
+    elif t == records.DEVICE:
+        writes.append(SLOTS)
     elif t == records.SOFTCAP:
         writes.append(SOFT_CAP)
     elif t == records.FILECAP:
@@ -229,6 +234,12 @@ class RosterIndex:
         self.by_author: dict[bytes, list[bytes]] = defaultdict(list)
         self.targeted: dict[bytes, list[bytes]] = defaultdict(list)
         """A key -> the placed removals of it and leaves by it, whatever their outcome."""
+        self.device_keys: set[bytes] = set()
+        """Keys some placed ``device`` record links: a record by one, or a departure of one,
+        makes the index walk again from the genesis (see :meth:`_place`)."""
+        self.device_people: set[bytes] = set()
+        """Authors of placed ``device`` records: a departure of one walks again too (it takes
+        their devices with them)."""
         self.refolds = 0
         """How many times the index walked again from the genesis (for tests and benches)."""
         self.changed = False
@@ -296,7 +307,22 @@ class RosterIndex:
         # later record with a larger id.
         after = max((bisect_left(self.labels, self.label[h]) for h in parents), default=-1) + 1
         at = next((i for i in range(after, len(self.order)) if self.order[i] > rid), len(self.order))
+        at_end = at == len(self.order)
         self._insert(at, rid)
+        if r.type == records.DEVICE:
+            self.device_keys.add(bytes(r.body["k"]))
+            self.device_people.add(r.author)
+        if self.device_keys and (
+            not at_end
+            or r.type in (records.DEVICE, records.UNLINK)
+            or r.author in self.device_keys
+            or (r.type in DEPARTURES and self._target(r) in self.device_keys | self.device_people)
+        ):
+            # Devices are rare and their rules read whole people (a removal takes every device
+            # of its target, a device holds what its linker holds): rather than track what they
+            # touch, a record that involves one, or any reordering once there is one, is decided
+            # by the reference walk.
+            self._dirty = True
         mine = self.label[rid]
         invitation = self.recs.get(bytes(r.body["i"])) if r.type == records.JOIN else None
         reads, writes = tokens(r, invitation.author if invitation is not None else None)
@@ -371,7 +397,7 @@ class RosterIndex:
         self._heads_tuple: tuple[bytes, ...] = ()
 
     def _target(self, r: Record) -> bytes:
-        return bytes(r.body["k"]) if r.type == records.REMOVE else r.author
+        return bytes(r.body["k"]) if r.type != records.LEAVE else r.author
 
     def _check(self, r: Record) -> str | None:
         cited = self.walk.cites(r)
@@ -382,11 +408,11 @@ class RosterIndex:
 
     def _accept(self, r: Record) -> None:
         if r.type in DEPARTURES:
-            k = self._target(r)
             mine = self.label[r.id]
-            revoked = self.walk.open_for.get(k, set()) | self.walk.open_by.get(k, set())
-            self._touch(mine, [], list(revoked))
-            self.departures[k].append(r.id)
+            for k in self.walk.departing(r):
+                revoked = self.walk.open_for.get(k, set()) | self.walk.open_by.get(k, set())
+                self._touch(mine, [], list(revoked))
+                self.departures[k].append(r.id)
         self.walk.apply(r)
         self.accepted.add(r.id)
         self.rejected.pop(r.id)
@@ -416,14 +442,15 @@ class RosterIndex:
             self.rejected[rid] = why
             return
         if r.type in DEPARTURES:
-            for j in self.by_author.get(self._target(r), ()):
-                if j == rid or j in self.void or j in self.out or self.is_ancestor(j, rid):
-                    continue
-                if j in self.accepted:
-                    self._dirty = True
-                    return
-                self.void[j] = rid
-                self.rejected[j] = VOID
+            for k in self.walk.departing(r):
+                for j in self.by_author.get(k, ()):
+                    if j == rid or j in self.void or j in self.out or self.is_ancestor(j, rid):
+                        continue
+                    if j in self.accepted:
+                        self._dirty = True
+                        return
+                    self.void[j] = rid
+                    self.rejected[j] = VOID
         self._accept(r)
 
     def _refold(self) -> None:
@@ -446,7 +473,7 @@ class RosterIndex:
                     self.rejected[rid] = why
                     continue
                 if r.type in DEPARTURES:
-                    for j in self.by_author.get(self._target(r), ()):
+                    for j in (j for k in self.walk.departing(r) for j in self.by_author.get(k, ())):
                         if (
                             j == rid
                             or j in void

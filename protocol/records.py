@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from protocol import crypto, schema, shallow, wire
+from protocol import crypto, devicecert, schema, shallow, wire
 from protocol.errors import (
     DecodeError,
     MalformedError,
@@ -51,8 +51,10 @@ FORK = "fork"
 MSG = "msg"
 PRESENCE = "presence"
 CARRY = "carry"
+DEVICE = "device"
+UNLINK = "unlink"
 
-ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, FILECAP})
+ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, FILECAP, DEVICE, UNLINK})
 """Record types that form the roster DAG (they cite roster heads in ``h``)."""
 
 UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
@@ -60,6 +62,7 @@ UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
 
 TYPES = (
     GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP, CARRY, FILECAP,
+    DEVICE, UNLINK,
 )  # fmt: skip
 
 
@@ -161,6 +164,12 @@ SCHEMAS[CARRY] = {
     "x": s.some_bytes(MAX_CARRY_BYTES, crypto.AEAD_OVERHEAD + 1),
 }
 
+SCHEMAS[DEVICE] = {**_roster, "k": s.public_key, "dc": s.some_bytes(devicecert.MAX_CERT, 1)}
+"""A person (or a device already linked) links a device: ``dc`` is the person's certificate
+for ``k`` (:mod:`protocol.devicecert`)."""
+SCHEMAS[UNLINK] = {**_roster, "k": s.public_key, "s": s.cut, "sh": s.optional(s.ident)}
+"""A person (or another of their devices) unlinks device ``k``, with a cut as a removal's."""
+
 SHAPES: dict[str, shallow.Shape] = {
     name: {
         "h": shallow.list_of(s.MAX_HEADS),
@@ -190,8 +199,10 @@ def validate_body(body: Any) -> str:
     schema.check(body, SCHEMAS[t])
     if t not in UNCHAINED_TYPES and (body["q"] == 1) != (body["p"] is None):
         raise SchemaError("field 'p' must be empty exactly when 'q' is 1")
-    if t == REMOVE and (body["s"] == 0) != (body["sh"] is None):
+    if t in (REMOVE, UNLINK) and (body["s"] == 0) != (body["sh"] is None):
         raise SchemaError("field 'sh' must be empty exactly when 's' is 0")
+    if t == DEVICE and devicecert.parse(body["dc"]).device != body["k"]:
+        raise SchemaError("the device certificate is for another key than 'k'")
     return str(t)
 
 

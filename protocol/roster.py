@@ -55,10 +55,12 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from protocol import crypto, records, schema, wire
+from protocol import crypto, devicecert, records, schema, wire
 from protocol.records import Record
 
 VOID = "its author was removed or left concurrently"
+DEPARTURES = (records.REMOVE, records.LEAVE, records.UNLINK)
+"""Roster records that take keys out of the circle (rule 3 applies to each)."""
 """Why a record is voided by a departure (rule 3)."""
 ADMIN = "admin"
 MEMBER = "member"
@@ -76,7 +78,10 @@ class Member:
     role: str
     invited_by: bytes | None
     since: bytes
-    """The join record (or the genesis, for the founder) that made them a member."""
+    """The join record (or the genesis, for the founder) that made them a member; for a
+    device, its ``device`` record."""
+    person: bytes | None = None
+    """For a device's key, the person it belongs to (None: the key is a person's own)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class Invitation:
 @dataclass(frozen=True)
 class Departure:
     key: bytes
-    kind: str  # "removed" or "left"
+    kind: str  # "removed", "left" or "unlinked" (a device)
     by: bytes
     record: bytes
     cut: int
@@ -152,7 +157,29 @@ class RosterState:
         return crypto.blake2b256(wire.encode(sorted(self.accepted)))
 
     def is_member(self, key: bytes) -> bool:
+        """A person's key or a live device's: a key that may write in the circle."""
         return key in self.members
+
+    def person_of(self, key: bytes) -> bytes | None:
+        """The person a member key belongs to (itself for a person's own key); None for a non-member."""
+        m = self.members.get(key)
+        if m is None:
+            return None
+        return key if m.person is None else m.person
+
+    def keys_of(self, person: bytes) -> list[bytes]:
+        """The person's key and their live devices' keys, sorted (empty for a non-member)."""
+        if person not in self.members or self.members[person].person is not None:
+            return []
+        return sorted([person, *(k for k, m in self.members.items() if m.person == person)])
+
+    def persons(self) -> dict[bytes, Member]:
+        """The members as people: every member key that is not a device's."""
+        return {k: m for k, m in self.members.items() if m.person is None}
+
+    def devices(self) -> dict[bytes, Member]:
+        """The live devices' member entries (``person`` names whose each is)."""
+        return {k: m for k, m in self.members.items() if m.person is not None}
 
     def may_sync(self, key: bytes) -> bool:
         """A member or the circle's relay: who may fetch its records and be asked for them."""
@@ -184,7 +211,8 @@ class RosterState:
         return cur is None or any(k not in cur.holders for k in self.members)
 
     def recipients(self) -> list[bytes]:
-        """Who a new epoch key must be sealed to: every member, sorted."""
+        """Who a new epoch key must be sealed to: every member key (people and their live
+        devices), sorted."""
         return sorted(self.members)
 
 
@@ -242,6 +270,23 @@ class Walk:
         member = self.members.get(a)
         if member is None:
             return "the author is not a member"
+        person = a if member.person is None else member.person
+        if t == records.DEVICE:
+            k = bytes(b["k"])
+            if devicecert.verified(bytes(b["dc"])).person != person:
+                return "the certificate is for another person"
+            if k in self.members or k in self.relays:
+                return "the key is already in the circle"
+            if k in self.departed:
+                return "the key has departed from this circle; link a new key"
+            if self.slots_taken() >= schema.MAX_MEMBERS and not self.has_open_invite(k):
+                return "the circle is full"
+            return None
+        if t == records.UNLINK:
+            m = self.members.get(bytes(b["k"]))
+            if m is None or m.person != person:
+                return "the key is not a linked device of the author's person"
+            return None
         if t == records.INVITE:
             k = bytes(b["k"])
             if not (self.policy == MEMBER or member.role == ADMIN):
@@ -259,7 +304,7 @@ class Walk:
             k = bytes(b["k"])
             if member.role != ADMIN:
                 return "only admins may remove"
-            if k == self.founder:
+            if k == self.founder or (k in self.members and self.members[k].person == self.founder):
                 return "the founder cannot be removed"
             if k not in self.members and k not in self.relays and not self.invited_unused(k):
                 return "the key is not in the circle"
@@ -274,6 +319,8 @@ class Walk:
                 return "the founder's role cannot change"
             if k not in self.members:
                 return "the key is not a member"
+            if self.members[k].person is not None:
+                return "a device's role is its person's"
             return None
         if t == records.REKEY:
             prev = self.epochs.get(bytes(b["pe"]))
@@ -318,21 +365,34 @@ class Walk:
             )
             self.members[a] = Member(a, inv.role, inv.inviter, r.id)
             self.departed.pop(a, None)
-        elif t in (records.REMOVE, records.LEAVE):
-            k = bytes(b["k"]) if t == records.REMOVE else a
-            cut = int(b["s"]) if t == records.REMOVE else r.seq
-            sh = b["sh"] if t == records.REMOVE else r.id
+        elif t in DEPARTURES:
+            k = bytes(b["k"]) if t != records.LEAVE else a
+            cut = int(b["s"]) if t != records.LEAVE else r.seq
+            sh = b["sh"] if t != records.LEAVE else r.id
             cut_id = bytes(sh) if sh is not None else None
-            self.members.pop(k, None)
-            self.relays.pop(k, None)
-            kind = "removed" if t == records.REMOVE else "left"
-            self.departed[k] = Departure(k, kind, a, r.id, cut, cut_id)
-            self.burn(k)
-            self.revoke(k)
+            kind = {records.REMOVE: "removed", records.LEAVE: "left", records.UNLINK: "unlinked"}[t]
+            for d in self.departing(r):
+                self.members.pop(d, None)
+                self.relays.pop(d, None)
+                # A person's devices go with them; their own cuts are named only when each
+                # departs first (actions.remove, actions.unlink): here nothing of theirs stays.
+                self.departed[d] = (
+                    Departure(d, kind, a, r.id, cut, cut_id) if d == k else Departure(d, kind, a, r.id, 0)
+                )
+                self.burn(d)
+                self.revoke(d)
         elif t == records.ROLE:
             k = bytes(b["k"])
-            m = self.members[k]
-            self.members[k] = Member(k, str(b["r"]), m.invited_by, m.since)
+            for d in self.person_keys(k):
+                m = self.members[d]
+                self.members[d] = Member(d, str(b["r"]), m.invited_by, m.since, m.person)
+        elif t == records.DEVICE:
+            k = bytes(b["k"])
+            member = self.members[a]
+            person = a if member.person is None else member.person
+            self.members[k] = Member(k, member.role, person, r.id, person)
+            for eid in self.live_epochs_of(a):
+                self.hold(eid, k)
         elif t == records.REKEY:
             self.open_epoch(r.id, int(b["e"]), {bytes(p[0]): bytes(p[1]) for p in b["ks"]})
         elif t == records.PIN:
@@ -344,8 +404,25 @@ class Walk:
         elif t == records.FILECAP:
             self.file_cap, self.file_cap_by = int(b["n"]), a
 
+    def departing(self, r: Record) -> list[bytes]:
+        """The keys a departure record (remove, leave, unlink) takes out if it applies: its
+        target and, when that is a person's own key, every live device of theirs."""
+        if r.type == records.UNLINK:
+            return [bytes(r.body["k"])]
+        k = bytes(r.body["k"]) if r.type == records.REMOVE else r.author
+        m = self.members.get(k)
+        return self.person_keys(k) if m is not None and m.person is None else [k]
+
+    def person_keys(self, person: bytes) -> list[bytes]:
+        """``person`` and their live devices' keys (sorted after it)."""
+        return [person, *sorted(d for d, m in self.members.items() if m.person == person)]
+
     # The queries and updates below scan the whole state: the reference. protocol/fold.py
     # overrides them with indexed versions (the same answers, O(1) amortised).
+
+    def live_epochs_of(self, k: bytes) -> list[bytes]:
+        """The epochs ``k`` holds that are not burned: what a device ``k`` links is handed."""
+        return sorted(eid for eid, ep in self.epochs.items() if k in ep.holders and eid not in self.burned)
 
     def slots_taken(self) -> int:
         """Members plus the distinct non-members holding an open invitation (used by none,
@@ -467,13 +544,13 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
             if why is not None:
                 reasons[i] = why
                 continue
-            if r.type in (records.REMOVE, records.LEAVE):
-                target = bytes(r.body["k"]) if r.type == records.REMOVE else r.author
-                for j in by_author.get(target, ()):
-                    if j == i or j in void or j in out or (anc[i] >> j) & 1 or (anc[j] >> i) & 1:
-                        continue
-                    void[j] = i
-                    restart = restart or j in applied_set
+            if r.type in DEPARTURES:
+                for target in walk.departing(r):
+                    for j in by_author.get(target, ()):
+                        if j == i or j in void or j in out or (anc[i] >> j) & 1 or (anc[j] >> i) & 1:
+                            continue
+                        void[j] = i
+                        restart = restart or j in applied_set
                 if restart:
                     break
             walk.apply(r)

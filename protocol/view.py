@@ -326,7 +326,7 @@ class CircleView:
             return Dropped("the author is not a member of this circle")
         gone = roster.departed.get(author)
         if gone is not None and record.seq > gone.cut and record.type != records.JOIN:
-            verb = "was removed from" if gone.kind == "removed" else "left"
+            verb = {"removed": "was removed from", "unlinked": "was unlinked from"}.get(gone.kind, "left")
             return Dropped(f"the author {verb} the circle; records after that are refused")
         if gone is not None and record.seq <= gone.cut:
             expected = self.cut_expected(author, gone, record.seq)

@@ -912,6 +912,14 @@ def build_files() -> dict[str, Any]:
     return build(IDS["alice"], genesis, ts(0))
 
 
+def build_devices() -> dict[str, Any]:
+    """devices.json: device certificates, ``device`` and ``unlink`` records (scripts/vectors_devices.py)."""
+    from vectors_devices import build_devices as build
+
+    genesis = {"nonce": GENESIS_NONCE, "epoch_key": EPOCH0_KEY, "name_nonce": NAME_NONCE}
+    return build(IDS, genesis, ts, entry, tj)
+
+
 def write(name: str, data: dict[str, Any]) -> None:
     path = OUT / name
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -922,7 +930,12 @@ def main() -> None:
     """Every vector file; with file names as arguments (``carry.json``), only those of them that
     are built on their own (the others come out of one scenario together)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    alone = {"carry.json": build_carry, "files.json": build_files, "filecap.json": build_filecap}
+    alone = {
+        "carry.json": build_carry,
+        "files.json": build_files,
+        "filecap.json": build_filecap,
+        "devices.json": build_devices,
+    }
     wanted = sys.argv[1:]
     if wanted:
         for name in wanted:
@@ -933,6 +946,7 @@ def main() -> None:
     write("carry.json", build_carry())
     write("files.json", build_files())
     write("filecap.json", build_filecap())
+    write("devices.json", build_devices())
     recs, token = build_records()
     write("identities.json", build_identities())
     write("wire.json", build_wire())

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Mutation testing of the sans-IO core: does a test fail when a check is broken?
 
-    scripts/mutate.py                       # carry chain files invitation records roster searchtext wire
+    scripts/mutate.py                       # carry chain devicecert files invitation records roster
+                                            # searchtext wire
     scripts/mutate.py --module chain --sample 40 --seed 7
     scripts/mutate.py --list --module wire            # the mutants, without running anything
 
@@ -60,7 +61,17 @@ from types import CodeType, FrameType, ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODULES = ("carry", "chain", "files", "invitation", "records", "roster", "searchtext", "wire")
+DEFAULT_MODULES = (
+    "carry",
+    "chain",
+    "devicecert",
+    "files",
+    "invitation",
+    "records",
+    "roster",
+    "searchtext",
+    "wire",
+)
 DEFAULT_TESTS = ("tests/protocol", "tests/test_vectors.py", "tests/test_fuzz_corpus.py")
 EQUIVALENTS_DOC = ROOT / "docs" / "mutation.md"
 COLLECTION = "<collection>"

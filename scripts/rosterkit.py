@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from protocol import actions, circle, crypto, records, schema
+from protocol import actions, circle, crypto, devicecert, records, schema
 from protocol.chain import ChainPos
 from protocol.fold import RosterIndex
 from protocol.identity import Identity
@@ -37,6 +37,14 @@ def person(n: int) -> Identity:
 
 
 PEOPLE = tuple(range(1, 9))
+DEVICES = tuple(range(101, 106))
+"""Device keys (histories with ``devices=True``): any person may certify any of them."""
+
+
+@functools.cache
+def cert(p: int, d: int) -> bytes:
+    """Person ``p``'s certificate for device ``d``."""
+    return devicecert.make(person(p), person(d).public_key, f"device {d}", NOW_MS, nonce=bytes(16)).raw
 
 
 class Choices:
@@ -108,15 +116,42 @@ def _invite(
     return records.sign(who, body)
 
 
-def _step(h: History, c: Choices, index: RosterIndex, bulk_max: int) -> list[Record]:
+def _step(h: History, c: Choices, index: RosterIndex, bulk_max: int, devices: bool = False) -> list[Record]:
     n = len(h.made)
     seen = n - min(n, c.int(4) if c.int(3) else c.int(n + 1))
     s = h.states[seen]
     heads = list(s.heads)
-    inside = [n for n in PEOPLE if person(n).public_key in s.members]
-    who = person(c.pick(inside if inside and c.int(3) else PEOPLE))  # type: ignore[arg-type]
+    actors = PEOPLE + DEVICES if devices else PEOPLE
+    inside = [n for n in actors if person(n).public_key in s.members]
+    who = person(c.pick(inside if inside and c.int(3) else actors))  # type: ignore[arg-type]
     members = sorted(s.members)
-    op = c.int(10)
+    op = c.int(13 if devices else 10)
+    if op == 10:  # link a device: usually for the author's own person
+        d = c.pick(DEVICES)
+        mine = s.person_of(who.public_key)
+        p = next((n for n in PEOPLE if person(n).public_key == mine), None) if c.int(4) else None
+        body = _body(h, who, records.DEVICE, heads, k=person(d).public_key, dc=cert(p or c.pick(PEOPLE), d))  # type: ignore[arg-type]
+        return [records.sign(who, body)]
+    if op == 11:  # unlink a device (with its rekey, as the builder makes them, or bare)
+        mine = s.person_of(who.public_key)
+        siblings = [k for k in s.keys_of(mine) if k != mine] if mine is not None else []
+        target = (
+            siblings[c.int(len(siblings))] if siblings and c.int(3) else person(c.pick(DEVICES)).public_key
+        )  # type: ignore[arg-type]
+        last = h.last.get(target)
+        cut, cut_id = (last.seq, last.id) if last else (0, None)
+        if c.int(3):
+            try:
+                rec, rk = actions.unlink(who, s, h.pos(who), target, cut, NOW_MS, cut_id=cut_id)
+            except Exception as e:
+                from protocol.errors import RosterError
+
+                assert isinstance(e, RosterError), e
+                return []
+            return [*rk.before, rec, rk.record]
+        return [records.sign(who, _body(h, who, records.UNLINK, heads, k=target, s=cut, sh=cut_id))]
+    if op == 12:
+        op = c.int(10)
     if op == 0 or op == 1:
         invitee = person(c.pick(PEOPLE)).public_key  # type: ignore[arg-type]
         role = ADMIN if c.int(2) == 0 else MEMBER
@@ -196,8 +231,11 @@ def _step(h: History, c: Choices, index: RosterIndex, bulk_max: int) -> list[Rec
     return [records.sign(who, _body(h, who, records.LEAVE, [crypto.random_bytes(32)]))]
 
 
-def history(c: Choices, steps: int, *, bulk_max: int = 0, policy: str = MEMBER) -> History:
-    """A random history of ``steps`` steps (fewer when the choices run out)."""
+def history(
+    c: Choices, steps: int, *, bulk_max: int = 0, policy: str = MEMBER, devices: bool = False
+) -> History:
+    """A random history of ``steps`` steps (fewer when the choices run out); with ``devices``,
+    people also link and unlink device keys (``DEVICES``), which act like anyone else."""
     founder = person(1)
     new = circle.create(founder, "circle", NOW_MS, invite_policy=policy)
     h = History(new.genesis, founder)
@@ -205,7 +243,7 @@ def history(c: Choices, steps: int, *, bulk_max: int = 0, policy: str = MEMBER) 
     h.states.append(index.state())
     for _ in range(steps):
         try:
-            made = _step(h, c, index, bulk_max)
+            made = _step(h, c, index, bulk_max, devices)
         except EOFError:
             break
         for r in made:
@@ -231,7 +269,7 @@ def after_checks(
         return ChainPos() if r is None else ChainPos(r.seq + 1, r.id)
 
     assert len(s.members) <= schema.MAX_MEMBERS, f"{len(s.members)} members"
-    who = {k: person(n) for n in range(1, 10) for k in [person(n).public_key]}
+    who = {k: person(n) for n in (*range(1, 10), *DEVICES) for k in [person(n).public_key]}
     for k in sorted(s.members):
         me = who.get(k)
         if me is None:
@@ -244,7 +282,8 @@ def after_checks(
     admins = [who[k] for k in sorted(s.members) if k in who and s.may_admin(k)]
     if admins:
         me = admins[0]
-        targets = [k for k in sorted(s.members) if k not in (s.founder, me.public_key)]
+        mine = (s.founder, me.public_key, s.person_of(me.public_key))
+        targets = [k for k in sorted(s.members) if k not in mine and s.person_of(k) != s.founder]
     if admins and targets:
         target = targets[-1]
         r = last.get(target)

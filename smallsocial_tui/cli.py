@@ -230,8 +230,9 @@ def cmd_members(args: argparse.Namespace) -> None:
             "invited_by": peer_id(m.invited_by) if m.invited_by else None,
             "name": names.get(m.key, ""),
             "equivocated": view.equivocators.get(m.key),
+            "devices": [peer_id(d) for d in roster.keys_of(m.key) if d != m.key],
         }
-        for m in roster.members.values()
+        for m in roster.persons().values()  # a person's devices are listed under them
     ]
 
     def line(r: dict[str, Any]) -> str:
@@ -240,7 +241,8 @@ def cmd_members(args: argparse.Namespace) -> None:
             f"  ({safe_name(r['name'], 32)})" if r["name"] and safe_name(r["name"], 24) not in shown else ""
         )
         flag = f"  EQUIVOCATED: {r['equivocated']}" if r["equivocated"] else ""
-        return f"{r['role']:<7} {shown}  {r['key']}{named}{flag}"
+        devs = f"  +{len(r['devices'])} device(s)" if r["devices"] else ""
+        return f"{r['role']:<7} {shown}  {r['key']}{named}{devs}{flag}"
 
     from smallsocial_tui.cli_members import invite_tree
 
@@ -397,7 +399,7 @@ def cmd_log(args: argparse.Namespace) -> None:
         return file_json(profile, c.id, e)
 
     entries = profile.log(c.id)
-    who, reacts = namer(profile), reactions(entries)
+    who, reacts = namer(profile, c.id), reactions(entries)
 
     def seen(e: LogEntry) -> tuple[object, ...]:
         return (e.text, e.deleted, tuple((k, tuple(v)) for k, v in reacts.get(e.id, {}).items()))
@@ -418,7 +420,7 @@ def cmd_log(args: argparse.Namespace) -> None:
         version = now
         profile.forget_views()
         entries = profile.log(c.id)
-        who, reacts = namer(profile), reactions(entries)
+        who, reacts = namer(profile, c.id), reactions(entries)
         for e in entries:
             if shown.get(e.id) != seen(e):
                 shown[e.id] = seen(e)
@@ -738,12 +740,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("import", cmd_import, "take in records from a file written by export")
     sp.add_argument("file", metavar="FILE")
 
-    from smallsocial_tui import cli_files, cli_members, cli_messages, cli_search
+    from smallsocial_tui import cli_devices, cli_files, cli_members, cli_messages, cli_search
 
     cli_messages.register(add)
     cli_members.register(add)
     cli_search.register(add)
     cli_files.register(add)  # send-file, get
+    cli_devices.register(add)  # devices, devices link/add/accept/revoke
     return p
 
 

@@ -23,11 +23,20 @@ Reactions = dict[str, list[bytes]]
 """emoji → who reacted with it, in order of their reactions."""
 
 
-def namer(profile: Profile) -> Callable[[bytes], str]:
-    """How this profile shows a key by name, from the contacts and announced names stored now."""
+def namer(profile: Profile, circle: bytes | None = None) -> Callable[[bytes], str]:
+    """How this profile shows a key by name, from the contacts and announced names stored now;
+    with ``circle``, a device's key as its person (that circle's roster says whose it is)."""
     contacts, names = profile.store.contacts(), profile.store.names()
     me, mine = profile.me, profile.display_name
-    return lambda key: display.who(key, me=me, my_name=mine, contacts=contacts, names=names)
+    persons: dict[bytes, bytes] = {}
+    if circle is not None:
+        roster = profile.view(circle).roster
+        persons = {k: m.person for k, m in roster.devices().items() if m.person is not None}
+        persons |= {k: d.by for k, d in roster.departed.items() if d.kind == "unlinked"}
+        mine_p = roster.person_of(me)
+        if mine_p is not None and mine_p != me:
+            persons[me] = mine_p
+    return lambda key: display.who(key, me=me, my_name=mine, contacts=contacts, names=names, persons=persons)
 
 
 def reactions(entries: Sequence[LogEntry]) -> dict[bytes, Reactions]:

@@ -25,6 +25,7 @@ from protocol import (
     carry,
     circle,
     crypto,
+    devicecert,
     errors,
     files,
     fork,
@@ -68,6 +69,9 @@ def fj(value: Any) -> Any:
 
 
 def ident(name: str) -> Identity:
+    devices = load("devices.json")["device_seeds"]  # alice's devices: devices.json's own seeds
+    if name in devices:
+        return Identity.from_seed(bytes.fromhex(devices[name]))
     return Identity.from_seed(bytes.fromhex(load("identities.json")["identities"][name]["seed_hex"]))
 
 
@@ -108,6 +112,7 @@ ALL_RECORDS = (
     + [(name, e) for name, ex in EXAMPLES.items() for e in ex["records"]]
     + [("softcap", e) for e in SOFTCAP["records"]]
     + [("filecap", e) for e in FILECAP["records"]]
+    + [("devices", e) for e in load("devices.json")["records"]]
 )
 
 
@@ -861,3 +866,75 @@ def test_file_vectors_rebuild_and_open() -> None:
 
 def key_of_alice() -> bytes:
     return key("alice")
+
+
+# -- devices (devices.json) ----------------------------------------------------------------------
+
+
+def test_device_certificates_rebuild_and_damaged_ones_fail() -> None:
+    v = load("devices.json")
+    devs = {n: Identity.from_seed(bytes.fromhex(s)) for n, s in v["device_seeds"].items()}
+    assert {n: i.public_key.hex() for n, i in devs.items()} == v["device_keys"]
+    for c in v["certificates"]:
+        inp = fj(c["inputs"])
+        made = devicecert.make(
+            ident(inp["person"]),
+            devs[inp["device"]].public_key,
+            inp["name"],
+            inp["now_ms"],
+            nonce=inp["nonce"],
+        )
+        assert made.raw.hex() == c["raw_hex"], c["name"]
+        assert bytes.fromhex(c["domain_hex"]) == devicecert.DOMAIN == b"smallsocial/v1/device-cert\x00"
+        assert wire.encode([bytes.fromhex(c["body_hex"]), bytes.fromhex(c["sig_hex"])]).hex() == c["raw_hex"]
+        assert wire.decode(bytes.fromhex(c["body_hex"]), 512) == fj(c["body"])
+        assert crypto.verify(
+            key(inp["person"]), bytes.fromhex(c["sig_hex"]), devicecert.DOMAIN + bytes.fromhex(c["body_hex"])
+        )
+    for d in v["damaged_certificates"]:
+        with pytest.raises(errors.ProtocolError) as err:
+            devicecert.parse(bytes.fromhex(d["raw_hex"]))
+        assert (type(err.value).__name__, str(err.value)) == (d["error"], d["message"]), d["case"]
+
+
+def test_device_records_rebuild_and_fold_in_any_order() -> None:
+    v = load("devices.json")
+    g = records.parse(bytes.fromhex(v["genesis_raw_hex"]))
+    assert g.raw == genesis().raw
+    devs = {n: Identity.from_seed(bytes.fromhex(s)) for n, s in v["device_seeds"].items()}
+    people = {**{n: ident(n) for n in ("alice", "bob")}, **devs}
+    certs = {c["name"]: bytes.fromhex(c["raw_hex"]) for c in v["certificates"]}
+    made: list[Record] = []
+    for e in v["records"]:
+        inp = fj(e["inputs"])
+        who = people[e["author"]]
+        state = roster.fold(g, made)
+        mine = [r for r in made if r.author == who.public_key]
+        pos = ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
+        if e["type"] == records.DEVICE and not inp.get("by_hand"):
+            rebuilt = actions.link_device(who, state, pos, certs[inp["cert"]], inp["now_ms"])
+            assert rebuilt.raw == raw(e), e["name"]
+        if e["type"] == records.UNLINK:
+            rebuilt, _ = actions.unlink(
+                who, state, pos, devs[inp["device"]].public_key, inp["cut"], inp["now_ms"]
+            )
+            assert rebuilt.raw == raw(e), e["name"]
+        rec = records.parse(raw(e))
+        assert rec.id.hex() == e["id_hex"] and bytes.fromhex(e["domain_hex"]) == records.DOMAINS[rec.type]
+        made.append(rec)
+    names = {r.id: e["name"] for r, e in zip(made, v["records"], strict=True)}
+    who_is = {i.public_key: n for n, i in people.items()}
+    rng = random.Random(17)
+    for _ in range(10):
+        rng.shuffle(made)
+        st = roster.fold(g, made)
+        assert sorted(names[i] for i in st.accepted) == v["accepted"]
+        assert {names[i]: why for i, why in st.rejected.items()} == v["rejected"]
+        got = {
+            who_is[k]: {"role": m.role, "person": who_is[m.person] if m.person else None}
+            for k, m in st.members.items()
+        }
+        assert got == v["members"]
+        assert {who_is[k]: {"kind": d.kind, "cut": d.cut} for k, d in st.departed.items()} == v["departed"]
+        assert st.current_epoch is None and v["current_epoch"] is None and st.needs_rekey
+        assert st.roster_hash.hex() == v["roster_hash_hex"]

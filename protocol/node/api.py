@@ -158,6 +158,22 @@ class LeaveCircle(Command):
 
 
 @dataclass(frozen=True)
+class LinkDevice(Command):
+    """Link the device whose link code is ``code`` (protocol.node.devices): a ``device`` record in
+    every circle, and the sealed link bundle written to the file ``out`` (mode 0600)."""
+
+    code: str
+    out: str
+
+
+@dataclass(frozen=True)
+class UnlinkDevice(Command):
+    """Unlink one of my person's devices (and rekey) in every circle where it is linked."""
+
+    device: bytes
+
+
+@dataclass(frozen=True)
 class SetSoftCap(Command):
     """An admin sets the circle's soft cap (members at which inviting suggests a fork)."""
 
@@ -537,6 +553,8 @@ class MemberInfo:
     """The display name they announced ("" if none yet): untrusted text."""
     equivocated: str = ""
     """Why this member is flagged for signing two versions of their history ("" if not)."""
+    devices: tuple[bytes, ...] = ()
+    """The keys of this person's linked devices (docs/protocol.md 8.5); the member is the person."""
 
 
 @dataclass(frozen=True)

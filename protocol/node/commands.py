@@ -114,6 +114,14 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
     if isinstance(cmd, api.SetSoftCap):
         family.set_soft_cap(p, cmd.circle, cmd.cap)
         return [*done, KickOutbox()]
+    if isinstance(cmd, (api.LinkDevice, api.UnlinkDevice)):
+        from protocol.node import devices
+
+        if isinstance(cmd, api.LinkDevice):
+            devices.add_to_file(p, cmd.code, cmd.out)
+        else:
+            devices.revoke(p, cmd.device)
+        return [*done, KickOutbox()]
     if isinstance(cmd, api.LoadFamily):
         return [Emit(family.family(p, rid, cmd.circle))]
     if isinstance(cmd, api.LoadSplit):

@@ -129,13 +129,14 @@ def members(
 
     def info(key: bytes, role: str, invited_by: bytes | None) -> api.MemberInfo:
         pid = peer_id(key)
-        online = key == profile.me or pid in connected
+        devices = tuple(d for d in roster.keys_of(key) if d != key)
+        online = any(k == profile.me or peer_id(k) in connected for k in (key, *devices))
         flag = view.equivocators.get(key, "")
-        return api.MemberInfo(key, pid, role, invited_by, online, names.get(key, ""), flag)
+        return api.MemberInfo(key, pid, role, invited_by, online, names.get(key, ""), flag, devices)
 
     return api.MembersLoaded(
         request_id,
         circle_id,
-        tuple(info(m.key, m.role, m.invited_by) for m in roster.members.values()),
+        tuple(info(m.key, m.role, m.invited_by) for m in roster.persons().values()),
         tuple(info(r.key, "relay", r.pinned_by) for r in roster.relays.values()),
     )

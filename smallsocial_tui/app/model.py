@@ -153,6 +153,7 @@ class State:
         self.connected: set[str] = set()
         self.histories: dict[bytes, History] = {}
         self.members: dict[bytes, api.MembersLoaded] = {}
+        self._persons: tuple[tuple[api.MembersLoaded, ...], dict[bytes, bytes]] | None = None
         self.syncing = False
 
     # overview -----------------------------------------------------------------
@@ -222,8 +223,34 @@ class State:
 
     # names ----------------------------------------------------------------------
     def who(self, key: bytes) -> str:
-        """How a key is shown: me, a petname, an announced name or the short key (:func:`display.who`)."""
-        return display.who(key, me=self.me, my_name=self.name, contacts=self.contacts, names=self.names)
+        """How a key is shown: me, a petname, an announced name or the short key (:func:`display.who`);
+        a device's key as its person (from the members loaded so far)."""
+        persons = self.persons()
+        return display.who(
+            key, me=self.me, my_name=self.name, contacts=self.contacts, names=self.names, persons=persons
+        )
+
+    def persons(self) -> dict[bytes, bytes]:
+        """Device key -> its person's key, from every circle's members loaded so far (worked out
+        again only when a circle's members were loaded anew: ``who`` runs for every row drawn)."""
+        loaded = tuple(self.members.values())
+        cached = self._persons
+        if (
+            cached is None
+            or len(cached[0]) != len(loaded)
+            or any(a is not b for a, b in zip(cached[0], loaded, strict=True))
+        ):
+            found = {d: m.key for ev in loaded for m in ev.members for d in m.devices}
+            self._persons = cached = (loaded, found)
+        return cached[1]
+
+    def my_devices(self) -> list[bytes]:
+        """My person's key and their devices' keys (just mine when no device is linked)."""
+        for loaded in self.members.values():
+            for m in loaded.members:
+                if m.key == self.me or self.me in m.devices:
+                    return [m.key, *m.devices]
+        return [self.me] if self.me else []
 
     def circle_name(self, cid: bytes) -> str:
         node = self.circles.get(cid)

@@ -22,12 +22,25 @@ from proto_kit import (
     NOW_MS,
     NOW_S,
     World,
+    ident,
     new_world,
     nonce16,
     roster_body,
 )
 
-from protocol import actions, carry, crypto, fork, invitation, messages, presence, records, sync, wire
+from protocol import (
+    actions,
+    carry,
+    crypto,
+    devicecert,
+    fork,
+    invitation,
+    messages,
+    presence,
+    records,
+    sync,
+    wire,
+)
 from protocol.chain import ChainPos, Duplicate
 from protocol.errors import DecodeError, ProtocolError, SchemaError, TokenError
 from protocol.records import Record
@@ -54,6 +67,14 @@ def sample() -> tuple[World, dict[str, Record], str]:
     w.add(out["softcap"])
     out["filecap"] = actions.set_file_cap(ALICE, w.roster, w.pos(ALICE), 10 * 2**20, NOW_MS)
     w.add(out["filecap"])
+    phone = ident(40)
+    cert = devicecert.make(BOB, phone.public_key, "phone", NOW_MS, nonce=bytes(16))
+    out["device"] = actions.link_device(BOB, w.roster, w.pos(BOB), cert.raw, NOW_MS)
+    w.add(out["device"])
+    out["unlink"], rk = actions.unlink(BOB, w.roster, w.pos(BOB), phone.public_key, 0, NOW_MS)
+    w.add(out["unlink"])
+    w.add(rk.record)
+    w.keys[rk.record.id] = rk.key
     out["msg"] = w.post(BOB, "hello fuzz")
     out["presence"] = presence.announce(
         BOB, w.cid, [f"/ip4/127.0.0.1/tcp/9/p2p/{BOB.peer_id}"], NOW_MS, "bob", b"e" * 32, b"k" * 32
@@ -85,6 +106,8 @@ RECORD_TYPES = [
     "softcap",
     "carry",
     "filecap",
+    "device",
+    "unlink",
 ]  # fmt: skip
 
 

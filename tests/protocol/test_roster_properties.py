@@ -106,6 +106,35 @@ def test_incremental_equals_full_fold_near_the_cap(data: bytes | int, order_seed
         check_equal(rosterkit.history(choices(data), 40, bulk_max=5), order_seed)
 
 
+@SETTINGS
+@given(HISTORIES, st.integers(0, 2**32))
+def test_incremental_equals_full_fold_with_devices(data: bytes | int, order_seed: int) -> None:
+    """People link and unlink devices, which invite, remove, rekey and unlink in turn."""
+    check_equal(rosterkit.history(choices(data), 40, devices=True), order_seed)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(HISTORIES)
+def test_no_history_with_devices_wedges_a_circle(data: bytes | int) -> None:
+    h = rosterkit.history(choices(data), 40, devices=True)
+    rosterkit.after_checks(h.genesis, h.made, _index_state(h.genesis))
+    rosterkit.after_checks(h.genesis, h.made, lambda recs: fold(h.genesis, recs))
+
+
+def test_seeded_histories_with_devices_link_and_unlink() -> None:
+    """The generator does reach the device rules: devices are linked, act and are unlinked."""
+    linked = unlinked = acted = 0
+    for seed in range(40):
+        h = rosterkit.history(rosterkit.Choices(seed=seed), 40, devices=True)
+        s = fold(h.genesis, h.made)
+        kinds = {r.id: r.type for r in h.made}
+        linked += sum(1 for i in s.accepted if kinds[i] == records.DEVICE)
+        unlinked += sum(1 for i in s.accepted if kinds[i] == records.UNLINK)
+        devs = {rosterkit.person(d).public_key for d in rosterkit.DEVICES}
+        acted += sum(1 for r in h.made if r.id in s.accepted and r.author in devs)
+    assert linked > 10 and unlinked > 0 and acted > 10, (linked, unlinked, acted)
+
+
 def test_every_prefix_of_seeded_histories_matches() -> None:
     """Every intermediate state the index hands out (a view of versioned maps) stays equal to
     the reference fold of that prefix, after later records have changed the index."""

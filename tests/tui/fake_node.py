@@ -28,6 +28,7 @@ class FakeCircle:
     parent: bytes | None = None
     status: str = "member"
     members: dict[bytes, tuple[str, bytes | None]] = field(default_factory=dict)  # key: (role, invited_by)
+    devices: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)  # person: their devices' keys
     entries: list[api.HistoryEntry] = field(default_factory=list)
     unread: int = 0
     mentions: int = 0
@@ -146,7 +147,14 @@ class FakeNode:
         elif isinstance(cmd, api.LoadMembers):
             c = self.circles[cmd.circle]
             infos = tuple(
-                api.MemberInfo(k, Identity_peer(k), role, by, k == me or Identity_peer(k) in self.connected)
+                api.MemberInfo(
+                    k,
+                    Identity_peer(k),
+                    role,
+                    by,
+                    k == me or Identity_peer(k) in self.connected,
+                    devices=c.devices.get(k, ()),
+                )
                 for k, (role, by) in c.members.items()
             )
             self.emit(api.MembersLoaded(rid, c.id, infos, ()))

@@ -1,4 +1,4 @@
-"""Read-only dialogs: my identity (key, name, addresses, copy) and the connection status.
+"""Read-only dialogs: my identity (key, name, my devices, addresses, copy) and the connection status.
 
 Each is given the UI's :class:`~smallsocial_tui.app.model.State` to read, and dismisses with None.
 """
@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Label, Static
 
+from protocol.identity import peer_id
 from smallsocial_tui.app.dialogs.base import Dialog
 from smallsocial_tui.app.model import State
 from smallsocial_tui.text import safe, safe_name, short_key
@@ -29,7 +30,17 @@ class IdentityDialog(Dialog[None]):
         t.append(safe_name(st.name or "…") + "\n")
         t.append("Key      ", Style(dim=True))
         t.append((st.peer_id or "…") + "\n", Style(bold=True))
-        t.append("\nGive this key to a friend; they invite it and send you a token.\n\n", Style(dim=True))
+        t.append("\nGive this key to a friend; they invite it and send you a token.\n", Style(dim=True))
+        devices = st.my_devices()
+        t.append("\nDevices\n", Style(dim=True))
+        for k in devices:
+            tags = [x for x, on in (("this device", k == st.me), ("person key", k == devices[0])) if on]
+            t.append(f"  {short_key(peer_id(k))}" + (f"  ({', '.join(tags)})" if tags else "") + "\n")
+        t.append(
+            "  Link another: `smallsocial devices link` on it, then `smallsocial devices add CODE` here;\n"
+            "  unlink one: `smallsocial devices revoke NAME`.\n\n",
+            Style(dim=True),
+        )
         t.append("Addresses\n", Style(dim=True))
         for a in st.addrs or ("(not listening yet)",):
             t.append(f"  {safe(a)}\n")

@@ -1,0 +1,286 @@
+"""Linking, listing and unlinking a person's devices, on a profile (issue 14 part 1).
+
+The rules are the roster's (docs/protocol.md section 8.5); this module does what a profile
+does with them:
+
+- :func:`request` (on the new device, a fresh profile with its own key): the **link code**
+  the user carries to an existing device: ``ssd1`` + base32 of ``[device key, name]`` and a
+  checksum, short enough for a QR code.
+- :func:`add` (on the person's device, the one holding the person's key): certifies the new
+  key (:mod:`protocol.devicecert`), writes a ``device`` record in every circle it is a member
+  of, and returns the **link bundle**: everything the new device needs, sealed to its key
+  (the circles with their names, parents and the epoch keys this device holds, the addresses
+  it knows, petnames, the display name, and every record of those circles).
+- :func:`accept` (on the new device): opens the bundle and takes it in; the node then syncs
+  what came after.
+- :func:`revoke`: ``unlink`` (and its rekey) in every circle where the device is linked.
+- :func:`listing`: my person's devices, per circle.
+
+The bundle travels as a file the user copies (the first step the issue allows); a libp2p
+stream ``/smallsocial/link/1.0.0`` authenticated by a one-time secret in the code is not
+built yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import actions, crypto, devicecert, records, schema, shallow, wire
+from protocol.errors import DecodeError, ProtocolError, RosterError
+from protocol.identity import peer_id
+from protocol.node.ingest import decode_bundle
+from protocol.node.profile import Profile
+
+CODE_PREFIX = "ssd1"
+BUNDLE_MAGIC = b"smallsocial-link-bundle-1\n"
+_CHECK = 5
+MAX_LINK_BUNDLE = 512 * 1024 * 1024
+"""The largest link bundle :func:`accept` opens (it holds every record of the circles)."""
+
+
+class DeviceError(ProtocolError):
+    """A sentence for the user about a link code, a bundle or a device."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One device of my person, in the circles where it is linked (or departed)."""
+
+    key: bytes
+    name: str
+    person: bytes
+    circles: tuple[bytes, ...]
+    unlinked_in: tuple[bytes, ...]
+    is_me: bool
+
+
+def _now_ms(profile: Profile) -> int:
+    return int(profile.clock() * 1000)
+
+
+def _b32(data: bytes) -> str:
+    import base64
+
+    return base64.b32encode(data).decode().rstrip("=").lower()
+
+
+def _unb32(text: str) -> bytes:
+    import base64
+
+    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
+
+
+def request(profile: Profile, name: str) -> str:
+    """The link code for this (new) device, named ``name``."""
+    name = devicecert.check_device_name(name)
+    body = wire.encode([profile.me, name])
+    return CODE_PREFIX + _b32(body + crypto.checksum(CODE_PREFIX.encode() + body, _CHECK))
+
+
+def parse_request(text: str) -> tuple[bytes, str]:
+    """The device key and name a link code carries; ``DeviceError`` with a sentence otherwise."""
+    t = "".join(text.split()).lower()
+    if not t.startswith(CODE_PREFIX):
+        raise DeviceError("This is not a device link code; they start with ssd1.")
+    try:
+        data = _unb32(t[len(CODE_PREFIX) :])
+    except ValueError:
+        raise DeviceError("The link code is damaged; copy it again exactly.") from None
+    body, check = data[:-_CHECK], data[-_CHECK:]
+    if len(data) <= _CHECK or crypto.checksum(CODE_PREFIX.encode() + body, _CHECK) != check:
+        raise DeviceError("The link code is damaged (its checksum does not match); copy it again exactly.")
+    try:
+        key, name = shallow.decode_list(body, 2, "a link code")
+        schema.public_key(key)
+        name = devicecert.check_device_name(name if isinstance(name, str) else "")
+    except (DecodeError, ValueError):
+        raise DeviceError("The link code is intact but not valid; make a new one.") from None
+    return bytes(key), name
+
+
+def _my_circles(profile: Profile) -> list[bytes]:
+    return [
+        c.id
+        for c in profile.store.circles("member")
+        if profile.view(c.id).genesis is not None and profile.view(c.id).roster.is_member(profile.me)
+    ]
+
+
+def add(profile: Profile, code: str) -> tuple[bytes, list[bytes]]:
+    """Certify the device of ``code``, link it in every circle I am in; the sealed link bundle
+    and the circles it was linked in."""
+    device, name = parse_request(code)
+    me = profile.me
+    if device == me:
+        raise DeviceError("That is this device's own code; run `devices link` on the new device.")
+    circles = _my_circles(profile)
+    for cid in circles:
+        roster = profile.view(cid).roster
+        if roster.person_of(me) != me:
+            raise DeviceError(
+                "Only the device that holds your person's key can link new devices "
+                "(this one is itself a linked device)."
+            )
+    cert = devicecert.make(profile.identity, device, name, _now_ms(profile))
+    with profile.store.tx():
+        for cid in circles:
+            view = profile.view(cid)
+            if device in view.roster.members:
+                continue
+            rec = actions.link_device(
+                profile.identity, view.roster, view.next_pos(me), cert.raw, _now_ms(profile)
+            )
+            profile.ledger.commit_own(rec)
+    return seal_bundle(profile, device, circles), circles
+
+
+def add_to_file(profile: Profile, code: str, out: str) -> list[bytes]:
+    """:func:`add`, the bundle written to the file ``out`` (readable by its owner only)."""
+    from pathlib import Path
+
+    from protocol.node.profile import write_private
+
+    bundle, circles = add(profile, code)
+    write_private(Path(out), bundle)
+    return circles
+
+
+def seal_bundle(profile: Profile, device: bytes, circles: list[bytes]) -> bytes:
+    """What the new device needs, sealed to it."""
+    cs: list[Any] = []
+    for cid in circles:
+        row = profile.store.circle(cid)
+        view = profile.view(cid)
+        assert row is not None and view.genesis is not None
+        keys = sorted([eid, k] for eid, k in profile.epoch_keys(cid).items())
+        addrs = profile.store.peer_addrs(cid)[: schema.MAX_ADDRS * 4]
+        cs.append([view.genesis.raw, row.parent, profile.circle_name(row), keys, addrs])
+    pets = sorted([k, n] for k, n in profile.store.contacts().items())
+    body = {
+        "v": 1,
+        "p": profile.me,
+        "n": profile.display_name,
+        "cs": cs,
+        "pet": pets,
+        "rec": profile.export(circles),
+    }
+    return BUNDLE_MAGIC + crypto.seal(device, wire.encode(body))
+
+
+def accept(profile: Profile, data: bytes) -> list[bytes]:
+    """Take in a link bundle sealed to this device: the circles it names, now mine too."""
+    if not data.startswith(BUNDLE_MAGIC):
+        raise DeviceError("This file is not a device link bundle.")
+    if len(data) > MAX_LINK_BUNDLE:
+        raise DeviceError("This link bundle is too large.")
+    try:
+        plain = profile.identity.unseal(data[len(BUNDLE_MAGIC) :])
+    except ProtocolError:
+        raise DeviceError("This link bundle is not for this device (or is damaged); link again.") from None
+    try:
+        body = wire.decode(plain, MAX_LINK_BUNDLE)
+        person, cs, rec = bytes(body["p"]), body["cs"], bytes(body["rec"])
+        raws = decode_bundle(rec)
+    except (DecodeError, KeyError, TypeError, ValueError):
+        raise DeviceError("The link bundle is damaged; link again.") from None
+    opened: list[bytes] = []
+    now = int(profile.clock())
+    with profile.store.tx():
+        for genesis_raw, parent, name, keys, addrs in cs:
+            try:
+                genesis = records.parse(bytes(genesis_raw))
+            except ProtocolError:
+                continue
+            if genesis.type != records.GENESIS:
+                continue
+            cid = genesis.id
+            profile.ledger.open_circle(
+                genesis, bytes(parent) if parent else None, profile.ledger.seal(str(name).encode()), "member"
+            )
+            for eid, key in keys:
+                profile.store.add_epoch_key(cid, bytes(eid), profile.ledger.seal(bytes(key)))
+            profile.store.add_peer_addrs(cid, [str(a) for a in addrs], "link", now)
+            opened.append(cid)
+        for key, pet in body.get("pet", []):
+            if bytes(key) != profile.me:
+                profile.store.set_contact(bytes(key), str(pet), now)
+        if body.get("n"):
+            profile.store.set_identity(profile.me, str(body["n"]), now)
+    profile.forget_views()
+    profile.ledger.import_records(raws)
+    for cid in opened:
+        if profile.view(cid).roster.person_of(profile.me) != person:
+            raise DeviceError(
+                f"The bundle's circle {cid.hex()[:12]} does not list this device as "
+                f"{peer_id(person)}'s; link again."
+            )
+    return opened
+
+
+def listing(profile: Profile) -> list[DeviceInfo]:
+    """My person and their devices, with the circles each is linked (or unlinked) in."""
+    me = profile.me
+    found: dict[bytes, dict[str, Any]] = {}
+    person = me
+    for row in profile.store.circles():
+        if row.status == "invited":
+            continue
+        view = profile.view(row.id)
+        if view.genesis is None:
+            continue
+        roster = view.roster
+        p = roster.person_of(me)
+        if p is None:
+            continue
+        person = p
+        for k in roster.keys_of(p):
+            m = roster.members[k]
+            entry = found.setdefault(k, {"name": "", "in": [], "out": []})
+            entry["in"].append(row.id)
+            if m.person is not None and not entry["name"]:
+                entry["name"] = _device_name(profile, row.id, m.since)
+        for k, d in roster.departed.items():
+            if d.kind == "unlinked" or (k in found and k != person):
+                found.setdefault(k, {"name": "", "in": [], "out": []})["out"].append(row.id)
+    out = []
+    for k, e in found.items():
+        name = e["name"] or ("this person's key" if k == person else "")
+        out.append(DeviceInfo(k, name, person, tuple(e["in"]), tuple(e["out"]), k == me))
+    return sorted(out, key=lambda d: (d.key != person, d.name, d.key))
+
+
+def _device_name(profile: Profile, circle_id: bytes, record_id: bytes) -> str:
+    """The name in the certificate of the ``device`` record ``record_id``."""
+    raws = profile.store.raws([record_id])
+    if not raws:
+        return ""
+    rec = records.load(raws[0], record_id)
+    return devicecert.verified(bytes(rec.body["dc"])).name
+
+
+def revoke(profile: Profile, device: bytes) -> list[bytes]:
+    """Unlink ``device`` (and rekey) in every circle where it is one of my person's devices."""
+    me = profile.me
+    done: list[bytes] = []
+    with profile.store.tx():
+        for cid in _my_circles(profile):
+            view = profile.view(cid)
+            roster = view.roster
+            m = roster.members.get(device)
+            if m is None or m.person is None or m.person != roster.person_of(me):
+                continue
+            cut, cut_id = view.chains.head(device)
+            rec, rk = actions.unlink(
+                profile.identity, roster, view.next_pos(me), device, cut, _now_ms(profile), cut_id=cut_id
+            )
+            for r in rk.before:
+                profile.ledger.commit_own(r)
+                profile.store.add_epoch_key(cid, r.id, profile.ledger.seal(rk.key))
+            profile.ledger.commit_own(rec)
+            profile.ledger.commit_own(rk.record)
+            profile.store.add_epoch_key(cid, rk.record.id, profile.ledger.seal(rk.key))
+            done.append(cid)
+    if not done:
+        raise RosterError(f"{peer_id(device)} is not one of your linked devices in any circle.")
+    return done

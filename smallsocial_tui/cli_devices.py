@@ -1,0 +1,171 @@
+"""A person's devices on the command line: ``smallsocial devices`` and its subcommands.
+
+- ``devices [--json]``: my person and their devices, with the circles each is linked in.
+- ``devices link [--name NAME] [--qr]`` on the NEW device (a fresh profile: its own key):
+  prints the link code to carry to the existing device (and a QR code of it with ``--qr``).
+- ``devices add CODE -o FILE`` on the device that holds the person's key: certifies the new
+  key, links it in every circle (through the running node when one runs) and writes the link
+  bundle, sealed to the new device, to FILE.
+- ``devices accept FILE`` on the new device: takes in the bundle (its circles, keys, names,
+  history); ``smallsocial run`` then syncs what came after.
+- ``devices revoke NAME|KEY``: unlinks that device (and rekeys) in every circle.
+
+docs/protocol.md section 8.5 has the rules; :mod:`protocol.node.devices` the profile side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from protocol.identity import peer_id
+from protocol.node import api
+from smallsocial_tui import cli_kit, control
+from smallsocial_tui.text import safe_name, short_key
+
+Add = Callable[..., argparse.ArgumentParser]
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from protocol.node import devices
+
+    profile = cli_kit.open_profile(args)
+    found = devices.listing(profile)
+    rows = [
+        {
+            "key": peer_id(d.key),
+            "name": d.name,
+            "person": peer_id(d.person),
+            "this_device": d.is_me,
+            "person_key": d.key == d.person,
+            "circles": [c.hex() for c in d.circles],
+            "unlinked_in": [c.hex() for c in d.unlinked_in],
+        }
+        for d in found
+    ]
+    if not rows:
+        text = "No devices linked: this is your only one. Link another with `smallsocial devices link` on it."
+    else:
+        lines = []
+        for d in found:
+            tags = [t for t, on in (("this device", d.is_me), ("person key", d.key == d.person)) if on]
+            state = f"in {len(d.circles)} circle(s)" if d.circles else "unlinked"
+            tag = f" ({', '.join(tags)})" if tags else ""
+            lines.append(f"{safe_name(d.name or '-')}  {short_key(peer_id(d.key))}{tag}  {state}")
+        text = "\n".join(lines)
+    cli_kit.emit(args, rows, text)
+
+
+def cmd_link(args: argparse.Namespace) -> None:
+    from protocol.node import devices
+
+    profile = cli_kit.open_profile(args)
+    code = devices.request(profile, args.name or socket.gethostname() or "device")
+    data = {"code": code, "key": profile.identity.peer_id}
+    text = (
+        f"{code}\n\nOn a device that holds your key, run:\n  smallsocial devices add {code} -o link.bundle\n"
+        "then copy link.bundle here and run: smallsocial devices accept link.bundle"
+    )
+    if args.qr:
+        from smallsocial_tui.app.dialogs.base import qr_text
+
+        print(qr_text(code.upper()), file=sys.stderr)
+    cli_kit.emit(args, data, text)
+
+
+def cmd_add(args: argparse.Namespace) -> None:
+    from protocol.node import devices
+
+    profile = cli_kit.open_profile(args)
+    device, name = devices.parse_request(args.code)
+    out = Path(args.output)
+    if out.exists():
+        raise cli_kit.CliError(f"{out} exists; name another file for the link bundle.")
+    if cli_kit.via_node(profile, api.LinkDevice(args.code, str(out.resolve()))) is None:
+        circles = devices.add_to_file(profile, args.code, str(out))
+    else:
+        profile.forget_views()
+        circles = [
+            c
+            for c in (x.id for x in profile.store.circles("member"))
+            if device in profile.view(c).roster.members
+        ]
+    data = {
+        "device": peer_id(device),
+        "name": name,
+        "circles": [c.hex() for c in circles],
+        "bundle": str(out),
+    }
+    cli_kit.emit(
+        args,
+        data,
+        f"Linked {safe_name(name)} ({short_key(peer_id(device))}) in {len(circles)} circle(s). "
+        f"Copy {out} to it and run: smallsocial devices accept {out.name}",
+    )
+
+
+def cmd_accept(args: argparse.Namespace) -> None:
+    from protocol.node import devices
+
+    profile = cli_kit.open_profile(args)
+    if control.node_running(profile.paths.root):
+        raise cli_kit.CliError("Stop this device's node (smallsocial run) before accepting a link bundle.")
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as e:
+        raise cli_kit.CliError(f"Cannot read {args.file}: {e.strerror}.") from None
+    circles = devices.accept(profile, data)
+    names = {c.id: c.name for c in profile.circles()}
+    cli_kit.emit(
+        args,
+        {"circles": [{"id": c.hex(), "name": names.get(c, "")} for c in circles]},
+        f"This device is now linked; it is in {len(circles)} circle(s): "
+        + ", ".join(safe_name(names.get(c, "")) for c in circles),
+    )
+
+
+def _device_key(profile: Any, text: str) -> bytes:
+    from protocol.node import devices
+
+    for d in devices.listing(profile):
+        if d.name and d.name == text.strip() and d.key != d.person:
+            return d.key
+    return cli_kit.key_of(profile, text)
+
+
+def cmd_revoke(args: argparse.Namespace) -> None:
+    from protocol.node import devices
+
+    profile = cli_kit.open_profile(args)
+    device = _device_key(profile, args.device)
+    if cli_kit.via_node(profile, api.UnlinkDevice(device)) is None:
+        circles = devices.revoke(profile, device)
+    else:
+        profile.forget_views()
+        circles = [c.id for c in profile.store.circles() if device in profile.view(c.id).roster.departed]
+    cli_kit.emit(
+        args,
+        {"device": peer_id(device), "circles": [c.hex() for c in circles]},
+        f"Unlinked {short_key(peer_id(device))} in {len(circles)} circle(s); "
+        "each has a new key it cannot read.",
+    )
+
+
+def register(add: Add) -> None:
+    """Add ``devices`` and its subcommands (``add`` is ``build_parser``'s helper)."""
+    dp = add("devices", cmd_list, "my devices (list); link, add, accept, revoke")
+    dsub = dp.add_subparsers(title="devices commands", metavar="COMMAND")
+    sp = add("link", cmd_link, "on a new device: print the code to link it", dsub)
+    sp.add_argument("--name", help="this device's name (default: the host name)")
+    sp.add_argument("--qr", action="store_true", help="also draw the code as a QR code (on stderr)")
+    sp = add("add", cmd_add, "on the device with your key: link the device of CODE", dsub)
+    sp.add_argument("code", metavar="CODE")
+    sp.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the link bundle")
+    sp = add("accept", cmd_accept, "on the new device: take in the link bundle", dsub)
+    sp.add_argument("file", metavar="FILE")
+    sp = add("revoke", cmd_revoke, "unlink a device (by name or key) in every circle", dsub)
+    sp.add_argument("device", metavar="NAME|KEY")
