@@ -538,6 +538,7 @@ class _Node:
     """What syncer.pull and syncer.serve use of a Node: the real take and drop, and its core."""
 
     take = Node.take
+    take_batch = Node.take_batch
     drop = Node.drop
     _apply = Node._apply
     feed = Node.feed
