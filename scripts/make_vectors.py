@@ -667,24 +667,33 @@ def build_sync(circle_id: bytes) -> dict[str, Any]:
     }
 
 
+class _Book:
+    """records.json's circle, founded by alice, its roster records added in order, each kept as a
+    vector entry: what the roster-setting vectors (softcap, filecap) build on."""
+
+    def __init__(self) -> None:
+        new = circle.create(
+            IDS["alice"], CIRCLE_NAME, ts(0), nonce=GENESIS_NONCE, epoch_key=EPOCH0_KEY, name_nonce=NAME_NONCE
+        )
+        self.g = new.genesis
+        self.made: list[Record] = []
+        self.entries: list[dict[str, Any]] = []
+
+    def pos(self, who: str) -> ChainPos:
+        mine = [r for r in self.made if r.author == KEYS[who]]
+        return ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
+
+    def add(self, name: str, rec: Record, inputs: dict[str, Any]) -> Record:
+        self.made.append(rec)
+        self.entries.append(entry(name, rec, deterministic=True, inputs=inputs))
+        return rec
+
+
 def build_softcap() -> dict[str, Any]:
     """softcap.json: admins set the soft cap; a member's is refused; two concurrent, the last walked holds."""
     alice, bob = IDS["alice"], IDS["bob"]
-    new = circle.create(
-        alice, CIRCLE_NAME, ts(0), nonce=GENESIS_NONCE, epoch_key=EPOCH0_KEY, name_nonce=NAME_NONCE
-    )
-    g = new.genesis
-    made: list[Record] = []
-    entries: list[dict[str, Any]] = []
-
-    def pos(who: str) -> ChainPos:
-        mine = [r for r in made if r.author == KEYS[who]]
-        return ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
-
-    def add(name: str, rec: Record, inputs: dict[str, Any]) -> Record:
-        made.append(rec)
-        entries.append(entry(name, rec, deterministic=True, inputs=inputs))
-        return rec
+    book = _Book()
+    g, made, entries, pos, add = book.g, book.made, book.entries, book.pos, book.add
 
     def state() -> roster.RosterState:
         return roster.fold(g, made)
@@ -734,21 +743,8 @@ def build_softcap() -> dict[str, Any]:
 def build_filecap() -> dict[str, Any]:
     """filecap.json: an admin sets the circle's file limit; a member's is refused; what it allows."""
     alice, bob = IDS["alice"], IDS["bob"]
-    new = circle.create(
-        alice, CIRCLE_NAME, ts(0), nonce=GENESIS_NONCE, epoch_key=EPOCH0_KEY, name_nonce=NAME_NONCE
-    )
-    g = new.genesis
-    made: list[Record] = []
-    entries: list[dict[str, Any]] = []
-
-    def pos(who: str) -> ChainPos:
-        mine = [r for r in made if r.author == KEYS[who]]
-        return ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
-
-    def add(name: str, rec: Record, inputs: dict[str, Any]) -> Record:
-        made.append(rec)
-        entries.append(entry(name, rec, deterministic=True, inputs=inputs))
-        return rec
+    book = _Book()
+    g, made, entries, pos, add = book.g, book.made, book.entries, book.pos, book.add
 
     inv = actions.invite(
         alice, roster.fold(g, made), pos("alice"), KEYS["bob"], ts(1), nonce=bytes([0x44]) * 16
