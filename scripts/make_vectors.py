@@ -688,6 +688,14 @@ class _Book:
         self.entries.append(entry(name, rec, deterministic=True, inputs=inputs))
         return rec
 
+    def verdicts(self, st: roster.RosterState) -> dict[str, Any]:
+        """The names of the entries the fold accepted, and why it refused the others."""
+        named = {bytes.fromhex(e["id_hex"]): e["name"] for e in self.entries}
+        return {
+            "accepted": sorted(n for rid, n in named.items() if rid in st.accepted),
+            "rejected": {n: st.rejected[rid] for rid, n in named.items() if rid in st.rejected},
+        }
+
 
 def build_softcap() -> dict[str, Any]:
     """softcap.json: admins set the soft cap; a member's is refused; two concurrent, the last walked holds."""
@@ -728,12 +736,7 @@ def build_softcap() -> dict[str, Any]:
         "genesis_raw_hex": g.raw.hex(),
         "records": entries,
         "canonical_order": [next(e["name"] for e in entries if e["id_hex"] == rid.hex()) for rid in order],
-        "accepted": sorted(e["name"] for e in entries if bytes.fromhex(e["id_hex"]) in st.accepted),
-        "rejected": {
-            e["name"]: st.rejected[bytes.fromhex(e["id_hex"])]
-            for e in entries
-            if bytes.fromhex(e["id_hex"]) in st.rejected
-        },
+        **book.verdicts(st),
         "soft_cap": st.soft_cap,
         "soft_cap_by": NAMES[st.soft_cap_by] if st.soft_cap_by else None,
         "default_soft_cap": roster.DEFAULT_SOFT_CAP,
@@ -773,12 +776,7 @@ def build_filecap() -> dict[str, Any]:
         "sent, shown nor fetched (files.over_limit); the genesis is records.json's.",
         "genesis_raw_hex": g.raw.hex(),
         "records": entries,
-        "accepted": sorted(e["name"] for e in entries if bytes.fromhex(e["id_hex"]) in st.accepted),
-        "rejected": {
-            e["name"]: st.rejected[bytes.fromhex(e["id_hex"])]
-            for e in entries
-            if bytes.fromhex(e["id_hex"]) in st.rejected
-        },
+        **book.verdicts(st),
         "file_cap": st.file_cap,
         "file_cap_by": NAMES[st.file_cap_by] if st.file_cap_by else None,
         "default_file_cap": roster.DEFAULT_FILE_CAP,

@@ -6,7 +6,6 @@ import itertools
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,21 +44,6 @@ from protocol.node.profile import Profile
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parent.parent.parent
 PEER = Identity.generate().peer_id
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Profile, Profile, Profile, bytes]]:
-    """alice's circle with bob and carol in it, each knowing the others' joins (after a first sync)."""
-    alice, bob, carol = (Profile.create(resolve(str(tmp_path), n), n) for n in ("alice", "bob", "carol"))
-    c = alice.new_circle("friends").circle_id
-    for friend in (bob, carol):
-        friend.join_token(alice.invite(c, friend.me))
-        alice.import_bundle(friend.export([c]))
-    for friend in (bob, carol):
-        friend.import_bundle(alice.export([c]))
-    yield alice, bob, carol, c
-    for p in (alice, bob, carol):
-        p.close()
 
 
 def of(effects: list[object], kind: type) -> list[object]:

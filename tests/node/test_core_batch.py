@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,27 +15,12 @@ from protocol.identity import Identity
 from protocol.node import api
 from protocol.node.core import BULK, NodeCore
 from protocol.node.events import BatchReceived, Committed, Emit, RecordReceived
-from protocol.node.paths import ProfilePaths, resolve
+from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
 from protocol.records import Record
 
 pytestmark = pytest.mark.timeout(60)
 PEER = Identity.generate().peer_id
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Profile, Profile, Profile, bytes]]:
-    """alice's circle with bob and carol in it, each knowing the others' joins."""
-    alice, bob, carol = (Profile.create(resolve(str(tmp_path), n), n) for n in ("alice", "bob", "carol"))
-    c = alice.new_circle("friends").circle_id
-    for friend in (bob, carol):
-        friend.join_token(alice.invite(c, friend.me))
-        alice.import_bundle(friend.export([c]))
-    for friend in (bob, carol):
-        friend.import_bundle(alice.export([c]))
-    yield alice, bob, carol, c
-    for p in (alice, bob, carol):
-        p.close()
 
 
 def events(out: list[object]) -> list[api.Event]:

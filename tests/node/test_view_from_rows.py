@@ -10,21 +10,15 @@ from pathlib import Path
 import pytest
 
 from protocol import records
-from protocol.node.paths import resolve
 from protocol.node.profile import Profile
 from protocol.view import CircleView
+from tests.node.conftest import three_friends
 
 
 @pytest.fixture
 def club(tmp_path: Path) -> Iterator[tuple[Profile, Profile, bytes]]:
     """alice's circle with bob and carol; messages, a removal and its rekey, more messages."""
-    alice, bob, carol = (Profile.create(resolve(str(tmp_path), n), n) for n in ("alice", "bob", "carol"))
-    c = alice.new_circle("friends").circle_id
-    for friend in (bob, carol):
-        friend.join_token(alice.invite(c, friend.me))
-        alice.import_bundle(friend.export([c]))
-    for friend in (bob, carol):
-        friend.import_bundle(alice.export([c]))
+    alice, bob, carol, c = three_friends(tmp_path)
     for i in range(30):
         for p in (alice, bob, carol):
             p.send_text(c, f"message {i} from {p.me.hex()[:6]}")
