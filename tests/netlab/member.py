@@ -16,6 +16,10 @@ from smallsocial_tui.nodeproc import PROGRAM
 from tests.netlab.lab import Lab
 from tests.node.harness import Peer
 
+LIVE: list[Member] = []
+"""The lab nodes made in the running test (members and relays): a failed test's report shows
+the tail of each one's log (tests/netlab/conftest.py)."""
+
 
 class Member(Peer):
     def __init__(self, lab: Lab, host: str, data_dir: Path, name: str) -> None:
@@ -23,6 +27,7 @@ class Member(Peer):
         self.lab = lab
         self.host = host
         self.extra_env[ENV] = "on"
+        LIVE.append(self)
 
     def command(self, listen: str, peers: tuple[str, ...]) -> list[str]:
         args = [*self.program, "run", "--json"]
