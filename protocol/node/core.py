@@ -310,6 +310,16 @@ class NodeCore:
                 LOG.info("a presence set aside is not believed: %s", why)
         return out
 
+    def _ask_invitees(self, circle_id: bytes, before: RosterState) -> list[Effect]:
+        """Pull from a connected peer whose invitation just arrived: it has likely joined already.
+
+        Its join may have come first, by gossip, and been let go (a stranger's record is not
+        kept); its own pulls were refused while I did not know it. Without this, a relay that
+        learns of an invitation after the joiner's join waits for the next periodic pull."""
+        invited = self.profile.view(circle_id).roster.open_invitees() - before.open_invitees()
+        asked = sorted(p for p in (peer_id(k) for k in invited) if p in self.connected)
+        return [Pull(p, circle_id) for p in asked]
+
     def drop(self, circle_id: bytes | None, reason: str) -> list[Effect]:
         """A record not taken: a log line and a count (a member also tells the UI; a relay keeps count)."""
         if self.relay is not None:
@@ -372,6 +382,13 @@ class NodeCore:
             return None, []
         outcome = commit.outcome
         if isinstance(outcome, Held):
+            LOG.debug(
+                "held %s record %s by %s: %s",
+                record.type,
+                record.id.hex()[:12],
+                peer_id(record.author),
+                outcome.reason,
+            )
             return outcome, [Pull(source, record.circle)] if source is not None else []
         if isinstance(outcome, Dropped):
             return outcome, self.drop(record.circle, outcome.reason)
@@ -393,6 +410,7 @@ class NodeCore:
         if changed:
             out.append(Reconsider())
             out += self._look_again(record.circle)
+            out += self._ask_invitees(record.circle, before)
         caught = self.profile.view(record.circle).equivocators
         for author in caught.keys() - flagged:
             LOG.warning("equivocation by %s: %s", peer_id(author), caught[author])

@@ -100,15 +100,23 @@ def _crash_dumps_to(path: Path) -> None:
     _crash_file = f
 
 
-def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
+LOG_LEVEL_ENV = "SMALLSOCIAL_LOG"
+"""``SMALLSOCIAL_LOG=debug`` makes the node log our debug lines too (what each record met: held,
+dropped, synced), for a bug report; anything else keeps INFO."""
+
+
+def setup_logging(log_dir: Path, level: int | None = None) -> Path:
     """Send libp2p's and our logs to ``log_dir/node.log``, never to the terminal.
 
     Appended to and rotated, one line per message, a budget per kind of line (logs.py).
+    ``level``: ours (libp2p's is WARNING); by default INFO, or DEBUG under ``SMALLSOCIAL_LOG=debug``.
     Each call (each node start) writes a "log opened" line with the pid, and the process
     a "log closed" line when it exits normally; a log that ends without one was cut short
     (SIGKILL, a crash). A fatal interpreter error's traceback also goes to ``node.log``.
     """
     global _log_handler
+    if level is None:
+        level = logging.DEBUG if os.environ.get(LOG_LEVEL_ENV, "").lower() == "debug" else logging.INFO
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "node.log"
     handler = rotating_handler(path)

@@ -394,8 +394,10 @@ class Node:
             if key is not None and cid is None:
                 self.peers.remember(pid, key)
             for c in circles:
+                # An invitee may be asked too: its join (and what it sent since) may have come
+                # by gossip before its invitation did, and been let go as a stranger's.
                 if key is None or not (
-                    self.profile.view(c).roster.may_sync(key) or key in self.profile.contacts(c)
+                    self.profile.view(c).roster.may_know(key) or key in self.profile.contacts(c)
                 ):
                     continue
                 try:

@@ -53,6 +53,7 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
                 LOG.info("sync denied by %s: %s", pid, payload[:200].decode(errors="replace"))
                 return
         received += _settle_strangers(node, pid, circle_id, strangers)
+        LOG.debug("pulled %d record(s) of %s from %s", received, circle_id.hex()[:12], pid)
         if received:
             node.emit(api.SyncProgress(circle_id, pid.to_base58(), received, 0))
     finally:
@@ -123,6 +124,7 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             contact = key is not None and key in node.profile.contacts(cid)
             if roster is None or key is None or not (roster.may_sync(key) or departed or contact):
                 node.stats["sync_denied"] += 1
+                LOG.debug("denied a sync of %s to %s", cid.hex()[:12], pid)
                 await stream.write(syncwire.frame(syncwire.DENIED, b"not a member of that circle"))
                 return
             # A departed member gets only the roster records it lacks: they tell it that it
@@ -164,6 +166,7 @@ async def serve(node: NodePort, stream: INetStream) -> None:
                 sent += len(batch)
             await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(cid, sync.vector(held))))
             node.stats["sync_served"] += sent
+            LOG.debug("served %d record(s) of %s to %s", sent, cid.hex()[:12], pid)
             if any(theirs.get(a, 0) > sync.contiguous(s) for a, s in held.items()) or any(
                 a not in held for a in theirs
             ):

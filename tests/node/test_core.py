@@ -445,3 +445,29 @@ def test_a_damaged_stored_message_is_left_out_of_the_unread_count(
     damaged[-1] ^= 1
     alice.store.db.execute("UPDATE records SET raw = ? WHERE id = ?", (bytes(damaged), sent[1].id))
     assert queries.unread(alice, c) == (2, 0)  # the others are still counted; nothing raised
+
+
+def test_an_invitation_that_arrives_asks_its_connected_invitee_for_its_join(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    """The joiner's join may have come first and been let go (a stranger's): when its
+    invitation lands, a connected invitee is asked at once, and nobody else is."""
+    alice, _, carol, c = world
+    core = NodeCore(carol)
+    dave = Identity.generate()
+    for peer in (dave.peer_id, PEER):
+        core.handle(PeerCame(peer), 0.0)
+    before = set(alice.view(c).records)
+    alice.invite(c, dave.public_key)
+    new = _new_records(alice, c, before)
+    assert records.INVITE in {r.type for r in new}
+    out = [e for r in new for e in core.handle(GossipArrived(PEER, c, r.raw), 1.0)]
+    assert [p for p in of(out, Pull) if isinstance(p, Pull)] == [Pull(dave.peer_id, c)]
+    before = set(alice.view(c).records)
+    alice.send_text(c, "no new invitee in this")
+    assert not [
+        e
+        for r in _new_records(alice, c, before)
+        for e in core.handle(GossipArrived(PEER, c, r.raw), 2.0)
+        if isinstance(e, Pull)
+    ]

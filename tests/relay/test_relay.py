@@ -221,3 +221,32 @@ def test_retention_deletes_old_messages_and_does_not_fetch_them_back(
     time.sleep(2)  # a sync with alice has run on reconnect: what was deleted must not come back
     assert not set(old) & relay.record_ids(circle)
     assert alice.stop() == 0 and relay.stop() == 0
+
+
+def test_a_join_that_reaches_the_relay_before_its_invitation_is_fetched_when_the_invitation_comes(
+    make_peer: Callable[[str], Peer], make_relay: Callable[..., RelayPeer]
+) -> None:
+    """The lab's flake, made certain: bob's join and first message reach the relay before
+    alice's invitation does, and the relay lets them go (a stranger's records). When the
+    invitation arrives, the relay asks bob at once instead of at its five-minute backstop."""
+    relay = make_relay()
+    relay.start()
+    circle, (alice,) = _circle_pinned(make_peer, relay, "alice")
+    alice.start()
+    wait_until(lambda: relay.status.get("circles") == 1, 30, what="the relay to take the circle")
+    assert alice.stop() == 0
+    bob = make_peer("bob")
+    bob.json("join", alice.json("invite", "friends", bob.key)["token"])  # alice is offline
+    block(alice, bob)  # only through the relay
+    block(bob, alice)
+    bob.start()
+    bob.json("send", "friends", "hello before you knew me")
+    # Bob's join and message go to the relay by gossip and are let go, not kept (a stranger's
+    # records); his pulls are refused. Whether or not the gossip got there, only a pull from
+    # bob can bring them now: alice cannot reach him.
+    time.sleep(2)
+    alice.start()  # the relay pulls her invitation on connect
+    wait_until(
+        lambda: "hello before you knew me" in alice.texts(circle), 20, what="bob's message through the relay"
+    )
+    assert not alice.saw("PeerConnected", peer_id=bob.key)
