@@ -684,7 +684,16 @@ def test_fold_is_independent_of_order(ops: list[Op], data: st.DataObject) -> Non
     reference = fold(genesis, history)
     _check_accounting(reference, {r.id for r in history})
 
-    orders = [data.draw(st.permutations(history)) for _ in range(2)]
+    # Rekeys and removals carry fresh random keys, so record ids, and with them which of two
+    # concurrent records wins and how long ``history`` is, differ between runs of one example.
+    # Draws whose shape depends on that (a permutation of ``history``) made Hypothesis report
+    # FlakyStrategyDefinition on replay; seeds are drawn instead, a fixed shape per example.
+    seeds = [data.draw(st.integers(0, 2**32 - 1)) for _ in range(3)]
+    orders = []
+    for seed in seeds[:2]:
+        order = list(history)
+        random.Random(seed).shuffle(order)
+        orders.append(order)
     rng = random.Random(len(history))
     for _ in range(3):
         shuffled = list(history)
@@ -698,11 +707,13 @@ def test_fold_is_independent_of_order(ops: list[Op], data: st.DataObject) -> Non
         assert s == reference
 
     # With a few records missing (some others then pending), still one answer for any order.
-    gone = data.draw(st.sets(st.sampled_from(range(len(history))), max_size=2))
+    gone = {g % len(history) for g in data.draw(st.lists(st.integers(0, 10**6), max_size=2))}
     subset = [r for i, r in enumerate(history) if i not in gone]
     partial = fold(genesis, subset)
     _check_accounting(partial, {r.id for r in subset})
-    assert fold(genesis, data.draw(st.permutations(subset))) == partial
+    shuffled = list(subset)
+    random.Random(seeds[2]).shuffle(shuffled)
+    assert fold(genesis, shuffled) == partial
     assert fold(genesis, subset[::-1]) == partial
 
 
