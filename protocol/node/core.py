@@ -254,6 +254,13 @@ class NodeCore:
             out += self.drop(cid, str(e))
             return 0.0
         out += effects
+        LOG.debug(
+            "gossip from %s: %s record by %s: %s",
+            ev.forwarder,
+            record.type,
+            peer_id(record.author),
+            type(outcome).__name__,
+        )
         if isinstance(outcome, Stored):
             out.append(Accept())
         elif isinstance(outcome, Dropped) or (isinstance(outcome, Held) and not view.known(record.author)):

@@ -76,12 +76,14 @@ def test_two_homes_chat_through_a_pinned_relay(
     circle, alice, bob = _two_homes(lab, member, relay)
     t0 = time.monotonic()
     bob.json("join", alice.json("invite", "friends", bob.key)["token"])
-    bob.json("send", "friends", "hello from home B")
+    sent = str(bob.json("send", "friends", "hello from home B")["id"])
     wait_until(lambda: "hello from home B" in alice.texts(circle), 60, interval=0.2, what="bob's message")
     print(f"time to first message, two NATs through the relay: {time.monotonic() - t0:.2f} s from join")
-    # It came through the relay's store and forward: the two were never connected (the NATs
-    # let nothing in, and a circuit between them takes reservations first).
-    assert not alice.saw("PeerConnected", peer_id=bob.key)
+    # The relay stored it to forward it. The NATs let nothing in, so the two can meet only
+    # through a circuit, which takes reservations first; on a loaded machine it can come up
+    # before the message arrives (when bob's join reached the relay before alice's invitation
+    # did), so whether they met is not asserted here: the second test shows the circuit.
+    assert sent in relay.record_ids(circle)
     alice.json("send", "friends", "hello from home A")
     wait_until(lambda: "hello from home A" in bob.texts(circle), 60, interval=0.2, what="alice's message")
     wait_until(lambda: alice.reach() == "relay" and bob.reach() == "relay", 20, what="both to say 'relay'")
