@@ -325,7 +325,8 @@ class NodeCore:
         learns of an invitation after the joiner's join waits for the next periodic pull."""
         invited = self.profile.view(circle_id).roster.open_invitees() - before.open_invitees()
         asked = sorted(p for p in (peer_id(k) for k in invited) if p in self.connected)
-        return [Pull(p, circle_id) for p in asked]
+        LOG.debug("new invitees in %s: %d, connected: %d", circle_id.hex()[:12], len(invited), len(asked))
+        return [Pull(p, circle_id, invitee=True) for p in asked]
 
     def drop(self, circle_id: bytes | None, reason: str) -> list[Effect]:
         """A record not taken: a log line and a count (a member also tells the UI; a relay keeps count)."""

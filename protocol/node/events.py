@@ -114,10 +114,15 @@ class Emit:
 
 @dataclass(frozen=True)
 class Pull:
-    """Sync with ``peer``: the circle ``circle`` (every shared circle when None)."""
+    """Sync with ``peer``: the circle ``circle`` (every shared circle when None).
+
+    ``invitee``: ``peer`` holds an open invitation there and is asked for its join (a pull
+    otherwise goes only to members and relays: one from a joiner on connect would take its
+    join by sync, before its gossip, and a join taken by sync is not forwarded)."""
 
     peer: str
     circle: bytes | None
+    invitee: bool = False
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,8 @@ class Node:
         self._sync_queue: trio.MemoryReceiveChannel[tuple[ID, bytes | None]]
         self._sync_wanted, self._sync_queue = trio.open_memory_channel[tuple[ID, bytes | None]](1000)
         self._sync_pending: set[tuple[ID, bytes | None]] = set()
+        self._invitees_asked: set[tuple[str, bytes]] = set()
+        """(peer, circle) pulls asked of an invitee (events.Pull.invitee), until the syncer takes them."""
         self._publish_lock = trio.Lock()
         self.addrs: list[str] = []
         self.token: trio.lowlevel.TrioToken | None = None
@@ -117,6 +119,8 @@ class Node:
             if isinstance(e, events.Emit):
                 self.emit(e.event)
             elif isinstance(e, events.Pull):
+                if e.invitee and e.circle is not None:
+                    self._invitees_asked.add((e.peer, e.circle))
                 self.want_sync(ID.from_base58(e.peer), e.circle)
             elif isinstance(e, events.Disconnect):
                 self.start_soon(self.disconnect, ID.from_base58(e.peer))
@@ -394,11 +398,12 @@ class Node:
             if key is not None and cid is None:
                 self.peers.remember(pid, key)
             for c in circles:
-                # An invitee may be asked too: its join (and what it sent since) may have come
-                # by gossip before its invitation did, and been let go as a stranger's.
-                if key is None or not (
-                    self.profile.view(c).roster.may_know(key) or key in self.profile.contacts(c)
-                ):
+                # An invitee is asked when its invitation has just come (events.Pull): its join
+                # may have come by gossip before, and been let go as a stranger's.
+                roster = self.profile.view(c).roster
+                asked = (pid.to_base58(), c) in self._invitees_asked and key in roster.open_invitees()
+                self._invitees_asked.discard((pid.to_base58(), c))
+                if key is None or not (roster.may_sync(key) or asked or key in self.profile.contacts(c)):
                     continue
                 try:
                     with trio.fail_after(30):

@@ -32,7 +32,7 @@ from protocol import circle, pinning
 from protocol.identity import peer_id
 from protocol.node import filexfer
 from protocol.node import pinning as pinstream
-from protocol.node.host import LOG
+from protocol.node.host import LOG, key_of
 from protocol.node.limits import DAY_S, Quota, QuotaError, RelayPolicy
 from protocol.node.node import Node
 from protocol.view import Stored
@@ -92,7 +92,12 @@ class RelayNode(Node):
             if isinstance(out, Stored):
                 self.policy.use(r.circle)[0] += 1
         await self.join_topic(offer.circle_id)
-        for peer in {pid, *self.peers.connected}:  # other members may already be here, holding more
+        # Other members may already be here, holding more; so may an invitee whose join came
+        # before the invitation in this offer, and was let go as a stranger's.
+        invitees = self.profile.view(offer.circle_id).roster.open_invitees()
+        for peer in {pid, *self.peers.connected}:
+            if key_of(peer) in invitees:
+                self._invitees_asked.add((peer.to_base58(), offer.circle_id))
             self.want_sync(peer, offer.circle_id)
         return None
 

@@ -462,7 +462,7 @@ def test_an_invitation_that_arrives_asks_its_connected_invitee_for_its_join(
     new = _new_records(alice, c, before)
     assert records.INVITE in {r.type for r in new}
     out = [e for r in new for e in core.handle(GossipArrived(PEER, c, r.raw), 1.0)]
-    assert [p for p in of(out, Pull) if isinstance(p, Pull)] == [Pull(dave.peer_id, c)]
+    assert [p for p in of(out, Pull) if isinstance(p, Pull)] == [Pull(dave.peer_id, c, invitee=True)]
     before = set(alice.view(c).records)
     alice.send_text(c, "no new invitee in this")
     assert not [
