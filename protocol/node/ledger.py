@@ -56,6 +56,8 @@ class Ledger:
         self.store = store
         self.clock = clock
         self.views: dict[bytes, CircleView] = {}
+        self.reopened: list[Record] = []
+        """Forks whose invitation to me the last commit took late (:meth:`_forks_again`)."""
 
     def now(self) -> int:
         return int(self.clock())
@@ -117,8 +119,9 @@ class Ledger:
             return Commit(outcome)
         if not isinstance(outcome, Stored):
             return Commit(outcome)
+        self.reopened = []
         released = self.retry_held(record.circle) if self._keep(record, outcome, defer=defer) else []
-        return Commit(outcome, tuple(released))
+        return Commit(outcome, (*released, *self.reopened))
 
     def flush(self, deferred: list[Record]) -> None:
         """Store the messages :meth:`commit` deferred, in one statement; empties the list."""
@@ -238,17 +241,10 @@ class Ledger:
                     with contextlib.suppress(ProtocolError):  # a key that does not open is not kept
                         key = self.identity.unseal(bytes(sealed))
                         self.store.add_epoch_key(cid, record.id, self.seal(key))
-        elif (
-            record.type == records.FORK
-            and outcome.note is None
-            and any(bytes(p[0]) == me for p in record.body["sl"])
-        ):
-            with contextlib.suppress(ProtocolError):  # an invitation that does not open is not one
-                inv = fork.open_fork(record, self.identity)
-                if self.store.circle(inv.circle_id) is None and self._fork_room(cid, record.author):
-                    name = self.seal(inv.name.encode())
-                    self.store.add_circle(inv.circle_id, cid, name, "invited", self.now(), record.raw)
+        elif record.type == records.FORK and outcome.note is None:
+            self._take_fork(cid, record)
         if outcome.roster_changed:
+            self._forks_again(cid)
             gone = self.view(cid).roster.departed.get(me)
             if gone is not None:
                 self.store.set_circle_status(cid, gone.kind)
@@ -261,6 +257,37 @@ class Ledger:
             self._purge_off_the_cut(cid)
             return True
         return False
+
+    def _take_fork(self, cid: bytes, record: Record) -> bool:
+        """If this fork invites me, keep its child circle as an invitation; True if it was added."""
+        if not any(bytes(p[0]) == self.identity.public_key for p in record.body["sl"]):
+            return False
+        with contextlib.suppress(ProtocolError):  # an invitation that does not open is not one
+            inv = fork.open_fork(record, self.identity)
+            if self.store.circle(inv.circle_id) is None and self._fork_room(cid, record.author):
+                name = self.seal(inv.name.encode())
+                self.store.add_circle(inv.circle_id, cid, name, "invited", self.now(), record.raw)
+                return True
+        return False
+
+    def _forks_again(self, cid: bytes) -> None:
+        """The roster moved: a fork stored before I knew every invitee's join ("a fork invitee is
+        not a member of the parent") may fit now. Its invitation to me was not taken then; take
+        it now, and tell the UI as if the fork had just arrived (:attr:`reopened`)."""
+        view = self.view(cid)
+        me = self.identity.public_key
+        for raw in self.store.raws_of_type(cid, records.FORK):
+            try:
+                rec = records.parse(raw)
+            except ProtocolError:
+                continue
+            if not any(bytes(p[0]) == me for p in rec.body["sl"]):
+                continue
+            child = records.record_id(bytes(rec.body["g"]))
+            if self.store.circle(child) is not None or fork.check_against(view.roster, rec) is not None:
+                continue
+            if self._take_fork(cid, rec):
+                self.reopened.append(rec)
 
     def _fork_room(self, parent: bytes, inviter: bytes) -> bool:
         """Whether another fork invitation from ``inviter`` in ``parent`` may wait (protocol.md 12:

@@ -457,6 +457,13 @@ class Store:
                 db.executemany("UPDATE records SET link = ? WHERE id = ?", unlinked)
         return full, light
 
+    def raws_of_type(self, circle_id: bytes, rtype: str) -> list[bytes]:
+        """The bytes of a circle's chain records of one type (forks: few), in storage order."""
+        rows = self.db.execute(
+            "SELECT raw FROM records WHERE circle = ? AND type = ? ORDER BY rowid", (circle_id, rtype)
+        )
+        return [bytes(r[0]) for r in rows]
+
     def raws(self, ids: list[bytes]) -> list[bytes]:
         """The bytes of these records, wherever each is kept (chain or conflicts), in no order."""
         out = []

@@ -471,3 +471,31 @@ def test_an_invitation_that_arrives_asks_its_connected_invitee_for_its_join(
         for e in core.handle(GossipArrived(PEER, c, r.raw), 2.0)
         if isinstance(e, Pull)
     ]
+
+
+def test_a_fork_that_came_before_an_invitees_join_is_taken_once_the_join_comes(
+    world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path
+) -> None:
+    """Carol gets alice's fork (with carol and dave) before dave's join: the fork's check says
+    an invitee is no member, so her invitation waits; dave's join lets it in, and she is told."""
+    alice, _, carol, c = world
+    dave = Profile.create(resolve(str(tmp_path), "dave"), "dave")
+    dave.join_token(alice.invite(c, dave.me))
+    alice.import_bundle(dave.export([c]))
+    core = NodeCore(carol)
+    before = set(carol.view(c).records)
+    child = alice.fork(c, "side", [carol.me, dave.me])
+    new = _new_records(alice, c, before)
+    forks = [r for r in new if r.type == records.FORK]
+    rest = sorted(
+        (r for r in new if r.type != records.FORK), key=lambda r: r.author != alice.me
+    )  # invite, join
+    out = [e for r in forks for e in core.handle(GossipArrived(PEER, c, r.raw), 1.0)]
+    assert not [e for e in of(out, Emit) if isinstance(e, Emit) and isinstance(e.event, api.CircleForked)]
+    assert carol.store.circle(child) is None
+    out = [e for r in rest for e in core.handle(GossipArrived(PEER, c, r.raw), 2.0)]
+    told = [e.event for e in of(out, Emit) if isinstance(e, Emit) and isinstance(e.event, api.CircleForked)]
+    assert [(t.circle, t.invited) for t in told] == [(child, True)]
+    row = carol.store.circle(child)
+    assert row is not None and row.status == "invited"
+    dave.close()
