@@ -1,11 +1,11 @@
 """A person with two devices in a circle with a friend, on real nodes (issue 14 part 1).
 
-alice links her laptop (``devices link`` on it, ``devices add`` on her first device,
-``devices accept`` on the laptop); with bob, all three nodes run: both of alice's devices send
-and receive, the laptop has the history from before it was linked, and bob sees one person
-alice with two devices. Revoking the laptop (through alice's running node) rekeys: bob and
-alice read what alice writes next, the laptop cannot, and what the laptop signs after is
-refused.
+alice links her laptop by file, the offline path (``devices link --offline`` on it,
+``devices add CODE -o FILE`` on her first device, ``devices accept`` on the laptop); with bob,
+all three nodes run: both of alice's devices send and receive, the laptop has the history from
+before it was linked, and bob sees one person alice with two devices. Revoking the laptop
+(through alice's running node) rekeys: bob and alice read what alice writes next, the laptop
+cannot, and what the laptop signs after is refused.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def test_two_devices_of_alice_and_bob(make_peer: Callable[[str], Peer], tmp_path
     alice.json("send", "friends", "before the laptop")
     bob.json("join", alice.json("invite", "friends", bob.key)["token"])
 
-    code = laptop.json("devices", "link", "--name", "laptop")["code"]
+    code = laptop.json("devices", "link", "--offline", "--name", "laptop")["code"]
     bundle = tmp_path / "link.bundle"
     added = alice.json("devices", "add", code, "-o", str(bundle))
     assert added["circles"] == [circle] and added["name"] == "laptop"
