@@ -179,14 +179,15 @@ def cmd_add_online(args: argparse.Namespace) -> None:
     devices.parse_request(args.code)  # a damaged code says so before any node starts
     session = NodeSession(args)
     try:
-        ev = session.answer(api.StartLink(args.code), 60, "The new device did not answer in time.")
+        start = api.StartLink(args.code)
+        ev = session.answer(start, 60, "The new device did not answer in time.")
         assert isinstance(ev, api.LinkConfirm)
         prompt = f"Link device {safe_name(ev.name)}? The new device shows {ev.digits}. [y/N]"
         if args.yes:
             print(prompt, "yes (--yes)", file=sys.stderr, flush=True)
         yes = args.yes or _ask(prompt)
         done = session.answer(
-            api.ConfirmLink(ev.request_id, yes), 360, "The new device did not take the link in time."
+            api.ConfirmLink(start.request_id, yes), 360, "The new device did not take the link in time."
         )
         if not yes:
             raise cli_kit.CliError("Not linked: nothing was written.")

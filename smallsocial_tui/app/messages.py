@@ -214,6 +214,22 @@ class FileFetched(NodeMessage[api.FileFetched]):
     EVENT = api.FileFetched
 
 
+class LinkRequested(NodeMessage[api.LinkRequested]):
+    EVENT = api.LinkRequested
+
+
+class LinkCancelled(NodeMessage[api.LinkCancelled]):
+    EVENT = api.LinkCancelled
+
+
+class DeviceLinked(NodeMessage[api.DeviceLinked]):
+    EVENT = api.DeviceLinked
+
+
+class DeviceUnlinked(NodeMessage[api.DeviceUnlinked]):
+    EVENT = api.DeviceUnlinked
+
+
 class SearchResults(NodeMessage[api.SearchResults]):
     """The answer to the search screen's ask (it takes it from the link); nothing else uses it."""
 
