@@ -250,8 +250,8 @@ class Ledger:
                     self.store.add_circle(inv.circle_id, cid, name, "invited", self.now(), record.raw)
         if outcome.roster_changed:
             gone = self.view(cid).roster.departed.get(me)
-            if gone is not None:
-                self.store.set_circle_status(cid, gone.kind)
+            if gone is not None:  # an unlinked device is out as a removed member is
+                self.store.set_circle_status(cid, "removed" if gone.kind == "unlinked" else gone.kind)
             self.settle(cid)
             self.confirm(cid)
             return True
