@@ -102,3 +102,25 @@ def test_link_refusals(make_peer: Callable[[str], Peer]) -> None:
     out = alice.cli("devices", "add", silent, "--yes", ok=False, timeout=90)
     assert out.returncode == 1 and "did not answer" in out.stderr, out.stderr
     assert [d["key"] for d in alice.json("devices")] in ([], [alice.key])
+
+
+def test_link_into_a_running_node(make_peer: Callable[[str], Peer]) -> None:
+    """The laptop's node already runs (``smallsocial run``): ``devices link`` goes through it,
+    and the circles arrive without a restart; alice's node is not running (one starts for ``add``)."""
+    alice, laptop = make_peer("alice"), make_peer("laptop")
+    circle = alice.json("circle", "new", "friends")["id"]
+    alice.json("send", "friends", "hello laptop")
+    laptop.start(serving=True)
+    link, code = _waiting(laptop)
+    try:
+        added = alice.json("devices", "add", code, "--yes")
+        assert added["circles"] == [circle]
+        link.wait_for(lambda: _find(link, "linked"), 60, "the laptop to say it is linked")
+        assert link.reap(30) == 0
+    finally:
+        if link.running():
+            link.reap(0)
+    assert laptop.saw("DeviceLinked")  # the running node took it in, and says so in its events
+    assert "hello laptop" in laptop.texts(circle)
+    laptop.json("send", "friends", "from the laptop, never restarted")
+    assert laptop.stop() == 0
