@@ -498,6 +498,8 @@ class CircleSummary:
     """Members at which inviting suggests a fork (the roster's ``soft_cap``)."""
     notify: str = "quiet"
     """How loudly the circle notifies me: loud, quiet or muted."""
+    file_cap: int = 64 * 1024 * 1024  # protocol.files.MAX_FILE_BYTES, the limit when none is set
+    """The largest file the circle takes, in bytes (its ``filecap``; 0: no files)."""
 
 
 @dataclass(frozen=True)
