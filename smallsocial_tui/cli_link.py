@@ -121,7 +121,7 @@ def cmd_link_online(args: argparse.Namespace) -> None:
             {"code": ready.code, "expires_s": ready.expires_s},
             f"{ready.code}\n\nOn your device that holds your key, run:\n"
             f"  smallsocial devices add {ready.code}\n"
-            f"(or, in its TUI: ctrl+g, Add a device). Waiting up to {args.wait // 60} min… (ctrl+c stops)",
+            f"(or, in its TUI: ctrl+g, Add a device). Waiting up to {_span(args.wait)}… (ctrl+c stops)",
         )
         if args.qr:
             from smallsocial_tui.qr import qr_text
@@ -162,6 +162,10 @@ def cmd_link_online(args: argparse.Namespace) -> None:
                 return
     finally:
         session.close()
+
+
+def _span(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
 
 
 def _ask(prompt: str) -> bool:

@@ -102,6 +102,11 @@ class Linking:
     # the new device --------------------------------------------------------------------------
     def await_link(self, cmd: api.AwaitLink) -> api.Event:
         name = devicecert.check_device_name(cmd.name)
+        if self.profile.store.circles("member"):
+            raise devices.DeviceError(
+                "This profile is already in circles; link a fresh one "
+                "(smallsocial --profile NEW devices link)."
+            )
         ttl = max(10, min(cmd.ttl_s, 24 * 3600))
         addrs = [a if "/p2p/" in a else f"{a}/p2p/{self.profile.identity.peer_id}" for a in self.node.addrs]
         addrs = self.node.core.token_addrs() or addrs
@@ -115,6 +120,7 @@ class Linking:
         pid = stream.muxed_conn.peer_id
         linker = key_of(pid)
         w = self.waiting
+        started = False
         try:
             with trio.fail_after(STEP_TIMEOUT):
                 tag, payload = await read_frame(stream)
@@ -123,14 +129,14 @@ class Linking:
                 LOG.info("link stream from %s refused: %s", pid, why)
                 await stream.write(frame(DENIED, b"This device is not waiting for that link code."))
                 return
-            w.busy = True
+            w.busy = started = True
             try:
                 await self._linked(stream, w, linker, payload)
             finally:
                 w.busy = False
         except Exception as e:  # the peer went away, a timeout, a bad frame: this stream only
             LOG.info("link stream from %s ended: %s", pid, e)
-            if w is not None and w.busy:
+            if started:
                 self.node.emit(api.LinkCancelled("The other device went away before the link was done."))
         finally:
             with contextlib.suppress(Exception):

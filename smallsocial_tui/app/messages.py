@@ -214,6 +214,24 @@ class FileFetched(NodeMessage[api.FileFetched]):
     EVENT = api.FileFetched
 
 
+class LinkCodeReady(NodeMessage[api.LinkCodeReady]):
+    """The answer to the link dialog's ask (it takes it from the link)."""
+
+    EVENT = api.LinkCodeReady
+
+
+class LinkConfirm(NodeMessage[api.LinkConfirm]):
+    """The answer to the add-a-device dialog's ask (it takes it from the link)."""
+
+    EVENT = api.LinkConfirm
+
+
+class DeviceLinkDone(NodeMessage[api.DeviceLinkDone]):
+    """The answer to the add-a-device dialog's Link (it takes it from the link)."""
+
+    EVENT = api.DeviceLinkDone
+
+
 class LinkRequested(NodeMessage[api.LinkRequested]):
     EVENT = api.LinkRequested
 

@@ -138,3 +138,10 @@ def test_a_bundle_over_the_limit_is_refused_whole(
     assert "over the limit" in told.message  # type: ignore[attr-defined]
     laptop.node.stop(10)
     assert laptop.circles() == 0
+
+
+def test_a_profile_in_circles_does_not_wait_to_be_linked(pair: tuple[Side, Side]) -> None:
+    alice, _ = pair
+    alice.node.start()
+    ev = alice.ask(api.AwaitLink("alice's old phone"))
+    assert isinstance(ev, api.CommandFailed) and "already in circles" in ev.message
