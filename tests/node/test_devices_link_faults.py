@@ -77,7 +77,8 @@ def pair(tmp_path: Path) -> Iterator[tuple[Side, Side]]:
     alice, laptop = Side(tmp_path, "alice", circle=True), Side(tmp_path, "laptop")
     yield alice, laptop
     for s in (alice, laptop):
-        s.node.stop(10)
+        if s.node.alive:
+            s.node.stop(10)
 
 
 def _start(alice: Side, laptop: Side) -> str:
