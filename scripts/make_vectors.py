@@ -914,6 +914,13 @@ def build_devices() -> dict[str, Any]:
     return build(IDS, genesis, ts, entry, tj)
 
 
+def build_devicelink() -> dict[str, Any]:
+    """devicelink.json: the link code, MACs and confirmation digits (scripts/vectors_devicelink.py)."""
+    from vectors_devicelink import build_devicelink as build
+
+    return build(IDS["alice"])
+
+
 def write(name: str, data: dict[str, Any]) -> None:
     path = OUT / name
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -929,6 +936,7 @@ def main() -> None:
         "files.json": build_files,
         "filecap.json": build_filecap,
         "devices.json": build_devices,
+        "devicelink.json": build_devicelink,
     }
     wanted = sys.argv[1:]
     if wanted:
@@ -941,6 +949,7 @@ def main() -> None:
     write("files.json", build_files())
     write("filecap.json", build_filecap())
     write("devices.json", build_devices())
+    write("devicelink.json", build_devicelink())
     recs, token = build_records()
     write("identities.json", build_identities())
     write("wire.json", build_wire())

@@ -1,13 +1,14 @@
 """A person's devices on the command line: ``smallsocial devices`` and its subcommands.
 
 - ``devices [--json]``: my person and their devices, with the circles each is linked in.
-- ``devices link [--name NAME] [--qr]`` on the NEW device (a fresh profile: its own key):
-  prints the link code to carry to the existing device (and a QR code of it with ``--qr``).
-- ``devices add CODE -o FILE`` on the device that holds the person's key: certifies the new
-  key, links it in every circle (through the running node when one runs) and writes the link
-  bundle, sealed to the new device, to FILE.
-- ``devices accept FILE`` on the new device: takes in the bundle (its circles, keys, names,
-  history); ``smallsocial run`` then syncs what came after.
+- ``devices link [--name NAME] [--qr] [--wait S]`` on the NEW device (a fresh profile: its own
+  key): prints the link code and waits to be linked over the network (:mod:`smallsocial_tui.cli_link`);
+  ``--offline`` only prints a code for the file path below.
+- ``devices add CODE [--yes]`` on the device that holds the person's key: reaches the new
+  device, shows the six digits to compare and, on yes, links it (:mod:`smallsocial_tui.cli_link`).
+- ``devices add CODE -o FILE`` (offline): certifies the new key, links it in every circle
+  (through the running node when one runs) and writes the link bundle, sealed to the new
+  device, to FILE; ``devices accept FILE`` on the new device takes it in (its node stopped).
 - ``devices revoke NAME|KEY``: unlinks that device (and rekeys) in every circle.
 
 docs/protocol.md section 8.5 has the rules; :mod:`protocol.node.devices` the profile side.
@@ -24,7 +25,7 @@ from typing import Any
 
 from protocol.identity import peer_id
 from protocol.node import api
-from smallsocial_tui import cli_kit, control
+from smallsocial_tui import cli_kit, cli_link, control
 from smallsocial_tui.text import safe_name, short_key
 
 Add = Callable[..., argparse.ArgumentParser]
@@ -63,15 +64,20 @@ def cmd_list(args: argparse.Namespace) -> None:
 def cmd_link(args: argparse.Namespace) -> None:
     from protocol.node import devices
 
+    if not args.offline:
+        cli_link.cmd_link_online(args)
+        return
+
     profile = cli_kit.open_profile(args)
     code = devices.request(profile, args.name or socket.gethostname() or "device")
     data = {"code": code, "key": profile.identity.peer_id}
     text = (
-        f"{code}\n\nOn a device that holds your key, run:\n  smallsocial devices add {code} -o link.bundle\n"
+        f"{code}\n\nOn the device that holds your key, run:\n"
+        f"  smallsocial devices add {code} -o link.bundle\n"
         "then copy link.bundle here and run: smallsocial devices accept link.bundle"
     )
     if args.qr:
-        from smallsocial_tui.app.dialogs.base import qr_text
+        from smallsocial_tui.qr import qr_text
 
         print(qr_text(code.upper()), file=sys.stderr)
     cli_kit.emit(args, data, text)
@@ -79,6 +85,10 @@ def cmd_link(args: argparse.Namespace) -> None:
 
 def cmd_add(args: argparse.Namespace) -> None:
     from protocol.node import devices
+
+    if args.output is None:
+        cli_link.cmd_add_online(args)
+        return
 
     profile = cli_kit.open_profile(args)
     device, name = devices.parse_request(args.code)
@@ -159,12 +169,15 @@ def register(add: Add) -> None:
     """Add ``devices`` and its subcommands (``add`` is ``build_parser``'s helper)."""
     dp = add("devices", cmd_list, "my devices (list); link, add, accept, revoke")
     dsub = dp.add_subparsers(title="devices commands", metavar="COMMAND")
-    sp = add("link", cmd_link, "on a new device: print the code to link it", dsub)
+    sp = add("link", cmd_link, "on a new device: print its link code and wait to be linked", dsub)
     sp.add_argument("--name", help="this device's name (default: the host name)")
     sp.add_argument("--qr", action="store_true", help="also draw the code as a QR code (on stderr)")
+    sp.add_argument("--wait", type=int, default=600, metavar="S", help="how long to wait, in seconds (600)")
+    sp.add_argument("--offline", action="store_true", help="only print a code for `add CODE -o FILE`")
     sp = add("add", cmd_add, "on the device with your key: link the device of CODE", dsub)
     sp.add_argument("code", metavar="CODE")
-    sp.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the link bundle")
+    sp.add_argument("--yes", action="store_true", help="do not ask: link if the device answers (scripts)")
+    sp.add_argument("-o", "--output", metavar="FILE", help="offline: write the link bundle to FILE instead")
     sp = add("accept", cmd_accept, "on the new device: take in the link bundle", dsub)
     sp.add_argument("file", metavar="FILE")
     sp = add("revoke", cmd_revoke, "unlink a device (by name or key) in every circle", dsub)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 
 from protocol.display import safe, safe_name, short_key
+from protocol.identity import peer_id
 from protocol.node import api
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
@@ -46,6 +47,19 @@ def event_line(profile: Profile, ev: api.Event) -> str | None:
         if isinstance(ev, api.MemberRemoved):
             verb = "were removed" if ev.member == profile.me else "was removed"
         return f"[{name(ev.circle)}] {who(ev.member)} {verb}"
+    if isinstance(ev, api.DeviceUnlinked):
+        return (
+            f"This device was unlinked from {name(ev.circle)} by {who(ev.author)}; "
+            "it cannot read new messages there."
+        )
+    if isinstance(ev, api.DeviceLinked):
+        who_ = safe_name(ev.person_name) or short_key(peer_id(ev.person))
+        return f"Linked as {safe_name(ev.name)} to {who_}: {len(ev.circles)} circle(s)"
+    if isinstance(ev, api.LinkRequested):
+        who_ = safe_name(ev.person_name) or "your other device"
+        return f"{who_} is linking this device: check it shows {ev.digits}"
+    if isinstance(ev, api.LinkCancelled):
+        return f"link: {safe(ev.message)}"
     if isinstance(ev, api.MemberRoleChanged):
         return (
             f"[{name(ev.circle)}] {who(ev.member)} {'are' if ev.member == profile.me else 'is'} now {ev.role}"

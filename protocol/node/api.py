@@ -498,6 +498,8 @@ class CircleSummary:
     """Members at which inviting suggests a fork (the roster's ``soft_cap``)."""
     notify: str = "quiet"
     """How loudly the circle notifies me: loud, quiet or muted."""
+    file_cap: int = 64 * 1024 * 1024  # protocol.files.MAX_FILE_BYTES, the limit when none is set
+    """The largest file the circle takes, in bytes (its ``filecap``; 0: no files)."""
 
 
 @dataclass(frozen=True)
@@ -712,3 +714,95 @@ class FileFetched(Event):
     total: int
     path: str | None = None
     """Where the file was saved (``save_to``), if asked to."""
+
+
+# linking a device over the network (protocol/node/linking.py, docs/protocol.md 8.5) ----------
+@dataclass(frozen=True)
+class AwaitLink(Command):
+    """On a new device: wait up to ``ttl_s`` to be linked; answered by ``LinkCodeReady``."""
+
+    name: str
+    ttl_s: int = 600
+
+
+@dataclass(frozen=True)
+class StartLink(Command):
+    """On the device with the person's key: reach the device of ``code`` and check its MAC;
+    answered by ``LinkConfirm`` (the six digits to compare) or ``CommandFailed``."""
+
+    code: str
+
+
+@dataclass(frozen=True)
+class ConfirmLink(Command):
+    """The user's answer to ``LinkConfirm`` (``link``: the ``StartLink``'s request id). Yes
+    certifies the device, links it in every circle and hands it the bundle (answered by
+    ``DeviceLinkDone``); no cancels (``CommandDone``)."""
+
+    link: int
+    yes: bool
+
+
+@dataclass(frozen=True)
+class LinkCodeReady(Event):
+    """This device's link code (``ssd2``), good until ``expires_s`` (Unix seconds)."""
+
+    request_id: int | None
+    code: str
+    expires_s: int
+
+
+@dataclass(frozen=True)
+class LinkConfirm(Event):
+    """The device of the code answered with the secret's MAC; ``digits`` are what it shows."""
+
+    request_id: int | None
+    device: bytes
+    name: str
+    digits: str
+
+
+@dataclass(frozen=True)
+class DeviceLinkDone(Event):
+    """The device is linked in ``circles`` and took its bundle in."""
+
+    request_id: int | None
+    device: bytes
+    name: str
+    circles: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class LinkRequested(Event):
+    """On the waiting device: ``person``'s device proved it holds this code; show ``digits``."""
+
+    person: bytes
+    person_name: str
+    digits: str
+
+
+@dataclass(frozen=True)
+class LinkCancelled(Event):
+    """On the waiting device: a link that had started did not finish (it keeps waiting)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class DeviceLinked(Event):
+    """On the waiting device: it is now ``person``'s device ``name``, in ``circles``."""
+
+    person: bytes
+    person_name: str
+    name: str
+    circles: tuple[bytes, ...]
+    circle_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeviceUnlinked(Event):
+    """This device was unlinked from ``circle`` by ``author`` (a device of its person): it
+    cannot read the circle's new messages."""
+
+    circle: bytes
+    author: bytes

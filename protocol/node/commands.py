@@ -20,6 +20,7 @@ from protocol.node.events import (
     Emit,
     JoinTopic,
     KickOutbox,
+    LinkStep,
     Publish,
     Pull,
     ReachRelay,
@@ -122,6 +123,8 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
         else:
             devices.revoke(p, cmd.device)
         return [*done, KickOutbox()]
+    if isinstance(cmd, (api.AwaitLink, api.StartLink, api.ConfirmLink)):
+        return [LinkStep(cmd)]  # the link stream's (protocol/node/linking.py)
     if isinstance(cmd, api.LoadFamily):
         return [Emit(family.family(p, rid, cmd.circle))]
     if isinstance(cmd, api.LoadSplit):

@@ -479,6 +479,10 @@ class NodeCore:
             ]
             for k, d in after.departed.items():
                 if k not in before.departed:
+                    if k == self.profile.me and d.kind == "unlinked":
+                        # The unlink came by sync (a departed key is served roster records only).
+                        out.append(Emit(api.DeviceUnlinked(circle_id, d.by)))
+                        continue
                     ev = api.MemberRemoved if d.kind == "removed" else api.MemberLeft
                     out.append(Emit(ev(circle_id, k)))
         return out

@@ -16,9 +16,9 @@ does with them:
 - :func:`revoke`: ``unlink`` (and its rekey) in every circle where the device is linked.
 - :func:`listing`: my person's devices, per circle.
 
-The bundle travels as a file the user copies (the first step the issue allows); a libp2p
-stream ``/smallsocial/link/1.0.0`` authenticated by a one-time secret in the code is not
-built yet.
+The bundle travels over the link stream ``/smallsocial/link/1.0.0`` (:mod:`protocol.node.linking`,
+authenticated by the one-time secret in an ``ssd2`` code and confirmed by the user), or as a
+file the user copies (``devices add CODE -o FILE``, the offline path).
 """
 
 from __future__ import annotations
@@ -26,15 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocol import actions, crypto, devicecert, records, schema, shallow, wire
+from protocol import actions, crypto, devicecert, devicelink, records, schema, wire
 from protocol.errors import DecodeError, ProtocolError, RosterError
 from protocol.identity import peer_id
 from protocol.node.ingest import decode_bundle
 from protocol.node.profile import Profile
 
-CODE_PREFIX = "ssd1"
 BUNDLE_MAGIC = b"smallsocial-link-bundle-1\n"
-_CHECK = 5
 MAX_LINK_BUNDLE = 512 * 1024 * 1024
 """The largest link bundle :func:`accept` opens (it holds every record of the circles)."""
 
@@ -59,44 +57,19 @@ def _now_ms(profile: Profile) -> int:
     return int(profile.clock() * 1000)
 
 
-def _b32(data: bytes) -> str:
-    import base64
-
-    return base64.b32encode(data).decode().rstrip("=").lower()
-
-
-def _unb32(text: str) -> bytes:
-    import base64
-
-    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
-
-
 def request(profile: Profile, name: str) -> str:
-    """The link code for this (new) device, named ``name``."""
-    name = devicecert.check_device_name(name)
-    body = wire.encode([profile.me, name])
-    return CODE_PREFIX + _b32(body + crypto.checksum(CODE_PREFIX.encode() + body, _CHECK))
+    """The offline link code (``ssd1``: key and name) for this (new) device, named ``name``."""
+    return devicelink.old_code(profile.me, name)
 
 
 def parse_request(text: str) -> tuple[bytes, str]:
-    """The device key and name a link code carries; ``DeviceError`` with a sentence otherwise."""
-    t = "".join(text.split()).lower()
-    if not t.startswith(CODE_PREFIX):
-        raise DeviceError("This is not a device link code; they start with ssd1.")
+    """The device key and name a link code carries (``ssd2``, or the offline ``ssd1``);
+    ``DeviceError`` with a sentence otherwise."""
     try:
-        data = _unb32(t[len(CODE_PREFIX) :])
-    except ValueError:
-        raise DeviceError("The link code is damaged; copy it again exactly.") from None
-    body, check = data[:-_CHECK], data[-_CHECK:]
-    if len(data) <= _CHECK or crypto.checksum(CODE_PREFIX.encode() + body, _CHECK) != check:
-        raise DeviceError("The link code is damaged (its checksum does not match); copy it again exactly.")
-    try:
-        key, name = shallow.decode_list(body, 2, "a link code")
-        schema.public_key(key)
-        name = devicecert.check_device_name(name if isinstance(name, str) else "")
-    except (DecodeError, ValueError):
-        raise DeviceError("The link code is intact but not valid; make a new one.") from None
-    return bytes(key), name
+        code = devicelink.parse_code(text)
+    except devicelink.LinkCodeError as e:
+        raise DeviceError(str(e)) from None
+    return code.key, code.name
 
 
 def _my_circles(profile: Profile) -> list[bytes]:
@@ -107,10 +80,8 @@ def _my_circles(profile: Profile) -> list[bytes]:
     ]
 
 
-def add(profile: Profile, code: str) -> tuple[bytes, list[bytes]]:
-    """Certify the device of ``code``, link it in every circle I am in; the sealed link bundle
-    and the circles it was linked in."""
-    device, name = parse_request(code)
+def check_can_link(profile: Profile, device: bytes) -> list[bytes]:
+    """The circles this device would link ``device`` in; ``DeviceError`` when it may not."""
     me = profile.me
     if device == me:
         raise DeviceError("That is this device's own code; run `devices link` on the new device.")
@@ -122,6 +93,25 @@ def add(profile: Profile, code: str) -> tuple[bytes, list[bytes]]:
                 "Only the device that holds your person's key can link new devices "
                 "(this one is itself a linked device)."
             )
+        if device in roster.departed:
+            raise DeviceError(
+                "That device was unlinked before and cannot be linked again; make a new profile on it."
+            )
+    return circles
+
+
+def circle_name(profile: Profile, circle_id: bytes) -> str:
+    """A circle's name on this profile ("" when it has none)."""
+    row = profile.store.circle(circle_id)
+    return profile.circle_name(row) if row is not None else ""
+
+
+def add(profile: Profile, code: str) -> tuple[bytes, list[bytes]]:
+    """Certify the device of ``code``, link it in every circle I am in; the sealed link bundle
+    and the circles it was linked in."""
+    device, name = parse_request(code)
+    me = profile.me
+    circles = check_can_link(profile, device)
     cert = devicecert.make(profile.identity, device, name, _now_ms(profile))
     with profile.store.tx():
         for cid in circles:

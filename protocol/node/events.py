@@ -193,7 +193,14 @@ class FetchFile:
     save_to: str | None = None
 
 
+@dataclass(frozen=True)
+class LinkStep:
+    """A link command (``protocol/node/linking.py``): carried out on the link stream, answered when done."""
+
+    command: api.Command
+
+
 Effect = (
     Accept | Committed | Emit | Pull | Disconnect | Reconsider | Wake
-    | JoinTopic | Publish | KickOutbox | Dial | ReachRelay | Stop | FetchFile
+    | JoinTopic | Publish | KickOutbox | Dial | ReachRelay | Stop | FetchFile | LinkStep
 )  # fmt: skip

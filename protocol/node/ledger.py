@@ -246,8 +246,8 @@ class Ledger:
         if outcome.roster_changed:
             self._forks_again(cid)
             gone = self.view(cid).roster.departed.get(me)
-            if gone is not None:
-                self.store.set_circle_status(cid, gone.kind)
+            if gone is not None:  # an unlinked device is out as a removed member is
+                self.store.set_circle_status(cid, "removed" if gone.kind == "unlinked" else gone.kind)
             self.settle(cid)
             self.confirm(cid)
             return True

@@ -38,7 +38,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import circle
-from protocol.node import announce, api, events, filewire, filexfer, indexer, reach, syncer, syncwire
+from protocol.node import announce, api, events, filewire, filexfer, indexer, linking, reach, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.core import NodeCore
@@ -90,6 +90,7 @@ class Node:
             peers=peers,
         )
         self.peers = Peers(self, dial_interval)
+        self.linking = linking.Linking(self)
         self.stats = self.core.stats
         self.commands_in, self.commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
@@ -160,9 +161,17 @@ class Node:
                     self.start_soon(filexfer.fetch, self, e.circle, e.record, None, e.save_to)
                 done.append(events.Emit(answer))
                 self.emit(answer)
+            elif isinstance(e, events.LinkStep):
+                answer = await self.linking.run(e.command)
+                done.append(events.Emit(answer))
+                self.emit(answer)
             else:
                 self._apply([e])
         return done
+
+    async def carry_out(self, effects: list[events.Effect]) -> list[events.Effect]:
+        """Effects decided outside a command (the link stream's joins, dials and nudges), in order."""
+        return await self._carry_out(effects)
 
     def feed(self, event: events.Event) -> list[events.Effect]:
         """One event through the core, its effects carried out (those that take time, soon)."""
@@ -205,6 +214,7 @@ class Node:
             await self.pubsub.wait_until_ready()
             self.host.set_stream_handler(TProtocol(syncwire.PROTOCOL), self._serve_sync)
             self.host.set_stream_handler(TProtocol(filewire.PROTOCOL), self._serve_files)
+            self.host.set_stream_handler(TProtocol(linking.PROTOCOL), self.linking.serve)
             self.add_handlers()
             self.addrs = announce.announced(self.host)
             try:

@@ -15,7 +15,7 @@ from protocol.errors import ProtocolError
 from protocol.identity import peer_id
 from protocol.node import api
 from protocol.node.profile import Profile
-from protocol.roster import DEFAULT_SOFT_CAP
+from protocol.roster import DEFAULT_FILE_CAP, DEFAULT_SOFT_CAP
 
 
 def unread(profile: Profile, circle_id: bytes) -> tuple[int, int]:
@@ -72,17 +72,17 @@ def overview(
     for info in profile.circles():
         relays: tuple[str, ...] = ()
         n_unread = n_mentions = 0
-        soft_cap = DEFAULT_SOFT_CAP
+        soft_cap, file_cap = DEFAULT_SOFT_CAP, DEFAULT_FILE_CAP
         if info.status != "invited":
             roster = profile.view(info.id).roster
             relays = tuple(a for r in roster.relays.values() for a in r.addrs)
-            soft_cap = roster.soft_cap
+            soft_cap, file_cap = roster.soft_cap, roster.file_cap
             if info.status == "member":
                 n_unread, n_mentions = unread_cached(profile, info.id)
         summaries.append(
             api.CircleSummary(
                 info.id, info.name, info.parent, info.status, info.members, info.epoch,
-                n_unread, n_mentions, relays, soft_cap, levels.get(info.id, "quiet"),
+                n_unread, n_mentions, relays, soft_cap, levels.get(info.id, "quiet"), file_cap,
             )
         )  # fmt: skip
     return api.OverviewLoaded(

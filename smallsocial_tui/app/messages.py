@@ -214,6 +214,40 @@ class FileFetched(NodeMessage[api.FileFetched]):
     EVENT = api.FileFetched
 
 
+class LinkCodeReady(NodeMessage[api.LinkCodeReady]):
+    """The answer to the link dialog's ask (it takes it from the link)."""
+
+    EVENT = api.LinkCodeReady
+
+
+class LinkConfirm(NodeMessage[api.LinkConfirm]):
+    """The answer to the add-a-device dialog's ask (it takes it from the link)."""
+
+    EVENT = api.LinkConfirm
+
+
+class DeviceLinkDone(NodeMessage[api.DeviceLinkDone]):
+    """The answer to the add-a-device dialog's Link (it takes it from the link)."""
+
+    EVENT = api.DeviceLinkDone
+
+
+class LinkRequested(NodeMessage[api.LinkRequested]):
+    EVENT = api.LinkRequested
+
+
+class LinkCancelled(NodeMessage[api.LinkCancelled]):
+    EVENT = api.LinkCancelled
+
+
+class DeviceLinked(NodeMessage[api.DeviceLinked]):
+    EVENT = api.DeviceLinked
+
+
+class DeviceUnlinked(NodeMessage[api.DeviceUnlinked]):
+    EVENT = api.DeviceUnlinked
+
+
 class SearchResults(NodeMessage[api.SearchResults]):
     """The answer to the search screen's ask (it takes it from the link); nothing else uses it."""
 

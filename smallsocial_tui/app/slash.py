@@ -35,8 +35,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mute": ("[subtree] [off]", "mute this circle (and all under it): no notifications, no unread rolled up"),
     "send": ("[PATH]", "send a file to this circle (no PATH: pick one)"),
     "get": ("[DIR]", "fetch the selected (or last) file and save it in DIR (default ~/Downloads)"),
-    "limit": ("SIZE", "set (admins) this circle's file limit: 10MiB, 512KiB, 0 for no files"),
+    "limit": ("[SIZE]", "show or set (admins) this circle's file limit: 10MiB, 512KiB, 0 for no files"),
     "id": ("", "show my key and addresses"),
+    "devices": ("", "my devices: add one, revoke one, or link this one (ctrl+g)"),
+    "link": ("[CODE]", "add a device: paste the code it shows, compare the six digits, link"),
+    "revoke": ("KEY", "revoke one of my devices (asks first): it cannot read new messages"),
     "status": ("", "show peers, addresses and relays"),
     "quit": ("", "stop the node and quit"),
 }

@@ -1,6 +1,9 @@
-"""Read-only dialogs: my identity (key, name, my devices, addresses, copy) and the connection status.
+"""Dialogs that show: my identity (key, name, my devices, addresses, copy) and the connection status.
 
-Each is given the UI's :class:`~smallsocial_tui.app.model.State` to read, and dismisses with None.
+Each is given the UI's :class:`~smallsocial_tui.app.model.State` to read. The identity dialog
+also offers the device actions (add a device, revoke a selected one, link this one): it
+dismisses with the one chosen, ``("add", None)``, ``("revoke", key)`` or ``("link", None)``,
+which :class:`~smallsocial_tui.app.screens.device_flows.DeviceFlows` carries out; otherwise None.
 """
 
 from __future__ import annotations
@@ -10,18 +13,26 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 from protocol.identity import peer_id
 from smallsocial_tui.app.dialogs.base import Dialog
 from smallsocial_tui.app.model import State
 from smallsocial_tui.text import safe, safe_name, short_key
 
+DeviceAction = tuple[str, bytes | None]
 
-class IdentityDialog(Dialog[None]):
+
+class IdentityDialog(Dialog[DeviceAction]):
     def __init__(self, state: State) -> None:
         super().__init__()
         self.state = state
+
+    def revocable(self) -> list[bytes]:
+        """My person's devices I may revoke from here: not the person's key, not this device."""
+        devices = self.state.my_devices()
+        return [k for k in devices[1:] if k != self.state.me]
 
     def compose(self) -> ComposeResult:
         st = self.state
@@ -37,8 +48,8 @@ class IdentityDialog(Dialog[None]):
             tags = [x for x, on in (("this device", k == st.me), ("person key", k == devices[0])) if on]
             t.append(f"  {short_key(peer_id(k))}" + (f"  ({', '.join(tags)})" if tags else "") + "\n")
         t.append(
-            "  Link another: `smallsocial devices link` on it, then `smallsocial devices add CODE` here;\n"
-            "  unlink one: `smallsocial devices revoke NAME`.\n\n",
+            "  Add a device: on it, Link this device (or `smallsocial devices link`), then Add a device\n"
+            "  here and compare the six digits. Revoke: select a device below.\n\n",
             Style(dim=True),
         )
         t.append("Addresses\n", Style(dim=True))
@@ -47,11 +58,21 @@ class IdentityDialog(Dialog[None]):
         if st.reach[0]:
             t.append("\nReachable ", Style(dim=True))
             t.append(f"{st.reach[0]}: {st.reach[1]}\n")
+        revocable = self.revocable()
         with VerticalScroll(classes="box"):
             yield Label("My identity", classes="box-title")
             yield Static(t)
+            if revocable:
+                yield OptionList(
+                    *(Option(short_key(peer_id(k)), id=peer_id(k)) for k in revocable), id="devices"
+                )
             with Horizontal(classes="buttons"):
                 yield Button("Copy key", variant="primary", id="copy")
+                yield Button("Add a device", id="add")
+                if revocable:
+                    yield Button("Revoke", variant="error", id="revoke")
+                if not self.state.circles:  # a fresh profile: it may become another device of mine
+                    yield Button("Link this device", id="link")
                 yield Button("Close", id="close")
 
     def on_mount(self) -> None:
@@ -62,6 +83,24 @@ class IdentityDialog(Dialog[None]):
         if self.state.peer_id:
             self.app.copy_to_clipboard(self.state.peer_id)
             self.notify("Key copied (if your terminal allows OSC 52).", timeout=3)
+
+    @on(Button.Pressed, "#add")
+    def add(self) -> None:
+        self.dismiss(("add", None))
+
+    @on(Button.Pressed, "#link")
+    def link(self) -> None:
+        self.dismiss(("link", None))
+
+    @on(Button.Pressed, "#revoke")
+    def revoke(self) -> None:
+        devices = self.query_one("#devices", OptionList)
+        index = devices.highlighted
+        keys = self.revocable()
+        if index is None or not 0 <= index < len(keys):
+            self.notify("Select the device to revoke first.", severity="warning")
+            return
+        self.dismiss(("revoke", keys[index]))
 
     @on(Button.Pressed, "#close")
     def close(self) -> None:

@@ -345,6 +345,17 @@ class Commands:
     def slash_id(self, args: str) -> None:
         self.dialogs.identity()
 
+    def slash_devices(self, args: str) -> None:
+        self.dialogs.identity()
+
+    def slash_link(self, args: str) -> None:
+        self.dialogs.devices.add("".join(args.split()))
+
+    def slash_revoke(self, args: str) -> None:
+        device = self.dialogs.devices.find(args)
+        if device is not None:
+            self.dialogs.devices.revoke(device)
+
     def slash_status(self, args: str) -> None:
         self.dialogs.connection()
 
@@ -402,6 +413,7 @@ class Commands:
         yield SystemCommand("Mute or unmute", "This circle (/mute; /mute subtree for all under it)",
                             partial(self.slash_mute, ""))  # fmt: skip
         yield SystemCommand("My identity", "My key, name and addresses", self.dialogs.identity)
+        yield SystemCommand("Add a device", "Paste its link code (/link CODE)", self.dialogs.devices.add)
         yield SystemCommand("Connection status", "Peers, addresses, relays", self.dialogs.connection)
         yield SystemCommand("Accept fork invitation", "/accept", partial(self.slash_accept, ""))
         yield SystemCommand("Family tree", "Circles, forks, who invited whom (/tree)", self.dialogs.family)

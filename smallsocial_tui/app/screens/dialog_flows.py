@@ -11,11 +11,12 @@ from functools import partial
 
 from protocol.node import api
 from smallsocial_tui.app.dialogs.fork import ForkDialog
-from smallsocial_tui.app.dialogs.info import ConnectionDialog, IdentityDialog
+from smallsocial_tui.app.dialogs.info import ConnectionDialog
 from smallsocial_tui.app.dialogs.invite import ForkOffer, InviteDialog
 from smallsocial_tui.app.dialogs.join import JoinDialog
 from smallsocial_tui.app.dialogs.split import SplitDialog
 from smallsocial_tui.app.link import Refused
+from smallsocial_tui.app.screens.device_flows import DeviceFlows
 from smallsocial_tui.app.screens.family import FamilyScreen
 from smallsocial_tui.app.screens.host import Host, writable
 
@@ -25,6 +26,7 @@ class DialogFlows:
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self.devices = DeviceFlows(host)
 
     def invite(self, key: str = "") -> None:
         circle = writable(self.host)
@@ -119,7 +121,7 @@ class DialogFlows:
         self.host.choose(circle)
 
     def identity(self) -> None:
-        self.host.app.push_screen(IdentityDialog(self.host.state))
+        self.devices.identity()  # it lists my devices and offers their actions
 
     def connection(self) -> None:
         self.host.app.push_screen(ConnectionDialog(self.host.state))

@@ -106,7 +106,10 @@ class FileFlows:
             self.host.notify(str(e), severity="warning", markup=False)
             return
         if cap is None:
-            self.host.notify("Admins set the circle's file limit: /limit 10MiB (0: no files).")
+            now = limit_text(self.host.state.circles[circle].summary.file_cap)
+            self.host.notify(
+                f"{now[0].upper()}{now[1:]}. Admins set it: /limit 10MiB (0: no files).", markup=False
+            )
             return
         self.host.run_worker(self._limit(circle, cap), group="commands")
 
@@ -118,6 +121,7 @@ class FileFlows:
             return
         shown = files.human_size(cap) if cap else "0: no files"
         self.host.notify(f"The file limit is now {shown}.", timeout=3, markup=False)
+        self.host.link.submit(api.LoadOverview())  # the status bar shows the circle's limit
 
     # fetching ---------------------------------------------------------------------------------
     def _file_row(self) -> Row | None:
@@ -200,3 +204,8 @@ class FileFlows:
             return
         if circle == self.host.current:
             self.host.log_view.changed(row)
+
+
+def limit_text(cap: int) -> str:
+    """The circle's file limit in words ("files up to 10 MiB", "no files")."""
+    return f"files up to {files.human_size(cap)}" if cap else "no files"

@@ -28,7 +28,7 @@ KEYS = [
     ("f3", "join with a token"),
     ("f4", "the family tree (enter opens a circle)"),
     ("ctrl+l", "loud / quiet notifications for this circle"),
-    ("ctrl+g", "my identity (key, addresses)"),
+    ("ctrl+g", "my identity (key, addresses) and devices: add, revoke, link this one"),
     ("ctrl+t", "connection status"),
     ("f2", "command palette"),
     ("escape", "close a dialog; back to the composer"),

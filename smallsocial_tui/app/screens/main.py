@@ -474,6 +474,18 @@ class MainScreen(Screen[None]):
     def on_file_fetched(self, message: messages.FileFetched) -> None:
         self.commands.files.fetched(message.event)
 
+    def on_link_requested(self, message: messages.LinkRequested) -> None:
+        self.dialogs.devices.requested(message.event)
+
+    def on_link_cancelled(self, message: messages.LinkCancelled) -> None:
+        self.dialogs.devices.cancelled(message.event)
+
+    def on_device_linked(self, message: messages.DeviceLinked) -> None:
+        self.dialogs.devices.linked(message.event)
+
+    def on_device_unlinked(self, message: messages.DeviceUnlinked) -> None:
+        self.dialogs.devices.unlinked(message.event)
+
     def on_unmount(self) -> None:
         if self._sync_timer is not None:
             self._sync_timer.stop()

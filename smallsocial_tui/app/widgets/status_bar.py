@@ -1,4 +1,5 @@
-"""The status bar: my name, peers connected, relays, sync state, reachability, and the circle's loudness."""
+"""The status bar: my name, peers connected, relays, sync state, reachability, and the circle's
+loudness (and its file limit, when an admin set one)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
+from protocol.files import MAX_FILE_BYTES as DEFAULT_FILE_CAP
+from protocol.files import human_size
 from smallsocial_tui.app.model import State
 from smallsocial_tui.text import safe_name
 
@@ -42,6 +45,9 @@ class StatusBar(Static):
             t.append(f"{n} member{'s' if n != 1 else ''}", Style(dim=True))
             level = "loud" if node.loud else "muted" if node.muted else "quiet"
             t.append(f"  {level}", Style(dim=not node.loud))
+            cap = node.summary.file_cap
+            if cap != DEFAULT_FILE_CAP:  # an admin set it (/limit)
+                t.append(f"  {f'files ≤ {human_size(cap)}' if cap else 'no files'}", Style(dim=True))
         if note:
             t.append(f"  │ {note}", Style(italic=True))
         t.append("   F1 help  F2 palette", Style(dim=True))
