@@ -132,9 +132,7 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             # what I wrote meanwhile waits for that (Ledger.confirm).
             view = node.profile.view(cid)
             unconfirmed = node.profile.store.ticket(cid) is not None
-            roster_only = (
-                {i for i, rec in view.records.items() if rec.is_roster} if departed or unconfirmed else None
-            )
+            roster_only = set(view.roster_records) if departed or unconfirmed else None
             held = node.core.held_seqs(cid)
             plan = sync.plan(held, theirs)
             sent = 0
