@@ -268,6 +268,17 @@ class ChainTracker:
             return []
         return [*range(1, st.contiguous + 1), *sorted(st.buffered)]
 
+    def linked(self, author: bytes, q: int) -> bool:
+        """True when the record at ``q`` is in the arrays, names the one below it, and the one
+        held above it (if any) names it: no link around ``q`` disagrees."""
+        st = self._authors.get(author)
+        if st is None or not 0 < q <= st.contiguous or q in st.links or q + 1 in st.extra:
+            return False
+        if q < st.contiguous:
+            return q + 1 not in st.links
+        above = st.buffered.get(q + 1)
+        return above is None or above.prev == bytes(st.ids[-ID_SIZE:])
+
     def plain(self, author: bytes) -> bool:
         """True when every record held of ``author`` is in the arrays and names the one below it."""
         st = self._authors.get(author)

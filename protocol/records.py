@@ -13,10 +13,9 @@ signature). :func:`sign` builds one from a body.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from protocol import crypto, devicecert, schema, shallow, wire
 from protocol.errors import (
@@ -206,6 +205,32 @@ def validate_body(body: Any) -> str:
     return str(t)
 
 
+_T = TypeVar("_T")
+
+
+class _once(Generic[_T]):  # a decorator, named like functools.cached_property
+    """A property computed on first use and then kept in the instance ``__dict__`` (where it
+    shadows this non-data descriptor). ``functools.cached_property`` does the same behind a
+    lock: a record's half-dozen fields cost 2.5 µs each on first use with it, 0.5 without."""
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _once[_T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> _T | _once[_T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
+
+
 @dataclass(frozen=True)
 class Record:
     """A verified record: its exact bytes, id, decoded body and signature.
@@ -222,34 +247,34 @@ class Record:
     def __repr__(self) -> str:
         return f"Record({self.type}, id={self.id.hex()[:12]}, seq={self.seq})"
 
-    @cached_property
+    @_once
     def type(self) -> str:
         return str(self.body["t"])
 
-    @cached_property
+    @_once
     def author(self) -> bytes:
         return bytes(self.body["a"])
 
-    @cached_property
+    @_once
     def circle(self) -> bytes:
         """The circle a record belongs to; a genesis belongs to the circle it creates."""
         return self.id if self.type == GENESIS else bytes(self.body["c"])
 
-    @cached_property
+    @_once
     def seq(self) -> int:
         """Position in the author's chain in this circle (0 for a genesis)."""
         return 0 if self.type in UNCHAINED_TYPES else int(self.body["q"])
 
-    @cached_property
+    @_once
     def prev(self) -> bytes | None:
         p = self.body.get("p")
         return bytes(p) if p is not None else None
 
-    @cached_property
+    @_once
     def heads(self) -> tuple[bytes, ...]:
         return tuple(self.body.get("h", ()))
 
-    @cached_property
+    @_once
     def is_roster(self) -> bool:
         return self.type in ROSTER_TYPES
 

@@ -152,6 +152,10 @@ class CircleView:
         self._roster: list[Record] = []
         self._rivals: dict[tuple[bytes, int], list[Entry]] = {}
         """The conflicts per (author, seq): with the chain's record there, two or more versions."""
+        self._rival_authors: set[bytes] = set()
+        self._may_post: set[tuple[bytes, bytes]] = set()
+        """(author, epoch) whose messages passed :meth:`check`'s roster checks under ``_posting``."""
+        self._posting: RosterState | None = None
         self.equivocators: dict[bytes, str] = {}
         """Authors caught signing two records for one chain position (or a broken link), and how."""
         self._cut_chains: dict[tuple[bytes, bytes], dict[int, bytes]] = {}
@@ -260,6 +264,7 @@ class CircleView:
 
     def _index(self, e: Entry) -> None:
         self._rivals.setdefault((e.author, e.seq), []).append(e)
+        self._rival_authors.add(e.author)
 
     def record_ids(self) -> list[bytes]:
         """Every record the view holds, chains and conflicts."""
@@ -305,8 +310,8 @@ class CircleView:
         whose ``p`` is not among those held at ``q - 1`` (while one is held there).
         """
         a, q = record.author, record.seq
-        if a in self.equivocators:
-            return
+        if a in self.equivocators or (a not in self._rival_authors and self.chains.linked(a, q)):
+            return  # flagged already, or one record here, linked both ways: nothing to find
         here = self._versions(a, q)
         below = self._versions(a, q - 1)
         above = self._versions(a, q + 1)
@@ -350,6 +355,20 @@ class CircleView:
             return Dropped("only the founder of a forked circle carries history into it")
         author = record.author
         roster = self.roster
+        if record.type == records.MSG:
+            if self._posting is not roster:  # the roster moved: judge every author again
+                self._may_post, self._posting = set(), roster
+            if (author, record.body["e"]) in self._may_post:
+                return None  # a member's message, not departed, under an epoch it holds
+            verdict = self._check_author(record, roster)
+            if verdict is None and author not in roster.departed:
+                self._may_post.add((author, bytes(record.body["e"])))
+            return verdict
+        return self._check_author(record, roster)
+
+    def _check_author(self, record: Record, roster: RosterState) -> Outcome | None:
+        """What :meth:`check` asks of the record's author and epoch."""
+        author = record.author
         if not self.known(author):
             if record.type == records.JOIN and bytes(record.body["i"]) in roster.invites:
                 return Dropped("the join cites an invitation for another key")
