@@ -218,6 +218,18 @@ class ChainTracker:
         """``{author: highest seq held with no gap below it}``."""
         return {a: st.contiguous for a, st in self._authors.items() if st.contiguous}
 
+    def held_vector(self) -> dict[bytes, int]:
+        """``{author: highest seq with every seq below it held}``, buffered records counted
+        (``sync.vector`` of :meth:`held` per author, without listing every seq)."""
+        out = {}
+        for a, st in self._authors.items():
+            n = st.contiguous
+            while n + 1 in st.buffered:
+                n += 1
+            if n:
+                out[a] = n
+        return out
+
     def head(self, author: bytes) -> tuple[int, bytes | None]:
         """The highest seq held with no gap below it, and the id there (``(0, None)``: none)."""
         st = self._authors.get(author)

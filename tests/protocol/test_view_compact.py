@@ -19,6 +19,7 @@ import pytest
 import reference_view
 from proto_kit import BOB, CAROL, World
 
+from protocol import sync
 from protocol.chain import ChainPos
 from protocol.records import Record
 from protocol.view import CircleView, Dropped, Duplicate, Held, Stored
@@ -118,6 +119,7 @@ def test_the_compact_view_agrees_with_the_reference(world3: World, seed: int) ->
     for r in sent:
         assert _said(new.add(r)) == _said(old.add(r)), r.seq
     assert _state(new) == _state(old)
+    assert new.chains.held_vector() == sync.vector(old.held_seqs())  # what NodeCore.vector reads
     # built again from what was stored: chain records, and the conflicts beside them
     whole = [w.genesis, *w.history, *(r for r in sent if r.id in new.records)]
     kept = [r for r in sent if r.id in new.conflicts]
