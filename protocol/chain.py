@@ -9,7 +9,7 @@ for a seq already taken, or a ``p`` that does not match its predecessor).
 
 It is also where a view keeps its chains (issue 12: memory flat in history): per author the
 ids and types of the positions held without a gap, packed in arrays (33 bytes a record), and an
-index from id to position (:class:`_IdIndex`, 12-24 bytes a record); only records held above a
+index from id to position (:class:`_IdIndex`, 10-20 bytes a record); only records held above a
 gap are kept whole.
 """
 
@@ -122,10 +122,10 @@ class _Author:
 class _IdIndex:
     """Which author and seq hold an id, for every position in the chains' arrays.
 
-    An open-addressing table of 8-byte slots (``array('q')``, at most two thirds full), each the
-    author's number and the seq; the id itself is read back from the author's arrays, so the
-    index costs 12-24 bytes a record where a dict of id objects cost over 150. Probing starts
-    at Python's (per-process salted) hash of the id."""
+    An open-addressing table of 8-byte slots (``array('q')``, at most four fifths full), each
+    the author's number and the seq; the id itself is read back from the author's arrays, so
+    the index costs 10-20 bytes a record where a dict of id objects cost over 150. Probing
+    starts at Python's (per-process salted) hash of the id, so no one can make ids collide."""
 
     SEQ_BITS = 36
 
@@ -149,7 +149,7 @@ class _IdIndex:
             i = (i + 1) & mask
 
     def add(self, rid: bytes, st: _Author, q: int) -> None:
-        if 3 * (self.count + 1) > 2 * len(self._slots):
+        if 5 * (self.count + 1) > 4 * len(self._slots):
             self._grow()
         self._put(rid, ((st.number << self.SEQ_BITS) | q) + 1)
         self.count += 1
