@@ -46,11 +46,15 @@ class SyncPlan:
 
 def _runs(author: bytes, seqs: list[int]) -> list[Range]:
     out: list[Range] = []
+    first = last = -1
     for q in sorted(seqs):
-        if out and out[-1].last + 1 == q:
-            out[-1] = Range(author, out[-1].first, q)
-        else:
-            out.append(Range(author, q, q))
+        if q != last + 1 or first < 0:
+            if first >= 0:
+                out.append(Range(author, first, last))
+            first = q
+        last = q
+    if first >= 0:
+        out.append(Range(author, first, last))
     return out
 
 

@@ -19,7 +19,7 @@ brings the genesis.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from protocol import fork, records, roster
@@ -87,6 +87,42 @@ class Entry:
         return self.type in records.ROSTER_TYPES
 
 
+class ChainRecords(Mapping[bytes, "Entry"]):
+    """Every record in a view's chains, by id: a read-only mapping to :class:`Entry`, each
+    made when asked for from the chain tracker's arrays (no object is kept per record)."""
+
+    __slots__ = ("_chains",)
+
+    def __init__(self, chains: ChainTracker) -> None:
+        self._chains = chains
+
+    def __getitem__(self, rid: bytes) -> Entry:
+        got = self.get(rid)
+        if got is None:
+            raise KeyError(rid)
+        return got
+
+    def get(self, rid: bytes, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
+        where = self._chains.find(rid)
+        if where is None:
+            return default
+        return _at(self._chains, *where)
+
+    def __contains__(self, rid: object) -> bool:
+        return isinstance(rid, bytes) and self._chains.find(rid) is not None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chains.ids()
+
+    def __len__(self) -> int:
+        return len(self._chains)
+
+
+def _at(chains: ChainTracker, author: bytes, seq: int) -> Entry | None:
+    got = chains.at(author, seq)
+    return Entry(got[0], author, seq, got[1], got[2]) if got is not None else None
+
+
 ChainRow = tuple[bytes, bytes, int, bytes | None, str]
 """A stored record as the view keeps it, read from the store's columns: id, author, seq, the
 chain link ``p`` (None for none) and type (:meth:`CircleView.from_rows`)."""
@@ -106,32 +142,40 @@ class CircleView:
         self.genesis = genesis
         """None in a pending view: a circle joined by id, its genesis not here yet."""
         self.id = genesis.id if genesis is not None else bytes(circle_id or b"")
-        self.records: dict[bytes, Entry] = {}
-        """Every record in the chains, by id (what is kept of each: :class:`Entry`)."""
+        self.chains = ChainTracker()
+        """Every author's chain: what is kept of each record in it (chain.py's arrays)."""
+        self.records: Mapping[bytes, Entry] = ChainRecords(self.chains)
+        """Every record in the chains, by id (an :class:`Entry` made when asked for)."""
         self.roster_records: dict[bytes, Record] = {}
         """The roster records among them, whole (the fold, tokens and pins read their bodies)."""
         self.conflicts: dict[bytes, Record] = {}
-        self._last: dict[bytes, Entry] = {}
         self._roster: list[Record] = []
-        self.chains = ChainTracker()
-        self._at: dict[tuple[bytes, int], list[Entry]] = {}
-        """Every record held per (author, seq), chain and conflicts: more than one is equivocation."""
-        self._keys: dict[bytes, bytes] = {}
-        """One bytes object per author key, however many entries hold it."""
+        self._rivals: dict[tuple[bytes, int], list[Entry]] = {}
+        """The conflicts per (author, seq): with the chain's record there, two or more versions."""
+        self._rival_authors: set[bytes] = set()
+        self._may_post: set[tuple[bytes, bytes]] = set()
+        """(author, epoch) whose messages passed :meth:`check`'s roster checks under ``_posting``."""
+        self._posting: RosterState | None = None
         self.equivocators: dict[bytes, str] = {}
         """Authors caught signing two records for one chain position (or a broken link), and how."""
         self._cut_chains: dict[tuple[bytes, bytes], dict[int, bytes]] = {}
+        twice: list[Record] = []
         for r in sorted(stored, key=lambda r: (r.author, r.seq)):
-            if r.type == records.GENESIS or r.id in self.records:
+            if r.type == records.GENESIS:
                 continue
-            e = self._keep(r)
-            if isinstance(self.chains.feed(r), Equivocation) and r.seq not in self._seqs(r.author):
-                self.chains.place(r)
-            self._index(e)
+            placed = self.chains.feed(r)
+            if isinstance(placed, Equivocation):
+                if self.chains.id_at(r.author, r.seq) is not None:
+                    twice.append(r)  # two stored for one position: the second is evidence
+                    continue
+                placed = self.chains.place(r)
+            if not isinstance(placed, Duplicate) and r.is_roster:
+                self.roster_records[r.id] = r
+                self._roster.append(r)
         self._fold: RosterIndex | None = None
         """The roster, folded incrementally (protocol/fold.py): O(1) amortised per record."""
         self.roster: RosterState = roster.unknown(self.id)
-        self._settle(conflicts)
+        self._settle([*twice, *conflicts])
 
     def _settle(self, conflicts: Iterable[Record]) -> None:
         """After the chains are placed: keep the conflicts, flag equivocators, fold the roster."""
@@ -141,12 +185,26 @@ class CircleView:
                 self._index(self._entry(r))
                 if r.is_roster:
                     self._roster.append(r)
-        for at in self._at.values():
-            for e in at:
+        for author in self.chains.authors():
+            for e in self._walk(author):
                 self._flag(e)
         if self.genesis is not None:
             self._fold = RosterIndex(self.genesis, self._roster)
             self.roster = self._fold.state()
+
+    def _walk(self, author: bytes) -> Iterator[Entry]:
+        """Every record held in ``author``'s chain where a link may disagree (the author has
+        conflicts, a link exception or a gap); nothing for a plain chain."""
+        seqs = self.chains.held(author)
+        plain = (
+            not any(a == author for a, _ in self._rivals)
+            and self.chains.plain(author)
+            and (not seqs or seqs[-1] == len(seqs))
+        )
+        if plain:
+            return
+        for q in sorted({*seqs, *(q for a, q in self._rivals if a == author)}):
+            yield from self._versions(author, q)
 
     @classmethod
     def from_rows(
@@ -158,36 +216,25 @@ class CircleView:
         stored state of nearly every circle; None otherwise, and the caller builds the view
         from whole records (the constructor places and flags what such chains need)."""
         mine = [r for r in whole if r.type != records.GENESIS]
-        by_author: dict[bytes, list[tuple[int, bytes, bytes | None]]] = {}
+        by_author: dict[bytes, list[tuple[int, bytes, bytes | None, str]]] = {}
         for r in mine:
-            by_author.setdefault(r.author, []).append((r.seq, r.id, r.prev))
-        for rid, author, seq, prev, _ in rows:
-            by_author.setdefault(author, []).append((seq, rid, prev))
-        held: dict[bytes, dict[int, bytes]] = {}
-        for author, chain in by_author.items():
+            by_author.setdefault(r.author, []).append((r.seq, r.id, r.prev, r.type))
+        for rid, author, seq, prev, rtype in rows:
+            by_author.setdefault(author, []).append((seq, rid, prev, rtype))
+        for chain in by_author.values():
             chain.sort()
             before: bytes | None = None
-            for n, (seq, rid, prev) in enumerate(chain, 1):
+            for n, (seq, rid, prev, _) in enumerate(chain, 1):
                 if seq != n or (n > 1 and prev != before):
                     return None  # a gap, a position held twice or a broken link
                 before = rid
-            held[author] = {seq: rid for seq, rid, _ in chain}
         view = cls(genesis, (), conflicts=(), circle_id=None)
-        view.chains = ChainTracker(held)
-        kept = {r.id: r for r in mine}
-        for rid, author, seq, prev, rtype in sorted(
-            [*((r.id, r.author, r.seq, r.prev, r.type) for r in mine), *rows], key=lambda t: (t[1], t[2])
-        ):
-            whole_record = kept.get(rid)
-            if whole_record is not None:
-                view._index(view._keep(whole_record))
-                continue
-            a = view._keys.setdefault(author, author)
-            last = view._last.get(a)
-            link = last.id if last is not None and last.id == prev else prev  # one object
-            e = view.records[rid] = Entry(rid, a, seq, link, sys.intern(rtype))
-            view._note(e)
-            view._index(e)
+        for author in sorted(by_author):
+            view.chains.load(author, ((rid, prev, t) for _, rid, prev, t in by_author[author]))
+        for r in sorted(mine, key=lambda r: (r.author, r.seq)):
+            if r.is_roster:
+                view.roster_records[r.id] = r
+                view._roster.append(r)
         view._settle(conflicts)
         return view
 
@@ -199,44 +246,40 @@ class CircleView:
 
     def next_pos(self, author: bytes) -> ChainPos:
         """Where ``author``'s next record goes (after the last one held)."""
-        last = self._last.get(author)
-        return ChainPos() if last is None else ChainPos(last.seq + 1, last.id)
+        seq, rid = self.chains.top(author)
+        return ChainPos() if rid is None else ChainPos(seq + 1, rid)
 
     def held_seqs(self) -> dict[bytes, set[int]]:
         """Every seq held per author (gaps allowed): the input of :func:`protocol.sync.plan`."""
-        held: dict[bytes, set[int]] = {}
-        for r in self.records.values():
-            held.setdefault(r.author, set()).add(r.seq)
-        return held
-
-    def _seqs(self, author: bytes) -> set[int]:
-        return {q for (a, q) in self._at if a == author}
+        return {a: set(seqs) for a in self.chains.authors() if (seqs := self.chains.held(a))}
 
     def _entry(self, record: Record) -> Entry:
-        author = self._keys.setdefault(record.author, record.author)
-        last = self._last.get(author)
-        prev = last.id if last is not None and last.id == record.prev else record.prev  # one object
-        return Entry(record.id, author, record.seq, prev, sys.intern(record.type))
+        return Entry(record.id, record.author, record.seq, record.prev, sys.intern(record.type))
 
-    def _keep(self, record: Record) -> Entry:
-        """Place a record in the chains' bookkeeping: its entry, and the whole record if roster."""
-        e = self.records[record.id] = self._entry(record)
-        self._note(e)
+    def _keep(self, record: Record) -> None:
+        """A record the chains placed: the whole record too if it is a roster record."""
         if record.is_roster:
             self.roster_records[record.id] = record
             self._roster.append(record)
-        return e
 
     def _index(self, e: Entry) -> None:
-        self._at.setdefault((e.author, e.seq), []).append(e)
+        self._rivals.setdefault((e.author, e.seq), []).append(e)
+        self._rival_authors.add(e.author)
 
     def record_ids(self) -> list[bytes]:
         """Every record the view holds, chains and conflicts."""
         return [*self.records, *self.conflicts]
 
+    def _versions(self, author: bytes, seq: int) -> list[Entry]:
+        e = _at(self.chains, author, seq)
+        rivals = self._rivals.get((author, seq))
+        if rivals:
+            return [e, *rivals] if e is not None else list(rivals)
+        return [e] if e is not None else []
+
     def versions(self, author: bytes, seq: int) -> list[Entry]:
         """Every record held for one chain position (two or more: the author equivocated)."""
-        return list(self._at.get((author, seq), ()))
+        return self._versions(author, seq)
 
     def evidence(self) -> list[Entry]:
         """Every record that shows an author equivocating: all versions held for a position that
@@ -244,44 +287,40 @@ class CircleView:
         a member who holds one version gets the other, and the one who found a broken link
         hands over what it links against (the other side then finds the second version)."""
         out: dict[bytes, Entry] = {}
-        for (a, q), here in self._at.items():
-            if a not in self.equivocators:
-                continue
-            if len(here) > 1:
-                out.update((r.id, r) for r in here)
-            below = self._at.get((a, q - 1), [])
-            if below and any(r.prev not in {b.id for b in below} for r in here):
-                out.update((r.id, r) for r in [*here, *below])
+        for a in self.equivocators:
+            seqs = {*self.chains.held(a), *(q for x, q in self._rivals if x == a)}
+            for q in sorted(seqs):
+                here = self._versions(a, q)
+                if len(here) > 1:
+                    out.update((r.id, r) for r in here)
+                below = self._versions(a, q - 1)
+                if below and any(r.prev not in {b.id for b in below} for r in here):
+                    out.update((r.id, r) for r in [*here, *below])
         return list(out.values())
 
     def shown(self, record: Record | Entry) -> bool:
         """The display rule: of the messages held for one position, the smallest id is shown."""
-        rivals = [r.id for r in self._at.get((record.author, record.seq), ()) if r.type == record.type]
+        rivals = [r.id for r in self._versions(record.author, record.seq) if r.type == record.type]
         return not rivals or record.id == min(rivals)
 
-    def _flag(self, record: Entry) -> None:
+    def _flag(self, record: Entry | Record) -> None:
         """Flag the author when the set of records held shows two for one position.
 
         A function of the set, not of arrival order: two records at one seq, or a record
         whose ``p`` is not among those held at ``q - 1`` (while one is held there).
         """
         a, q = record.author, record.seq
-        if a in self.equivocators:
-            return
-        here = self._at.get((a, q), [])
-        below = self._at.get((a, q - 1), [])
-        above = self._at.get((a, q + 1), [])
+        if a in self.equivocators or (a not in self._rival_authors and self.chains.linked(a, q)):
+            return  # flagged already, or one record here, linked both ways: nothing to find
+        here = self._versions(a, q)
+        below = self._versions(a, q - 1)
+        above = self._versions(a, q + 1)
         if len(here) > 1:
             self.equivocators[a] = f"signed two records for seq {q}"
         elif below and record.prev not in {r.id for r in below}:
             self.equivocators[a] = f"seq {q} follows a seq {q - 1} that is not the one held"
         elif any(r.prev not in {h.id for h in here} for r in above):
             self.equivocators[a] = f"seq {q + 1} follows a seq {q} that is not the one held"
-
-    def _note(self, e: Entry) -> None:
-        last = self._last.get(e.author)
-        if last is None or e.seq > last.seq:
-            self._last[e.author] = e
 
     def receive(self, raw: bytes) -> Outcome:
         try:
@@ -309,13 +348,27 @@ class CircleView:
             return Duplicate() if record.id == self.id else Dropped("a second genesis")
         if record.type == records.PRESENCE:
             return Dropped("a presence announcement is not stored")
-        if record.id in self.records or record.id in self.conflicts:
+        if self.chains.id_at(record.author, record.seq) == record.id or record.id in self.conflicts:
             return Duplicate()
         g = self.genesis
         if record.type == records.CARRY and (g is None or record.author != g.author or not g.body.get("par")):
             return Dropped("only the founder of a forked circle carries history into it")
         author = record.author
         roster = self.roster
+        if record.type == records.MSG:
+            if self._posting is not roster:  # the roster moved: judge every author again
+                self._may_post, self._posting = set(), roster
+            if (author, record.body["e"]) in self._may_post:
+                return None  # a member's message, not departed, under an epoch it holds
+            verdict = self._check_author(record, roster)
+            if verdict is None and author not in roster.departed:
+                self._may_post.add((author, bytes(record.body["e"])))
+            return verdict
+        return self._check_author(record, roster)
+
+    def _check_author(self, record: Record, roster: RosterState) -> Outcome | None:
+        """What :meth:`check` asks of the record's author and epoch."""
+        author = record.author
         if not self.known(author):
             if record.type == records.JOIN and bytes(record.body["i"]) in roster.invites:
                 return Dropped("the join cites an invitation for another key")
@@ -383,7 +436,7 @@ class CircleView:
                     break
                 out += [
                     r
-                    for r in self._at.get((author, q), ())
+                    for r in self._versions(author, q)
                     if r.id != expected and r.id in self.records and r.type in _POSTS
                 ]
         return out
@@ -401,8 +454,7 @@ class CircleView:
         if isinstance(placed, Duplicate):
             return placed
         if isinstance(placed, Equivocation):
-            taken = self.records.get(placed.existing)
-            if taken is None or taken.seq != record.seq:
+            if self.chains.id_at(record.author, record.seq) is None:
                 # Its seq is free; only a link disagrees. It takes its place in the chain, so
                 # every member ends up holding the same records, and its author is flagged.
                 placed = self.chains.place(record)
@@ -425,9 +477,8 @@ class CircleView:
                 why = f"equivocation by the author ({placed.reason}), kept as evidence"
                 changed = record.is_roster and fold.changed
                 return Stored(record, (), 0, changed, why, conflict=True)
-        entry = self._keep(record)
-        self._index(entry)
-        self._flag(entry)
+        self._keep(record)
+        self._flag(record)
         note = None
         changed = False
         if record.is_roster:

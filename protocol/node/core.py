@@ -32,7 +32,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 
-from protocol import files, messages, presence, records
+from protocol import files, messages, presence, records, sync
 from protocol.errors import ProtocolError, sentence
 from protocol.identity import peer_id
 from protocol.node import api, carrying, commands
@@ -486,6 +486,13 @@ class NodeCore:
                     ev = api.MemberRemoved if d.kind == "removed" else api.MemberLeft
                     out.append(Emit(ev(circle_id, k)))
         return out
+
+    def vector(self, circle_id: bytes) -> dict[bytes, int]:
+        """My version vector of a circle (``sync.vector`` of :meth:`held_seqs`); a member's read
+        straight from the chains, without listing every seq held."""
+        if self.relay is not None:
+            return sync.vector(self.held_seqs(circle_id))
+        return self.profile.view(circle_id).chains.held_vector()
 
     def held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
         """What I hold of a circle, per author (a relay counts what retention deleted as held)."""

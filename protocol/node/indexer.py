@@ -7,15 +7,19 @@ store has beyond the index's watermark (:meth:`protocol.node.search.SearchIndex.
 as the batch took: a profile's first backfill of a long history, or a catch-up of many
 missed messages, never holds the node up for more than a batch, and indexing takes at most a
 quarter of the node's time while there is a backlog (a search meanwhile says how many
-messages wait), so syncing, serving and delivering keep the rest.
+messages wait), so syncing, serving and delivering keep the rest. While a sync pull is taking
+batches in (:meth:`Indexer.pulling`) it does not start a batch at all: a catch-up of many
+missed messages is committed first, and indexed after it.
 A relay has no index (it holds no keys): the task is not started for one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
 
 import trio
 
@@ -32,13 +36,36 @@ backlog took 10 s to answer the first sync (0.4 s without)."""
 
 
 class Indexer:
-    """Wakes :func:`follow` when the store has new records."""
+    """Wakes :func:`follow` when the store has new records, once no sync pull is under way."""
 
     def __init__(self) -> None:
         self._wanted = trio.Event()
+        self._pulls = 0
+        self._quiet = trio.Event()
+        self._quiet.set()
 
     def due(self) -> None:
         self._wanted.set()
+
+    @contextlib.contextmanager
+    def pulling(self) -> Iterator[None]:
+        """Around a sync pull: no indexing batch starts until every pull has ended. Without it,
+        a member catching up 10,000 missed messages spent a third of its time indexing them
+        between the sync batches (1.0-1.08 s to hold them all, 0.72-0.79 s without)."""
+        if not self._pulls:
+            self._quiet = trio.Event()
+        self._pulls += 1
+        try:
+            yield
+        finally:
+            self._pulls -= 1
+            if not self._pulls:
+                self._quiet.set()
+
+    async def quiet(self) -> None:
+        """Return when no sync pull is under way."""
+        while self._pulls:
+            await self._quiet.wait()
 
     async def wait(self) -> None:
         await self._wanted.wait()
@@ -51,6 +78,7 @@ async def follow(profile: Profile, indexer: Indexer) -> None:
     while True:
         await indexer.wait()
         while True:
+            await indexer.quiet()
             started = time.perf_counter()
             try:
                 left = profile.search_index().catch_up(BATCH)

@@ -422,7 +422,8 @@ class Node:
                     LOG.info("sync of %s with %s failed: %s", c.hex()[:12], pid, e)
 
     async def _pull(self, pid: ID, circle_id: bytes) -> None:
-        await syncer.pull(self, pid, circle_id)
+        with self.indexer.pulling():  # what it brings is indexed after it
+            await syncer.pull(self, pid, circle_id)
 
     async def _serve_sync(self, stream: INetStream) -> None:
         await syncer.serve(self, stream)

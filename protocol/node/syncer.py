@@ -29,7 +29,7 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
     try:
         # Without the genesis (joined by a short token) an empty vector asks for it too.
         pending = node.profile.view(circle_id).genesis is None
-        vec = {} if pending else sync.vector(node.core.held_seqs(circle_id))
+        vec = {} if pending else node.core.vector(circle_id)
         await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(circle_id, vec)))
         received = 0
         strangers: list[Record] = []
@@ -134,9 +134,7 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             # what I wrote meanwhile waits for that (Ledger.confirm).
             view = node.profile.view(cid)
             unconfirmed = node.profile.store.ticket(cid) is not None
-            roster_only = (
-                {i for i, rec in view.records.items() if rec.is_roster} if departed or unconfirmed else None
-            )
+            roster_only = set(view.roster_records) if departed or unconfirmed else None
             held = node.core.held_seqs(cid)
             plan = sync.plan(held, theirs)
             sent = 0

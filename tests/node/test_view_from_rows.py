@@ -36,8 +36,10 @@ def _state(v: CircleView) -> dict[str, object]:
     return {
         "records": {i: (e.author, e.seq, e.prev, e.type) for i, e in v.records.items()},
         "roster_records": set(v.roster_records),
-        "last": {a: e.id for a, e in v._last.items()},
-        "at": {k: sorted(e.id for e in es) for k, es in v._at.items()},
+        "next": {a: v.next_pos(a) for a in v.chains.authors()},
+        "at": {
+            (e.author, e.seq): sorted(x.id for x in v.versions(e.author, e.seq)) for e in v.records.values()
+        },
         "vector": v.chains.vector(),
         "heads": {a: v.chains.head(a) for a in v.chains.vector()},
         "equivocators": dict(v.equivocators),

@@ -62,3 +62,27 @@ def test_a_backlog_is_indexed_a_batch_then_a_pause() -> None:
 def test_the_pause_is_what_the_module_says() -> None:
     assert indexer.YIELD >= 1.0  # at most half the node's time to indexing a backlog
     _: Any = indexer.BATCH
+
+
+@pytest.mark.timeout(30)
+def test_no_batch_is_indexed_while_a_sync_pull_takes_records_in() -> None:
+    index = _Index(batches=2, cost=0.01)
+    idx = indexer.Indexer()
+    during: list[int] = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            with idx.pulling():  # a catch-up under way: its batches are committed first
+                nursery.start_soon(indexer.follow, _Profile(index), idx)  # type: ignore[arg-type]
+                for _ in range(20):
+                    idx.due()
+                    await trio.sleep(0.01)
+                during.append(len(index.calls))
+            with trio.fail_after(5):
+                while index.left > 0:  # the pull ended: the backlog is indexed now
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert during == [0]
+    assert len(index.calls) == 2
