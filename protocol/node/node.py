@@ -38,6 +38,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import circle
+from protocol.errors import ProtocolError
 from protocol.node import announce, api, events, filewire, filexfer, indexer, reach, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
@@ -50,6 +51,8 @@ from protocol.node.profile import Profile
 from protocol.records import Record
 
 LOG = logging.getLogger("smallsocial.node")
+PREKEY_REFRESH_S = 600
+"""How often the node checks that my prekey is fresh and published in every circle I am in."""
 PUBLISH_GROUP = 4
 """Outbox records published back to back before the publisher pauses."""
 EmitFn = Callable[[api.Event], None]
@@ -217,6 +220,7 @@ class Node:
                     nursery.start_soon(announce.follow, self)
                     if self.core.relay is None:
                         nursery.start_soon(indexer.follow, self.profile, self.indexer)
+                        nursery.start_soon(self._prekeys)
                     nursery.start_soon(filexfer.uploader, self)
                     self.add_tasks(nursery)
                     # What lives now lives as long as the node: no full collection walks it again
@@ -366,6 +370,17 @@ class Node:
             except sqlite3.OperationalError as e:  # a full disk: published again later, deduplicated
                 LOG.warning("could not mark a record sent: %s", e)
             return published
+
+    async def _prekeys(self) -> None:
+        """My prekey: rotated when due and published where missing, at start and every
+        ``PREKEY_REFRESH_S`` (a circle joined with a short token gets it once confirmed)."""
+        while True:
+            try:
+                if self.profile.refresh_prekeys():
+                    self._outbox_ready.set()
+            except (ProtocolError, sqlite3.Error) as e:
+                LOG.warning("could not refresh my prekeys: %s", e)
+            await trio.sleep(PREKEY_REFRESH_S)
 
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)
