@@ -372,14 +372,15 @@ class Node:
             return published
 
     async def _prekeys(self) -> None:
-        """My prekey: rotated when due and published where missing, at start and every
-        ``PREKEY_REFRESH_S`` (a circle joined with a short token gets it once confirmed)."""
+        """My prekey rotated when due and published where missing, and (history forget) the
+        keys of epochs that are over deleted: at start and every ``PREKEY_REFRESH_S``."""
         while True:
             try:
                 if self.profile.refresh_prekeys():
                     self._outbox_ready.set()
+                self.profile.forget_old_history()  # with history forget: epoch keys that are over
             except (ProtocolError, sqlite3.Error) as e:
-                LOG.warning("could not refresh my prekeys: %s", e)
+                LOG.warning("could not refresh my prekeys or forget old epoch keys: %s", e)
             await trio.sleep(PREKEY_REFRESH_S)
 
     def _is_member(self, circle_id: bytes) -> bool:

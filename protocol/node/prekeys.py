@@ -109,5 +109,7 @@ def refresh(profile: Profile) -> list[Record]:
     with profile.store.tx():
         public, expires = current(profile, now_ms)
         made = publish(profile, public, expires, now_ms) if expires > now_ms else []
-        prune(profile, now_ms)
+        pruned = prune(profile, now_ms)
+    if pruned:
+        profile.store.checkpoint()  # no copy of a deleted private prekey left in the WAL
     return made

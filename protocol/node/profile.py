@@ -52,7 +52,7 @@ from protocol.identity import (
     parse_peer_id,
     peer_id,
 )
-from protocol.node import api, carrying, inherit, prekeys
+from protocol.node import api, carrying, history, inherit, prekeys
 from protocol.node.ingest import decode_bundle, encode_bundle
 from protocol.node.ledger import ImportReport, Ledger, admit
 from protocol.node.paths import ProfilePaths
@@ -239,6 +239,14 @@ class Profile:
             return self.ledger.unseal(row.name_sealed).decode()
         except (DecryptError, UnicodeDecodeError):
             return "(unreadable name)"
+
+    def drop_key_cache(self, circle_id: bytes) -> None:
+        """Forget the unsealed epoch keys held in memory for a circle (some were deleted)."""
+        self._keys.pop(circle_id, None)
+
+    def forget_old_history(self) -> int:
+        """With history ``forget``, delete the keys of epochs that are over (:mod:`protocol.node.history`)."""
+        return history.forget_old(self)
 
     def private_prekeys(self) -> list[bytes]:
         """My private prekeys, newest first (:mod:`protocol.node.prekeys`)."""

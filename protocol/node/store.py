@@ -236,6 +236,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        # A deleted epoch key or private prekey is overwritten, not left in a free page for a
+        # later copy of the file to find (history forget, prekey deletion: docs/security.md).
+        self.db.execute("PRAGMA secure_delete=ON")
         self._depth = 0
         self.on_rollback: Callable[[], None] | None = None
         self._tx_cache: dict[tuple[str, bytes], object] = {}
@@ -625,6 +628,10 @@ class Store:
                 "INSERT OR IGNORE INTO outbox (record, circle, queued_at) VALUES (?, ?, ?)",
                 [(rid, circle_id, now) for rid in record_ids],
             )
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file and truncate it: no copy of a deleted row stays there."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def set_name_sealed(self, circle_id: bytes, name_sealed: bytes) -> None:
         with self.tx() as db:
