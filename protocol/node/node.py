@@ -96,6 +96,7 @@ class Node:
         self.stats = self.core.stats
         self.commands_in, self.commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
+        self._prekeys_due = trio.Event()
         self.indexer = indexer.Indexer()
         self._stop = trio.Event()
         self._topics: dict[str, bytes] = {}
@@ -119,6 +120,8 @@ class Node:
         for e in effects:
             if isinstance(e, events.Emit):
                 self.emit(e.event)
+                if isinstance(e.event, api.MemberJoined) and e.event.member == self.profile.me:
+                    self._prekeys_due.set()  # my join is in the roster: my prekey can go there too
             elif isinstance(e, events.Pull):
                 self.want_sync(ID.from_base58(e.peer), e.circle)
             elif isinstance(e, events.Disconnect):
@@ -373,7 +376,8 @@ class Node:
 
     async def _prekeys(self) -> None:
         """My prekey rotated when due and published where missing, and (history forget) the
-        keys of epochs that are over deleted: at start and every ``PREKEY_REFRESH_S``."""
+        keys of epochs that are over deleted: at start, every ``PREKEY_REFRESH_S``, and when
+        the roster takes a join of mine (one made with a short token is confirmed then)."""
         while True:
             try:
                 if self.profile.refresh_prekeys():
@@ -381,7 +385,9 @@ class Node:
                 self.profile.forget_old_history()  # with history forget: epoch keys that are over
             except (ProtocolError, sqlite3.Error) as e:
                 LOG.warning("could not refresh my prekeys or forget old epoch keys: %s", e)
-            await trio.sleep(PREKEY_REFRESH_S)
+            with trio.move_on_after(PREKEY_REFRESH_S):
+                await self._prekeys_due.wait()
+            self._prekeys_due = trio.Event()
 
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)
