@@ -232,7 +232,10 @@ class Profile:
         for e, k in sealed.items():
             if e not in cache:
                 cache[e] = self.ledger.unseal(k)
-        return {e: cache[e] for e in sealed}  # a key dropped from the store is gone here too
+        if len(cache) > len(sealed):  # a key deleted from the store (by another process too) goes here
+            for e in [e for e in cache if e not in sealed]:
+                del cache[e]
+        return {e: cache[e] for e in sealed}
 
     def circle_name(self, row: CircleRow) -> str:
         try:

@@ -283,3 +283,24 @@ def test_a_replaced_private_prekey_is_deleted_after_expiry_and_grace(tmp_path: P
     assert first not in files_of(bob.paths.root) or True  # the public half may stay in records
     alice.close()
     bob.close()
+
+
+def test_a_key_forgotten_by_another_process_leaves_this_ones_memory_too(tmp_path: Path) -> None:
+    """The CLI's `history forget` deletes keys while a node holds the profile open: the node's
+    unsealed-key cache lets go of them at its next read."""
+    clock = Clock()
+    (alice, bob, carol), cid = circle_of(tmp_path, clock, ["alice", "bob", "carol"])
+    node_side = Profile.open(bob.paths, None, clock)
+    bob.refresh_prekeys()
+    sync(alice, bob, cid)
+    old_epoch = _epoch_of(bob, cid)
+    assert old_epoch in node_side.epoch_keys(cid)
+    alice.remove(cid, carol.me)
+    sync(alice, bob, cid)
+    clock.t += history.GRACE_S + 1
+    history.set_mode(bob.store, history.FORGET)
+    assert bob.forget_old_history() == 1
+    assert old_epoch not in node_side.epoch_keys(cid)
+    assert old_epoch not in node_side._keys.get(cid, {})
+    for p in (alice, bob, carol, node_side):
+        p.close()
