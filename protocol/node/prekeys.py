@@ -78,11 +78,16 @@ def prune(profile: Profile, now_ms: int) -> int:
     return gone
 
 
-def publish(profile: Profile, public: bytes, expires: int, now_ms: int) -> list[Record]:
-    """A ``prekey`` record for ``public`` in each circle I am a member of that does not show it yet."""
+def publish(
+    profile: Profile, public: bytes, expires: int, now_ms: int, only: bytes | None = None
+) -> list[Record]:
+    """A ``prekey`` record for ``public`` in each circle I am a member of (or only in ``only``)
+    that does not show it yet."""
     me = profile.identity.public_key
     made: list[Record] = []
     for row in profile.store.circles("member"):
+        if only is not None and row.id != only:
+            continue
         if profile.store.ticket(row.id) is not None:
             continue  # joined with a short token, not confirmed yet: after the roster takes my join
         try:
@@ -103,12 +108,13 @@ def publish(profile: Profile, public: bytes, expires: int, now_ms: int) -> list[
     return made
 
 
-def refresh(profile: Profile) -> list[Record]:
-    """Rotate my prekey when due, publish it where it is missing, delete the ones done with."""
+def refresh(profile: Profile, only: bytes | None = None) -> list[Record]:
+    """Rotate my prekey when due, publish it where it is missing (only in circle ``only`` when
+    given: after a join, the other circles wait for the node's round), delete the ones done with."""
     now_ms = int(profile.clock() * 1000)
     with profile.store.tx():
         public, expires = current(profile, now_ms)
-        made = publish(profile, public, expires, now_ms) if expires > now_ms else []
+        made = publish(profile, public, expires, now_ms, only) if expires > now_ms else []
         pruned = prune(profile, now_ms)
     if pruned:
         profile.store.checkpoint()  # no copy of a deleted private prekey left in the WAL

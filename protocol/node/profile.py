@@ -255,9 +255,10 @@ class Profile:
         """My private prekeys, newest first (:mod:`protocol.node.prekeys`)."""
         return prekeys.private_keys(self.store, self.storage_key)
 
-    def refresh_prekeys(self) -> list[Record]:
-        """Rotate my prekey when due and publish it in my circles (queued in the outbox)."""
-        return prekeys.refresh(self)
+    def refresh_prekeys(self, only: bytes | None = None) -> list[Record]:
+        """Rotate my prekey when due and publish it in my circles, or in circle ``only``
+        (queued in the outbox)."""
+        return prekeys.refresh(self, only)
 
     def reseal_at_rest(self) -> int:
         """Re-seal under the storage key what an older profile sealed to the identity key (epoch
@@ -425,13 +426,13 @@ class Profile:
             if not self.ledger.keep_token_records(kept, held, join):
                 raise RosterError("Your join could not be recorded; your store already has that position.")
         self.ledger.forget(cid)
-        self._publish_prekey()
+        self._publish_prekey(cid)
         return cid
 
-    def _publish_prekey(self) -> None:
-        """After a join: my prekey in the circle too (a later refresh retries what fails here)."""
+    def _publish_prekey(self, circle_id: bytes) -> None:
+        """After a join: my prekey in that circle (the node's refresh retries what fails here)."""
         with contextlib.suppress(ProtocolError, sqlite3.Error):
-            self.refresh_prekeys()
+            self.refresh_prekeys(circle_id)
 
     def _join_short(
         self, tok: shorttoken.ShortToken, opened: invitation.OpenedInvitation, known: bool
@@ -498,7 +499,7 @@ class Profile:
             self.store.mark_invite_used(inv.invite.id, child_id, self._now())
             if row.parent is not None:
                 inherit.level(self, row.parent, child_id)
-        self._publish_prekey()
+        self._publish_prekey(child_id)
         return child_id
 
     def fork(
