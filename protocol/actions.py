@@ -1,5 +1,5 @@
 """Builders for roster records: invite, join, remove (+ rekey), leave, role, rekey, pin, softcap,
-filecap, device and unlink (+ rekey).
+filecap, device, unlink (+ rekey) and prekey.
 
 Each takes the author's identity, the roster state they see, their chain
 position in the circle and the time, and returns signed records. They refuse
@@ -20,6 +20,16 @@ from protocol.records import Record
 from protocol.roster import ADMIN, MEMBER, Epoch, RosterState
 
 DEFAULT_INVITE_TTL_S = 7 * 24 * 3600
+PREKEY_TTL_MS = 14 * 24 * 3600 * 1000
+"""How long a prekey is sealed to after it is published: twice the node's rotation period
+(protocol.node.prekeys), so a member offline for a week still gets rekeys sealed to a prekey."""
+
+
+def seal_to(state: RosterState, recipient: bytes, secret: bytes, now_ms: int) -> bytes:
+    """``secret`` sealed to a member key: to its newest unexpired prekey (roster rule 8), or,
+    when it published none, to the X25519 key derived from the member key itself."""
+    pk = state.prekey_of(recipient, now_ms)
+    return crypto.seal(recipient, secret) if pk is None else crypto.seal_to_prekey(pk, secret)
 
 
 @dataclass(frozen=True)
@@ -143,7 +153,7 @@ def _rekey_record(
     if floor is not None and floor[1] >= number:
         pe, number = floor
     body = _roster_body(identity, state, pos, records.REKEY, now_ms)
-    sealed = [[k, crypto.seal(k, new_key)] for k in keys]
+    sealed = [[k, seal_to(state, k, new_key, now_ms)] for k in keys]
     body |= {"h": sorted(heads), "e": number + 1, "pe": pe, "ks": sealed}
     return records.sign(identity, body)
 
@@ -169,7 +179,7 @@ def _merges(
     while len(heads) > schema.MAX_HEADS:
         take, heads = heads[: schema.MAX_HEADS], heads[schema.MAX_HEADS :]
         body = _roster_body(identity, state, pos, records.REKEY, now_ms)
-        body |= {"h": sorted(take), "e": number + 1, "pe": pe, "ks": [[me, crypto.seal(me, key)]]}
+        body |= {"h": sorted(take), "e": number + 1, "pe": pe, "ks": [[me, seal_to(state, me, key, now_ms)]]}
         rec = records.sign(identity, body)
         out.append(rec)
         pos, pe, number = pos.after(rec.id), rec.id, number + 1
@@ -341,3 +351,19 @@ def unlink(
     remaining = sorted(k for k in state.recipients() if k != device)
     rk = _rekey_record(identity, state, pos.after(rec.id), now_ms, remaining, new_key, [rec.id], floor)
     return rec, Rekeyed(rk, new_key, tuple(before))
+
+
+def prekey(
+    identity: Identity,
+    state: RosterState,
+    pos: ChainPos,
+    public: bytes,
+    now_ms: int,
+    *,
+    ttl_ms: int = PREKEY_TTL_MS,
+) -> Record:
+    """The ``prekey`` record publishing my X25519 key ``public`` in this circle until ``now_ms + ttl_ms``."""
+    if not state.is_member(identity.public_key):
+        raise RosterError("Only members publish prekeys in a circle.")
+    body = _roster_body(identity, state, pos, records.PREKEY, now_ms) | {"pk": public, "ex": now_ms + ttl_ms}
+    return records.sign(identity, body)

@@ -2,7 +2,8 @@
 
 Everything here is a thin, named wrapper so the rest of the core reads as what
 it means ("seal this epoch key to Bob"), and so tests can pin nonces. X25519
-sealing keys are derived from the Ed25519 identity keys (one key per person).
+sealing keys are derived from the Ed25519 identity keys (one key per person), or are
+prekeys: X25519 key pairs a member publishes to receive epoch keys on (:func:`prekey_pair`).
 """
 
 from __future__ import annotations
@@ -115,6 +116,42 @@ def unseal(signing_key: nacl.signing.SigningKey, sealed: bytes) -> bytes:
         return nacl.public.SealedBox(priv).decrypt(sealed)
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as e:
         raise DecryptError("this was not sealed to your key") from e
+
+
+def prekey_pair() -> tuple[bytes, bytes]:
+    """A fresh X25519 key pair ``(public, private)`` to receive epoch keys on (a prekey)."""
+    private = nacl.public.PrivateKey.generate()
+    return bytes(private.public_key), bytes(private)
+
+
+_SCALAR = bytes([9]) + bytes(30) + bytes([0x40])
+
+
+def is_valid_x25519(key: object) -> bool:
+    """True for a 32-byte X25519 public key that is not of small order (one that can be sealed to).
+
+    A small-order point makes every shared secret all-zero, which libsodium refuses
+    (``crypto_box_seal`` would raise); such a prekey is refused where it arrives."""
+    if type(key) is not bytes or len(key) != KEY_SIZE:
+        return False
+    try:
+        nacl.bindings.crypto_scalarmult(_SCALAR, key)
+    except (nacl.exceptions.CryptoError, nacl.exceptions.RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def seal_to_prekey(recipient_x25519: bytes, plaintext: bytes) -> bytes:
+    """Anonymous sealed box to the holder of an X25519 prekey (same size as :func:`seal`)."""
+    return nacl.bindings.crypto_box_seal(plaintext, recipient_x25519)
+
+
+def unseal_with_prekey(private_x25519: bytes, sealed: bytes) -> bytes:
+    try:
+        public = nacl.bindings.crypto_scalarmult_base(private_x25519)
+        return nacl.bindings.crypto_box_seal_open(sealed, public, private_x25519)
+    except (nacl.exceptions.CryptoError, nacl.exceptions.RuntimeError, ValueError, TypeError) as e:
+        raise DecryptError("this was not sealed to this prekey") from e
 
 
 def verify(public_key: bytes, signature: bytes, message: bytes) -> bool:

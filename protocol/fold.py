@@ -55,11 +55,13 @@ class _IndexedWalk(Walk):
         self.v_departed = VMap(clock, self.departed)
         self.v_invites = VMap(clock, self.invites)
         self.v_epochs = VMap(clock, self.epochs)
+        self.v_prekeys = VMap(clock, self.prekeys)
         self.members = self.v_members  # type: ignore[assignment]
         self.relays = self.v_relays  # type: ignore[assignment]
         self.departed = self.v_departed  # type: ignore[assignment]
         self.invites = self.v_invites  # type: ignore[assignment]
         self.epochs = self.v_epochs  # type: ignore[assignment]
+        self.prekeys = self.v_prekeys  # type: ignore[assignment]
         self.holders: dict[bytes, VSet[bytes]] = {
             eid: VSet(clock, ep.holders) for eid, ep in self.epochs.items()
         }
@@ -197,6 +199,8 @@ def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[b
         writes.append(SOFT_CAP)
     elif t == records.FILECAP:
         writes.append(FILE_CAP)
+    elif t == records.PREKEY:
+        writes.append(b"P" + r.author)  # the newest wins whatever the order; a departure drops it
     return reads, writes
 
 
@@ -540,5 +544,6 @@ class RosterIndex:
             soft_cap_by=w.soft_cap_by,
             file_cap=w.file_cap,
             file_cap_by=w.file_cap_by,
+            prekeys=w.v_prekeys.at(t),
         )
         return self._state

@@ -96,7 +96,7 @@ def create(
         invites.append(inv)
         pos = pos.after(inv.id)
     secret = {"c": child.circle_id, "k": child.epoch_key, "nm": child.name}
-    sealed = [[k, crypto.seal(k, wire.encode(secret))] for k in chosen]
+    sealed = [[k, actions.seal_to(parent, k, wire.encode(secret), now_ms)] for k in chosen]
     body = {
         "t": records.FORK,
         "a": me,
@@ -143,14 +143,27 @@ def check_against(parent: RosterState, fork_record: Record) -> str | None:
     return None
 
 
-def open_fork(fork_record: Record, me: Identity) -> ForkInvitation:
-    """The child circle's key, name and my invite, for an invitee of this fork."""
+def open_sealed(sealed: bytes, me: Identity, prekeys: Sequence[bytes] = ()) -> bytes:
+    """Open what was sealed to me (a rekey's ``ks`` entry, a fork's ``sl`` entry): with my private
+    prekeys, newest first, then with my identity key (roster rule 8: the sealer used the newest
+    prekey it saw, or my identity key when it saw none)."""
+    for private in prekeys:
+        try:
+            return crypto.unseal_with_prekey(private, sealed)
+        except DecryptError:
+            continue
+    return me.unseal(sealed)
+
+
+def open_fork(fork_record: Record, me: Identity, prekeys: Sequence[bytes] = ()) -> ForkInvitation:
+    """The child circle's key, name and my invite, for an invitee of this fork (``prekeys``: my
+    private prekeys, newest first)."""
     c = contents(fork_record)
     sealed = {bytes(p[0]): bytes(p[1]) for p in fork_record.body["sl"]}
     if me.public_key not in sealed:
         raise RosterError("This fork did not invite you.")
     try:
-        inner = wire.decode(me.unseal(sealed[me.public_key]), 1024)
+        inner = wire.decode(open_sealed(sealed[me.public_key], me, prekeys), 1024)
         schema.check(inner, _SEALED_SCHEMA)
     except (DecryptError, DecodeError) as e:
         raise RosterError("The fork's sealed key does not open with your key.") from e

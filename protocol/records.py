@@ -52,8 +52,11 @@ PRESENCE = "presence"
 CARRY = "carry"
 DEVICE = "device"
 UNLINK = "unlink"
+PREKEY = "prekey"
 
-ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, FILECAP, DEVICE, UNLINK})
+ROSTER_TYPES = frozenset(
+    {INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, FILECAP, DEVICE, UNLINK, PREKEY}
+)
 """Record types that form the roster DAG (they cite roster heads in ``h``)."""
 
 UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
@@ -61,7 +64,7 @@ UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
 
 TYPES = (
     GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP, CARRY, FILECAP,
-    DEVICE, UNLINK,
+    DEVICE, UNLINK, PREKEY,
 )  # fmt: skip
 
 
@@ -168,6 +171,11 @@ SCHEMAS[DEVICE] = {**_roster, "k": s.public_key, "dc": s.some_bytes(devicecert.M
 for ``k`` (:mod:`protocol.devicecert`)."""
 SCHEMAS[UNLINK] = {**_roster, "k": s.public_key, "s": s.cut, "sh": s.optional(s.ident)}
 """A person (or another of their devices) unlinks device ``k``, with a cut as a removal's."""
+MAX_PREKEY_TTL_MS = 60 * 24 * 3600 * 1000
+"""A prekey expires at most this long after the record that publishes it (``ts``)."""
+SCHEMAS[PREKEY] = {**_roster, "pk": s.key, "ex": s.timestamp}
+"""A member key publishes ``pk``, an X25519 public key, to receive epoch keys on until ``ex``
+(ms): rekeys and forks seal to it instead of to the identity-derived key (docs/protocol.md 8.6)."""
 
 SHAPES: dict[str, shallow.Shape] = {
     name: {
@@ -235,6 +243,11 @@ def validate_body(body: Any) -> str:
         raise SchemaError("field 'sh' must be empty exactly when 's' is 0")
     if t == DEVICE and devicecert.parse(body["dc"]).device != body["k"]:
         raise SchemaError("the device certificate is for another key than 'k'")
+    if t == PREKEY:
+        if not crypto.is_valid_x25519(body["pk"]):
+            raise SchemaError("field 'pk' is not an X25519 key that can be sealed to")
+        if not body["ts"] < body["ex"] <= body["ts"] + MAX_PREKEY_TTL_MS:
+            raise SchemaError("field 'ex' must be after 'ts' and at most 60 days after it")
     return str(t)
 
 

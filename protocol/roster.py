@@ -1,7 +1,8 @@
 """The roster: who is in a circle, with which role, and the current epoch.
 
 :func:`fold` is a pure, deterministic function of a genesis and a *set* of
-roster records (invite, join, remove, leave, role, rekey, pin, softcap, filecap). Two members
+roster records (invite, join, remove, leave, role, rekey, pin, softcap, filecap, device,
+unlink, prekey). Two members
 holding the same records get the same :class:`RosterState`, whatever order
 the records arrived in. The rules (docs/protocol.md has a worked example):
 
@@ -37,6 +38,10 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
 7. The file limit (the largest file a member may send, and others fetch) is
    ``DEFAULT_FILE_CAP`` until an admin's ``filecap`` record sets it; as for the soft cap,
    the one walked last holds.
+8. Prekeys: a member key's ``prekey`` record publishes an X25519 key to seal epoch keys to.
+   Of a key's prekeys the roster keeps the newest (largest ``ts``, ties: the larger record
+   id), whatever the walk order; a departure drops the departed keys' prekeys. Whether one
+   has expired is the sealer's question (:meth:`RosterState.prekey_of`), not the fold's.
 
 :class:`protocol.fold.RosterIndex` computes the same state incrementally; this module's
 whole-state scans (``Walk.slots_taken`` and the others below ``apply``) are the reference
@@ -118,6 +123,18 @@ class Departure:
 
 
 @dataclass(frozen=True)
+class Prekey:
+    """A member key's newest published prekey (rule 8)."""
+
+    key: bytes
+    """The X25519 public key."""
+    expires: int
+    """Milliseconds since the epoch after which nobody seals to it."""
+    ts: int
+    record: bytes
+
+
+@dataclass(frozen=True)
 class Epoch:
     id: bytes
     number: int
@@ -150,6 +167,14 @@ class RosterState:
     """The largest file, in bytes, members send and fetch in this circle (rule 7)."""
     file_cap_by: bytes | None = None
     """The admin whose ``filecap`` record set ``file_cap`` (None: the default)."""
+    prekeys: Mapping[bytes, Prekey] = field(default_factory=dict)
+    """Each member key's newest prekey (rule 8); a key that published none is absent."""
+
+    def prekey_of(self, key: bytes, now_ms: int) -> bytes | None:
+        """The X25519 key to seal to ``key`` at ``now_ms``: its newest prekey if that has not
+        expired, else None (seal to the key derived from ``key`` itself)."""
+        p = self.prekeys.get(key)
+        return p.key if p is not None and now_ms < p.expires else None
 
     @cached_property
     def roster_hash(self) -> bytes:
@@ -236,6 +261,7 @@ class Walk:
         self.soft_cap_by: bytes | None = None
         self.file_cap = DEFAULT_FILE_CAP
         self.file_cap_by: bytes | None = None
+        self.prekeys: dict[bytes, Prekey] = {}
 
     def cites(self, r: Record) -> bytes | None:
         """The record whose being among ``r``'s ancestors :meth:`check` asks about: a JOIN's
@@ -351,6 +377,8 @@ class Walk:
             if member.role != ADMIN:
                 return "only admins may set the file limit"
             return None
+        if t == records.PREKEY:
+            return None
         return "not a roster record"
 
     def apply(self, r: Record) -> None:
@@ -376,6 +404,7 @@ class Walk:
             for d in self.departing(r):
                 self.members.pop(d, None)
                 self.relays.pop(d, None)
+                self.prekeys.pop(d, None)
                 # A person's devices go with them; their own cuts are named only when each
                 # departs first (actions.remove, actions.unlink): here nothing of theirs stays.
                 self.departed[d] = (
@@ -405,6 +434,10 @@ class Walk:
             self.soft_cap, self.soft_cap_by = int(b["n"]), a
         elif t == records.FILECAP:
             self.file_cap, self.file_cap_by = int(b["n"]), a
+        elif t == records.PREKEY:
+            cur = self.prekeys.get(a)
+            if cur is None or (int(b["ts"]), r.id) > (cur.ts, cur.record):
+                self.prekeys[a] = Prekey(bytes(b["pk"]), int(b["ex"]), int(b["ts"]), r.id)
 
     def departing(self, r: Record) -> list[bytes]:
         """The keys a departure record (remove, leave, unlink) takes out if it applies: its
@@ -597,4 +630,5 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
         soft_cap_by=walk.soft_cap_by,
         file_cap=walk.file_cap,
         file_cap_by=walk.file_cap_by,
+        prekeys=dict(walk.prekeys),
     )

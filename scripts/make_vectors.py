@@ -921,6 +921,14 @@ def build_devicelink() -> dict[str, Any]:
     return build(IDS["alice"])
 
 
+def build_prekeys() -> dict[str, Any]:
+    """prekeys.json: ``prekey`` records, the newest kept, refused ones (scripts/vectors_prekeys.py)."""
+    from vectors_prekeys import build_prekeys as build
+
+    genesis = {"nonce": GENESIS_NONCE, "epoch_key": EPOCH0_KEY, "name_nonce": NAME_NONCE}
+    return build(IDS, genesis, ts, entry, tj)
+
+
 def write(name: str, data: dict[str, Any]) -> None:
     path = OUT / name
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -937,6 +945,7 @@ def main() -> None:
         "filecap.json": build_filecap,
         "devices.json": build_devices,
         "devicelink.json": build_devicelink,
+        "prekeys.json": build_prekeys,
     }
     wanted = sys.argv[1:]
     if wanted:
@@ -950,6 +959,7 @@ def main() -> None:
     write("filecap.json", build_filecap())
     write("devices.json", build_devices())
     write("devicelink.json", build_devicelink())
+    write("prekeys.json", build_prekeys())
     recs, token = build_records()
     write("identities.json", build_identities())
     write("wire.json", build_wire())

@@ -192,7 +192,12 @@ def _step(h: History, c: Choices, index: RosterIndex, bulk_max: int, devices: bo
         return [records.sign(who, body)]
     if op == 5:
         return [records.sign(who, _body(h, who, records.LEAVE, heads))]
-    if op == 6 and c.int(3) == 0:  # a soft cap, by anyone (a member's is refused)
+    if op == 6 and c.int(3) == 0:  # a soft cap, by anyone (a member's is refused); or a prekey
+        if c.int(2):
+            ts = NOW_MS + c.int(3)  # the newest (largest ts, then id) wins whatever the order
+            pk = crypto.prekey_pair()[0]
+            body = _body(h, who, records.PREKEY, heads, pk=pk, ex=ts + 1000) | {"ts": ts}
+            return [records.sign(who, body)]
         return [records.sign(who, _body(h, who, records.SOFTCAP, heads, n=2 + c.int(30)))]
     if op == 6:
         target = person(c.pick(PEOPLE)).public_key  # type: ignore[arg-type]

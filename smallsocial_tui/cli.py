@@ -740,13 +740,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("import", cmd_import, "take in records from a file written by export")
     sp.add_argument("file", metavar="FILE")
 
-    from smallsocial_tui import cli_devices, cli_files, cli_members, cli_messages, cli_search
+    from smallsocial_tui import cli_devices, cli_files, cli_history, cli_members, cli_messages, cli_search
 
     cli_messages.register(add)
     cli_members.register(add)
     cli_search.register(add)
     cli_files.register(add)  # send-file, get
     cli_devices.register(add)  # devices, devices link/add/accept/revoke
+    cli_history.register(add)  # history keep|forget
     return p
 
 

@@ -113,6 +113,7 @@ ALL_RECORDS = (
     + [("softcap", e) for e in SOFTCAP["records"]]
     + [("filecap", e) for e in FILECAP["records"]]
     + [("devices", e) for e in load("devices.json")["records"]]
+    + [("prekeys", e) for e in load("prekeys.json")["records"]]
 )
 
 
@@ -938,3 +939,58 @@ def test_device_records_rebuild_and_fold_in_any_order() -> None:
         assert {who_is[k]: {"kind": d.kind, "cut": d.cut} for k, d in st.departed.items()} == v["departed"]
         assert st.current_epoch is None and v["current_epoch"] is None and st.needs_rekey
         assert st.roster_hash.hex() == v["roster_hash_hex"]
+
+
+# -- prekeys (prekeys.json) ----------------------------------------------------------------------
+
+
+def test_prekey_records_rebuild_fold_in_any_order_and_refused_ones_fail() -> None:
+    v = load("prekeys.json")
+    g = records.parse(bytes.fromhex(v["genesis_raw_hex"]))
+    assert g.raw == genesis().raw
+    private = {n: bytes.fromhex(k) for n, k in v["prekey_private"].items()}
+    public = {n: bytes.fromhex(k) for n, k in v["prekey_public"].items()}
+    for n, k in private.items():
+        sealed = crypto.seal_to_prekey(public[n], b"epoch key")
+        assert crypto.unseal_with_prekey(k, sealed) == b"epoch key"
+    made: list[Record] = []
+    for e in v["records"]:
+        inp = fj(e["inputs"])
+        who = ident(e["author"])
+        mine = [r for r in made if r.author == who.public_key]
+        pos = ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
+        if e["type"] == records.PREKEY and not inp.get("by_hand"):
+            state = roster.fold(g, made)
+            rebuilt = actions.prekey(
+                who, state, pos, public[inp["prekey"]], inp["now_ms"], ttl_ms=inp["ttl_ms"]
+            )
+            assert rebuilt.raw == raw(e), e["name"]
+        rec = records.parse(raw(e))
+        assert rec.id.hex() == e["id_hex"]
+        made.append(rec)
+    names = {r.id: e["name"] for r, e in zip(made, v["records"], strict=True)}
+    rng = random.Random(19)
+    for _ in range(10):
+        rng.shuffle(made)
+        for st in (roster.fold(g, made), RosterIndex(g, made).state()):
+            assert sorted(names[i] for i in st.accepted) == v["accepted"]
+            assert {names[i]: why for i, why in st.rejected.items()} == v["rejected"]
+            got = {
+                name_of(k): {"prekey": names[p.record], "pk_hex": p.key.hex(), "expires": p.expires}
+                for k, p in st.prekeys.items()
+            }
+            assert got == v["prekeys"]
+            assert st.roster_hash.hex() == v["roster_hash_hex"]
+    # A rekey made now seals to bob's newest prekey: his private prekey opens it, his identity does not.
+    st = roster.fold(g, made)
+    alice, bob = ident("alice"), ident("bob")
+    mine = [r for r in made if r.author == alice.public_key]
+    rk = actions.rekey(alice, st, ChainPos(mine[-1].seq + 1, mine[-1].id), v["prekeys"]["bob"]["expires"] - 1)
+    sealed = {bytes(k): bytes(b) for k, b in rk.record.body["ks"]}
+    assert crypto.unseal_with_prekey(private["bob_2"], sealed[bob.public_key]) == rk.key
+    with pytest.raises(errors.DecryptError):
+        bob.unseal(sealed[bob.public_key])
+    for d in v["refused"]:
+        with pytest.raises(errors.ProtocolError) as err:
+            records.parse(bytes.fromhex(d["raw_hex"]))
+        assert (type(err.value).__name__, str(err.value)) == (d["error"], d["message"]), d["case"]

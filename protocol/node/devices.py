@@ -189,7 +189,7 @@ def accept(profile: Profile, data: bytes) -> list[bytes]:
                 genesis, bytes(parent) if parent else None, profile.ledger.seal(str(name).encode()), "member"
             )
             for eid, key in keys:
-                profile.store.add_epoch_key(cid, bytes(eid), profile.ledger.seal(bytes(key)))
+                profile.ledger.keep_key(cid, bytes(eid), bytes(key))
             profile.store.add_peer_addrs(cid, [str(a) for a in addrs], "link", now)
             opened.append(cid)
         for key, pet in body.get("pet", []):
@@ -266,10 +266,10 @@ def revoke(profile: Profile, device: bytes) -> list[bytes]:
             )
             for r in rk.before:
                 profile.ledger.commit_own(r)
-                profile.store.add_epoch_key(cid, r.id, profile.ledger.seal(rk.key))
+                profile.ledger.keep_key(cid, r.id, rk.key)
             profile.ledger.commit_own(rec)
             profile.ledger.commit_own(rk.record)
-            profile.store.add_epoch_key(cid, rk.record.id, profile.ledger.seal(rk.key))
+            profile.ledger.keep_key(cid, rk.record.id, rk.key)
             done.append(cid)
     if not done:
         raise RosterError(f"{peer_id(device)} is not one of your linked devices in any circle.")

@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from protocol import circle, crypto, fork, records
+from protocol import atrest, circle, fork, records
 from protocol.chain import Duplicate
 from protocol.errors import ProtocolError, RosterError
 from protocol.identity import Identity
@@ -51,10 +51,21 @@ class ImportReport:
 class Ledger:
     """A profile's circles as validated state, and the commit of every record into its store."""
 
-    def __init__(self, identity: Identity, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        store: Store,
+        clock: Callable[[], float],
+        storage_key: bytes | None = None,
+        prekeys: Callable[[], list[bytes]] = list,
+    ) -> None:
         self.identity = identity
         self.store = store
         self.clock = clock
+        self.storage_key = storage_key or atrest.new_storage_key()
+        """What secrets at rest are sealed under (never the identity key); a profile passes its own."""
+        self.prekeys = prekeys
+        """My private prekeys, newest first (what a rekey or a fork may be sealed to)."""
         self.views: dict[bytes, CircleView] = {}
         self.reopened: list[Record] = []
         """Forks whose invitation to me the last commit took late (:meth:`_forks_again`)."""
@@ -63,8 +74,20 @@ class Ledger:
         return int(self.clock())
 
     def seal(self, data: bytes) -> bytes:
-        """``data`` sealed to my own key (epoch keys and circle names at rest)."""
-        return crypto.seal(self.identity.public_key, data)
+        """``data`` sealed under the storage key (epoch keys and circle names at rest)."""
+        return atrest.seal(self.storage_key, data)
+
+    def unseal(self, data: bytes) -> bytes:
+        """What :meth:`seal` sealed; a profile's rows from before the storage key (sealed to my
+        identity key) still open until :meth:`Profile.open` has re-sealed them."""
+        try:
+            return atrest.open_sealed(self.storage_key, data)
+        except ProtocolError:
+            return self.identity.unseal(data)
+
+    def keep_key(self, circle_id: bytes, epoch_id: bytes, key: bytes) -> None:
+        """Store an epoch key I hold, sealed under the storage key, with when it came."""
+        self.store.add_epoch_key(circle_id, epoch_id, self.seal(key), self.now())
 
     # views -------------------------------------------------------------------------------------
     def view(self, circle_id: bytes) -> CircleView:
@@ -239,8 +262,8 @@ class Ledger:
             for k, sealed in record.body["ks"]:
                 if bytes(k) == me:
                     with contextlib.suppress(ProtocolError):  # a key that does not open is not kept
-                        key = self.identity.unseal(bytes(sealed))
-                        self.store.add_epoch_key(cid, record.id, self.seal(key))
+                        key = fork.open_sealed(bytes(sealed), self.identity, self.prekeys())
+                        self.keep_key(cid, record.id, key)
         elif record.type == records.FORK and outcome.note is None:
             self._take_fork(cid, record)
         if outcome.roster_changed:
@@ -263,7 +286,7 @@ class Ledger:
         if not any(bytes(p[0]) == self.identity.public_key for p in record.body["sl"]):
             return False
         with contextlib.suppress(ProtocolError):  # an invitation that does not open is not one
-            inv = fork.open_fork(record, self.identity)
+            inv = fork.open_fork(record, self.identity, self.prekeys())
             if self.store.circle(inv.circle_id) is None and self._fork_room(cid, record.author):
                 name = self.seal(inv.name.encode())
                 self.store.add_circle(inv.circle_id, cid, name, "invited", self.now(), record.raw)

@@ -38,6 +38,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import circle
+from protocol.errors import ProtocolError
 from protocol.node import announce, api, events, filewire, filexfer, indexer, linking, reach, syncer, syncwire
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
@@ -50,6 +51,8 @@ from protocol.node.profile import Profile
 from protocol.records import Record
 
 LOG = logging.getLogger("smallsocial.node")
+PREKEY_REFRESH_S = 600
+"""How often the node checks that my prekey is fresh and published in every circle I am in."""
 PUBLISH_GROUP = 4
 """Outbox records published back to back before the publisher pauses."""
 EmitFn = Callable[[api.Event], None]
@@ -94,6 +97,7 @@ class Node:
         self.stats = self.core.stats
         self.commands_in, self.commands_out = trio.open_memory_channel[api.Command](1000)
         self._outbox_ready = trio.Event()
+        self._prekeys_due = trio.Event()
         self.indexer = indexer.Indexer()
         self._stop = trio.Event()
         self._topics: dict[str, bytes] = {}
@@ -119,6 +123,8 @@ class Node:
         for e in effects:
             if isinstance(e, events.Emit):
                 self.emit(e.event)
+                if isinstance(e.event, api.MemberJoined) and e.event.member == self.profile.me:
+                    self._prekeys_due.set()  # my join is in the roster: my prekey can go there too
             elif isinstance(e, events.Pull):
                 if e.invitee and e.circle is not None:
                     self._invitees_asked.add((e.peer, e.circle))
@@ -231,6 +237,7 @@ class Node:
                     nursery.start_soon(announce.follow, self)
                     if self.core.relay is None:
                         nursery.start_soon(indexer.follow, self.profile, self.indexer)
+                        nursery.start_soon(self._prekeys)
                     nursery.start_soon(filexfer.uploader, self)
                     self.add_tasks(nursery)
                     # What lives now lives as long as the node: no full collection walks it again
@@ -380,6 +387,21 @@ class Node:
             except sqlite3.OperationalError as e:  # a full disk: published again later, deduplicated
                 LOG.warning("could not mark a record sent: %s", e)
             return published
+
+    async def _prekeys(self) -> None:
+        """My prekey rotated when due and published where missing, and (history forget) the
+        keys of epochs that are over deleted: at start, every ``PREKEY_REFRESH_S``, and when
+        the roster takes a join of mine (one made with a short token is confirmed then)."""
+        while True:
+            try:
+                if self.profile.refresh_prekeys():
+                    self._outbox_ready.set()
+                self.profile.forget_old_history()  # with history forget: epoch keys that are over
+            except (ProtocolError, sqlite3.Error) as e:
+                LOG.warning("could not refresh my prekeys or forget old epoch keys: %s", e)
+            with trio.move_on_after(PREKEY_REFRESH_S):
+                await self._prekeys_due.wait()
+            self._prekeys_due = trio.Event()
 
     def _is_member(self, circle_id: bytes) -> bool:
         row = self.profile.store.circle(circle_id)

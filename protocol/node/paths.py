@@ -27,6 +27,11 @@ class ProfilePaths:
         return self.root / "identity.key"
 
     @property
+    def storage_key(self) -> Path:
+        """The storage key (mode 0600; wrapped under the passphrase when the profile has one)."""
+        return self.root / "storage.key"
+
+    @property
     def database(self) -> Path:
         return self.root / "store.sqlite3"
 

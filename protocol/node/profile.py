@@ -1,7 +1,8 @@
 """A profile: one identity, its store, and the circle operations the CLI and node share.
 
 :class:`Profile` opens (or creates) the identity key file (mode 0600, optional
-passphrase) and the store, and offers the user's actions: create a circle,
+passphrase), the storage key file (the same; what secrets at rest are sealed under,
+:mod:`protocol.atrest`) and the store, and offers the user's actions: create a circle,
 invite a key (a short token, format 2), join with a token (either format) or a fork
 invitation, fork, send, remove, leave, change a role, read the log, and import records (a bundle file
 now, the network later).
@@ -15,7 +16,9 @@ transaction over the ledger and the store; the rules live in :mod:`protocol`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -27,6 +30,7 @@ import multiaddr
 from protocol import (
     actions,
     addrpack,
+    atrest,
     carry,
     circle,
     files,
@@ -48,7 +52,7 @@ from protocol.identity import (
     parse_peer_id,
     peer_id,
 )
-from protocol.node import api, carrying, inherit
+from protocol.node import api, carrying, history, inherit, prekeys
 from protocol.node.ingest import decode_bundle, encode_bundle
 from protocol.node.ledger import ImportReport, Ledger, admit
 from protocol.node.paths import ProfilePaths
@@ -110,12 +114,22 @@ def write_private(path: Path, data: bytes) -> None:
 class Profile:
     """A user's identity and store, and the actions on their circles."""
 
-    def __init__(self, paths: ProfilePaths, identity: Identity, store: Store, clock: Clock = time.time):
+    def __init__(
+        self,
+        paths: ProfilePaths,
+        identity: Identity,
+        store: Store,
+        clock: Clock = time.time,
+        storage_key: bytes | None = None,
+    ):
+        """``storage_key``: the profile's (:meth:`open` and :meth:`create` pass it); None, for a
+        profile made in memory (tests, the fuzzer): a fresh one that lives as long as this object."""
         self.paths = paths
         self.identity = identity
         self.store = store
         self.clock = clock
-        self.ledger = Ledger(identity, store, clock)
+        self.ledger = Ledger(identity, store, clock, storage_key, self.private_prekeys)
+        self.storage_key = self.ledger.storage_key
         self._keys: dict[bytes, dict[bytes, bytes]] = {}
         self._search: SearchIndex | None = None
         store.on_rollback = self._rolled_back
@@ -141,23 +155,38 @@ class Profile:
         paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         identity = identity or Identity.generate()
         keyfile = dump_identity(identity, passphrase, opslimit=opslimit, memlimit=memlimit)
+        storage_key = atrest.new_storage_key()
+        sk_file = atrest.dump_storage_key(storage_key, passphrase, opslimit=opslimit, memlimit=memlimit)
+        write_private(paths.storage_key, sk_file)
         write_private(paths.keyfile, keyfile)
         store = Store(paths.database)
         store.set_identity(identity.public_key, display_name, int(clock()))
-        return cls(paths, identity, store, clock)
+        return cls(paths, identity, store, clock, storage_key)
 
     @classmethod
     def open(cls, paths: ProfilePaths, passphrase: str | None = None, clock: Clock = time.time) -> Profile:
         if not paths.keyfile.exists():
             raise IdentityError(f"No identity in {paths.root}; run `smallsocial id` to create one.")
-        identity = load_identity(paths.keyfile.read_bytes(), passphrase)
+        keyfile = paths.keyfile.read_bytes()
+        identity = load_identity(keyfile, passphrase)
+        if paths.storage_key.exists():
+            storage_key = atrest.load_storage_key(paths.storage_key.read_bytes(), passphrase)
+        else:  # a profile from before the storage key: make one, wrapped as the identity is
+            storage_key = atrest.new_storage_key()
+            ops, mem = atrest.kdf_costs(keyfile) or (OPSLIMIT, MEMLIMIT)
+            sk_file = atrest.dump_storage_key(
+                storage_key, passphrase if atrest.kdf_costs(keyfile) else None, opslimit=ops, memlimit=mem
+            )
+            write_private(paths.storage_key, sk_file)
         store = Store(paths.database)
         row = store.identity_row()
         if row is None:
             store.set_identity(identity.public_key, "me", int(clock()))
         elif row[0] != identity.public_key:
             raise IdentityError("The identity file does not match this profile's store.")
-        return cls(paths, identity, store, clock)
+        profile = cls(paths, identity, store, clock, storage_key)
+        profile.reseal_at_rest()
+        return profile
 
     def close(self) -> None:
         if self._search is not None:
@@ -185,6 +214,8 @@ class Profile:
         self, passphrase: str | None, *, opslimit: int = OPSLIMIT, memlimit: int = MEMLIMIT
     ) -> None:
         keyfile = dump_identity(self.identity, passphrase, opslimit=opslimit, memlimit=memlimit)
+        sk_file = atrest.dump_storage_key(self.storage_key, passphrase, opslimit=opslimit, memlimit=memlimit)
+        write_private(self.paths.storage_key, sk_file)
         write_private(self.paths.keyfile, keyfile)
 
     def _now_ms(self) -> int:
@@ -193,21 +224,71 @@ class Profile:
     def _now(self) -> int:
         return int(self.clock())
 
-    # secrets at rest: sealed to my own key --------------------------------
+    # secrets at rest: sealed under the storage key ------------------------
     def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]:
         """Epoch keys I hold for a circle, unsealed (kept in memory after the first read)."""
         sealed = self.store.epoch_keys(circle_id)
         cache = self._keys.setdefault(circle_id, {})
         for e, k in sealed.items():
             if e not in cache:
-                cache[e] = self.identity.unseal(k)
-        return {e: cache[e] for e in sealed}  # a key dropped from the store is gone here too
+                cache[e] = self.ledger.unseal(k)
+        if len(cache) > len(sealed):  # a key deleted from the store (by another process too) goes here
+            for e in [e for e in cache if e not in sealed]:
+                del cache[e]
+        return {e: cache[e] for e in sealed}
 
     def circle_name(self, row: CircleRow) -> str:
         try:
-            return self.identity.unseal(row.name_sealed).decode()
+            return self.ledger.unseal(row.name_sealed).decode()
         except (DecryptError, UnicodeDecodeError):
             return "(unreadable name)"
+
+    def drop_key_cache(self, circle_id: bytes) -> None:
+        """Forget the unsealed epoch keys held in memory for a circle (some were deleted)."""
+        self._keys.pop(circle_id, None)
+
+    def forget_old_history(self) -> int:
+        """With history ``forget``, delete the keys of epochs that are over (:mod:`protocol.node.history`)."""
+        return history.forget_old(self)
+
+    def private_prekeys(self) -> list[bytes]:
+        """My private prekeys, newest first (:mod:`protocol.node.prekeys`)."""
+        return prekeys.private_keys(self.store, self.storage_key)
+
+    def refresh_prekeys(self, only: bytes | None = None) -> list[Record]:
+        """Rotate my prekey when due and publish it in my circles, or in circle ``only``
+        (queued in the outbox)."""
+        return prekeys.refresh(self, only)
+
+    def reseal_at_rest(self) -> int:
+        """Re-seal under the storage key what an older profile sealed to the identity key (epoch
+        keys, circle names); how many rows moved. Runs at every open; writes nothing once done."""
+        keys: list[tuple[bytes, bytes, bytes | None]] = []  # (circle, epoch, new sealed or None)
+        for cid, eid, sealed, added in self.store.all_epoch_keys():
+            if len(sealed) != atrest.SEALED_KEY_SIZE:
+                with contextlib.suppress(DecryptError):  # one that never opened stays as it is
+                    keys.append((cid, eid, self.ledger.seal(self.identity.unseal(sealed))))
+            elif added is None:
+                keys.append((cid, eid, None))
+        names: list[tuple[bytes, bytes]] = []
+        for row in self.store.circles():
+            try:
+                atrest.open_sealed(self.storage_key, row.name_sealed)
+            except DecryptError:
+                with contextlib.suppress(DecryptError):
+                    names.append((row.id, self.ledger.seal(self.identity.unseal(row.name_sealed))))
+        if not keys and not names:
+            return 0
+        now = self._now()
+        with self.store.tx():
+            for cid, eid, resealed in keys:
+                if resealed is not None:
+                    self.store.reseal_epoch_key(cid, eid, resealed)
+                self.store.set_epoch_key_added(cid, eid, now)
+            for cid, name in names:
+                self.store.set_name_sealed(cid, name)
+        self._keys.clear()
+        return sum(r is not None for _, _, r in keys) + len(names)
 
     # views -----------------------------------------------------------------
     def view(self, circle_id: bytes) -> CircleView:
@@ -279,7 +360,7 @@ class Profile:
         c = circle.create(self.identity, name, self._now_ms(), parent=parent)
         with self.store.tx():
             self.ledger.open_circle(c.genesis, None, self.ledger.seal(c.name.encode()), "member", outbox=True)
-            self.store.add_epoch_key(c.circle_id, c.circle_id, self.ledger.seal(c.epoch_key))
+            self.ledger.keep_key(c.circle_id, c.circle_id, c.epoch_key)
         return c
 
     def invite(
@@ -338,14 +419,20 @@ class Profile:
         with self.store.tx():
             name = self.ledger.seal(opened.name.encode())
             self.ledger.open_circle(tok.genesis, circle.parent_of(tok.genesis), name, "member")
-            self.store.add_epoch_key(cid, opened.epoch_id, self.ledger.seal(opened.epoch_key))
+            self.ledger.keep_key(cid, opened.epoch_id, opened.epoch_key)
             self.store.mark_invite_used(tok.invite.id, cid, self._now())
             self.store.add_peer_addrs(cid, list(tok.addrs), "token", self._now())
             # A removal among them purges the records past or off its cut, as one by one it would.
             if not self.ledger.keep_token_records(kept, held, join):
                 raise RosterError("Your join could not be recorded; your store already has that position.")
         self.ledger.forget(cid)
+        self._publish_prekey(cid)
         return cid
+
+    def _publish_prekey(self, circle_id: bytes) -> None:
+        """After a join: my prekey in that circle (the node's refresh retries what fails here)."""
+        with contextlib.suppress(ProtocolError, sqlite3.Error):
+            self.refresh_prekeys(circle_id)
 
     def _join_short(
         self, tok: shorttoken.ShortToken, opened: invitation.OpenedInvitation, known: bool
@@ -363,7 +450,7 @@ class Profile:
         with self.store.tx():
             name = self.ledger.seal(opened.name.encode())
             self.store.add_circle(cid, None, name, "member", self._now())
-            self.store.add_epoch_key(cid, opened.epoch_id, self.ledger.seal(opened.epoch_key))
+            self.ledger.keep_key(cid, opened.epoch_id, opened.epoch_key)
             self.store.mark_invite_used(tok.invite_id, cid, self._now())
             self.store.add_peer_addrs(cid, list(tok.addrs), "token", self._now())
             ticket = Ticket(cid, tok.invite_id, tok.inviter, opened.epoch_id, join.seq, contacts)
@@ -401,17 +488,18 @@ class Profile:
         if row is None or row.status != "invited" or row.fork_record is None:
             raise RosterError("There is no fork invitation for that circle.")
         fork_rec = records.parse(row.fork_record)
-        inv = fork.open_fork(fork_rec, self.identity)
+        inv = fork.open_fork(fork_rec, self.identity, self.private_prekeys())
         join = actions.join(self.identity, inv.invite, ChainPos(), self._now_ms())
         with self.store.tx():
             self.ledger.open_circle(inv.contents.genesis, row.parent, row.name_sealed, "member")
             for r in inv.contents.invites:
                 self.ledger.commit(r)
-            self.store.add_epoch_key(child_id, child_id, self.ledger.seal(inv.epoch_key))
+            self.ledger.keep_key(child_id, child_id, inv.epoch_key)
             self.ledger.commit_own(join)
             self.store.mark_invite_used(inv.invite.id, child_id, self._now())
             if row.parent is not None:
                 inherit.level(self, row.parent, child_id)
+        self._publish_prekey(child_id)
         return child_id
 
     def fork(
@@ -432,7 +520,7 @@ class Profile:
             self.ledger.open_circle(f.child.genesis, parent_id, sealed, "member", outbox=True)
             for inv in f.invites:
                 self.ledger.commit_own(inv)
-            self.store.add_epoch_key(cid, cid, self.ledger.seal(f.child.epoch_key))
+            self.ledger.keep_key(cid, cid, f.child.epoch_key)
             self.ledger.commit_own(f.fork_record)
             pos = self.view(cid).next_pos(self.me)
             for r in carry.seal(
@@ -461,7 +549,7 @@ class Profile:
             with self.store.tx():
                 for r in (*rk.before, rk.record):
                     self.ledger.commit_own(r)
-                    self.store.add_epoch_key(circle_id, r.id, self.ledger.seal(rk.key))
+                    self.ledger.keep_key(circle_id, r.id, rk.key)
             roster = view.roster
         cur = roster.current_epoch
         keys = self.epoch_keys(circle_id)
@@ -500,10 +588,10 @@ class Profile:
         with self.store.tx():
             for r in rk.before:  # merges of more heads than one record may cite, if any
                 self.ledger.commit_own(r)
-                self.store.add_epoch_key(circle_id, r.id, self.ledger.seal(rk.key))
+                self.ledger.keep_key(circle_id, r.id, rk.key)
             self.ledger.commit_own(rm)
             self.ledger.commit_own(rk.record)
-            self.store.add_epoch_key(circle_id, rk.record.id, self.ledger.seal(rk.key))
+            self.ledger.keep_key(circle_id, rk.record.id, rk.key)
 
     def leave(self, circle_id: bytes) -> None:
         view = self.view(circle_id)

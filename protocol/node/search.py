@@ -331,6 +331,32 @@ class SearchIndex:
             for r in rows
         ]
 
+    def forget(self, circle_id: bytes, record_ids: list[bytes]) -> int:
+        """Drop what the index holds of these records (their epoch key was deleted: history
+        forget), and merge the full-text index so no segment still holds their words; how
+        many messages went."""
+        if not record_ids:
+            return 0
+        gone = 0
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for rid in record_ids:
+                rows = self.db.execute(
+                    "SELECT rowid FROM msgs WHERE circle = ? AND (src = ? OR id = ?)", (circle_id, rid, rid)
+                ).fetchall()
+                for (rowid,) in rows:
+                    self.db.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+                    self.db.execute("DELETE FROM msgs WHERE rowid = ?", (rowid,))
+                    gone += 1
+                self.db.execute("DELETE FROM changes WHERE circle = ? AND id = ?", (circle_id, rid))
+            self.db.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return gone
+
     def _in_store(self, record_id: bytes) -> bool:
         row = self.profile.store.db.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)).fetchone()
         return row is not None

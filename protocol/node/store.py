@@ -2,7 +2,9 @@
 
 Holds the identity's public part and display name, contacts (petnames),
 circles, every accepted raw record (deduplicated by record id, one per
-author and seq), epoch keys and circle names sealed to the identity key, the
+author and seq), epoch keys, private prekeys and circle names sealed under the profile's
+storage key (:mod:`protocol.atrest`; older profiles' rows sealed to the identity key are
+re-sealed when the profile opens), per-profile settings, the
 outbox of records to publish, read markers, used invitations, known peer
 addresses, records held until their dependencies arrive, and the short tokens
 (format 2) I joined with while the roster has not confirmed them, and how loudly
@@ -168,6 +170,22 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE records ADD COLUMN link BLOB;
     """,
+    # 9: my private prekeys (sealed under the storage key); when each epoch key came (an epoch
+    # is over once a later one's key is held: docs/security.md); per-profile settings
+    """
+    CREATE TABLE prekeys (
+        public BLOB PRIMARY KEY,
+        private_sealed BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        replaced_at INTEGER
+    );
+    ALTER TABLE epoch_keys ADD COLUMN added_at INTEGER;
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -218,6 +236,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        # A deleted epoch key or private prekey is overwritten, not left in a free page for a
+        # later copy of the file to find (history forget, prekey deletion: docs/security.md).
+        self.db.execute("PRAGMA secure_delete=ON")
         self._depth = 0
         self.on_rollback: Callable[[], None] | None = None
         self._tx_cache: dict[tuple[str, bytes], object] = {}
@@ -485,12 +506,74 @@ class Store:
         return [(bytes(a), bytes(b)) for a, b in rows]
 
     # epoch keys -----------------------------------------------------------
-    def add_epoch_key(self, circle_id: bytes, epoch_id: bytes, key_sealed: bytes) -> None:
+    def add_epoch_key(
+        self, circle_id: bytes, epoch_id: bytes, key_sealed: bytes, now: int | None = None
+    ) -> None:
+        """Keep an epoch key (sealed by the caller); ``now`` (seconds) is when it came."""
         self._tx_cache.pop(("keys", circle_id), None)
         with self.tx() as db:
             db.execute(
-                "INSERT OR IGNORE INTO epoch_keys (circle, epoch, key_sealed) VALUES (?, ?, ?)",
-                (circle_id, epoch_id, key_sealed),
+                "INSERT OR IGNORE INTO epoch_keys (circle, epoch, key_sealed, added_at) VALUES (?, ?, ?, ?)",
+                (circle_id, epoch_id, key_sealed, now),
+            )
+
+    def reseal_epoch_key(self, circle_id: bytes, epoch_id: bytes, key_sealed: bytes) -> None:
+        """Replace a stored epoch key's sealed bytes (the storage-key migration)."""
+        self._tx_cache.pop(("keys", circle_id), None)
+        with self.tx() as db:
+            db.execute(
+                "UPDATE epoch_keys SET key_sealed = ? WHERE circle = ? AND epoch = ?",
+                (key_sealed, circle_id, epoch_id),
+            )
+
+    def all_epoch_keys(self) -> list[tuple[bytes, bytes, bytes, int | None]]:
+        """Every stored epoch key: (circle, epoch, sealed bytes, when it came or None)."""
+        rows = self.db.execute("SELECT circle, epoch, key_sealed, added_at FROM epoch_keys")
+        return [(bytes(c), bytes(e), bytes(k), None if t is None else int(t)) for c, e, k, t in rows]
+
+    def set_epoch_key_added(self, circle_id: bytes, epoch_id: bytes, now: int) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE epoch_keys SET added_at = ? WHERE circle = ? AND epoch = ? AND added_at IS NULL",
+                (now, circle_id, epoch_id),
+            )
+
+    # my private prekeys -------------------------------------------------------
+    def add_prekey(self, public: bytes, private_sealed: bytes, created_ms: int, expires_ms: int) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE prekeys SET replaced_at = ? WHERE replaced_at IS NULL", (created_ms,))
+            db.execute(
+                "INSERT INTO prekeys (public, private_sealed, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (public, private_sealed, created_ms, expires_ms),
+            )
+
+    def prekeys(self) -> list[tuple[bytes, bytes, int, int, int | None]]:
+        """My prekeys, newest first: (public, private sealed, created, expires, replaced; ms)."""
+        rows = self.db.execute(
+            "SELECT public, private_sealed, created_at, expires_at, replaced_at FROM prekeys "
+            "ORDER BY created_at DESC, public"
+        )
+        return [(bytes(p), bytes(k), int(c), int(x), None if r is None else int(r)) for p, k, c, x, r in rows]
+
+    def reseal_prekey(self, public: bytes, private_sealed: bytes) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE prekeys SET private_sealed = ? WHERE public = ?", (private_sealed, public))
+
+    def drop_prekey(self, public: bytes) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM prekeys WHERE public = ?", (public,))
+
+    # settings -----------------------------------------------------------------
+    def setting(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_setting(self, name: str, value: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO settings (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
             )
 
     def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]:
@@ -552,6 +635,14 @@ class Store:
                 "INSERT OR IGNORE INTO outbox (record, circle, queued_at) VALUES (?, ?, ?)",
                 [(rid, circle_id, now) for rid in record_ids],
             )
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file and truncate it: no copy of a deleted row stays there."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def set_name_sealed(self, circle_id: bytes, name_sealed: bytes) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE circles SET name_sealed = ? WHERE id = ?", (name_sealed, circle_id))
 
     def drop_epoch_key(self, circle_id: bytes, epoch_id: bytes) -> None:
         self._tx_cache.pop(("keys", circle_id), None)

@@ -75,6 +75,8 @@ def sample() -> tuple[World, dict[str, Record], str]:
     w.add(out["unlink"])
     w.add(rk.record)
     w.keys[rk.record.id] = rk.key
+    out["prekey"] = actions.prekey(BOB, w.roster, w.pos(BOB), crypto.prekey_pair()[0], NOW_MS)
+    w.add(out["prekey"])
     out["msg"] = w.post(BOB, "hello fuzz")
     out["presence"] = presence.announce(
         BOB, w.cid, [f"/ip4/127.0.0.1/tcp/9/p2p/{BOB.peer_id}"], NOW_MS, "bob", b"e" * 32, b"k" * 32
@@ -108,6 +110,7 @@ RECORD_TYPES = [
     "filecap",
     "device",
     "unlink",
+    "prekey",
 ]  # fmt: skip
 
 

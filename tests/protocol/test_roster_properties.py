@@ -53,6 +53,7 @@ def norm(s: RosterState) -> dict[str, Any]:
         "hash": s.roster_hash,
         "needs_rekey": s.needs_rekey,
         "soft_cap": (s.soft_cap, s.soft_cap_by),
+        "prekeys": dict(s.prekeys),
     }
 
 
