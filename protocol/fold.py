@@ -159,6 +159,8 @@ SOFT_CAP = b"softcap"
 """The token of the soft cap: every ``softcap`` record writes it (the last walked holds)."""
 FILE_CAP = b"filecap"
 """The token of the file limit: every ``filecap`` record writes it (the last walked holds)."""
+REKEY_EVERY = b"rekeyevery"
+"""The token of the rekey schedule: every ``rekeyevery`` record writes it (the last walked holds)."""
 
 
 def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[bytes]]:
@@ -197,6 +199,8 @@ def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[b
         writes.append(SOFT_CAP)
     elif t == records.FILECAP:
         writes.append(FILE_CAP)
+    elif t == records.REKEYEVERY:
+        writes.append(REKEY_EVERY)
     return reads, writes
 
 
@@ -540,5 +544,8 @@ class RosterIndex:
             soft_cap_by=w.soft_cap_by,
             file_cap=w.file_cap,
             file_cap_by=w.file_cap_by,
+            rekey_days=w.rekey_days,
+            rekey_messages=w.rekey_messages,
+            rekey_by=w.rekey_by,
         )
         return self._state

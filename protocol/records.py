@@ -53,8 +53,11 @@ PRESENCE = "presence"
 CARRY = "carry"
 DEVICE = "device"
 UNLINK = "unlink"
+REKEYEVERY = "rekeyevery"
 
-ROSTER_TYPES = frozenset({INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, FILECAP, DEVICE, UNLINK})
+ROSTER_TYPES = frozenset(
+    {INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, FILECAP, DEVICE, UNLINK, REKEYEVERY}
+)
 """Record types that form the roster DAG (they cite roster heads in ``h``)."""
 
 UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
@@ -62,7 +65,7 @@ UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
 
 TYPES = (
     GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP, CARRY, FILECAP,
-    DEVICE, UNLINK,
+    DEVICE, UNLINK, REKEYEVERY,
 )  # fmt: skip
 
 
@@ -169,6 +172,9 @@ SCHEMAS[DEVICE] = {**_roster, "k": s.public_key, "dc": s.some_bytes(devicecert.M
 for ``k`` (:mod:`protocol.devicecert`)."""
 SCHEMAS[UNLINK] = {**_roster, "k": s.public_key, "s": s.cut, "sh": s.optional(s.ident)}
 """A person (or another of their devices) unlinks device ``k``, with a cut as a removal's."""
+SCHEMAS[REKEYEVERY] = {**_roster, "d": s.rekey_days, "m": s.rekey_messages}
+"""An admin sets the circle's rekey schedule: a new epoch at least every ``d`` days and every
+``m`` messages (:mod:`protocol.rekeysched`)."""
 
 SHAPES: dict[str, shallow.Shape] = {
     name: {

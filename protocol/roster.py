@@ -1,7 +1,8 @@
 """The roster: who is in a circle, with which role, and the current epoch.
 
 :func:`fold` is a pure, deterministic function of a genesis and a *set* of
-roster records (invite, join, remove, leave, role, rekey, pin, softcap, filecap). Two members
+roster records (invite, join, remove, leave, role, rekey, pin, softcap, filecap, device, unlink,
+rekeyevery). Two members
 holding the same records get the same :class:`RosterState`, whatever order
 the records arrived in. The rules (docs/protocol.md has a worked example):
 
@@ -37,6 +38,10 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
 7. The file limit (the largest file a member may send, and others fetch) is
    ``DEFAULT_FILE_CAP`` until an admin's ``filecap`` record sets it; as for the soft cap,
    the one walked last holds.
+8. The rekey schedule (a new epoch at least every so many days and messages; members' nodes
+   start the rekeys, :mod:`protocol.rekeysched`) is ``DEFAULT_REKEY_DAYS`` and
+   ``DEFAULT_REKEY_MESSAGES`` until an admin's ``rekeyevery`` record sets it; as for the soft
+   cap, the one walked last holds.
 
 :class:`protocol.fold.RosterIndex` computes the same state incrementally; this module's
 whole-state scans (``Walk.slots_taken`` and the others below ``apply``) are the reference
@@ -68,6 +73,10 @@ RELAY = "relay"
 DEFAULT_SOFT_CAP = 15
 DEFAULT_FILE_CAP = schema.MAX_FILE_CAP
 """A circle's file limit when no admin has set one (rule 7)."""
+DEFAULT_REKEY_DAYS = 7
+DEFAULT_REKEY_MESSAGES = 1000
+"""A circle's rekey schedule when no admin has set one (rule 8): at least weekly, and every
+1,000 messages."""
 """A circle's soft cap when no admin has set one (a Dunbar-style layer): inviting past it
 suggests a fork (rule 6)."""
 
@@ -150,6 +159,12 @@ class RosterState:
     """The largest file, in bytes, members send and fetch in this circle (rule 7)."""
     file_cap_by: bytes | None = None
     """The admin whose ``filecap`` record set ``file_cap`` (None: the default)."""
+    rekey_days: int = DEFAULT_REKEY_DAYS
+    """A scheduled rekey is due once the current epoch is this many days old (rule 8)."""
+    rekey_messages: int = DEFAULT_REKEY_MESSAGES
+    """... or once this many messages were sent in it (rule 8)."""
+    rekey_by: bytes | None = None
+    """The admin whose ``rekeyevery`` record set the schedule (None: the default)."""
 
     @cached_property
     def roster_hash(self) -> bytes:
@@ -234,6 +249,8 @@ class Walk:
         self.soft_cap_by: bytes | None = None
         self.file_cap = DEFAULT_FILE_CAP
         self.file_cap_by: bytes | None = None
+        self.rekey_days, self.rekey_messages = DEFAULT_REKEY_DAYS, DEFAULT_REKEY_MESSAGES
+        self.rekey_by: bytes | None = None
 
     def cites(self, r: Record) -> bytes | None:
         """The record whose being among ``r``'s ancestors :meth:`check` asks about: a JOIN's
@@ -349,6 +366,10 @@ class Walk:
             if member.role != ADMIN:
                 return "only admins may set the file limit"
             return None
+        if t == records.REKEYEVERY:
+            if member.role != ADMIN:
+                return "only admins may set the rekey schedule"
+            return None
         return "not a roster record"
 
     def apply(self, r: Record) -> None:
@@ -403,6 +424,8 @@ class Walk:
             self.soft_cap, self.soft_cap_by = int(b["n"]), a
         elif t == records.FILECAP:
             self.file_cap, self.file_cap_by = int(b["n"]), a
+        elif t == records.REKEYEVERY:
+            self.rekey_days, self.rekey_messages, self.rekey_by = int(b["d"]), int(b["m"]), a
 
     def departing(self, r: Record) -> list[bytes]:
         """The keys a departure record (remove, leave, unlink) takes out if it applies: its
@@ -595,4 +618,7 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
         soft_cap_by=walk.soft_cap_by,
         file_cap=walk.file_cap,
         file_cap_by=walk.file_cap_by,
+        rekey_days=walk.rekey_days,
+        rekey_messages=walk.rekey_messages,
+        rekey_by=walk.rekey_by,
     )

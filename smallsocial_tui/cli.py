@@ -747,6 +747,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_search.register(add)
     cli_files.register(add)  # send-file, get
     cli_devices.register(add)  # devices, devices link/add/accept/revoke
+    from smallsocial_tui.cli_rekey import register as register_rekey
+
+    register_rekey(add)  # rekey, rekey-every
     return p
 
 
