@@ -17,14 +17,9 @@ from typing import Any
 from protocol.identity import peer_id
 from protocol.node import api
 from smallsocial_tui import cli_kit
-from smallsocial_tui.text import safe_name
+from smallsocial_tui.text import rekeyed_line, safe_name
 
 Add = Callable[[str, Any, str], argparse.ArgumentParser]
-
-
-def line(r: api.RekeyResult) -> str:
-    keys = "device" if r.keys == 1 else "devices"
-    return f"Rekeyed {safe_name(r.name)}: epoch {r.epoch}, sealed to {r.keys} {keys}."
 
 
 def cmd_rekey(args: argparse.Namespace) -> None:
@@ -42,7 +37,7 @@ def cmd_rekey(args: argparse.Namespace) -> None:
     if args.all and not results:
         raise cli_kit.CliError("You are not a member of any circle yet; nothing to rekey.")
     data = [{"circle": r.circle.hex(), "name": r.name, "epoch": r.epoch, "keys": r.keys} for r in results]
-    cli_kit.emit(args, data if args.all else data[0], "\n".join(line(r) for r in results))
+    cli_kit.emit(args, data if args.all else data[0], "\n".join(rekeyed_line(r) for r in results))
 
 
 def cmd_rekey_every(args: argparse.Namespace) -> None:
