@@ -117,7 +117,7 @@ def test_rekeyevery_builder_refuses_what_the_schema_would(days: int, messages: i
         actions.set_rekey_schedule(ALICE, w.roster, w.pos(ALICE), days, messages, NOW_MS)
     p = w.pos(ALICE)
     body = roster_body(ALICE, w.cid, records.REKEYEVERY, heads=w.roster.heads, seq=p.seq, prev=p.prev)
-    with pytest.raises(Exception, match="'[dm]'"):
+    with pytest.raises(Exception, match=r"'[dm]'"):
         records.parse(records.sign(ALICE, body | {"d": days, "m": messages}).raw)
 
 
