@@ -914,6 +914,14 @@ def build_devices() -> dict[str, Any]:
     return build(IDS, genesis, ts, entry, tj)
 
 
+def build_rekeyevery() -> dict[str, Any]:
+    """rekeyevery.json: the ``rekeyevery`` record and when a circle is due (scripts/vectors_rekey.py)."""
+    from vectors_rekey import build_rekeyevery as build
+
+    genesis = {"nonce": GENESIS_NONCE, "epoch_key": EPOCH0_KEY, "name_nonce": NAME_NONCE}
+    return build(IDS, genesis, ts, entry)
+
+
 def write(name: str, data: dict[str, Any]) -> None:
     path = OUT / name
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -929,6 +937,7 @@ def main() -> None:
         "files.json": build_files,
         "filecap.json": build_filecap,
         "devices.json": build_devices,
+        "rekeyevery.json": build_rekeyevery,
     }
     wanted = sys.argv[1:]
     if wanted:
@@ -941,6 +950,7 @@ def main() -> None:
     write("files.json", build_files())
     write("filecap.json", build_filecap())
     write("devices.json", build_devices())
+    write("rekeyevery.json", build_rekeyevery())
     recs, token = build_records()
     write("identities.json", build_identities())
     write("wire.json", build_wire())
