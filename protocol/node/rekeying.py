@@ -21,7 +21,7 @@ from protocol import actions, records
 from protocol.errors import ProtocolError, RosterError
 from protocol.node import api
 from protocol.node.profile import Profile
-from protocol.rekeysched import EpochFacts, Scheduler
+from protocol.rekeysched import JITTER_S, JOIN_JITTER_S, EpochFacts, Scheduler
 
 LOG = logging.getLogger("smallsocial.node")
 CHECK_S = 15.0
@@ -31,9 +31,14 @@ JITTER_ENV = "SMALLSOCIAL_REKEY_JITTER"
 """Environment overrides (seconds) for tests and the lab: the check period and the jitter."""
 
 
-def _name(p: Profile, circle_id: bytes) -> str:
-    row = p.store.circle(circle_id)
-    return p.circle_name(row) if row is not None else circle_id.hex()[:12]
+def env_seconds(name: str, default: float) -> float:
+    """Seconds from the environment variable ``name``; ``default`` when unset, ``off`` or not a
+    number (a typo in a test knob must not stop the node)."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
 
 
 def rekey(p: Profile, circle_id: bytes) -> api.RekeyResult:
@@ -127,9 +132,9 @@ class Rekeyer:
 
     def __init__(self, p: Profile, scheduler: Scheduler | None = None) -> None:
         self.p = p
-        jitter = os.environ.get(JITTER_ENV)
-        if scheduler is None and jitter is not None:
-            scheduler = Scheduler(jitter_s=float(jitter), join_jitter_s=float(jitter))
+        if scheduler is None and JITTER_ENV in os.environ:
+            jitter = env_seconds(JITTER_ENV, JITTER_S)
+            scheduler = Scheduler(jitter_s=jitter, join_jitter_s=min(jitter, JOIN_JITTER_S))
         self.scheduler = scheduler or Scheduler()
         self.counter = Counter()
 
@@ -155,6 +160,6 @@ class Rekeyer:
 
     def wait_s(self, now_s: float) -> float:
         """How long until the next look: the check period, or sooner when a jitter ends."""
-        period = float(os.environ.get(CHECK_ENV, CHECK_S))
+        period = env_seconds(CHECK_ENV, CHECK_S)
         at = self.scheduler.next_at()
         return max(0.05, min(period, at - now_s if at is not None else period))
