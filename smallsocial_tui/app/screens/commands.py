@@ -382,9 +382,7 @@ class Commands:
 
     def slash_rekey(self, args: str) -> None:
         if args.lower() not in ("", "all"):
-            self.host.notify(
-                "/rekey rekeys this circle; /rekey all, every circle you are in.", severity="warning"
-            )
+            self.host.notify("/rekey: this circle; /rekey all: every circle you are in.", severity="warning")
             return
         circle = None if args else writable(self.host)
         if args or circle is not None:
