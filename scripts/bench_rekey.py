@@ -19,7 +19,8 @@ Then **send/receive, before and after**: ``scripts/bench_protocol.py --quick`` o
 commit (``--base``, default the merge-base with ``main``; extracted with ``git archive`` into a
 temporary directory) and of this checkout, alternately, ``--rounds`` times each, in the same
 run; the medians of each side's send (``messages.seal``) and receive (``records.parse`` +
-``open_message``) figures.
+``open_message``) figures, and of their ratios to the raw primitives timed beside them in the
+same process (bench_protocol's own baseline: steadier than the times on a shared machine).
 
 Writes bench-results/bench_rekey.json (``--out``).
 """
@@ -130,7 +131,12 @@ def protocol_figures(script: Path, cwd: Path, out: Path) -> dict[str, float]:
     rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
     send = next(v for k, v in rows.items() if k.startswith("send"))
     receive = next(v for k, v in rows.items() if k.startswith("receive"))
-    return {"send_us": send["value"], "receive_us": receive["value"]}
+    return {
+        "send_us": send["value"],
+        "receive_us": receive["value"],
+        "send_over_raw": send["ratio"],
+        "receive_over_raw": receive["ratio"],
+    }
 
 
 def before_after(base: str, rounds: int) -> dict[str, Any]:
@@ -150,8 +156,8 @@ def before_after(base: str, rounds: int) -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", base], cwd=ROOT, capture_output=True, text=True, check=False
     ).stdout.strip()
-    out: dict[str, Any] = {"base": base, "base_commit": commit, "rounds": rounds}
-    for what in ("send_us", "receive_us"):
+    out: dict[str, Any] = {"base": base, "base_commit": commit, "rounds": rounds, "runs": sides}
+    for what in ("send_us", "receive_us", "send_over_raw", "receive_over_raw"):
         b = statistics.median(s[what] for s in sides["before"])
         a = statistics.median(s[what] for s in sides["after"])
         out[what] = {"before": round(b, 3), "after": round(a, 3), "after_over_before": round(a / b, 3)}
@@ -200,7 +206,12 @@ def main(argv: list[str] | None = None) -> int:
             ["path", f"before ({compare['base_commit']}) us", "after us", "after / before"],
             [
                 [name, f"{c['before']:.2f}", f"{c['after']:.2f}", f"{c['after_over_before']:.3f}"]
-                for name, c in (("send", compare["send_us"]), ("receive", compare["receive_us"]))
+                for name, c in (
+                    ("send", compare["send_us"]),
+                    ("receive", compare["receive_us"]),
+                    ("send / raw primitives (x)", compare["send_over_raw"]),
+                    ("receive / raw primitives (x)", compare["receive_over_raw"]),
+                )
             ],
         )
     benchkit.finish(
