@@ -398,6 +398,7 @@ class Commands:
             self.host.notify("You are not a member of any circle yet; nothing to rekey.", severity="warning")
             return
         self.host.notify("\n".join(rekeyed_line(r) for r in ev.results), timeout=6, markup=False)
+        self.host.link.submit(api.LoadOverview())  # the circles' epochs changed
 
     # the command palette ------------------------------------------------------------------
     def palette(self) -> Iterable[SystemCommand]:
