@@ -1,5 +1,5 @@
 """Builders for roster records: invite, join, remove (+ rekey), leave, role, rekey, pin, softcap,
-filecap, device, unlink (+ rekey) and prekey.
+filecap, device, unlink (+ rekey), prekey and rekeyevery.
 
 Each takes the author's identity, the roster state they see, their chain
 position in the circle and the time, and returns signed records. They refuse
@@ -300,6 +300,21 @@ def set_file_cap(identity: Identity, state: RosterState, pos: ChainPos, cap: int
     if isinstance(cap, bool) or not 0 <= cap <= schema.MAX_FILE_CAP:
         raise RosterError(f"The file limit is at most {schema.MAX_FILE_CAP // 2**20} MiB.")
     body = _roster_body(identity, state, pos, records.FILECAP, now_ms) | {"n": cap}
+    return records.sign(identity, body)
+
+
+def set_rekey_schedule(
+    identity: Identity, state: RosterState, pos: ChainPos, days: int, messages: int, now_ms: int
+) -> Record:
+    """An admin's ``rekeyevery`` record: from now on, a new epoch at least every ``days`` days
+    and every ``messages`` messages (members' nodes start it, :mod:`protocol.rekeysched`)."""
+    if not state.may_admin(identity.public_key):
+        raise RosterError("Only admins can set the circle's rekey schedule.")
+    if isinstance(days, bool) or not 1 <= days <= schema.MAX_REKEY_DAYS:
+        raise RosterError(f"Rekey at least every 1 to {schema.MAX_REKEY_DAYS} days.")
+    if isinstance(messages, bool) or not 1 <= messages <= schema.MAX_REKEY_MESSAGES:
+        raise RosterError(f"Rekey at least every 1 to {schema.MAX_REKEY_MESSAGES:,} messages.")
+    body = _roster_body(identity, state, pos, records.REKEYEVERY, now_ms) | {"d": days, "m": messages}
     return records.sign(identity, body)
 
 

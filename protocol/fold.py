@@ -161,6 +161,8 @@ SOFT_CAP = b"softcap"
 """The token of the soft cap: every ``softcap`` record writes it (the last walked holds)."""
 FILE_CAP = b"filecap"
 """The token of the file limit: every ``filecap`` record writes it (the last walked holds)."""
+REKEY_EVERY = b"rekeyevery"
+"""The token of the rekey schedule: every ``rekeyevery`` record writes it (the last walked holds)."""
 
 
 def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[bytes]]:
@@ -201,6 +203,8 @@ def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[b
         writes.append(FILE_CAP)
     elif t == records.PREKEY:
         writes.append(b"P" + r.author)  # the newest wins whatever the order; a departure drops it
+    elif t == records.REKEYEVERY:
+        writes.append(REKEY_EVERY)
     return reads, writes
 
 
@@ -545,5 +549,8 @@ class RosterIndex:
             file_cap=w.file_cap,
             file_cap_by=w.file_cap_by,
             prekeys=w.v_prekeys.at(t),
+            rekey_days=w.rekey_days,
+            rekey_messages=w.rekey_messages,
+            rekey_by=w.rekey_by,
         )
         return self._state

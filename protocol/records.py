@@ -53,9 +53,10 @@ CARRY = "carry"
 DEVICE = "device"
 UNLINK = "unlink"
 PREKEY = "prekey"
+REKEYEVERY = "rekeyevery"
 
 ROSTER_TYPES = frozenset(
-    {INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, FILECAP, DEVICE, UNLINK, PREKEY}
+    {INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, SOFTCAP, FILECAP, DEVICE, UNLINK, PREKEY, REKEYEVERY}
 )
 """Record types that form the roster DAG (they cite roster heads in ``h``)."""
 
@@ -64,7 +65,7 @@ UNCHAINED_TYPES = frozenset({GENESIS, PRESENCE})
 
 TYPES = (
     GENESIS, INVITE, JOIN, REMOVE, LEAVE, ROLE, REKEY, PIN, FORK, MSG, PRESENCE, SOFTCAP, CARRY, FILECAP,
-    DEVICE, UNLINK, PREKEY,
+    DEVICE, UNLINK, PREKEY, REKEYEVERY,
 )  # fmt: skip
 
 
@@ -176,6 +177,9 @@ MAX_PREKEY_TTL_MS = 60 * 24 * 3600 * 1000
 SCHEMAS[PREKEY] = {**_roster, "pk": s.key, "ex": s.timestamp}
 """A member key publishes ``pk``, an X25519 public key, to receive epoch keys on until ``ex``
 (ms): rekeys and forks seal to it instead of to the identity-derived key (docs/protocol.md 8.6)."""
+SCHEMAS[REKEYEVERY] = {**_roster, "d": s.rekey_days, "m": s.rekey_messages}
+"""An admin sets the circle's rekey schedule: a new epoch at least every ``d`` days and every
+``m`` messages (:mod:`protocol.rekeysched`)."""
 
 SHAPES: dict[str, shallow.Shape] = {
     name: {

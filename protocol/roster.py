@@ -2,7 +2,7 @@
 
 :func:`fold` is a pure, deterministic function of a genesis and a *set* of
 roster records (invite, join, remove, leave, role, rekey, pin, softcap, filecap, device,
-unlink, prekey). Two members
+unlink, prekey, rekeyevery). Two members
 holding the same records get the same :class:`RosterState`, whatever order
 the records arrived in. The rules (docs/protocol.md has a worked example):
 
@@ -42,6 +42,10 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
    Of a key's prekeys the roster keeps the newest (largest ``ts``, ties: the larger record
    id), whatever the walk order; a departure drops the departed keys' prekeys. Whether one
    has expired is the sealer's question (:meth:`RosterState.prekey_of`), not the fold's.
+9. The rekey schedule (a new epoch at least every so many days and messages; members' nodes
+   start the rekeys, :mod:`protocol.rekeysched`) is ``DEFAULT_REKEY_DAYS`` and
+   ``DEFAULT_REKEY_MESSAGES`` until an admin's ``rekeyevery`` record sets it; as for the soft
+   cap, the one walked last holds.
 
 :class:`protocol.fold.RosterIndex` computes the same state incrementally; this module's
 whole-state scans (``Walk.slots_taken`` and the others below ``apply``) are the reference
@@ -73,6 +77,10 @@ RELAY = "relay"
 DEFAULT_SOFT_CAP = 15
 DEFAULT_FILE_CAP = schema.MAX_FILE_CAP
 """A circle's file limit when no admin has set one (rule 7)."""
+DEFAULT_REKEY_DAYS = 7
+DEFAULT_REKEY_MESSAGES = 1000
+"""A circle's rekey schedule when no admin has set one (rule 9): at least weekly, and every
+1,000 messages."""
 """A circle's soft cap when no admin has set one (a Dunbar-style layer): inviting past it
 suggests a fork (rule 6)."""
 
@@ -176,6 +184,13 @@ class RosterState:
         p = self.prekeys.get(key)
         return p.key if p is not None and now_ms < p.expires else None
 
+    rekey_days: int = DEFAULT_REKEY_DAYS
+    """A scheduled rekey is due once the current epoch is this many days old (rule 9)."""
+    rekey_messages: int = DEFAULT_REKEY_MESSAGES
+    """... or once this many messages were sent in it (rule 9)."""
+    rekey_by: bytes | None = None
+    """The admin whose ``rekeyevery`` record set the schedule (None: the default)."""
+
     @cached_property
     def roster_hash(self) -> bytes:
         """H(canonical msgpack of the ascending accepted ids); computed when first asked for."""
@@ -262,6 +277,8 @@ class Walk:
         self.file_cap = DEFAULT_FILE_CAP
         self.file_cap_by: bytes | None = None
         self.prekeys: dict[bytes, Prekey] = {}
+        self.rekey_days, self.rekey_messages = DEFAULT_REKEY_DAYS, DEFAULT_REKEY_MESSAGES
+        self.rekey_by: bytes | None = None
 
     def cites(self, r: Record) -> bytes | None:
         """The record whose being among ``r``'s ancestors :meth:`check` asks about: a JOIN's
@@ -379,6 +396,10 @@ class Walk:
             return None
         if t == records.PREKEY:
             return None
+        if t == records.REKEYEVERY:
+            if member.role != ADMIN:
+                return "only admins may set the rekey schedule"
+            return None
         return "not a roster record"
 
     def apply(self, r: Record) -> None:
@@ -438,6 +459,8 @@ class Walk:
             cur = self.prekeys.get(a)
             if cur is None or (int(b["ts"]), r.id) > (cur.ts, cur.record):
                 self.prekeys[a] = Prekey(bytes(b["pk"]), int(b["ex"]), int(b["ts"]), r.id)
+        elif t == records.REKEYEVERY:
+            self.rekey_days, self.rekey_messages, self.rekey_by = int(b["d"]), int(b["m"]), a
 
     def departing(self, r: Record) -> list[bytes]:
         """The keys a departure record (remove, leave, unlink) takes out if it applies: its
@@ -631,4 +654,7 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
         file_cap=walk.file_cap,
         file_cap_by=walk.file_cap_by,
         prekeys=dict(walk.prekeys),
+        rekey_days=walk.rekey_days,
+        rekey_messages=walk.rekey_messages,
+        rekey_by=walk.rekey_by,
     )

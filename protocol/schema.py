@@ -31,6 +31,10 @@ MAX_FILE_CAP = 64 * 1024 * 1024
 """The largest file a circle may take (64 MiB): the ceiling of a ``filecap`` record's ``n``, and
 the limit of a circle whose admins set none (:data:`protocol.files.MAX_FILE_BYTES`)."""
 """The smallest soft cap an admin may set (a ``softcap`` record's ``n``); the largest is ``MAX_MEMBERS``."""
+MAX_REKEY_DAYS = 365
+"""The longest rekey period an admin may set (a ``rekeyevery`` record's ``d``, in days)."""
+MAX_REKEY_MESSAGES = 1_000_000
+"""The most messages an epoch may carry before a scheduled rekey (a ``rekeyevery`` record's ``m``)."""
 MAX_TS_MS = 253_402_214_399_999
 """The latest time a record may carry: the last millisecond of 9999-12-30 UTC, which
 every reader can show as a date in any time zone (and which fits a double exactly)."""
@@ -173,3 +177,5 @@ cut = integer(0, MAX_SEQ)
 role = one_of("member", "admin")
 soft_cap = integer(MIN_SOFT_CAP, MAX_MEMBERS)
 file_cap = integer(0, MAX_FILE_CAP)
+rekey_days = integer(1, MAX_REKEY_DAYS)
+rekey_messages = integer(1, MAX_REKEY_MESSAGES)

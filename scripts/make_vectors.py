@@ -929,6 +929,14 @@ def build_prekeys() -> dict[str, Any]:
     return build(IDS, genesis, ts, entry, tj)
 
 
+def build_rekeyevery() -> dict[str, Any]:
+    """rekeyevery.json: the ``rekeyevery`` record and when a circle is due (scripts/vectors_rekey.py)."""
+    from vectors_rekey import build_rekeyevery as build
+
+    genesis = {"nonce": GENESIS_NONCE, "epoch_key": EPOCH0_KEY, "name_nonce": NAME_NONCE}
+    return build(IDS, genesis, ts, entry)
+
+
 def write(name: str, data: dict[str, Any]) -> None:
     path = OUT / name
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -946,6 +954,7 @@ def main() -> None:
         "devices.json": build_devices,
         "devicelink.json": build_devicelink,
         "prekeys.json": build_prekeys,
+        "rekeyevery.json": build_rekeyevery,
     }
     wanted = sys.argv[1:]
     if wanted:
@@ -960,6 +969,7 @@ def main() -> None:
     write("devices.json", build_devices())
     write("devicelink.json", build_devicelink())
     write("prekeys.json", build_prekeys())
+    write("rekeyevery.json", build_rekeyevery())
     recs, token = build_records()
     write("identities.json", build_identities())
     write("wire.json", build_wire())

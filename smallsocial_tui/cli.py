@@ -748,6 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_files.register(add)  # send-file, get
     cli_devices.register(add)  # devices, devices link/add/accept/revoke
     cli_history.register(add)  # history keep|forget
+    from smallsocial_tui.cli_rekey import register as register_rekey
+
+    register_rekey(add)  # rekey, rekey-every
     return p
 
 

@@ -85,6 +85,8 @@ def event_line(profile: Profile, ev: api.Event) -> str | None:
         )
     if isinstance(ev, api.HistoryCarried):
         return f"[{name(ev.circle)}] {who(ev.author)} carried {ev.count} message(s) from the parent circle"
+    if isinstance(ev, api.Rekeyed) and ev.request_id is None:  # on the circle's schedule
+        return "; ".join(f"[{safe_name(r.name)}] scheduled rekey: epoch {r.epoch}" for r in ev.results)
     if isinstance(ev, api.RecordDropped):
         return f"dropped a record: {ev.reason}"
     if isinstance(ev, api.CommandFailed):

@@ -1,5 +1,13 @@
-"""Untrusted text for the terminal: see :mod:`protocol.display` (shared with the node's output)."""
+"""Untrusted text for the terminal: see :mod:`protocol.display` (shared with the node's output);
+and the lines the CLI and the TUI both print for a result (:func:`rekeyed_line`)."""
 
 from protocol.display import json_text, local_time, name_key, safe, safe_name, short_key
+from protocol.node.api import RekeyResult
 
-__all__ = ["json_text", "local_time", "name_key", "safe", "safe_name", "short_key"]
+__all__ = ["json_text", "local_time", "name_key", "rekeyed_line", "safe", "safe_name", "short_key"]
+
+
+def rekeyed_line(r: RekeyResult) -> str:
+    """``Rekeyed friends: epoch 4, sealed to 3 devices.``"""
+    keys = "device" if r.keys == 1 else "devices"
+    return f"Rekeyed {safe_name(r.name)}: epoch {r.epoch}, sealed to {r.keys} {keys}."

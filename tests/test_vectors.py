@@ -32,6 +32,7 @@ from protocol import (
     invitation,
     messages,
     records,
+    rekeysched,
     roster,
     sync,
     wire,
@@ -114,6 +115,7 @@ ALL_RECORDS = (
     + [("filecap", e) for e in FILECAP["records"]]
     + [("devices", e) for e in load("devices.json")["records"]]
     + [("prekeys", e) for e in load("prekeys.json")["records"]]
+    + [("rekeyevery", e) for e in load("rekeyevery.json")["records"]]
 )
 
 
@@ -760,6 +762,43 @@ def test_filecap_records_rebuild_and_fold_in_any_order() -> None:
     for size, why in FILECAP["over_limit"].items():
         assert files.over_limit(int(size), FILECAP["file_cap"]) == why
     assert files.over_limit(1, 0) == FILECAP["over_limit_of_0"]
+
+
+# -- the rekey schedule (rekeyevery.json) ---------------------------------------------------
+
+
+def test_rekeyevery_records_rebuild_fold_in_any_order_and_say_when_due() -> None:
+    v = load("rekeyevery.json")
+    g = records.parse(bytes.fromhex(v["genesis_raw_hex"]))
+    assert g.raw == genesis().raw
+    made: list[Record] = []
+    for e in v["records"]:
+        inp = fj(e["inputs"])
+        who = ident(e["author"])
+        mine = [r for r in made if r.author == who.public_key]
+        pos = ChainPos(mine[-1].seq + 1, mine[-1].id) if mine else ChainPos()
+        if e["type"] == records.REKEYEVERY and not inp.get("by_hand"):
+            state = roster.fold(g, made)
+            rebuilt = actions.set_rekey_schedule(who, state, pos, inp["days"], inp["messages"], inp["now_ms"])
+            assert rebuilt.raw == raw(e), e["name"]
+        made.append(records.parse(raw(e)))
+    names = {r.id: e["name"] for r, e in zip(made, v["records"], strict=True)}
+    rng = random.Random(19)
+    for _ in range(5):
+        rng.shuffle(made)
+        st = roster.fold(g, made)
+        assert sorted(names[i] for i in st.accepted) == v["accepted"]
+        assert {names[i]: why for i, why in st.rejected.items()} == v["rejected"]
+        by = name_of(st.rekey_by) if st.rekey_by else None
+        assert (st.rekey_days, st.rekey_messages, by) == (v["rekey_days"], v["rekey_messages"], v["rekey_by"])
+        i = RosterIndex(g, made).state()
+        assert (i.rekey_days, i.rekey_messages) == (v["rekey_days"], v["rekey_messages"])
+    empty = roster.fold(g, [])
+    assert (empty.rekey_days, empty.rekey_messages) == (v["default_rekey_days"], v["default_rekey_messages"])
+    assert st.current_epoch is not None and st.current_epoch.id.hex() == v["current_epoch"]
+    for d in v["due"]:
+        f = rekeysched.EpochFacts(st.current_epoch.id, d["opened_ms"], d["messages"])
+        assert rekeysched.why_due(st, f, d["now_ms"]) == d["why"]
 
 
 # -- carried history (carry.json) ----------------------------------------------------------

@@ -806,3 +806,40 @@ class DeviceUnlinked(Event):
 
     circle: bytes
     author: bytes
+
+
+# rekeys (docs/security.md, "When keys change"; protocol/node/rekeying.py) --------------------
+@dataclass(frozen=True)
+class Rekey(Command):
+    """A new epoch key for ``circle``, or for every circle I am a member of when None ("rotate
+    everything"); answered by ``Rekeyed``."""
+
+    circle: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SetRekeySchedule(Command):
+    """An admin sets how often the circle rekeys on its own: at least every ``days`` days and
+    every ``messages`` messages (a ``rekeyevery`` record)."""
+
+    circle: bytes
+    days: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class RekeyResult:
+    circle: bytes
+    name: str
+    epoch: int
+    """The new epoch's number."""
+    keys: int
+    """Member keys (devices) its key is sealed to."""
+
+
+@dataclass(frozen=True)
+class Rekeyed(Event):
+    """Rekeys done: on demand (``request_id`` set) or on the circle's schedule (None)."""
+
+    request_id: int | None
+    results: tuple[RekeyResult, ...]

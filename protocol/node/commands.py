@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Protocol
 
 from protocol import carry, messages
-from protocol.node import api, family, queries, search
+from protocol.node import api, family, queries, rekeying, search
 from protocol.node.events import (
     Dial,
     Effect,
@@ -131,6 +131,12 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
         return [Emit(family.suggestion(p, rid, cmd.circle))]
     if isinstance(cmd, (api.LeaveSubtree, api.RemoveFromSubtree, api.SetNotify)):
         return subtree_effects(p, cmd)
+    if isinstance(cmd, (api.Rekey, api.SetRekeySchedule)):
+        if isinstance(cmd, api.SetRekeySchedule):
+            rekeying.set_schedule(p, cmd.circle, cmd.days, cmd.messages)
+            return [*done, KickOutbox()]
+        got = rekeying.rekey_all(p) if cmd.circle is None else (rekeying.rekey(p, cmd.circle),)
+        return [Emit(api.Rekeyed(rid, got)), KickOutbox()]
     if isinstance(cmd, (api.SendFile, api.FetchFile, api.SetFileCap)):
         return file_effects(p, cmd)
     if isinstance(cmd, api.ConnectPeer):

@@ -48,6 +48,7 @@ from protocol.node.limits import RelayPolicy
 from protocol.node.peers import PeerNotifee, Peers
 from protocol.node.ports import ACTIVE
 from protocol.node.profile import Profile
+from protocol.node.rekeytask import follow as follow_rekeys
 from protocol.records import Record
 
 LOG = logging.getLogger("smallsocial.node")
@@ -238,6 +239,7 @@ class Node:
                     if self.core.relay is None:
                         nursery.start_soon(indexer.follow, self.profile, self.indexer)
                         nursery.start_soon(self._prekeys)
+                        nursery.start_soon(follow_rekeys, self.profile, self._outbox_ready.set, self.emit)
                     nursery.start_soon(filexfer.uploader, self)
                     self.add_tasks(nursery)
                     # What lives now lives as long as the node: no full collection walks it again

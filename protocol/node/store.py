@@ -825,3 +825,16 @@ class Store:
             db.executemany("DELETE FROM outbox WHERE record = ?", ids)
             db.executemany("DELETE FROM records WHERE id = ?", ids)
         return len(ids)
+
+    def stored_at(self, record_id: bytes) -> tuple[int, int] | None:
+        """Where and when a record was stored: its row number (rows only grow) and ``received_at``."""
+        row = self.db.execute("SELECT rowid, received_at FROM records WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def messages_after(self, circle_id: bytes, rowid: int) -> list[tuple[int, bytes, bytes]]:
+        """A circle's messages stored after row ``rowid``: (row, id, raw), in storing order."""
+        rows = self.db.execute(
+            "SELECT rowid, id, raw FROM records WHERE circle = ? AND type = ? AND rowid > ? ORDER BY rowid",
+            (circle_id, records.MSG, rowid),
+        )
+        return [(int(n), bytes(rid), bytes(raw)) for n, rid, raw in rows]

@@ -254,6 +254,13 @@ class SearchResults(NodeMessage[api.SearchResults]):
     EVENT = api.SearchResults
 
 
+class Rekeyed(NodeMessage[api.Rekeyed]):
+    """Rekeys done: the answer to ``/rekey`` (its command takes it from the link), or one on a
+    circle's schedule (nothing on screen is about it)."""
+
+    EVENT = api.Rekeyed
+
+
 def _kinds(cls: type[NodeMessage[api.Event]]) -> dict[type[api.Event], type[NodeMessage[api.Event]]]:
     out = {}
     for sub in cls.__subclasses__():

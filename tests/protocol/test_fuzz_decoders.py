@@ -67,6 +67,8 @@ def sample() -> tuple[World, dict[str, Record], str]:
     w.add(out["softcap"])
     out["filecap"] = actions.set_file_cap(ALICE, w.roster, w.pos(ALICE), 10 * 2**20, NOW_MS)
     w.add(out["filecap"])
+    out["rekeyevery"] = actions.set_rekey_schedule(ALICE, w.roster, w.pos(ALICE), 3, 500, NOW_MS)
+    w.add(out["rekeyevery"])
     phone = ident(40)
     cert = devicecert.make(BOB, phone.public_key, "phone", NOW_MS, nonce=bytes(16))
     out["device"] = actions.link_device(BOB, w.roster, w.pos(BOB), cert.raw, NOW_MS)
@@ -111,6 +113,7 @@ RECORD_TYPES = [
     "device",
     "unlink",
     "prekey",
+    "rekeyevery",
 ]  # fmt: skip
 
 

@@ -25,7 +25,7 @@ from smallsocial_tui.app.screens.dialog_flows import DialogFlows
 from smallsocial_tui.app.screens.file_flows import FileFlows
 from smallsocial_tui.app.screens.host import Host, writable
 from smallsocial_tui.app.screens.subtree_flows import SubtreeFlows
-from smallsocial_tui.text import short_key
+from smallsocial_tui.text import rekeyed_line, short_key
 
 MessageCommand = api.SendMessage | api.ReactTo | api.EditMessage | api.DeleteMessage
 
@@ -390,6 +390,26 @@ class Commands:
             return
         self.host.overview_loaded(ev)
         self.host.notify(f"The soft cap is now {cap}.", timeout=3)
+
+    def slash_rekey(self, args: str) -> None:
+        if args.lower() not in ("", "all"):
+            self.host.notify("/rekey: this circle; /rekey all: every circle you are in.", severity="warning")
+            return
+        circle = None if args else writable(self.host)
+        if args or circle is not None:
+            self._ask(self._rekey(circle))
+
+    async def _rekey(self, circle: bytes | None) -> None:
+        try:
+            ev = await self.host.link.ask(api.Rekey(circle), api.Rekeyed)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        if not ev.results:
+            self.host.notify("You are not a member of any circle yet; nothing to rekey.", severity="warning")
+            return
+        self.host.notify("\n".join(rekeyed_line(r) for r in ev.results), timeout=6, markup=False)
+        self.host.link.submit(api.LoadOverview())  # the circles' epochs changed
 
     # the command palette ------------------------------------------------------------------
     def palette(self) -> Iterable[SystemCommand]:
