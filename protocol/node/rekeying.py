@@ -53,7 +53,7 @@ def rekey(p: Profile, circle_id: bytes) -> api.RekeyResult:
     with p.store.tx():
         for r in (*rk.before, rk.record):
             p.ledger.commit_own(r)
-            p.store.add_epoch_key(circle_id, r.id, p.ledger.seal(rk.key))
+            p.ledger.keep_key(circle_id, r.id, rk.key)
     number = int(rk.record.body["e"])
     return api.RekeyResult(circle_id, p.circle_name(row), number, len(rk.record.body["ks"]))
 
