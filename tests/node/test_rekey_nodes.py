@@ -85,7 +85,9 @@ def test_five_messages_make_one_rekey_and_everyone_reads_the_next(make_peer: Cal
     except AssertionError:
         seen = [(p.name, epoch(p, circle), rekeys(p, circle), len(p.texts(circle))) for p in peers]
         raise AssertionError(f"{seen}\n" + "\n".join(p.stderr_text()[-2000:] for p in peers)) from None
-    assert settled(peers, circle) == start + 1  # and no second one
+    # One scheduled rekey; if two members started one at once, rule 4 settles them with one
+    # more (a merge rekey), so the settled epoch is start + 1 or start + 2, the same at all three.
+    assert start + 1 <= settled(peers, circle) <= start + 2
     assert 1 <= rekeys(alice, circle) - before <= 3  # more than one only if members started it at once
     carol.json("send", "friends", "after the rekey")
     for p in peers:
