@@ -39,7 +39,7 @@ from dataclasses import replace
 
 from protocol import records, schema
 from protocol.records import Record
-from protocol.roster import DEPARTURES, VOID, Epoch, RosterState, Walk
+from protocol.roster import DEPARTURES, VOID, Epoch, RosterState, Walk, lapsed_departures
 from protocol.versioned import Clock, VMap, VMapView, VSet
 
 
@@ -497,7 +497,7 @@ class RosterIndex:
                 self._accept(r)
             if restart:
                 continue
-            lapsed = {c for c in void.values() if c not in self.accepted}
+            lapsed = lapsed_departures(void, self.accepted)
             if not lapsed:
                 break
             out_why.update({c: VOID if c in void else self.rejected.get(c) or VOID for c in lapsed})

@@ -17,7 +17,8 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
    that depended on them. When a removal voids a record the walk had already
    applied, the walk restarts with that record void. A departure that voided
    records but is not applied itself when a walk ends (voided in turn, or refused)
-   is out for good, and what it voided is walked again; the out set only grows,
+   is out for good, and what it voided is walked again, unless its voider goes out
+   at the same end (then it is walked again itself); the out set only grows,
    so this ends. A pin of a departed key applies only if it has the departure
    among its ancestors: a concurrent pin (even one refused then, its key a
    member) never undoes a removal.
@@ -59,13 +60,16 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 from protocol import crypto, devicecert, records, schema, wire
 from protocol.records import Record
+
+K = TypeVar("K")
 
 VOID = "its author was removed or left concurrently"
 DEPARTURES = (records.REMOVE, records.LEAVE, records.UNLINK)
@@ -549,6 +553,20 @@ def _order(cid: bytes, recs: Mapping[bytes, Record]) -> tuple[list[bytes], set[b
     return order, pending
 
 
+def lapsed_departures(void: Mapping[K, K], applied: Container[K]) -> set[K]:
+    """The departures that go out for good when a walk ends: those that voided records
+    (``void`` maps each void record to the departure that voided it) but are not applied.
+    One that was itself voided by a departure going out too is not among them: its cause
+    is gone, so it is walked again (a member's old leave, refused at first, met after the
+    member's removal of someone in the walk, voided that removal and then lapsed; the
+    removal went out with it, and the circle could never remove that someone)."""
+    down = {c for c in void.values() if c not in applied}
+    lapsed = {c for c in down if void.get(c) not in down}
+    # A chain of voids ends in one whose cause stands (or that was refused), so ``lapsed``
+    # is empty only when ``down`` is; ``or down`` keeps the walk's end certain regardless.
+    return lapsed or down
+
+
 def unknown(circle_id: bytes) -> RosterState:
     """The roster of a circle whose genesis has not arrived yet: nobody is known in it."""
     return RosterState(
@@ -619,7 +637,7 @@ def fold(genesis: Record, roster_records: Iterable[Record]) -> RosterState:
         # A departure that voided records but is not applied itself (voided in turn, or
         # refused once what it relied on was voided) voids nothing: it is out for good and
         # what it voided is walked again.
-        lapsed = {c for c in void.values() if c not in applied_set}
+        lapsed = lapsed_departures(void, applied_set)
         if not lapsed:
             break
         out_why.update({c: VOID if c in void else reasons.get(c, VOID) for c in lapsed})

@@ -49,7 +49,13 @@ def test_the_last_members_can_still_rekey_and_remove(case: str) -> None:
     concurrently, left (the removal signed after the leave, citing the same heads). The walk
     met the removal first and voided the member's concurrent records; the leave then voided
     the removal, but its voids stayed, so every record the last member made (a rekey, too)
-    was void: the circle was wedged. A voided removal now voids nothing."""
+    was void: the circle was wedged. A voided removal now voids nothing.
+
+    ``wedge_a_removal_voided_by_a_lapsing_leave``: an admin's leave, refused when first
+    walked (it cites a point before the admin joined), sorts after the admin's later
+    removal of the other member. Walked there it applied, voided the removal and the
+    admin's join, then was refused and went out; the removal went out with it, so that
+    member could never be removed. A departure voided by one that goes out is walked again."""
     raws = msgpack.unpackb((DATA / case).read_bytes())
     genesis, recs = records.parse(raws[0]), [records.parse(r) for r in raws[1:]]
     for state_of in (lambda rs: RosterIndex(genesis, rs).state(), lambda rs: fold(genesis, list(rs))):

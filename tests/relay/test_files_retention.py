@@ -39,7 +39,8 @@ def test_retention_deletes_file_blobs_and_frees_the_quota(
     taken = {p.name for p in blob_paths(relay, circle)}
     two = alice.json("send-file", "friends", str(second))
     wait_until(lambda: "is at its byte quota" in node_log(relay), 60, what="the quota to refuse the second")
-    assert two["id"] in relay.record_ids(circle)  # the announcement is small: it is stored
+    # The announcement is small: it is stored (gossip may bring it after the upload's refusal).
+    wait_until(lambda: two["id"] in relay.record_ids(circle), 20, what="the relay to store the announcement")
 
     # The sweep deletes the first file's announcement and its blobs, and counts them off the quota:
     # alice's uploader, backing off, offers the second file again and the relay now takes it.
