@@ -3,8 +3,10 @@
 A circle gets a new epoch key at least every ``RosterState.rekey_days`` days and every
 ``RosterState.rekey_messages`` messages (roster rule 9; a week and 1,000 by default), and soon
 after a join lands while the epoch its invitation handed out is still current (that key
-travelled in the token, so it should not last). :func:`why_due` says whether, and why, from
-:class:`EpochFacts` a node gathers; nothing here reads a clock or a store.
+travelled in the token, so it should not last), once the joiner's first prekey is there (up to
+``PREKEY_WAIT_S``), so the new key is not sealed to the joiner's identity key.
+:func:`why_due` says whether, and why, from :class:`EpochFacts` a node gathers; nothing here
+reads a clock or a store.
 
 Any member may start the rekey. So that members do not all rekey at once, :class:`Scheduler`
 waits a random jitter once a circle is due, and rekeys only if the same epoch is still current
@@ -27,6 +29,10 @@ JITTER_S = 120.0
 """The longest random wait between a circle falling due and its rekey (seconds)."""
 JOIN_JITTER_S = 30.0
 """The same after a join: the key the invitation handed out should not last long."""
+PREKEY_WAIT_S = 300.0
+"""After a join, how long the rekey waits for the joiner's first prekey (the joiner's node
+publishes one right after its join); the jitter starts once it is there. Sealed before it,
+the new key would go to the joiner's identity key, which a thief of that key opens."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,25 @@ def joined_under(state: RosterState, epoch: bytes) -> bool:
     return any(i.epoch == epoch and i.used_by is not None for i in state.invites.values())
 
 
+def awaiting_prekeys(state: RosterState, epoch: bytes) -> bool:
+    """A member who joined under ``epoch`` has published no prekey yet."""
+    return any(
+        i.epoch == epoch
+        and i.used_by is not None
+        and i.invitee in state.members
+        and i.invitee not in state.prekeys
+        for i in state.invites.values()
+    )
+
+
 @dataclass
 class _Waiting:
     epoch: bytes
     at: float
+    since: float
+    """When the circle fell due (on this epoch)."""
+    held: bool = False
+    """Waiting for a joiner's prekey: the jitter starts over once it is there."""
 
 
 class Scheduler:
@@ -91,9 +112,15 @@ class Scheduler:
             self.waiting.pop(circle, None)
             return False
         w = self.waiting.get(circle)
+        span = self.join_jitter_s if why.startswith("a join") else self.jitter_s
         if w is None or w.epoch != facts.epoch:  # newly due, or due again on another epoch
-            span = self.join_jitter_s if why.startswith("a join") else self.jitter_s
-            w = self.waiting[circle] = _Waiting(facts.epoch, now_s + span * self.rng())
+            w = self.waiting[circle] = _Waiting(facts.epoch, now_s + span * self.rng(), now_s)
+        if why.startswith("a join") and awaiting_prekeys(state, facts.epoch):
+            if now_s < w.since + PREKEY_WAIT_S:
+                w.held, w.at = True, w.since + PREKEY_WAIT_S
+                return False
+        elif w.held:  # the prekey came: the jitter starts now, so members do not rekey at once
+            w.held, w.at = False, now_s + span * self.rng()
         if now_s < w.at:
             return False
         del self.waiting[circle]

@@ -20,15 +20,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocol import actions, circle, records, schema
+from protocol import actions, circle, crypto, records, schema
 from protocol.chain import ChainPos
 from protocol.errors import RosterError
 from protocol.fold import RosterIndex
 from protocol.identity import Identity
 from protocol.records import Record
-from protocol.rekeysched import DAY_MS, EpochFacts, Scheduler, why_due
+from protocol.rekeysched import DAY_MS, PREKEY_WAIT_S, EpochFacts, Scheduler, why_due
 from protocol.roster import DEFAULT_REKEY_DAYS, DEFAULT_REKEY_MESSAGES, RosterState, fold
-from tests.protocol.proto_kit import ALICE, BOB, CAROL, NOW_MS, new_world, roster_body
+from tests.protocol.proto_kit import ALICE, BOB, CAROL, NOW_MS, World, new_world, roster_body
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -147,18 +147,48 @@ def test_scheduler_waits_its_jitter_and_skips_when_someone_else_rekeyed() -> Non
     assert not sched.poll(w.cid, w.roster, None, t + 300)
 
 
+def bob_publishes_a_prekey(w: World) -> None:
+    w.add(actions.prekey(BOB, w.roster, w.pos(BOB), crypto.prekey_pair()[0], NOW_MS))
+
+
 def test_scheduler_jitter_after_a_join_is_shorter() -> None:
     w = new_world()
     w.invite_and_join(ALICE, BOB)
+    bob_publishes_a_prekey(w)
     sched = Scheduler(rng=lambda: 1.0, jitter_s=100.0, join_jitter_s=10.0)
     assert not sched.poll(w.cid, w.roster, facts(w.roster), NOW_MS / 1000)
     assert sched.next_at() == NOW_MS / 1000 + 10
+
+
+def test_a_join_rekey_waits_for_the_joiners_prekey_then_its_jitter() -> None:
+    """Sealed before bob's first prekey, the new key would go to his identity key: the rekey
+    waits for the prekey (up to PREKEY_WAIT_S), then the jitter starts."""
+    w = new_world()
+    w.invite_and_join(ALICE, BOB)
+    t = NOW_MS / 1000
+    sched = Scheduler(rng=lambda: 1.0, jitter_s=100.0, join_jitter_s=10.0)
+    assert not sched.poll(w.cid, w.roster, facts(w.roster), t)
+    assert sched.next_at() == t + PREKEY_WAIT_S
+    assert not sched.poll(w.cid, w.roster, facts(w.roster), t + 60)  # past the jitter: still waits
+    bob_publishes_a_prekey(w)
+    assert not sched.poll(w.cid, w.roster, facts(w.roster), t + 120)  # there: the jitter starts
+    assert sched.next_at() == t + 130
+    assert sched.poll(w.cid, w.roster, facts(w.roster), t + 130)
+    # A joiner whose node never publishes one: the rekey goes ahead once the wait is over.
+    w2 = new_world()
+    w2.invite_and_join(ALICE, BOB)
+    sched = Scheduler(rng=lambda: 1.0, jitter_s=100.0, join_jitter_s=10.0)
+    assert not sched.poll(w2.cid, w2.roster, facts(w2.roster), t)
+    assert not sched.poll(w2.cid, w2.roster, facts(w2.roster), t + PREKEY_WAIT_S - 1)
+    assert sched.poll(w2.cid, w2.roster, facts(w2.roster), t + PREKEY_WAIT_S)
 
 
 # -- convergence under partition (issue 15) --------------------------------------------------
 
 N = 15
 PEOPLE = [Identity.from_seed(bytes([60 + i]) * 32) for i in range(N)]
+PREKEYS = {p.public_key: crypto.prekey_pair() for p in PEOPLE[1:]}
+"""Each joiner's prekey (public, private); the founder has none here (sealed to its identity)."""
 
 
 @functools.cache
@@ -185,6 +215,8 @@ def base() -> tuple[Record, tuple[Record, ...]]:
         )
         add(inv)
         add(actions.join(p, inv, pos(p), NOW_MS))
+        # Each joiner's node publishes a prekey right after its join: the rekeys wait for it.
+        add(actions.prekey(p, idx.state(), pos(p), PREKEYS[p.public_key][0], NOW_MS))
     return g, tuple(made)
 
 
@@ -288,7 +320,12 @@ def test_partitioned_scheduled_rekeys_converge_to_one_epoch_everyone_holds(
     assert not states[0].rejected and not states[0].pending
     assert rekeys >= 1  # every join was under epoch 0: at least one group rekeyed
     assert set(cur.holders) == {p.public_key for p in PEOPLE} and not states[0].needs_rekey
-    keys = {p.unseal(bytes(cur.sealed[p.public_key])) for p in PEOPLE}
+    keys = {
+        crypto.unseal_with_prekey(PREKEYS[p.public_key][1], bytes(cur.sealed[p.public_key]))
+        if p.public_key in PREKEYS and cur.id != g.id
+        else p.unseal(bytes(cur.sealed[p.public_key]))
+        for p in PEOPLE
+    }
     assert len(keys) == 1  # one key, and every member opens it
     assert (states[0].rekey_days, states[0].rekey_messages) == (
         schedule or (DEFAULT_REKEY_DAYS, DEFAULT_REKEY_MESSAGES)
