@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smallsocial_tui import cli_kit
+from smallsocial_tui.text import history_line
 
 Add = Callable[[str, Any, str], argparse.ArgumentParser]
 
@@ -23,24 +24,9 @@ def cmd_history(args: argparse.Namespace) -> None:
     from protocol.node import history
 
     profile = cli_kit.open_profile(args, create=False)
-    if args.mode is None:
-        mode = history.mode(profile.store)
-        text = {
-            history.KEEP: "History is kept: old messages stay readable here "
-            "(`smallsocial history forget` to change).",
-            history.FORGET: "History is forgotten: an epoch's key is deleted "
-            "3 days after the next epoch begins.",
-        }[mode]
-        cli_kit.emit(args, {"history": mode}, text)
-        return
-    history.set_mode(profile.store, args.mode)
-    gone = history.forget_old(profile)
-    text = (
-        "History is kept from now on: the keys still here stay."
-        if args.mode == history.KEEP
-        else f"History is forgotten from now on; {gone} old epoch key(s) deleted now."
-    )
-    cli_kit.emit(args, {"history": args.mode, "deleted": gone}, text)
+    mode, gone = history.choose(profile, args.mode)
+    data = {"history": mode} if args.mode is None else {"history": mode, "deleted": gone}
+    cli_kit.emit(args, data, history_line(mode, gone, asked=args.mode is None))
 
 
 def register(add: Add) -> None:

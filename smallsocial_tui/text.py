@@ -7,6 +7,17 @@ from protocol.node.api import RekeyResult
 __all__ = ["json_text", "local_time", "name_key", "rekeyed_line", "safe", "safe_name", "short_key"]
 
 
+def history_line(mode: str, deleted: int, *, asked: bool) -> str:
+    """What the history setting means, as the CLI and ``/history`` say it (``asked``: only shown)."""
+    if asked:
+        if mode == "forget":
+            return "History is forgotten: an epoch's key is deleted 3 days after the next epoch begins."
+        return "History is kept: old messages stay readable here (`history forget` to change)."
+    if mode == "forget":
+        return f"History is forgotten from now on; {deleted} old epoch key(s) deleted now."
+    return "History is kept from now on: the keys still here stay."
+
+
 def rekeyed_line(r: RekeyResult) -> str:
     """``Rekeyed friends: epoch 4, sealed to 3 devices.``"""
     keys = "device" if r.keys == 1 else "devices"

@@ -828,6 +828,24 @@ class SetRekeySchedule(Command):
 
 
 @dataclass(frozen=True)
+class SetHistory(Command):
+    """Keep old messages readable (``keep``) or forget them (``forget``: an epoch's key is
+    deleted 3 days after a later one came); None only asks. Answered by ``HistorySetting``."""
+
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
+class HistorySetting(Event):
+    """The profile's history setting, after ``SetHistory``."""
+
+    request_id: int
+    mode: str
+    deleted: int
+    """Old epoch keys deleted at once (when set to ``forget``)."""
+
+
+@dataclass(frozen=True)
 class RekeyResult:
     circle: bytes
     name: str

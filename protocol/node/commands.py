@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Protocol
 
 from protocol import carry, messages
-from protocol.node import api, family, queries, rekeying, search
+from protocol.node import api, family, history, queries, rekeying, search
 from protocol.node.events import (
     Dial,
     Effect,
@@ -98,8 +98,8 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
             cid = p.accept_fork(cmd.circle)
             answer: api.Event = api.CircleJoined(rid, cid, _name(p, cid))
         else:
-            history = carry.HistoryChoice.parse(cmd.history)
-            cid = p.fork(cmd.circle, cmd.name, list(cmd.members), history=history)
+            chosen = carry.HistoryChoice.parse(cmd.history)
+            cid = p.fork(cmd.circle, cmd.name, list(cmd.members), history=chosen)
             answer = api.CircleForked(rid, cid, cmd.circle, cmd.name, invited=False)
         relays = [ReachRelay(cid, r.addrs[0]) for r in p.view(cid).roster.relays.values() if r.addrs]
         return [JoinTopic(cid), Emit(answer), KickOutbox(), *relays]
@@ -137,6 +137,8 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
             return [*done, KickOutbox()]
         got = rekeying.rekey_all(p) if cmd.circle is None else (rekeying.rekey(p, cmd.circle),)
         return [Emit(api.Rekeyed(rid, got)), KickOutbox()]
+    if isinstance(cmd, api.SetHistory):
+        return [Emit(api.HistorySetting(rid, *history.choose(p, cmd.mode)))]
     if isinstance(cmd, (api.SendFile, api.FetchFile, api.SetFileCap)):
         return file_effects(p, cmd)
     if isinstance(cmd, api.ConnectPeer):

@@ -54,6 +54,15 @@ def set_mode(store: Store, value: str) -> None:
     store.set_setting(SETTING, value)
 
 
+def choose(profile: Profile, value: str | None) -> tuple[str, int]:
+    """Set the mode to ``value`` (None: leave it) and apply it at once: the mode, and how many
+    old epoch keys were deleted now. ``ValueError`` with a sentence for an unknown mode."""
+    if value is None:
+        return mode(profile.store), 0
+    set_mode(profile.store, value)
+    return value, forget_old(profile)
+
+
 def over(profile: Profile, circle_id: bytes, now: int) -> list[bytes]:
     """The epochs of a circle whose key I hold and that ended ``GRACE_S`` before ``now`` (seconds)."""
     view = profile.view(circle_id)

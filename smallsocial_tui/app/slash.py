@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "get": ("[DIR]", "fetch the selected (or last) file and save it in DIR (default ~/Downloads)"),
     "limit": ("[SIZE]", "show or set (admins) this circle's file limit: 10MiB, 512KiB, 0 for no files"),
     "rekey": ("[all]", "a new key for this circle now (all: every circle you are in), after a lost device"),
+    "history": ("[keep|forget]", "keep old messages readable here, or forget them once a new key came"),
     "id": ("", "show my key and addresses"),
     "devices": ("", "my devices: add one, revoke one, or link this one (ctrl+g)"),
     "link": ("[CODE]", "add a device: paste the code it shows, compare the six digits, link"),

@@ -25,7 +25,7 @@ from smallsocial_tui.app.screens.dialog_flows import DialogFlows
 from smallsocial_tui.app.screens.file_flows import FileFlows
 from smallsocial_tui.app.screens.host import Host, writable
 from smallsocial_tui.app.screens.subtree_flows import SubtreeFlows
-from smallsocial_tui.text import rekeyed_line, short_key
+from smallsocial_tui.text import history_line, rekeyed_line, short_key
 
 MessageCommand = api.SendMessage | api.ReactTo | api.EditMessage | api.DeleteMessage
 
@@ -411,6 +411,23 @@ class Commands:
         self.host.notify("\n".join(rekeyed_line(r) for r in ev.results), timeout=6, markup=False)
         self.host.link.submit(api.LoadOverview())  # the circles' epochs changed
 
+    def slash_history(self, args: str) -> None:
+        mode = args.lower() or None
+        if mode not in (None, "keep", "forget"):
+            self.host.notify(
+                "/history keep: old messages stay readable; /history forget: they go.", severity="warning"
+            )
+            return
+        self._ask(self._history(mode))
+
+    async def _history(self, mode: str | None) -> None:
+        try:
+            ev = await self.host.link.ask(api.SetHistory(mode), api.HistorySetting)
+        except Refused as e:
+            self.host.notify(str(e), severity="error", markup=False)
+            return
+        self.host.notify(history_line(ev.mode, ev.deleted, asked=mode is None), timeout=8, markup=False)
+
     # the command palette ------------------------------------------------------------------
     def palette(self) -> Iterable[SystemCommand]:
         prefill = self._prefill
@@ -432,6 +449,11 @@ class Commands:
         )
         yield SystemCommand("Mute or unmute", "This circle (/mute; /mute subtree for all under it)",
                             partial(self.slash_mute, ""))  # fmt: skip
+        yield SystemCommand(
+            "Keep or forget history",
+            "Old messages readable here, or not (/history keep|forget)",
+            partial(prefill, "/history "),
+        )
         yield SystemCommand("My identity", "My key, name and addresses", self.dialogs.identity)
         yield SystemCommand("Add a device", "Paste its link code (/link CODE)", self.dialogs.devices.add)
         yield SystemCommand("Connection status", "Peers, addresses, relays", self.dialogs.connection)
