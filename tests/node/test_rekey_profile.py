@@ -76,7 +76,10 @@ def test_a_rekey_dated_in_the_future_ages_from_when_it_came(world: Circle) -> No
 
 
 def test_rekeyer_rekeys_a_due_circle_once_after_its_jitter(world: Circle) -> None:
-    alice, _, _, c = world
+    alice, bob, carol, c = world
+    for friend in (bob, carol):  # their nodes publish a prekey once the roster takes their join
+        assert friend.refresh_prekeys(c)
+        alice.import_bundle(friend.export([c]))
     now = alice.clock()
     rekeying.set_schedule(alice, c, 7, 3)
     rekeyer = rekeying.Rekeyer(alice, Scheduler(rng=lambda: 0.5, jitter_s=10.0, join_jitter_s=10.0))
