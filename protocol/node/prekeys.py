@@ -2,8 +2,8 @@
 
 A prekey (docs/protocol.md section 8.6) is an X25519 key pair a member key publishes in each
 circle it is in, so that rekeys and forks seal epoch keys to it rather than to the key
-derived from the identity key. :func:`refresh` is the whole policy, run by the node at start,
-every hour, and after a join:
+derived from the identity key. :func:`refresh` is the policy, run by the node at start,
+every ``node.PREKEY_REFRESH_S`` (10 minutes), and after a join:
 
 - a fresh prekey when I have none, or my newest is ``ROTATE_S`` old (7 days), or it is
   ``USED_S`` old (a day) and the current epoch of one of my circles came in a rekey sealed to

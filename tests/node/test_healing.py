@@ -15,6 +15,7 @@ opens after T (docs/security.md 2.9 and 4.1 (b)):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,15 @@ def copy_opens(stolen: Profile, thief: Identity, rekey: records.Record) -> int:
 def copy_reads(stolen: Profile, thief: Identity, relay: Profile, cid: bytes, rec: records.Record) -> bool:
     """Whether the message opens with an epoch key in the copy, or with one the copy's keys open
     from any rekey in ``relay``'s store (a relay, or any member, serves them all)."""
+    return copy_reads_with(stolen, thief, relay.store.load_records(cid, records.REKEY), cid, rec)
+
+
+def copy_reads_with(
+    stolen: Profile, thief: Identity, rekeys: Iterable[records.Record], cid: bytes, rec: records.Record
+) -> bool:
+    """:func:`copy_reads` with the rekeys a relay serves given."""
     keys = list(stolen.epoch_keys(cid).values())
-    for rekey in relay.store.load_records(cid, records.REKEY):
+    for rekey in rekeys:
         for _, sealed in rekey.body["ks"]:
             try:
                 keys.append(fork.open_sealed(bytes(sealed), thief, stolen.private_prekeys()))
