@@ -101,8 +101,10 @@ def main() -> None:
                 spread(p)
     measured: collections.Counter[str] = collections.Counter()
     for r in hub.store.load_records(cid):
+        if r.type == records.MSG:
+            continue
         ts = int(r.body["ts"]) / 1000
-        if warm_end < ts <= end and r.type != records.MSG:
+        if warm_end < ts <= end:
             measured[r.type] += 1
             if r.type == records.PREKEY:
                 rotations_by[r.author] += 1
