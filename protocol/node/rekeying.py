@@ -2,7 +2,9 @@
 
 - :func:`rekey` and :func:`rekey_all`: a new epoch key for one circle, or for every circle I am
   a member of ("rotate everything", after a suspected compromise), sealed to every member key;
-  offline too (the CLI without a node: the records wait in the outbox).
+  offline too (the CLI without a node: the records wait in the outbox). Both make and publish
+  a fresh prekey of mine first (:func:`protocol.node.prekeys.rotate`), so that the entry to
+  me is sealed to a key no earlier copy of my profile holds: that is what makes them heal.
 - :func:`set_schedule`: an admin's ``rekeyevery`` record (roster rule 9).
 - :func:`facts`: what :mod:`protocol.rekeysched` needs of a circle's current epoch, from the
   view and the store (messages counted incrementally, per circle, by :class:`Counter`).
@@ -14,12 +16,13 @@ Errors are ``RosterError`` with one sentence.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 
 from protocol import actions, records
 from protocol.errors import ProtocolError, RosterError
-from protocol.node import api
+from protocol.node import api, prekeys
 from protocol.node.profile import Profile
 from protocol.rekeysched import JITTER_S, JOIN_JITTER_S, EpochFacts, Scheduler
 
@@ -41,16 +44,20 @@ def env_seconds(name: str, default: float) -> float:
     return value if value >= 0 else default
 
 
-def rekey(p: Profile, circle_id: bytes) -> api.RekeyResult:
-    """A fresh epoch key for ``circle_id``, sealed to every member key; committed and queued."""
+def rekey(p: Profile, circle_id: bytes, fresh_after_s: float = 0.0) -> api.RekeyResult:
+    """A fresh epoch key for ``circle_id``, sealed to every member key; committed and queued.
+    First a fresh prekey of mine, published in the circle, unless my newest is younger than
+    ``fresh_after_s`` (0, on demand: always; a scheduled rekey passes ``prekeys.USED_S``)."""
     row = p.store.circle(circle_id)
     if row is None or row.status == "invited":
         raise RosterError("You are not a member of that circle.")
     view = p.view(circle_id)
     if not view.roster.is_member(p.me):
         raise RosterError(f"You are not a member of {p.circle_name(row)}.")
-    rk = actions.rekey(p.identity, view.roster, view.next_pos(p.me), int(p.clock() * 1000))
     with p.store.tx():
+        prekeys.rotate(p, circle_id, fresh_after_s)
+        view = p.view(circle_id)
+        rk = actions.rekey(p.identity, view.roster, view.next_pos(p.me), int(p.clock() * 1000))
         for r in (*rk.before, rk.record):
             p.ledger.commit_own(r)
             p.ledger.keep_key(circle_id, r.id, rk.key)
@@ -60,11 +67,14 @@ def rekey(p: Profile, circle_id: bytes) -> api.RekeyResult:
 
 def rekey_all(p: Profile) -> tuple[api.RekeyResult, ...]:
     """:func:`rekey` in every circle where the roster has me as a member (joins not confirmed
-    yet, circles left or removed from, are skipped: there is nothing of mine to rotate there)."""
+    yet, circles left or removed from, are skipped: there is nothing of mine to rotate there).
+    One fresh prekey of mine first, published in all of them."""
+    with p.store.tx():
+        prekeys.rotate(p)
     out = []
     for row in p.store.circles("member"):
         if p.view(row.id).roster.is_member(p.me):
-            out.append(rekey(p, row.id))
+            out.append(rekey(p, row.id, math.inf))
     return tuple(out)
 
 
@@ -149,7 +159,7 @@ class Rekeyer:
             try:
                 f = facts(self.p, row.id, self.counter)
                 if self.scheduler.poll(row.id, roster, f, now_s):
-                    done.append(rekey(self.p, row.id))
+                    done.append(rekey(self.p, row.id, prekeys.USED_S))
             except (ProtocolError, OSError) as e:  # a full disk, a damaged row: try next time
                 LOG.warning("scheduled rekey of %s failed: %s", row.id.hex()[:12], e)
         for r in done:
