@@ -53,7 +53,8 @@ async def test_slash_history_shows_sets_and_forgets_at_once(tmp_path: Path) -> N
         want = "History is forgotten from now on; 2 old epoch key(s) deleted now."
         await wait_for(pilot, lambda: want in notes, timeout=20)
         await say("/history")
-        await wait_for(pilot, lambda: any(n.startswith("History is forgotten: an epoch's key") for n in notes))
+        forgotten = "History is forgotten: an epoch's key"
+        await wait_for(pilot, lambda: any(n.startswith(forgotten) for n in notes))
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: not app.node._thread.alive, timeout=20)  # type: ignore[union-attr]
     p = Profile.open(paths)
