@@ -212,12 +212,16 @@ def test_a_profile_copied_at_t_reads_no_epoch_that_ended_and_was_forgotten_befor
     assert _opens(stolen, thief, old_rekey) == old_key
     stolen.close()
 
-    # A week on, the prekey is replaced; a week after it expired, deleted: then nothing opens it.
+    # A week on, the prekey is replaced; three days after that, deleted: then nothing opens it.
     clock.t += prekeys.ROTATE_S
     bob.refresh_prekeys()
     sync(alice, bob, cid)
     replaced = bob.store.prekeys()[1]
-    clock.t = replaced[3] / 1000 + prekeys.GRACE_S + 1
+    assert replaced[4] is not None
+    clock.t = replaced[4] / 1000 + prekeys.REPLACED_S - 1
+    bob.refresh_prekeys()
+    assert replaced[0] in [r[0] for r in bob.store.prekeys()]  # a late rekey may still need it
+    clock.t += 2
     bob.refresh_prekeys()
     assert replaced[0] not in [r[0] for r in bob.store.prekeys()]
     stolen = _copy(bob, tmp_path / "stolen-2", clock)
@@ -291,7 +295,7 @@ def test_an_older_profile_is_resealed_under_a_storage_key_when_opened(tmp_path: 
     alice.close()
 
 
-def test_a_replaced_private_prekey_is_deleted_after_expiry_and_grace(tmp_path: Path) -> None:
+def test_a_replaced_private_prekey_is_deleted_three_days_after_it_was_replaced(tmp_path: Path) -> None:
     clock = Clock()
     (alice, bob), cid = circle_of(tmp_path, clock, ["alice", "bob"])
     assert len(bob.refresh_prekeys()) == 1
@@ -303,9 +307,9 @@ def test_a_replaced_private_prekey_is_deleted_after_expiry_and_grace(tmp_path: P
     assert [r[0] for r in rows][1:] == [first] and rows[1][4] is not None  # the first is replaced
     sync(alice, bob, cid)
     assert alice.view(cid).roster.prekeys[bob.me].key == rows[0][0]
-    clock.t = rows[1][3] / 1000 + prekeys.GRACE_S - 1
+    clock.t = rows[1][4] / 1000 + prekeys.REPLACED_S - 1
     bob.refresh_prekeys()
-    assert first in [r[0] for r in bob.store.prekeys()]  # expired, but within the grace
+    assert first in [r[0] for r in bob.store.prekeys()]  # replaced, but a late rekey may need it
     clock.t += 2
     bob.refresh_prekeys()
     assert first not in [r[0] for r in bob.store.prekeys()]
