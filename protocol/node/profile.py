@@ -538,13 +538,27 @@ class Profile:
             inherit.level(self, parent_id, cid)
         return cid
 
+    def locked_out(self, circle_id: bytes) -> bool:
+        """The circle's current epoch was sealed to me, yet its key did not open here (sealed to
+        a private prekey of mine already deleted, by a member who saw no newer one for days):
+        only a rekey of mine lets me read and send again."""
+        roster = self.view(circle_id).roster
+        cur = roster.current_epoch
+        return (
+            cur is not None
+            and self.me in cur.sealed
+            and roster.is_member(self.me)
+            and cur.id not in self.store.epoch_keys(circle_id)
+        )
+
     def _ensure_epoch(self, circle_id: bytes) -> tuple[bytes, bytes]:
-        """The epoch to send in, rekeying first when the roster needs it."""
+        """The epoch to send in, rekeying first when the roster needs it, or when the current
+        key was sealed to me but does not open here (:meth:`locked_out`)."""
         view = self.view(circle_id)
         roster = view.roster
         if not roster.is_member(self.me):
             raise RosterError("You are not a member of this circle.")
-        if roster.needs_rekey:
+        if roster.needs_rekey or self.locked_out(circle_id):
             rk = actions.rekey(self.identity, roster, view.next_pos(self.me), self._now_ms())
             with self.store.tx():
                 for r in (*rk.before, rk.record):

@@ -157,6 +157,14 @@ class Rekeyer:
                 self.scheduler.waiting.pop(row.id, None)
                 continue
             try:
+                if self.p.locked_out(row.id):  # no jitter: the others can read, only I cannot
+                    LOG.warning(
+                        "the current key of %s was sealed to a prekey of mine no longer here: rekeying",
+                        row.id.hex()[:12],
+                    )
+                    self.scheduler.waiting.pop(row.id, None)
+                    done.append(rekey(self.p, row.id, prekeys.USED_S))
+                    continue
                 f = facts(self.p, row.id, self.counter)
                 if self.scheduler.poll(row.id, roster, f, now_s):
                     done.append(rekey(self.p, row.id, prekeys.USED_S))
