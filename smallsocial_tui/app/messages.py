@@ -261,6 +261,12 @@ class Rekeyed(NodeMessage[api.Rekeyed]):
     EVENT = api.Rekeyed
 
 
+class HistorySetting(NodeMessage[api.HistorySetting]):
+    """The history setting: the answer to ``/history`` (its command takes it from the link)."""
+
+    EVENT = api.HistorySetting
+
+
 def _kinds(cls: type[NodeMessage[api.Event]]) -> dict[type[api.Event], type[NodeMessage[api.Event]]]:
     out = {}
     for sub in cls.__subclasses__():
