@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 from textual.pilot import Pilot
 
+from smallsocial_tui.app.app import SmallSocialApp
 from smallsocial_tui.app.widgets.circle_tree import CircleTree
+from smallsocial_tui.app.widgets.composer import Composer
 from smallsocial_tui.app.widgets.message_log import MessageLog
 
 
@@ -43,3 +45,17 @@ def tree_labels(app: object) -> dict[str, str]:
 async def ready(pilot: Pilot, app: object) -> None:
     """Wait until the main screen shows the first circle's history."""
     await wait_for(pilot, lambda: getattr(app.screen, "current", None) is not None and log_lines(app))
+
+
+async def started_with_notes(pilot: Pilot, app: SmallSocialApp) -> list[str]:
+    """Wait for the app's real node to start; from then on, what ``app.notify`` says (a list)."""
+    notes: list[str] = []
+    await wait_for(pilot, lambda: app.started and app.state.peer_id, timeout=30)
+    app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+    return notes
+
+
+async def say(pilot: Pilot, app: SmallSocialApp, text: str) -> None:
+    """Type ``text`` in the composer and press enter."""
+    app.screen.query_one(Composer).value = text
+    await pilot.press("enter")

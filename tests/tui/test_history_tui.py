@@ -18,8 +18,8 @@ from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
 from smallsocial_tui.app.app import SmallSocialApp
 from smallsocial_tui.app.node_client import real_node_factory
-from smallsocial_tui.app.widgets.composer import Composer
-from tests.tui.helpers import wait_for
+from tests.tui.helpers import say as say_in
+from tests.tui.helpers import started_with_notes, wait_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
@@ -36,14 +36,11 @@ async def test_slash_history_shows_sets_and_forgets_at_once(tmp_path: Path) -> N
     p.close()
 
     app = SmallSocialApp(paths, real_node_factory(listen=["/ip4/127.0.0.1/tcp/0"], peers=[]), tz=UTC)
-    notes: list[str] = []
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.started and app.state.peer_id, timeout=30)
-        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        notes = await started_with_notes(pilot, app)
 
         async def say(text: str) -> None:
-            app.screen.query_one(Composer).value = text
-            await pilot.press("enter")
+            await say_in(pilot, app, text)
 
         await say("/history")
         await wait_for(pilot, lambda: any(n.startswith("History is kept: old messages") for n in notes))

@@ -13,8 +13,8 @@ from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
 from smallsocial_tui.app.app import SmallSocialApp
 from smallsocial_tui.app.node_client import real_node_factory
-from smallsocial_tui.app.widgets.composer import Composer
-from tests.tui.helpers import wait_for
+from tests.tui.helpers import say as say_in
+from tests.tui.helpers import started_with_notes, wait_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
@@ -23,14 +23,11 @@ async def test_slash_rekey_this_circle_and_all(tmp_path: Path) -> None:
     paths = ProfilePaths(tmp_path / "profiles" / "alice")
     Profile.create(paths, "alice").close()
     app = SmallSocialApp(paths, real_node_factory(listen=["/ip4/127.0.0.1/tcp/0"], peers=[]), tz=UTC)
-    notes: list[str] = []
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.started and app.state.peer_id, timeout=30)
-        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        notes = await started_with_notes(pilot, app)
 
         async def say(text: str) -> None:
-            app.screen.query_one(Composer).value = text
-            await pilot.press("enter")
+            await say_in(pilot, app, text)
 
         await say("/new club")
         await wait_for(pilot, lambda: app.screen.current is not None, timeout=20)
