@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from protocol import crypto, devicecert, records, schema
 from protocol.chain import ChainPos
@@ -21,13 +22,14 @@ from protocol.roster import ADMIN, MEMBER, Epoch, RosterState
 
 DEFAULT_INVITE_TTL_S = 7 * 24 * 3600
 PREKEY_TTL_MS = 14 * 24 * 3600 * 1000
-"""How long a prekey is sealed to after it is published: twice the node's rotation period
-(protocol.node.prekeys), so a member offline for a week still gets rekeys sealed to a prekey."""
+"""A prekey's ``ex``, after it is published: twice the node's rotation period
+(protocol.node.prekeys). Past it a sealer still seals to it while it is its owner's newest
+(:meth:`RosterState.prekey_of`)."""
 
 
 def seal_to(state: RosterState, recipient: bytes, secret: bytes, now_ms: int) -> bytes:
-    """``secret`` sealed to a member key: to its newest unexpired prekey (roster rule 8), or,
-    when it published none, to the X25519 key derived from the member key itself."""
+    """``secret`` sealed to a member key: to its newest prekey (roster rule 8), or, when the
+    roster holds none for it, to the X25519 key derived from the member key itself."""
     pk = state.prekey_of(recipient, now_ms)
     return crypto.seal(recipient, secret) if pk is None else crypto.seal_to_prekey(pk, secret)
 
@@ -91,16 +93,33 @@ def invite(
     return records.sign(identity, body)
 
 
-def join(identity: Identity, invite_record: Record, pos: ChainPos, now_ms: int) -> Record:
-    """The invitee's join; it cites the invite as its roster head."""
+def join(
+    identity: Identity,
+    invite_record: Record,
+    pos: ChainPos,
+    now_ms: int,
+    *,
+    prekey: tuple[bytes, int] | None = None,
+) -> Record:
+    """The invitee's join; it cites the invite as its roster head. ``prekey`` (public key,
+    expiry in ms): my first prekey in the circle, carried in the join (format 2), so that
+    nobody who counts me a member seals to my identity key; None writes format 1 (no prekey)."""
     if invite_record.type != records.INVITE or bytes(invite_record.body["k"]) != identity.public_key:
         raise RosterError("This invitation is not for your key.")
-    return join_by_id(identity, invite_record.circle, invite_record.id, pos, now_ms)
+    return join_by_id(identity, invite_record.circle, invite_record.id, pos, now_ms, prekey=prekey)
 
 
-def join_by_id(identity: Identity, circle_id: bytes, invite_id: bytes, pos: ChainPos, now_ms: int) -> Record:
+def join_by_id(
+    identity: Identity,
+    circle_id: bytes,
+    invite_id: bytes,
+    pos: ChainPos,
+    now_ms: int,
+    *,
+    prekey: tuple[bytes, int] | None = None,
+) -> Record:
     """The join of an invite known by its id only (a short token): the roster checks the rest."""
-    body = {
+    body: dict[str, Any] = {
         "t": records.JOIN,
         "a": identity.public_key,
         "c": circle_id,
@@ -110,7 +129,7 @@ def join_by_id(identity: Identity, circle_id: bytes, invite_id: bytes, pos: Chai
         "ts": now_ms,
         "i": invite_id,
     }
-    return records.sign(identity, body)
+    return records.sign(identity, records.with_prekey(body, prekey))
 
 
 def rekey(

@@ -74,8 +74,11 @@ def create(
     nonce: bytes | None = None,
     epoch_key: bytes | None = None,
     name_nonce: bytes | None = None,
+    prekey: tuple[bytes, int] | None = None,
 ) -> NewCircle:
-    """Create a genesis. ``parent`` is ``(parent circle id, parent roster hash)`` for a fork."""
+    """Create a genesis. ``parent`` is ``(parent circle id, parent roster hash)`` for a fork;
+    ``prekey`` (public key, expiry in ms) the founder's first prekey, carried in the genesis
+    (format 2; None writes format 1, without one)."""
     name = check_name(name)
     key = epoch_key or crypto.random_bytes(crypto.KEY_SIZE)
     body = {
@@ -87,6 +90,7 @@ def create(
         "nm": seal_name(key, name, name_nonce or crypto.random_bytes(crypto.NONCE_SIZE)),
         "par": None if parent is None else {"c": parent[0], "r": parent[1]},
     }
+    body = records.with_prekey(body, prekey)
     return NewCircle(genesis=records.sign(founder, body), epoch_key=key, name=name)
 
 

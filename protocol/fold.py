@@ -189,6 +189,8 @@ def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[b
         if inviter is not None:
             reads.append(inviter)
         writes += [r.author, bytes(b["i"])]
+        if "pk" in b:
+            writes.append(b"P" + r.author)  # format 2 carries the joiner's first prekey
     elif t == records.REKEY:
         keys = [bytes(p[0]) for p in b["ks"]]
         reads += [b"E" + bytes(b["pe"]), *keys]

@@ -76,8 +76,10 @@ def create(
     now_ms: int,
     *,
     ttl_s: int = actions.DEFAULT_INVITE_TTL_S,
+    prekey: tuple[bytes, int] | None = None,
 ) -> ForkCreated:
-    """Fork ``parent`` into a child circle with ``members`` (parent members, not yourself)."""
+    """Fork ``parent`` into a child circle with ``members`` (parent members, not yourself);
+    ``prekey``: mine, carried in the child's genesis (:func:`protocol.circle.create`)."""
     me = identity.public_key
     if not parent.is_member(me):
         raise RosterError("Only members of a circle can fork it.")
@@ -87,7 +89,8 @@ def create(
     for k in chosen:
         if not parent.is_member(k):
             raise RosterError(f"{peer_id(k)} is not a member of the parent circle.")
-    child = circle.create(identity, name, now_ms, parent=(parent.circle_id, parent.roster_hash))
+    link = (parent.circle_id, parent.roster_hash)
+    child = circle.create(identity, name, now_ms, parent=link, prekey=prekey)
     invites: list[Record] = []
     pos = ChainPos()
     for k in chosen:

@@ -29,9 +29,11 @@ from protocol.errors import (
 from protocol.identity import Identity
 
 VERSION = 1
-TYPE_VERSIONS = {"msg": 2, "remove": 2, "presence": 2}
+TYPE_VERSIONS = {"msg": 2, "remove": 2, "presence": 2, "genesis": 2, "join": 2}
 """Body format versions that moved on from ``VERSION``: ``msg`` 2 binds its ciphertext to the
-record (AEAD associated data), ``remove`` 2 names the record at the cut (``sh``)."""
+record (AEAD associated data), ``remove`` 2 names the record at the cut (``sh``), ``genesis``
+2 and ``join`` 2 carry the key's first prekey (``pk``, ``ex``). The version written; the older
+ones still read are in :data:`OLDER_SCHEMAS`."""
 MAX_RECORD_SIZE = 256 * 1024
 """No record of any type is larger; checked before a byte is decoded."""
 SIG_SIZE = 64
@@ -85,11 +87,14 @@ _name_box = s.some_bytes(crypto.NONCE_SIZE + crypto.BOX_OVERHEAD + s.MAX_NAME_CH
 SCHEMAS: dict[str, dict[str, schema.Validator]] = {
     GENESIS: {
         **_base,
+        "v": s.one_of(TYPE_VERSIONS["genesis"]),
         "ts": s.timestamp,
         "n": s.fixed_bytes(16),
         "pol": s.mapping({"inv": s.one_of("member", "admin")}),
         "nm": _name_box,
         "par": s.optional(s.mapping({"c": s.ident, "r": s.ident})),
+        "pk": s.key,
+        "ex": s.timestamp,
     },
     INVITE: {
         **_roster,
@@ -99,7 +104,7 @@ SCHEMAS: dict[str, dict[str, schema.Validator]] = {
         "n": s.fixed_bytes(16),
         "e": s.ident,
     },
-    JOIN: {**_roster, "i": s.ident},
+    JOIN: {**_roster, "v": s.one_of(TYPE_VERSIONS["join"]), "i": s.ident, "pk": s.key, "ex": s.timestamp},
     REMOVE: {
         **_roster,
         "v": s.one_of(TYPE_VERSIONS["remove"]),
@@ -181,6 +186,16 @@ SCHEMAS[REKEYEVERY] = {**_roster, "d": s.rekey_days, "m": s.rekey_messages}
 """An admin sets the circle's rekey schedule: a new epoch at least every ``d`` days and every
 ``m`` messages (:mod:`protocol.rekeysched`)."""
 
+OLDER_SCHEMAS: dict[tuple[str, int], dict[str, schema.Validator]] = {
+    (GENESIS, VERSION): {k: v for k, v in SCHEMAS[GENESIS].items() if k not in ("pk", "ex") and k != "v"}
+    | {"v": s.one_of(VERSION)},
+    (JOIN, VERSION): {**_roster, "i": s.ident},
+}
+"""Formats a type had before its version moved on, still read: a ``genesis`` or ``join`` 1
+carries no prekey (its key is sealed to as before prekeys until it publishes one)."""
+PREKEY_CARRIERS = frozenset({GENESIS, JOIN, PREKEY})
+"""Types whose body may carry ``pk`` and ``ex``: the key's prekey (docs/protocol.md 8.6)."""
+
 SHAPES: dict[str, shallow.Shape] = {
     name: {
         "h": shallow.list_of(s.MAX_HEADS),
@@ -237,17 +252,22 @@ def validate_body(body: Any) -> str:
     t = body.get("t")
     if not isinstance(t, str) or t not in SCHEMAS:
         raise SchemaError(f"unknown record type {schema.shown(t)}")
-    if body.get("v") != TYPE_VERSIONS.get(t, VERSION):
-        raise SchemaError(f"unsupported record version {schema.shown(body.get('v'))}")
+    v = body.get("v")
+    if v == TYPE_VERSIONS.get(t, VERSION):
+        fields = SCHEMAS[t]
+    elif isinstance(v, int) and not isinstance(v, bool) and (t, v) in OLDER_SCHEMAS:
+        fields = OLDER_SCHEMAS[(t, v)]
+    else:
+        raise SchemaError(f"unsupported record version {schema.shown(v)}")
     if t != MSG or not _plain_message(body):
-        schema.check(body, SCHEMAS[t])
+        schema.check(body, fields)
     if t not in UNCHAINED_TYPES and (body["q"] == 1) != (body["p"] is None):
         raise SchemaError("field 'p' must be empty exactly when 'q' is 1")
     if t in (REMOVE, UNLINK) and (body["s"] == 0) != (body["sh"] is None):
         raise SchemaError("field 'sh' must be empty exactly when 's' is 0")
     if t == DEVICE and devicecert.parse(body["dc"]).device != body["k"]:
         raise SchemaError("the device certificate is for another key than 'k'")
-    if t == PREKEY:
+    if t in PREKEY_CARRIERS and "pk" in body:
         if not crypto.is_valid_x25519(body["pk"]):
             raise SchemaError("field 'pk' is not an X25519 key that can be sealed to")
         if not body["ts"] < body["ex"] <= body["ts"] + MAX_PREKEY_TTL_MS:
@@ -333,9 +353,18 @@ def record_id(raw: bytes) -> bytes:
     return crypto.blake2b256(raw)
 
 
+def with_prekey(body: dict[str, Any], prekey: tuple[bytes, int] | None) -> dict[str, Any]:
+    """A ``genesis`` or ``join`` body carrying ``prekey`` (public key, expiry in ms): format 2;
+    without one, format 1 (:func:`sign` picks the version)."""
+    return body if prekey is None else {**body, "pk": prekey[0], "ex": prekey[1]}
+
+
 def sign(identity: Identity, body: Mapping[str, Any]) -> Record:
     """Sign ``body`` (which names ``identity`` as its author ``a``) and return the record."""
-    full = {"v": TYPE_VERSIONS.get(str(body.get("t")), VERSION), **body}
+    t = str(body.get("t"))
+    # a genesis or join without a prekey is format 1, the one that has no field for it
+    v = VERSION if t in PREKEY_CARRIERS and "pk" not in body else TYPE_VERSIONS.get(t, VERSION)
+    full = {"v": v, **body}
     if full.get("a") != identity.public_key:
         raise SchemaError("the author field must be the signing key")
     # One canonical encode. ``tree`` is what decoding ``body_bytes`` gives back, and

@@ -41,8 +41,9 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
    the one walked last holds.
 8. Prekeys: a member key's ``prekey`` record publishes an X25519 key to seal epoch keys to.
    Of a key's prekeys the roster keeps the newest (largest ``ts``, ties: the larger record
-   id), whatever the walk order; a departure drops the departed keys' prekeys. Whether one
-   has expired is the sealer's question (:meth:`RosterState.prekey_of`), not the fold's.
+   id), whatever the walk order; a departure drops the departed keys' prekeys. A genesis or
+   join of format 2 carries its author's first prekey, taken by the same rule. Expiry is
+   not the fold's question (:meth:`RosterState.prekey_of`).
 9. The rekey schedule (a new epoch at least every so many days and messages; members' nodes
    start the rekeys, :mod:`protocol.rekeysched`) is ``DEFAULT_REKEY_DAYS`` and
    ``DEFAULT_REKEY_MESSAGES`` until an admin's ``rekeyevery`` record sets it; as for the soft
@@ -183,10 +184,16 @@ class RosterState:
     """Each member key's newest prekey (rule 8); a key that published none is absent."""
 
     def prekey_of(self, key: bytes, now_ms: int) -> bytes | None:
-        """The X25519 key to seal to ``key`` at ``now_ms``: its newest prekey if that has not
-        expired, else None (seal to the key derived from ``key`` itself)."""
+        """The X25519 key to seal to ``key`` at ``now_ms``: its newest prekey, expired or not;
+        None when it has none (seal to the key derived from ``key`` itself: a key brought in
+        by a format-1 genesis or join, or a device, before its first prekey arrives).
+
+        An expired prekey means its owner has not been online to replace it; its private key
+        stays with them until a newer one does (docs/protocol.md 8.6). Sealing to the identity
+        key instead would hand that epoch to whoever stole the identity key."""
+        del now_ms  # expiry tells the owner's node when to rotate, not the sealer what to seal to
         p = self.prekeys.get(key)
-        return p.key if p is not None and now_ms < p.expires else None
+        return None if p is None else p.key
 
     rekey_days: int = DEFAULT_REKEY_DAYS
     """A scheduled rekey is due once the current epoch is this many days old (rule 9)."""
@@ -281,6 +288,8 @@ class Walk:
         self.file_cap = DEFAULT_FILE_CAP
         self.file_cap_by: bytes | None = None
         self.prekeys: dict[bytes, Prekey] = {}
+        if "pk" in genesis.body:  # format 2: the founder's first prekey
+            self.take_prekey(genesis)
         self.rekey_days, self.rekey_messages = DEFAULT_REKEY_DAYS, DEFAULT_REKEY_MESSAGES
         self.rekey_by: bytes | None = None
 
@@ -420,6 +429,8 @@ class Walk:
             )
             self.members[a] = Member(a, inv.role, inv.inviter, r.id)
             self.departed.pop(a, None)
+            if "pk" in b:  # format 2: the joiner's first prekey
+                self.take_prekey(r)
         elif t in DEPARTURES:
             k = bytes(b["k"]) if t != records.LEAVE else a
             cut = int(b["s"]) if t != records.LEAVE else r.seq
@@ -460,11 +471,17 @@ class Walk:
         elif t == records.FILECAP:
             self.file_cap, self.file_cap_by = int(b["n"]), a
         elif t == records.PREKEY:
-            cur = self.prekeys.get(a)
-            if cur is None or (int(b["ts"]), r.id) > (cur.ts, cur.record):
-                self.prekeys[a] = Prekey(bytes(b["pk"]), int(b["ex"]), int(b["ts"]), r.id)
+            self.take_prekey(r)
         elif t == records.REKEYEVERY:
             self.rekey_days, self.rekey_messages, self.rekey_by = int(b["d"]), int(b["m"]), a
+
+    def take_prekey(self, r: Record) -> None:
+        """The prekey ``r`` (a ``prekey`` record, or a genesis or join of format 2) carries,
+        kept if it is its author's newest (rule 8)."""
+        b, a = r.body, r.author
+        cur = self.prekeys.get(a)
+        if cur is None or (int(b["ts"]), r.id) > (cur.ts, cur.record):
+            self.prekeys[a] = Prekey(bytes(b["pk"]), int(b["ex"]), int(b["ts"]), r.id)
 
     def departing(self, r: Record) -> list[bytes]:
         """The keys a departure record (remove, leave, unlink) takes out if it applies: its

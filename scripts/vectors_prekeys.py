@@ -8,6 +8,9 @@ one (refused). Bodies no honest builder makes (a small-order key, a prekey expir
 one valid for longer than records.MAX_PREKEY_TTL_MS) are signed by hand and listed with the
 error :func:`protocol.records.parse` gives. The X25519 private keys are fixed here (never do
 this outside vectors) so anyone can check which key a rekey sealed to a prekey opens with.
+
+``carried``: a second circle of format 2, whose genesis carries alice's first prekey
+(``alice_g``) and bob's join his (``bob_j``): the roster holds both with no ``prekey`` record.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ PREKEY_PRIVATE = {
     "bob_2": bytes([0x32]) * 32,
     "bob_0": bytes([0x30]) * 32,
     "carol_1": bytes([0x41]) * 32,
+    "alice_g": bytes([0x22]) * 32,
+    "bob_j": bytes([0x33]) * 32,
 }
 INVITE_NONCE = bytes([0x45]) * 16
 DAY_MS = 24 * 3600 * 1000
@@ -116,6 +121,7 @@ def build_prekeys(
         else:
             raise SystemExit(f"prekeys.json: refused prekey {case!r} parsed")
     return {
+        "carried": carried(alice, bob, who, genesis_args, ts, entry),
         "_about": __doc__.strip(),
         "deterministic": True,
         "prekey_private": {n: k.hex() for n, k in PREKEY_PRIVATE.items()},
@@ -130,4 +136,41 @@ def build_prekeys(
             for k, p in sorted(st.prekeys.items())
         },
         "roster_hash_hex": st.roster_hash.hex(),
+    }
+
+
+def carried(
+    alice: Identity,
+    bob: Identity,
+    who: dict[bytes, str],
+    genesis_args: dict[str, Any],
+    ts: Callable[[int], int],
+    entry: Callable[..., dict[str, Any]],
+) -> dict[str, Any]:
+    """A genesis and a join of format 2, each carrying its author's first prekey."""
+    ttl = actions.PREKEY_TTL_MS
+    g_in = {"prekey": "alice_g", "now_ms": ts(0), "ex": ts(0) + ttl}
+    g = circle.create(alice, "friends", ts(0), **genesis_args, prekey=(prekey_public("alice_g"), ts(0) + ttl))
+    inv = actions.invite(
+        alice, roster.fold(g.genesis, []), ChainPos(), bob.public_key, ts(1), nonce=INVITE_NONCE
+    )
+    j_in = {"prekey": "bob_j", "now_ms": ts(2), "ex": ts(2) + ttl}
+    join = actions.join(bob, inv, ChainPos(), ts(2), prekey=(prekey_public("bob_j"), ts(2) + ttl))
+    entries = []
+    for name, rec, inputs in (
+        ("genesis_with_prekey", g.genesis, g_in),
+        ("invite_bob", inv, {"invitee": "bob", "now_ms": ts(1), "nonce": INVITE_NONCE}),
+        ("join_with_prekey", join, j_in),
+    ):
+        e = entry(name, rec, deterministic=True, inputs=inputs)
+        e["author"] = who[rec.author]
+        entries.append(e)
+    st = roster.fold(g.genesis, [inv, join])
+    if sorted(st.accepted) != sorted([inv.id, join.id]):
+        raise SystemExit("prekeys.json: the format-2 join was not accepted")
+    return {
+        "records": entries,
+        "prekeys": {
+            who[k]: {"pk_hex": p.key.hex(), "expires": p.expires} for k, p in sorted(st.prekeys.items())
+        },
     }

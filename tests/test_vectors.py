@@ -115,6 +115,7 @@ ALL_RECORDS = (
     + [("filecap", e) for e in FILECAP["records"]]
     + [("devices", e) for e in load("devices.json")["records"]]
     + [("prekeys", e) for e in load("prekeys.json")["records"]]
+    + [("prekeys_carried", e) for e in load("prekeys.json")["carried"]["records"]]
     + [("rekeyevery", e) for e in load("rekeyevery.json")["records"]]
 )
 
@@ -202,7 +203,10 @@ def test_record_bytes(src: str, e: dict[str, Any]) -> None:
     assert domain == e["domain"].encode() + b"\x00" == records.DOMAINS[e["type"]]
     assert e["domain"] == f"smallsocial/v1/{e['type']}"
     assert (
-        body["v"] == records.TYPE_VERSIONS.get(e["type"], records.VERSION)
+        (
+            body["v"] == records.TYPE_VERSIONS.get(e["type"], records.VERSION)
+            or (e["type"], body["v"]) in records.OLDER_SCHEMAS
+        )
         and body["t"] == e["type"]
         and body["a"] == author.public_key
     )
@@ -981,6 +985,35 @@ def test_device_records_rebuild_and_fold_in_any_order() -> None:
 
 
 # -- prekeys (prekeys.json) ----------------------------------------------------------------------
+
+
+def test_a_genesis_and_a_join_of_format_2_carry_their_prekeys() -> None:
+    v = load("prekeys.json")
+    public = {n: bytes.fromhex(k) for n, k in v["prekey_public"].items()}
+    g_e, inv_e, join_e = v["carried"]["records"]
+    alice, bob = ident("alice"), ident("bob")
+    g_in, j_in = fj(g_e["inputs"]), fj(join_e["inputs"])
+    main = genesis().body
+    g = circle.create(
+        alice,
+        "friends",
+        g_in["now_ms"],
+        nonce=bytes(main["n"]),
+        epoch_key=bytes([0x22]) * 32,  # make_vectors.py's EPOCH0_KEY
+        name_nonce=bytes([0x33]) * 24,  # and NAME_NONCE
+        prekey=(public[g_in["prekey"]], g_in["ex"]),
+    ).genesis
+    assert g.raw == raw(g_e) and g.body["v"] == 2
+    inv = records.parse(raw(inv_e))
+    join = actions.join(bob, inv, ChainPos(), j_in["now_ms"], prekey=(public[j_in["prekey"]], j_in["ex"]))
+    assert join.raw == raw(join_e) and join.body["v"] == 2
+    for st in (roster.fold(g, [join, inv]), RosterIndex(g, [join, inv]).state()):
+        got = {name_of(k): {"pk_hex": p.key.hex(), "expires": p.expires} for k, p in st.prekeys.items()}
+        assert got == v["carried"]["prekeys"]
+        assert (
+            got["alice"]["pk_hex"] == public["alice_g"].hex()
+            and got["bob"]["pk_hex"] == public["bob_j"].hex()
+        )
 
 
 def test_prekey_records_rebuild_fold_in_any_order_and_refused_ones_fail() -> None:

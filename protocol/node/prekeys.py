@@ -10,10 +10,11 @@ every ``node.PREKEY_REFRESH_S`` (10 minutes), and after a join:
   it (:func:`used`); it is sealed to for ``actions.PREKEY_TTL_MS`` (14 days) after it is made;
 - published (a ``prekey`` record) in every circle I am a member of whose roster does not
   show it as mine yet;
-- a private prekey is deleted ``REPLACED_S`` (3 days) after a newer one replaced it, or
-  ``GRACE_S`` (7 days) after it expired if that comes first: members seal to the newer one
-  once they see it (minutes), and the days let a rekey made before that arrive late (from a
-  member who was offline). Deleting it soon is what makes history ``forget`` hold against a
+- a private prekey is deleted ``REPLACED_S`` (3 days) after a newer one replaced it: members
+  seal to the newer one once they see it (minutes), and the days let a rekey made before that
+  arrive late (from a member who was offline). My newest is never deleted, expired or not:
+  members seal to it while it is the newest they know (a node offline for a month comes back
+  to rekeys sealed to it). Deleting it soon is what makes history ``forget`` hold against a
   copy of the profile: a forgotten epoch's rekey stays in the store, and the prekey it was
   sealed to would open it again (docs/security.md 4.1 (b)).
 
@@ -52,10 +53,9 @@ ROTATE_S = 7 * 24 * 3600
 USED_S = 24 * 3600
 """A new prekey once the newest is this old and a rekey sealed to it opened a new epoch; my
 scheduled rekeys rotate first when it is this old."""
-GRACE_S = 7 * 24 * 3600
-"""A replaced private prekey is kept at most this long past its expiry."""
 REPLACED_S = 3 * 24 * 3600
-"""... and at most this long after it was replaced (``history.GRACE_S``'s three days)."""
+"""A replaced private prekey is kept this long after it was replaced (``history.GRACE_S``'s
+three days)."""
 
 
 class Profile(Protocol):
@@ -142,10 +142,10 @@ def rotate(profile: Profile, only: bytes | None = None, older_than_s: float = 0.
 
 
 def prune(profile: Profile, now_ms: int) -> int:
-    """Delete the private prekeys replaced ``REPLACED_S`` ago or expired ``GRACE_S`` ago; how many."""
+    """Delete the private prekeys replaced ``REPLACED_S`` ago; how many."""
     gone = 0
-    for public, _, _, expires, replaced in profile.store.prekeys()[1:]:
-        if replaced is not None and now_ms > min(replaced + REPLACED_S * 1000, expires + GRACE_S * 1000):
+    for public, _, _, _, replaced in profile.store.prekeys()[1:]:
+        if replaced is not None and now_ms > replaced + REPLACED_S * 1000:
             profile.store.drop_prekey(public)
             gone += 1
     return gone

@@ -357,8 +357,8 @@ class Profile:
 
     # actions ---------------------------------------------------------------
     def new_circle(self, name: str, *, parent: tuple[bytes, bytes] | None = None) -> circle.NewCircle:
-        c = circle.create(self.identity, name, self._now_ms(), parent=parent)
         with self.store.tx():
+            c = circle.create(self.identity, name, self._now_ms(), parent=parent, prekey=self._my_prekey())
             self.ledger.open_circle(c.genesis, None, self.ledger.seal(c.name.encode()), "member", outbox=True)
             self.ledger.keep_key(c.circle_id, c.circle_id, c.epoch_key)
         return c
@@ -409,7 +409,7 @@ class Profile:
             return self._join_short(tok, opened, known)
         # Someone who left and is invited back continues their own chain in the circle.
         pos = self.view(cid).next_pos(self.me) if known else ChainPos()
-        join = actions.join(self.identity, tok.invite, pos, self._now_ms())
+        join = actions.join(self.identity, tok.invite, pos, self._now_ms(), prekey=self._my_prekey())
         view = self.view(cid) if known else CircleView(tok.genesis)
         kept, held = self._admit_token_records(view, tok)
         own = view.add(join)
@@ -429,6 +429,11 @@ class Profile:
         self._publish_prekey(cid)
         return cid
 
+    def _my_prekey(self) -> tuple[bytes, int]:
+        """My newest prekey (public key, expiry), made now when due: carried in a genesis or a
+        join of mine, so nobody who counts me a member seals to my identity key (section 8.6)."""
+        return prekeys.current(self, self._now_ms())
+
     def _publish_prekey(self, circle_id: bytes) -> None:
         """After a join: my prekey in that circle (the node's refresh retries what fails here)."""
         with contextlib.suppress(ProtocolError, sqlite3.Error):
@@ -445,7 +450,8 @@ class Profile:
         """
         cid = tok.circle_id
         pos = self.view(cid).next_pos(self.me) if known else ChainPos()
-        join = actions.join_by_id(self.identity, cid, tok.invite_id, pos, self._now_ms())
+        mine = self._my_prekey()
+        join = actions.join_by_id(self.identity, cid, tok.invite_id, pos, self._now_ms(), prekey=mine)
         contacts = tuple(dict.fromkeys([tok.inviter, *addrpack.keys_in(tok.addrs)]))
         with self.store.tx():
             name = self.ledger.seal(opened.name.encode())
@@ -489,7 +495,7 @@ class Profile:
             raise RosterError("There is no fork invitation for that circle.")
         fork_rec = records.parse(row.fork_record)
         inv = fork.open_fork(fork_rec, self.identity, self.private_prekeys())
-        join = actions.join(self.identity, inv.invite, ChainPos(), self._now_ms())
+        join = actions.join(self.identity, inv.invite, ChainPos(), self._now_ms(), prekey=self._my_prekey())
         with self.store.tx():
             self.ledger.open_circle(inv.contents.genesis, row.parent, row.name_sealed, "member")
             for r in inv.contents.invites:
@@ -513,7 +519,15 @@ class Profile:
         """Fork ``parent_id``; ``history``: what of the parent's messages the child carries."""
         view = self.view(parent_id)
         carried = carrying.to_carry(self, parent_id, history, self._now_ms())
-        f = fork.create(self.identity, view.roster, view.next_pos(self.me), name, members, self._now_ms())
+        f = fork.create(
+            self.identity,
+            view.roster,
+            view.next_pos(self.me),
+            name,
+            members,
+            self._now_ms(),
+            prekey=self._my_prekey(),
+        )
         cid = f.child.circle_id
         with self.store.tx():
             sealed = self.ledger.seal(f.child.name.encode())

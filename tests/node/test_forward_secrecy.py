@@ -1,10 +1,10 @@
 """Epoch keys apart from identity keys (issue 15 part A), on real profiles and SQLite files.
 
 What a thief gets (docs/security.md section 4.1): with one member's identity key and a relay's
-whole store (here: another member's store, which holds the same records), no epoch key sealed
-after that member published a prekey; with a copy of the member's profile taken at time T,
-no epoch that ended and was deleted before T (history forget), even with the identity key;
-without the passphrase, no epoch key of the profile at all.
+whole store (here: another member's store, which holds the same records), no epoch key at
+all; with a copy of the member's profile taken at time T, no epoch that ended and was deleted
+before T (history forget), even with the identity key; without the passphrase, no epoch key of
+the profile at all.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from protocol import atrest, crypto, messages, records
 from protocol.errors import DecryptError, ProtocolError, WrongPassphrase
 from protocol.identity import Identity, load_identity
-from protocol.node import history, prekeys
+from protocol.node import history, prekeys, rekeying
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
 
@@ -77,59 +77,73 @@ def files_of(root: Path) -> bytes:
     return b"".join(f.read_bytes() for f in sorted(root.iterdir()) if f.is_file())
 
 
-def test_a_stores_records_and_a_stolen_identity_key_open_no_epoch_key_sealed_after_its_prekey(
-    tmp_path: Path,
-) -> None:
+def sealed_boxes(store_file: Path) -> list[tuple[bytes, bytes, bytes]]:
+    """Every epoch key sealed in a store, in any circle: (record id, recipient, box) of each
+    rekey's ``ks`` and each fork's ``sl`` entry."""
+    db = sqlite3.connect(f"file:{store_file}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT id, raw FROM records WHERE type IN ('rekey', 'fork')").fetchall()
+    finally:
+        db.close()
+    out = []
+    for rid, raw in rows:
+        r = records.load(bytes(raw), bytes(rid))
+        for k, box in r.body["ks" if r.type == records.REKEY else "sl"]:
+            out.append((r.id, bytes(k), bytes(box)))
+    return out
+
+
+def test_a_relays_store_and_a_stolen_identity_key_open_no_epoch_key(tmp_path: Path) -> None:
+    # Every way a key comes to be sealed to: a removal's rekey the moment the joins arrive
+    # (no prekey record published yet: the joins carry the joiners' prekeys), a fork and a
+    # rekey in the child the moment it is accepted (the child's genesis carries the forker's
+    # prekey), and a rekey after bob was away for 40 days (his prekey expired: still his).
     clock = Clock()
     (alice, bob, carol, dave), cid = circle_of(tmp_path, clock, ["alice", "bob", "carol", "dave"])
-    # before bob has a prekey: a removal's rekey is sealed to his identity-derived key (fallback)
+    people = (alice, bob, carol, dave)
+    assert all(p.store.load_records(cid, records.PREKEY) == [] for p in people)  # nobody refreshed
     alice.remove(cid, dave.me)
+    alice.send_text(cid, "after dave")
     sync(alice, bob, cid)
-    sync(alice, carol, cid)
-    before = {r.id for r in rekeys(alice.paths.database, cid)}
-    # bob's node would publish his prekey at start; here the profile does what the node calls
+    assert [e.text for e in bob.log(cid)][-1] == "after dave"  # with the prekey his join carried
     clock.t += 60
-    made = bob.refresh_prekeys()
-    assert [r.type for r in made] == [records.PREKEY]
+    child = alice.fork(cid, "kids", [bob.me, carol.me])
     sync(alice, bob, cid)
-    assert alice.view(cid).roster.prekey_of(bob.me, int(clock.t * 1000)) is not None
-    clock.t += 60
+    bob.accept_fork(child)
+    rekeying.rekey(bob, child, fresh_after_s=prekeys.USED_S)  # before alice publishes a prekey there
+    bob.send_text(child, "in the child")
+    sync(alice, bob, child)
+    assert [e.text for e in alice.log(child)][-1] == "in the child"
+    clock.t += 40 * DAY  # bob is away; his prekeys expired 26 days ago
     alice.remove(cid, carol.me)
-    alice.send_text(cid, "after the second rekey")
+    alice.send_text(cid, "while bob was away")
+    bob.refresh_prekeys()  # bob's node starts: a fresh prekey, the expired one kept 3 days more
     sync(alice, bob, cid)
-    assert [e.text for e in bob.log(cid)][-1] == "after the second rekey"  # bob reads it, with his prekey
+    assert [e.text for e in bob.log(cid)][-1] == "while bob was away"
 
-    thief = stolen_identity(bob)
-    relay_store = tmp_path / "relay-copy.sqlite3"
+    relay_store = tmp_path / "relay-copy.sqlite3"  # a relay holds these same records
     src, dst = sqlite3.connect(alice.paths.database), sqlite3.connect(relay_store)
-    src.backup(dst)  # a relay holds these same records
+    src.backup(dst)
     src.close()
     dst.close()
-    opened_before, opened_after = 0, 0
-    for r in rekeys(relay_store, cid):
-        sealed = {bytes(k): bytes(s) for k, s in r.body["ks"]}
-        if bob.me not in sealed:
-            continue
-        try:
-            thief.unseal(sealed[bob.me])
-        except DecryptError:
-            assert r.id not in before
-            assert fork_open(bob, sealed[bob.me])  # bob's own prekey does open it
-            continue
-        if r.id in before:
-            opened_before += 1
-        else:
-            opened_after += 1
-    assert opened_before == 1  # the rekey sealed before his prekey: the documented fallback
-    assert opened_after == 0
+    boxes = sealed_boxes(relay_store)
+    assert {k for _, k, _ in boxes} >= {alice.me, bob.me, carol.me}
+    assert len({rid for rid, _, _ in boxes}) == 4  # two removals, the fork, bob's rekey in the child
+    for p in people:
+        thief = stolen_identity(p)
+        mine = [box for _, k, box in boxes if k == p.me]
+        assert mine or p is dave  # dave was removed before any rekey
+        for box in mine:
+            with pytest.raises(DecryptError):
+                thief.unseal(box)
     # nor does the identity key open anything in bob's own store: keys at rest are under the storage key
     for _, _, sealed, _ in bob.store.all_epoch_keys():
         with pytest.raises(DecryptError):
-            thief.unseal(sealed)
+            stolen_identity(bob).unseal(sealed)
     for _, sealed, _, _, _ in bob.store.prekeys():
         with pytest.raises(DecryptError):
-            thief.unseal(sealed)
-    for p in (alice, bob, carol, dave):
+            stolen_identity(bob).unseal(sealed)
+    for p in people:
         p.close()
 
 
@@ -298,9 +312,9 @@ def test_an_older_profile_is_resealed_under_a_storage_key_when_opened(tmp_path: 
 def test_a_replaced_private_prekey_is_deleted_three_days_after_it_was_replaced(tmp_path: Path) -> None:
     clock = Clock()
     (alice, bob), cid = circle_of(tmp_path, clock, ["alice", "bob"])
-    assert len(bob.refresh_prekeys()) == 1
-    assert bob.refresh_prekeys() == []  # published already: nothing new
+    assert bob.refresh_prekeys() == []  # his join carried it: nothing new
     first = bob.store.prekeys()[0][0]
+    assert alice.view(cid).roster.prekeys[bob.me].key == first
     clock.t += prekeys.ROTATE_S + 1
     assert len(bob.refresh_prekeys()) == 1  # rotated, and published again
     rows = bob.store.prekeys()

@@ -46,7 +46,9 @@ def _epoch(p: Peer, circle: str) -> int:
 
 
 def _has_prekey_of(p: Peer, circle: str, of: Peer) -> bool:
-    return any(r.author == _key(of) for r in _of_type(p, circle, records.PREKEY))
+    """A prekey of ``of`` in ``p``'s store: a ``prekey`` record, or the genesis or join that carries one."""
+    carriers = [r for t in (records.PREKEY, records.JOIN, records.GENESIS) for r in _of_type(p, circle, t)]
+    return any(r.author == _key(of) and "pk" in r.body for r in carriers)
 
 
 def _join(inviter: Peer, joiner: Peer, name: str, circle: str) -> None:

@@ -54,9 +54,10 @@ def test_a_removal_rekey_is_sealed_to_bobs_prekey_and_his_node_opens_it(
     bob_key = bytes.fromhex(records_key(bob))
 
     def alice_has_bobs_prekey() -> bool:
-        return any(r.author == bob_key for r in _of_type(alice, circle, records.PREKEY))
+        carriers = [*_of_type(alice, circle, records.PREKEY), *_of_type(alice, circle, records.JOIN)]
+        return any(r.author == bob_key and "pk" in r.body for r in carriers)
 
-    wait_until(alice_has_bobs_prekey, 45, what="bob's node to publish his prekey and alice to get it")
+    wait_until(alice_has_bobs_prekey, 45, what="alice to get bob's prekey (his join carries it)")
     assert alice.json("remove", CIRCLE, carol.key)["removed"] == carol.key
     secret = "after carol's removal"
     alice.json("send", CIRCLE, secret)

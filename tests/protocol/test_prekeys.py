@@ -1,7 +1,8 @@
 """Prekeys (issue 15 part A): a member key's ``prekey`` record and what rekeys and forks seal to.
 
-A rekey or a fork seals each member's secret to that member's newest unexpired prekey, and to
-the key derived from their identity key only when they published none (roster rule 8,
+A rekey or a fork seals each member's secret to that member's newest prekey (expired or not),
+and to the key derived from their identity key only when the roster holds none for them; a
+genesis or join of format 2 carries its author's first prekey (roster rule 8,
 docs/protocol.md section 8.6). Forged, expired, unusable and other-author prekeys are refused
 or ignored.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 import pytest
 from proto_kit import ALICE, BOB, CAROL, MALLORY, NOW_MS, World, new_world, raw_record, roster_body
 
-from protocol import actions, crypto, fork, records
+from protocol import actions, circle, crypto, fork, records
 from protocol.errors import DecryptError, RosterError, SchemaError, VerifyError
 from protocol.fold import RosterIndex
 from protocol.identity import Identity
 from protocol.records import Record
 from protocol.roster import fold
+from protocol.view import CircleView
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -60,16 +62,74 @@ def test_a_rekey_seals_to_the_newest_prekey_and_the_identity_key_opens_nothing()
     assert fork.open_sealed(sealed_for(rk.record, CAROL), CAROL, [new]) == rk.key
 
 
-def test_an_expired_prekey_is_ignored_when_sealing() -> None:
+def test_an_expired_prekey_is_still_sealed_to_while_it_is_the_newest() -> None:
+    # Its owner has been away; their node keeps the private key until a newer one replaces it.
+    # Sealing to the identity key instead would hand the epoch to a thief of that key.
     w = world()
     private, rec = publish(w, BOB, ttl_ms=DAY_MS)
     expires = int(rec.body["ex"])
-    assert w.roster.prekey_of(BOB.public_key, expires - 1) is not None
-    assert w.roster.prekey_of(BOB.public_key, expires) is None
-    rk = actions.rekey(ALICE, w.roster, w.pos(ALICE), expires)
-    assert BOB.unseal(sealed_for(rk.record, BOB)) == rk.key
+    assert w.roster.prekey_of(BOB.public_key, expires + 30 * DAY_MS) == bytes(rec.body["pk"])
+    rk = actions.rekey(ALICE, w.roster, w.pos(ALICE), expires + 30 * DAY_MS)
+    assert crypto.unseal_with_prekey(private, sealed_for(rk.record, BOB)) == rk.key
     with pytest.raises(DecryptError):
-        crypto.unseal_with_prekey(private, sealed_for(rk.record, BOB))
+        BOB.unseal(sealed_for(rk.record, BOB))
+
+
+def test_a_genesis_and_a_join_carry_their_authors_first_prekey() -> None:
+    # Format 2: whoever counts a key a member holds a prekey for it, so nothing is ever sealed
+    # to the founder's or a joiner's identity key (the gap a late prekey record left).
+    a_pub, a_priv = crypto.prekey_pair()
+    new = circle.create(ALICE, "friends", NOW_MS, prekey=(a_pub, NOW_MS + DAY_MS))
+    assert new.genesis.body["v"] == 2 and records.parse(new.genesis.raw).body["pk"] == a_pub
+    w = World(new, CircleView(new.genesis))
+    w.keys[new.circle_id] = new.epoch_key
+    b_pub, b_priv = crypto.prekey_pair()
+    inv = w.invite(ALICE, BOB)
+    join = actions.join(BOB, inv, w.pos(BOB), NOW_MS, prekey=(b_pub, NOW_MS + DAY_MS))
+    assert join.body["v"] == 2
+    w.add(join)
+    for st in (w.roster, fold(w.genesis, w.history), RosterIndex(w.genesis, w.history).state()):
+        assert st.prekeys[ALICE.public_key].key == a_pub and st.prekeys[BOB.public_key].key == b_pub
+    rk = actions.rekey(BOB, w.roster, w.pos(BOB), NOW_MS + 1)
+    assert crypto.unseal_with_prekey(a_priv, sealed_for(rk.record, ALICE)) == rk.key
+    assert crypto.unseal_with_prekey(b_priv, sealed_for(rk.record, BOB)) == rk.key
+    for who in (ALICE, BOB):
+        with pytest.raises(DecryptError):
+            who.unseal(sealed_for(rk.record, who))
+    # a later prekey record replaces the join's; the join's stays if it is the newer
+    c_pub, _ = crypto.prekey_pair()
+    later = actions.prekey(BOB, w.roster, w.pos(BOB), c_pub, NOW_MS + 5, ttl_ms=DAY_MS)
+    w.add(later)
+    assert w.roster.prekeys[BOB.public_key].key == c_pub
+
+
+def test_format_1_genesis_and_join_are_still_read() -> None:
+    w = world()  # proto_kit writes format 1: no prekey
+    assert w.genesis.body["v"] == 1 and "pk" not in w.genesis.body
+    assert ALICE.public_key not in w.roster.prekeys and BOB.public_key not in w.roster.prekeys
+    assert records.parse(w.genesis.raw).id == w.cid
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"v": 1}, "unknown field 'ex'"),  # a format-1 body has no place for a prekey
+        ({"pk": b"\x00" * 32}, "not an X25519 key"),
+        ({"ex": NOW_MS}, "field 'ex' must be after 'ts'"),
+        ({"ex": NOW_MS + 61 * DAY_MS}, "field 'ex' must be after 'ts'"),
+        ({"v": 3}, "unsupported record version"),
+    ],
+)
+def test_a_bad_prekey_in_a_genesis_or_join_is_refused(change: dict[str, object], why: str) -> None:
+    pub, _ = crypto.prekey_pair()
+    new = circle.create(ALICE, "friends", NOW_MS, prekey=(pub, NOW_MS + DAY_MS))
+    w = World(new, CircleView(new.genesis))
+    inv = w.invite(ALICE, BOB)
+    join = actions.join(BOB, inv, w.pos(BOB), NOW_MS, prekey=(pub, NOW_MS + DAY_MS))
+    for rec, who in ((new.genesis, ALICE), (join, BOB)):
+        body = {**rec.body, **change}
+        with pytest.raises(SchemaError, match=why):
+            records.parse(raw_record(who, body))
 
 
 def test_the_newest_prekey_wins_whatever_the_arrival_order() -> None:
