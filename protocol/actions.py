@@ -337,9 +337,19 @@ def set_rekey_schedule(
     return records.sign(identity, body)
 
 
-def link_device(identity: Identity, state: RosterState, pos: ChainPos, cert: bytes, now_ms: int) -> Record:
+def link_device(
+    identity: Identity,
+    state: RosterState,
+    pos: ChainPos,
+    cert: bytes,
+    now_ms: int,
+    *,
+    prekey: tuple[bytes, int] | None = None,
+) -> Record:
     """The ``device`` record bringing ``cert`` (the person's certificate for a new device) into
-    this circle; by the person or one of their devices already linked here."""
+    this circle; by the person or one of their devices already linked here. ``prekey``: the
+    device's first prekey (format 2; its linker made it and hands the private half over in
+    the link bundle); None writes format 1."""
     parsed = devicecert.parse(cert)
     me = identity.public_key
     if state.person_of(me) != parsed.person:
@@ -349,7 +359,7 @@ def link_device(identity: Identity, state: RosterState, pos: ChainPos, cert: byt
     if parsed.device in state.departed:
         raise RosterError(f"{peer_id(parsed.device)} has departed from this circle; link a new key.")
     body = _roster_body(identity, state, pos, records.DEVICE, now_ms) | {"k": parsed.device, "dc": parsed.raw}
-    return records.sign(identity, body)
+    return records.sign(identity, records.with_prekey(body, prekey))
 
 
 def unlink(

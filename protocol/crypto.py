@@ -124,6 +124,13 @@ def prekey_pair() -> tuple[bytes, bytes]:
     return bytes(private.public_key), bytes(private)
 
 
+def prekey_public(private_x25519: bytes) -> bytes:
+    """The public half of an X25519 private key (ValueError if it is not 32 bytes)."""
+    if type(private_x25519) is not bytes or len(private_x25519) != KEY_SIZE:
+        raise ValueError("an X25519 private key is 32 bytes")
+    return bytes(nacl.bindings.crypto_scalarmult_base(private_x25519))
+
+
 _SCALAR = bytes([9]) + bytes(30) + bytes([0x40])
 
 

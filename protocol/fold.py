@@ -199,6 +199,8 @@ def tokens(r: Record, inviter: bytes | None = None) -> tuple[list[bytes], list[b
         writes += [bytes(b["k"]) if t != records.LEAVE else r.author, SLOTS]
     elif t == records.DEVICE:
         writes.append(SLOTS)
+        if "pk" in b:
+            writes.append(b"P" + bytes(b["k"]))  # format 2 carries the device's first prekey
     elif t == records.SOFTCAP:
         writes.append(SOFT_CAP)
     elif t == records.FILECAP:

@@ -29,11 +29,11 @@ from protocol.errors import (
 from protocol.identity import Identity
 
 VERSION = 1
-TYPE_VERSIONS = {"msg": 2, "remove": 2, "presence": 2, "genesis": 2, "join": 2}
+TYPE_VERSIONS = {"msg": 2, "remove": 2, "presence": 2, "genesis": 2, "join": 2, "device": 2}
 """Body format versions that moved on from ``VERSION``: ``msg`` 2 binds its ciphertext to the
 record (AEAD associated data), ``remove`` 2 names the record at the cut (``sh``), ``genesis``
-2 and ``join`` 2 carry the key's first prekey (``pk``, ``ex``). The version written; the older
-ones still read are in :data:`OLDER_SCHEMAS`."""
+2, ``join`` 2 and ``device`` 2 carry the first prekey of the key they bring in (``pk``,
+``ex``). The version written; the older ones still read are in :data:`OLDER_SCHEMAS`."""
 MAX_RECORD_SIZE = 256 * 1024
 """No record of any type is larger; checked before a byte is decoded."""
 SIG_SIZE = 64
@@ -172,9 +172,16 @@ SCHEMAS[CARRY] = {
     "x": s.some_bytes(MAX_CARRY_BYTES, crypto.AEAD_OVERHEAD + 1),
 }
 
-SCHEMAS[DEVICE] = {**_roster, "k": s.public_key, "dc": s.some_bytes(devicecert.MAX_CERT, 1)}
+SCHEMAS[DEVICE] = {
+    **_roster,
+    "v": s.one_of(TYPE_VERSIONS["device"]),
+    "k": s.public_key,
+    "dc": s.some_bytes(devicecert.MAX_CERT, 1),
+    "pk": s.key,
+    "ex": s.timestamp,
+}
 """A person (or a device already linked) links a device: ``dc`` is the person's certificate
-for ``k`` (:mod:`protocol.devicecert`)."""
+for ``k`` (:mod:`protocol.devicecert`); ``pk``, ``ex`` the device's first prekey (format 2)."""
 SCHEMAS[UNLINK] = {**_roster, "k": s.public_key, "s": s.cut, "sh": s.optional(s.ident)}
 """A person (or another of their devices) unlinks device ``k``, with a cut as a removal's."""
 MAX_PREKEY_TTL_MS = 60 * 24 * 3600 * 1000
@@ -190,10 +197,11 @@ OLDER_SCHEMAS: dict[tuple[str, int], dict[str, schema.Validator]] = {
     (GENESIS, VERSION): {k: v for k, v in SCHEMAS[GENESIS].items() if k not in ("pk", "ex") and k != "v"}
     | {"v": s.one_of(VERSION)},
     (JOIN, VERSION): {**_roster, "i": s.ident},
+    (DEVICE, VERSION): {**_roster, "k": s.public_key, "dc": s.some_bytes(devicecert.MAX_CERT, 1)},
 }
-"""Formats a type had before its version moved on, still read: a ``genesis`` or ``join`` 1
-carries no prekey (its key is sealed to as before prekeys until it publishes one)."""
-PREKEY_CARRIERS = frozenset({GENESIS, JOIN, PREKEY})
+"""Formats a type had before its version moved on, still read: a ``genesis``, ``join`` or
+``device`` 1 carries no prekey (its key is sealed to as before prekeys until it publishes one)."""
+PREKEY_CARRIERS = frozenset({GENESIS, JOIN, DEVICE, PREKEY})
 """Types whose body may carry ``pk`` and ``ex``: the key's prekey (docs/protocol.md 8.6)."""
 
 SHAPES: dict[str, shallow.Shape] = {
@@ -354,7 +362,7 @@ def record_id(raw: bytes) -> bytes:
 
 
 def with_prekey(body: dict[str, Any], prekey: tuple[bytes, int] | None) -> dict[str, Any]:
-    """A ``genesis`` or ``join`` body carrying ``prekey`` (public key, expiry in ms): format 2;
+    """A ``genesis``, ``join`` or ``device`` body carrying ``prekey`` (public key, expiry in ms): format 2;
     without one, format 1 (:func:`sign` picks the version)."""
     return body if prekey is None else {**body, "pk": prekey[0], "ex": prekey[1]}
 

@@ -42,7 +42,8 @@ the records arrived in. The rules (docs/protocol.md has a worked example):
 8. Prekeys: a member key's ``prekey`` record publishes an X25519 key to seal epoch keys to.
    Of a key's prekeys the roster keeps the newest (largest ``ts``, ties: the larger record
    id), whatever the walk order; a departure drops the departed keys' prekeys. A genesis or
-   join of format 2 carries its author's first prekey, taken by the same rule. Expiry is
+   join of format 2 carries its author's first prekey, a device of format 2 the linked
+   device's, taken by the same rule. Expiry is
    not the fold's question (:meth:`RosterState.prekey_of`).
 9. The rekey schedule (a new epoch at least every so many days and messages; members' nodes
    start the rekeys, :mod:`protocol.rekeysched`) is ``DEFAULT_REKEY_DAYS`` and
@@ -460,6 +461,8 @@ class Walk:
             self.members[k] = Member(k, member.role, person, r.id, person)
             for eid in self.live_epochs_of(a):
                 self.hold(eid, k)
+            if "pk" in b:  # format 2: the device's first prekey, made by its linker
+                self.take_prekey(r, k)
         elif t == records.REKEY:
             self.open_epoch(r.id, int(b["e"]), {bytes(p[0]): bytes(p[1]) for p in b["ks"]})
         elif t == records.PIN:
@@ -475,10 +478,11 @@ class Walk:
         elif t == records.REKEYEVERY:
             self.rekey_days, self.rekey_messages, self.rekey_by = int(b["d"]), int(b["m"]), a
 
-    def take_prekey(self, r: Record) -> None:
-        """The prekey ``r`` (a ``prekey`` record, or a genesis or join of format 2) carries,
-        kept if it is its author's newest (rule 8)."""
-        b, a = r.body, r.author
+    def take_prekey(self, r: Record, owner: bytes | None = None) -> None:
+        """The prekey ``r`` (a ``prekey`` record, or a genesis, join or device of format 2)
+        carries for ``owner`` (its author, or the device a ``device`` record links), kept if it
+        is the owner's newest (rule 8)."""
+        b, a = r.body, r.author if owner is None else owner
         cur = self.prekeys.get(a)
         if cur is None or (int(b["ts"]), r.id) > (cur.ts, cur.record):
             self.prekeys[a] = Prekey(bytes(b["pk"]), int(b["ex"]), int(b["ts"]), r.id)

@@ -10,7 +10,9 @@ error :func:`protocol.records.parse` gives. The X25519 private keys are fixed he
 this outside vectors) so anyone can check which key a rekey sealed to a prekey opens with.
 
 ``carried``: a second circle of format 2, whose genesis carries alice's first prekey
-(``alice_g``) and bob's join his (``bob_j``): the roster holds both with no ``prekey`` record.
+(``alice_g``), bob's join his (``bob_j``), and alice's ``device`` record linking her laptop
+the laptop's (``laptop_d``, made by alice): the roster holds all three with no ``prekey``
+record.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import nacl.bindings
 
-from protocol import actions, circle, records, roster, wire
+from protocol import actions, circle, devicecert, records, roster, wire
 from protocol.chain import ChainPos
 from protocol.errors import ProtocolError
 from protocol.identity import Identity
@@ -35,7 +37,11 @@ PREKEY_PRIVATE = {
     "carol_1": bytes([0x41]) * 32,
     "alice_g": bytes([0x22]) * 32,
     "bob_j": bytes([0x33]) * 32,
+    "laptop_d": bytes([0x34]) * 32,
 }
+LAPTOP_SEED = bytes([6]) * 32
+"""alice's laptop, as in devices.json."""
+CERT_NONCE = bytes([0x71]) * 16
 INVITE_NONCE = bytes([0x45]) * 16
 DAY_MS = 24 * 3600 * 1000
 
@@ -165,9 +171,20 @@ def carried(
         e = entry(name, rec, deterministic=True, inputs=inputs)
         e["author"] = who[rec.author]
         entries.append(e)
+    laptop = Identity.from_seed(LAPTOP_SEED)
+    who = {**who, laptop.public_key: "alice_laptop"}
+    cert = devicecert.make(alice, laptop.public_key, "laptop", ts(3), nonce=CERT_NONCE)
+    d_in = {"prekey": "laptop_d", "now_ms": ts(3), "ex": ts(3) + ttl, "cert_nonce": CERT_NONCE}
     st = roster.fold(g.genesis, [inv, join])
-    if sorted(st.accepted) != sorted([inv.id, join.id]):
-        raise SystemExit("prekeys.json: the format-2 join was not accepted")
+    dev = actions.link_device(
+        alice, st, ChainPos(2, inv.id), cert.raw, ts(3), prekey=(prekey_public("laptop_d"), ts(3) + ttl)
+    )
+    e = entry("device_with_prekey", dev, deterministic=True, inputs=d_in)
+    e["author"] = "alice"
+    entries.append(e)
+    st = roster.fold(g.genesis, [inv, join, dev])
+    if sorted(st.accepted) != sorted([inv.id, join.id, dev.id]):
+        raise SystemExit("prekeys.json: a format-2 record was not accepted")
     return {
         "records": entries,
         "prekeys": {

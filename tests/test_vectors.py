@@ -990,7 +990,7 @@ def test_device_records_rebuild_and_fold_in_any_order() -> None:
 def test_a_genesis_and_a_join_of_format_2_carry_their_prekeys() -> None:
     v = load("prekeys.json")
     public = {n: bytes.fromhex(k) for n, k in v["prekey_public"].items()}
-    g_e, inv_e, join_e = v["carried"]["records"]
+    g_e, inv_e, join_e, dev_e = v["carried"]["records"]
     alice, bob = ident("alice"), ident("bob")
     g_in, j_in = fj(g_e["inputs"]), fj(join_e["inputs"])
     main = genesis().body
@@ -1007,9 +1007,26 @@ def test_a_genesis_and_a_join_of_format_2_carry_their_prekeys() -> None:
     inv = records.parse(raw(inv_e))
     join = actions.join(bob, inv, ChainPos(), j_in["now_ms"], prekey=(public[j_in["prekey"]], j_in["ex"]))
     assert join.raw == raw(join_e) and join.body["v"] == 2
-    for st in (roster.fold(g, [join, inv]), RosterIndex(g, [join, inv]).state()):
-        got = {name_of(k): {"pk_hex": p.key.hex(), "expires": p.expires} for k, p in st.prekeys.items()}
+    d_in = fj(dev_e["inputs"])
+    laptop = Identity.from_seed(bytes([6]) * 32)  # alice's laptop, as in devices.json
+    cert = devicecert.make(alice, laptop.public_key, "laptop", d_in["now_ms"], nonce=d_in["cert_nonce"])
+    dev = actions.link_device(
+        alice,
+        roster.fold(g, [inv, join]),
+        ChainPos(2, inv.id),
+        cert.raw,
+        d_in["now_ms"],
+        prekey=(public[d_in["prekey"]], d_in["ex"]),
+    )
+    assert dev.raw == raw(dev_e) and dev.body["v"] == 2
+    for st in (roster.fold(g, [dev, join, inv]), RosterIndex(g, [dev, join, inv]).state()):
+        named = {laptop.public_key: "alice_laptop"}
+        got = {
+            named.get(k) or name_of(k): {"pk_hex": p.key.hex(), "expires": p.expires}
+            for k, p in st.prekeys.items()
+        }
         assert got == v["carried"]["prekeys"]
+        assert got["alice_laptop"]["pk_hex"] == public["laptop_d"].hex()
         assert (
             got["alice"]["pk_hex"] == public["alice_g"].hex()
             and got["bob"]["pk_hex"] == public["bob_j"].hex()

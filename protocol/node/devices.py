@@ -113,16 +113,27 @@ def add(profile: Profile, code: str) -> tuple[bytes, list[bytes]]:
     me = profile.me
     circles = check_can_link(profile, device)
     cert = devicecert.make(profile.identity, device, name, _now_ms(profile))
+    # The device's first prekey, made here and carried in each device record, so nobody who
+    # counts the device a member seals to its identity key; its private half goes to the
+    # device in the bundle (sealed to it, beside the epoch keys) and is kept nowhere here.
+    public, private = crypto.prekey_pair()
+    made = _now_ms(profile)
+    first = FirstPrekey(public, private, made, made + actions.PREKEY_TTL_MS)
     with profile.store.tx():
         for cid in circles:
             view = profile.view(cid)
             if device in view.roster.members:
                 continue
             rec = actions.link_device(
-                profile.identity, view.roster, view.next_pos(me), cert.raw, _now_ms(profile)
+                profile.identity,
+                view.roster,
+                view.next_pos(me),
+                cert.raw,
+                _now_ms(profile),
+                prekey=(public, first.expires),
             )
             profile.ledger.commit_own(rec)
-    return seal_bundle(profile, device, circles), circles
+    return seal_bundle(profile, device, circles, first), circles
 
 
 def add_to_file(profile: Profile, code: str, out: str) -> list[bytes]:
@@ -136,7 +147,20 @@ def add_to_file(profile: Profile, code: str, out: str) -> list[bytes]:
     return circles
 
 
-def seal_bundle(profile: Profile, device: bytes, circles: list[bytes]) -> bytes:
+@dataclass(frozen=True)
+class FirstPrekey:
+    """The prekey a linker makes for a new device (public and private halves, made and
+    expires in ms): carried in the ``device`` records, handed over in the bundle."""
+
+    public: bytes
+    private: bytes
+    made: int
+    expires: int
+
+
+def seal_bundle(
+    profile: Profile, device: bytes, circles: list[bytes], first: FirstPrekey | None = None
+) -> bytes:
     """What the new device needs, sealed to it."""
     cs: list[Any] = []
     for cid in circles:
@@ -155,7 +179,20 @@ def seal_bundle(profile: Profile, device: bytes, circles: list[bytes]) -> bytes:
         "pet": pets,
         "rec": profile.export(circles),
     }
+    if first is not None:
+        body["pk"] = [first.public, first.private, first.made, first.expires]
     return BUNDLE_MAGIC + crypto.seal(device, wire.encode(body))
+
+
+def _first_prekey(item: Any) -> FirstPrekey | None:
+    """The bundle's ``pk`` item (None: a linker of an older release sent none); ValueError if malformed."""
+    if item is None:
+        return None
+    public, private, made, expires = item
+    first = FirstPrekey(bytes(public), bytes(private), int(made), int(expires))
+    if crypto.prekey_public(first.private) != first.public:
+        raise ValueError("the first prekey's halves do not match")
+    return first
 
 
 def accept(profile: Profile, data: bytes) -> list[bytes]:
@@ -172,6 +209,7 @@ def accept(profile: Profile, data: bytes) -> list[bytes]:
         body = wire.decode(plain, MAX_LINK_BUNDLE)
         person, cs, rec = bytes(body["p"]), body["cs"], bytes(body["rec"])
         raws = decode_bundle(rec)
+        first = _first_prekey(body.get("pk"))
     except (DecodeError, KeyError, TypeError, ValueError):
         raise DeviceError("The link bundle is damaged; link again.") from None
     opened: list[bytes] = []
@@ -192,6 +230,9 @@ def accept(profile: Profile, data: bytes) -> list[bytes]:
                 profile.ledger.keep_key(cid, bytes(eid), bytes(key))
             profile.store.add_peer_addrs(cid, [str(a) for a in addrs], "link", now)
             opened.append(cid)
+        if first is not None:  # my first prekey, made by my linker and carried in my device records
+            sealed = profile.ledger.seal(first.private)
+            profile.store.add_prekey(first.public, sealed, first.made, first.expires)
         for key, pet in body.get("pet", []):
             if bytes(key) != profile.me:
                 profile.store.set_contact(bytes(key), str(pet), now)

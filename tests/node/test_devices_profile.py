@@ -75,3 +75,24 @@ def test_a_bundle_links_the_device_and_nothing_else_opens_it(tmp_path: Path) -> 
     assert laptop.me not in after.current_epoch.holders
     with pytest.raises(RosterError, match="not one of your linked devices"):
         devices.revoke(alice, laptop.me)
+
+
+def test_a_bundle_hands_the_device_its_first_prekey_and_a_mismatched_one_is_refused(tmp_path: Path) -> None:
+    from protocol import crypto, records, wire
+
+    alice, laptop = make(tmp_path, "alice", 1), make(tmp_path, "laptop", 41)
+    cid = alice.new_circle("friends").circle_id
+    bundle, _ = devices.add(alice, devices.request(laptop, "laptop"))
+    (rec,) = [r for r in alice.store.load_records(cid, records.DEVICE)]
+    assert alice.view(cid).roster.prekeys[laptop.me].key == bytes(rec.body["pk"])
+    assert bytes(rec.body["pk"]) not in [pk for pk, *_ in alice.store.prekeys()]  # not kept by the linker
+    body = wire.decode(laptop.identity.unseal(bundle[len(devices.BUNDLE_MAGIC) :]), devices.MAX_LINK_BUNDLE)
+    _, other_private = crypto.prekey_pair()
+    bad = {**body, "pk": [body["pk"][0], other_private, *body["pk"][2:]]}
+    forged = devices.BUNDLE_MAGIC + crypto.seal(laptop.me, wire.encode(bad))
+    with pytest.raises(devices.DeviceError, match="damaged"):
+        devices.accept(laptop, forged)
+    assert laptop.store.circles() == [] and laptop.store.prekeys() == []
+    devices.accept(laptop, bundle)
+    assert [pk for pk, *_ in laptop.store.prekeys()] == [bytes(rec.body["pk"])]
+    assert laptop.refresh_prekeys() == []  # the roster shows it already: nothing to publish

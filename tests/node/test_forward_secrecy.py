@@ -18,7 +18,7 @@ import pytest
 from protocol import atrest, crypto, messages, records
 from protocol.errors import DecryptError, ProtocolError, WrongPassphrase
 from protocol.identity import Identity, load_identity
-from protocol.node import history, prekeys, rekeying
+from protocol.node import devices, history, prekeys, rekeying
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
 
@@ -94,18 +94,24 @@ def sealed_boxes(store_file: Path) -> list[tuple[bytes, bytes, bytes]]:
 
 
 def test_a_relays_store_and_a_stolen_identity_key_open_no_epoch_key(tmp_path: Path) -> None:
-    # Every way a key comes to be sealed to: a removal's rekey the moment the joins arrive
-    # (no prekey record published yet: the joins carry the joiners' prekeys), a fork and a
+    # Every way a key comes to be sealed to: a removal's rekey the moment the joins and a
+    # device's link arrive (no prekey record published yet: the joins carry the joiners'
+    # prekeys, the device record the device's, made by its linker), a fork and a
     # rekey in the child the moment it is accepted (the child's genesis carries the forker's
     # prekey), and a rekey after bob was away for 40 days (his prekey expired: still his).
     clock = Clock()
     (alice, bob, carol, dave), cid = circle_of(tmp_path, clock, ["alice", "bob", "carol", "dave"])
-    people = (alice, bob, carol, dave)
+    laptop = make(tmp_path, "laptop", clock)  # alice's second device
+    bundle, _ = devices.add(alice, devices.request(laptop, "laptop"))
+    devices.accept(laptop, bundle)
+    people = (alice, bob, carol, dave, laptop)
     assert all(p.store.load_records(cid, records.PREKEY) == [] for p in people)  # nobody refreshed
     alice.remove(cid, dave.me)
     alice.send_text(cid, "after dave")
     sync(alice, bob, cid)
+    sync(alice, laptop, cid)
     assert [e.text for e in bob.log(cid)][-1] == "after dave"  # with the prekey his join carried
+    assert [e.text for e in laptop.log(cid)][-1] == "after dave"  # with the one its linker made
     clock.t += 60
     child = alice.fork(cid, "kids", [bob.me, carol.me])
     sync(alice, bob, cid)
@@ -127,7 +133,7 @@ def test_a_relays_store_and_a_stolen_identity_key_open_no_epoch_key(tmp_path: Pa
     src.close()
     dst.close()
     boxes = sealed_boxes(relay_store)
-    assert {k for _, k, _ in boxes} >= {alice.me, bob.me, carol.me}
+    assert {k for _, k, _ in boxes} >= {alice.me, bob.me, carol.me, laptop.me}
     assert len({rid for rid, _, _ in boxes}) == 4  # two removals, the fork, bob's rekey in the child
     for p in people:
         thief = stolen_identity(p)

@@ -13,6 +13,7 @@ import pytest
 from proto_kit import ALICE, BOB, CAROL, MALLORY, NOW_MS, World, new_world, raw_record, roster_body
 
 from protocol import actions, circle, crypto, fork, records
+from protocol.chain import ChainPos
 from protocol.errors import DecryptError, RosterError, SchemaError, VerifyError
 from protocol.fold import RosterIndex
 from protocol.identity import Identity
@@ -205,3 +206,26 @@ def test_a_fork_seals_to_the_invitees_prekeys() -> None:
     with pytest.raises(RosterError):
         fork.open_fork(made.fork_record, BOB)  # bob's identity key alone does not open it
     assert fork.open_fork(made.fork_record, CAROL).epoch_key == made.child.epoch_key
+
+
+def test_a_device_record_of_format_2_carries_the_devices_first_prekey() -> None:
+    from proto_kit import ident
+
+    from protocol import devicecert
+
+    laptop = ident(41)
+    w = world()
+    pub, priv = crypto.prekey_pair()
+    c = devicecert.make(ALICE, laptop.public_key, "laptop", NOW_MS, nonce=bytes(16)).raw
+    rec = actions.link_device(ALICE, w.roster, w.pos(ALICE), c, NOW_MS, prekey=(pub, NOW_MS + DAY_MS))
+    assert rec.body["v"] == 2
+    w.add(rec)
+    for st in (w.roster, fold(w.genesis, w.history), RosterIndex(w.genesis, w.history).state()):
+        assert st.prekeys[laptop.public_key].key == pub  # the device's, though alice signed it
+        assert ALICE.public_key not in st.prekeys  # and not alice's (format-1 genesis)
+    rk = actions.rekey(BOB, w.roster, w.pos(BOB), NOW_MS + 1)
+    assert crypto.unseal_with_prekey(priv, sealed_for(rk.record, laptop)) == rk.key
+    with pytest.raises(DecryptError):
+        laptop.unseal(sealed_for(rk.record, laptop))
+    old = actions.link_device(ALICE, world().roster, ChainPos(), c, NOW_MS)
+    assert old.body["v"] == 1 and "pk" not in old.body and records.parse(old.raw).id == old.id
