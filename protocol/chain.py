@@ -16,7 +16,7 @@ gap are kept whole.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from protocol.records import Record
@@ -334,6 +334,27 @@ class ChainTracker:
             self._append(st, nxt_rec.id, nxt_rec.prev, nxt_rec.type)
             out.append(nxt_rec)
         return Delivered(tuple(out))
+
+    def extend(self, author: bytes, run: Sequence[Record]) -> int:
+        """Append the leading records of ``run`` that :meth:`feed` would deliver alone; how many.
+
+        A sync batch's fast lane: only on a chain with nothing but its arrays (:meth:`plain`),
+        each record the next seq and naming the head (at seq 1: naming nothing). For each,
+        :meth:`feed` would find no record at its seq, a link that agrees, nothing buffered
+        above, and return ``Delivered((record,))``; the first that does not fit stops the run
+        and is left for :meth:`feed` (a gap, a duplicate, an equivocation)."""
+        st = self._author(author)
+        if st.links or st.buffered or st.extra:
+            return 0
+        head = bytes(st.ids[-ID_SIZE:]) if st.contiguous else None
+        index, n = self._index, 0
+        for r in run:
+            if r.author != author or r.seq != st.contiguous + 1 or r.prev != head:
+                break
+            head = r.id
+            index.add(head, st, st.append(head, r.prev, r.type))
+            n += 1
+        return n
 
     def missing(self, author: bytes) -> int:
         st = self._authors.get(author)
