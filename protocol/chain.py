@@ -280,6 +280,19 @@ class ChainTracker:
             return []
         return [*range(1, st.contiguous + 1), *sorted(st.buffered)]
 
+    def held_runs(self, author: bytes) -> list[tuple[int, int]]:
+        """The seqs :meth:`held` lists, as ``(first, last)`` runs, low to high, without listing them."""
+        st = self._authors.get(author)
+        if st is None:
+            return []
+        out = [(1, st.contiguous)] if st.contiguous else []
+        for q in sorted(st.buffered):
+            if out and q == out[-1][1] + 1:
+                out[-1] = (out[-1][0], q)
+            else:
+                out.append((q, q))
+        return out
+
     def linked(self, author: bytes, q: int) -> bool:
         """True when the record at ``q`` is in the arrays, names the one below it, and the one
         held above it (if any) names it: no link around ``q`` disagrees."""

@@ -512,6 +512,16 @@ class NodeCore:
             return sync.vector(self.held_seqs(circle_id))
         return self.profile.view(circle_id).chains.held_vector()
 
+    def to_send(self, circle_id: bytes, theirs: dict[bytes, int]) -> tuple[list[sync.Range], dict[bytes, int]]:
+        """What a peer whose vector is ``theirs`` lacks of a circle (``sync.plan(held_seqs,
+        theirs).send``) and my vector; a member's from the chains' runs, without listing every seq."""
+        if self.relay is not None:
+            held = self.held_seqs(circle_id)
+            return list(sync.plan(held, theirs).send), sync.vector(held)
+        chains = self.profile.view(circle_id).chains
+        runs = {a: chains.held_runs(a) for a in chains.authors()}
+        return sync.send_ranges(runs, theirs), chains.held_vector()
+
     def held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
         """What I hold of a circle, per author (a relay counts what retention deleted as held)."""
         held = self.profile.view(circle_id).held_seqs()  # in memory: no store scan per sync

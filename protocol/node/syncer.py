@@ -135,23 +135,25 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             view = node.profile.view(cid)
             unconfirmed = node.profile.store.ticket(cid) is not None
             roster_only = set(view.roster_records) if departed or unconfirmed else None
-            held = node.core.held_seqs(cid)
-            plan = sync.plan(held, theirs)
+            send, mine = node.core.to_send(cid, theirs)
             sent = 0
             batch: list[bytes] = []
             size = 0
             if not theirs and view.genesis is not None and not departed:
                 batch.append(view.genesis.raw)  # asked with an empty vector: a joiner by id needs it
-            for r in plan.send:
-                for raw in node.profile.store.raw_range(cid, r.author, r.first, r.last):
-                    if roster_only is not None and records.record_id(raw) not in roster_only:
-                        continue
-                    batch.append(raw)
-                    size += len(raw)
-                    if len(batch) >= syncwire.BATCH_RECORDS or size >= syncwire.BATCH_BYTES:
-                        await stream.write(syncwire.records_frame(batch))
-                        sent += len(batch)
-                        batch, size = [], 0
+            for r in send:
+                # Read a batch's worth at a time: the first frame goes out at once, whatever the history.
+                for first in range(r.first, r.last + 1, syncwire.BATCH_RECORDS):
+                    last = min(r.last, first + syncwire.BATCH_RECORDS - 1)
+                    for raw in node.profile.store.raw_range(cid, r.author, first, last):
+                        if roster_only is not None and records.record_id(raw) not in roster_only:
+                            continue
+                        batch.append(raw)
+                        size += len(raw)
+                        if len(batch) >= syncwire.BATCH_RECORDS or size >= syncwire.BATCH_BYTES:
+                            await stream.write(syncwire.records_frame(batch))
+                            sent += len(batch)
+                            batch, size = [], 0
             # Rare, and always sent: conflicts (so rosters converge) and every record that shows
             # an author equivocating (so members holding different versions both get both).
             evidence = node.profile.store.raws([e.id for e in node.profile.view(cid).evidence()])
@@ -162,12 +164,10 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             if batch:
                 await stream.write(syncwire.records_frame(batch))
                 sent += len(batch)
-            await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(cid, sync.vector(held))))
+            await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(cid, mine)))
             node.stats["sync_served"] += sent
             LOG.debug("served %d record(s) of %s to %s", sent, cid.hex()[:12], pid)
-            if any(theirs.get(a, 0) > sync.contiguous(s) for a, s in held.items()) or any(
-                a not in held for a in theirs
-            ):
+            if any(q > mine.get(a, 0) for a, q in theirs.items()):  # they hold what I lack
                 node.want_sync(pid, cid)
     except (ProtocolError, trio.TooSlowError) as e:
         LOG.info("sync request from %s refused: %s", pid, e)
