@@ -16,7 +16,7 @@ gap are kept whole.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from protocol.records import Record
@@ -348,21 +348,26 @@ class ChainTracker:
             out.append(nxt_rec)
         return Delivered(tuple(out))
 
-    def extend(self, author: bytes, run: Sequence[Record]) -> int:
-        """Append the leading records of ``run`` that :meth:`feed` would deliver alone; how many.
+    def extend(self, author: bytes, run: Iterable[Record], ok: Callable[[Record], bool]) -> int:
+        """Append the leading records of ``run`` that ``ok`` passes and :meth:`feed` would deliver
+        alone; how many.
 
-        A sync batch's fast lane: only on a chain with nothing but its arrays (:meth:`plain`),
-        each record the next seq and naming the head (at seq 1: naming nothing). For each,
-        :meth:`feed` would find no record at its seq, a link that agrees, nothing buffered
-        above, and return ``Delivered((record,))``; the first that does not fit stops the run
-        and is left for :meth:`feed` (a gap, a duplicate, an equivocation)."""
+        A sync batch's fast lane, on a chain with no link that disagrees and no id given as held
+        above a gap: each record the next seq, naming the head (at seq 1: naming nothing), with
+        nothing buffered at its seq or the one above it. For each, :meth:`feed` would find no
+        record at its seq, a link that agrees, nothing to deliver after it, and return
+        ``Delivered((record,))``. The first that does not fit stops the run and is left for
+        :meth:`feed` (a gap, a duplicate, an equivocation, the record that fills a gap)."""
         st = self._author(author)
-        if st.links or st.buffered or st.extra:
+        if st.links or st.extra:
             return 0
         head = bytes(st.ids[-ID_SIZE:]) if st.contiguous else None
-        index, n = self._index, 0
+        index, buffered, n = self._index, st.buffered, 0
         for r in run:
-            if r.author != author or r.seq != st.contiguous + 1 or r.prev != head:
+            q = st.contiguous + 1
+            if r.author != author or r.seq != q or r.prev != head or q in buffered or q + 1 in buffered:
+                break
+            if not ok(r):
                 break
             head = r.id
             index.add(head, st, st.append(head, r.prev, r.type))

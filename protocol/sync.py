@@ -82,7 +82,9 @@ def plan(held: Mapping[bytes, Collection[int]], theirs: Mapping[bytes, int]) -> 
     return SyncPlan(tuple(sorted(send)), tuple(sorted(ask)))
 
 
-def send_ranges(runs: Mapping[bytes, Collection[tuple[int, int]]], theirs: Mapping[bytes, int]) -> list[Range]:
+def send_ranges(
+    runs: Mapping[bytes, Collection[tuple[int, int]]], theirs: Mapping[bytes, int]
+) -> list[Range]:
     """:func:`plan`'s ``send`` from what I hold as disjoint, unadjacent runs ``(first, last)`` per
     author: in time linear in the number of runs, not of seqs (a holder of 100,000 records
     answers without listing them)."""

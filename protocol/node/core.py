@@ -363,9 +363,17 @@ class NodeCore:
                     if n:  # each as _commit would have: stored, committed, shown in bulk if not mine
                         taken = batch[i : i + n]
                         self.stats["stored"] += n
-                        out += map(Committed, taken)
+                        cid = taken[0].circle
+                        gap = ledger.view(cid).chains.missing(r.author)  # below a record held above
+                        if gap and source is not None:  # each one's gap, one less than the one before
+                            for k, t in enumerate(taken):
+                                missing = gap + n - 1 - k
+                                out += [Committed(t), Emit(api.GapDetected(cid, r.author, missing))]
+                                out.append(Pull(source, cid))
+                        else:
+                            out += map(Committed, taken)
                         if r.author != mine:
-                            shown.setdefault(taken[0].circle, []).extend(taken)
+                            shown.setdefault(cid, []).extend(taken)
                         i += n
                     if i < j:  # what the fast lane leaves goes the whole way, one record
                         out += self._commit(batch[i], source, now, defer=deferred, shown=shown)[1]
@@ -512,7 +520,9 @@ class NodeCore:
             return sync.vector(self.held_seqs(circle_id))
         return self.profile.view(circle_id).chains.held_vector()
 
-    def to_send(self, circle_id: bytes, theirs: dict[bytes, int]) -> tuple[list[sync.Range], dict[bytes, int]]:
+    def to_send(
+        self, circle_id: bytes, theirs: dict[bytes, int]
+    ) -> tuple[list[sync.Range], dict[bytes, int]]:
         """What a peer whose vector is ``theirs`` lacks of a circle (``sync.plan(held_seqs,
         theirs).send``) and my vector; a member's from the chains' runs, without listing every seq."""
         if self.relay is not None:

@@ -14,7 +14,7 @@ from protocol.chain import ChainPos
 from protocol.identity import Identity
 from protocol.node import api
 from protocol.node.core import BULK, NodeCore
-from protocol.node.events import BatchReceived, Committed, Emit, RecordReceived
+from protocol.node.events import BatchReceived, Committed, Emit, Pull, RecordReceived
 from protocol.node.paths import ProfilePaths
 from protocol.node.profile import Profile
 from protocol.records import Record
@@ -285,3 +285,45 @@ def test_a_clean_run_goes_by_the_fast_lane_and_reads_back(
         assert not alice.view(c).equivocators
     finally:
         one.close()
+
+
+@pytest.mark.parametrize("filled", [True, False])
+def test_a_run_below_a_record_held_above_tells_each_gap_as_one_at_a_time_does(
+    world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path, filled: bool
+) -> None:
+    """A returning member often gets the holder's newest record by gossip before sync brings
+    the ones below it: the run below goes by the fast lane all the same, with the gap each
+    record leaves told (and pulled) as one at a time tells it, and the record that fills the
+    gap delivering the one held above it."""
+    alice, bob, _, c = world
+    mine = [bob.send_text(c, f"m{i}") for i in range(BULK + 8)]
+    top = mine[-1] if filled else mine.pop()  # unfilled: the one below it never comes
+    if not filled:
+        mine.pop()
+    one, many = twin(alice, tmp_path / "one"), twin(alice, tmp_path / "many")
+    try:
+        for p in (one, many):
+            NodeCore(p).handle(RecordReceived(top, PEER), 1.0)  # held above a gap
+        batch = tuple(mine[:-1] if filled else mine)
+        singly: list[object] = []
+        for r in batch:
+            singly += NodeCore(one).handle(RecordReceived(r, PEER), 1.0)
+        together = NodeCore(many).handle(BatchReceived(batch, PEER), 1.0)
+
+        def said(out: list[object]) -> list[object]:
+            kept = (Committed, Pull)
+            return [
+                e
+                for e in out
+                if isinstance(e, kept) or (isinstance(e, Emit) and isinstance(e.event, api.GapDetected))
+            ]
+
+        assert said(together) == said(singly)
+        assert any(isinstance(e, Emit) and isinstance(e.event, api.GapDetected) for e in together)
+        assert rows(one, c) == rows(many, c)
+        assert one.view(c).chains.vector() == many.view(c).chains.vector()
+        assert one.view(c).held_seqs() == many.view(c).held_seqs()
+        assert _told(singly) == _told(together)
+    finally:
+        one.close()
+        many.close()
