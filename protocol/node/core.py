@@ -82,6 +82,24 @@ ASIDE_MAX = 32
 """Presences kept aside per circle while my roster or keys cannot judge or open them yet."""
 
 
+def _once_a_batch(effects: list[Effect]) -> list[Effect]:
+    """A batch's effects with each author's gap told once, at its end (the last count told),
+    and each pull asked once: one at a time, each record of a run below one held above a gap
+    tells its gap and asks a pull, 10,000 events where the UI keeps one count an author."""
+    gaps: dict[tuple[bytes, bytes], Effect] = {}
+    pulls: dict[Pull, None] = {}
+    out: list[Effect] = []
+    for e in effects:
+        if isinstance(e, Emit) and isinstance(e.event, api.GapDetected):
+            gaps.pop((e.event.circle, e.event.author), None)
+            gaps[e.event.circle, e.event.author] = e
+        elif isinstance(e, Pull):
+            pulls[e] = None
+        else:
+            out.append(e)
+    return out + list(gaps.values()) + list(pulls)
+
+
 class NodeCore:
     """The decisions of one node (a member, or a relay when given a :class:`RelayPolicy`)."""
 
@@ -364,14 +382,10 @@ class NodeCore:
                         taken = batch[i : i + n]
                         self.stats["stored"] += n
                         cid = taken[0].circle
+                        out += map(Committed, taken)
                         gap = ledger.view(cid).chains.missing(r.author)  # below a record held above
-                        if gap and source is not None:  # each one's gap, one less than the one before
-                            for k, t in enumerate(taken):
-                                missing = gap + n - 1 - k
-                                out += [Committed(t), Emit(api.GapDetected(cid, r.author, missing))]
-                                out.append(Pull(source, cid))
-                        else:
-                            out += map(Committed, taken)
+                        if gap and source is not None:  # as _commit tells it (the last one counts)
+                            out += [Emit(api.GapDetected(cid, r.author, gap)), Pull(source, cid)]
                         if r.author != mine:
                             shown.setdefault(cid, []).extend(taken)
                         i += n
@@ -379,6 +393,7 @@ class NodeCore:
                         out += self._commit(batch[i], source, now, defer=deferred, shown=shown)[1]
                         i += 1
             ledger.flush(deferred)
+        out = _once_a_batch(out)
         for cid, msgs in shown.items():
             if len(msgs) >= BULK:
                 out.append(Emit(api.MessagesArrived(cid, len(msgs))))
