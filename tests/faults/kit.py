@@ -23,7 +23,7 @@ import signal
 import sqlite3
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +280,19 @@ def join(inviter: Peer, joiner: Peer, circle: str, *watchers: Peer, timeout: flo
             timeout,
             what=f"{w.name} to see {joiner.name} join",
         )
+
+
+def prekeys_everywhere(nodes: Sequence[Peer], circle: str, timeout: float = 30) -> None:
+    """Wait until every store holds a prekey record of every node's key. A member publishes one
+    once the roster takes its join, and it may reach the others after later records do: a
+    test that snapshots the stores to compare them later waits for it first."""
+    keys = {author_hex(p) for p in nodes}
+
+    def holds_all(p: Peer) -> bool:
+        return {r[1] for r in rows(p, circle) if r[3] == "prekey"} >= keys
+
+    for p in nodes:
+        wait_until(functools.partial(holds_all, p), timeout, 0.1, f"{p.name} to hold every member's prekey")
 
 
 def members(node: Peer) -> list[dict[str, Any]]:
