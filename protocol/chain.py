@@ -16,7 +16,7 @@ gap are kept whole.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from protocol.records import Record
@@ -280,6 +280,19 @@ class ChainTracker:
             return []
         return [*range(1, st.contiguous + 1), *sorted(st.buffered)]
 
+    def held_runs(self, author: bytes) -> list[tuple[int, int]]:
+        """The seqs :meth:`held` lists, as ``(first, last)`` runs, low to high, without listing them."""
+        st = self._authors.get(author)
+        if st is None:
+            return []
+        out = [(1, st.contiguous)] if st.contiguous else []
+        for q in sorted(st.buffered):
+            if out and q == out[-1][1] + 1:
+                out[-1] = (out[-1][0], q)
+            else:
+                out.append((q, q))
+        return out
+
     def linked(self, author: bytes, q: int) -> bool:
         """True when the record at ``q`` is in the arrays, names the one below it, and the one
         held above it (if any) names it: no link around ``q`` disagrees."""
@@ -334,6 +347,32 @@ class ChainTracker:
             self._append(st, nxt_rec.id, nxt_rec.prev, nxt_rec.type)
             out.append(nxt_rec)
         return Delivered(tuple(out))
+
+    def extend(self, author: bytes, run: Iterable[Record], ok: Callable[[Record], bool]) -> int:
+        """Append the leading records of ``run`` that ``ok`` passes and :meth:`feed` would deliver
+        alone; how many.
+
+        A sync batch's fast lane, on a chain with no link that disagrees and no id given as held
+        above a gap: each record the next seq, naming the head (at seq 1: naming nothing), with
+        nothing buffered at its seq or the one above it. For each, :meth:`feed` would find no
+        record at its seq, a link that agrees, nothing to deliver after it, and return
+        ``Delivered((record,))``. The first that does not fit stops the run and is left for
+        :meth:`feed` (a gap, a duplicate, an equivocation, the record that fills a gap)."""
+        st = self._author(author)
+        if st.links or st.extra:
+            return 0
+        head = bytes(st.ids[-ID_SIZE:]) if st.contiguous else None
+        index, buffered, n = self._index, st.buffered, 0
+        for r in run:
+            q = st.contiguous + 1
+            if r.author != author or r.seq != q or r.prev != head or q in buffered or q + 1 in buffered:
+                break
+            if not ok(r):
+                break
+            head = r.id
+            index.add(head, st, st.append(head, r.prev, r.type))
+            n += 1
+        return n
 
     def missing(self, author: bytes) -> int:
         st = self._authors.get(author)

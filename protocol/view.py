@@ -19,7 +19,7 @@ brings the genesis.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from protocol import fork, records, roster
@@ -443,6 +443,31 @@ class CircleView:
 
     def _missing_parents(self, record: Record) -> bool:
         return any(h != self.id and h not in self.records for h in record.heads)
+
+    def add_run(self, run: Sequence[Record]) -> int:
+        """Place the leading messages of ``run`` (one author's, in seq order) that need none of
+        :meth:`add`'s general case; how many. Each is what :meth:`add` would store as
+        ``Stored(r, (r,), missing)``: a message of this circle, not held as a conflict, by an
+        author whose right to post under its epoch :meth:`check` has already granted for this
+        roster (not departed), who is not flagged and holds no rival version, going straight onto
+        the chain (``ChainTracker.extend``; ``missing`` is the chain's gap below what it holds
+        above, if anything). The first that does not fit stops it: it goes through :meth:`add`,
+        which also grants the right the next run is checked against."""
+        if self._fold is None or not run:
+            return 0
+        author = run[0].author
+        if author in self.equivocators or author in self._rival_authors:
+            return 0
+        if self._posting is not self.roster:
+            self._may_post, self._posting = set(), self.roster
+        may, conflicts, cid = self._may_post, self.conflicts, self.id
+
+        def ok(r: Record) -> bool:
+            if r.type != records.MSG or r.circle != cid or r.id in conflicts:
+                return False
+            return (author, r.body["e"]) in may
+
+        return self.chains.extend(author, run, ok)
 
     def add(self, record: Record) -> Outcome:
         verdict = self.check(record)

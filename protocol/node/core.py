@@ -82,6 +82,24 @@ ASIDE_MAX = 32
 """Presences kept aside per circle while my roster or keys cannot judge or open them yet."""
 
 
+def _once_a_batch(effects: list[Effect]) -> list[Effect]:
+    """A batch's effects with each author's gap told once, at its end (the last count told),
+    and each pull asked once: one at a time, each record of a run below one held above a gap
+    tells its gap and asks a pull, 10,000 events where the UI keeps one count an author."""
+    gaps: dict[tuple[bytes, bytes], Effect] = {}
+    pulls: dict[Pull, None] = {}
+    out: list[Effect] = []
+    for e in effects:
+        if isinstance(e, Emit) and isinstance(e.event, api.GapDetected):
+            gaps.pop((e.event.circle, e.event.author), None)
+            gaps[e.event.circle, e.event.author] = e
+        elif isinstance(e, Pull):
+            pulls[e] = None
+        else:
+            out.append(e)
+    return out + list(gaps.values()) + list(pulls)
+
+
 class NodeCore:
     """The decisions of one node (a member, or a relay when given a :class:`RelayPolicy`)."""
 
@@ -349,10 +367,33 @@ class NodeCore:
         out: list[Effect] = []
         shown: dict[bytes, list[Record]] = {}
         deferred: list[Record] = []
+        ledger, mine = self.profile.ledger, self.profile.me
         with self.profile.store.tx():  # rolled back whole if it fails (the store forgets the views)
-            for r in batch:
-                out += self._commit(r, source, now, defer=deferred, shown=shown)[1]
-            self.profile.ledger.flush(deferred)
+            i, end = 0, len(batch)
+            while i < end:
+                r = batch[i]
+                j = i + 1
+                if r.type == records.MSG:  # a run of one author's messages: the fast lane first
+                    while j < end and batch[j].author == r.author and batch[j].type == records.MSG:
+                        j += 1
+                while i < j:
+                    n = ledger.commit_run(batch[i:j], deferred)
+                    if n:  # each as _commit would have: stored, committed, shown in bulk if not mine
+                        taken = batch[i : i + n]
+                        self.stats["stored"] += n
+                        cid = taken[0].circle
+                        out += map(Committed, taken)
+                        gap = ledger.view(cid).chains.missing(r.author)  # below a record held above
+                        if gap and source is not None:  # as _commit tells it (the last one counts)
+                            out += [Emit(api.GapDetected(cid, r.author, gap)), Pull(source, cid)]
+                        if r.author != mine:
+                            shown.setdefault(cid, []).extend(taken)
+                        i += n
+                    if i < j:  # what the fast lane leaves goes the whole way, one record
+                        out += self._commit(batch[i], source, now, defer=deferred, shown=shown)[1]
+                        i += 1
+            ledger.flush(deferred)
+        out = _once_a_batch(out)
         for cid, msgs in shown.items():
             if len(msgs) >= BULK:
                 out.append(Emit(api.MessagesArrived(cid, len(msgs))))
@@ -493,6 +534,18 @@ class NodeCore:
         if self.relay is not None:
             return sync.vector(self.held_seqs(circle_id))
         return self.profile.view(circle_id).chains.held_vector()
+
+    def to_send(
+        self, circle_id: bytes, theirs: dict[bytes, int]
+    ) -> tuple[list[sync.Range], dict[bytes, int]]:
+        """What a peer whose vector is ``theirs`` lacks of a circle (``sync.plan(held_seqs,
+        theirs).send``) and my vector; a member's from the chains' runs, without listing every seq."""
+        if self.relay is not None:
+            held = self.held_seqs(circle_id)
+            return list(sync.plan(held, theirs).send), sync.vector(held)
+        chains = self.profile.view(circle_id).chains
+        runs = {a: chains.held_runs(a) for a in chains.authors()}
+        return sync.send_ranges(runs, theirs), chains.held_vector()
 
     def held_seqs(self, circle_id: bytes) -> dict[bytes, set[int]]:
         """What I hold of a circle, per author (a relay counts what retention deleted as held)."""

@@ -122,6 +122,8 @@ class Node:
     def _apply(self, effects: list[events.Effect]) -> None:
         """Carry out what the core decided."""
         for e in effects:
+            if type(e) is events.Committed:  # nothing to carry out (a sync batch has one per record)
+                continue
             if isinstance(e, events.Emit):
                 self.emit(e.event)
                 if isinstance(e.event, api.MemberJoined) and e.event.member == self.profile.me:

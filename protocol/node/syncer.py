@@ -8,6 +8,7 @@ validation as gossip (``Node.take``).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 
 import trio
 from libp2p.abc import INetStream
@@ -22,9 +23,22 @@ from protocol.node.ports import NodePort
 from protocol.records import Record
 from protocol.view import Held
 
+MERGE_FRAMES = 8
+"""``R`` frames taken in one transaction (at most 2,048 records) when they come one right after
+the other (within :data:`MERGE_WAIT`): each commit rewrites every page of the record-id index
+its records touch (ids are hashes, spread over the whole index), so a member catching up
+commits less often. Held at most: these, the ones read ahead (as many) and the reader's,
+17 frames (68 MiB from a hostile peer filling each to ``MAX_FRAME``; 3 MiB of an honest answer
+of 400-byte messages; yamux lets a peer queue 16 MiB a stream anyway)."""
+MERGE_WAIT = 0.005
+"""Seconds a batch waits for the next frame before it is committed without it."""
+
 
 async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
-    """Ask ``pid`` for what I lack in one circle and take it in, a batch per commit."""
+    """Ask ``pid`` for what I lack in one circle and take it in, a commit per batch of frames.
+
+    One task reads frames while this one commits; frames that come one right after the other
+    are taken as one batch (:data:`MERGE_FRAMES`)."""
     stream = await node.host.new_stream(pid, [TProtocol(syncwire.PROTOCOL)])
     try:
         # Without the genesis (joined by a short token) an empty vector asks for it too.
@@ -33,10 +47,28 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
         await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(circle_id, vec)))
         received = 0
         strangers: list[Record] = []
-        while True:
-            tag, payload = await read_frame(stream)
-            if tag == syncwire.RECORDS:
-                batch, errors = records.parse_batch(syncwire.parse_records(payload))
+        send, frames = trio.open_memory_channel[tuple[bytes, bytes]](MERGE_FRAMES)
+        failed: list[Exception] = []
+        async with _one_error(), trio.open_nursery() as nursery:
+            nursery.start_soon(_read_frames, stream, send, failed)
+            async for tag, payload in frames:
+                if tag != syncwire.RECORDS:
+                    if tag != syncwire.VECTOR:
+                        LOG.info("sync denied by %s: %s", pid, payload[:200].decode(errors="replace"))
+                        return
+                    break
+                raws, n = syncwire.parse_records(payload), 1
+                with trio.move_on_after(MERGE_WAIT):  # the reader's state survives a timeout
+                    while n < MERGE_FRAMES:
+                        try:
+                            tag, payload = await frames.receive()
+                        except trio.EndOfChannel:  # the reader failed: what came is taken first
+                            break
+                        if tag != syncwire.RECORDS:
+                            break  # the end (or a denial): nothing more to read
+                        raws += syncwire.parse_records(payload)
+                        n += 1
+                batch, errors = records.parse_batch(raws)
                 for e in errors:
                     node.drop(circle_id, f"sync from {pid}: {e}")
                 batch.sort(key=lambda r: (not r.is_roster, r.author, r.seq))
@@ -47,17 +79,44 @@ async def pull(node: NodePort, pid: ID, circle_id: bytes) -> None:
                 # A stranger's record waits: its author's join may come later in this answer.
                 received += _take_all(node, ours, strangers)
                 await trio.sleep(0)
-            elif tag == syncwire.VECTOR:
-                break
-            else:
-                LOG.info("sync denied by %s: %s", pid, payload[:200].decode(errors="replace"))
-                return
+                if tag != syncwire.RECORDS:
+                    break
+            nursery.cancel_scope.cancel()
+        if failed:  # the answer broke off: what came before it is taken, the rest comes next time
+            raise failed[0]
         received += _settle_strangers(node, pid, circle_id, strangers)
         LOG.debug("pulled %d record(s) of %s from %s", received, circle_id.hex()[:12], pid)
         if received:
             node.emit(api.SyncProgress(circle_id, pid.to_base58(), received, 0))
     finally:
         await stream.close()
+
+
+@contextlib.asynccontextmanager
+async def _one_error() -> AsyncIterator[None]:
+    """A reader's or a commit's one failure raised as itself, not in an exception group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+            raise group.exceptions[0] from None
+        raise
+
+
+async def _read_frames(
+    stream: INetStream, out: trio.MemorySendChannel[tuple[bytes, bytes]], failed: list[Exception]
+) -> None:
+    """Read a pull's answer frame by frame into ``out``, until its last (anything but ``R``); a
+    read that fails goes in ``failed`` once the frames before it are passed on."""
+    async with out:
+        try:
+            while True:
+                tag, payload = await read_frame(stream)
+                await out.send((tag, payload))
+                if tag != syncwire.RECORDS:
+                    return
+        except Exception as e:
+            failed.append(e)
 
 
 def _unplaceable_stranger(node: NodePort, record: Record) -> bool:
@@ -135,23 +194,25 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             view = node.profile.view(cid)
             unconfirmed = node.profile.store.ticket(cid) is not None
             roster_only = set(view.roster_records) if departed or unconfirmed else None
-            held = node.core.held_seqs(cid)
-            plan = sync.plan(held, theirs)
+            send, mine = node.core.to_send(cid, theirs)
             sent = 0
             batch: list[bytes] = []
             size = 0
             if not theirs and view.genesis is not None and not departed:
                 batch.append(view.genesis.raw)  # asked with an empty vector: a joiner by id needs it
-            for r in plan.send:
-                for raw in node.profile.store.raw_range(cid, r.author, r.first, r.last):
-                    if roster_only is not None and records.record_id(raw) not in roster_only:
-                        continue
-                    batch.append(raw)
-                    size += len(raw)
-                    if len(batch) >= syncwire.BATCH_RECORDS or size >= syncwire.BATCH_BYTES:
-                        await stream.write(syncwire.records_frame(batch))
-                        sent += len(batch)
-                        batch, size = [], 0
+            for r in send:
+                # Read a batch's worth at a time: the first frame goes out at once, whatever the history.
+                for first in range(r.first, r.last + 1, syncwire.BATCH_RECORDS):
+                    last = min(r.last, first + syncwire.BATCH_RECORDS - 1)
+                    for raw in node.profile.store.raw_range(cid, r.author, first, last):
+                        if roster_only is not None and records.record_id(raw) not in roster_only:
+                            continue
+                        batch.append(raw)
+                        size += len(raw)
+                        if len(batch) >= syncwire.BATCH_RECORDS or size >= syncwire.BATCH_BYTES:
+                            await stream.write(syncwire.records_frame(batch))
+                            sent += len(batch)
+                            batch, size = [], 0
             # Rare, and always sent: conflicts (so rosters converge) and every record that shows
             # an author equivocating (so members holding different versions both get both).
             evidence = node.profile.store.raws([e.id for e in node.profile.view(cid).evidence()])
@@ -162,12 +223,10 @@ async def serve(node: NodePort, stream: INetStream) -> None:
             if batch:
                 await stream.write(syncwire.records_frame(batch))
                 sent += len(batch)
-            await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(cid, sync.vector(held))))
+            await stream.write(syncwire.frame(syncwire.VECTOR, sync.encode_vector(cid, mine)))
             node.stats["sync_served"] += sent
             LOG.debug("served %d record(s) of %s to %s", sent, cid.hex()[:12], pid)
-            if any(theirs.get(a, 0) > sync.contiguous(s) for a, s in held.items()) or any(
-                a not in held for a in theirs
-            ):
+            if any(q > mine.get(a, 0) for a, q in theirs.items()):  # they hold what I lack
                 node.want_sync(pid, cid)
     except (ProtocolError, trio.TooSlowError) as e:
         LOG.info("sync request from %s refused: %s", pid, e)

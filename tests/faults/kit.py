@@ -23,10 +23,11 @@ import signal
 import sqlite3
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from protocol import records
 from protocol.identity import parse_peer_id
 from protocol.node import api
 from smallsocial_tui import control
@@ -280,6 +281,29 @@ def join(inviter: Peer, joiner: Peer, circle: str, *watchers: Peer, timeout: flo
             timeout,
             what=f"{w.name} to see {joiner.name} join",
         )
+
+
+def prekeys_everywhere(nodes: Sequence[Peer], circle: str, timeout: float = 30) -> None:
+    """Wait until every store holds, for every node's key, a record that gives it a prekey: a
+    ``prekey`` record, or a genesis or join that carries one. A member whose join carries none
+    publishes a ``prekey`` record once the roster takes its join, and that may reach the others
+    after later records do: a test that snapshots the stores to compare them later waits first."""
+    keys = {author_hex(p) for p in nodes}
+
+    def holds_all(p: Peer) -> bool:
+        with db(p) as conn:
+            got = conn.execute(
+                "SELECT author, type, raw FROM records"
+                " WHERE circle = ? AND type IN ('prekey', 'genesis', 'join')",
+                (bytes.fromhex(circle),),
+            ).fetchall()
+        have = {
+            bytes(a).hex() for a, t, raw in got if t == "prekey" or "pk" in records.parse(bytes(raw)).body
+        }
+        return have >= keys
+
+    for p in nodes:
+        wait_until(functools.partial(holds_all, p), timeout, 0.1, f"{p.name} to hold every member's prekey")
 
 
 def members(node: Peer) -> list[dict[str, Any]]:
