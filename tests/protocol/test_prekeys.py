@@ -121,13 +121,21 @@ def test_format_1_genesis_and_join_are_still_read() -> None:
         ({"v": 3}, "unsupported record version"),
     ],
 )
-def test_a_bad_prekey_in_a_genesis_or_join_is_refused(change: dict[str, object], why: str) -> None:
+def test_a_bad_prekey_in_a_genesis_join_or_device_record_is_refused(
+    change: dict[str, object], why: str
+) -> None:
     pub, _ = crypto.prekey_pair()
     new = circle.create(ALICE, "friends", NOW_MS, prekey=(pub, NOW_MS + DAY_MS))
     w = World(new, CircleView(new.genesis))
     inv = w.invite(ALICE, BOB)
     join = actions.join(BOB, inv, w.pos(BOB), NOW_MS, prekey=(pub, NOW_MS + DAY_MS))
-    for rec, who in ((new.genesis, ALICE), (join, BOB)):
+    from proto_kit import ident
+
+    from protocol import devicecert
+
+    c = devicecert.make(ALICE, ident(41).public_key, "laptop", NOW_MS, nonce=bytes(16)).raw
+    dev = actions.link_device(ALICE, w.roster, w.pos(ALICE), c, NOW_MS, prekey=(pub, NOW_MS + DAY_MS))
+    for rec, who in ((new.genesis, ALICE), (join, BOB), (dev, ALICE)):
         body = {**rec.body, **change}
         with pytest.raises(SchemaError, match=why):
             records.parse(raw_record(who, body))
