@@ -11,7 +11,9 @@ the record it was sealed for, so nobody can re-sign another's words as their own
 Kinds: ``text`` (tx), ``reply`` (tx, re), ``react`` (tx = the reaction, re),
 ``edit`` (tx, re = the message edited), ``delete`` (re), ``file`` (fl = an encoded
 :class:`protocol.files.FileInfo`; its text, for readers, is the file's summary
-``[file] name (size)``, never on the wire). Any other kind is refused (a fork is
+``[file] name (size)``, never on the wire), ``circle`` (cb = a circle handed to a person's
+devices in their self circle, :mod:`protocol.node.selfcircle`; no text, shown to nobody).
+Any other kind is refused (a fork is
 announced by its own ``fork`` record, not by a message). A message of any kind but
 ``file`` has no ``fl`` key at all, so its bytes are as before files existed.
 """
@@ -32,7 +34,8 @@ REACT = "react"
 EDIT = "edit"
 DELETE = "delete"
 FILE = "file"
-KINDS = (TEXT, REPLY, REACT, EDIT, DELETE, FILE)
+CIRCLE = "circle"
+KINDS = (TEXT, REPLY, REACT, EDIT, DELETE, FILE, CIRCLE)
 MAX_REACTION_BYTES = 64
 
 _NEEDS = {
@@ -42,6 +45,7 @@ _NEEDS = {
     EDIT: (True, True),
     DELETE: (False, True),
     FILE: (True, False),  # the text is the descriptor's summary (Content.__post_init__)
+    CIRCLE: (False, False),  # the payload is cb
 }
 _PLAIN_SCHEMA = {
     "k": schema.one_of(*KINDS),
@@ -49,6 +53,7 @@ _PLAIN_SCHEMA = {
     "tx": schema.optional(schema.text(schema.MAX_TEXT_BYTES)),
     "re": schema.optional(schema.ident),
     "fl": schema.optional(schema.some_bytes(files.MAX_DESCRIPTOR, 1)),
+    "cb": schema.optional(schema.some_bytes(schema.MAX_TEXT_BYTES, 1)),
 }
 _PLAIN_SHAPES = {name: shallow.PLAIN for name in _PLAIN_SCHEMA}
 MAX_PLAINTEXT = schema.MAX_TEXT_BYTES + 256
@@ -64,12 +69,18 @@ class Content:
     ref: bytes | None = None
     file: files.FileInfo | None = None
     """A ``file`` message's descriptor (its ``text`` is then the descriptor's summary)."""
+    circle: bytes | None = None
+    """A ``circle`` message's payload (docs/protocol.md 8.5, circles after the link)."""
 
     def __post_init__(self) -> None:
         if self.kind == FILE and self.file is not None and self.text is None:
             object.__setattr__(self, "text", self.file.summary())
 
     def validate(self) -> None:
+        if (self.kind == CIRCLE) != (self.circle is not None):
+            raise SchemaError("only a circle message carries a circle, and it must")
+        if self.circle is not None and not 0 < len(self.circle) <= schema.MAX_TEXT_BYTES:
+            raise SchemaError(f"a circle message carries 1..{schema.MAX_TEXT_BYTES} bytes")
         if (self.kind == FILE) != (self.file is not None):
             raise SchemaError("only a file message carries a file, and it must")
         if self.file is not None:
@@ -95,6 +106,8 @@ class Content:
             return wire.encode(
                 {"k": self.kind, "ts": self.ts, "tx": None, "re": None, "fl": self.file.encode()}
             )
+        if self.circle is not None:
+            return wire.encode({"k": self.kind, "ts": self.ts, "tx": None, "re": None, "cb": self.circle})
         return wire.encode({"k": self.kind, "ts": self.ts, "tx": self.text, "re": self.ref})
 
     @classmethod
@@ -107,7 +120,17 @@ class Content:
             obj["fl"] = None
         elif obj["fl"] is None:
             raise SchemaError("a message without a file has no fl field")  # one byte form per message
+        if "cb" not in obj:
+            obj["cb"] = None
+        elif obj["cb"] is None or obj["fl"] is not None:
+            raise SchemaError("a message without a circle has no cb field")
         schema.check(obj, _PLAIN_SCHEMA)
+        if obj["cb"] is not None:
+            if obj["k"] != CIRCLE or obj["tx"] is not None or obj["re"] is not None:
+                raise SchemaError("a circle message has the wrong fields")
+            content = cls(CIRCLE, int(obj["ts"]), circle=obj["cb"])
+            content.validate()
+            return content
         if obj["k"] == FILE:
             if obj["fl"] is None or obj["tx"] is not None or obj["re"] is not None:
                 raise SchemaError("a file message has the wrong fields")
@@ -160,8 +183,11 @@ def seal(
     return records.sign(identity, body)
 
 
-def open_message(record: Record, epoch_key: bytes) -> Content:
+def open_message(record: Record, epoch_key: bytes, *, handoff: bool = False) -> Content:
     """Decrypt and decode a verified message record: the receive path's last step.
+
+    A ``circle`` message (a handoff) opens only when ``handoff`` (in a self circle, for
+    :mod:`protocol.node.selfcircle`); anywhere else it is refused like a malformed one.
 
     The associated data is rebuilt from the record's own signed fields, so a ciphertext
     lifted into another record (another author, circle, seq, predecessor or epoch) fails
@@ -171,4 +197,7 @@ def open_message(record: Record, epoch_key: bytes) -> Content:
     b = record.body
     aad = associated_data(record.author, record.circle, record.seq, record.prev, bytes(b["e"]))
     plain = crypto.aead_decrypt(epoch_key, bytes(b["x"]), bytes(b["n"]), aad)
-    return Content.decode(plain)
+    content = Content.decode(plain)
+    if content.kind == CIRCLE and not handoff:
+        raise SchemaError("a circle handoff is read only in its person's self circle")
+    return content

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Protocol
 
 from protocol import carry, messages
-from protocol.node import api, family, history, queries, rekeying, search
+from protocol.node import api, family, history, queries, rekeying, search, selfcircle
 from protocol.node.events import (
     Dial,
     Effect,
@@ -120,8 +120,10 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
 
         if isinstance(cmd, api.LinkDevice):
             devices.add_to_file(p, cmd.code, cmd.out)
-        else:
-            devices.revoke(p, cmd.device)
+            own = selfcircle.circle_id(p)  # the first link made it
+            relays = [ReachRelay(c, a) for c, a in selfcircle.reach(p)]
+            return [*done, *([JoinTopic(own)] if own is not None else []), KickOutbox(), *relays]
+        devices.revoke(p, cmd.device)
         return [*done, KickOutbox()]
     if isinstance(cmd, (api.AwaitLink, api.StartLink, api.ConfirmLink)):
         return [LinkStep(cmd)]  # the link stream's (protocol/node/linking.py)

@@ -35,12 +35,13 @@ from collections.abc import Callable
 from protocol import files, messages, presence, records, sync
 from protocol.errors import ProtocolError, sentence
 from protocol.identity import peer_id
-from protocol.node import api, carrying, commands
+from protocol.node import api, carrying, commands, selfcircle
 from protocol.node.events import (
     Accept,
     BatchReceived,
     CommandArrived,
     Committed,
+    Dial,
     Dialled,
     Disconnect,
     Effect,
@@ -48,6 +49,7 @@ from protocol.node.events import (
     Event,
     GossipArrived,
     JoinTopic,
+    KickOutbox,
     OutboxDrained,
     PeerCame,
     PeerFaulted,
@@ -134,11 +136,11 @@ class NodeCore:
     def handle(self, event: Event, now: float) -> list[Effect]:
         """What to do about ``event`` at ``now``."""
         if isinstance(event, GossipArrived):
-            return self.gossip(event, now)
+            return self._handed(self.gossip(event, now))
         if isinstance(event, RecordReceived):
-            return self._commit(event.record, event.source, now)[1]
+            return self._handed(self._commit(event.record, event.source, now)[1])
         if isinstance(event, BatchReceived):
-            return self._commit_batch(event.records, event.source, now)
+            return self._handed(self._commit_batch(event.records, event.source, now))
         if isinstance(event, PeerCame):
             if self.refused(event.peer, now):
                 return [Disconnect(event.peer)]
@@ -174,6 +176,36 @@ class NodeCore:
             self.hint_next = now + HINT_EVERY
             return [Pull(p, c) for p in sorted(self.connected) for c in sorted(circles)]
         return []
+
+    # my devices -------------------------------------------------------------------------------
+    def devices_round(self, only: bytes | None = None) -> list[Effect]:
+        """My linked devices brought into my circles where they are missing (all, or ``only``),
+        and, on a linked device, the circles handed to it opened (:mod:`protocol.node.selfcircle`)."""
+        p = self.profile
+        if self.relay is not None or selfcircle.circle_id(p) is None:
+            return []
+        try:
+            brought = selfcircle.reconcile(p, only)
+            opened = selfcircle.take(p) if only is None else []
+        except (ProtocolError, sqlite3.Error) as e:
+            LOG.warning("could not hand circles to my devices: %s", e)
+            return []
+        out: list[Effect] = [KickOutbox()] if brought else []
+        for cid in opened:
+            row = p.store.circle(cid)
+            name = p.circle_name(row) if row is not None else ""
+            out += [JoinTopic(cid), *(Dial(a) for a in p.store.peer_addrs(cid))]
+            out += [Pull(peer, cid) for peer in sorted(self.connected)]
+            out.append(Emit(api.CircleJoined(None, cid, name)))
+        return [*out, Reconsider()] if opened else out
+
+    def _handed(self, out: list[Effect]) -> list[Effect]:
+        """``out``, and what a handoff among the records it committed leads to (on a linked device)."""
+        if self.relay is None and any(isinstance(e, Committed) and e.record.type == records.MSG for e in out):
+            own = selfcircle.circle_id(self.profile)
+            if own is not None and any(isinstance(e, Committed) and e.record.circle == own for e in out):
+                out += self.devices_round()
+        return out
 
     # commands ---------------------------------------------------------------------------------
     def command(self, cmd: api.Command) -> list[Effect]:
@@ -460,6 +492,8 @@ class NodeCore:
             out.append(Reconsider())
             out += self._look_again(record.circle)
             out += self._ask_invitees(record.circle, before)
+            if self.relay is None and record.author != self.profile.me:  # a join of mine confirmed
+                out += self.devices_round(record.circle)
         caught = self.profile.view(record.circle).equivocators
         for author in caught.keys() - flagged:
             LOG.warning("equivocation by %s: %s", peer_id(author), caught[author])
@@ -475,8 +509,9 @@ class NodeCore:
         """The UI events records now in chain order mean (``before``: the roster until then)."""
         out: list[Effect] = []
         keys = None
+        hidden = any(r.type == records.MSG for r in delivered) and selfcircle.is_self(self.profile, circle_id)
         for r in delivered:
-            if r.type == records.MSG and r.author != self.profile.me:
+            if r.type == records.MSG and r.author != self.profile.me and not hidden:
                 keys = keys or self.profile.epoch_keys(circle_id)
                 key = keys.get(bytes(r.body["e"]))
                 if key is None:

@@ -29,6 +29,7 @@ from typing import Any
 from protocol import actions, crypto, devicecert, devicelink, records, schema, wire
 from protocol.errors import DecodeError, ProtocolError, RosterError
 from protocol.identity import peer_id
+from protocol.node import selfcircle
 from protocol.node.ingest import decode_bundle
 from protocol.node.profile import Profile
 
@@ -111,6 +112,8 @@ def add(profile: Profile, code: str) -> tuple[bytes, list[bytes]]:
     and the circles it was linked in."""
     device, name = parse_request(code)
     me = profile.me
+    check_can_link(profile, device)
+    own = selfcircle.ensure(profile)  # later circles reach the device through it
     circles = check_can_link(profile, device)
     cert = devicecert.make(profile.identity, device, name, _now_ms(profile))
     # The device's first prekey, made here and carried in each device record, so nobody who
@@ -133,7 +136,7 @@ def add(profile: Profile, code: str) -> tuple[bytes, list[bytes]]:
                 prekey=(public, first.expires),
             )
             profile.ledger.commit_own(rec)
-    return seal_bundle(profile, device, circles, first), circles
+    return seal_bundle(profile, device, circles, first, own), [c for c in circles if c != own]
 
 
 def add_to_file(profile: Profile, code: str, out: str) -> list[bytes]:
@@ -159,7 +162,11 @@ class FirstPrekey:
 
 
 def seal_bundle(
-    profile: Profile, device: bytes, circles: list[bytes], first: FirstPrekey | None = None
+    profile: Profile,
+    device: bytes,
+    circles: list[bytes],
+    first: FirstPrekey | None = None,
+    own: bytes | None = None,
 ) -> bytes:
     """What the new device needs, sealed to it."""
     cs: list[Any] = []
@@ -181,6 +188,8 @@ def seal_bundle(
     }
     if first is not None:
         body["pk"] = [first.public, first.private, first.made, first.expires]
+    if own is not None:
+        body["self"] = own  # my self circle (protocol/node/selfcircle.py)
     return BUNDLE_MAGIC + crypto.seal(device, wire.encode(body))
 
 
@@ -210,6 +219,7 @@ def accept(profile: Profile, data: bytes) -> list[bytes]:
         person, cs, rec = bytes(body["p"]), body["cs"], bytes(body["rec"])
         raws = decode_bundle(rec)
         first = _first_prekey(body.get("pk"))
+        own = bytes(body["self"]) if body.get("self") is not None else None
     except (DecodeError, KeyError, TypeError, ValueError):
         raise DeviceError("The link bundle is damaged; link again.") from None
     opened: list[bytes] = []
@@ -238,6 +248,8 @@ def accept(profile: Profile, data: bytes) -> list[bytes]:
                 profile.store.set_contact(bytes(key), str(pet), now)
         if body.get("n"):
             profile.store.set_identity(profile.me, str(body["n"]), now)
+        if own is not None and own in opened:
+            profile.store.set_setting("self_circle", own.hex())
     profile.forget_views()
     profile.ledger.import_records(raws)
     for cid in opened:
@@ -246,7 +258,7 @@ def accept(profile: Profile, data: bytes) -> list[bytes]:
                 f"The bundle's circle {cid.hex()[:12]} does not list this device as "
                 f"{peer_id(person)}'s; link again."
             )
-    return opened
+    return [c for c in opened if c != own]
 
 
 def listing(profile: Profile) -> list[DeviceInfo]:
@@ -314,4 +326,5 @@ def revoke(profile: Profile, device: bytes) -> list[bytes]:
             done.append(cid)
     if not done:
         raise RosterError(f"{peer_id(device)} is not one of your linked devices in any circle.")
-    return done
+    own = selfcircle.circle_id(profile)
+    return [c for c in done if c != own]  # the hidden self circle is not one the user counts

@@ -30,7 +30,7 @@ from libp2p.peer.id import ID
 from protocol import crypto, devicecert, devicelink, schema, wire
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
-from protocol.node import api, devices, events
+from protocol.node import api, devices, events, selfcircle
 from protocol.node.host import key_of
 from protocol.node.syncer import read_frame
 from protocol.node.syncwire import frame
@@ -202,6 +202,8 @@ class Linking:
 
     async def _join(self, circles: list[bytes]) -> None:
         """The node takes part in the circles the bundle brought, as after a join."""
+        own = selfcircle.circle_id(self.profile)  # my person's self circle, which the bundle named
+        circles = [*circles, own] if own is not None and own not in circles else circles
         effects: list[events.Effect] = [events.JoinTopic(c) for c in circles]
         effects += [events.Dial(a) for c in circles for a in self.profile.store.peer_addrs(c)]
         effects += [events.Pull(p, None) for p in sorted(self.node.core.connected)]
@@ -286,7 +288,10 @@ class Linking:
                 await stream.write(frame(DENIED, b"The person's device could not link this one."))
             await _close(stream)
             raise e
-        await self.node.carry_out([events.KickOutbox(), events.Reconsider()])
+        own = selfcircle.circle_id(self.profile)  # made by the first link: take part in it
+        joined: list[events.Effect] = [events.JoinTopic(own)] if own is not None else []
+        joined += [events.ReachRelay(c, a) for c, a in selfcircle.reach(self.profile)]
+        await self.node.carry_out([*joined, events.KickOutbox(), events.Reconsider()])
         try:
             for n in range(0, len(bundle), CHUNK):
                 await stream.write(frame(BUNDLE, bundle[n : n + CHUNK]))

@@ -401,6 +401,7 @@ class Node:
                 if self.profile.refresh_prekeys():
                     self._outbox_ready.set()
                 self.profile.forget_old_history()  # with history forget: epoch keys that are over
+                await self._carry_out(self.core.devices_round())  # circles to or from my devices
             except (ProtocolError, sqlite3.Error) as e:
                 LOG.warning("could not refresh my prekeys or forget old epoch keys: %s", e)
             with trio.move_on_after(PREKEY_REFRESH_S):

@@ -17,6 +17,7 @@ transaction over the ledger and the store; the rules live in :mod:`protocol`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import time
@@ -59,6 +60,8 @@ from protocol.node.paths import ProfilePaths
 from protocol.node.store import CircleRow, Store, Ticket
 from protocol.records import Record
 from protocol.view import CircleView, Dropped, Held, Stored
+
+LOG = logging.getLogger("smallsocial.profile")
 
 if TYPE_CHECKING:
     from protocol.node.search import SearchIndex
@@ -304,7 +307,9 @@ class Profile:
         self._keys.clear()
 
     def circles(self) -> list[CircleInfo]:
-        return [self._info(row) for row in self.store.circles()]
+        """Every circle the user sees (not the hidden self circle of my devices)."""
+        hidden = self.store.setting("self_circle")
+        return [self._info(row) for row in self.store.circles() if row.id.hex() != hidden]
 
     def circle_info(self, circle_id: bytes) -> CircleInfo | None:
         """One circle's summary, found by its id (not by listing every circle)."""
@@ -357,11 +362,33 @@ class Profile:
 
     # actions ---------------------------------------------------------------
     def new_circle(self, name: str, *, parent: tuple[bytes, bytes] | None = None) -> circle.NewCircle:
+        self._not_a_linked_device("create circles")
         with self.store.tx():
-            c = circle.create(self.identity, name, self._now_ms(), parent=parent, prekey=self._my_prekey())
+            c = circle.create(self.identity, name, self._now_ms(), parent=parent, prekey=self.my_prekey())
             self.ledger.open_circle(c.genesis, None, self.ledger.seal(c.name.encode()), "member", outbox=True)
             self.ledger.keep_key(c.circle_id, c.circle_id, c.epoch_key)
+        self._to_my_devices(c.circle_id)
         return c
+
+    def _not_a_linked_device(self, what: str) -> None:
+        """Refuse ``what`` on a linked device: a circle is its person's, who brings the device in."""
+        from protocol.node import selfcircle
+
+        who = selfcircle.person(self)
+        if who != self.me:
+            raise RosterError(
+                f"This is a linked device of {peer_id(who)}: {what} on the device that holds that "
+                "key; this device is brought into them from there."
+            )
+
+    def _to_my_devices(self, circle_id: bytes) -> None:
+        """Bring my linked devices into a circle I just made or entered (docs/protocol.md 8.5)."""
+        from protocol.node import selfcircle
+
+        try:
+            selfcircle.reconcile(self, circle_id)
+        except (ProtocolError, sqlite3.Error) as e:  # the node's next round tries again
+            LOG.warning("could not bring my devices into %s: %s", circle_id.hex()[:12], e)
 
     def invite(
         self,
@@ -395,6 +422,7 @@ class Profile:
 
     def join_token(self, token_text: str) -> bytes:
         """Join with a pasted token (either format); all or nothing."""
+        self._not_a_linked_device("join circles")
         decoded = invitation.decode_token(token_text)
         cid = decoded.circle_id
         row = self.store.circle(cid)
@@ -409,7 +437,7 @@ class Profile:
             return self._join_short(tok, opened, known)
         # Someone who left and is invited back continues their own chain in the circle.
         pos = self.view(cid).next_pos(self.me) if known else ChainPos()
-        join = actions.join(self.identity, tok.invite, pos, self._now_ms(), prekey=self._my_prekey())
+        join = actions.join(self.identity, tok.invite, pos, self._now_ms(), prekey=self.my_prekey())
         view = self.view(cid) if known else CircleView(tok.genesis)
         kept, held = self._admit_token_records(view, tok)
         own = view.add(join)
@@ -427,9 +455,10 @@ class Profile:
                 raise RosterError("Your join could not be recorded; your store already has that position.")
         self.ledger.forget(cid)
         self._publish_prekey(cid)
+        self._to_my_devices(cid)
         return cid
 
-    def _my_prekey(self) -> tuple[bytes, int]:
+    def my_prekey(self) -> tuple[bytes, int]:
         """My newest prekey (public key, expiry), made now when due: carried in a genesis or a
         join of mine, so nobody who counts me a member seals to my identity key (section 8.6)."""
         return prekeys.current(self, self._now_ms())
@@ -450,7 +479,7 @@ class Profile:
         """
         cid = tok.circle_id
         pos = self.view(cid).next_pos(self.me) if known else ChainPos()
-        mine = self._my_prekey()
+        mine = self.my_prekey()
         join = actions.join_by_id(self.identity, cid, tok.invite_id, pos, self._now_ms(), prekey=mine)
         contacts = tuple(dict.fromkeys([tok.inviter, *addrpack.keys_in(tok.addrs)]))
         with self.store.tx():
@@ -493,9 +522,10 @@ class Profile:
         row = self.store.circle(child_id)
         if row is None or row.status != "invited" or row.fork_record is None:
             raise RosterError("There is no fork invitation for that circle.")
+        self._not_a_linked_device("accept forks")
         fork_rec = records.parse(row.fork_record)
         inv = fork.open_fork(fork_rec, self.identity, self.private_prekeys())
-        join = actions.join(self.identity, inv.invite, ChainPos(), self._now_ms(), prekey=self._my_prekey())
+        join = actions.join(self.identity, inv.invite, ChainPos(), self._now_ms(), prekey=self.my_prekey())
         with self.store.tx():
             self.ledger.open_circle(inv.contents.genesis, row.parent, row.name_sealed, "member")
             for r in inv.contents.invites:
@@ -506,6 +536,7 @@ class Profile:
             if row.parent is not None:
                 inherit.level(self, row.parent, child_id)
         self._publish_prekey(child_id)
+        self._to_my_devices(child_id)
         return child_id
 
     def fork(
@@ -517,6 +548,7 @@ class Profile:
         history: carry.HistoryChoice = carry.NO_HISTORY,
     ) -> bytes:
         """Fork ``parent_id``; ``history``: what of the parent's messages the child carries."""
+        self._not_a_linked_device("fork circles")
         view = self.view(parent_id)
         carried = carrying.to_carry(self, parent_id, history, self._now_ms())
         f = fork.create(
@@ -526,7 +558,7 @@ class Profile:
             name,
             members,
             self._now_ms(),
-            prekey=self._my_prekey(),
+            prekey=self.my_prekey(),
         )
         cid = f.child.circle_id
         with self.store.tx():
@@ -550,6 +582,7 @@ class Profile:
                 self.ledger.commit_own(r)
             inherit.pins(self, parent_id, cid)  # reachable through the parent's relays at once
             inherit.level(self, parent_id, cid)
+        self._to_my_devices(cid)
         return cid
 
     def locked_out(self, circle_id: bytes) -> bool:
