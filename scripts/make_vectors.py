@@ -929,6 +929,14 @@ def build_prekeys() -> dict[str, Any]:
     return build(IDS, genesis, ts, entry, tj)
 
 
+def build_handoff() -> dict[str, Any]:
+    """handoff.json: a circle handed to a person's devices (scripts/vectors_handoff.py)."""
+    from vectors_handoff import build_handoff as build
+
+    genesis = {"nonce": GENESIS_NONCE, "epoch_key": EPOCH0_KEY, "name_nonce": NAME_NONCE}
+    return build(IDS["alice"], genesis, ts(0))
+
+
 def build_rekeyevery() -> dict[str, Any]:
     """rekeyevery.json: the ``rekeyevery`` record and when a circle is due (scripts/vectors_rekey.py)."""
     from vectors_rekey import build_rekeyevery as build
@@ -954,6 +962,7 @@ def main() -> None:
         "devices.json": build_devices,
         "devicelink.json": build_devicelink,
         "prekeys.json": build_prekeys,
+        "handoff.json": build_handoff,
         "rekeyevery.json": build_rekeyevery,
     }
     wanted = sys.argv[1:]
@@ -969,6 +978,7 @@ def main() -> None:
     write("devices.json", build_devices())
     write("devicelink.json", build_devicelink())
     write("prekeys.json", build_prekeys())
+    write("handoff.json", build_handoff())
     write("rekeyevery.json", build_rekeyevery())
     recs, token = build_records()
     write("identities.json", build_identities())

@@ -912,6 +912,27 @@ def key_of_alice() -> bytes:
     return key("alice")
 
 
+def test_a_circle_handoff_opens_in_its_self_circle_only() -> None:
+    v = load("handoff.json")
+    own = records.parse(bytes.fromhex(v["self_genesis_hex"]))
+    assert own.id.hex() == v["self_circle_id_hex"] and own.author == key_of_alice()
+    rec = records.parse(bytes.fromhex(v["record_hex"]))
+    assert rec.id.hex() == v["record_id_hex"] and rec.circle == own.id and rec.author == key_of_alice()
+    key = bytes.fromhex(v["self_epoch_key_hex"])
+    content = messages.open_message(rec, key, handoff=True)
+    assert content.kind == messages.CIRCLE and content.text is None and content.ref is None
+    assert content.circle is not None and content.circle.hex() == v["cb_hex"]
+    assert content.encode().hex() == v["plaintext_hex"]
+    assert messages.Content.decode(bytes.fromhex(v["plaintext_hex"])) == content
+    genesis_raw, parent, name, keys, addrs = wire.decode(content.circle, 1 << 16)
+    handed = records.parse(bytes(genesis_raw))
+    assert handed.type == records.GENESIS and handed.id.hex() == v["handed_circle_id_hex"]
+    assert parent is None and name == "friends" and len(keys) == 1 and len(addrs) == 1
+    assert bytes(keys[0][0]) == handed.id  # epoch 0's id is the circle's
+    with pytest.raises(errors.SchemaError, match=v["refused_elsewhere"]):
+        messages.open_message(rec, key)
+
+
 # -- devices (devices.json) ----------------------------------------------------------------------
 
 
