@@ -266,8 +266,9 @@ def listing(profile: Profile) -> list[DeviceInfo]:
     me = profile.me
     found: dict[bytes, dict[str, Any]] = {}
     person = me
+    own = selfcircle.circle_id(profile)
     for row in profile.store.circles():
-        if row.status == "invited":
+        if row.status == "invited" or row.id == own:  # the hidden self circle is not counted
             continue
         view = profile.view(row.id)
         if view.genesis is None:
