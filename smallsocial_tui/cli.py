@@ -188,10 +188,15 @@ def _tree(
 
 def cmd_circle_new(args: argparse.Namespace) -> None:
     profile = _open(args)
-    c = profile.new_circle(args.name_arg)
-    _emit(
-        args, {"id": c.circle_id.hex(), "name": c.name}, f"Created {safe_name(c.name)}  {c.circle_id.hex()}"
-    )
+    # A running node owns the chain positions: the new circle's handoff to my linked devices
+    # is written in my self circle, so it goes through the node (which also joins its topic).
+    reply = _via_node(profile, api.CreateCircle(args.name_arg))
+    if reply is not None:
+        cid, name = reply.circle, reply.name
+    else:
+        c = profile.new_circle(args.name_arg)
+        cid, name = c.circle_id, c.name
+    _emit(args, {"id": cid.hex(), "name": name}, f"Created {safe_name(name)}  {cid.hex()}")
 
 
 def _unread(profile: Profile, circles: list[CircleInfo]) -> dict[bytes, tuple[int, int]]:
