@@ -7,12 +7,68 @@ sentence; a command that succeeds answers with its own event.
 
 Past 400 lines: this is the whole vocabulary in one file on purpose (the codec, the CLI,
 the TUI and ``run --json`` all read it); each class is a few lines of fields.
+
+The classes are made dataclasses when first used, not at import (:func:`_lazy`): making
+~100 frozen dataclasses costs 50-80 ms, which the TUI paid before its first paint; the
+first instance of each pays its own share instead. Type checkers see plain
+``@dataclass(frozen=True)``. Code that reads a class's fields before any instance exists
+(the JSON codec) calls :func:`ready_all` first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from dataclasses import dataclass, field
+import threading
+from dataclasses import field
+from typing import TYPE_CHECKING, Any
+
+_LOCK = threading.RLock()
+_LAZY: list[type] = []
+
+
+def _ready(cls: type) -> None:
+    """Make ``cls`` and its lazy bases the dataclasses they were declared as (once each)."""
+    with _LOCK:
+        for c in reversed(cls.__mro__):
+            opts = c.__dict__.get("_lazy_opts")
+            if opts is not None and "__dataclass_fields__" not in c.__dict__:
+                c.__new__ = _plain_new  # type: ignore[assignment]
+                dataclasses.dataclass(**opts)(c)
+
+
+def _plain_new(cls: type, *args: Any, **kw: Any) -> Any:
+    return object.__new__(cls)
+
+
+def _lazy_new(cls: type, *args: Any, **kw: Any) -> Any:
+    """The first construction (or unpickling) of a class: make it a dataclass, then build."""
+    _ready(cls)
+    return object.__new__(cls)
+
+
+def _lazy(**opts: Any) -> Any:
+    """``dataclasses.dataclass(**opts)``, applied when the class is first instantiated."""
+
+    def wrap(cls: type) -> type:
+        cls._lazy_opts = opts  # type: ignore[attr-defined]
+        cls.__new__ = _lazy_new  # type: ignore[assignment]
+        _LAZY.append(cls)
+        return cls
+
+    return wrap
+
+
+def ready_all() -> None:
+    """Every class of this module a dataclass now (before reading fields off the classes)."""
+    for cls in _LAZY:
+        _ready(cls)
+
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:
+    dataclass = _lazy
 
 _ids = itertools.count(1)
 

@@ -26,6 +26,8 @@ from protocol.errors import ProtocolError
 from protocol.identity import parse_peer_id, peer_id
 from protocol.node import api
 
+api.ready_all()  # the codec reads fields off classes no instance of which may exist yet
+
 KEY_FIELDS = frozenset({"author", "member", "invitee", "members"})
 """Fields whose bytes are a member's key, written as peer-ID text."""
 
