@@ -182,7 +182,7 @@ def worker_members(cfg: dict[str, Any]) -> None:
     from libp2p.peer.id import ID
 
     from protocol import circle as circle_mod
-    from protocol.node import api
+    from protocol.node import api, queries
     from protocol.node.host import setup_logging
     from protocol.node.node import Node
     from protocol.node.paths import ProfilePaths
@@ -211,21 +211,30 @@ def worker_members(cfg: dict[str, Any]) -> None:
     dups: Counter[str] = Counter()
     wrong: Counter[str] = Counter()  # received by a member that is not the intended one
 
-    def make_emit(c: int, k: int) -> Callable[[api.Event], None]:
+    def make_emit(c: int, k: int, profile: Profile) -> Callable[[api.Event], None]:
+        def take(text: str, t: float, told: bool) -> None:
+            head = parse_payload(text)
+            if head is None:
+                return
+            key = (int(head["c"]), int(head["k"]), int(head["j"]), k)  # ..., and who received it
+            p = head["p"]
+            if key[0] != c or key[1] == k:
+                wrong[p] += 0 if told else 1
+            elif key in recv[p]:
+                dups[p] += 0 if told else 1  # read back from the history: not a second receipt
+            else:
+                recv[p][key] = (float(head["ts"]), t)
+
         def emit(ev: api.Event) -> None:
             t = time.time()
             if isinstance(ev, api.MessageReceived):
-                head = parse_payload(ev.text or "")
-                if head is None:
-                    return
-                key = (int(head["c"]), int(head["k"]), int(head["j"]), k)  # ..., and who received it
-                p = head["p"]
-                if key[0] != c or key[1] == k:
-                    wrong[p] += 1
-                elif key in recv[p]:
-                    dups[p] += 1
-                else:
-                    recv[p][key] = (float(head["ts"]), t)
+                take(ev.text or "", t, False)
+            elif isinstance(ev, api.MessagesArrived):
+                # A sync batch told as a count (as to the TUI, which reloads its history then):
+                # its messages read back from the store, stamped when told.
+                got = queries.history(profile, 0, ev.circle, min(10_000, ev.count + 2_000))
+                for e in got.entries:
+                    take(e.text or "", t, True)
             else:
                 sends.take(ev, t)
 
@@ -237,7 +246,7 @@ def worker_members(cfg: dict[str, Any]) -> None:
         for k, root in enumerate(info["roots"]):
             profile = Profile.open(ProfilePaths(root))
             profiles.append(profile)
-            nodes[(info["c"], k)] = Node(profile, make_emit(info["c"], k), listen=[LOOPBACK])
+            nodes[(info["c"], k)] = Node(profile, make_emit(info["c"], k, profile), listen=[LOOPBACK])
     by_c = {info["c"]: info for info in circles}
 
     def expected_mesh(c: int, k: int) -> set[ID]:

@@ -281,8 +281,10 @@ def worker_node(cfg: dict[str, Any]) -> None:
             connected.add(ev.peer_id)
         elif isinstance(ev, api.PeerDisconnected):
             connected.discard(ev.peer_id)
-        if isinstance(ev, (api.CommandDone, api.CommandFailed)) and ev.request_id in waiters:
-            done, box = waiters[ev.request_id]
+        answers = (api.CommandDone, api.CommandFailed, api.HistoryLoaded)
+        rid = ev.request_id if isinstance(ev, answers) else None
+        if rid is not None and rid in waiters:
+            done, box = waiters[rid]
             box.append((time.perf_counter(), ev))
             done.set()
 
@@ -313,6 +315,9 @@ def worker_node(cfg: dict[str, Any]) -> None:
                 receipts.add(ev.text or "", t)
             elif isinstance(ev, api.MessagesArrived):
                 receipts.add_bulk(ev.count, t)
+                # A sync batch of a live phase (gossip dropped them under load) is told as a
+                # count, as to the TUI: read its messages back from the node, stamped when told.
+                threading.Thread(target=read_back, args=(ev.circle, ev.count, t), daemon=True).start()
             elif isinstance(ev, api.NodeStarted):
                 out({"ev": "NodeStarted", "addrs": list(ev.addrs), "peer_id": ev.peer_id, "t": t})
             elif isinstance(ev, api.PeerConnected):
@@ -347,6 +352,16 @@ def worker_node(cfg: dict[str, Any]) -> None:
         for _ in range(in_flight):
             sem.acquire(timeout=120)
         events.put((time.time(), ("sent_done", phase, n, submitted)))
+
+    reading = threading.Lock()
+
+    def read_back(circle: bytes, count: int, t: float) -> None:
+        """The messages a ``MessagesArrived`` told, from the node's history (as the TUI reloads)."""
+        with reading:
+            _, ev = command(api.LoadHistory(circle, limit=min(10_000, count + 2_000)))
+        if isinstance(ev, api.HistoryLoaded):
+            for e in ev.entries:
+                receipts.add_told(e.text or "", t)
 
     def command(cmd: api.Command, timeout: float = 30.0) -> tuple[float, Any]:
         done, box = threading.Event(), list[Any]()

@@ -35,6 +35,10 @@ def payload(phase: str, i: int, ts: float) -> str:
     return pad({"p": phase, "i": i, "ts": ts})
 
 
+CATCHUP = "catchup"
+"""The catch-up phase: told in bulk by design, counted by number (:meth:`Receipts.count`)."""
+
+
 def parse_payload(text: str) -> dict[str, Any] | None:
     """The header of a text :func:`pad` made (with a phase ``"p"``), else ``None``."""
     try:
@@ -87,6 +91,8 @@ class Receipts:
         """Messages told in bulk (``MessagesArrived``: a sync batch, its bodies not opened)."""
         self.arrived_first: float | None = None
         self.arrived_last: float | None = None
+        self.told = 0
+        """Messages of live phases told in bulk, read back from the node's history (:meth:`add_told`)."""
 
     def add_bulk(self, n: int, t: float) -> None:
         with self.lock:
@@ -107,10 +113,28 @@ class Receipts:
             d[i] = (float(head["ts"]), t)
             self.last[p] = t
 
-    def count(self, p: str) -> tuple[int, float | None]:
-        """Messages of phase ``p`` received, and when the last came; with those told in bulk
-        (whatever their phase: only the catch-up, a phase of its own, is told so)."""
+    def add_told(self, text: str, t: float) -> bool:
+        """A message the node told in bulk (read back from its history), stamped when told;
+        nothing if it was received already (not a duplicate: the same message read back)."""
+        head = parse_payload(text)
+        if head is None or head["p"] == CATCHUP:  # the catch-up phase counts bulk by number
+            return False
+        p, i = head["p"], int(head["i"])
         with self.lock:
+            d = self.by_phase[p]
+            if i in d:
+                return False
+            d[i] = (float(head["ts"]), t)
+            self.last[p] = max(t, self.last.get(p, t))
+            self.told += 1
+            return True
+
+    def count(self, p: str) -> tuple[int, float | None]:
+        """Messages of phase ``p`` received, and when the last came; the catch-up's with those
+        told in bulk (a live phase's bulk-told ones are read back by id: :meth:`add_told`)."""
+        with self.lock:
+            if p != CATCHUP:
+                return len(self.by_phase.get(p, ())), self.last.get(p)
             stamps = [t for t in (self.last.get(p), self.arrived_last) if t is not None]
             return len(self.by_phase.get(p, ())) + self.arrived, max(stamps, default=None)
 
