@@ -129,8 +129,14 @@ def cmd_id(args: argparse.Namespace) -> None:
             if new != getpass.getpass("Again: "):
                 raise CliError("The two passphrases differ; nothing changed.")
         profile.set_passphrase(new or None)
+    from smallsocial_tui import cli_devices
+
+    person, device = cli_devices.this_device(profile)  # on a linked device: its person's key first
     data = {
-        "key": profile.identity.peer_id,
+        "key": peer_id(person),
+        "device_key": profile.identity.peer_id,
+        "device_name": device,
+        "linked_device": person != profile.me,
         "name": profile.display_name,
         "data_dir": str(profile.paths.root),
         "encrypted": keyfile_is_encrypted(profile.paths.keyfile.read_bytes()),
@@ -141,7 +147,9 @@ def cmd_id(args: argparse.Namespace) -> None:
     _emit(
         args,
         data,
-        f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)}"
+        f"{peer_id(person)}"
+        + cli_devices.linked_note(profile, person, device)
+        + f"\nname: {safe_name(profile.display_name)}"
         " (announced to the members of your circles)"
         f"\ndata: {profile.paths.root}"
         + "".join(f"\naddress: {a}" for a in data["addresses"])

@@ -21,7 +21,7 @@ from protocol.identity import keyfile_is_encrypted, parse_peer_id
 from protocol.node import api
 from protocol.node.paths import resolve
 from smallsocial_tui import control
-from smallsocial_tui.text import json_text
+from smallsocial_tui.text import json_text, safe_name
 
 if TYPE_CHECKING:
     from protocol.node.profile import CircleInfo, Profile
@@ -59,11 +59,18 @@ def open_profile(args: argparse.Namespace, *, create: bool = True) -> Profile:
 
 
 def key_of(profile: Profile, text: str) -> bytes:
-    """A peer ID, or a contact's petname (with or without a leading @)."""
-    name = text.removeprefix("@")
+    """A peer ID, or a contact's petname (with or without a leading @); ``CliError`` naming
+    what was asked for when it is neither (a text that starts as a key keeps the key's sentence)."""
+    name = text.strip().removeprefix("@")
     for key, pet in profile.store.contacts().items():
         if pet == name:
             return key
+    if not text.strip().startswith("12D3KooW"):
+        shown = safe_name(name, 32)
+        raise CliError(
+            f"Nobody is named @{shown} here; give their key (12D3KooW…), or name it first with "
+            f"`smallsocial contact add {shown} KEY` (`smallsocial contact list` shows your names)."
+        )
     return parse_peer_id(text)
 
 
