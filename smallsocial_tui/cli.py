@@ -86,17 +86,22 @@ def cmd_overview(args: argparse.Namespace) -> None:
         if code:
             raise SystemExit(code)
         return
+    from smallsocial_tui import cli_devices
+
     profile = _open(args)
     circles = profile.circles()
     counts = _unread(profile, circles)
-    text = f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}\n" + (
+    person, device = cli_devices.this_device(profile)  # on a linked device: the person's key
+    on = f" (on {safe_name(device or 'a linked device')}, a linked device)" if person != profile.me else ""
+    text = f"You are {safe_name(profile.display_name)}, key {peer_id(person)}{on}\n" + (
         _tree(circles, _me_cmd(args), counts)
         if circles
         else "No circles yet. Start one:  smallsocial circle new NAME"
     )
     data = {
         "name": profile.display_name,
-        "key": profile.identity.peer_id,
+        "key": peer_id(person),
+        "device_key": profile.identity.peer_id,
         "circles": [
             _circle_json(c) | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
             for c in circles
@@ -114,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_id(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=not (args.name or args.set_passphrase))
     if args.name:
         try:
             profile.set_display_name(args.name)  # the same 1 to 64 characters the TUI and node allow
@@ -215,7 +220,7 @@ def _unread(profile: Profile, circles: list[CircleInfo]) -> dict[bytes, tuple[in
 
 
 def cmd_circle_list(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     circles = profile.circles()
     counts = _unread(profile, circles)
     levels = profile.store.notify_levels()
@@ -230,7 +235,7 @@ def cmd_circle_list(args: argparse.Namespace) -> None:
 
 
 def cmd_members(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     c = _circle(profile, args.circle)
     view = profile.view(c.id)
     roster = view.roster
@@ -405,7 +410,7 @@ def cmd_log(args: argparse.Namespace) -> None:
     from smallsocial_tui.cli_files import file_json
     from smallsocial_tui.cli_log import namer, reactions
 
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     c = _circle(profile, args.circle)
 
     def file_of(e: LogEntry) -> dict[str, Any] | None:
@@ -555,7 +560,7 @@ def cmd_contact_add(args: argparse.Namespace) -> None:
 
 
 def cmd_contact_list(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     rows = [
         {"petname": n, "key": peer_id(k)}
         for k, n in sorted(profile.store.contacts().items(), key=lambda x: x[1])
@@ -564,7 +569,7 @@ def cmd_contact_list(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     ids = [_circle(profile, c).id for c in args.circle] or [
         c.id for c in profile.circles() if c.status != "invited"
     ]

@@ -56,7 +56,7 @@ def linked_note(profile: Any, person: bytes, device: str) -> str:
 def cmd_list(args: argparse.Namespace) -> None:
     from protocol.node import devices, whois
 
-    profile = cli_kit.open_profile(args)
+    profile = cli_kit.open_profile(args, read_only=True)
     found = devices.listing(profile)
     rows = [
         {

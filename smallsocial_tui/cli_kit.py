@@ -44,10 +44,14 @@ def passphrase(keyfile: Path) -> str | None:
     )
 
 
-def open_profile(args: argparse.Namespace, *, create: bool = True) -> Profile:
+def open_profile(args: argparse.Namespace, *, create: bool = True, read_only: bool = False) -> Profile:
+    """The profile the flags name; one that does not exist is made, except by a ``read_only``
+    command given ``--profile NAME`` (a mistyped name would make a second identity unseen)."""
     from protocol.node.profile import Profile  # not at the top: `smallsocial` (the TUI) paints without it
 
     paths = resolve(args.data_dir, args.profile)
+    if not Profile.exists(paths) and read_only and args.profile:
+        raise CliError(f"No profile named {args.profile}; `{me_cmd(args)}` makes it.")
     if not Profile.exists(paths):
         if not create:
             raise CliError(f"No identity in {paths.root}; run `smallsocial id` to create one.")

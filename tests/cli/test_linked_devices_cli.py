@@ -84,6 +84,8 @@ def test_a_linked_device_shows_its_persons_key(world: World, capsys: pytest.Capt
     assert lines[0] == alice_key  # the key friends invite
     assert "This is laptop, a linked device of alice" in lines[1]
     assert f"device key: {laptop_key}" in out
+    over = world.ok(capsys, "laptop")  # `smallsocial` piped: the overview
+    assert over.startswith(f"You are alice, key {alice_key} (on laptop, a linked device)\n")
     shown = json.loads(world.ok(capsys, "laptop", "id", "--json"))
     assert shown["key"] == alice_key and shown["device_key"] == laptop_key
     assert shown["device_name"] == "laptop" and shown["linked_device"] is True
@@ -156,3 +158,16 @@ def test_devices_lists_unlinked_devices_by_name_and_an_unlinked_device_is_told(
     told = world.ok(capsys, "laptop", "devices")
     assert told.startswith("This device was unlinked by ") and "No devices linked" not in told
     assert peer_id(Identity.from_seed(bytes([1]) * 32).public_key) == alice_key
+
+
+def test_a_mistyped_profile_on_a_read_only_command_makes_nothing(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hint = f"smallsocial --data-dir {world.root} --profile alcie"
+    for args in (("id",), ("circle", "list"), ("devices",), ("log", "friends"), ("contact", "list")):
+        said = world.fails(capsys, "alcie", *args)
+        assert said == f"smallsocial: No profile named alcie; `{hint}` makes it.", args
+    assert not (world.root / "profiles" / "alcie").exists()
+    # a command that writes, and id --name, still make it (as README's first steps do)
+    assert world.ok(capsys, "newbie", "id", "--name", "newbie").startswith("12D3KooW")
+    assert (world.root / "profiles" / "newbie").exists()

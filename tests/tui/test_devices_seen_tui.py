@@ -128,6 +128,13 @@ async def test_inviting_a_devices_key_is_refused_in_the_invite_dialog(tmp_path: 
         bobs = next(c for c, node in app.state.circles.items() if node.summary.name == "bobs")
         app.screen.choose(bobs)  # type: ignore[attr-defined]  # a circle the laptop was never in
         await wait_for(pilot, lambda: bobs in app.state.members, timeout=20)
+        await say(pilot, app, "/invite @bobby")
+        await wait_for(pilot, lambda: any(n.startswith("Nobody is named @bobby here;") for n in notes(app)))
+        await say(pilot, app, "/invite @alice")  # my petname for alice: her key, filled in
+        await wait_for(pilot, lambda: isinstance(app.screen, InviteDialog))
+        assert app.screen.query_one("#key", Input).value == peer_id(alice)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await say(pilot, app, "/invite")
         await wait_for(pilot, lambda: isinstance(app.screen, InviteDialog))
         app.screen.query_one("#key", Input).value = peer_id(laptop)
