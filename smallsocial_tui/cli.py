@@ -100,8 +100,8 @@ def cmd_overview(args: argparse.Namespace) -> None:
     )
     data = {
         "name": profile.display_name,
-        "key": peer_id(person),
-        "device_key": profile.identity.peer_id,
+        "key": profile.identity.peer_id,
+        "person_key": peer_id(person),
         "circles": [
             _circle_json(c) | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
             for c in circles
@@ -138,8 +138,8 @@ def cmd_id(args: argparse.Namespace) -> None:
 
     person, device = cli_devices.this_device(profile)  # on a linked device: its person's key first
     data = {
-        "key": peer_id(person),
-        "device_key": profile.identity.peer_id,
+        "key": profile.identity.peer_id,  # this profile's own (its addresses' /p2p/ part)
+        "person_key": peer_id(person),  # the key friends invite: the person's, on a linked device
         "device_name": device,
         "linked_device": person != profile.me,
         "name": profile.display_name,

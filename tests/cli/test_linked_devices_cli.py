@@ -87,11 +87,11 @@ def test_a_linked_device_shows_its_persons_key(world: World, capsys: pytest.Capt
     over = world.ok(capsys, "laptop")  # `smallsocial` piped: the overview
     assert over.startswith(f"You are alice, key {alice_key} (on laptop, a linked device)\n")
     shown = json.loads(world.ok(capsys, "laptop", "id", "--json"))
-    assert shown["key"] == alice_key and shown["device_key"] == laptop_key
+    assert shown["person_key"] == alice_key and shown["key"] == laptop_key  # key: as scripts read it
     assert shown["device_name"] == "laptop" and shown["linked_device"] is True
     # the person's own device, and a profile linked to nobody: as before
     mine = json.loads(world.ok(capsys, "alice", "id", "--json"))
-    assert mine["key"] == mine["device_key"] == alice_key and mine["linked_device"] is False
+    assert mine["key"] == mine["person_key"] == alice_key and mine["linked_device"] is False
     assert world.ok(capsys, "alice", "id").splitlines()[1].startswith("name: ")
     world.make("fresh", 7).close()
     fresh = world.ok(capsys, "fresh", "id").splitlines()
