@@ -14,15 +14,26 @@ in (not fork invitations I have not accepted):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from protocol import display
 from protocol.errors import RosterError
 from protocol.identity import peer_id
+from protocol.node.store import Store
+from protocol.roster import RosterState
+from protocol.view import CircleView
 
-if TYPE_CHECKING:
-    from protocol.node.profile import Profile
-    from protocol.roster import RosterState
+
+class Profile(Protocol):
+    """What this module reads of a :class:`protocol.node.profile.Profile`."""
+
+    store: Store
+
+    @property
+    def me(self) -> bytes: ...
+    @property
+    def display_name(self) -> str: ...
+    def view(self, circle_id: bytes) -> CircleView: ...
 
 
 def _rosters(profile: Profile) -> Iterator[RosterState]:
