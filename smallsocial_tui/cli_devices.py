@@ -71,8 +71,9 @@ def cmd_list(args: argparse.Namespace) -> None:
         for d in found
     ]
     by = whois.unlinked_by(profile) if not rows else None
-    if by is not None:
-        who = safe_name(whois.name(profile, by))
+    if by is not None:  # named as I knew my person: a petname, their announced name, or mine (theirs)
+        known = profile.store.contacts().get(by) or profile.store.names().get(by)
+        who = safe_name(whois.name(profile, by) if known else profile.display_name)
         text = (
             f"This device was unlinked by {who} ({short_key(peer_id(by))}); it cannot read new "
             "messages in their circles. Make a new profile here to be linked again."

@@ -272,6 +272,13 @@ class State:
         """My person's name: on a linked device, the display name it took from its person at the link."""
         return safe_name(self.name, 32) if self.name else self.who(self.person)
 
+    def unlinker_name(self) -> str:
+        """Who unlinked this device ("" if nobody): as I name them, else my name (it was theirs)."""
+        by = self.unlinked_by
+        if by is None:
+            return ""
+        return self.who(by) if by in self.contacts or by in self.names else safe_name(self.name, 32)
+
     def is_linked_device(self) -> bool:
         """This profile is a linked device of a person (its own key is not the person's)."""
         return bool(self.person) and self.person != self.me

@@ -156,7 +156,7 @@ def test_devices_lists_unlinked_devices_by_name_and_an_unlinked_device_is_told(
         alice.close()
         laptop.close()
     told = world.ok(capsys, "laptop", "devices")
-    assert told.startswith("This device was unlinked by ") and "No devices linked" not in told
+    assert told.startswith("This device was unlinked by alice (") and "No devices linked" not in told
     assert peer_id(Identity.from_seed(bytes([1]) * 32).public_key) == alice_key
 
 

@@ -156,3 +156,20 @@ async def test_a_fresh_profile_is_told_how_to_link_and_names_itself_first(tmp_pa
         await wait_for(pilot, lambda: app.focused is not None)
         assert isinstance(app.focused, Input) and app.focused.id == "name"
         await pilot.press("escape")
+
+
+async def test_an_unlinked_device_says_who_unlinked_it(tmp_path: Path) -> None:
+    cid, _, _, _ = linked_world(tmp_path)
+    alice = Profile.open(resolve(str(tmp_path), "alice"))
+    laptop = Profile.open(resolve(str(tmp_path), "laptop"))
+    try:
+        devices.revoke(alice, laptop.me)
+        laptop.import_bundle(alice.export([cid]))  # as the laptop's next pull would bring
+    finally:
+        alice.close()
+        laptop.close()
+    async with app_of(tmp_path, "laptop") as (app, pilot):
+        await wait_for(pilot, lambda: app.state.unlinked_by is not None, timeout=20)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, IdentityDialog))
+        assert "This device was unlinked by alice: it cannot read new messages" in shown(app)

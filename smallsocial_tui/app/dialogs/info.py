@@ -48,7 +48,7 @@ class IdentityDialog(Dialog[DeviceAction]):
             t.append(f"{st.peer_id}\n")
         if st.unlinked_by is not None:
             t.append(
-                f"\nThis device was unlinked by {st.who(st.unlinked_by)}: it cannot read new messages "
+                f"\nThis device was unlinked by {st.unlinker_name()}: it cannot read new messages "
                 "in their circles.\n",
                 Style(bold=True),
             )

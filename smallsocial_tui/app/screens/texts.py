@@ -25,7 +25,7 @@ def welcome(st: State) -> Text:
     t.append(st.peer_id or "…", Style(bold=True))
     t.append("\nCopy it with ctrl+g, and F1 lists every key.")
     if st.unlinked_by is not None:
-        t.append(f"\n\nThis device was unlinked by {st.who(st.unlinked_by)}.", Style(bold=True))
+        t.append(f"\n\nThis device was unlinked by {st.unlinker_name()}.", Style(bold=True))
     t.append(
         "\n\nAlready use smallsocial on another device? Link this one to it: /devices (ctrl+g), "
         "Link this device (or run  smallsocial devices link), and add its code on the other device.",
