@@ -639,7 +639,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep", action="store_true", help="keep the demo's temporary data after exit")
     sp.add_argument("--no-tui", action="store_true", help="print the conversation instead of opening the TUI")
 
-    sp = add("id", cmd_id, "show (or create) my key, name and data directory")
+    sp = add(
+        "id",
+        cmd_id,
+        "show my key (on a linked device, my person's: the one friends invite), name and data "
+        "directory; with --name, a profile that does not exist yet is made",
+    )
     sp.add_argument("--name", help="set my display name")
     sp.add_argument("--set-passphrase", action="store_true", help="protect the key file with a passphrase")
 
