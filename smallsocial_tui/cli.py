@@ -86,10 +86,14 @@ def cmd_overview(args: argparse.Namespace) -> None:
         if code:
             raise SystemExit(code)
         return
+    from smallsocial_tui import cli_devices
+
     profile = _open(args)
     circles = profile.circles()
     counts = _unread(profile, circles)
-    text = f"You are {safe_name(profile.display_name)}, key {profile.identity.peer_id}\n" + (
+    person, device = cli_devices.this_device(profile)  # on a linked device: the person's key
+    on = f" (on {safe_name(device or 'a linked device')}, a linked device)" if person != profile.me else ""
+    text = f"You are {safe_name(profile.display_name)}, key {peer_id(person)}{on}\n" + (
         _tree(circles, _me_cmd(args), counts)
         if circles
         else "No circles yet. Start one:  smallsocial circle new NAME"
@@ -97,6 +101,7 @@ def cmd_overview(args: argparse.Namespace) -> None:
     data = {
         "name": profile.display_name,
         "key": profile.identity.peer_id,
+        "person_key": peer_id(person),
         "circles": [
             _circle_json(c) | dict(zip(("unread", "mentions"), counts.get(c.id, (0, 0)), strict=True))
             for c in circles
@@ -114,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_id(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=not (args.name or args.set_passphrase))
     if args.name:
         try:
             profile.set_display_name(args.name)  # the same 1 to 64 characters the TUI and node allow
@@ -129,8 +134,14 @@ def cmd_id(args: argparse.Namespace) -> None:
             if new != getpass.getpass("Again: "):
                 raise CliError("The two passphrases differ; nothing changed.")
         profile.set_passphrase(new or None)
+    from smallsocial_tui import cli_devices
+
+    person, device = cli_devices.this_device(profile)  # on a linked device: its person's key first
     data = {
-        "key": profile.identity.peer_id,
+        "key": profile.identity.peer_id,  # this profile's own (its addresses' /p2p/ part)
+        "person_key": peer_id(person),  # the key friends invite: the person's, on a linked device
+        "device_name": device,
+        "linked_device": person != profile.me,
         "name": profile.display_name,
         "data_dir": str(profile.paths.root),
         "encrypted": keyfile_is_encrypted(profile.paths.keyfile.read_bytes()),
@@ -141,7 +152,9 @@ def cmd_id(args: argparse.Namespace) -> None:
     _emit(
         args,
         data,
-        f"{profile.identity.peer_id}\nname: {safe_name(profile.display_name)}"
+        f"{peer_id(person)}"
+        + cli_devices.linked_note(profile, person, device)
+        + f"\nname: {safe_name(profile.display_name)}"
         " (announced to the members of your circles)"
         f"\ndata: {profile.paths.root}"
         + "".join(f"\naddress: {a}" for a in data["addresses"])
@@ -207,7 +220,7 @@ def _unread(profile: Profile, circles: list[CircleInfo]) -> dict[bytes, tuple[in
 
 
 def cmd_circle_list(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     circles = profile.circles()
     counts = _unread(profile, circles)
     levels = profile.store.notify_levels()
@@ -222,7 +235,7 @@ def cmd_circle_list(args: argparse.Namespace) -> None:
 
 
 def cmd_members(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     c = _circle(profile, args.circle)
     view = profile.view(c.id)
     roster = view.roster
@@ -397,7 +410,7 @@ def cmd_log(args: argparse.Namespace) -> None:
     from smallsocial_tui.cli_files import file_json
     from smallsocial_tui.cli_log import namer, reactions
 
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     c = _circle(profile, args.circle)
 
     def file_of(e: LogEntry) -> dict[str, Any] | None:
@@ -547,7 +560,7 @@ def cmd_contact_add(args: argparse.Namespace) -> None:
 
 
 def cmd_contact_list(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     rows = [
         {"petname": n, "key": peer_id(k)}
         for k, n in sorted(profile.store.contacts().items(), key=lambda x: x[1])
@@ -556,7 +569,7 @@ def cmd_contact_list(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    profile = _open(args)
+    profile = _open(args, read_only=True)
     ids = [_circle(profile, c).id for c in args.circle] or [
         c.id for c in profile.circles() if c.status != "invited"
     ]
@@ -626,7 +639,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep", action="store_true", help="keep the demo's temporary data after exit")
     sp.add_argument("--no-tui", action="store_true", help="print the conversation instead of opening the TUI")
 
-    sp = add("id", cmd_id, "show (or create) my key, name and data directory")
+    sp = add(
+        "id",
+        cmd_id,
+        "show my key (on a linked device, my person's: the one friends invite), name and data "
+        "directory; with --name, a profile that does not exist yet is made",
+    )
     sp.add_argument("--name", help="set my display name")
     sp.add_argument("--set-passphrase", action="store_true", help="protect the key file with a passphrase")
 

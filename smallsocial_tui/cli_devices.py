@@ -31,10 +31,32 @@ from smallsocial_tui.text import safe_name, short_key
 Add = Callable[..., argparse.ArgumentParser]
 
 
-def cmd_list(args: argparse.Namespace) -> None:
+def this_device(profile: Any) -> tuple[bytes, str]:
+    """(my person's key, this device's name): (my key, "") on a person's own device or a
+    profile not linked to anyone."""
     from protocol.node import devices
 
-    profile = cli_kit.open_profile(args)
+    mine = next((d for d in devices.listing(profile) if d.is_me), None)
+    if mine is None or mine.person == profile.me:
+        return profile.me, ""
+    return mine.person, mine.name
+
+
+def linked_note(profile: Any, person: bytes, device: str) -> str:
+    """``smallsocial id``'s line under the key on a linked device ("" on any other)."""
+    if person == profile.me:
+        return ""
+    who = safe_name(profile.display_name)  # a linked device takes its person's name (8.5)
+    return (
+        f"\nThis is {safe_name(device or 'a device')}, a linked device of {who}: friends invite the "
+        f"key above, {who}'s.\ndevice key: {profile.identity.peer_id}"
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from protocol.node import devices, whois
+
+    profile = cli_kit.open_profile(args, read_only=True)
     found = devices.listing(profile)
     rows = [
         {
@@ -48,7 +70,15 @@ def cmd_list(args: argparse.Namespace) -> None:
         }
         for d in found
     ]
-    if not rows:
+    by = whois.unlinked_by(profile) if not rows else None
+    if by is not None:  # named as I knew my person: a petname, their announced name, or mine (theirs)
+        known = profile.store.contacts().get(by) or profile.store.names().get(by)
+        who = safe_name(whois.name(profile, by) if known else profile.display_name)
+        text = (
+            f"This device was unlinked by {who} ({short_key(peer_id(by))}); it cannot read new "
+            "messages in their circles. Make a new profile here to be linked again."
+        )
+    elif not rows:
         text = "No devices linked: this is your only one. Link another with `smallsocial devices link` on it."
     else:
         lines = []
@@ -138,20 +168,38 @@ def cmd_accept(args: argparse.Namespace) -> None:
     )
 
 
-def _device_key(profile: Any, text: str) -> bytes:
+def device_key(profile: Any, text: str) -> tuple[bytes, str]:
+    """(key, name) of one of my person's linked devices, by its name or key; ``CliError`` with
+    a sentence for an unknown name and for a device unlinked already."""
+    from protocol.errors import ProtocolError
+    from protocol.identity import parse_peer_id
     from protocol.node import devices
 
-    for d in devices.listing(profile):
-        if d.name and d.name == text.strip() and d.key != d.person:
-            return d.key
-    return cli_kit.key_of(profile, text)
+    want = text.strip()
+    mine = [d for d in devices.listing(profile) if d.key != d.person]
+    found = [d for d in mine if d.name and d.name == want]
+    if not found:
+        try:
+            key = parse_peer_id(want)
+        except ProtocolError:
+            raise cli_kit.CliError(
+                f"No linked device is named {safe_name(want)}; `smallsocial devices` lists them."
+            ) from None
+        found = [d for d in mine if d.key == key] or [
+            devices.DeviceInfo(key, "", key, (), (), key == profile.me)
+        ]
+    live = [d for d in found if d.circles]
+    if not live and found[0].unlinked_in:
+        raise cli_kit.CliError(f"The device {safe_name(found[0].name or want)} was already unlinked.")
+    d = (live or found)[0]
+    return d.key, d.name
 
 
 def cmd_revoke(args: argparse.Namespace) -> None:
     from protocol.node import devices
 
     profile = cli_kit.open_profile(args)
-    device = _device_key(profile, args.device)
+    device, name = device_key(profile, args.device)
     if cli_kit.via_node(profile, api.UnlinkDevice(device)) is None:
         circles = devices.revoke(profile, device)
     else:
@@ -160,7 +208,8 @@ def cmd_revoke(args: argparse.Namespace) -> None:
     cli_kit.emit(
         args,
         {"device": peer_id(device), "circles": [c.hex() for c in circles]},
-        f"Unlinked {short_key(peer_id(device))} in {len(circles)} circle(s); "
+        f"Unlinked {safe_name(name) + ' ' if name else ''}({short_key(peer_id(device))}) "
+        f"in {len(circles)} circle(s); "
         "each has a new key it cannot read.",
     )
 

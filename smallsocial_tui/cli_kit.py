@@ -21,7 +21,7 @@ from protocol.identity import keyfile_is_encrypted, parse_peer_id
 from protocol.node import api
 from protocol.node.paths import resolve
 from smallsocial_tui import control
-from smallsocial_tui.text import json_text
+from smallsocial_tui.text import json_text, safe_name
 
 if TYPE_CHECKING:
     from protocol.node.profile import CircleInfo, Profile
@@ -44,10 +44,14 @@ def passphrase(keyfile: Path) -> str | None:
     )
 
 
-def open_profile(args: argparse.Namespace, *, create: bool = True) -> Profile:
+def open_profile(args: argparse.Namespace, *, create: bool = True, read_only: bool = False) -> Profile:
+    """The profile the flags name; one that does not exist is made, except by a ``read_only``
+    command given ``--profile NAME`` (a mistyped name would make a second identity unseen)."""
     from protocol.node.profile import Profile  # not at the top: `smallsocial` (the TUI) paints without it
 
     paths = resolve(args.data_dir, args.profile)
+    if not Profile.exists(paths) and read_only and args.profile:
+        raise CliError(f"No profile named {args.profile}; `{me_cmd(args)}` makes it.")
     if not Profile.exists(paths):
         if not create:
             raise CliError(f"No identity in {paths.root}; run `smallsocial id` to create one.")
@@ -59,11 +63,18 @@ def open_profile(args: argparse.Namespace, *, create: bool = True) -> Profile:
 
 
 def key_of(profile: Profile, text: str) -> bytes:
-    """A peer ID, or a contact's petname (with or without a leading @)."""
-    name = text.removeprefix("@")
+    """A peer ID, or a contact's petname (with or without a leading @); ``CliError`` naming
+    what was asked for when it is neither (a text that starts as a key keeps the key's sentence)."""
+    name = text.strip().removeprefix("@")
     for key, pet in profile.store.contacts().items():
         if pet == name:
             return key
+    if not text.strip().startswith("12D3KooW"):
+        shown = safe_name(name, 32)
+        raise CliError(
+            f"Nobody is named @{shown} here; give their key (12D3KooW…), or name it first with "
+            f"`smallsocial contact add {shown} KEY` (`smallsocial contact list` shows your names)."
+        )
     return parse_peer_id(text)
 
 

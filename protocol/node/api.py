@@ -559,6 +559,17 @@ class CircleSummary:
 
 
 @dataclass(frozen=True)
+class MyDevice:
+    """One device of my person (docs/protocol.md 8.5), as ``smallsocial devices`` lists it."""
+
+    key: bytes
+    name: str
+    """The name its certificate gives it ("" for the person's own key)."""
+    linked: bool
+    """Linked in some circle now (False: unlinked wherever it was linked)."""
+
+
+@dataclass(frozen=True)
 class OverviewLoaded(Event):
     request_id: int
     me: bytes
@@ -571,6 +582,12 @@ class OverviewLoaded(Event):
     """Peer IDs of connected peers."""
     names: tuple[tuple[bytes, str], ...] = ()
     """Display names members announced for themselves (untrusted text)."""
+    person: bytes = b""
+    """My person's key: the key friends invite (``me`` itself unless this is a linked device)."""
+    devices: tuple[MyDevice, ...] = ()
+    """My person's key and devices, the person's key first (empty while I am in no circle)."""
+    unlinked_by: bytes | None = None
+    """Set on a device its person unlinked: that person's key."""
 
 
 @dataclass(frozen=True)

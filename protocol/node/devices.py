@@ -287,6 +287,10 @@ def listing(profile: Profile) -> list[DeviceInfo]:
         for k, d in roster.departed.items():
             if d.kind == "unlinked" or (k in found and k != person):
                 found.setdefault(k, {"name": "", "in": [], "out": []})["out"].append(row.id)
+        if any(not e["name"] for k, e in found.items() if k != person):  # unlinked: named by their record
+            for k, nm in _named(profile, row.id).items():
+                if k in found and not found[k]["name"]:
+                    found[k]["name"] = nm
     out = []
     for k, e in found.items():
         name = e["name"] or ("this person's key" if k == person else "")
@@ -301,6 +305,18 @@ def _device_name(profile: Profile, circle_id: bytes, record_id: bytes) -> str:
         return ""
     rec = records.load(raws[0], record_id)
     return devicecert.verified(bytes(rec.body["dc"])).name
+
+
+def _named(profile: Profile, circle_id: bytes) -> dict[bytes, str]:
+    """Device key -> the name its ``device`` records in the circle certify (unlinked ones too)."""
+    names: dict[bytes, str] = {}
+    for raw in profile.store.raws_of_type(circle_id, records.DEVICE):
+        try:
+            cert = devicecert.verified(bytes(records.parse(raw).body["dc"]))
+        except (ProtocolError, KeyError, TypeError):
+            continue
+        names.setdefault(cert.device, cert.name)
+    return names
 
 
 def revoke(profile: Profile, device: bytes) -> list[bytes]:

@@ -31,7 +31,7 @@ def set_soft_cap(p: Profile, circle_id: bytes, cap: int) -> Record:
 def at_cap(p: Profile, circle_id: bytes) -> tuple[int, int]:
     """(members, soft cap) of a circle."""
     roster = p.view(circle_id).roster
-    return len(roster.members), roster.soft_cap
+    return len(roster.persons()), roster.soft_cap  # people, not their devices' keys
 
 
 def _talk(p: Profile, circle_id: bytes) -> list[split.Link]:
@@ -42,7 +42,7 @@ def suggestion(p: Profile, request_id: int, circle_id: bytes) -> api.SplitSugges
     """How the circle could split, from its reply and reaction graph."""
     roster = p.view(circle_id).roster
     groups = split.suggest(roster.members, _talk(p, circle_id))
-    return api.SplitSuggested(request_id, circle_id, len(roster.members), roster.soft_cap, tuple(groups))
+    return api.SplitSuggested(request_id, circle_id, len(roster.persons()), roster.soft_cap, tuple(groups))
 
 
 def circles(p: Profile) -> list[api.FamilyCircle]:

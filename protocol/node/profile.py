@@ -320,7 +320,7 @@ class Profile:
         members, epoch = 0, None
         if row.status != "invited":
             roster = self.view(row.id).roster
-            members = len(roster.members)
+            members = len(roster.persons())  # people: a person's linked devices are not counted
             epoch = roster.current_epoch.number if roster.current_epoch else None
         waiting = self.waiting(row.id) if row.status == "member" else None
         return CircleInfo(row.id, self.circle_name(row), row.parent, row.status, members, epoch, waiting)
@@ -399,6 +399,9 @@ class Profile:
         ttl_s: int | None = None,
         addrs: Iterable[str] = (),
     ) -> str:
+        from protocol.node import whois  # a device's key is refused, naming its person: invite them
+
+        whois.refuse_device_invite(self, invitee)
         view = self.view(circle_id)
         if invitee in view.roster.members:
             raise RosterError(f"{peer_id(invitee)} is already a member.")

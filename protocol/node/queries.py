@@ -13,7 +13,7 @@ from collections.abc import Collection
 from protocol import messages, records, timeline
 from protocol.errors import ProtocolError
 from protocol.identity import peer_id
-from protocol.node import api
+from protocol.node import api, devices, whois
 from protocol.node.profile import Profile
 from protocol.roster import DEFAULT_FILE_CAP, DEFAULT_SOFT_CAP
 
@@ -85,6 +85,8 @@ def overview(
                 n_unread, n_mentions, relays, soft_cap, levels.get(info.id, "quiet"), file_cap,
             )
         )  # fmt: skip
+    mine = devices.listing(profile)
+    person = mine[0].person if mine else profile.me
     return api.OverviewLoaded(
         request_id,
         profile.me,
@@ -95,6 +97,9 @@ def overview(
         tuple(sorted(profile.store.contacts().items(), key=lambda kv: kv[1])),
         tuple(sorted(connected)),
         tuple(sorted(profile.store.names().items())),
+        person,
+        tuple(api.MyDevice(d.key, d.name if d.key != person else "", bool(d.circles)) for d in mine),
+        None if mine else whois.unlinked_by(profile),
     )
 
 

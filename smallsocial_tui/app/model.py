@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from protocol import display, timeline
+from protocol.identity import peer_id
 from protocol.node import api
-from smallsocial_tui.text import safe_name
+from smallsocial_tui.text import safe_name, short_key
 
 if TYPE_CHECKING:
     from smallsocial_tui.imagepreview import Preview
@@ -151,6 +152,12 @@ class State:
         self.names: dict[bytes, str] = {}
         """Display names members announced for themselves (signed, but chosen by them)."""
         self.connected: set[str] = set()
+        self.person = b""
+        """My person's key: the key friends invite (``me`` unless this is a linked device)."""
+        self.devices: tuple[api.MyDevice, ...] = ()
+        """My person's devices with their names (the person's key first), from the node."""
+        self.unlinked_by: bytes | None = None
+        """Set when this device was unlinked: by which person."""
         self.histories: dict[bytes, History] = {}
         self.members: dict[bytes, api.MembersLoaded] = {}
         self._persons: tuple[tuple[api.MembersLoaded, ...], dict[bytes, bytes]] | None = None
@@ -162,6 +169,7 @@ class State:
         self.contacts = dict(ev.contacts)
         self.names = dict(ev.names)
         self.connected = set(ev.connected)
+        self.person, self.devices, self.unlinked_by = ev.person or ev.me, ev.devices, ev.unlinked_by
         self.circles = {
             c.id: CircleNode(c, loud=c.notify == "loud" or c.id in loud, muted=c.notify == "muted")
             for c in ev.circles
@@ -245,12 +253,35 @@ class State:
         return cached[1]
 
     def my_devices(self) -> list[bytes]:
-        """My person's key and their devices' keys (just mine when no device is linked)."""
+        """My person's key and their linked devices' keys (just mine when no device is linked)."""
+        if self.devices:
+            return [d.key for d in self.devices if d.linked or d.key == self.person]
         for loaded in self.members.values():
             for m in loaded.members:
                 if m.key == self.me or self.me in m.devices:
                     return [m.key, *m.devices]
         return [self.me] if self.me else []
+
+    def device_label(self, key: bytes) -> str:
+        """A device of my person as shown: its name and short key (the short key alone if unnamed)."""
+        name = next((d.name for d in self.devices if d.key == key), "")
+        short = short_key(peer_id(key))
+        return f"{safe_name(name, 32)} ({short})" if name else short
+
+    def person_name(self) -> str:
+        """My person's name: on a linked device, the display name it took from its person at the link."""
+        return safe_name(self.name, 32) if self.name else self.who(self.person)
+
+    def unlinker_name(self) -> str:
+        """Who unlinked this device ("" if nobody): as I name them, else my name (it was theirs)."""
+        by = self.unlinked_by
+        if by is None:
+            return ""
+        return self.who(by) if by in self.contacts or by in self.names else safe_name(self.name, 32)
+
+    def is_linked_device(self) -> bool:
+        """This profile is a linked device of a person (its own key is not the person's)."""
+        return bool(self.person) and self.person != self.me
 
     def circle_name(self, cid: bytes) -> str:
         node = self.circles.get(cid)

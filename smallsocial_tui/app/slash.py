@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "id": ("", "show my key and addresses"),
     "devices": ("", "my devices: add one, revoke one, or link this one (ctrl+g)"),
     "link": ("[CODE]", "add a device: paste the code it shows, compare the six digits, link"),
-    "revoke": ("KEY", "revoke one of my devices (asks first): it cannot read new messages"),
+    "revoke": ("NAME|KEY", "revoke one of my devices (asks first): it cannot read new messages"),
     "status": ("", "show peers, addresses and relays"),
     "quit": ("", "stop the node and quit"),
 }

@@ -133,7 +133,8 @@ def test_bad_arguments_get_one_sentence(people: tuple[Cli, Cli, Cli]) -> None:
     alice.run("circle", "new", "friends")
     alice.run("circle", "new", "family")
     assert "No circle matches" in alice.fails("send", "nope", "hi")
-    assert "not a smallsocial key" in alice.fails("invite", "friends", "alice")
+    assert "Nobody is named @alice here" in alice.fails("invite", "friends", "alice")
+    assert "not a smallsocial key" in alice.fails("contact", "add", "bob", "alice")
     assert "check that you copied all of it" in alice.fails(
         "invite", "friends", "12D3KooWBwysBenJ7awDsMb26atxf3StKbRF5skCRZtCxP4Koi"
     )

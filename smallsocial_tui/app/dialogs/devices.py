@@ -149,7 +149,7 @@ class LinkThisDeviceDialog(Dialog[None]):
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False
-        self.query_one("#show", Button).focus()
+        self.query_one("#name", Input).focus()  # name it first; enter shows the code
 
     @on(Input.Submitted, "#name")
     @on(Button.Pressed, "#show")

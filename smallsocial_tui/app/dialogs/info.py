@@ -40,13 +40,27 @@ class IdentityDialog(Dialog[DeviceAction]):
         t.append("Name     ", Style(dim=True))
         t.append(safe_name(st.name or "…") + "\n")
         t.append("Key      ", Style(dim=True))
-        t.append((st.peer_id or "…") + "\n", Style(bold=True))
+        t.append((self.key_text() or "…") + "\n", Style(bold=True))
+        if st.is_linked_device():
+            label = st.device_label(st.me)
+            t.append(f"\nThis is {label}, a linked device of {st.person_name()}.\n", Style(bold=True))
+            t.append("Device   ", Style(dim=True))
+            t.append(f"{st.peer_id}\n")
+        if st.unlinked_by is not None:
+            t.append(
+                f"\nThis device was unlinked by {st.unlinker_name()}: it cannot read new messages "
+                "in their circles.\n",
+                Style(bold=True),
+            )
         t.append("\nGive this key to a friend; they invite it and send you a token.\n", Style(dim=True))
         devices = st.my_devices()
+        gone = [d for d in st.devices if not d.linked and d.key != st.person]
         t.append("\nDevices\n", Style(dim=True))
         for k in devices:
             tags = [x for x, on in (("this device", k == st.me), ("person key", k == devices[0])) if on]
-            t.append(f"  {short_key(peer_id(k))}" + (f"  ({', '.join(tags)})" if tags else "") + "\n")
+            t.append(f"  {st.device_label(k)}" + (f"  ({', '.join(tags)})" if tags else "") + "\n")
+        for d in gone:
+            t.append(f"  {st.device_label(d.key)}  (unlinked)\n", Style(dim=True))
         t.append(
             "  Add a device: on it, Link this device (or `smallsocial devices link`), then Add a device\n"
             "  here and compare the six digits. Revoke: select a device below.\n\n",
@@ -64,7 +78,7 @@ class IdentityDialog(Dialog[DeviceAction]):
             yield Static(t)
             if revocable:
                 yield OptionList(
-                    *(Option(short_key(peer_id(k)), id=peer_id(k)) for k in revocable), id="devices"
+                    *(Option(st.device_label(k), id=peer_id(k)) for k in revocable), id="devices"
                 )
             with Horizontal(classes="buttons"):
                 yield Button("Copy key", variant="primary", id="copy")
@@ -75,13 +89,18 @@ class IdentityDialog(Dialog[DeviceAction]):
                     yield Button("Link this device", id="link")
                 yield Button("Close", id="close")
 
+    def key_text(self) -> str:
+        """The key friends invite: my person's (on a linked device, not this device's own)."""
+        st = self.state
+        return peer_id(st.person) if st.is_linked_device() else st.peer_id
+
     def on_mount(self) -> None:
         self.query_one("#copy", Button).focus()
 
     @on(Button.Pressed, "#copy")
     def copy(self) -> None:
-        if self.state.peer_id:
-            self.app.copy_to_clipboard(self.state.peer_id)
+        if self.key_text():
+            self.app.copy_to_clipboard(self.key_text())
             self.notify("Key copied (if your terminal allows OSC 52).", timeout=3)
 
     @on(Button.Pressed, "#add")

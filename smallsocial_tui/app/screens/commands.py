@@ -140,7 +140,18 @@ class Commands:
         self.host.link.submit(api.CreateCircle(args))
 
     def slash_invite(self, args: str) -> None:
-        self.dialogs.invite(args)
+        want = args.strip()
+        if want.startswith("@"):  # a petname of mine (the CLI's invite takes the same)
+            key = next((k for k, n in self.state.contacts.items() if n == want[1:]), None)
+            if key is None:
+                self.host.notify(
+                    f"Nobody is named {want[:40]} here; paste their key (12D3KooW…) instead.",
+                    severity="warning",
+                    markup=False,
+                )
+                return
+            want = peer_id(key)
+        self.dialogs.invite(want)
 
     def slash_join(self, args: str) -> None:
         self.dialogs.join(args)

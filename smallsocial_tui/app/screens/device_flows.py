@@ -113,7 +113,7 @@ class DeviceFlows:
 
     # revoke ----------------------------------------------------------------------------------
     def revoke(self, device: bytes) -> None:
-        label = short_key(peer_id(device))
+        label = self.host.state.device_label(device)
 
         def chosen(yes: bool | None) -> None:
             if yes:
@@ -131,22 +131,32 @@ class DeviceFlows:
         self._reload()
 
     def find(self, text: str) -> bytes | None:
-        """One of my revocable devices by short key or peer-ID prefix (None: not one, said)."""
+        """One of my revocable devices by name, short key or peer-ID prefix (None: not one, said)."""
+        st = self.host.state
         want = text.strip().removeprefix("@")
-        devices = self.host.state.my_devices()
-        found = [
-            k
-            for k in devices[1:]
-            if k != self.host.state.me
-            and want
-            and (peer_id(k).startswith(want) or short_key(peer_id(k)) == want)
-        ]
-        if len(found) != 1:
+        if not want:
             self.host.notify(
-                "Name one of your other devices by its key (ctrl+g lists them).", severity="warning"
+                "Name the device to revoke: /revoke NAME (ctrl+g lists them).", severity="warning"
             )
             return None
-        return found[0]
+        devices = st.my_devices()
+        named = {d.key: d.name for d in st.devices}
+        others = [k for k in devices[1:] if k != st.me]
+        found = [k for k in others if named.get(k) == want] or [
+            k for k in others if peer_id(k).startswith(want) or short_key(peer_id(k)) == want
+        ]
+        if len(found) == 1:
+            return found[0]
+        if any(d.name == want and not d.linked for d in st.devices):
+            said = f"The device {safe_name(want, 32)} was already unlinked."
+        elif len(found) > 1:
+            said = (
+                f"Several devices are named {safe_name(want, 32)}; name one by its key (ctrl+g lists them)."
+            )
+        else:
+            said = f"No linked device is named {safe_name(want, 32)}; ctrl+g lists them."
+        self.host.notify(said, severity="warning", markup=False)
+        return None
 
     # this device unlinked --------------------------------------------------------------------
     def unlinked(self, ev: api.DeviceUnlinked) -> None:

@@ -123,7 +123,8 @@ class OnboardingScreen(Screen[str | None]):
         t.append(pid + "\n\n", Style(bold=True))
         t.append(
             "Give it to a friend: they invite your key and send you a token, which you paste with "
-            "/join. Or start your own circle with /new NAME.",
+            "/join. Or start your own circle with /new NAME. Already use smallsocial on another "
+            "device? Link this one to it: ctrl+g, Link this device (or `smallsocial devices link`).",
             Style(dim=True),
         )
         self.query_one("#key", Static).update(t)

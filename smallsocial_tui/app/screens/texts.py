@@ -24,6 +24,13 @@ def welcome(st: State) -> Text:
     t.append("(a friend makes the token for your key with /invite).\n\nYour key: ")
     t.append(st.peer_id or "…", Style(bold=True))
     t.append("\nCopy it with ctrl+g, and F1 lists every key.")
+    if st.unlinked_by is not None:
+        t.append(f"\n\nThis device was unlinked by {st.unlinker_name()}.", Style(bold=True))
+    t.append(
+        "\n\nAlready use smallsocial on another device? Link this one to it: /devices (ctrl+g), "
+        "Link this device (or run  smallsocial devices link), and add its code on the other device.",
+        _DIM,
+    )
     return t
 
 
