@@ -134,7 +134,8 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
     member: Worker | None = None
     try:
         h_addr = holder.wait_for(holder.first("NodeStarted"), 60, "holder started")["addrs"][0]
-        member = node_worker("node", {"root": str(roots[1]), "peers": [h_addr]}, logs, "member")
+        cfg = {"root": str(roots[1]), "peers": [h_addr], "bulk_by_number": True}  # all of it a catch-up
+        member = node_worker("node", cfg, logs, "member")
         started = member.wait_for(member.first("NodeStarted"), 60, "member started")
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:

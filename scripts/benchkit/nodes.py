@@ -262,7 +262,7 @@ def worker_node(cfg: dict[str, Any]) -> None:
     paths = ProfilePaths(Path(cfg["root"]))
     setup_logging(paths.logs)
     events: queue.SimpleQueue[tuple[float, Any] | None] = queue.SimpleQueue()
-    receipts = Receipts()
+    receipts = Receipts(by_number=bool(cfg.get("bulk_by_number")))
     sends = Sends()  # keyed by the message's index
     counting: list[Any] = []  # the pubsub whose receipts are counted, once the node is up
     answered: dict[str, threading.Semaphore] = {}  # phase -> released per answered command
@@ -315,6 +315,8 @@ def worker_node(cfg: dict[str, Any]) -> None:
                 receipts.add(ev.text or "", t)
             elif isinstance(ev, api.MessagesArrived):
                 receipts.add_bulk(ev.count, t)
+                if receipts.by_number:
+                    continue
                 # A sync batch of a live phase (gossip dropped them under load) is told as a
                 # count, as to the TUI: read its messages back from the node, stamped when told.
                 threading.Thread(target=read_back, args=(ev.circle, ev.count, t), daemon=True).start()

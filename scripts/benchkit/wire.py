@@ -82,7 +82,10 @@ async def commands() -> AsyncGenerator[dict[str, Any], None]:
 class Receipts:
     """First receipt of each (phase, index): (send stamp, receive stamp); thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, by_number: bool = False) -> None:
+        self.by_number = by_number
+        """Messages told in bulk count by number in every phase (a catch-up member: what it
+        catches up is all told so, and reading it back would cost the catch-up it measures)."""
         self.lock = threading.Lock()
         self.by_phase: dict[str, dict[int, tuple[float, float]]] = defaultdict(dict)
         self.dups: Counter[str] = Counter()
@@ -133,7 +136,7 @@ class Receipts:
         """Messages of phase ``p`` received, and when the last came; the catch-up's with those
         told in bulk (a live phase's bulk-told ones are read back by id: :meth:`add_told`)."""
         with self.lock:
-            if p != CATCHUP:
+            if p != CATCHUP and not self.by_number:
                 return len(self.by_phase.get(p, ())), self.last.get(p)
             stamps = [t for t in (self.last.get(p), self.arrived_last) if t is not None]
             return len(self.by_phase.get(p, ())) + self.arrived, max(stamps, default=None)
