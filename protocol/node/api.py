@@ -59,10 +59,16 @@ def _lazy(**opts: Any) -> Any:
     return wrap
 
 
+_ALL_READY: list[bool] = []
+
+
 def ready_all() -> None:
     """Every class of this module a dataclass now (before reading fields off the classes)."""
+    if _ALL_READY:
+        return
     for cls in _LAZY:
         _ready(cls)
+    _ALL_READY.append(True)
 
 
 if TYPE_CHECKING:

@@ -26,8 +26,6 @@ from protocol.errors import ProtocolError
 from protocol.identity import parse_peer_id, peer_id
 from protocol.node import api
 
-api.ready_all()  # the codec reads fields off classes no instance of which may exist yet
-
 KEY_FIELDS = frozenset({"author", "member", "invitee", "members"})
 """Fields whose bytes are a member's key, written as peer-ID text."""
 
@@ -82,6 +80,9 @@ def event_from_json(obj: object) -> api.Event:
 
 
 def _typed(obj: object, kind: str, known: dict[str, type]) -> Any:
+    # Reading fields off classes no instance of which may exist yet: made now, not at import
+    # (the TUI imports this module before its first paint).
+    api.ready_all()
     if not isinstance(obj, dict):
         raise ValueError(f"a {kind} is a JSON object")
     name = obj.get(kind)

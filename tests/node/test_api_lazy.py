@@ -19,9 +19,10 @@ from protocol.identity import Identity
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_importing_the_api_makes_no_dataclass() -> None:
+def test_importing_the_api_or_the_tui_makes_no_dataclass() -> None:
     code = (
-        "from protocol.node import api\n"
+        "import smallsocial_tui.app.app\n"  # the TUI's first paint waits on this import
+        "from protocol.node import api, codec\n"
         "made = [c.__name__ for c in api._LAZY if '__dataclass_fields__' in c.__dict__]\n"
         "print(len(api._LAZY), made)\n"
     )
