@@ -182,7 +182,8 @@ def worker_members(cfg: dict[str, Any]) -> None:
     from libp2p.peer.id import ID
 
     from protocol import circle as circle_mod
-    from protocol.node import api, queries
+    from protocol import messages, records
+    from protocol.node import api
     from protocol.node.host import setup_logging
     from protocol.node.node import Node
     from protocol.node.paths import ProfilePaths
@@ -212,6 +213,8 @@ def worker_members(cfg: dict[str, Any]) -> None:
     wrong: Counter[str] = Counter()  # received by a member that is not the intended one
 
     def make_emit(c: int, k: int, profile: Profile) -> Callable[[api.Event], None]:
+        mark: dict[bytes, int] = {}
+
         def take(text: str, t: float, told: bool) -> None:
             head = parse_payload(text)
             if head is None:
@@ -230,11 +233,15 @@ def worker_members(cfg: dict[str, Any]) -> None:
             if isinstance(ev, api.MessageReceived):
                 take(ev.text or "", t, False)
             elif isinstance(ev, api.MessagesArrived):
-                # A sync batch told as a count (as to the TUI, which reloads its history then):
-                # its messages read back from the store, stamped when told.
-                got = queries.history(profile, 0, ev.circle, min(10_000, ev.count + 2_000))
-                for e in got.entries:
-                    take(e.text or "", t, True)
+                # A sync batch told as a count (as to the TUI): its messages read back from the
+                # store, those stored since the last read only, stamped when told.
+                keys = profile.epoch_keys(ev.circle)
+                for rowid, rid, raw in profile.store.messages_after(ev.circle, mark.get(ev.circle, 0)):
+                    mark[ev.circle] = rowid
+                    rec = records.load(raw, rid)
+                    key = keys.get(bytes(rec.body["e"]))
+                    if key is not None:
+                        take(messages.open_message(rec, key).text or "", t, True)
             else:
                 sends.take(ev, t)
 
