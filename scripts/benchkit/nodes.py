@@ -318,8 +318,8 @@ def worker_node(cfg: dict[str, Any]) -> None:
                 if receipts.by_number:
                     continue
                 # A sync batch of a live phase (gossip dropped them under load) is told as a
-                # count, as to the TUI: read its messages back from the store, stamped when told.
-                told.put((ev.circle, t))
+                # count, as to the TUI: read its messages back from the node, stamped when told.
+                threading.Thread(target=read_back, args=(ev.circle, ev.count, t), daemon=True).start()
             elif isinstance(ev, api.NodeStarted):
                 out({"ev": "NodeStarted", "addrs": list(ev.addrs), "peer_id": ev.peer_id, "t": t})
             elif isinstance(ev, api.PeerConnected):
@@ -355,31 +355,15 @@ def worker_node(cfg: dict[str, Any]) -> None:
             sem.acquire(timeout=120)
         events.put((time.time(), ("sent_done", phase, n, submitted)))
 
-    told: queue.SimpleQueue[tuple[bytes, float] | None] = queue.SimpleQueue()
+    reading = threading.Lock()
 
-    def read_back() -> None:
-        """The messages each ``MessagesArrived`` told: those stored since the last read, from a
-        connection of this thread's own to the store (the node's thread is not asked: its
-        history query opens a circle's whole log, which would cost the latency measured)."""
-        from protocol import messages, records
-        from protocol.node.profile import Profile
-
-        reader: Profile | None = None
-        marks: dict[bytes, int] = {}
-        while (item := told.get()) is not None:
-            circle, t = item
-            try:
-                reader = reader or Profile.open(paths)
-                reader.drop_key_cache(circle)
-                keys = reader.epoch_keys(circle)
-                for rowid, rid, raw in reader.store.messages_after(circle, marks.get(circle, 0)):
-                    marks[circle] = rowid
-                    rec = records.load(raw, rid)
-                    key = keys.get(bytes(rec.body["e"]))
-                    if key is not None:
-                        receipts.add_told(messages.open_message(rec, key).text or "", t)
-            except Exception as e:  # a busy store: the next batch reads from the same mark
-                out({"ev": "read_back_failed", "detail": str(e)[:200], "t": t})
+    def read_back(circle: bytes, count: int, t: float) -> None:
+        """The messages a ``MessagesArrived`` told, from the node's history (as the TUI reloads)."""
+        with reading:
+            _, ev = command(api.LoadHistory(circle, limit=min(10_000, count + 2_000)))
+        if isinstance(ev, api.HistoryLoaded):
+            for e in ev.entries:
+                receipts.add_told(e.text or "", t)
 
     def command(cmd: api.Command, timeout: float = 30.0) -> tuple[float, Any]:
         done, box = threading.Event(), list[Any]()
@@ -407,8 +391,6 @@ def worker_node(cfg: dict[str, Any]) -> None:
 
     out_thread = threading.Thread(target=writer, name="bench-writer", daemon=True)
     out_thread.start()
-    if not receipts.by_number:
-        threading.Thread(target=read_back, name="bench-read-back", daemon=True).start()
     node = NodeThread(paths, on_event, listen=[LOOPBACK], peers=list(cfg.get("peers", [])))
     node.start()
     threads: list[threading.Thread] = []
