@@ -269,8 +269,30 @@ def worker_node(cfg: dict[str, Any]) -> None:
     waiters: dict[int, tuple[threading.Event, list[Any]]] = {}
     connected: set[str] = set()  # peer IDs the node reports connected (it may dial on its own)
 
+    marks: dict[bytes, int] = {}
+
+    def read_back(ev: api.MessagesArrived, t: float) -> None:
+        """On the node's thread, with its own store connection: the messages stored since the
+        last read of this circle (a bulk-told batch among them), stamped when told. Cheap (only
+        what is new) and consistent (the writer's connection), unlike the history query."""
+        from protocol import messages, records
+
+        running = getattr(node, "_node", None)  # read-only, on its own thread (as "mesh" peeks)
+        profile = getattr(running, "profile", None)
+        if profile is None:
+            return
+        keys = profile.epoch_keys(ev.circle)
+        for rowid, rid, raw in profile.store.messages_after(ev.circle, marks.get(ev.circle, 0)):
+            marks[ev.circle] = rowid
+            rec = records.load(raw, rid)
+            key = keys.get(bytes(rec.body["e"]))
+            if key is not None:
+                receipts.add_told(messages.open_message(rec, key).text or "", t)
+
     def on_event(ev: api.Event) -> None:  # on the node's thread: stamp and hand over
         t = time.time()
+        if isinstance(ev, api.MessagesArrived) and not receipts.by_number:
+            read_back(ev, t)
         info = None  # checked before handing over: the writer thread pops it from pending
         if isinstance(ev, (api.MessageSent, api.CommandFailed)):
             info = sends.pending.get(ev.request_id or -1)
@@ -314,12 +336,7 @@ def worker_node(cfg: dict[str, Any]) -> None:
             elif isinstance(ev, api.MessageReceived):
                 receipts.add(ev.text or "", t)
             elif isinstance(ev, api.MessagesArrived):
-                receipts.add_bulk(ev.count, t)
-                if receipts.by_number:
-                    continue
-                # A sync batch of a live phase (gossip dropped them under load) is told as a
-                # count, as to the TUI: read its messages back from the node, stamped when told.
-                threading.Thread(target=read_back, args=(ev.circle, ev.count, t), daemon=True).start()
+                receipts.add_bulk(ev.count, t)  # a live phase's are read back on the node's thread
             elif isinstance(ev, api.NodeStarted):
                 out({"ev": "NodeStarted", "addrs": list(ev.addrs), "peer_id": ev.peer_id, "t": t})
             elif isinstance(ev, api.PeerConnected):
@@ -354,16 +371,6 @@ def worker_node(cfg: dict[str, Any]) -> None:
         for _ in range(in_flight):
             sem.acquire(timeout=120)
         events.put((time.time(), ("sent_done", phase, n, submitted)))
-
-    reading = threading.Lock()
-
-    def read_back(circle: bytes, count: int, t: float) -> None:
-        """The messages a ``MessagesArrived`` told, from the node's history (as the TUI reloads)."""
-        with reading:
-            _, ev = command(api.LoadHistory(circle, limit=min(10_000, count + 2_000)))
-        if isinstance(ev, api.HistoryLoaded):
-            for e in ev.entries:
-                receipts.add_told(e.text or "", t)
 
     def command(cmd: api.Command, timeout: float = 30.0) -> tuple[float, Any]:
         done, box = threading.Event(), list[Any]()
