@@ -96,7 +96,7 @@ from benchkit import out as _out  # noqa: E402
 from benchkit import reply as _reply  # noqa: E402
 from benchkit.circles import make_circle  # noqa: E402
 from benchkit.nodes import Sends  # noqa: E402
-from benchkit.wire import commands  # noqa: E402
+from benchkit.wire import commands, read_back  # noqa: E402
 
 from smallsocial_tui.nodeproc import cli_env  # noqa: E402
 
@@ -182,7 +182,6 @@ def worker_members(cfg: dict[str, Any]) -> None:
     from libp2p.peer.id import ID
 
     from protocol import circle as circle_mod
-    from protocol import messages, records
     from protocol.node import api
     from protocol.node.host import setup_logging
     from protocol.node.node import Node
@@ -235,13 +234,8 @@ def worker_members(cfg: dict[str, Any]) -> None:
             elif isinstance(ev, api.MessagesArrived):
                 # A sync batch told as a count (as to the TUI): its messages read back from the
                 # store, those stored since the last read only, stamped when told.
-                keys = profile.epoch_keys(ev.circle)
-                for rowid, rid, raw in profile.store.messages_after(ev.circle, mark.get(ev.circle, 0)):
-                    mark[ev.circle] = rowid
-                    rec = records.load(raw, rid)
-                    key = keys.get(bytes(rec.body["e"]))
-                    if key is not None:
-                        take(messages.open_message(rec, key).text or "", t, True)
+                for text in read_back(profile, ev.circle, mark):
+                    take(text, t, True)
             else:
                 sends.take(ev, t)
 

@@ -25,33 +25,22 @@ circles (link it again to be).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from protocol import actions, circle, messages, records, schema, wire
 from protocol.errors import DecodeError, ProtocolError
-from protocol.identity import Identity
 from protocol.node import inherit
-from protocol.node.ledger import Ledger
-from protocol.node.store import CircleRow, Store
+from protocol.node.store import CircleRow
 from protocol.records import Record
-from protocol.view import CircleView
 
 LOG = logging.getLogger("smallsocial.selfcircle")
 
 
-class Profile(Protocol):
-    """What of :class:`protocol.node.profile.Profile` this needs (it calls in here: no import)."""
+class Profile(inherit.Profile, Protocol):
+    """What of :class:`protocol.node.profile.Profile` this needs (it calls in here: no import):
+    what :mod:`protocol.node.inherit` needs, and these."""
 
-    identity: Identity
-    store: Store
-    ledger: Ledger
-    clock: Callable[[], float]
-
-    @property
-    def me(self) -> bytes: ...
-    def view(self, circle_id: bytes) -> CircleView: ...
     def epoch_keys(self, circle_id: bytes) -> dict[bytes, bytes]: ...
     def circle_name(self, row: CircleRow) -> str: ...
     def my_prekey(self) -> tuple[bytes, int]: ...

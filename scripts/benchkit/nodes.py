@@ -22,6 +22,7 @@ from typing import Any
 
 from benchkit.procs import Worker
 from benchkit.wire import Receipts, commands, out, payload, reply, sent_done
+from benchkit.wire import read_back as wire_read_back
 
 NODE_SCRIPT = Path(__file__).resolve().parents[1] / "bench_node.py"
 """The script whose ``--worker node|gossip`` runs these workers."""
@@ -272,22 +273,12 @@ def worker_node(cfg: dict[str, Any]) -> None:
     marks: dict[bytes, int] = {}
 
     def read_back(ev: api.MessagesArrived, t: float) -> None:
-        """On the node's thread, with its own store connection: the messages stored since the
-        last read of this circle (a bulk-told batch among them), stamped when told. Cheap (only
-        what is new) and consistent (the writer's connection), unlike the history query."""
-        from protocol import messages, records
-
+        """A bulk-told batch's messages, read back on the node's thread (:func:`wire.read_back`)."""
         running = getattr(node, "_node", None)  # read-only, on its own thread (as "mesh" peeks)
         profile = getattr(running, "profile", None)
-        if profile is None:
-            return
-        keys = profile.epoch_keys(ev.circle)
-        for rowid, rid, raw in profile.store.messages_after(ev.circle, marks.get(ev.circle, 0)):
-            marks[ev.circle] = rowid
-            rec = records.load(raw, rid)
-            key = keys.get(bytes(rec.body["e"]))
-            if key is not None:
-                receipts.add_told(messages.open_message(rec, key).text or "", t)
+        if profile is not None:
+            for text in wire_read_back(profile, ev.circle, marks):
+                receipts.add_told(text, t)
 
     def on_event(ev: api.Event) -> None:  # on the node's thread: stamp and hand over
         t = time.time()

@@ -144,3 +144,20 @@ class Receipts:
     def report(self, p: str) -> tuple[list[list[float]], int]:
         with self.lock:
             return [[i, ts, t] for i, (ts, t) in self.by_phase.get(p, {}).items()], self.dups[p]
+
+
+def read_back(profile: Any, circle: bytes, marks: dict[bytes, int]) -> list[str]:
+    """The texts of a circle's messages stored since the last read (``marks``: the last rowid
+    read per circle), on the node's own thread and store connection: what a ``MessagesArrived``
+    told, read back cheaply (only what is new) and consistently (the writer's connection)."""
+    from protocol import messages, records
+
+    keys = profile.epoch_keys(circle)
+    texts = []
+    for rowid, rid, raw in profile.store.messages_after(circle, marks.get(circle, 0)):
+        marks[circle] = rowid
+        rec = records.load(raw, rid)
+        key = keys.get(bytes(rec.body["e"]))
+        if key is not None:
+            texts.append(messages.open_message(rec, key).text or "")
+    return texts
