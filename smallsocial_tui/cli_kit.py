@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from protocol import display
 from protocol.identity import keyfile_is_encrypted, parse_peer_id
-from protocol.node import api
+from protocol.node import api, whois
 from protocol.node.paths import resolve
 from smallsocial_tui import control
 from smallsocial_tui.text import json_text, safe_name
@@ -115,12 +114,7 @@ def via_node(profile: Profile, cmd: api.Command) -> Any:
 
 def who(profile: Profile, key: bytes) -> str:
     """ "you", or how the TUI shows a key: a petname, the name its owner announced, the short key."""
-    if key == profile.me:
-        return "you"
-    store = profile.store
-    return display.who(
-        key, me=profile.me, my_name=profile.display_name, contacts=store.contacts(), names=store.names()
-    )
+    return whois.name(profile, key)
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -14,14 +14,12 @@ from pathlib import Path
 import pytest
 
 from protocol.identity import Identity, peer_id
-from protocol.node import devices
 from protocol.node.paths import resolve
 from protocol.node.profile import Profile
 from smallsocial_tui import cli
+from tests.devices_kit import alice_laptop_bob, make
 
 pytestmark = pytest.mark.timeout(60)
-
-CHEAP = {"opslimit": 1, "memlimit": 8192}
 
 
 class World:
@@ -29,9 +27,7 @@ class World:
         self.root = root
 
     def make(self, name: str, n: int) -> Profile:
-        return Profile.create(
-            resolve(str(self.root), name), name, identity=Identity.from_seed(bytes([n]) * 32), **CHEAP
-        )
+        return make(self.root, name, n)
 
     def cli(self, capsys: pytest.CaptureFixture[str], who: str, *args: str) -> tuple[int, str, str]:
         capsys.readouterr()
@@ -55,18 +51,8 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     """alice and bob in "friends", alice's laptop linked there (named "laptop")."""
-    w = World(tmp_path)
-    alice, bob, laptop = w.make("alice", 1), w.make("bob", 2), w.make("laptop", 41)
-    cid = alice.new_circle("friends").circle_id
-    bob.join_token(alice.invite(cid, bob.me))
-    alice.import_bundle(bob.export([cid]))
-    bundle, _ = devices.add(alice, devices.request(laptop, "laptop"))
-    devices.accept(laptop, bundle)
-    bob.import_bundle(alice.export([cid]))
-    bob.store.set_contact(alice.me, "alice", 0)
-    for p in (alice, bob, laptop):
-        p.close()
-    return w
+    alice_laptop_bob(tmp_path)
+    return World(tmp_path)
 
 
 def key_of(w: World, who: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol import circle, messages, records
+from protocol import circle, messages, records, wire
 from protocol.errors import RosterError
 from protocol.identity import Identity
 from protocol.node import devices, selfcircle
@@ -165,6 +165,23 @@ def test_only_the_persons_handoffs_open_circles(tmp_path: Path) -> None:
     assert tablet.me in laptop.view(own).roster.members
     assert selfcircle.take(laptop) == []  # only alice's own handoffs count
     assert laptop.store.circle(made.circle_id) is None
+
+
+def test_a_malformed_handoff_is_dropped_with_a_reason_and_opens_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, laptop, _ = linked(tmp_path)
+    own = selfcircle.circle_id(alice)
+    assert own is not None
+    before = {c.id for c in laptop.store.circles()}
+    for junk in (b"\xc1", wire.encode(["not", "a", "handoff"]), wire.encode([b"x" * 40, None, "n", [], []])):
+        alice.send(own, messages.Content(messages.CIRCLE, int(alice.clock() * 1000), circle=junk))
+    later = alice.new_circle("later").circle_id  # and a good one after them
+    carry(alice, laptop, own)
+    with caplog.at_level("WARNING", logger="smallsocial.selfcircle"):
+        assert selfcircle.take(laptop) == [later]
+    assert sum("dropped a handoff" in r.getMessage() for r in caplog.records) == 3
+    assert {c.id for c in laptop.store.circles()} == before | {later}
 
 
 def test_a_handoff_is_read_nowhere_but_a_self_circle(tmp_path: Path) -> None:

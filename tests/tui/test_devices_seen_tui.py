@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, Static
 
-from protocol.identity import Identity, peer_id
+from protocol.identity import peer_id
 from protocol.node import devices
 from protocol.node.paths import ProfilePaths, resolve
 from protocol.node.profile import Profile
@@ -28,35 +28,16 @@ from smallsocial_tui.app.dialogs.invite import InviteDialog
 from smallsocial_tui.app.node_client import real_node_factory
 from smallsocial_tui.app.screens.main import MainScreen
 from smallsocial_tui.app.widgets.members import MembersPanel
+from tests.devices_kit import alice_laptop_bob, make
 from tests.tui.helpers import say, wait_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
-
-CHEAP = {"opslimit": 1, "memlimit": 8192}
-
-
-def make(root: Path, name: str, n: int) -> Profile:
-    return Profile.create(
-        resolve(str(root), name), name, identity=Identity.from_seed(bytes([n]) * 32), **CHEAP
-    )
 
 
 def linked_world(root: Path) -> tuple[bytes, bytes, bytes, bytes]:
     """alice and bob in "friends", alice's laptop linked there, and bob's own "bobs": (friends,
     alice, bob, laptop)."""
-    alice, bob, laptop = make(root, "alice", 1), make(root, "bob", 2), make(root, "laptop", 41)
-    cid = alice.new_circle("friends").circle_id
-    bob.join_token(alice.invite(cid, bob.me))
-    alice.import_bundle(bob.export([cid]))
-    bundle, _ = devices.add(alice, devices.request(laptop, "laptop"))
-    devices.accept(laptop, bundle)
-    bob.import_bundle(alice.export([cid]))
-    bob.store.set_contact(alice.me, "alice", 0)
-    bob.new_circle("bobs")
-    keys = (cid, alice.me, bob.me, laptop.me)
-    for p in (alice, bob, laptop):
-        p.close()
-    return keys
+    return alice_laptop_bob(root, then=["bobs"])
 
 
 @asynccontextmanager
