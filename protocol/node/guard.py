@@ -144,6 +144,10 @@ class GuardedPubsub(Pubsub):
     async def _handle_new_peer(self, peer_id: ID) -> None:
         _hello_to.set(peer_id)  # this task's own context: read by get_hello_packet below
         await super()._handle_new_peer(peer_id)
+        # A topic joined while the hello was on its way missed both the hello and the announce
+        # (the peer had no queue yet): tell it now.
+        if peer_id in self.peer_queues:
+            self.reconsider(peer_id)
 
     def get_hello_packet(self) -> rpc_pb2.RPC:
         packet = super().get_hello_packet()
@@ -183,16 +187,21 @@ class GuardedPubsub(Pubsub):
             self._withheld.get(origin_id, set()).discard(topic)
         super().handle_subscription(origin_id, sub_message)
 
-    def reconsider(self, peer: ID) -> None:
-        """The roster changed: admit ``peer``'s held subscriptions, tell it topics it may now know."""
+    def reconsider(self, peer: ID, topics: Iterable[str] | None = None) -> None:
+        """The roster changed: admit ``peer``'s held subscriptions, tell it topics it may now know.
+
+        ``topics``: only these (a topic just joined), not all of mine: a relay that took its
+        100th circle asked every connected peer about every circle, and stalled for seconds.
+        """
+        only = None if topics is None else set(topics)
         for topic in sorted(self._withheld.get(peer, set())):
-            if self.may_know(peer, topic):
+            if (only is None or topic in only) and self.may_know(peer, topic):
                 self._withheld[peer].discard(topic)
                 super().handle_subscription(peer, rpc_pb2.RPC.SubOpts(subscribe=True, topicid=topic))
         queue = self.peer_queues.get(peer)
         if queue is None:
             return
-        for topic in sorted(self.topic_ids):
+        for topic in sorted(self.topic_ids if only is None else only & set(self.topic_ids)):
             if (peer, topic) not in self._told and self.may_know(peer, topic):
                 packet, subopt = self._build_announce_rpc(topic, subscribe=True)
                 self._told.add((peer, topic))

@@ -286,7 +286,7 @@ class Node:
         # A synchronous validator runs inline; an async one costs py-libp2p a nursery per message.
         self.pubsub.set_topic_validator(t, self._validator, False)
         sub = await self.pubsub.subscribe(t)
-        self.reconsider_peers()
+        self.reconsider_peers(t)
         assert self._nursery is not None
         self._nursery.start_soon(self._receive, circle_id, sub)
 
@@ -314,12 +314,14 @@ class Node:
         cid, key = self._topics.get(topic), key_of(peer)
         if cid is None or key is None:
             return False
-        return self.profile.view(cid).roster.may_know(key) or key in self.profile.contacts(cid)
+        if self.profile.view(cid).roster.may_know(key):
+            return True
+        return self.relay is None and key in self.profile.contacts(cid)  # a relay has no contacts
 
-    def reconsider_peers(self) -> None:
-        """After a roster change or a new topic: peers may now know more topics (guard.py)."""
+    def reconsider_peers(self, topic: str | None = None) -> None:
+        """After a roster change (every topic) or a new ``topic``: peers may now know more (guard.py)."""
         for pid in list(self.peers.connected):
-            self.pubsub.reconsider(pid)
+            self.pubsub.reconsider(pid, None if topic is None else (topic,))
         self.peers.regreet()
 
     def _charge(self, peer: ID, why: str) -> None:

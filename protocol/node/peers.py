@@ -135,7 +135,7 @@ class Peers:
         connection's greetings (and announces nothing: it is no member)."""
         key, me = key_of(pid), self.node.profile.me
         out = []
-        for c in self.node.profile.store.circles(*ACTIVE):
+        for c in self.node.profile.store.circles("member"):  # a relay's circles: no announce
             roster = self.node.profile.view(c.id).roster
             if key is not None and roster.is_member(me) and roster.may_know(key):
                 out.append(c.id)

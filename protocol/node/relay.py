@@ -83,7 +83,7 @@ class RelayNode(Node):
                 return f"This relay already serves its limit of {self.policy.quota.circles} circles."
             ledger = self.profile.ledger
             ledger.open_circle(offer.genesis, circle.parent_of(offer.genesis), ledger.seal(b""), "relay")
-            self.profile.forget_views()
+            ledger.forget(offer.circle_id)  # only this circle's view moved (all of them cost O(circles))
             LOG.info("now relaying circle %s, pinned by %s", offer.circle_id.hex()[:12], pid)
         elif row.status != "relay":
             return "This relay is a member of that circle, not its relay."
