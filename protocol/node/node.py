@@ -39,7 +39,19 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import circle
 from protocol.errors import ProtocolError
-from protocol.node import announce, api, events, filewire, filexfer, indexer, linking, reach, syncer, syncwire
+from protocol.node import (
+    announce,
+    api,
+    events,
+    filewire,
+    filexfer,
+    inboundcap,
+    indexer,
+    linking,
+    reach,
+    syncer,
+    syncwire,
+)
 from protocol.node.autodial import disable_auto_connector
 from protocol.node.blocklist import BlockList
 from protocol.node.core import NodeCore
@@ -84,6 +96,7 @@ class Node:
         self.sync_interval = sync_interval
         self.publish_interval = publish_interval
         self.relay: RelayPolicy | None = None
+        self.inbound_cap: inboundcap.LiveInboundCap | None = None  # set when the host is made
         """What makes this node a relay (:class:`~protocol.node.relay.RelayNode` sets it)."""
         self.blocklist = BlockList.for_profile(profile.paths.root)
         self.core = NodeCore(
@@ -211,6 +224,7 @@ class Node:
         self.token = trio.lowlevel.current_trio_token()
         self.host = make_host(self.profile.identity, self.listen, charge=self._charge)
         disable_auto_connector(self.host)  # stopping it after host.run() lets its first round dial
+        self.inbound_cap = inboundcap.install(self.host)  # py-libp2p's never frees a slot (inboundcap.py)
         announce.install(self.host)
         self.gossipsub = make_gossipsub(self.mesh_degree, flood_publish=True)
         self.pubsub = make_pubsub(self.host, self.gossipsub, charge=self._charge, may_know=self._may_know)
