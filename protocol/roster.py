@@ -239,7 +239,9 @@ class RosterState:
 
     def may_know(self, key: bytes) -> bool:
         """Who may learn that I am in the circle: those who may sync it, and invitees not joined yet."""
-        return self.may_sync(key) or key in self.open_invitees()
+        return self.may_sync(key) or any(
+            i.invitee == key and i.used_by is None and not i.revoked for i in self.invites.values()
+        )
 
     def open_invitees(self) -> set[bytes]:
         """The keys of invitations not used and not revoked."""

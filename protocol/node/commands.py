@@ -88,7 +88,7 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
         addrs = ctx.token_addrs()
         token = p.invite(cmd.circle, cmd.invitee, role=cmd.role, ttl_s=cmd.ttl_s, addrs=addrs)
         # The invitee, if connected, may now learn I am in the circle.
-        return [Emit(api.InviteCreated(rid, cmd.circle, token)), KickOutbox(), Reconsider()]
+        return [Emit(api.InviteCreated(rid, cmd.circle, token)), KickOutbox(), Reconsider(cmd.circle)]
     if isinstance(cmd, api.AcceptInvite):
         cid = p.join_token(cmd.token)
         joined: list[Effect] = [JoinTopic(cid), Emit(api.CircleJoined(rid, cid, _name(p, cid))), KickOutbox()]

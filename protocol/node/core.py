@@ -489,7 +489,7 @@ class NodeCore:
                 delivered = tuple(r for r in delivered if r.type != records.MSG or r.author == mine)
         out: list[Effect] = [Committed(record), *self._meaning(record.circle, delivered, changed, before)]
         if changed:
-            out.append(Reconsider())
+            out.append(Reconsider(record.circle))
             out += self._look_again(record.circle)
             out += self._ask_invitees(record.circle, before)
             if self.relay is None and record.author != self.profile.me:  # a join of mine confirmed

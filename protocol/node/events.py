@@ -132,7 +132,10 @@ class Disconnect:
 
 @dataclass(frozen=True)
 class Reconsider:
-    """A roster changed: connected peers may now learn more of my topics (guard.py)."""
+    """A roster changed: connected peers may now learn more of my topics (guard.py); ``circle``:
+    only that circle's roster changed, so only its topic is asked about (None: every topic)."""
+
+    circle: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import faulthandler
+import functools
 import logging
 import logging.handlers
 import os
@@ -242,8 +243,12 @@ def make_pubsub(
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def key_of(peer: ID) -> bytes | None:
-    """The Ed25519 identity key behind a peer ID, or None for a non-Ed25519 peer."""
+    """The Ed25519 identity key behind a peer ID, or None for a non-Ed25519 peer.
+
+    Cached: a relay asks it per connected peer per topic whenever a roster changes, and the
+    base58 decode was a third of its time in the relay benchmark."""
     try:
         return parse_peer_id(peer.to_base58())
     except Exception:

@@ -148,7 +148,7 @@ class Node:
             elif isinstance(e, events.Disconnect):
                 self.start_soon(self.disconnect, ID.from_base58(e.peer))
             elif isinstance(e, events.Reconsider):
-                self.reconsider_peers()
+                self.reconsider_peers(None if e.circle is None else circle.topic(e.circle))
             elif isinstance(e, events.Wake):
                 self.start_soon(self._tick_at, e.at)
             elif isinstance(e, events.KickOutbox):
@@ -336,7 +336,8 @@ class Node:
         """After a roster change (every topic) or a new ``topic``: peers may now know more (guard.py)."""
         for pid in list(self.peers.connected):
             self.pubsub.reconsider(pid, None if topic is None else (topic,))
-        self.peers.regreet()
+        if self.relay is None:  # a relay greets nobody (peers.greeted_circles)
+            self.peers.regreet()
 
     def _charge(self, peer: ID, why: str) -> None:
         """A peer sent bytes that broke a handler or a libp2p signature: one strike (guard.py)."""

@@ -209,7 +209,7 @@ def test_a_removal_by_gossip_tells_the_ui_and_reconsiders_peers(
     before = set(alice.view(c).records)
     alice.remove(c, bob.me)  # a removal and its rekey
     out = [e for r in _new_records(alice, c, before) for e in core.handle(GossipArrived(PEER, c, r.raw), 1.0)]
-    assert Emit(api.MemberRemoved(c, bob.me)) in out and Reconsider() in out
+    assert Emit(api.MemberRemoved(c, bob.me)) in out and Reconsider(c) in out
     assert len(of(out, Accept)) == 2 and len(of(out, Committed)) == 2
     assert bob.me not in carol.view(c).roster.members
     late = bob.send_text(c, "am I still here?")  # past his cut: refused, and its forwarder charged
@@ -378,7 +378,7 @@ def test_an_invitation_carries_my_token_addresses_and_a_joiner_dials_them(
     dave = Profile.create(resolve(str(tmp_path), "dave"), "dave")
     out = core.handle(CommandArrived(api.InviteKey(c, dave.me, request_id=2)), 0.0)
     assert isinstance(out[0], Emit) and isinstance(out[0].event, api.InviteCreated)
-    assert out[1:] == [KickOutbox(), Reconsider()]  # a connected invitee may now see the topic
+    assert out[1:] == [KickOutbox(), Reconsider(c)]  # a connected invitee may now see the topic
     out = NodeCore(dave).handle(CommandArrived(api.AcceptInvite(out[0].event.token, request_id=3)), 0.0)
     assert out[0] == JoinTopic(c) and out[2] == KickOutbox() and out[3:] == [Dial(mine)]
     assert isinstance(out[1], Emit) and out[1].event == api.CircleJoined(3, c, "friends")
