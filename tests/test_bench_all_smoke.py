@@ -121,6 +121,7 @@ def test_tiny_run_writes_one_report_with_the_scaling_figures(tmp_path: Path) -> 
         assert key in circles["idle"] and key in circles["low_rate"]
     assert set(r["catchup"]) == {"200"}
     assert r["catchup"]["200"]["smallsocial"]["received"] == 200
+    assert r["catchup"]["200"]["smallsocial"]["rss_restarted"]["rss_mib"] > 0  # started again on its store
     assert r["catchup"]["200"]["bare"]["received"] == 200
     cabal = r["catchup"]["200"]["cabal"]  # the baseline, measured in the same run
     assert set(cabal) == {"disk", "memory"}

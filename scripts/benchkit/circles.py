@@ -167,4 +167,12 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
         if member is not None:
             member.close({"op": "stop"})
         holder.close({"op": "stop"})
+    if SS in out:  # the member again, alone on its store: what the history holds, not the catch-up
+        again = node_worker("node", {"root": str(roots[1])}, logs, "member-again")
+        try:
+            again.wait_for(again.first("NodeStarted"), 60, "member started again")
+            time.sleep(1.0)  # its first rounds (presence, the indexer's look at the store)
+            out[SS]["rss_restarted"] = again.rss()
+        finally:
+            again.close({"op": "stop"})
     return out
