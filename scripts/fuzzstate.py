@@ -541,6 +541,7 @@ class _Node:
     take_batch = Node.take_batch
     drop = Node.drop
     _apply = Node._apply
+    _touched_topics = Node._touched_topics
     feed = Node.feed
     _now = Node._now
 
@@ -551,6 +552,7 @@ class _Node:
         self.host = self
         self.stream = stream
         self.indexer = self  # Node.feed wakes the search indexer after a commit: none here
+        self.relay = None  # a member's node
 
     def due(self) -> None:
         pass
@@ -564,7 +566,7 @@ class _Node:
     def want_sync(self, pid: ID, cid: bytes | None) -> None:
         pass
 
-    def reconsider_peers(self) -> None:
+    def reconsider_peers(self, topics: object = None) -> None:
         pass
 
     def start_soon(self, fn: object, *args: object) -> None:

@@ -24,7 +24,7 @@ import gc
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -148,7 +148,7 @@ class Node:
             elif isinstance(e, events.Disconnect):
                 self.start_soon(self.disconnect, ID.from_base58(e.peer))
             elif isinstance(e, events.Reconsider):
-                self.reconsider_peers(None if e.circle is None else circle.topic(e.circle))
+                self.reconsider_peers(None if e.circle is None else self._touched_topics(e.circle))
             elif isinstance(e, events.Wake):
                 self.start_soon(self._tick_at, e.at)
             elif isinstance(e, events.KickOutbox):
@@ -300,7 +300,7 @@ class Node:
         # A synchronous validator runs inline; an async one costs py-libp2p a nursery per message.
         self.pubsub.set_topic_validator(t, self._validator, False)
         sub = await self.pubsub.subscribe(t)
-        self.reconsider_peers(t)
+        self.reconsider_peers((t,))
         assert self._nursery is not None
         self._nursery.start_soon(self._receive, circle_id, sub)
 
@@ -332,12 +332,22 @@ class Node:
             return True
         return self.relay is None and key in self.profile.contacts(cid)  # a relay has no contacts
 
-    def reconsider_peers(self, topic: str | None = None) -> None:
-        """After a roster change (every topic) or a new ``topic``: peers may now know more (guard.py)."""
+    def reconsider_peers(self, topics: Collection[str] | None = None) -> None:
+        """After a roster change or a new topic: peers may now know more of ``topics`` (all when
+        None) (guard.py)."""
         for pid in list(self.peers.connected):
-            self.pubsub.reconsider(pid, None if topic is None else (topic,))
+            self.pubsub.reconsider(pid, topics)
         if self.relay is None:  # a relay greets nobody (peers.greeted_circles)
             self.peers.regreet()
+
+    def _touched_topics(self, circle_id: bytes) -> list[str]:
+        """The topics whose may-know a roster change in ``circle_id`` can move: its own, and a
+        member's forks of it (a fork whose roster names no relay yet lets the parent's relays
+        know it: Profile.contacts). A relay has no contacts: its own topic only."""
+        out = [circle.topic(circle_id)]
+        if self.relay is None:
+            out += [circle.topic(c.id) for c in self.profile.store.circles("member") if c.parent == circle_id]
+        return out
 
     def _charge(self, peer: ID, why: str) -> None:
         """A peer sent bytes that broke a handler or a libp2p signature: one strike (guard.py)."""
