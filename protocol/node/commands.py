@@ -122,7 +122,9 @@ def decide(ctx: Context, cmd: api.Command) -> list[Effect]:
             devices.add_to_file(p, cmd.code, cmd.out)
             own = selfcircle.circle_id(p)  # the first link made it
             relays = [ReachRelay(c, a) for c, a in selfcircle.reach(p)]
-            return [*done, *([JoinTopic(own)] if own is not None else []), KickOutbox(), *relays]
+            # The device is in every circle of mine now: connected peers may know more everywhere.
+            joined = [JoinTopic(own)] if own is not None else []
+            return [*done, *joined, KickOutbox(), *relays, Reconsider()]
         devices.revoke(p, cmd.device)
         return [*done, KickOutbox()]
     if isinstance(cmd, (api.AwaitLink, api.StartLink, api.ConfirmLink)):

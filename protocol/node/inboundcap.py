@@ -14,8 +14,9 @@ days of friends coming and going.
 :func:`install` puts :class:`LiveInboundCap` in the limiter's place. It counts what the slot
 was meant to count: inbound connections now open, plus handshakes begun in the last
 :data:`HANDSHAKE_S` seconds that have not become a connection yet (so a flood of half-open
-handshakes is still bounded). ``release`` is a no-op: a slot frees itself when its
-connection closes, or when its handshake fails and ages out.
+handshakes is still bounded). A handshake's slot goes back when it becomes a connection (the
+"connected" event), when it fails (py-libp2p's ``release``), or after :data:`HANDSHAKE_S` as a
+backstop; a connection's slot goes back when it closes.
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ class LiveInboundCap:
         self.handshaking.append(self.clock())
 
     def release(self) -> None:
-        """Nothing: py-libp2p calls this only when the swarm stops (see the module's docstring)."""
+        """A handshake that failed gives its slot back. py-libp2p calls this when a connection's
+        handler returns: at once for a handshake that failed (a bare TCP connect and hang-up, a
+        timeout, a refused duplicate), and for one that succeeded only when the swarm stops,
+        by which time its "connected" event has already given the handshake's slot back."""
+        self.handshake_done()
 
     def handshake_done(self) -> None:
         if self.handshaking:

@@ -49,6 +49,7 @@ from protocol.node import (
     indexer,
     linking,
     reach,
+    selfcircle,
     syncer,
     syncwire,
 )
@@ -341,12 +342,16 @@ class Node:
             self.peers.regreet()
 
     def _touched_topics(self, circle_id: bytes) -> list[str]:
-        """The topics whose may-know a roster change in ``circle_id`` can move: its own, and a
+        """The topics whose may-know a roster change in ``circle_id`` can move: its own, a
         member's forks of it (a fork whose roster names no relay yet lets the parent's relays
-        know it: Profile.contacts). A relay has no contacts: its own topic only."""
+        know it: Profile.contacts), and my self circle (the change may pin the circle's relays
+        to it: selfcircle.reconcile). A relay has no contacts and no self circle."""
         out = [circle.topic(circle_id)]
         if self.relay is None:
             out += [circle.topic(c.id) for c in self.profile.store.circles("member") if c.parent == circle_id]
+            own = selfcircle.circle_id(self.profile)
+            if own is not None and own != circle_id:
+                out.append(circle.topic(own))
         return out
 
     def _charge(self, peer: ID, why: str) -> None:

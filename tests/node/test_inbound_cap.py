@@ -124,3 +124,31 @@ def test_a_running_node_takes_its_members_back_however_often_they_reconnect(tmp_
         profile.close()
         gc.collect()
     assert taken == [True] * 5
+
+
+def test_a_stranger_opening_and_closing_bare_tcp_connections_does_not_fill_the_cap() -> None:
+    """Connections that never finish a handshake give their slot back when py-libp2p lets them go,
+    not 30 s later: a loop of bare connects would otherwise keep every member out."""
+    listener = make_host(Identity.generate(), [LOOPBACK])
+    taken: list[bool] = []
+
+    async def main() -> None:
+        addr = multiaddr.Multiaddr(LOOPBACK)
+        async with listener.run(listen_addrs=[addr]):
+            cap = inboundcap.install(listener)
+            assert cap is not None
+            cap.total_tokens = CAP
+            port = int(listener.get_addrs()[0].value_for_protocol("tcp"))
+            for _ in range(3 * CAP):  # connect, say nothing, hang up
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+                await stream.aclose()
+            with trio.move_on_after(3):  # the listener notices each hang-up
+                while cap.borrowed_tokens:
+                    await trio.sleep(0.02)
+            member = make_host(Identity.generate(), [LOOPBACK])
+            async with member.run(listen_addrs=[addr]):
+                taken.append(await _dial(member, listener))
+
+    trio.run(main)
+    gc.collect()
+    assert taken == [True]
