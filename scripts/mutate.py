@@ -571,7 +571,7 @@ def run_mutants(
             def body(code: CodeType = code, test_ids: list[str] = test_ids, m: Mutant = m) -> int:
                 import pytest
 
-                sys.meta_path.insert(0, _MutantLoader(f"protocol.{m.module}", code))
+                sys.meta_path.insert(0, _MutantLoader("protocol." + m.module.replace("/", "."), code))
                 _hypothesis_profile()
                 return int(pytest.main(_pytest_args(test_ids)))
 

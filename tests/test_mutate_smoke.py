@@ -68,3 +68,25 @@ def test_listing_names_every_mutant_once() -> None:
     keys = [line.split(None, 1)[1] for line in p.stdout.splitlines()]
     assert len(keys) > 50 and len(set(keys)) == len(keys)
     assert any(":remove raise:" not in k and ":comparison:" in k for k in keys)
+
+
+@pytest.mark.timeout(60)
+def test_a_mutant_of_a_module_in_a_subpackage_is_the_code_its_tests_run(tmp_path: Path) -> None:
+    """protocol/node/inboundcap.py: the raise that enforces the cap, removed, must fail a test.
+
+    The child's loader once served ``protocol.node/inboundcap``, a name nothing imports, so every
+    mutant of a protocol/node module ran the original code and "survived"."""
+    out = tmp_path / "m.json"
+    p = subprocess.run(
+        [
+            *(sys.executable, str(SCRIPT), "--module", "node/inboundcap", "--match", "remove raise"),
+            *("--tests", "tests/node/test_inbound_cap.py", "--json", str(out), "--quiet"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=55,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    [mutant] = json.loads(out.read_text())["mutants"]
+    assert mutant["status"] == "killed", mutant

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from pathlib import Path
+from types import SimpleNamespace
 
 import multiaddr
 import pytest
@@ -152,3 +153,36 @@ def test_a_stranger_opening_and_closing_bare_tcp_connections_does_not_fill_the_c
     trio.run(main)
     gc.collect()
     assert taken == [True]
+
+
+class _Net:
+    """A network of which the cap reads only its connections' directions."""
+
+    def __init__(self) -> None:
+        self.conns: list[SimpleNamespace] = []
+
+    def get_connections(self) -> list[SimpleNamespace]:
+        return self.conns
+
+
+def test_handshakes_under_way_count_until_they_end_or_age_out() -> None:
+    """The accounting alone, on a clock of numbers: what bounds a flood of half-open handshakes."""
+    now = [100.0]
+    net = _Net()
+    cap = inboundcap.LiveInboundCap(net, 3, clock=lambda: now[0])
+    cap.acquire_nowait()  # a handshake begins at 100
+    now[0] = 120.0
+    cap.acquire_nowait()  # another at 120
+    net.conns.append(SimpleNamespace(direction="inbound"))  # and a connection open
+    net.conns.append(SimpleNamespace(direction="outbound"))  # mine: not counted
+    assert cap.borrowed_tokens == 3
+    with pytest.raises(trio.WouldBlock):
+        cap.acquire_nowait()
+    now[0] = 100.0 + inboundcap.HANDSHAKE_S  # the first is 30 s old: still under way
+    assert cap.borrowed_tokens == 3
+    now[0] = 131.0  # past 30 s: the first has aged out, the second (11 s) has not
+    assert cap.borrowed_tokens == 2
+    cap.release()  # the second failed: py-libp2p let its handler go
+    assert cap.borrowed_tokens == 1
+    cap.release()  # nothing under way: a stray release takes nothing away
+    assert cap.borrowed_tokens == 1
