@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,19 +20,21 @@ SCRIPT = ROOT / "scripts" / "mutate.py"
 TESTS = "tests/protocol/test_guards_chain.py"
 
 
-def _run(out: Path, seed: int) -> tuple[str, dict[str, object]]:
+def _mutate(out: Path, *args: str) -> tuple[str, dict[str, Any]]:
+    """``scripts/mutate.py ARGS --json OUT --quiet``: its output and its report."""
     p = subprocess.run(
-        [
-            *(sys.executable, str(SCRIPT), "--module", "chain", "--sample", "4", "--seed", str(seed)),
-            *("--tests", TESTS, "--json", str(out), "--quiet"),
-        ],
+        [sys.executable, str(SCRIPT), *args, "--json", str(out), "--quiet"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=50,
+        timeout=55,
     )
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout, json.loads(out.read_text())
+
+
+def _run(out: Path, seed: int) -> tuple[str, dict[str, Any]]:
+    return _mutate(out, "--module", "chain", "--sample", "4", "--seed", str(seed), "--tests", TESTS)
 
 
 @pytest.mark.timeout(60)
@@ -76,17 +79,10 @@ def test_a_mutant_of_a_module_in_a_subpackage_is_the_code_its_tests_run(tmp_path
 
     The child's loader once served ``protocol.node/inboundcap``, a name nothing imports, so every
     mutant of a protocol/node module ran the original code and "survived"."""
-    out = tmp_path / "m.json"
-    p = subprocess.run(
-        [
-            *(sys.executable, str(SCRIPT), "--module", "node/inboundcap", "--match", "remove raise"),
-            *("--tests", "tests/node/test_inbound_cap.py", "--json", str(out), "--quiet"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=55,
+    _, report = _mutate(
+        tmp_path / "m.json",
+        *("--module", "node/inboundcap", "--match", "remove raise"),
+        *("--tests", "tests/node/test_inbound_cap.py"),
     )
-    assert p.returncode == 0, p.stdout + p.stderr
-    [mutant] = json.loads(out.read_text())["mutants"]
+    [mutant] = report["mutants"]
     assert mutant["status"] == "killed", mutant

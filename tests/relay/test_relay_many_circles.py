@@ -10,7 +10,8 @@ and count the work one adoption does, as the relay's circles grow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,26 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
         p.close()
 
 
+@contextlib.asynccontextmanager
+async def _running(world: dict[str, Any]) -> AsyncIterator[tuple[RelayNode, list[Node]]]:
+    """The relay and the member nodes, each member connected to it with its pubsub stream open
+    both ways; all stopped at the end."""
+    relay = RelayNode(world["relay"], _quiet, listen=[world["listen"]])
+    members = [Node(p, _quiet, listen=[LOOPBACK]) for p in world["others"]]
+    async with trio.open_nursery() as n:
+        await n.start(relay.run)
+        for m in members:
+            await n.start(m.run)
+            assert await m.peers.connect(relay.public_addrs()[0])
+        with trio.fail_after(20):
+            while len(relay.peers.connected) < MEMBERS or len(relay.pubsub.peer_queues) < MEMBERS:
+                await trio.sleep(0.05)
+        yield relay, members
+        for node in (relay, *members):
+            node.stop()
+        n.cancel_scope.cancel()
+
+
 def _adopt_all(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[list[int], list[int], int, int]:
@@ -79,16 +100,7 @@ def _adopt_all(
 
     async def go() -> None:
         nonlocal connected, cached
-        relay = RelayNode(world["relay"], _quiet, listen=[world["listen"]])
-        members = [Node(p, _quiet, listen=[LOOPBACK]) for p in world["others"]]
-        async with trio.open_nursery() as n:
-            await n.start(relay.run)
-            for m in members:
-                await n.start(m.run)
-                assert await m.peers.connect(relay.public_addrs()[0])
-            with trio.fail_after(20):  # connected, and each peer's pubsub stream open both ways
-                while len(relay.peers.connected) < MEMBERS or len(relay.pubsub.peer_queues) < MEMBERS:
-                    await trio.sleep(0.05)
+        async with _running(world) as (relay, _):
             connected = len(relay.peers.connected)
             may_know = relay.pubsub.may_know
 
@@ -106,9 +118,6 @@ def _adopt_all(
                 built.append(counts["build"])
             monkeypatch.undo()
             cached = sum(o.circle_id in relay.profile.ledger.views for o in world["offers"])
-            for node in (relay, *members):
-                node.stop()
-            n.cancel_scope.cancel()
 
     trio.run(go)
     return asked, built, connected, cached
@@ -146,16 +155,7 @@ def test_a_relay_still_tells_a_member_the_topic_it_may_know(world: dict[str, Any
     seen: list[tuple[bool, bool]] = []
 
     async def go() -> None:
-        relay = RelayNode(world["relay"], _quiet, listen=[world["listen"]])
-        members = [Node(p, _quiet, listen=[LOOPBACK]) for p in world["others"]]
-        async with trio.open_nursery() as n:
-            await n.start(relay.run)
-            for m in members:
-                await n.start(m.run)
-                await m.peers.connect(relay.public_addrs()[0])
-            with trio.fail_after(20):
-                while len(relay.peers.connected) < MEMBERS:
-                    await trio.sleep(0.05)
+        async with _running(world) as (relay, members):
             founder = next(iter(relay.peers.connected))
             for offer in world["offers"]:
                 assert await relay.adopt(offer, founder) is None
@@ -175,9 +175,6 @@ def test_a_relay_still_tells_a_member_the_topic_it_may_know(world: dict[str, Any
                     if all(a and b for a, b in seen):
                         break
                     await trio.sleep(0.05)
-            for node in (relay, *members):
-                node.stop()
-            n.cancel_scope.cancel()
 
     trio.run(go)
     assert seen == [(True, True)] * CIRCLES
