@@ -97,8 +97,8 @@ class Node:
         self.sync_interval = sync_interval
         self.publish_interval = publish_interval
         self.relay: RelayPolicy | None = None
-        self.inbound_cap: inboundcap.LiveInboundCap | None = None  # set when the host is made
         """What makes this node a relay (:class:`~protocol.node.relay.RelayNode` sets it)."""
+        self.inbound_cap: inboundcap.LiveInboundCap | None = None  # set when the host is made
         self.blocklist = BlockList.for_profile(profile.paths.root)
         self.core = NodeCore(
             profile,
