@@ -561,6 +561,7 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
 
         # Ready: the relay took every circle, every node is connected to it, every mesh formed.
         t_ready0 = time.monotonic()
+        said = t_ready0  # a progress line every 10 s: a stall in set-up shows while it happens
         ready: dict[str, Any] = {}
         while True:
             st = relay.status
@@ -577,6 +578,9 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
             if time.monotonic() - t_ready0 > plan.ready_timeout_s:
                 log(f"not everything ready after {plan.ready_timeout_s:.0f} s; going on: {ready}")
                 break
+            if time.monotonic() - said >= 10:
+                said = time.monotonic()
+                log(f"set-up so far: {ready}")
             time.sleep(0.5)
         ready["waited_s"] = round(time.monotonic() - t_ready0, 2)
         ready["setup_s"] = round(time.perf_counter() - t_start, 2)
