@@ -14,9 +14,9 @@ events in and effects out (both in :mod:`protocol.node.events`), what happens to
   written in one statement and, when many, told to the UI as one ``MessagesArrived`` (:data:`BULK`);
 - what a stored record means: UI events (:class:`Emit`), a gap a :class:`Pull`, a roster
   change :class:`Reconsider`;
-- peers coming and going, faults a peer caused, and the outbox draining: a nudge
-  ``HINT_DELAY`` later (:class:`Wake`, then :class:`Tick`) makes every peer pull what
-  gossip dropped of the burst;
+- peers coming and going, faults a peer caused, and gossip that py-libp2p dropped on its
+  way to a peer (:class:`GossipDropped`): a nudge ``HINT_DELAY`` later (:class:`Wake`, then
+  :class:`Tick`) makes that peer pull what it missed in that circle;
 - a command (:class:`CommandArrived`): what it means is :func:`protocol.node.commands.decide`'s,
   its failure a ``CommandFailed`` answer; and which addresses the dialer keeps trying.
 
@@ -48,9 +48,9 @@ from protocol.node.events import (
     Emit,
     Event,
     GossipArrived,
+    GossipDropped,
     JoinTopic,
     KickOutbox,
-    OutboxDrained,
     PeerCame,
     PeerFaulted,
     PeerWent,
@@ -69,13 +69,17 @@ LOG = logging.getLogger("smallsocial.node")
 SUSPECT = 0.25
 """A strike's weight for a record the roster refuses (see :meth:`NodeCore.gossip`)."""
 HINT_DELAY = 1.0
-"""Seconds after the outbox drains before peers are nudged to pull what gossip dropped."""
+"""Seconds after py-libp2p drops gossip on its way to a peer before that peer is nudged to pull
+(the rest of the burst that overflowed its queue goes in the same nudge)."""
 HINT_EVERY = 5.0
-"""Seconds at least between two nudges. Each is a sync stream to every connected peer (a relay
-serves one per member that sends); while a member keeps sending, a record gossip dropped is
-found by its receivers at the next one (a gap, pulled at once), so only the tail needs the
-nudge, and it comes at most this late. At 1 msg/s per member, a nudge every 1-2 messages was
-a sixth of a relay's CPU (cProfile of ``bench_relay.py --quick``)."""
+"""Seconds at least between two nudges. A record gossip dropped is found by its receiver at the
+next one from that author (a gap, pulled at once), so only the tail needs the nudge, and it
+comes at most this late while drops go on.
+
+Only the peers whose messages were dropped are nudged, in the circles dropped: py-libp2p's
+per-peer queue (32 RPCs) is where gossip loses a burst's tail, and a peer that got everything
+needs no sync. Nudging every peer after every send instead cost a relay 11% of its CPU with
+200 members sending (py-spy, ``bench_relay.py``): a sync stream per sending member every 5 s."""
 BULK = 16
 """A sync batch that brings at least this many messages by others tells the UI with one
 ``MessagesArrived`` instead of a ``MessageReceived`` each (each opened and decoded here): the UI
@@ -124,7 +128,8 @@ class NodeCore:
         self.strikes = Strikes()
         self.stats: dict[str, int] = defaultdict(int)
         self.connected: set[str] = set()
-        self.hint: set[bytes] = set()
+        self.hint: set[tuple[str, bytes]] = set()
+        """(peer, circle) pairs whose gossip py-libp2p dropped since the last nudge."""
         self.hint_at = 0.0
         self.hint_next = 0.0
         """The earliest time the next nudge may go (``HINT_EVERY`` after the last)."""
@@ -162,19 +167,19 @@ class NodeCore:
             if event.addr not in self.extra_peers:
                 self.extra_peers.append(event.addr)  # and the dialer keeps it up
             return [Emit(api.CommandDone(event.request_id))]
-        if isinstance(event, OutboxDrained):
+        if isinstance(event, GossipDropped):
             first = not self.hint
-            self.hint |= event.circles  # one nudge per HINT_DELAY, however many sends
+            self.hint |= {(event.peer, c) for c in event.circles}  # one nudge for the whole burst
             if first and self.hint:
                 self.hint_at = max(now + HINT_DELAY, self.hint_next)
                 return [Wake(self.hint_at)]
             return []
         if self.hint and now >= self.hint_at:
-            # Seeing my newer vector, each peer pulls from me: gossip can drop the tail of a
-            # burst (py-libp2p queues 32 per peer) and a receiver only notices a gap later.
-            circles, self.hint = self.hint, set()
+            # Seeing my newer vector, the peer pulls from me what gossip dropped: a receiver
+            # notices a gap only at the author's next record, which may not come for a while.
+            pairs, self.hint = self.hint, set()
             self.hint_next = now + HINT_EVERY
-            return [Pull(p, c) for p in sorted(self.connected) for c in sorted(circles)]
+            return [Pull(p, c) for p, c in sorted(pairs) if p in self.connected]
         return []
 
     # my devices -------------------------------------------------------------------------------
@@ -368,15 +373,20 @@ class NodeCore:
         return out
 
     def _ask_invitees(self, circle_id: bytes, before: RosterState) -> list[Effect]:
-        """Pull from a connected peer whose invitation just arrived: it has likely joined already.
+        """Pull from a connected peer whose invitation just arrived (it has likely joined
+        already), or whose join did: its own pulls were refused while I did not know it.
 
         Its join may have come first, by gossip, and been let go (a stranger's record is not
-        kept); its own pulls were refused while I did not know it. Without this, a relay that
-        learns of an invitation after the joiner's join waits for the next periodic pull."""
-        invited = self.profile.view(circle_id).roster.open_invitees() - before.open_invitees()
+        kept). A joiner that reaches only a relay pulls on connect, before its join has reached
+        the relay, and is refused. Without this, either waits for the next periodic pull."""
+        after = self.profile.view(circle_id).roster
+        invited = after.open_invitees() - before.open_invitees()
+        joined = after.members.keys() - before.members.keys() - {self.profile.me}
         asked = sorted(p for p in (peer_id(k) for k in invited) if p in self.connected)
+        welcomed = sorted(p for p in (peer_id(k) for k in joined) if p in self.connected)
         LOG.debug("new invitees in %s: %d, connected: %d", circle_id.hex()[:12], len(invited), len(asked))
-        return [Pull(p, circle_id, invitee=True) for p in asked]
+        out: list[Effect] = [Pull(p, circle_id, invitee=True) for p in asked]
+        return out + [Pull(p, circle_id) for p in welcomed]
 
     def drop(self, circle_id: bytes | None, reason: str) -> list[Effect]:
         """A record not taken: a log line and a count (a member also tells the UI; a relay keeps count)."""

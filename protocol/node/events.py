@@ -59,9 +59,11 @@ class PeerFaulted:
 
 
 @dataclass(frozen=True)
-class OutboxDrained:
-    """The publisher emptied the outbox, having published in these circles."""
+class GossipDropped:
+    """py-libp2p dropped a message of these circles that was on its way to ``peer`` (its
+    queue for the peer was full: a burst, or a slow peer)."""
 
+    peer: str
     circles: frozenset[bytes]
 
 
@@ -87,7 +89,7 @@ class Dialled:
 
 
 Event = (
-    GossipArrived | RecordReceived | BatchReceived | PeerCame | PeerWent | PeerFaulted | OutboxDrained | Tick
+    GossipArrived | RecordReceived | BatchReceived | PeerCame | PeerWent | PeerFaulted | GossipDropped | Tick
     | CommandArrived | Dialled
 )  # fmt: skip
 

@@ -29,6 +29,8 @@ any node. This module provides:
   sockets again: a flooder's RPC of a hundred records was a hundred validations in one go
   (tens of ms) ahead of a member's message. Now each forwarder has one message in
   validation at a time, so another peer's message waits for one, not for the RPC.
+- Gossip py-libp2p drops is told (:data:`Dropped`). Its queue per peer holds 32 RPCs and
+  drops silently past that (a burst, a slow peer); the node nudges that peer to pull.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ Charge = Callable[[ID, str], None]
 """Called with a peer and what it did wrong; the node counts it toward graylisting."""
 MayKnow = Callable[[ID, str], bool]
 """Whether a peer may learn that I am in a topic, and get its messages from me."""
+Dropped = Callable[[ID, list[str]], None]
+"""Called with a peer and the topics of messages py-libp2p dropped on their way to it."""
 WITHHELD_TOPICS = 64
 WITHHELD_PEERS = 2000
 """Subscriptions held aside (a peer not yet known to be a member): per peer, and peers at once."""
@@ -92,11 +96,33 @@ def guard_inbound_streams(host: IHost, charge: Charge) -> None:
     network.set_stream_handler(guarded)
 
 
+def ignore_drops(peer: ID, topics: list[str]) -> None:
+    """The ``dropped`` of a pubsub that does not nudge (test peers, benchmarks' bare nodes)."""
+
+
 class _CappedQueues(dict[ID, RpcQueue]):
-    """``Pubsub.peer_queues`` whose queues split outbound RPCs at :data:`MAX_RPC`."""
+    """``Pubsub.peer_queues`` whose queues split outbound RPCs at :data:`MAX_RPC` and tell
+    ``dropped`` of messages a full queue refused (py-libp2p only logs them at debug level)."""
+
+    def __init__(self, dropped: Dropped = ignore_drops) -> None:
+        super().__init__()
+        self.dropped = dropped
 
     def __setitem__(self, peer: ID, queue: RpcQueue) -> None:
         queue.max_message_size = MAX_RPC
+        push = queue.push
+
+        def watched(rpc: rpc_pb2.RPC, priority: bool = False) -> bool:
+            ok = push(rpc, priority)
+            if not ok and rpc.publish and not queue.closed:  # a closed queue: the peer is gone
+                topics = [t for m in rpc.publish for t in m.topicIDs]
+                try:
+                    self.dropped(peer, topics)
+                except Exception:  # py-libp2p's send path must go on
+                    LOG.exception("could not note gossip dropped on its way to %s", peer)
+            return ok
+
+        queue.push = watched  # type: ignore[method-assign]
         super().__setitem__(peer, queue)
 
 
@@ -130,10 +156,17 @@ class Turns:
 class GuardedPubsub(Pubsub):
     """py-libp2p's Pubsub that bounds RPC frames and never formats or raises on a peer's message."""
 
-    def __init__(self, *args: Any, charge: Charge, may_know: MayKnow = anyone, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        charge: Charge,
+        may_know: MayKnow = anyone,
+        dropped: Dropped = ignore_drops,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("max_inbound_rpc_size", MAX_RPC)
         super().__init__(*args, **kwargs)
-        self.peer_queues = _CappedQueues()
+        self.peer_queues = _CappedQueues(dropped)
         self._charge = charge
         self.may_know = may_know
         self._withheld: dict[ID, set[str]] = {}

@@ -41,11 +41,13 @@ from protocol.identity import Identity, parse_peer_id
 from protocol.node import keepalive, muxcost, rpccost, taskcost
 from protocol.node.guard import (
     Charge,
+    Dropped,
     GuardedGossipSub,
     GuardedPubsub,
     MayKnow,
     anyone,
     guard_inbound_streams,
+    ignore_drops,
 )
 from protocol.node.logs import LogBudget, rotating_handler
 
@@ -227,19 +229,29 @@ def _no_charge(peer: ID, why: str) -> None:
 
 
 def make_pubsub(
-    host: IHost, router: GossipSub, charge: Charge | None = None, may_know: MayKnow | None = None
+    host: IHost,
+    router: GossipSub,
+    charge: Charge | None = None,
+    may_know: MayKnow | None = None,
+    dropped: Dropped | None = None,
 ) -> GuardedPubsub:
     """Pubsub guarded against peers' bytes (:mod:`protocol.node.guard`).
 
     ``charge`` hears of peers that sent bad bytes; ``may_know`` says who may learn of a
-    topic and get its messages (default: anyone, for test peers and benchmarks). Its host
+    topic and get its messages (default: anyone, for test peers and benchmarks); ``dropped``
+    of messages py-libp2p dropped on their way to a peer (a full queue). Its host
     checks each peer's signed peer record once and reuses its own (:mod:`.rpccost`); its task
     per received message no longer walks every task (:mod:`.taskcost`, process-wide).
     """
     rpccost.install(host)
     taskcost.install()
     return GuardedPubsub(
-        host, router, msg_id_constructor=message_id, charge=charge or _no_charge, may_know=may_know or anyone
+        host,
+        router,
+        msg_id_constructor=message_id,
+        charge=charge or _no_charge,
+        may_know=may_know or anyone,
+        dropped=dropped or ignore_drops,
     )
 
 

@@ -228,7 +228,9 @@ class Node:
         self.inbound_cap = inboundcap.install(self.host)  # py-libp2p's never frees a slot (inboundcap.py)
         announce.install(self.host)
         self.gossipsub = make_gossipsub(self.mesh_degree, flood_publish=True)
-        self.pubsub = make_pubsub(self.host, self.gossipsub, charge=self._charge, may_know=self._may_know)
+        self.pubsub = make_pubsub(
+            self.host, self.gossipsub, charge=self._charge, may_know=self._may_know, dropped=self._dropped
+        )
         listen = [multiaddr.Multiaddr(a) for a in self.listen]
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.host.run(listen_addrs=listen))
@@ -359,6 +361,13 @@ class Node:
         if peer != self.host.get_id():
             self.feed(events.PeerFaulted(peer.to_base58()))
 
+    def _dropped(self, peer: ID, topics: list[str]) -> None:
+        """py-libp2p dropped messages of ``topics`` on their way to ``peer`` (guard.py): the
+        core nudges that peer to pull them."""
+        circles = frozenset(c for c in map(self._topics.get, topics) if c is not None)
+        if circles:
+            self.feed(events.GossipDropped(peer.to_base58(), circles))
+
     async def _receive(self, circle_id: bytes, sub: Any) -> None:
         """Drain my subscription: the validator has already committed what it accepted."""
         async for _ in sub:
@@ -381,48 +390,39 @@ class Node:
         """Publish a record just committed to the outbox: now when idle, else in the publisher's turn."""
         if self._publish_lock.locked():
             self._outbox_ready.set()
-        elif await self._publish_one(record.id, record.raw) is not None:
-            self.feed(events.OutboxDrained(frozenset({record.circle})))
+        else:
+            await self._publish_one(record.id, record.raw)
 
     async def _publisher(self) -> None:
-        published: set[bytes] = set()
         while True:
             pending = self.profile.store.outbox()
             if not pending:
-                if published:  # peers are nudged to pull what gossip may have dropped (core.py)
-                    self.feed(events.OutboxDrained(frozenset(published)))
-                    published.clear()
                 self._outbox_ready = trio.Event()
                 with trio.move_on_after(1.0):
                     await self._outbox_ready.wait()
                 continue
             for n, (rid, raw) in enumerate(pending):
-                cid = await self._publish_one(rid, raw)
-                if cid is not None:
-                    published.add(cid)
+                await self._publish_one(rid, raw)
                 # A few back to back, then a pause: py-libp2p drops silently past 32 queued per peer.
                 await trio.sleep(self.publish_interval if n % PUBLISH_GROUP == PUBLISH_GROUP - 1 else 0)
 
-    async def _publish_one(self, rid: bytes, raw: bytes) -> bytes | None:
-        """Publish one outbox record unless someone already did; returns its circle if published."""
+    async def _publish_one(self, rid: bytes, raw: bytes) -> None:
+        """Publish one outbox record unless someone already did."""
         async with self._publish_lock:
             if not self.profile.store.unsent(rid):
                 return None
             cid = self.profile.store.circle_of(rid)
-            published = None
             if cid is not None:
                 t = circle.topic(cid)
                 if t not in self._topics and self._is_member(cid):
                     await self.join_topic(cid)
                 if t in self._topics:
                     await self.pubsub.publish(t, raw)
-                    published = cid
                     self.emit(api.MessagePublished(cid, rid))
             try:
                 self.profile.store.mark_sent(rid, int(self.profile.clock()))
             except sqlite3.OperationalError as e:  # a full disk: published again later, deduplicated
                 LOG.warning("could not mark a record sent: %s", e)
-            return published
 
     async def _prekeys(self) -> None:
         """My prekey rotated when due and published where missing, and (history forget) the

@@ -39,6 +39,7 @@ def _sample(hint: Any, name: str) -> Any:
 
 
 def _instance(cls: type) -> Any:
+    api.ready_all()  # the classes become dataclasses on first use (api._lazy): fields() needs that
     hints = typing.get_type_hints(cls)
     return cls(**{f.name: _sample(hints[f.name], f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from protocol import circle, crypto, presence, records
-from protocol.identity import Identity
+from protocol.identity import Identity, peer_id
 from protocol.node import api, queries
 from protocol.node.core import HINT_DELAY, HINT_EVERY, SUSPECT, NodeCore
 from protocol.node.events import (
@@ -23,9 +23,9 @@ from protocol.node.events import (
     Disconnect,
     Emit,
     GossipArrived,
+    GossipDropped,
     JoinTopic,
     KickOutbox,
-    OutboxDrained,
     PeerCame,
     PeerFaulted,
     PeerWent,
@@ -135,7 +135,7 @@ def test_a_strangers_record_is_dropped_and_its_forwarder_charged(
     mallory.close()
 
 
-def test_the_outbox_nudges_peers_to_pull_once_a_second(
+def test_gossip_dropped_on_its_way_to_a_peer_nudges_that_peer_alone_once_a_burst(
     world: tuple[Profile, Profile, Profile, bytes],
 ) -> None:
     alice, _, _, c = world
@@ -143,35 +143,35 @@ def test_the_outbox_nudges_peers_to_pull_once_a_second(
     other = Identity.generate().peer_id
     assert core.handle(PeerCame(PEER), 0.0) == [Emit(api.PeerConnected(PEER)), Pull(PEER, None)]
     core.handle(PeerCame(other), 0.0)
-    assert core.handle(OutboxDrained(frozenset({c})), 10.0) == [Wake(10.0 + HINT_DELAY)]
-    assert core.handle(OutboxDrained(frozenset({c})), 10.5) == []  # one nudge per HINT_DELAY
+    assert core.handle(GossipDropped(PEER, frozenset({c})), 10.0) == [Wake(10.0 + HINT_DELAY)]
+    assert core.handle(GossipDropped(PEER, frozenset({c})), 10.5) == []  # the same burst: one nudge
     assert core.handle(Tick(), 10.9) == []
-    assert set(core.handle(Tick(), 10.0 + HINT_DELAY)) == {Pull(PEER, c), Pull(other, c)}
+    assert core.handle(Tick(), 10.0 + HINT_DELAY) == [Pull(PEER, c)]  # not `other`: it lost nothing
     assert core.handle(Tick(), 12.0) == []
     core.handle(PeerWent(other), 12.0)
-    assert core.handle(OutboxDrained(frozenset({c})), 20.0) == [Wake(20.0 + HINT_DELAY)]
-    assert core.handle(Tick(), 21.0) == [Pull(PEER, c)]
+    assert core.handle(GossipDropped(other, frozenset({c})), 20.0) == [Wake(20.0 + HINT_DELAY)]
+    assert core.handle(Tick(), 21.0) == []  # gone: it pulls when it comes back (PeerCame)
 
 
-def test_a_member_that_keeps_sending_nudges_at_most_every_few_seconds_and_still_after_its_last(
+def test_a_peer_that_keeps_losing_gossip_is_nudged_at_most_every_few_seconds_and_after_the_last(
     world: tuple[Profile, Profile, Profile, bytes],
 ) -> None:
-    """Each nudge is a sync stream to every peer (a relay serves one per sending member)."""
+    """Each nudge is a sync stream; a peer overloaded for a while gets one every HINT_EVERY."""
     alice, _, _, c = world
     core = NodeCore(alice)
     core.handle(PeerCame(PEER), 0.0)
     pulls: list[float] = []
     t, wake = 10.0, None
-    while t < 30.0:  # one message a second, the outbox drained after each
-        for e in core.handle(OutboxDrained(frozenset({c})), t):
+    while t < 30.0:  # a message dropped on its way to PEER every second
+        for e in core.handle(GossipDropped(PEER, frozenset({c})), t):
             wake = e.at if isinstance(e, Wake) else wake
         if wake is not None and wake <= t + 1.0 and core.handle(Tick(), wake):
             pulls.append(wake)
             wake = None
         t += 1.0
-    assert pulls[0] == 10.0 + HINT_DELAY  # the first as before
+    assert pulls[0] == 10.0 + HINT_DELAY
     assert all(b - a >= HINT_EVERY for a, b in itertools.pairwise(pulls)), pulls
-    assert len(pulls) <= 1 + 20.0 / HINT_EVERY  # was one every second or two
+    assert len(pulls) <= 1 + 20.0 / HINT_EVERY
     assert wake is not None and wake <= pulls[-1] + HINT_EVERY  # the tail: nudged, at most that late
     assert core.handle(Tick(), wake) == [Pull(PEER, c)]
 
@@ -471,6 +471,32 @@ def test_an_invitation_that_arrives_asks_its_connected_invitee_for_its_join(
         for e in core.handle(GossipArrived(PEER, c, r.raw), 2.0)
         if isinstance(e, Pull)
     ]
+
+
+def test_a_join_that_arrives_asks_its_connected_joiner_to_sync(
+    world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path
+) -> None:
+    """The joiner pulled on connect, before I knew it, and was refused: once its join lands,
+    I pull from it (seeing my vector it pulls from me), rather than it waiting for the next
+    periodic pull. (A joiner that reaches only a relay did wait: the relay test of a full
+    quota.) Nobody else is asked, and not twice."""
+    alice, _, carol, c = world
+    dave = Profile.create(resolve(str(tmp_path), "dave"), "dave")
+    dave_peer = peer_id(dave.me)
+    core = NodeCore(carol)
+    for peer in (dave_peer, PEER):
+        core.handle(PeerCame(peer), 0.0)
+    before = set(alice.view(c).records)
+    token = alice.invite(c, dave.me)
+    for r in _new_records(alice, c, before):
+        core.handle(GossipArrived(PEER, c, r.raw), 1.0)
+    dave.join_token(token)
+    joins = [r for r in dave.store.load_records(c) if r.author == dave.me]
+    assert joins and any(r.is_roster for r in joins)
+    out = [e for r in joins for e in core.handle(GossipArrived(PEER, c, r.raw), 2.0)]
+    assert api.MemberJoined(c, dave.me) in [e.event for e in of(out, Emit) if isinstance(e, Emit)]
+    assert [p for p in of(out, Pull) if isinstance(p, Pull)] == [Pull(dave_peer, c)]
+    dave.close()
 
 
 def test_a_fork_that_came_before_an_invitees_join_is_taken_once_the_join_comes(
