@@ -105,15 +105,14 @@ class _CappedQueues(dict[ID, RpcQueue]):
     ``dropped`` of messages a full queue refused (py-libp2p only logs them at debug level)."""
 
     def __init__(self, dropped: Dropped = ignore_drops) -> None:
-        super().__init__()
         self.dropped = dropped
 
     def __setitem__(self, peer: ID, queue: RpcQueue) -> None:
         queue.max_message_size = MAX_RPC
         push = queue.push
 
-        def watched(rpc: rpc_pb2.RPC, priority: bool = False) -> bool:
-            ok = push(rpc, priority)
+        def watched(rpc: rpc_pb2.RPC, *args: Any, **kwargs: Any) -> bool:
+            ok = push(rpc, *args, **kwargs)
             if not ok and rpc.publish and not queue.closed:  # a closed queue: the peer is gone
                 topics = [t for m in rpc.publish for t in m.topicIDs]
                 try:
@@ -234,7 +233,8 @@ class GuardedPubsub(Pubsub):
         queue = self.peer_queues.get(peer)
         if queue is None:
             return
-        for topic in sorted(self.topic_ids if only is None else only & set(self.topic_ids)):
+        mine = self.topic_ids  # a view of py-libp2p's dict: not copied per peer (a relay has 100s)
+        for topic in sorted(mine if only is None else [t for t in only if t in mine]):
             if (peer, topic) not in self._told and self.may_know(peer, topic):
                 packet, subopt = self._build_announce_rpc(topic, subscribe=True)
                 self._told.add((peer, topic))
