@@ -33,6 +33,32 @@ from protocol.node.profile import Profile
 pytestmark = pytest.mark.timeout(60)
 
 
+class Lines(logging.Handler):
+    """The messages logged to one logger, whatever other tests did to its propagation."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def node_log() -> Iterator[Lines]:
+    logger, lines = logging.getLogger("smallsocial.node"), Lines()
+    level = logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.DEBUG)
+    yield lines
+    logger.removeHandler(lines)
+    logger.setLevel(level)
+
+
 def test_the_limits_values() -> None:
     # (The loader and a table are run too: the mutation pass runs a module's tests, those
     # that execute a line of it, against a changed constant.)
@@ -47,15 +73,12 @@ def test_the_limits_values() -> None:
 # strikes ----------------------------------------------------------------------------------------
 
 
-def test_the_twentieth_strike_in_the_window_graylists_until_exactly_its_end(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_the_twentieth_strike_in_the_window_graylists_until_exactly_its_end(node_log: Lines) -> None:
     s = Strikes()
     assert not any(s.strike("p", 1.0, 0.0) for _ in range(STRIKES - 1))
     assert not s.graylisted("p", 0.0)
-    with caplog.at_level(logging.WARNING, logger="smallsocial.node"):
-        assert s.strike("p", 1.0, 5.0)  # the 20th, within the window
-    assert "graylisted p for 120 s" in caplog.text
+    assert s.strike("p", 1.0, 5.0)  # the 20th, within the window
+    assert "graylisted p for 120 s" in node_log.text
     assert "p" not in s.recent  # its strikes are not kept while it is graylisted
     assert not s.strike("p", 1.0, 5.0)  # already graylisted: said once
     assert s.graylisted("p", 5.0 + GRAYLIST_S - 0.001)
@@ -166,7 +189,7 @@ def test_usage_is_counted_from_the_store_then_kept_by_each_record_stored(held: t
 
 
 def test_a_circle_at_its_record_quota_refuses_messages_and_takes_roster_records(
-    held: tuple[Profile, bytes], caplog: pytest.LogCaptureFixture
+    held: tuple[Profile, bytes], node_log: Lines
 ) -> None:
     p, c = held
     known = {r.id for r in p.store.load_records(c)}
@@ -177,12 +200,11 @@ def test_a_circle_at_its_record_quota_refuses_messages_and_takes_roster_records(
     n, _ = p.store.usage(c)
     assert not RelayPolicy(Quota(records=n + 1), p.store).over(c, msg.raw, msg, 0.0)  # one below
     policy = RelayPolicy(Quota(records=n), p.store)
-    with caplog.at_level(logging.WARNING, logger="smallsocial.node"):
-        assert policy.over(c, msg.raw, msg, 0.0)
-        assert policy.over(c, msg.raw, None, 59.5)  # parsed when not given
-        assert caplog.text.count("is at its quota") == 1  # once a minute per circle
-        assert policy.over(c, msg.raw, msg, 60.0)
-        assert caplog.text.count("is at its quota") == 2
+    assert policy.over(c, msg.raw, msg, 0.0)
+    assert policy.over(c, msg.raw, None, 59.5)  # parsed when not given
+    assert node_log.text.count("is at its quota") == 1  # once a minute per circle
+    assert policy.over(c, msg.raw, msg, 60.0)
+    assert node_log.text.count("is at its quota") == 2
     assert not policy.over(c, roster.raw, roster, 61.0)
     assert not policy.over(c, b"not a record", None, 62.0)  # the validator drops it, with its reason
     assert p.store.counters().get("over_quota") == 3
