@@ -372,7 +372,7 @@ class NodeCore:
                 LOG.info("a presence set aside is not believed: %s", why)
         return out
 
-    def _ask_invitees(self, circle_id: bytes, before: RosterState) -> list[Effect]:
+    def _ask_newcomers(self, circle_id: bytes, before: RosterState) -> list[Effect]:
         """Pull from a connected peer whose invitation just arrived (it has likely joined
         already), or whose join did: its own pulls were refused while I did not know it.
 
@@ -501,7 +501,7 @@ class NodeCore:
         if changed:
             out.append(Reconsider(record.circle))
             out += self._look_again(record.circle)
-            out += self._ask_invitees(record.circle, before)
+            out += self._ask_newcomers(record.circle, before)
             if self.relay is None and record.author != self.profile.me:  # a join of mine confirmed
                 out += self.devices_round(record.circle)
         caught = self.profile.view(record.circle).equivocators

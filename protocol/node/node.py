@@ -9,7 +9,8 @@ once (deduplicated by record id) through
 :mod:`protocol.node.ledger`. A paced publisher drains the outbox (py-libp2p's
 ``publish`` never blocks and drops silently past 32 queued messages per peer).
 The sync protocol (:mod:`protocol.node.syncwire`) pulls what gossip lost: on
-connect, on a detected gap, and every ``sync_interval`` seconds. Known member
+connect, on a detected gap, a second after py-libp2p dropped gossip on its way to a
+peer (that peer is nudged), and every ``sync_interval`` seconds. Known member
 addresses are redialled with backoff. Commands come in on a trio channel and
 events go out through ``emit``: see :mod:`protocol.node.api`.
 
