@@ -239,9 +239,14 @@ class RosterState:
 
     def may_know(self, key: bytes) -> bool:
         """Who may learn that I am in the circle: those who may sync it, and invitees not joined yet."""
-        return self.may_sync(key) or any(
-            i.invitee == key and i.used_by is None and not i.revoked for i in self.invites.values()
-        )
+        return key in self._knowers
+
+    @cached_property
+    def _knowers(self) -> frozenset[bytes]:
+        """:meth:`may_know`'s keys, gathered once per state: a relay asks per connected peer
+        per circle it serves (its repair pass), and walking the invitations each time was 2%
+        of its CPU."""
+        return frozenset(self.members) | frozenset(self.relays) | self.open_invitees()
 
     def open_invitees(self) -> set[bytes]:
         """The keys of invitations not used and not revoked."""

@@ -36,7 +36,9 @@ record is committed in its store. Latency = receive stamp - send stamp (one
 machine, one clock). A phase of warm-up sends comes first and is not counted.
 
 Measured, over the send phase: the relay's CPU (user + system from
-``/proc/<pid>/stat``, as % of one core; sampled each second too, for the peak),
+``/proc/<pid>/stat``, as % of one core; sampled each second too, for the peak; per
+message, over the send phase and the drain after it, until the relay's stored count has
+not moved for ``DRAINED_S``: a relay that falls behind does the rest of the work then),
 its RSS at the end and its peak (``VmHWM``), its store rate (records it stored per
 second, from its status lines, one a second), and after the run: latency p50 /
 p99 for direct and relayed circles and their ratio, loss (every acknowledged
@@ -107,6 +109,9 @@ DIRECT, RELAYED = "direct", "relayed"
 
 # The issue's targets.
 T_LATENCY_RATIO = 2.0
+DRAINED_S = 2.5
+"""The relay has drained once its record count has not moved for this long (it writes a status
+line each second)."""
 T_RSS_MB = 250.0
 
 
@@ -492,6 +497,19 @@ def machine_busy() -> tuple[float, float]:
     return float(sum(vals) - idle), float(sum(vals))
 
 
+def per_message(
+    busy: dict[str, Any], drain: dict[str, Any], idle: dict[str, Any], acked: int, *, above_idle: bool
+) -> float | None:
+    """The relay's CPU ms per acknowledged message over the send phase and its drain after it
+    (less what it spends idle over as long, ``above_idle``)."""
+    if not acked or (above_idle and not idle["wall_s"]):
+        return None
+    cpu = busy["cpu_s"] + drain["cpu_s"]
+    if above_idle:
+        cpu -= idle["cpu_s"] * (busy["wall_s"] + drain["wall_s"]) / idle["wall_s"]
+    return round(1000 * cpu / acked, 2)
+
+
 def cpu_window(
     relay: Relay, sampler: Sampler, members: list[int], fn: Callable[[], Any]
 ) -> tuple[Any, dict[str, Any]]:
@@ -626,19 +644,27 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
         acked = sum(int(d["acked"]) for d in sent_phase["done"])
 
         # Settle: every acknowledged message at its receivers (gossip, else sync) and in the relay's
-        # store (its status line counts records; presence records are not stored), or the deadline.
-        t_settle0 = time.monotonic()
-        received = 0
+        # store (its status line counts records; presence records are not stored), and the relay
+        # drained (its count still for DRAINED_S: it counts the members' other records too, so
+        # reaching the count alone can come before the last message), or the deadline. The
+        # relay's CPU is counted to here: work it put off past the send phase is its work too.
+        t_settle0, c_settle0 = time.monotonic(), proc_cpu(relay.proc.pid)
+        received, still = 0, (-1, t_settle0)
         while True:
             counts = [w.request({"op": "count", "p": "run"}, 60) for w in workers]
             received = sum(int(c["received"]) for c in counts)
             relay_has = int(relay.status.get("records", 0)) - int(recs_before)
-            if received >= acked * (plan.live - 1) and relay_has >= acked:
+            now = time.monotonic()
+            if relay_has != still[0]:
+                still = (relay_has, now)
+            drained = now - still[1] >= DRAINED_S
+            if received >= acked * (plan.live - 1) and relay_has >= acked and drained:
                 break
-            if time.monotonic() - t_settle0 > plan.settle_s:
+            if now - t_settle0 > plan.settle_s:
                 break
             time.sleep(0.25)
         settle_s = round(time.monotonic() - t_settle0, 2)
+        drain = {"wall_s": settle_s, "cpu_s": round(proc_cpu(relay.proc.pid) - c_settle0, 2)}
         log(
             f"sent {acked:,} acknowledged; {received:,} received and {relay_has:,} stored by the relay "
             f"{settle_s:.1f} s after sending ended"
@@ -739,12 +765,9 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
                     "end": rss_end["rss_mib"],
                     "peak": rss_peak_mb,
                 },
-                "cpu_ms_per_message": round(1000 * busy["cpu_s"] / acked, 2) if acked else None,
-                "cpu_ms_per_message_above_idle": (
-                    round(1000 * (busy["cpu_s"] - idle["cpu_s"] * busy["wall_s"] / idle["wall_s"]) / acked, 2)
-                    if acked and idle["wall_s"]
-                    else None
-                ),
+                "drain": drain,
+                "cpu_ms_per_message": per_message(busy, drain, idle, acked, above_idle=False),
+                "cpu_ms_per_message_above_idle": per_message(busy, drain, idle, acked, above_idle=True),
                 "store_rate_per_s": None if store_rate is None else round(store_rate, 1),
                 "store_rate_1s": summary(per_s, 1),
                 "records_stored_during_send": (inside[-1][1] - inside[0][1]) if len(inside) >= 2 else None,
@@ -837,7 +860,7 @@ def print_table(plan: Plan, res: dict[str, Any], checks: list[dict[str, Any]]) -
         ("relay CPU, % of one core (send phase, mean / max 1 s)",
          pair(busy["cpu_pct_one_core"], busy["cpu_pct_max_1s"])),
         ("relay CPU, % of one core (idle, all circles pinned)", fmt(idle["cpu_pct_one_core"])),
-        ("relay CPU ms per message (all / above idle)",
+        (f"relay CPU ms per message, send + drain {fmt(rel['drain']['wall_s'])} s (all / above idle)",
          pair(rel["cpu_ms_per_message"], rel["cpu_ms_per_message_above_idle"])),
         ("relay RSS MiB (before send / end / peak)",
          " / ".join(fmt(rel["rss_mib"][k]) for k in ("before_send", "end", "peak"))),

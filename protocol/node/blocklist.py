@@ -3,23 +3,32 @@
 The file is ``<profile>/blocked`` (one peer ID per line, ``#`` comments), or the
 path in ``$SMALLSOCIAL_BLOCK_FILE``. The node neither dials a blocked peer nor
 keeps a connection from one, and drops gossip it forwards. Editing the file
-takes effect within a few seconds (the dialer checks it), which is also how tests cut the network into
+takes effect within a few seconds (the dialer checks it; the file is looked at no more than
+once every ``FRESH_S``: gossip asks per message), which is also how tests cut the network into
 groups (a partition) or put two members behind "NATs" that only reach a relay.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ENV = "SMALLSOCIAL_BLOCK_FILE"
 
+FRESH_S = 1.0
+"""How long a look at the file holds (seconds): a relay asked per gossip message, and the
+``stat`` per message was 1% of its CPU."""
+
 
 class BlockList:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
+        self.clock = clock
         self._mtime: float | None = None
         self._peers: frozenset[str] = frozenset()
+        self._looked = -float("inf")
 
     @classmethod
     def for_profile(cls, root: Path) -> BlockList:
@@ -29,6 +38,10 @@ class BlockList:
     @property
     def peers(self) -> frozenset[str]:
         """The blocked peer IDs, re-read if the file changed (or appeared, or went away)."""
+        now = self.clock()
+        if now - self._looked < FRESH_S:
+            return self._peers
+        self._looked = now
         try:
             mtime: float | None = self.path.stat().st_mtime_ns
         except OSError:

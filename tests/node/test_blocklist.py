@@ -12,7 +12,7 @@ import trio.testing
 from libp2p.peer.id import ID
 
 from protocol.identity import Identity
-from protocol.node import events, limits, peers
+from protocol.node import blocklist, events, limits, peers
 from protocol.node.blocklist import BlockList
 from protocol.node.node import Node
 from protocol.node.paths import resolve
@@ -21,12 +21,26 @@ from tests.node.harness import Peer, wait_until
 
 
 def test_blocklist_file_is_reread_when_it_changes(tmp_path: Path) -> None:
-    bl = BlockList(tmp_path / "blocked")
+    now = [0.0]
+    bl = BlockList(tmp_path / "blocked", clock=lambda: now[0])
     assert bl.peers == frozenset()
     (tmp_path / "blocked").write_text("# friends I fell out with\n12D3KooWabc  # since Tuesday\n\n")
+    now[0] += blocklist.FRESH_S
     assert bl.blocked("12D3KooWabc") and not bl.blocked("12D3KooWxyz")
     (tmp_path / "blocked").unlink()
+    now[0] += blocklist.FRESH_S
     assert bl.peers == frozenset()
+
+
+def test_blocklist_file_is_looked_at_once_a_second_at_most(tmp_path: Path) -> None:
+    now = [0.0]
+    bl = BlockList(tmp_path / "blocked", clock=lambda: now[0])
+    assert not bl.blocked("12D3KooWabc")
+    (tmp_path / "blocked").write_text("12D3KooWabc\n")
+    now[0] += blocklist.FRESH_S - 0.01
+    assert not bl.blocked("12D3KooWabc")  # gossip asks per message: no stat each time
+    now[0] += 0.01
+    assert bl.blocked("12D3KooWabc")
 
 
 def test_a_blocked_peer_is_cut_off_until_unblocked(make_peer: Callable[[str], Peer]) -> None:
