@@ -1,6 +1,8 @@
 """The scorecard's memory row (scripts/benchkit/scorecard.py): per stored record, from a member
 started again on its store when the run has it (what the history holds), with the figure right
 after the catch-up beside it (what the catch-up's buffers leave resident); else the latter alone.
+The relay's row: its CPU per message over the send phase and the drain, and the loss (the
+issue's target is both), with a miss by two decimals.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from benchkit.scorecard import _memory
+from benchkit.scorecard import _memory, _relay
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -39,3 +41,19 @@ def test_without_a_restart_the_row_is_the_catch_up_figure() -> None:
     [row] = _memory(None, _scale(restarted=False))
     assert "after catching up" in row[0] and row[2].startswith("174 bytes")
     assert row[4].startswith("MISS")
+
+
+def _relay_run(cpu: float, lost: int, not_stored: int) -> dict[str, Any]:
+    relay = {"cpu_ms_per_message": cpu, "cpu_ms_per_message_above_idle": cpu - 0.4, "drain": {"wall_s": 3.1}}
+    return {
+        "plan": {"circles": 100, "members": 5, "rate": 200.0},
+        "results": {"relay": relay, "loss": {"lost": lost, "not_stored_by_relay": not_stored}},
+    }
+
+
+def test_the_relay_row_reports_the_drain_and_the_loss_beside_the_cpu() -> None:
+    row = _relay(_relay_run(1.9, 0, 0))
+    assert row[2].startswith("1.90 (1.50 above idle; send phase + 3.10 s of drain); 0 lost")
+    assert row[3] == "<= 2 ms, 0 loss" and row[4] == "met; 0 loss met"
+    row = _relay(_relay_run(2.08, 30, 2))
+    assert row[4] == "MISS: 1.04x the target; 32 lost"  # not "1.0x": two decimals
