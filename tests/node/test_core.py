@@ -123,6 +123,7 @@ def test_a_strangers_record_is_dropped_and_its_forwarder_charged(
     assert core.strikes.recent[PEER] == [(0.0, 1.0)]
     garbage = core.handle(GossipArrived(PEER, c, b"\x92\xc4\x01x\xc4\x01y"), 0.0)
     assert not of(garbage, Accept) and of(garbage, Emit) and len(core.strikes.recent[PEER]) == 2
+    assert core.stats["dropped"] == 2  # `smallsocial relay status` and the node's counters show it
     # A stranger's record for this circle: unplaceable, not kept, a quarter strike each.
     strangers = [Identity.generate() for _ in range(int(STRIKES / SUSPECT))]
     joins = [
@@ -132,6 +133,8 @@ def test_a_strangers_record_is_dropped_and_its_forwarder_charged(
     ]  # fmt: skip
     out = [e for raw in joins for e in core.handle(GossipArrived(PEER, c, raw), 1.0)]
     assert not of(out, Accept) and Disconnect(PEER) in out and core.refused(PEER, 1.0)
+    # nor parked in the held area: keys are free, so that would be a free disk-filling write
+    assert alice.store.db.execute("SELECT COUNT(*) FROM held").fetchone()[0] == 0
     mallory.close()
 
 
@@ -192,6 +195,28 @@ def test_a_relay_refuses_messages_past_its_quota(
     for r in roster:  # roster records always pass the quota (later records need them)
         core.handle(RecordReceived(r, PEER), 0.0)
     assert core.stats["over_quota"] == 2
+    relay.close()
+
+
+def test_a_relay_counts_what_it_stores_against_the_quota(
+    world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path
+) -> None:
+    """The quota is met by what the relay stores while it runs, not only by what its store held
+    when it started: one record under the quota is stored, the next is refused."""
+    alice, bob, _, c = world
+    relay = Profile.create(resolve(str(tmp_path), "relay"), "relay")
+    genesis = alice.view(c).genesis
+    relay.ledger.open_circle(genesis, circle.parent_of(genesis), relay.ledger.seal(b""), "relay")
+    roster = [r for r in alice.view(c).roster_records.values() if r.type != records.GENESIS]
+    held = relay.store.usage(c)[0] + len(roster)
+    core = NodeCore(relay, relay=RelayPolicy(Quota(records=held + 1), relay.store))
+    for r in roster:
+        core.handle(RecordReceived(r, PEER), 0.0)
+    first, second = bob.send_text(c, "the last one it takes"), bob.send_text(c, "one too many")
+    assert of(core.handle(RecordReceived(first, PEER), 0.0), Committed)
+    assert core.stats["stored"] == len(roster) + 1 and core.stats.get("over_quota", 0) == 0
+    assert core.handle(RecordReceived(second, PEER), 0.0) == []
+    assert core.stats["over_quota"] == 1 and second.id not in {r.id for r in relay.store.load_records(c)}
     relay.close()
 
 
