@@ -66,6 +66,18 @@ def test_many_messages_are_stored_together_and_told_once(
     assert core.handle(BatchReceived(batch, PEER), 2.0) == []  # all duplicates: nothing
 
 
+def test_bulk_starts_at_exactly_bulk_messages(world: tuple[Profile, Profile, Profile, bytes]) -> None:
+    """One below ``BULK`` a batch's messages are told one by one; at ``BULK``, as one count."""
+    assert BULK == 16  # named here: a test that only reads the constant adapts when it changes
+    alice, bob, _, c = world
+    core = NodeCore(alice)
+    below = tuple(bob.send_text(c, f"below {i}") for i in range(BULK - 1))
+    told = events(core.handle(BatchReceived(below, PEER), 1.0))
+    assert [type(ev) for ev in told] == [api.MessageReceived] * (BULK - 1)
+    at = tuple(bob.send_text(c, f"at {i}") for i in range(BULK))
+    assert events(core.handle(BatchReceived(at, PEER), 2.0)) == [api.MessagesArrived(c, BULK)]
+
+
 def test_a_few_messages_keep_their_own_events(world: tuple[Profile, Profile, Profile, bytes]) -> None:
     alice, bob, carol, c = world
     core = NodeCore(alice)
