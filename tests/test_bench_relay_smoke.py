@@ -54,6 +54,10 @@ def test_quick_tiny_run_writes_expected_json_and_loses_nothing(tmp_path: Path) -
     assert relay["rss_mib"]["peak"] > 0 and relay["rss_mib"]["end"] > 0
     assert relay["store_rate_per_s"] is not None and relay["store_rate_per_s"] > 0
     assert relay["exit_code"] == 0  # SIGTERM stops it cleanly
+    # CPU per message counts the drain after sending: the relay's count still for DRAINED_S
+    assert relay["drain"]["wall_s"] >= 2.5  # bench_relay.DRAINED_S
+    cpu_s = relay["busy"]["cpu_s"] + relay["drain"]["cpu_s"]
+    assert relay["cpu_ms_per_message"] == round(1000 * cpu_s / res["send"]["acked"], 2)
     assert res["members"]["exit_codes"] == [0]
 
     acked = res["send"]["acked"]
