@@ -444,7 +444,7 @@ def table_rows(sizes: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
                 row += (f"{'>= ' if low is None and best else ''}{fmt(best) if best else '< ' + fmt(low)}",)
             else:
                 row += ("-",)
-            row += (fmt(x["rss"]["mean_mib"]),)
+            row += (f"{fmt((x.get('rss_idle') or {}).get('mean_mib'))} / {fmt(x['rss']['mean_mib'])}",)
             lat = [x["latency"][r] for r in rates]
             tx = 1.0 if system == IRC else None  # the server sends each client each message once
             row += (" / ".join(fmt(a["cpu"]["receiver_ms_per_delivery"]) for a in lat),)
@@ -466,8 +466,9 @@ def print_table(sizes: dict[str, dict[str, Any]]) -> None:
         return
     rates = list(next(iter(sizes.values()))["systems"][SS]["latency"])
     each = " / ".join(rates)
-    head = ("N", "system", *(f"{r} msg/s p50 / p99 ms" for r in rates), "0-loss msg/s", "RSS MiB",
-            f"CPU ms per delivery ({each} msg/s)", "transmissions per delivery")  # fmt: skip
+    head = ("N", "system", *(f"{r} msg/s p50 / p99 ms" for r in rates), "0-loss msg/s",
+            "RSS MiB idle / after", f"CPU ms per delivery ({each} msg/s)",
+            "transmissions per delivery")  # fmt: skip
     print_rows(head, table_rows(sizes), left=2)
 
 

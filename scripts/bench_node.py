@@ -202,7 +202,7 @@ def print_table(
     rates = list(each[0][2]["latency"]) if each else []
     head: tuple[str, ...] = ("N", "system", "connect ms p50/max")
     head += tuple(f"{r} msg/s p50/p99 ms" for r in rates)
-    head += ("0-loss msg/s", "RSS MiB mean/max", "stop s max", "listening s")
+    head += ("0-loss msg/s", "RSS MiB idle / after, mean", "stop s max", "listening s")
     lines: list[tuple[str, ...]] = []
     for key, system, res in each:
         c = res["connect"]["connect_ms"]
@@ -212,7 +212,8 @@ def print_table(
         srch = res["search"]
         best = srch["highest_zero_loss"]
         row += (f"{fmt(best) if best else '< ' + fmt(srch['lowest_failing'])}",)
-        row += (f"{fmt(res['rss']['mean_mib'])} / {fmt(res['rss']['max_mib'])}",)
+        idle = (res.get("rss_idle") or {}).get("mean_mib")
+        row += (f"{fmt(idle)} / {fmt(res['rss']['mean_mib'])}",)
         row += (fmt(res["stop"]["stop_s"]["max"]),)
         row += (fmt(res["startup"]["spawn_to_listening_s"]["max"]),)
         lines.append(row)

@@ -60,6 +60,7 @@ def test_quick_run_writes_expected_json(tmp_path: Path) -> None:
         best = search["highest_zero_loss"]
         assert best is None or any(s["offered_rate"] == best and s["pass"] for s in search["steps"])
         assert len(res["rss"]["per_member_mib"]) == 2 and res["rss"]["mean_mib"] > 0
+        assert len(res["rss_idle"]["per_member_mib"]) == 2 and res["rss_idle"]["mean_mib"] > 0
         assert res["stop"]["stop_s"]["n"] == 2
     smallsocial = result["sizes"]["2"]["smallsocial"]
     assert smallsocial["stop"]["all_clean"] is True

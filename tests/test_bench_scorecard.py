@@ -1,8 +1,10 @@
 """The scorecard's memory row (scripts/benchkit/scorecard.py): per stored record, from a member
 started again on its store when the run has it (what the history holds), with the figure right
 after the catch-up beside it (what the catch-up's buffers leave resident); else the latter alone.
-The relay's row: its CPU per message over the send phase and the drain, and the loss (the
-issue's target is both), with a miss by two decimals.
+The member node's RSS: idle (started, connected, warmed up) against bare py-libp2p idle, as
+the issue's target reads, with both after the load beside it; an older run without idle
+figures keeps its single figure. The relay's row: its CPU per message over the send phase and
+the drain, and the loss (the issue's target is both), with a miss by two decimals.
 """
 
 from __future__ import annotations
@@ -41,6 +43,28 @@ def test_without_a_restart_the_row_is_the_catch_up_figure() -> None:
     [row] = _memory(None, _scale(restarted=False))
     assert "after catching up" in row[0] and row[2].startswith("174 bytes")
     assert row[4].startswith("MISS")
+
+
+def _side_by_side(idle: bool) -> dict[str, Any]:
+    def system(after: float, before: float) -> dict[str, Any]:
+        one: dict[str, Any] = {"rss": {"mean_mib": after}}
+        if idle:
+            one["rss_idle"] = {"mean_mib": before}
+        return one
+
+    five = {"smallsocial": system(101.0, 94.0), "bare": system(88.7, 87.0), "irc": {}}
+    return {"sizes": {"5": {"systems": five}}}
+
+
+def test_the_node_rss_row_compares_idle_with_idle_and_shows_both_after_the_load() -> None:
+    [row] = _memory(_side_by_side(idle=True), None)
+    assert row[0] == "RSS of a member node, idle (MiB)"
+    assert row[1].startswith("bare 87.0; 88.7 after the load")
+    assert row[2] == "94.0 (1.08x bare); 101 after the load"
+    assert row[3] == "<= 1.1x bare idle" and row[4] == "met"
+    [row] = _memory(_side_by_side(idle=False), None)
+    assert row[0] == "RSS of a member node, idle-ish (MiB)" and row[2] == "101 (1.14x bare)"
+    assert row[4] == "MISS: 1.04x the target"
 
 
 def _relay_run(cpu: float, lost: int, not_stored: int) -> dict[str, Any]:

@@ -466,6 +466,8 @@ def compare(
             )
             r["warmup"] = cl.measure("warmup", plan.warmup, 10.0)
         time.sleep(pauses[0])
+        for system, cl in clusters.items():  # idle: started, connected, warmed up, nothing sent since
+            res[system]["rss_idle"] = cl.rss()
         raws: dict[str, dict[str, list[dict[str, Any]]]] = {s: defaultdict(list) for s in systems}
         for round_no in range(plan.rounds):
             k = round_no % len(systems)
