@@ -23,7 +23,8 @@ not disturb the next), in this order:
 7. **tokens**: ``scripts/benchkit/tokens.py``: invitation token lengths.
 
 After the parts' table comes issue 12's (:mod:`benchkit.scorecard`): each of its
-measures with the baselines of the same run, the target, and met or by how much not.
+measures with the baselines of the same run, the target, and met or by how much not; then,
+for each miss, what the same run's figures show about where it comes from.
 
 Each part writes its JSON next to the report; the report
 (``bench-results/report.json``) holds the machine, every part's result (or why
@@ -280,6 +281,11 @@ SCORECARD_HEAD = ("measure", "baselines, same run", "smallsocial", "target", "ve
 def print_scorecard(report: dict[str, Any]) -> None:
     print("\nissue 12, measure by measure:")
     print_rows(SCORECARD_HEAD, scorecard.rows(report), left=5)
+    missed = scorecard.why(report)
+    if missed:
+        print("\nwhere each miss comes from, in this run's own figures:")
+        for measure, reason in missed:
+            print(f"- {measure}: {reason}.")
 
 
 def zero_loss(search: dict[str, Any]) -> str:
@@ -488,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         report["parts"][part] = run_part(part, args.quick, out, args.tiny)
     report["ratios_to_baselines"] = ratios_summary(report)
     report["issue12"] = [dict(zip(SCORECARD_HEAD, row, strict=True)) for row in scorecard.rows(report)]
+    report["issue12_why"] = [{"measure": m, "why": w} for m, w in scorecard.why(report)]
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     report["plots"] = [] if args.no_plots else make_plots(report, args.plots)

@@ -136,6 +136,9 @@ def test_tiny_run_writes_one_report_with_the_scaling_figures(tmp_path: Path) -> 
     met = tokens["result"]["longest"] <= 600
     assert token["verdict"] == "met" if met else token["verdict"].startswith("MISS")
     assert rows["10 members @5 msg/s p50 / p99 ms"]["verdict"] == "not measured"  # no side-by-side part
+    missed = {m for m, row in rows.items() if row["verdict"].startswith("MISS")}
+    assert {w["measure"] for w in report["issue12_why"]} == missed  # every miss says where it comes from
+    assert all(w["why"] for w in report["issue12_why"])
 
     tui = report["parts"]["tui"]
     if tui["status"] == "ok":  # skipped (with a reason) when the TUI tests' fake node is absent
