@@ -138,7 +138,9 @@ def test_tiny_run_writes_one_report_with_the_scaling_figures(tmp_path: Path) -> 
     assert rows["10 members @5 msg/s p50 / p99 ms"]["verdict"] == "not measured"  # no side-by-side part
     missed = {m for m, row in rows.items() if row["verdict"].startswith("MISS")}
     assert {w["measure"] for w in report["issue12_why"]} == missed  # every miss says where it comes from
-    assert all(w["why"] for w in report["issue12_why"])
+    for w in report["issue12_why"]:
+        if "missed messages" in w["measure"] or w["measure"].startswith("relay"):
+            assert "µs a record" in w["why"] or "idle cost" in w["why"], w  # from this run's figures
 
     tui = report["parts"]["tui"]
     if tui["status"] == "ok":  # skipped (with a reason) when the TUI tests' fake node is absent

@@ -175,7 +175,7 @@ class Cluster:
         op: dict[str, Any] = {"op": "send", "p": name, "n": n, "rate": rate}
         if ss:
             op["circle"] = self.circle
-        cpu0 = [proc_cpu(w.proc.pid) for w in self.workers]
+        cpu0, wall0 = [proc_cpu(w.proc.pid) for w in self.workers], time.monotonic()
         self.sender.send(op)
         cap = (2 * n / rate + 3 if rate > 0 else 120) + 120
         done = self.sender.wait_for(self.sender.first("sent_done", p=name), cap, f"{name} sent")
@@ -197,7 +197,7 @@ class Cluster:
             if ss and now - waited_from > plan.loss_wait_s:
                 break
             time.sleep(0.2)
-        cpu1 = [proc_cpu(w.proc.pid) for w in self.workers]
+        cpu1, wall = [proc_cpu(w.proc.pid) for w in self.workers], time.monotonic() - wall0
         sender_rep = self.sender.request({"op": "report", "p": name}, 60)
         reps = [(w, w.request({"op": "report", "p": name}, 60)) for w in self.receivers]
         expected_ids = {int(x[0]) for x in sender_rep["sent"]} if ss else set(range(expected))
@@ -225,6 +225,7 @@ class Cluster:
             "sent": sender_rep.get("sent", []),
             "cpu_sender_s": cpu1[0] - cpu0[0],
             "cpu_receivers_s": sum(cpu1[1:]) - sum(cpu0[1:]),
+            "cpu_wall_s": wall,  # the members' CPU above was spent over this long
         }
 
     def measure(self, name: str, n: int, rate: float) -> dict[str, Any]:
@@ -275,7 +276,7 @@ def summarize(raws: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:
     achieved: list[float | None] = []
     kept_up = on_time = True
     counters: Counter[str] = Counter()
-    cpu_sender = cpu_receivers = 0.0
+    cpu_sender = cpu_receivers = cpu_wall = 0.0
     for raw in raws:
         done = raw["done"]
         end = float(done["last"] or 0.0)
@@ -287,6 +288,7 @@ def summarize(raws: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:
         counters += raw["counters"]
         cpu_sender += raw["cpu_sender_s"]
         cpu_receivers += raw["cpu_receivers_s"]
+        cpu_wall += raw.get("cpu_wall_s", 0.0)
         times = [t for d in raw["recv_by"] for _, t in d.values()]
         lat += [(t - ts) * 1000 for d in raw["recv_by"] for ts, t in d.values()]
         late += sum(1 for t in times if t > end + plan.settle_s)
@@ -345,6 +347,8 @@ def summarize(raws: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:
             "receivers_s": rnd(cpu_receivers, 2),
             "sender_ms_per_message": rnd(1000 * cpu_sender / acked if acked else None, 3),
             "receiver_ms_per_delivery": rnd(1000 * cpu_receivers / delivered if delivered else None, 3),
+            "wall_s": rnd(cpu_wall, 2),
+            "cores": rnd((cpu_sender + cpu_receivers) / cpu_wall if cpu_wall > 0 else None, 2),
         },
     }
     if counters["pubsub_receipts"] and delivered:  # bare and smallsocial (IRC: one per delivery)
