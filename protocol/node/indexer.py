@@ -3,6 +3,7 @@
 :func:`follow` runs as one of the node's tasks. The node wakes it (:meth:`Indexer.due`)
 whenever a record is committed (gossip, sync, my own command); it then indexes what the
 store has beyond the index's watermark (:meth:`protocol.node.search.SearchIndex.catch_up`),
+:data:`GATHER_S` after the wake (so a busy circle's records go in one transaction),
 :data:`BATCH` records at a time, pausing between batches for :data:`YIELD` times as long
 as the batch took: a profile's first backfill of a long history, or a catch-up of many
 missed messages, never holds the node up for more than a batch, and indexing takes at most a
@@ -28,6 +29,12 @@ from protocol.node.profile import Profile
 LOG = logging.getLogger("smallsocial.node")
 BATCH = 200
 """Records per turn (a few ms each: opening a message and one FTS5 insert)."""
+GATHER_S = 1.0
+"""After the first record that wakes it, the indexer waits this long before it indexes: what
+arrives meanwhile goes into the same transaction. One transaction a record (an FTS5 insert, the
+watermark, a commit) was a sixth of a member's CPU in the relay benchmark's send phase, where each
+node commits a record or two a second. A message is searchable at most about this long after it
+is stored; a search meanwhile says how many wait."""
 YIELD = 3.0
 """Between two batches of a backlog, a pause this many times the last batch's duration. Without
 it, a member catching up 100,000 missed messages indexed them as fast as they came and took
@@ -71,12 +78,18 @@ class Indexer:
         await self._wanted.wait()
         self._wanted = trio.Event()
 
+    def gathered(self) -> None:
+        """Forget the wakes since :meth:`wait` returned: the turn about to start covers them."""
+        self._wanted = trio.Event()
+
 
 async def follow(profile: Profile, indexer: Indexer) -> None:
     """Index what the store gains, batch by batch, for as long as the node runs."""
     indexer.due()  # a profile's history from before the index, or from before the last crash
     while True:
         await indexer.wait()
+        await trio.sleep(GATHER_S)
+        indexer.gathered()  # what woke it meanwhile is in the store: this turn indexes it
         while True:
             await indexer.quiet()
             started = time.perf_counter()

@@ -1,4 +1,5 @@
-"""The node's indexer leaves most of the node's time to the node while it works off a backlog."""
+"""The node's indexer leaves most of the node's time to the node while it works off a backlog,
+and indexes the records that come close together in one turn (one transaction), soon after."""
 
 from __future__ import annotations
 
@@ -88,3 +89,40 @@ def test_no_batch_is_indexed_while_a_sync_pull_takes_records_in() -> None:
     # Both batches were indexed after the pull. A third call may come before the cancel lands
     # (the due() marks made during the pull are still pending), which is no harm.
     assert len(index.calls) >= 2 and index.left <= 0
+
+
+class _Counting:
+    """An index that is always caught up after one call; the calls' times."""
+
+    def __init__(self) -> None:
+        self.calls = list[float]()
+
+    def catch_up(self, limit: int) -> int:
+        self.calls.append(time.perf_counter())
+        return 0
+
+
+@pytest.mark.timeout(30)
+def test_records_that_come_together_are_indexed_in_one_turn_soon_after() -> None:
+    index, idx = _Counting(), indexer.Indexer()
+    assert indexer.GATHER_S == 1.0
+    marks: list[float] = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            marks.append(time.perf_counter())
+            nursery.start_soon(indexer.follow, _Profile(index), idx)  # type: ignore[arg-type]
+            for _ in range(10):  # ten records committed over half a second
+                idx.due()
+                await trio.sleep(0.05)
+            await trio.sleep(1.5)
+            marks.append(time.perf_counter())
+            idx.due()  # one more, alone
+            await trio.sleep(1.5)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert len(index.calls) == 2, index.calls  # one turn for the ten, one for the last
+    first, second = index.calls[0] - marks[0], index.calls[1] - marks[1]
+    assert 0.9 <= first <= 1.4, first  # after the gathering wait, not at each record
+    assert 0.9 <= second <= 1.4, second  # and a lone record is searchable a second later
