@@ -500,7 +500,7 @@ class Node:
         """Run a command now (through the core, its effects in order); the event that answered it."""
         try:
             done = await self._carry_out(self.core.handle(events.CommandArrived(cmd), self._now()))
-            self.indexer.due()  # what a command wrote (my message, an edit) is searchable at once
+            self.indexer.due()  # what a command wrote (my message, an edit) is searchable a second later
             said = (e.event for e in done if isinstance(e, events.Emit))
             return next(ev for ev in said if getattr(ev, "request_id", None) == cmd.request_id)
         except Exception as e:  # the store has it; a topic or a dial failed
