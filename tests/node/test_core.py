@@ -233,13 +233,46 @@ def test_a_removal_by_gossip_tells_the_ui_and_reconsiders_peers(
     core = NodeCore(carol)
     before = set(alice.view(c).records)
     alice.remove(c, bob.me)  # a removal and its rekey
-    out = [e for r in _new_records(alice, c, before) for e in core.handle(GossipArrived(PEER, c, r.raw), 1.0)]
-    assert Emit(api.MemberRemoved(c, bob.me)) in out and Reconsider(c) in out
+    told: dict[str, list[api.Event]] = {}
+    out = []
+    for r in _new_records(alice, c, before):
+        effects = core.handle(GossipArrived(PEER, c, r.raw), 1.0)
+        told[r.type] = [e.event for e in effects if isinstance(e, Emit)]
+        out += effects
+    # told once, with the record that removed him: not again with the rekey that follows, which
+    # changes the roster too (each change tells only the departures it brought)
+    assert told[records.REMOVE] == [api.MemberRemoved(c, bob.me)] and told[records.REKEY] == []
+    assert Reconsider(c) in out
     assert len(of(out, Accept)) == 2 and len(of(out, Committed)) == 2
     assert bob.me not in carol.view(c).roster.members
+    before = set(alice.view(c).records)
+    alice.change_role(c, carol.me, "admin")  # a later change: only the role it changed is told
+    new = _new_records(alice, c, before)
+    assert [r.type for r in new if r.type != records.GENESIS] == [records.ROLE]
+    said = [
+        e.event for r in new for e in core.handle(GossipArrived(PEER, c, r.raw), 1.5) if isinstance(e, Emit)
+    ]
+    assert said == [api.MemberRoleChanged(c, carol.me, "admin")]
     late = bob.send_text(c, "am I still here?")  # past his cut: refused, and its forwarder charged
     out = core.handle(GossipArrived(PEER, c, late.raw), 2.0)
     assert not of(out, Accept) and core.strikes.recent[PEER] == [(2.0, SUSPECT)]
+
+
+def test_my_own_removal_is_told_as_a_removal_not_as_an_unlinked_device(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, _, carol, c = world
+    core = NodeCore(carol)
+    before = set(alice.view(c).records)
+    alice.remove(c, carol.me)
+    said = [
+        e.event
+        for r in _new_records(alice, c, before)
+        for e in core.handle(GossipArrived(PEER, c, r.raw), 1.0)
+        if isinstance(e, Emit)
+    ]
+    assert api.MemberRemoved(c, carol.me) in said  # DeviceUnlinked is for a device unlinked from me
+    assert not [ev for ev in said if isinstance(ev, api.DeviceUnlinked)]
 
 
 def test_a_presence_teaches_a_name_and_a_strangers_is_refused(
