@@ -467,6 +467,19 @@ def test_a_relay_dials_only_the_peers_it_was_given(world: tuple[Profile, Profile
     assert relay.known_addrs() == [given]  # not the members' (many cannot be dialled), nor no peer ID
 
 
+def test_a_member_dials_the_relays_of_the_circles_it_is_in_and_not_of_one_it_left(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, bob, _, c = world
+    relay = f"/ip4/127.0.0.1/tcp/4003/p2p/{Identity.generate().peer_id}"
+    alice.pin(c, relay)
+    bob.import_bundle(alice.export([c]))
+    assert relay in NodeCore(bob).known_addrs()  # a member keeps its circle's relay dialled
+    bob.leave(c)
+    assert bob.store.circle(c).status == "left"  # type: ignore[union-attr]
+    assert relay not in NodeCore(bob).known_addrs()  # not the relay of a circle it left
+
+
 def test_sync_now_pulls_from_every_connected_peer_and_shutdown_stops(
     world: tuple[Profile, Profile, Profile, bytes],
 ) -> None:
