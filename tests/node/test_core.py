@@ -13,7 +13,7 @@ import pytest
 from protocol import circle, crypto, presence, records
 from protocol.identity import Identity, peer_id
 from protocol.node import api, queries
-from protocol.node.core import HINT_DELAY, HINT_EVERY, SUSPECT, NodeCore
+from protocol.node.core import ASIDE_MAX, HINT_DELAY, HINT_EVERY, SUSPECT, NodeCore
 from protocol.node.events import (
     Accept,
     CommandArrived,
@@ -361,6 +361,29 @@ def test_a_presence_before_the_first_sync_is_read_once_the_roster_can_judge_it(t
     assert names == [api.NameChanged(alice.me, "Alice")]
     assert mine in bob.store.peer_addrs(c)
     assert not core.aside.get(c)  # nothing left waiting once the roster is whole
+    for p in (alice, bob):
+        p.close()
+
+
+def test_presences_set_aside_are_bounded_per_circle_the_oldest_let_go_first(tmp_path: Path) -> None:
+    """Before my join is in my roster I cannot judge anyone's presence, so I keep the newest of
+    each author aside; a flood of made-up authors meanwhile costs at most ASIDE_MAX of them."""
+    alice, bob = (Profile.create(resolve(str(tmp_path), n), n) for n in ("alice", "bob"))
+    c = alice.new_circle("friends").circle_id
+    bob.join_token(alice.invite(c, bob.me))
+    core = NodeCore(bob)
+    epoch = alice.view(c).roster.current_epoch
+    assert epoch is not None and ASIDE_MAX == 32
+    key, now_ms = alice.epoch_keys(c)[epoch.id], int(alice.clock() * 1000)
+    people = [Identity.generate() for _ in range(ASIDE_MAX + 1)]
+    for i, who in enumerate(people):
+        seen = presence.announce(who, c, [], now_ms, f"p{i}", epoch.id, key)
+        assert not of(core.handle(GossipArrived(PEER, c, seen.raw), float(i)), Accept)
+        if i == ASIDE_MAX - 1:
+            assert len(core.aside[c]) == ASIDE_MAX  # at the bound: every one kept
+    held = core.aside[c]
+    assert len(held) == ASIDE_MAX  # one past it: the one set aside first is let go
+    assert people[0].public_key not in held and people[1].public_key in held and people[-1].public_key in held
     for p in (alice, bob):
         p.close()
 
