@@ -226,6 +226,12 @@ def _new_records(p: Profile, c: bytes, before: set[bytes]) -> list[records.Recor
     return sorted(new, key=lambda r: (r.author, r.seq))
 
 
+def _told(core: NodeCore, p: Profile, c: bytes, before: set[bytes], now: float) -> list[api.Event]:
+    """What the UI is told when ``p``'s records of ``c`` not in ``before`` come to ``core`` by gossip."""
+    effects = [e for r in _new_records(p, c, before) for e in core.handle(GossipArrived(PEER, c, r.raw), now)]
+    return [e.event for e in effects if isinstance(e, Emit)]
+
+
 def test_a_removal_by_gossip_tells_the_ui_and_reconsiders_peers(
     world: tuple[Profile, Profile, Profile, bytes],
 ) -> None:
@@ -247,12 +253,8 @@ def test_a_removal_by_gossip_tells_the_ui_and_reconsiders_peers(
     assert bob.me not in carol.view(c).roster.members
     before = set(alice.view(c).records)
     alice.change_role(c, carol.me, "admin")  # a later change: only the role it changed is told
-    new = _new_records(alice, c, before)
-    assert [r.type for r in new if r.type != records.GENESIS] == [records.ROLE]
-    said = [
-        e.event for r in new for e in core.handle(GossipArrived(PEER, c, r.raw), 1.5) if isinstance(e, Emit)
-    ]
-    assert said == [api.MemberRoleChanged(c, carol.me, "admin")]
+    assert [r.type for r in _new_records(alice, c, before) if r.type != records.GENESIS] == [records.ROLE]
+    assert _told(core, alice, c, before, 1.5) == [api.MemberRoleChanged(c, carol.me, "admin")]
     late = bob.send_text(c, "am I still here?")  # past his cut: refused, and its forwarder charged
     out = core.handle(GossipArrived(PEER, c, late.raw), 2.0)
     assert not of(out, Accept) and core.strikes.recent[PEER] == [(2.0, SUSPECT)]
@@ -262,15 +264,9 @@ def test_my_own_removal_is_told_as_a_removal_not_as_an_unlinked_device(
     world: tuple[Profile, Profile, Profile, bytes],
 ) -> None:
     alice, _, carol, c = world
-    core = NodeCore(carol)
     before = set(alice.view(c).records)
     alice.remove(c, carol.me)
-    said = [
-        e.event
-        for r in _new_records(alice, c, before)
-        for e in core.handle(GossipArrived(PEER, c, r.raw), 1.0)
-        if isinstance(e, Emit)
-    ]
+    said = _told(NodeCore(carol), alice, c, before, 1.0)
     assert api.MemberRemoved(c, carol.me) in said  # DeviceUnlinked is for a device unlinked from me
     assert not [ev for ev in said if isinstance(ev, api.DeviceUnlinked)]
 
