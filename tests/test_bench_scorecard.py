@@ -199,3 +199,10 @@ def test_catch_up_startup_and_relay_misses_have_their_figures() -> None:
     assert "stored 107 records/s of the 200 sent" in relayed and relayed.endswith("stopped waiting")
     only_lost = _relay_run(1.9, 5, 0)  # the CPU meets the target, the loss does not: a miss all the same
     assert _relay(only_lost)[4] == "met; MISS: 5 lost"
+
+
+def test_no_rate_within_the_bound_is_a_miss_that_says_so() -> None:
+    sbs = _report((12.0, 30.0), _step(21, 150.0), _step(42, 900.0))["parts"]["side_by_side"]["result"]
+    row = _zero_loss(sbs)
+    assert row[2].startswith("none of the rates tried (next tried: 21, p99 150 ms)")
+    assert row[4] == "MISS: no rate tried was within the bound"

@@ -3,7 +3,9 @@
 :func:`rows` reads the parts' results (``report["parts"]``) and returns one row per
 measure of the issue's table: what IRC, bare py-libp2p and cabal-core did in the same run
 where they apply, what smallsocial did, the target, and whether it is met or by how much
-it is missed. A measure whose part did not run says so instead of a figure.
+it is missed. A measure whose part did not run says so instead of a figure. :func:`why`
+gives each missed measure's cause from figures of the same run (bare py-libp2p against IRC,
+the cores the members used, the bare stream's time a record, ...), keyed by the row's name.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ def _zero_loss(sbs: dict[str, Any] | None) -> Row:
     if next_up is not None:
         mine += f" (next tried: {next_up['offered_rate']:g}, {_failure(next_up)})"
     mine += f"; 0 loss alone {fmt(zero['smallsocial'])}"
-    return (what, base, mine, target, _verdict(ours, 500, at_most=False) if ours else "MISS")
+    verdict = _verdict(ours, 500, at_most=False) if ours else "MISS: no rate tried was within the bound"
+    return (what, base, mine, target, verdict)
 
 
 def _catchup(scale: dict[str, Any] | None, n: int, target: float) -> Row:
@@ -269,11 +272,13 @@ def _latency_reason(sbs: dict[str, Any], measure: str) -> str:
     systems = sbs["sizes"][n]["systems"]
 
     def ratios(r: str) -> tuple[list[float | None], list[float | None]]:
+        """(bare / IRC, smallsocial / bare), each as [p50, p99], at ``r`` msg/s."""
         lat = {s: systems[s]["latency"][r] for s in ("irc", "bare", "smallsocial")}
-        return tuple(  # type: ignore[return-value]
-            [_div(lat[s][k], lat[b][k]) for k in ("p50_ms", "p99_ms")]
-            for s, b in (("bare", "irc"), ("smallsocial", "bare"))
-        )
+
+        def over(a: str, b: str) -> list[float | None]:
+            return [_div(lat[a][k], lat[b][k]) for k in ("p50_ms", "p99_ms")]
+
+        return over("bare", "irc"), over("smallsocial", "bare")
 
     bare, ours = ratios(rate)
     text = (
@@ -320,7 +325,7 @@ def _catchup_reason(scale: dict[str, Any], n: int) -> str | None:
         text += f" (its first records committed {fmt(first)} s after listening)"
     return text + (
         f", the bare stream {fmt(floor)} µs a record: the rest is our work on each record on the member "
-        "(its decode, checks and store; docs/performance.md, Catch-up, has py-spy's split)"
+        "(its decode, checks and store; py-spy's split is in docs/performance.md, issue 12)"
     )
 
 
