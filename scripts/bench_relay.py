@@ -10,13 +10,25 @@ What is simulated. Every circle has all its members' identities in its roster
 (the founder invites the others, each joins, the founder pins the circle to the
 relay, and everyone imports everyone's records: done offline by the worker that
 owns the circle, before any node starts). Only ``--live`` (2) members of each
-circle run a node: each of the two sends half the circle's messages and
-receives the other's; the other members are offline for the whole run (their
-messages wait for them at the relay: the run checks that the relay stored every
-message). The live nodes are ``protocol.node.node.Node`` objects, several in one
-trio loop per worker process (``--workers`` processes, circles dealt round-robin),
-each with its own profile, host and port. Members reach the relay from its pin
-(the roster names the relay's address; the node dials it and offers the circle).
+circle are up: each of the two sends half the circle's messages and receives
+the other's; the other members are offline for the whole run (their messages
+wait for them at the relay: the run checks that the relay stored every message).
+The live members run in ``--workers`` processes, circles dealt round-robin, each
+with its own profile, host and port, and are of one of two kinds
+(``--members-as``):
+
+- ``light`` (the default): our libp2p host stack, publishing records their profile
+  made before the run and counting what their subscription delivers, by record id
+  (``benchkit/relayload.py``). 200 of them took 0.6 of the 2 cores at 200 msg/s
+  (0.16 idle), which leaves the relay what it needs: the relay is what the run
+  measures. Nothing repairs what gossip loses at a light receiver.
+- ``nodes``: a whole member node each (``protocol.node.node.Node`` objects, several
+  in one trio loop), which checks, stores and indexes every record it gets and
+  fills gaps by sync. On 2 cores these take 1.5 of them at 200 msg/s, and the
+  relay's figures become the scheduler's (docs/performance.md, Relay).
+
+Members reach the relay from its pin (the roster names the relay's address; a
+node dials it and offers the circle; a light member does the same at its start).
 
 Direct and relayed paths in the same run. Even-numbered circles are **direct**:
 the two live members also dial each other, so a message reaches its receiver
@@ -29,11 +41,12 @@ the workers and the send schedule, so load hits both alike.
 Sending. Each live member sends ``rate / (circles x live)`` msg/s (1 msg/s by
 default) on an absolute wall-clock schedule, every sender with its own phase
 offset so the total is an even ``--rate`` msg/s. A message is a 400-byte text
-starting with a JSON header (circle, sender, index, ``time.time()`` just before
-the ``SendMessage`` command goes to the node). The receiver stamps
-``time.time()`` at its ``MessageReceived`` event, which the node emits after the
-record is committed in its store. Latency = receive stamp - send stamp (one
-machine, one clock). A phase of warm-up sends comes first and is not counted.
+starting with a JSON header. A node member stamps ``time.time()`` just before the
+``SendMessage`` command goes to the node and at its receiver's ``MessageReceived``
+event, which the node emits after the record is committed in its store. A light
+member stamps just before ``pubsub.publish`` and when its receiver's subscription
+delivers the record. Latency = receive stamp - send stamp (one machine, one clock).
+A phase of warm-up sends comes first and is not counted.
 
 Measured, over the send phase: the relay's CPU (user + system from
 ``/proc/<pid>/stat``, as % of one core; sampled each second too, for the peak; per
@@ -43,7 +56,7 @@ falls behind does the rest of the work then),
 its RSS at the end and its peak (``VmHWM``), its store rate (records it stored per
 second, from its status lines, one a second), and after the run: latency p50 /
 p99 for direct and relayed circles and their ratio, loss (every acknowledged
-message must reach its live receiver, sync included, within ``settle_s``; and
+message must reach its live receiver (a node's by sync too) within ``settle_s``; and
 the relay must hold every one, for the offline members), and how many arrived
 by sync. Targets (issue 4): relayed p50 under 2x direct p50; relay RSS under
 250 MB; no loss. They are printed as PASS/MISS; the exit status is 0 whatever
@@ -51,7 +64,8 @@ they are.
 
 Usage: scripts/bench_relay.py [--quick] [--circles N] [--members N] [--live N]
                               [--rate R] [--duration S] [--workers N]
-                              [--json PATH] [--keep] [--profile-relay FILE]
+                              [--members-as light|nodes] [--json PATH] [--keep]
+                              [--profile-relay FILE]
 
 Past 400 lines: the member worker (many nodes in one trio loop), the relay process and
 the report are one benchmark; the shared machinery is ``benchkit``'s.
@@ -83,14 +97,12 @@ from benchkit import (  # noqa: E402
     PAYLOAD_BYTES,
     Worker,
     fmt,
-    median,
     pad,
     parse_payload,
-    percentile,
     print_rows,
     print_targets,
     proc_cpu,
-    rnd,
+    relayload,
     rss_of,
     summary,
     verdict,
@@ -99,6 +111,7 @@ from benchkit import out as _out  # noqa: E402
 from benchkit import reply as _reply  # noqa: E402
 from benchkit.circles import make_circle  # noqa: E402
 from benchkit.nodes import Sends  # noqa: E402
+from benchkit.stats import lat_summary  # noqa: E402
 from benchkit.wire import commands, read_back  # noqa: E402
 
 from smallsocial_tui.nodeproc import cli_env  # noqa: E402
@@ -203,6 +216,9 @@ def worker_members(cfg: dict[str, Any]) -> None:
 
     t0 = time.perf_counter()
     circles = [build_circle(work, c, int(cfg["members"]), live, relay_addr) for c in cfg["circles"]]
+    if cfg.get("light"):
+        relayload.serve(cfg, circles, {c for c in cfg["circles"] if kind_of(c) == DIRECT}, t0)
+        return
     _out(
         {
             "ev": "built",
@@ -479,16 +495,6 @@ class Sampler(threading.Thread):
         return [pct for t, pct in self.samples if t0 < t <= t1 + 0.5]
 
 
-def lat_summary(values: list[float]) -> dict[str, Any]:
-    return {
-        "n": len(values),
-        "p50_ms": rnd(median(values)),
-        "p90_ms": rnd(percentile(values, 0.9)),
-        "p99_ms": rnd(percentile(values, 0.99)),
-        "max_ms": rnd(max(values, default=None)),
-    }
-
-
 def machine_busy() -> tuple[float, float]:
     """(busy, total) CPU jiffies of the whole machine, from /proc/stat (every process, others' too)."""
     try:
@@ -535,7 +541,9 @@ def cpu_window(
     }
 
 
-def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None = None) -> dict[str, Any]:
+def run(
+    plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None = None, *, light: bool = True
+) -> dict[str, Any]:
     procs: list[Worker] = []  # each gets SIGTERM if the benchmark dies
     relay: Relay | None = None
     sampler: Sampler | None = None
@@ -549,6 +557,8 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
 
         # Circles dealt round-robin: every worker gets direct and relayed ones alike.
         deal = [list(range(w, plan.circles, plan.workers)) for w in range(plan.workers)]
+        senders = plan.circles * plan.live
+        period = senders / plan.rate  # seconds between two messages of one sender
         workers = []
         for w, cs in enumerate(deal):
             if not cs:
@@ -559,6 +569,11 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
                 "members": plan.members,
                 "live": plan.live,
                 "relay": relay.addr,
+                "light": light,
+                "phases": {  # light members make their records before they start
+                    "warmup": relayload.per_sender(plan.warmup_s, period),
+                    "run": relayload.per_sender(plan.duration_s, period),
+                },
             }
             args = [sys.executable, str(SCRIPT), "--worker", json.dumps(cfg)]
             workers.append(Worker(f"w{w}", args, work / "logs", orphan_dies=True))
@@ -610,9 +625,6 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
         _, idle = cpu_window(relay, sampler, member_pids, lambda: time.sleep(plan.idle_s))
         idle["rss_mib"] = rss_of(relay.proc.pid)["rss_mib"]
         log(f"relay idle: {idle['cpu_pct_one_core']}% of a core, {idle['rss_mib']} MiB")
-
-        senders = plan.circles * plan.live
-        period = senders / plan.rate  # seconds between two messages of one sender
 
         def phase(name: str, duration: float) -> dict[str, Any]:
             start = time.time() + 0.5
@@ -756,6 +768,7 @@ def run(plan: Plan, work: Path, log: Callable[[str], None], profile: Path | None
                 **ready,
                 "workers": len(workers),
                 "live_nodes": nodes,
+                "members_as": "light" if light else "nodes",
                 "build_s_max": build_s,
                 "node_start_s_max": max(s["start_s"] for s in started),
             },
@@ -907,6 +920,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--settle", type=float, metavar="S", help="seconds allowed after sending for stragglers (60)"
     )
+    ap.add_argument(
+        "--members-as",
+        choices=("light", "nodes"),
+        default="light",
+        help="light: the members' hosts publish records made beforehand and count what arrives "
+        "(benchkit/relayload.py); nodes: a whole member node each (light)",
+    )
     ap.add_argument("--json", default=DEFAULT_JSON, metavar="PATH", help=f"results file ({DEFAULT_JSON})")
     ap.add_argument("--keep", action="store_true", help="keep the temporary profiles and logs")
     ap.add_argument(
@@ -946,8 +966,21 @@ def main(argv: list[str] | None = None) -> int:
         f"odd circles relay only; load average {os.getloadavg()[0]:.2f}"
     )
     with benchkit.workdir("bench_relay_", args.keep, log) as work:
-        res = run(plan, work, log, args.profile_relay)
+        res = run(plan, work, log, args.profile_relay, light=args.members_as == "light")
     checks = verdicts(res)
+    if args.members_as == "light":
+        live_what = (
+            "light members: our libp2p host stack publishing records made beforehand, counting arrivals"
+        )
+        stamp = (
+            "send: time.time() before pubsub.publish; receive: when the receiver's subscription delivers it"
+        )
+    else:
+        live_what = "a member node each (Node objects)"
+        stamp = (
+            "send: time.time() before SendMessage goes to the node; receive: MessageReceived at the "
+            "receiver, emitted after the record is committed in its store"
+        )
     print()
     print_table(plan, res, checks)
     benchkit.finish(
@@ -960,15 +993,14 @@ def main(argv: list[str] | None = None) -> int:
         payload_bytes=PAYLOAD_BYTES,
         simulated=(
             f"{plan.circles} circles, each with {plan.members} identities in its roster and the relay "
-            f"pinned; {plan.live} of them run a member node (Node objects, several per worker process, "
+            f"pinned; {plan.live} of them live ({live_what}, several per worker process, "
             f"{plan.workers} worker processes), each sending {plan.rate / (plan.circles * plan.live):g} "
             f"msg/s and receiving the others'; {plan.members - plan.live} offline a circle (the relay "
             "must store every message for them). Even circles: live members connected to each other "
             "and to the relay (direct path). Odd circles: live members block each other, so all goes "
             "through the relay (relayed path)."
         ),
-        latency_stamp="send: time.time() before SendMessage goes to the node; receive: MessageReceived "
-        "at the receiver, emitted after the record is committed in its store",
+        latency_stamp=stamp,
         results=res,
         baseline={
             "what": "the direct path, same run, same load: even circles, receiver connected to the sender",

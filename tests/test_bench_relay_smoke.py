@@ -4,7 +4,9 @@ Behaviour only: timings depend on the machine (and on what else runs on it), so
 no latency, CPU, memory or rate is judged here, only that each figure is there,
 that direct and relayed circles both ran, that every target got a verdict, and
 that no message was lost (every one reached its live receiver and the relay's
-store: sync fills what gossip drops, so this holds on a slow machine too).
+store). Both kinds of member: light ones (the default: our host stack publishing records
+made beforehand, ``benchkit/relayload.py``) and whole nodes (``--members-as nodes``, whose
+sync fills what gossip drops).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ CPU_KEYS = {"cpu_pct_one_core", "cpu_s", "wall_s", "members_cpu_cores"}
 
 
 @pytest.mark.timeout(150)
-def test_quick_tiny_run_writes_expected_json_and_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("members_as", ["light", "nodes"])
+def test_quick_tiny_run_writes_expected_json_and_loses_nothing(tmp_path: Path, members_as: str) -> None:
     out = tmp_path / "nested" / "relay.json"
     args = ["--quick", "--circles", "4", "--rate", "8", "--duration", "3", "--workers", "1"]
+    args += ["--members-as", members_as]
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), *args, "--settle", "60", "--json", str(out)],
         cwd=tmp_path,
@@ -49,6 +53,7 @@ def test_quick_tiny_run_writes_expected_json_and_loses_nothing(tmp_path: Path) -
     res = result["results"]
     assert res["setup"]["relay_circles"] == 4  # the relay took every pinned circle
     assert res["setup"]["live_nodes"] == 8
+    assert res["setup"]["members_as"] == members_as
     relay = res["relay"]
     assert set(relay["busy"]) >= CPU_KEYS and set(relay["idle"]) >= CPU_KEYS
     assert relay["rss_mib"]["peak"] > 0 and relay["rss_mib"]["end"] > 0
@@ -80,3 +85,14 @@ def test_quick_tiny_run_writes_expected_json_and_loses_nothing(tmp_path: Path) -
     assert verdicts["messages lost (live receivers + relay store)"] == "PASS"
 
     assert "targets:" in proc.stdout and "relayed latency" in proc.stdout
+
+
+def test_a_light_sender_has_a_record_for_every_slot_of_a_phase() -> None:
+    """The send phase gives each sender a slot every period from an offset under one period."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from benchkit.relayload import per_sender
+
+    for duration, period in ((60.0, 1.0), (5.0, 1.0), (3.0, 0.4), (8.0, 3.0)):
+        for offset in (0.0, period / 2, period * 0.999):
+            slots = sum(1 for j in range(10_000) if offset + j * period < duration)
+            assert per_sender(duration, period) >= slots, (duration, period, offset)

@@ -83,6 +83,9 @@ def test_the_relay_row_reports_the_drain_and_the_loss_beside_the_cpu() -> None:
     assert row[3] == "<= 2 ms, 0 loss" and row[4] == "met; 0 loss met"
     row = _relay(_relay_run(2.08, 30, 2))
     assert row[4] == "MISS: 1.04x the target; MISS: 32 lost"  # not "1.0x": two decimals
+    light = _relay_run(1.7, 0, 0)
+    light["results"]["setup"] = {"members_as": "light"}  # which members loaded it is in the row
+    assert _relay(light)[2].endswith("0 lost (100 circles x 5 members at 200.0 msg/s, light members)")
 
 
 def _step(

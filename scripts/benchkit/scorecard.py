@@ -199,6 +199,9 @@ def _relay(relay: dict[str, Any] | None) -> Row:
         return (what, "-", "not measured", "<= 2 ms", "not measured")
     plan = relay.get("plan", {}) if relay else {}
     shape = f"{plan.get('circles')} circles x {plan.get('members')} members at {plan.get('rate')} msg/s"
+    members_as = (relay or {}).get("results", {}).get("setup", {}).get("members_as")
+    if members_as:  # light: hosts publishing records made beforehand (benchkit/relayload.py)
+        shape += f", {members_as} members"
     v, above = r.get("cpu_ms_per_message"), r.get("cpu_ms_per_message_above_idle")
     drain = r.get("drain", {}).get("wall_s")
     loss = relay.get("results", {}).get("loss", {}) if relay else {}

@@ -38,6 +38,17 @@ def summary(values: list[float], digits: int = 2) -> dict[str, Any]:
     }
 
 
+def lat_summary(values: list[float]) -> dict[str, Any]:
+    """Latencies in ms: how many, p50, p90, p99 and the largest."""
+    return {
+        "n": len(values),
+        "p50_ms": rnd(median(values)),
+        "p90_ms": rnd(percentile(values, 0.9)),
+        "p99_ms": rnd(percentile(values, 0.99)),
+        "max_ms": rnd(max(values, default=None)),
+    }
+
+
 def fmt(x: Any, unit: str = "") -> str:
     """A table cell: ``-`` for nothing, thousands separators, fewer decimals for bigger floats."""
     if x is None:
