@@ -171,8 +171,18 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
         again = node_worker("node", {"root": str(roots[1])}, logs, "member-again")
         try:
             again.wait_for(again.first("NodeStarted"), 60, "member started again")
+            # What history holds, once the search index has what the catch-up brought (the member
+            # was stopped as soon as it had every message; its indexer takes them a second later,
+            # at some 80 µs each, and its RSS meanwhile holds the indexing's high-water).
+            t_idx, left = time.monotonic(), None
+            while time.monotonic() - t_idx < 120:
+                left = again.request({"op": "unindexed"}, 60)["n"]
+                if left == 0:
+                    break
+                time.sleep(0.5)
             time.sleep(1.0)  # its first rounds (presence, the indexer's look at the store)
             out[SS]["rss_restarted"] = again.rss()
+            out[SS]["restarted_indexed_after_s"] = rnd(time.monotonic() - t_idx, 2) if left == 0 else None
         except Exception as e:  # the catch-up's figures stand without this one
             out[SS]["rss_restarted_failed"] = str(e)
             log(f"  the member did not start again on its store: {e}")

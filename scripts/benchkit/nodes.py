@@ -294,7 +294,7 @@ def worker_node(cfg: dict[str, Any]) -> None:
             connected.add(ev.peer_id)
         elif isinstance(ev, api.PeerDisconnected):
             connected.discard(ev.peer_id)
-        answers = (api.CommandDone, api.CommandFailed, api.HistoryLoaded)
+        answers = (api.CommandDone, api.CommandFailed, api.HistoryLoaded, api.SearchResults)
         rid = ev.request_id if isinstance(ev, answers) else None
         if rid is not None and rid in waiters:
             done, box = waiters[rid]
@@ -436,6 +436,9 @@ def worker_node(cfg: dict[str, Any]) -> None:
             elif op == "count":
                 n, last = receipts.count(cmd["p"])
                 reply(cmd, n=n, last=last)
+            elif op == "unindexed":  # messages the search index has still to take (SearchResults.pending)
+                _, ev = command(api.SearchMessages("unindexed", limit=1))
+                reply(cmd, n=getattr(ev, "pending", None))
             elif op == "report":
                 recv, dups = receipts.report(cmd["p"])
                 with sends.lock:
