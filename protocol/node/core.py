@@ -71,6 +71,14 @@ SUSPECT = 0.25
 HINT_DELAY = 1.0
 """Seconds after py-libp2p drops gossip on its way to a peer before that peer is nudged to pull
 (the rest of the burst that overflowed its queue goes in the same nudge)."""
+GAP_ASK_EVERY = 2.0
+"""Seconds at least between two pulls from one peer for one circle that its records asked (a gap
+below one, or a record held for what it needs). One pull brings all that peer holds of the
+circle; while the gap stays (that peer lacks the record too) each later record of the author
+would ask again: a sync a message, which measured a fifth of a relay's CPU
+(docs/performance.md, Relay). Pulls for other reasons (a peer came, a nudge) are not counted."""
+GAP_ASKS_KEPT = 1024
+"""Pairs remembered before the expired ones are let go."""
 HINT_EVERY = 5.0
 """Seconds at least between two nudges. A record gossip dropped is found by its receiver at the
 next one from that author (a gap, pulled at once), so only the tail needs the nudge, and it
@@ -133,6 +141,8 @@ class NodeCore:
         self.hint_at = 0.0
         self.hint_next = 0.0
         """The earliest time the next nudge may go (``HINT_EVERY`` after the last)."""
+        self.asked: dict[tuple[str, bytes], float] = {}
+        """(peer, circle) -> when its records may ask for a pull again (:meth:`_ask`)."""
         self.aside: dict[bytes, dict[bytes, Record]] = {}
         """Per circle, each author's newest presence that came before my roster could judge it
         or my keys open it (a joiner, before sync): looked at again when the roster changes,
@@ -427,7 +437,7 @@ class NodeCore:
                         out += map(Committed, taken)
                         gap = ledger.view(cid).chains.missing(r.author)  # below a record held above
                         if gap and source is not None:  # as _commit tells it (the last one counts)
-                            out += [Emit(api.GapDetected(cid, r.author, gap)), Pull(source, cid)]
+                            out += [Emit(api.GapDetected(cid, r.author, gap)), *self._ask(source, cid, now)]
                         if r.author != mine:
                             shown.setdefault(cid, []).extend(taken)
                         i += n
@@ -442,6 +452,16 @@ class NodeCore:
             else:
                 out += self._meaning(cid, tuple(msgs), False, self.profile.view(cid).roster)
         return out
+
+    def _ask(self, source: str, circle_id: bytes, now: float) -> list[Effect]:
+        """A pull from ``source`` that its record asked, unless one went within ``GAP_ASK_EVERY``."""
+        key = (source, circle_id)
+        if now < self.asked.get(key, now):
+            return []
+        if len(self.asked) >= GAP_ASKS_KEPT:
+            self.asked = {k: t for k, t in self.asked.items() if t > now}
+        self.asked[key] = now + GAP_ASK_EVERY
+        return [Pull(source, circle_id)]
 
     def _commit(
         self,
@@ -480,7 +500,7 @@ class NodeCore:
                 peer_id(record.author),
                 outcome.reason,
             )
-            return outcome, [Pull(source, record.circle)] if source is not None else []
+            return outcome, self._ask(source, record.circle, now) if source is not None else []
         if isinstance(outcome, Dropped):
             return outcome, self.drop(record.circle, outcome.reason)
         if not isinstance(outcome, Stored):
@@ -510,7 +530,7 @@ class NodeCore:
             out.append(Emit(api.Equivocated(record.circle, author, caught[author])))
         if outcome.missing and source is not None:
             out.append(Emit(api.GapDetected(record.circle, record.author, outcome.missing)))
-            out.append(Pull(source, record.circle))
+            out += self._ask(source, record.circle, now)
         return outcome, out
 
     def _meaning(

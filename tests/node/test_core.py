@@ -13,9 +13,18 @@ import pytest
 from protocol import circle, crypto, presence, records
 from protocol.identity import Identity, peer_id
 from protocol.node import api, queries
-from protocol.node.core import ASIDE_MAX, HINT_DELAY, HINT_EVERY, SUSPECT, NodeCore
+from protocol.node.core import (
+    ASIDE_MAX,
+    GAP_ASK_EVERY,
+    GAP_ASKS_KEPT,
+    HINT_DELAY,
+    HINT_EVERY,
+    SUSPECT,
+    NodeCore,
+)
 from protocol.node.events import (
     Accept,
+    BatchReceived,
     CommandArrived,
     Committed,
     Dial,
@@ -106,6 +115,85 @@ def test_a_record_received_is_committed_and_told_to_the_ui(
     ahead = [bob.send_text(c, f"m{i}") for i in range(3)]
     out = core.handle(RecordReceived(ahead[2], PEER), 4.0)  # two missing before it: kept, and pulled
     assert Pull(PEER, c) in out and Emit(api.GapDetected(c, bob.me, 2)) in out
+
+
+def test_a_gap_that_stays_asks_its_peer_for_a_pull_once_a_while_not_at_every_record(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    """A peer that lacks the record below a gap would be asked to sync at each later record of
+    that author (a relay: a sync a message); one ask per peer and circle each GAP_ASK_EVERY."""
+    alice, bob, _, c = world
+    core = NodeCore(alice)
+    core.handle(RecordReceived(bob.send_text(c, "first"), PEER), 0.0)
+    bob.send_text(c, "lost on the way")  # nobody here ever gets it
+    later = [bob.send_text(c, f"later {i}") for i in range(4)]
+    other = Identity.generate().peer_id
+    out = core.handle(GossipArrived(PEER, c, later[0].raw), 10.0)
+    assert Pull(PEER, c) in out and Emit(api.GapDetected(c, bob.me, 1)) in out
+    out = core.handle(GossipArrived(PEER, c, later[1].raw), 10.0 + GAP_ASK_EVERY - 0.1)
+    assert Accept() in out and not of(out, Pull)  # stored and forwarded, not asked again
+    assert Emit(api.GapDetected(c, bob.me, 1)) in out  # the UI is still told
+    assert Pull(other, c) in core.handle(GossipArrived(other, c, later[2].raw), 10.5)  # another peer
+    out = core.handle(GossipArrived(PEER, c, later[3].raw), 10.0 + GAP_ASK_EVERY)
+    assert Pull(PEER, c) in out
+
+
+def test_a_record_held_for_what_it_needs_asks_for_a_pull_once_a_while(
+    world: tuple[Profile, Profile, Profile, bytes], tmp_path: Path
+) -> None:
+    alice, _, _, c = world
+    dave = Profile.create(resolve(str(tmp_path), "dave"), "dave")
+    core = NodeCore(alice)
+    dave.join_token(alice.invite(c, dave.me))
+    held = [dave.send_text(c, f"before my join is in {i}") for i in range(2)]
+    assert core.handle(GossipArrived(PEER, c, held[0].raw), 1.0) == [Pull(PEER, c)]
+    assert core.handle(GossipArrived(PEER, c, held[1].raw), 1.5) == []
+
+
+def test_the_pulls_records_asked_for_are_remembered_within_a_bound(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, _, _, c = world
+    core = NodeCore(alice)
+    assert GAP_ASKS_KEPT == 1024
+    core.asked = {(f"peer {i}", c): 5.0 + (i % 2) * 100 for i in range(1024)}  # half over at 50
+    assert core._ask(PEER, c, 50.0) == [Pull(PEER, c)]
+    assert len(core.asked) == 512 + 1 and core.asked[PEER, c] == 50.0 + GAP_ASK_EVERY
+    assert core._ask("peer 1", c, 60.0) == []  # a pair not over yet is kept, and still counts
+    core.asked = {(f"peer {i}", c): 5.0 for i in range(1023)}  # all over, but under the bound: kept
+    core._ask(PEER, c, 50.0)
+    assert len(core.asked) == 1024
+
+
+def test_a_sync_batch_that_leaves_a_gap_asks_its_peer_once_a_while(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    alice, bob, _, c = world
+    core = NodeCore(alice)
+    core.handle(RecordReceived(bob.send_text(c, "first"), PEER), 0.0)
+    bob.send_text(c, "lost on the way")
+    runs = [[bob.send_text(c, f"run {k} {i}") for i in range(3)] for k in range(3)]
+    out = core.handle(BatchReceived(tuple(runs[0]), PEER), 10.0)
+    assert of(out, Pull) == [Pull(PEER, c)] and Emit(api.GapDetected(c, bob.me, 1)) in out
+    out = core.handle(BatchReceived(tuple(runs[1]), PEER), 11.0)
+    assert not of(out, Pull) and Emit(api.GapDetected(c, bob.me, 1)) in out
+    assert of(core.handle(BatchReceived(tuple(runs[2]), PEER), 10.0 + GAP_ASK_EVERY), Pull) == [Pull(PEER, c)]
+
+
+def test_a_sync_batch_below_a_record_held_above_a_gap_asks_once_a_while(
+    world: tuple[Profile, Profile, Profile, bytes],
+) -> None:
+    """Records in order taken together (the batch's fast lane) while one above the gap waits."""
+    alice, bob, _, c = world
+    core = NodeCore(alice)
+    core.handle(RecordReceived(bob.send_text(c, "first"), PEER), 0.0)
+    chain = [bob.send_text(c, f"m{i}") for i in range(6)]
+    other = Identity.generate().peer_id
+    assert Pull(PEER, c) in core.handle(GossipArrived(PEER, c, chain[5].raw), 10.0)  # held above a gap
+    out = core.handle(BatchReceived(tuple(chain[0:2]), other), 10.5)
+    assert of(out, Pull) == [Pull(other, c)] and Emit(api.GapDetected(c, bob.me, 3)) in out
+    out = core.handle(BatchReceived(tuple(chain[2:4]), other), 11.0)
+    assert not of(out, Pull) and Emit(api.GapDetected(c, bob.me, 1)) in out
 
 
 def test_a_strangers_record_is_dropped_and_its_forwarder_charged(
