@@ -143,6 +143,17 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
                 break
             time.sleep(0.1)
         rep = member.request({"op": "report", "p": "catchup"}, 60)
+        rss_caught = member.rss()
+        # What history holds is read from the member started again on its store (below), once its
+        # search index has what the catch-up brought: otherwise that member's first seconds index
+        # the rest (some 80 µs a message), and its RSS holds that work's high-water or not, by
+        # when it is read. Its indexer takes them in the background; asked once a second.
+        t_idx, left = time.monotonic(), None
+        while time.monotonic() - t_idx < 120:
+            time.sleep(1.0)
+            left = member.request({"op": "unindexed"}, 60)["n"]
+            if left == 0:
+                break
         got = {int(i): t for i, _, t in rep["recv"]}
         bulk_n, *bulk_t = rep.get("bulk") or (0, None, None)  # told in bulk (MessagesArrived): a count
         stamps = [*got.values(), *(t for t in bulk_t if t is not None)]
@@ -160,7 +171,8 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
             "connected_after_listening_s": rnd(connected["t"] - started["t"], 3) if connected else None,
             "first_commit_after_listening_s": rnd(min(stamps) - started["t"], 3) if stamps else None,
             "sync_batches": counters.get("sync_batches"),
-            "rss": member.rss(),
+            "rss": rss_caught,
+            "indexed_after_s": rnd(time.monotonic() - t_idx, 2) if left == 0 else None,
             "written": written,
         }
     finally:
@@ -171,18 +183,8 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
         again = node_worker("node", {"root": str(roots[1])}, logs, "member-again")
         try:
             again.wait_for(again.first("NodeStarted"), 60, "member started again")
-            # What history holds, once the search index has what the catch-up brought (the member
-            # was stopped as soon as it had every message; its indexer takes them a second later,
-            # at some 80 µs each, and its RSS meanwhile holds the indexing's high-water).
-            t_idx, left = time.monotonic(), None
-            while time.monotonic() - t_idx < 120:
-                left = again.request({"op": "unindexed"}, 60)["n"]
-                if left == 0:
-                    break
-                time.sleep(0.5)
             time.sleep(1.0)  # its first rounds (presence, the indexer's look at the store)
             out[SS]["rss_restarted"] = again.rss()
-            out[SS]["restarted_indexed_after_s"] = rnd(time.monotonic() - t_idx, 2) if left == 0 else None
         except Exception as e:  # the catch-up's figures stand without this one
             out[SS]["rss_restarted_failed"] = str(e)
             log(f"  the member did not start again on its store: {e}")
