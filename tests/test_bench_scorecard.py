@@ -209,3 +209,22 @@ def test_no_rate_within_the_bound_is_a_miss_that_says_so() -> None:
     row = _zero_loss(sbs)
     assert row[2].startswith("none of the rates tried (next tried: 21, p99 150 ms)")
     assert row[4] == "MISS: no rate tried was within the bound"
+
+
+def test_the_memory_miss_is_told_by_the_views_live_objects_against_the_rss() -> None:
+    def size(rss: float, again: float, live: float, peak: float) -> dict[str, Any]:
+        ours = {"rss": {"rss_mib": rss}, "rss_restarted": {"rss_mib": again}}
+        ours["view_live"] = {"live_mib": live, "peak_mib": peak}
+        return {"smallsocial": ours}
+
+    scale = {"catchup": {"1000": size(97.0, 93.0, 0.1, 0.5), "100000": size(112.0, 104.0, 4.9, 40.0)}}
+    reasons = dict(why({"parts": {"scale": {"status": "ok", "result": scale}}}))
+    row = "RSS per stored record (member started on a store of 1,000 -> 100,000)"
+    text = reasons[row]
+    assert text.startswith("the circle's view holds 51 bytes a record in Python objects once built")
+    assert "(tracemalloc, 0.10 -> 4.90 MiB)" in text and "peaks at 418 bytes a record" in text
+    scale["catchup"]["1000"]["smallsocial"].pop("view_live")  # not measured: no reason made up
+    reasons = dict(why({"parts": {"scale": {"status": "ok", "result": scale}}}))
+    assert reasons["RSS per stored record (member started on a store of 1,000 -> 100,000)"].startswith(
+        "no figure"
+    )

@@ -101,6 +101,43 @@ def write_missed(root: Path, circle_hex: str, n: int) -> dict[str, Any]:
         p.close()
 
 
+VIEW_LIVE = """
+import json, sys, tracemalloc
+from pathlib import Path
+from protocol.node.paths import ProfilePaths
+from protocol.node.profile import Profile
+p = Profile.open(ProfilePaths(Path(sys.argv[1])))
+tracemalloc.start()
+view = p.view(bytes.fromhex(sys.argv[2]))
+now, peak = tracemalloc.get_traced_memory()
+print(json.dumps({"live_mib": round(now / 2**20, 2), "peak_mib": round(peak / 2**20, 2),
+                  "records": len(view.records)}))
+"""
+
+
+def view_live(root: Path, circle_hex: str) -> dict[str, Any] | None:
+    """What the circle's view on a member's store holds in Python objects once built, and the
+    peak while building it (tracemalloc, in a process of its own, after the member stopped)."""
+    import json
+    import subprocess
+    import sys
+
+    from benchkit import ROOT
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", VIEW_LIVE, str(root), circle_hex],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return dict(json.loads(done.stdout))
+    except (subprocess.SubprocessError, ValueError) as e:
+        return {"failed": str(e)[:300]}
+
+
 def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
     out: dict[str, Any] = {"n": plan_n}
     # bare floor: a fresh process pulls the frames over one stream from a running host.
@@ -185,6 +222,7 @@ def run_catchup(plan_n: int, work: Path, log: Callable[[str], None]) -> dict[str
             again.wait_for(again.first("NodeStarted"), 60, "member started again")
             time.sleep(1.0)  # its first rounds (presence, the indexer's look at the store)
             out[SS]["rss_restarted"] = again.rss()
+            out[SS]["view_live"] = view_live(roots[1], circle)
         except Exception as e:  # the catch-up's figures stand without this one
             out[SS]["rss_restarted_failed"] = str(e)
             log(f"  the member did not start again on its store: {e}")

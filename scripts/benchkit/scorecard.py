@@ -267,7 +267,29 @@ def _reason(measure: str, parts: dict[str, dict[str, Any] | None]) -> str | None
         return f"a bare Textual app takes {fmt(base)} s to its first paint in the same pty"
     if measure.startswith("relay") and relay:
         return _relay_reason(relay)
+    if measure.startswith("RSS per stored record") and scale:
+        return _memory_reason(scale)
     return None
+
+
+def _memory_reason(scale: dict[str, Any]) -> str | None:
+    """The view's live objects a record against the RSS a record (``circles.view_live``)."""
+    cu = scale.get("catchup", {})
+    live = {int(n): (x.get("smallsocial", {}).get("view_live") or {}) for n, x in cu.items()}
+    sizes = sorted(n for n, v in live.items() if "live_mib" in v)
+    if len(sizes) < 2:
+        return None
+    lo, hi = sizes[0], sizes[-1]
+
+    def per(key: str) -> float:
+        return (live[hi][key] - live[lo][key]) * 2**20 / (hi - lo)
+
+    return (
+        f"the circle's view holds {per('live_mib'):,.0f} bytes a record in Python objects once built "
+        f"(tracemalloc, {fmt(live[lo]['live_mib'])} -> {fmt(live[hi]['live_mib'])} MiB), and building it "
+        f"peaks at {per('peak_mib'):,.0f} bytes a record: the rest of the RSS is what the allocator "
+        "keeps of that build (docs/performance.md, issue 12)"
+    )
 
 
 def _latency_reason(sbs: dict[str, Any], measure: str) -> str:
