@@ -18,6 +18,8 @@ brings the genesis.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,6 +125,23 @@ def _at(chains: ChainTracker, author: bytes, seq: int) -> Entry | None:
     return Entry(got[0], author, seq, got[1], got[2]) if got is not None else None
 
 
+class _Broken(Exception):
+    """A stored chain :meth:`CircleView.from_rows` cannot build (the caller builds it otherwise)."""
+
+
+def _checked(
+    chain: Iterable[tuple[bytes, int, bytes, bytes | None, str]],
+) -> Iterator[tuple[bytes, bytes | None, str]]:
+    """One author's stored chain, from seq 1 up, as ``ChainTracker.load`` takes it; raises
+    :class:`_Broken` at a gap, a position held twice or a link that disagrees."""
+    before: bytes | None = None
+    for n, (_, seq, rid, prev, rtype) in enumerate(chain, 1):
+        if seq != n or (n > 1 and prev != before):
+            raise _Broken
+        before = rid
+        yield rid, prev, rtype
+
+
 ChainRow = tuple[bytes, bytes, int, bytes | None, str]
 """A stored record as the view keeps it, read from the store's columns: id, author, seq, the
 chain link ``p`` (None for none) and type (:meth:`CircleView.from_rows`)."""
@@ -208,30 +227,25 @@ class CircleView:
 
     @classmethod
     def from_rows(
-        cls, genesis: Record, whole: list[Record], rows: list[ChainRow], conflicts: Iterable[Record] = ()
+        cls, genesis: Record, whole: list[Record], rows: Iterable[ChainRow], conflicts: Iterable[Record] = ()
     ) -> CircleView | None:
         """The view of stored records given mostly as :data:`ChainRow` (only roster records
         whole), without decoding a message: the same view as the constructor's, built in a
         fraction of the time. Only for chains without a gap or a link that disagrees, the
         stored state of nearly every circle; None otherwise, and the caller builds the view
-        from whole records (the constructor places and flags what such chains need)."""
-        mine = [r for r in whole if r.type != records.GENESIS]
-        by_author: dict[bytes, list[tuple[int, bytes, bytes | None, str]]] = {}
-        for r in mine:
-            by_author.setdefault(r.author, []).append((r.seq, r.id, r.prev, r.type))
-        for rid, author, seq, prev, rtype in rows:
-            by_author.setdefault(author, []).append((seq, rid, prev, rtype))
-        for chain in by_author.values():
-            chain.sort()
-            before: bytes | None = None
-            for n, (seq, rid, prev, _) in enumerate(chain, 1):
-                if seq != n or (n > 1 and prev != before):
-                    return None  # a gap, a position held twice or a broken link
-                before = rid
+        from whole records (the constructor places and flags what such chains need).
+
+        ``whole`` and ``rows`` each in (author, seq) order (as the store reads them): the
+        chains are built as the rows come, so a circle's rows are never all held at once."""
+        mine = sorted((r.author, r.seq, r.id, r.prev, r.type) for r in whole if r.type != records.GENESIS)
+        rest = ((author, seq, rid, prev, rtype) for rid, author, seq, prev, rtype in rows)
         view = cls(genesis, (), conflicts=(), circle_id=None)
-        for author in sorted(by_author):
-            view.chains.load(author, ((rid, prev, t) for _, rid, prev, t in by_author[author]))
-        for r in sorted(mine, key=lambda r: (r.author, r.seq)):
+        try:
+            for author, chain in itertools.groupby(heapq.merge(mine, rest), key=lambda x: x[0]):
+                view.chains.load(author, _checked(chain))
+        except _Broken:
+            return None  # a gap, a position held twice or a broken link
+        for r in sorted(whole, key=lambda r: (r.author, r.seq)):
             if r.is_roster:
                 view.roster_records[r.id] = r
                 view._roster.append(r)

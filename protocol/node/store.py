@@ -17,6 +17,7 @@ transaction never spans two modules and a table change is one diff.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -457,33 +458,45 @@ class Store:
         rows = self.db.execute(f"SELECT id, raw FROM records WHERE {where} ORDER BY author, seq", args)
         return [records.load(raw, bytes(rid)) for rid, raw in rows]
 
-    def load_chain_rows(self, circle_id: bytes) -> tuple[list[Record], list[ChainRow]]:
-        """A circle's stored records for building its view, in (author, seq) order: whole
-        (checked against their ids, as :meth:`load_records`) where the view keeps them whole,
-        roster records and the genesis, or where the row predates the ``link`` column;
-        every other as a :data:`ChainRow` read from columns, its bytes not decoded."""
+    def load_chain_rows(self, circle_id: bytes) -> tuple[list[Record], Iterator[ChainRow]]:
+        """A circle's stored records for building its view: whole (checked against their ids,
+        as :meth:`load_records`) where the view keeps them whole, roster records and the genesis,
+        or where the row predates the ``link`` column, in (author, seq) order; and every other
+        as a :data:`ChainRow` read from columns, its bytes not decoded, in (author, seq) order,
+        as the rows come from SQLite (a circle's messages are never all in memory at once)."""
         whole = tuple(sorted({records.GENESIS, *records.ROSTER_TYPES}))
         marks = ",".join("?" * len(whole))
         rows = self.db.execute(
-            f"SELECT id, author, seq, type, link, CASE WHEN link IS NULL OR type IN ({marks}) "
-            "THEN raw END FROM records WHERE circle = ? ORDER BY author, seq",
-            (*whole, circle_id),
-        )
+            f"SELECT id, raw, link FROM records WHERE circle = ? AND (link IS NULL OR type IN ({marks})) "
+            "ORDER BY author, seq",
+            (circle_id, *whole),
+        ).fetchall()
         full: list[Record] = []
-        light: list[ChainRow] = []
         unlinked: list[tuple[bytes, bytes]] = []
-        for rid, author, seq, rtype, link, raw in rows:
-            if raw is not None:
-                rec = records.load(raw, bytes(rid))
-                full.append(rec)
-                if link is None:
-                    unlinked.append((rec.prev or b"", rec.id))
-            else:
-                light.append((bytes(rid), bytes(author), int(seq), bytes(link) or None, str(rtype)))
+        for rid, raw, link in rows:
+            rec = records.load(raw, bytes(rid))
+            full.append(rec)
+            if link is None:
+                unlinked.append((rec.prev or b"", rec.id))
         if unlinked:  # rows from before the column: filled in once, read from columns next time
             with self.tx() as db:
                 db.executemany("UPDATE records SET link = ? WHERE id = ?", unlinked)
-        return full, light
+        return full, self._chain_rows(circle_id, whole, {rid for _, rid in unlinked})
+
+    def _chain_rows(self, circle_id: bytes, whole: tuple[str, ...], given: set[bytes]) -> Iterator[ChainRow]:
+        marks = ",".join("?" * len(whole))
+        cur = self.db.execute(
+            f"SELECT id, author, seq, link, type FROM records WHERE circle = ? AND link IS NOT NULL "
+            f"AND type NOT IN ({marks}) ORDER BY author, seq",
+            (circle_id, *whole),
+        )
+        try:
+            for rid, author, seq, link, rtype in cur:
+                if rid not in given:  # filled in just now: already among the whole ones
+                    yield bytes(rid), bytes(author), int(seq), bytes(link) or None, str(rtype)
+        finally:  # left before the end (a chain the view cannot build from rows): let go of it
+            with contextlib.suppress(sqlite3.ProgrammingError):  # the store closed meanwhile
+                cur.close()
 
     def raws_of_type(self, circle_id: bytes, rtype: str) -> list[bytes]:
         """The bytes of a circle's chain records of one type (forks: few), in storage order."""
