@@ -346,23 +346,9 @@ def worker_members(cfg: dict[str, Any]) -> None:
 
     lags: list[float] = []  # how late a 10 ms sleep wakes up in this loop (ms): is the worker busy?
 
-    async def lag_probe() -> None:
-        while True:
-            t = trio.current_time()
-            await trio.sleep(0.01)
-            lags.append((trio.current_time() - t - 0.01) * 1000)
-
     async def start_nodes(nursery: trio.Nursery, cmd: dict[str, Any]) -> None:
-        """Start my nodes on the global schedule (node i of worker w at ``at + (i*stride + w) * gap``)."""
         nonlocal started_at
-        at, gap, stride, offset = float(cmd["at"]), float(cmd["gap"]), int(cmd["stride"]), int(cmd["offset"])
-        t1 = time.perf_counter()
-        for i, node in enumerate(nodes.values()):
-            delay = at + (i * stride + offset) * gap - time.time()
-            if delay > 0:
-                await trio.sleep(delay)
-            await nursery.start(node.run)
-        start_s = time.perf_counter() - t1
+        start_s = await relayload.start_on_schedule(nursery, [node.run for node in nodes.values()], cmd)
         started_at = time.monotonic()
         for info in circles:  # direct circles: member k dials members 0..k-1 too
             if kind_of(info["c"]) != DIRECT:
@@ -376,7 +362,7 @@ def worker_members(cfg: dict[str, Any]) -> None:
 
     async def main() -> None:
         async with trio.open_nursery() as outer:  # the probe, the starter and the senders
-            outer.start_soon(lag_probe)
+            outer.start_soon(relayload.lag_probe, lags)
             # the nodes' nursery ends when they all stopped
             async with trio.open_nursery() as nursery, contextlib.aclosing(commands()) as cmds:
                 async for cmd in cmds:

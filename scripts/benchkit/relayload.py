@@ -47,6 +47,31 @@ def per_sender(duration_s: float, period_s: float) -> int:
     return math.ceil(duration_s / period_s) + 1
 
 
+async def lag_probe(lags: list[float]) -> None:
+    """How late a 10 ms sleep wakes up in this trio loop (ms), appended to ``lags``: is the worker busy?"""
+    import trio
+
+    while True:
+        t = trio.current_time()
+        await trio.sleep(0.01)
+        lags.append((trio.current_time() - t - 0.01) * 1000)
+
+
+async def start_on_schedule(nursery: Any, runs: list[Any], cmd: dict[str, Any]) -> float:
+    """``nursery.start`` each of ``runs`` on the global schedule (the i-th of worker w at
+    ``at + (i*stride + w) * gap``, from the ``start`` command); the seconds it took."""
+    import trio
+
+    at, gap, stride, offset = float(cmd["at"]), float(cmd["gap"]), int(cmd["stride"]), int(cmd["offset"])
+    t1 = time.perf_counter()
+    for i, run in enumerate(runs):
+        delay = at + (i * stride + offset) * gap - time.time()
+        if delay > 0:
+            await trio.sleep(delay)
+        await nursery.start(run)
+    return time.perf_counter() - t1
+
+
 def serve(cfg: dict[str, Any], circles: list[dict[str, Any]], direct: set[int], t0: float) -> None:
     """Run a worker's light members until told to stop (``circles`` as ``build_circle`` made them;
     ``direct``: the circles whose live members also dial each other)."""
@@ -205,23 +230,9 @@ def serve(cfg: dict[str, Any], circles: list[dict[str, Any]], direct: set[int], 
                 nursery.start_soon(m.offer)
         return ok, connected
 
-    async def lag_probe() -> None:
-        while True:
-            t = trio.current_time()
-            await trio.sleep(0.01)
-            lags.append((trio.current_time() - t - 0.01) * 1000)
-
     async def start_members(nursery: trio.Nursery, cmd: dict[str, Any]) -> None:
-        """Start my members on the global schedule (member i of worker w at ``at + (i*stride + w) * gap``)."""
         nonlocal started_at
-        at, gap, stride, offset = float(cmd["at"]), float(cmd["gap"]), int(cmd["stride"]), int(cmd["offset"])
-        t1 = time.perf_counter()
-        for i, m in enumerate(members.values()):
-            delay = at + (i * stride + offset) * gap - time.time()
-            if delay > 0:
-                await trio.sleep(delay)
-            await nursery.start(m.run)
-        start_s = time.perf_counter() - t1
+        start_s = await start_on_schedule(nursery, [m.run for m in members.values()], cmd)
         started_at = time.monotonic()
         for (c, k), m in members.items():  # direct circles: member k dials members 0..k-1 too
             if c in direct:
@@ -284,7 +295,7 @@ def serve(cfg: dict[str, Any], circles: list[dict[str, Any]], direct: set[int], 
 
     async def main() -> None:
         async with trio.open_nursery() as outer:
-            outer.start_soon(lag_probe)
+            outer.start_soon(lag_probe, lags)
             async with trio.open_nursery() as nursery, contextlib.aclosing(commands()) as cmds:
                 async for cmd in cmds:
                     op = cmd["op"]
