@@ -235,8 +235,9 @@ class CircleView:
         stored state of nearly every circle; None otherwise, and the caller builds the view
         from whole records (the constructor places and flags what such chains need).
 
-        ``whole`` and ``rows`` each in (author, seq) order (as the store reads them): the
-        chains are built as the rows come, so a circle's rows are never all held at once."""
+        ``rows`` in (author, seq) order (as the store reads them; ``whole`` in any order):
+        each author's chain is checked and built as its rows come, so a circle's rows are never
+        all held at once. A chain that fails the check leaves the partly built view unused."""
         mine = sorted((r.author, r.seq, r.id, r.prev, r.type) for r in whole if r.type != records.GENESIS)
         rest = ((author, seq, rid, prev, rtype) for rid, author, seq, prev, rtype in rows)
         view = cls(genesis, (), conflicts=(), circle_id=None)
