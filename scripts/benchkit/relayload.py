@@ -18,9 +18,9 @@ and then:
 What a whole node adds on each side (the core's checks, the store, the search index, the
 command path, presence and prekey records, sync) is left out; so is its repair by sync: a
 message the light receiver never gets by gossip counts as lost. The relay cannot tell the two
-kinds of member apart on the wire. It asks a member to sync now and then; a light member does
-not speak the sync protocol, so that ask fails at once, as it does with a member who is not
-up to date (the relay logs it).
+kinds of member apart on the wire. It asks a member to sync now and then (every 30 s, and at
+a gap); a light member does not speak the sync protocol, so that ask fails at once and the
+relay logs it, where a member node would answer with what it holds.
 
 The worker answers the same JSON commands as the node worker (``start``, ``ready``, ``send``,
 ``count``, ``report``, ``stop``), with its report in the same shape.
@@ -132,6 +132,7 @@ def serve(cfg: dict[str, Any], circles: list[dict[str, Any]], direct: set[int], 
     wrong: Counter[str] = Counter()
     counters: Counter[str] = Counter()
     lags: list[float] = []
+    pending: dict[tuple[int, int, int], float] = {}  # published, publish not returned: send stamp
 
     class Member:
         def __init__(self, c: int, k: int) -> None:
@@ -203,7 +204,6 @@ def serve(cfg: dict[str, Any], circles: list[dict[str, Any]], direct: set[int], 
     members = {
         (int(info["c"]), k): Member(int(info["c"]), k) for info in circles for k in range(len(info["roots"]))
     }
-    pending: dict[tuple[int, int, int], float] = {}  # published, publish not returned: send stamp
 
     def expected_mesh(c: int, k: int) -> set[ID]:
         want = {relay_pid}
@@ -262,9 +262,8 @@ def serve(cfg: dict[str, Any], circles: list[dict[str, Any]], direct: set[int], 
         heap = [(start + period * ((c * live + k) % slots) / slots, c, k, 0) for c, k in members]
         heapq.heapify(heap)
         submitted = 0
-        async with (
-            trio.open_nursery() as sends
-        ):  # one task a message: a slow write does not hold the schedule
+        # One task a message: a slow write does not hold the schedule.
+        async with trio.open_nursery() as sends:
             while heap:
                 when, c, k, j = heapq.heappop(heap)
                 delay = when - time.time()
